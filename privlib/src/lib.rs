@@ -1,0 +1,47 @@
+//! privlib: Solaris-style least privilege for the xVM daemons, on Linux.
+//!
+//! Solaris gives every process four privilege sets (E, I, P, L) and lets a
+//! daemon keep only the privileges it needs (`init_daemon_priv`). Linux has
+//! capabilities, securebits, no_new_privs, seccomp and Landlock instead;
+//! privlib maps the one onto the other and adds the two privileges of the
+//! xVM stack, `xvm_control` and `virt_manage`.
+//!
+//! How the modules fit:
+//! - [`caps`]: Linux capabilities by number and name;
+//! - [`names`]: the privilege table, and how each name is backed on Linux;
+//! - [`set`]: privilege sets and their text forms (`basic,!proc_info`);
+//! - [`basic`]: seccomp and Landlock for removed basic privileges;
+//! - [`process`]: the calling process (`init_daemon_priv`, `priv_bracket`, ...);
+//! - [`procfs`]: any process's sets, read from `/proc`;
+//! - [`spawn`]: starting a program with a credential;
+//! - [`ppriv`]: the `ppriv` tool's output;
+//! - [`sys`]: the only module with `unsafe`: the kernel calls, with a
+//!   recording fake for tests.
+
+pub mod basic;
+pub mod caps;
+pub mod names;
+pub mod ppriv;
+pub mod process;
+pub mod procfs;
+pub mod set;
+pub mod spawn;
+pub mod sys;
+pub mod testing;
+
+pub use process::{
+    InitFlags, PrivError, PrivOp, fini_daemon_priv, getppriv, init_daemon_priv, init_suid_priv,
+    priv_bracket, priv_bracket_init, relinquish, setppriv,
+};
+pub use set::{PrivSet, PrivSets, SetError, SetSpec, Which};
+pub use spawn::{Child, FsAccess, Spawn, SpawnError};
+
+/// The running kernel's highest capability number.
+pub fn last_cap() -> u8 {
+    sys::kernel_last_cap()
+}
+
+/// Reads a privilege set expression against the running kernel.
+pub fn parse_set(text: &str) -> Result<PrivSet, SetError> {
+    PrivSet::parse(text, last_cap())
+}
