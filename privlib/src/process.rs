@@ -408,7 +408,10 @@ fn apply_sets(
     if !np.contains(ne) {
         return Err(not_held(ne.minus(np)));
     }
-    let grown = non_cap(&new.permitted).minus(&non_cap(&cur.permitted));
+    // Non-capability privileges: P cannot grow, and E stays within P.
+    let grown = non_cap(&new.permitted)
+        .minus(&non_cap(&cur.permitted))
+        .union(&non_cap(&new.effective).minus(&non_cap(&new.permitted)));
     let basic = PrivSet::basic();
     if !grown.is_empty() {
         let restore = grown.intersect(&basic);

@@ -1,1 +1,137 @@
+//! The child's steps, checked against the recording fake.
 
+use super::*;
+use crate::caps::CapMask;
+use crate::sys::fake::Recording;
+
+fn set(s: &str) -> PrivSet {
+    PrivSet::parse(s, 40).expect(s)
+}
+
+fn steps(plan: &Plan) -> Vec<&'static str> {
+    plan.ops.iter().map(CredOp::step).collect()
+}
+
+#[test]
+fn drops_in_a_fixed_order_before_exec() {
+    let plan = Spawn::new("/bin/true")
+        .uid(1000)
+        .gid(1000)
+        .groups(&[])
+        .privileges(set("basic,!proc_fork"))
+        .limit(set("basic"))
+        .rlimit(libc::RLIMIT_NOFILE, 64, 64)
+        .plan(&Recording::root())
+        .expect("plan");
+    assert_eq!(
+        steps(&plan),
+        [
+            "reset signal mask",
+            "setrlimit",
+            "pass file descriptors",
+            "set securebits",
+            "drop bounding set",
+            "setgroups",
+            "setresgid",
+            "setresuid",
+            "capset",
+            "clear ambient set",
+            "set no_new_privs",
+            "install seccomp filter",
+        ]
+    );
+    assert!(
+        plan.ops.contains(&CredOp::SetCaps(CapState::default())),
+        "no capability survives"
+    );
+    assert!(!plan.exec_once);
+}
+
+#[test]
+fn kept_privileges_become_ambient() {
+    let plan = Spawn::new("/bin/true")
+        .uid(1000)
+        .privileges(set("basic,net_privaddr"))
+        .plan(&Recording::root())
+        .expect("plan");
+    let want = set("net_privaddr").caps(40);
+    assert!(plan.ops.contains(&CredOp::RaiseAmbient(want)));
+}
+
+#[test]
+fn without_proc_exec_the_program_itself_still_starts() {
+    let plan = Spawn::new("/bin/true")
+        .privileges(set("basic,!proc_exec"))
+        .plan(&Recording::root())
+        .expect("plan");
+    assert!(plan.exec_once);
+    let last = plan.ops.last().expect("ops");
+    assert!(
+        matches!(last, CredOp::Seccomp { flags, listener_to: Some(_), .. } if *flags == sys::SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn cannot_give_what_the_caller_lacks() {
+    let e = Spawn::new("/bin/true")
+        .privileges(set("basic,file_chown"))
+        .plan(&Recording::service(1000, 1000, CapMask::EMPTY))
+        .expect_err("not held");
+    assert!(e.to_string().contains("file_chown"), "{e}");
+}
+
+#[test]
+fn unprivileged_callers_get_no_new_privs_instead_of_a_bounding_set() {
+    let plan = Spawn::new("/bin/true")
+        .limit(set("basic"))
+        .no_new_privs(false)
+        .plan(&Recording::service(1000, 1000, CapMask::EMPTY))
+        .expect("plan");
+    let s = steps(&plan);
+    assert!(
+        !s.contains(&"drop bounding set") && s.contains(&"set no_new_privs"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn bad_requests_are_named_before_anything_starts() {
+    let root = Recording::root();
+    let e = Spawn::new("/nonexistent/prog")
+        .plan(&root)
+        .expect_err("missing");
+    assert!(
+        e.to_string().contains("/nonexistent/prog") && e.to_string().contains("not an executable"),
+        "{e}"
+    );
+    let e = Spawn::new("no-such-program-xvm")
+        .plan(&root)
+        .expect_err("missing");
+    assert!(e.to_string().contains("not found in PATH"), "{e}");
+    let e = Spawn::new("/bin/true")
+        .env("A=B", "c")
+        .plan(&root)
+        .expect_err("bad env");
+    assert!(e.to_string().contains("environment"), "{e}");
+    let e = Spawn::new("/bin/true")
+        .arg("a\0b")
+        .plan(&root)
+        .expect_err("nul");
+    assert!(e.to_string().contains("NUL"), "{e}");
+    let e = Spawn::new("/bin/true")
+        .pass_fd(987, 3)
+        .plan(&root)
+        .expect_err("closed fd");
+    assert!(e.to_string().contains("fd 987"), "{e}");
+}
+
+#[test]
+fn fds_are_passed_and_others_closed() {
+    let plan = Spawn::new("/bin/true")
+        .pass_fd(2, 5)
+        .no_stdio()
+        .plan(&Recording::root())
+        .expect("plan");
+    assert!(plan.ops.contains(&CredOp::RemapFds(vec![(2, 5)])));
+}

@@ -12,6 +12,7 @@ pub mod bpf;
 pub mod child;
 pub mod fake;
 pub mod landlock;
+pub mod probe;
 
 use std::ffi::CString;
 use std::io;

@@ -1,0 +1,257 @@
+//! DESIGN.md invariant 2, for real: after `init_daemon_priv` to an
+//! unprivileged uid a process cannot regain root or capabilities. Each
+//! test forks, drops in the child, and tries. Root only.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::process::{Command, Stdio};
+
+use common::{UID, copy_binary, field, scratch, serial};
+use privlib::caps::{CapMask, num};
+use privlib::sys::child::fork_call;
+use privlib::sys::{CapState, CredOp, Linux, Sys, probe};
+use privlib::testing::root_or_skip;
+use privlib::{
+    InitFlags, PrivOp, PrivSet, init_daemon_priv, parse_set, priv_bracket, priv_bracket_init,
+};
+
+fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what.into()) }
+}
+
+fn drop_to(uid: u32, privs: &str) -> Result<(), String> {
+    let privs = parse_set(privs).map_err(|e| e.to_string())?;
+    init_daemon_priv(
+        InitFlags::RESETGROUPS | InitFlags::LIMITPRIVS,
+        Some(uid),
+        Some(uid),
+        &privs,
+    )
+    .map_err(|e| format!("init_daemon_priv: {e}"))
+}
+
+fn own_status() -> Result<String, String> {
+    fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())
+}
+
+#[test]
+fn after_init_daemon_priv_root_is_gone_for_good() {
+    if !root_or_skip("after_init_daemon_priv_root_is_gone_for_good") {
+        return;
+    }
+    let _g = serial();
+    let dir = scratch("invariant2");
+    let suid_cat = copy_binary("/bin/cat", &dir, "suid-cat", 0o4755);
+    let fcap_cat = copy_binary("/bin/cat", &dir, "fcap-cat", 0o755);
+    let st = Command::new("setcap")
+        .arg("cap_dac_override,cap_sys_admin+ep")
+        .arg(&fcap_cat)
+        .status();
+    assert!(
+        st.is_ok_and(|s| s.success()),
+        "setcap on {} failed",
+        fcap_cat.display()
+    );
+    let secret = dir.join("root-only");
+    fs::write(&secret, "secret\n").expect("write");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut victim = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let victim_pid = i32::try_from(victim.id()).expect("pid");
+
+    let verdict = fork_call(|| {
+        drop_to(UID, "basic")?;
+        // /proc shows the drop.
+        let s = own_status()?;
+        check(
+            field(&s, "Uid") == format!("{UID}\t{UID}\t{UID}\t{UID}"),
+            format!("Uid: {}", field(&s, "Uid")),
+        )?;
+        for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            check(
+                field(&s, k) == "0000000000000000",
+                format!("{k}: {}", field(&s, k)),
+            )?;
+        }
+        check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs not set")?;
+        // setuid(0) fails.
+        check(
+            Linux.apply(&CredOp::SetUid(0)) == Err(libc::EPERM),
+            "setuid(0) did not fail with EPERM",
+        )?;
+        // Raising a capability fails.
+        let admin = CapMask::of(&[num::SYS_ADMIN]);
+        let raise = CredOp::SetCaps(CapState {
+            effective: admin,
+            permitted: admin,
+            inheritable: CapMask::EMPTY,
+        });
+        check(
+            Linux.apply(&raise) == Err(libc::EPERM),
+            "capset raise did not fail with EPERM",
+        )?;
+        // A set-uid-root binary runs with our uid and no capability.
+        // (The kernel may also refuse to run a file-capability binary whose
+        // capabilities it will not grant: EPERM. That gains nothing either.)
+        for bin in [&suid_cat, &fcap_cat] {
+            let out = match Command::new(bin).arg("/proc/self/status").output() {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) && bin == &fcap_cat => continue,
+                Err(e) => return Err(format!("{}: {e}", bin.display())),
+                Ok(out) => out,
+            };
+            let s = String::from_utf8_lossy(&out.stdout);
+            check(
+                field(&s, "Uid").split('\t').all(|u| u == UID.to_string()),
+                format!("{}: Uid {}", bin.display(), field(&s, "Uid")),
+            )?;
+            check(
+                field(&s, "CapEff") == "0000000000000000",
+                format!("{}: CapEff {}", bin.display(), field(&s, "CapEff")),
+            )?;
+            check(
+                field(&s, "CapPrm") == "0000000000000000",
+                format!("{}: CapPrm {}", bin.display(), field(&s, "CapPrm")),
+            )?;
+        }
+        // ptrace of another process fails.
+        check(
+            probe::ptrace_attach(victim_pid).is_err(),
+            "ptrace of a root process succeeded",
+        )?;
+        // A root-only file stays closed.
+        let e = fs::read(&secret).err().map(|e| e.kind());
+        check(
+            e == Some(std::io::ErrorKind::PermissionDenied),
+            format!("reading the root-only file: {e:?}"),
+        )?;
+        // Securebits: uid 0 means nothing any more, and that is locked.
+        check(
+            Linux.securebits() & 0x0f == 0x0f,
+            format!("securebits {:#x}", Linux.securebits()),
+        )?;
+        Ok(())
+    });
+    let _ = victim.kill();
+    let _ = victim.wait();
+    verdict.expect("invariant 2");
+}
+
+#[test]
+fn a_bracketed_privilege_works_only_while_bracketed_on() {
+    if !root_or_skip("a_bracketed_privilege_works_only_while_bracketed_on") {
+        return;
+    }
+    let _g = serial();
+    let dir = scratch("bracket");
+    let file = dir.join("owned");
+    fs::write(&file, "x").expect("write");
+    chown(&file, Some(UID), Some(UID)).expect("chown");
+    let verdict = fork_call(|| {
+        drop_to(UID, "file_chown")?;
+        let chown_priv = parse_set("file_chown").map_err(|e| e.to_string())?;
+        priv_bracket_init(&chown_priv).map_err(|e| e.to_string())?;
+        let give = || chown(&file, Some(UID + 1), None);
+        check(give().is_err(), "chown worked with the bracket off")?;
+        priv_bracket(PrivOp::On).map_err(|e| e.to_string())?;
+        give().map_err(|e| format!("chown with the bracket on: {e}"))?;
+        priv_bracket(PrivOp::Off).map_err(|e| e.to_string())?;
+        check(
+            chown(&file, Some(UID + 2), None).is_err(),
+            "chown worked after the bracket went off",
+        )?;
+        let s = own_status()?;
+        check(
+            field(&s, "CapEff") == "0000000000000000",
+            format!("CapEff {}", field(&s, "CapEff")),
+        )?;
+        check(
+            field(&s, "CapPrm") == "0000000000000001",
+            format!("CapPrm {}", field(&s, "CapPrm")),
+        )
+    });
+    verdict.expect("bracket");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&fs::metadata(&file).expect("stat")),
+        UID + 1
+    );
+}
+
+#[test]
+fn started_as_the_user_with_ambient_capabilities_it_trims() {
+    if !root_or_skip("started_as_the_user_with_ambient_capabilities_it_trims") {
+        return;
+    }
+    let _g = serial();
+    let verdict = fork_call(|| {
+        // What a service manager does: run us as UID with ambient capabilities.
+        let given = CapMask::of(&[num::CHOWN, num::NET_BIND_SERVICE, num::SETPCAP]);
+        let mut sys = Linux;
+        for op in [
+            CredOp::KeepCaps(true),
+            CredOp::SetGid(UID),
+            CredOp::SetUid(UID),
+            CredOp::SetCaps(CapState {
+                effective: given,
+                permitted: given,
+                inheritable: given,
+            }),
+            CredOp::RaiseAmbient(given),
+        ] {
+            sys.apply(&op)
+                .map_err(|e| format!("{}: errno {e}", op.step()))?;
+        }
+        let s = own_status()?;
+        check(field(&s, "CapAmb") != "0000000000000000", "ambient set up")?;
+        drop_to(UID, "file_chown")?;
+        let s = own_status()?;
+        check(
+            field(&s, "CapPrm") == "0000000000000001",
+            format!("CapPrm {}", field(&s, "CapPrm")),
+        )?;
+        check(
+            field(&s, "CapAmb") == "0000000000000000",
+            format!("CapAmb {}", field(&s, "CapAmb")),
+        )?;
+        check(
+            field(&s, "CapBnd") == "0000000000000001",
+            format!("CapBnd {}", field(&s, "CapBnd")),
+        )?;
+        check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs")
+    });
+    verdict.expect("ambient trim");
+}
+
+#[test]
+fn refuses_a_multi_threaded_process() {
+    // No root needed: the refusal comes before any change.
+    let _g = serial();
+    let t = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)));
+    let e = init_daemon_priv(InitFlags::NONE, None, None, &PrivSet::none()).expect_err("threads");
+    assert!(e.to_string().contains("threads are running"), "{e}");
+    t.join().expect("join");
+}
+
+#[test]
+fn removed_basic_privileges_are_enforced_on_the_process() {
+    let _g = serial();
+    let verdict = fork_call(|| {
+        let off = parse_set("proc_fork,net_access").map_err(|e| e.to_string())?;
+        privlib::setppriv(PrivOp::Off, privlib::Which::Effective, &off)
+            .map_err(|e| e.to_string())?;
+        let fork = Command::new("/bin/true").stdin(Stdio::null()).status();
+        check(fork.is_err(), format!("fork still works: {fork:?}"))?;
+        let sock = std::net::TcpListener::bind("127.0.0.1:0");
+        check(sock.is_err(), "a TCP socket could still be made")?;
+        let unix = std::os::unix::net::UnixDatagram::unbound();
+        check(unix.is_ok(), "unix sockets must stay")?;
+        let sets = privlib::getppriv().map_err(|e| e.to_string())?;
+        check(
+            !sets
+                .permitted
+                .has(privlib::names::lookup("proc_fork").ok_or("name")?),
+            "P still has proc_fork",
+        )
+    });
+    verdict.expect("basic removal");
+}
