@@ -172,9 +172,13 @@ pub fn sets_from(caps: &CapState, bounding: CapMask, soft: &PrivSets) -> PrivSet
 fn current(sys: &impl Sys, st: &ProcState) -> Result<(CapState, PrivSets), PrivError> {
     let caps = sys.caps()?;
     let bounding = sys.bounding();
+    Ok((caps, current_from(sys, st, &caps, bounding)))
+}
+
+fn current_from(sys: &impl Sys, st: &ProcState, caps: &CapState, bounding: CapMask) -> PrivSets {
     let full = fully_privileged(sys.ids().uid[1], caps.permitted);
     let soft = st.soft.unwrap_or_else(|| default_soft(full));
-    Ok((caps, sets_from(&caps, bounding, &soft)))
+    sets_from(caps, bounding, &soft)
 }
 
 fn run(sys: &mut impl Sys, ops: &[CredOp]) -> Result<(), PrivError> {
@@ -348,9 +352,10 @@ pub fn fini_daemon_priv_with(
     apply_sets(sys, st, &cur, &new)
 }
 
-/// The four sets through a given [`Sys`], with privlib's record of this process.
-pub fn getppriv_from(sys: &impl Sys) -> Result<PrivSets, PrivError> {
-    with_state(|st| current(sys, st).map(|(_, s)| s))
+/// The four sets from capability state already read through `sys`, with
+/// privlib's record of this process.
+pub fn getppriv_from(sys: &impl Sys, caps: &CapState, bounding: CapMask) -> PrivSets {
+    with_state(|st| current_from(sys, st, caps, bounding))
 }
 
 /// Reads the calling thread's four sets.

@@ -401,7 +401,7 @@ impl Spawn {
         let caps = sys.caps().map_err(|e| privs_err(e.into()))?;
         let bounding = sys.bounding();
         let ids = sys.ids();
-        let st = crate::process::getppriv_from(sys).map_err(privs_err)?;
+        let st = crate::process::getppriv_from(sys, &caps, bounding);
         let inherit = self.privileges.unwrap_or(st.inheritable);
         let limit = self.limit.unwrap_or(st.limit);
         let post = inherit.intersect(&limit);
@@ -571,8 +571,15 @@ impl Spawn {
             }
             listener_pair = Some((ours, theirs));
         }
-        let pid =
-            child::fork_exec(&plan.ops, &plan.image, err_w.as_raw_fd()).map_err(setup("fork"))?;
+        // The one-shot exec needs the parent awake while the child waits in
+        // execve for its answer; every other spawn uses the cheaper vfork.
+        let kind = if plan.exec_once {
+            child::ChildKind::Fork
+        } else {
+            child::ChildKind::Vfork
+        };
+        let pid = child::fork_exec(&plan.ops, &plan.image, err_w.as_raw_fd(), kind)
+            .map_err(setup("fork"))?;
         drop(err_w);
         drop(plan.ruleset.take());
         if let Some((ours, theirs)) = listener_pair {

@@ -336,33 +336,134 @@ fn child_fail(err_fd: RawFd, step: usize, err: i32) -> ! {
     }
 }
 
-/// Forks; the child applies `ops` in order and execs `image`. Returns the
-/// child's pid. The caller reads `err_read` (see [`read_child_error`]).
-pub fn fork_exec(ops: &[CredOp], image: &ExecImage, err_write: RawFd) -> io::Result<libc::pid_t> {
-    // SAFETY: the child only calls `apply_raw` (raw system calls on data
-    // built before the fork, no allocation, no locks) and then execve or
-    // `child_fail`, which writes and _exits. No Rust state is used after
-    // the fork except by reading.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+/// How the child is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildKind {
+    /// `clone(CLONE_VM | CLONE_VFORK)` on a stack of its own, as
+    /// posix_spawn does: no page-table copy, the parent waits until the
+    /// child execs or exits.
+    Vfork,
+    /// `fork()`: needed when the parent must act while the child is still
+    /// before exec (the one-shot exec listener).
+    Fork,
+}
+
+struct ChildCtx<'a> {
+    ops: &'a [CredOp],
+    image: &'a ExecImage,
+    err_write: RawFd,
+}
+
+/// Gives every signal with a handler its default action back. In a child
+/// that shares the parent's memory a handler would run the parent's code
+/// on the parent's data; the parent blocks signals around the clone, so
+/// none can arrive before this runs.
+fn default_handlers() {
+    for sig in 1..libc::SIGRTMAX() {
+        // SAFETY: sigaction is plain data; querying with a null new action
+        // writes only `old`.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: `old` is a live sigaction; a null act only queries.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &raw mut old) } != 0 {
+            continue;
+        }
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+            // SAFETY: `dfl` is a zeroed sigaction set to SIG_DFL.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: installs the default action from a live struct.
+            unsafe { libc::sigaction(sig, &raw const dfl, std::ptr::null_mut()) };
+        }
     }
-    if pid == 0 {
-        for (i, op) in ops.iter().enumerate() {
-            if let Err(e) = apply_raw(op) {
-                child_fail(err_write, i, e);
+}
+
+fn child_main(ctx: &ChildCtx<'_>) -> ! {
+    default_handlers();
+    for (i, op) in ctx.ops.iter().enumerate() {
+        if let Err(e) = apply_raw(op) {
+            child_fail(ctx.err_write, i, e);
+        }
+    }
+    // SAFETY: path, argv and envp are NUL-terminated and null-terminated
+    // arrays built by ExecImage, alive (and unchanged) while the child runs.
+    unsafe {
+        libc::execve(
+            ctx.image.path.as_ptr(),
+            ctx.image.argv.as_ptr(),
+            ctx.image.envp.as_ptr(),
+        )
+    };
+    child_fail(ctx.err_write, ctx.ops.len(), errno())
+}
+
+extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the &ChildCtx passed by `fork_exec`, which stays
+    // alive because the parent is suspended (CLONE_VFORK) until we exec or exit.
+    let ctx = unsafe { &*arg.cast::<ChildCtx<'_>>() };
+    child_main(ctx)
+}
+
+/// The child's stack for [`ChildKind::Vfork`]: the child only runs
+/// `apply_raw` and execve, a few KiB deep. 64 KiB leaves ample room and
+/// stays below malloc's mmap threshold (no mmap/munmap per spawn).
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Starts a child that applies `ops` in order and execs `image`; returns
+/// its pid. The caller reads `err_read` (see [`read_child_error`]).
+pub fn fork_exec(
+    ops: &[CredOp],
+    image: &ExecImage,
+    err_write: RawFd,
+    kind: ChildKind,
+) -> io::Result<libc::pid_t> {
+    let ctx = ChildCtx {
+        ops,
+        image,
+        err_write,
+    };
+    // Block every signal around the clone: see `default_handlers`.
+    // SAFETY: sigset_t is plain data, filled by sigfillset.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` is a live sigset_t.
+    unsafe { libc::sigfillset(&raw mut all) };
+    // SAFETY: live sigset_t pointers; changes only this thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut old) };
+    let pid = match kind {
+        ChildKind::Fork => {
+            // SAFETY: the child only runs `child_main`: raw system calls on
+            // data built before the fork, no allocation, no locks; it ends
+            // in execve or _exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                child_main(&ctx);
+            }
+            pid
+        }
+        ChildKind::Vfork => {
+            let mut stack = vec![0u8; CHILD_STACK];
+            // SAFETY: the stack grows down from the end of a live buffer
+            // (16-byte aligned below); the child shares our memory but only
+            // reads `ctx` and writes its own stack (and errno, which the
+            // suspended parent does not read until the clone returns).
+            unsafe {
+                let top = stack.as_mut_ptr().add(CHILD_STACK);
+                let top = top.sub(top as usize % 16);
+                libc::clone(
+                    vfork_entry,
+                    top.cast(),
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    (&raw const ctx).cast_mut().cast(),
+                )
             }
         }
-        // SAFETY: path, argv and envp are NUL-terminated and null-terminated
-        // arrays built by ExecImage, alive in this copy of the address space.
-        unsafe {
-            libc::execve(
-                image.path.as_ptr(),
-                image.argv.as_ptr(),
-                image.envp.as_ptr(),
-            )
-        };
-        child_fail(err_write, ops.len(), errno());
+    };
+    let err = io::Error::last_os_error();
+    // SAFETY: restores this thread's mask from a live sigset_t.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const old, std::ptr::null_mut()) };
+    if pid < 0 {
+        return Err(err);
     }
     Ok(pid)
 }
