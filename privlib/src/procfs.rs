@@ -174,7 +174,7 @@ CapBnd:\t0000000000000001\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t
         assert!(c.no_new_privs);
         assert_eq!(c.seccomp, 2);
         let sets = c.sets();
-        assert_eq!(sets.limit.to_string().contains("file_chown"), true);
+        assert!(sets.limit.to_string().contains("file_chown"));
         assert!(c.basic_unknown());
     }
 

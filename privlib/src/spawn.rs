@@ -344,15 +344,14 @@ impl Spawn {
     /// Validates the request and works out the child's steps, in order:
     ///
     /// 1. signals reset (the Rust runtime ignores SIGPIPE);
-    /// 2. namespaces, 3. rlimits: while still privileged (raising a hard
+    /// 2. namespaces and rlimits, while still privileged (raising a hard
     ///    limit needs sys_resource);
-    /// 4. fds moved into place, all others close-on-exec;
-    /// 5. cwd;
-    /// 6. securebits locked, 7. bounding set narrowed: both need
+    /// 3. fds moved into place, all others close-on-exec; cwd;
+    /// 4. securebits locked and bounding set narrowed: both need
     ///    CAP_SETPCAP, which the uid change may cost;
-    /// 8. groups, gid, uid;
-    /// 9. capsets and ambient set: the privileges the program will hold;
-    /// 10. no_new_privs; 11. Landlock; 12. seccomp last, so no earlier step
+    /// 5. groups, gid, uid;
+    /// 6. capsets and ambient set: the privileges the program will hold;
+    /// 7. no_new_privs, Landlock, and seccomp last, so that no earlier step
     ///    is filtered.
     pub fn plan(&self, sys: &impl Sys) -> Result<Plan, SpawnError> {
         let name = self.program.to_string_lossy().into_owned();

@@ -52,6 +52,12 @@ impl ExecImage {
     }
 }
 
+/// Takes ownership of an fd the kernel just returned.
+fn own(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only fds fresh from the kernel that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
 /// Makes a close-on-exec pipe: (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
@@ -59,8 +65,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok((own(fds[0]), own(fds[1])))
 }
 
 /// Makes a close-on-exec unix socket pair.
@@ -78,8 +83,7 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok((own(fds[0]), own(fds[1])))
 }
 
 /// Duplicates `fd` to the lowest free number at or above `floor`, close-on-exec.
@@ -147,6 +151,10 @@ struct SockFprog {
 #[repr(C, align(8))]
 struct CmsgBuf([u8; 64]);
 
+/// The size of one fd in a control message.
+#[allow(clippy::cast_possible_truncation)]
+const FD_LEN: u32 = size_of::<RawFd>() as u32;
+
 /// Sends one fd over a unix socket with SCM_RIGHTS, without allocating.
 fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), i32> {
     let mut byte = [0u8; 1];
@@ -160,18 +168,24 @@ fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), i32> {
     msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = buf.0.as_mut_ptr().cast();
+    let fd_len = FD_LEN;
     // SAFETY: CMSG_SPACE is a pure size computation.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize;
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
     // SAFETY: the control buffer is 64 aligned bytes, larger than
-    // CMSG_SPACE(4); CMSG_FIRSTHDR points into it and CMSG_DATA is within
-    // it, so every write below stays inside `buf`.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&raw const msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-    }
+    // CMSG_SPACE(4), so CMSG_FIRSTHDR returns a header inside it.
+    let c = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+    let hdr = libc::cmsghdr {
+        // SAFETY: CMSG_LEN is a pure size computation.
+        cmsg_len: unsafe { libc::CMSG_LEN(fd_len) } as usize,
+        cmsg_level: libc::SOL_SOCKET,
+        cmsg_type: libc::SCM_RIGHTS,
+    };
+    // SAFETY: `c` points at a cmsghdr-sized, aligned slot inside `buf`.
+    unsafe { c.write(hdr) };
+    // SAFETY: CMSG_DATA(c) is within `buf`, with room for one fd after the header.
+    let data = unsafe { libc::CMSG_DATA(c) };
+    // SAFETY: `data` points at 4 writable bytes inside `buf`.
+    unsafe { std::ptr::write_unaligned(data.cast::<RawFd>(), fd) };
     // SAFETY: `msg` points at live iovec and control buffers.
     if unsafe { libc::sendmsg(sock, &raw const msg, libc::MSG_NOSIGNAL) } < 0 {
         return Err(errno());
@@ -211,10 +225,12 @@ pub fn recv_fd(sock: RawFd) -> io::Result<Option<OwnedFd>> {
             "no fd in the message",
         ));
     }
+    // SAFETY: `c` is a complete header inside `buf`, so its data pointer is too.
+    let data = unsafe { libc::CMSG_DATA(c) };
     // SAFETY: an SCM_RIGHTS header carries at least one fd in its data.
-    let fd = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>()) };
-    // SAFETY: the kernel installed this fd in our table for us alone.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let fd = unsafe { std::ptr::read_unaligned(data.cast::<RawFd>()) };
+    // The kernel installed this fd in our table for us alone.
+    Ok(Some(own(fd)))
 }
 
 pub(super) fn install_seccomp(
@@ -301,7 +317,7 @@ pub fn allow_first_exec(listener: OwnedFd, pid: libc::pid_t, timeout: Duration) 
         val: 0,
         error: if is_exec && ours { 0 } else { -libc::EPERM },
         flags: if is_exec && ours {
-            libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+            u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).unwrap_or(1)
         } else {
             0
         },
@@ -328,12 +344,11 @@ fn child_fail(err_fd: RawFd, step: usize, err: i32) -> ! {
     let mut msg = [0u8; 8];
     msg[..4].copy_from_slice(&step.to_ne_bytes());
     msg[4..].copy_from_slice(&err.to_ne_bytes());
-    // SAFETY: write of 8 bytes from a live buffer, then _exit, which runs
-    // no destructors or atexit handlers of the parent's copy of the state.
-    unsafe {
-        libc::write(err_fd, msg.as_ptr().cast(), msg.len());
-        libc::_exit(127)
-    }
+    // SAFETY: write of 8 bytes from a live buffer.
+    unsafe { libc::write(err_fd, msg.as_ptr().cast(), msg.len()) };
+    // SAFETY: _exit runs no destructors or atexit handlers, so nothing of
+    // the parent's state (shared with a vfork child) is touched.
+    unsafe { libc::_exit(127) }
 }
 
 /// How the child is created.
@@ -443,13 +458,15 @@ pub fn fork_exec(
         }
         ChildKind::Vfork => {
             let mut stack = vec![0u8; CHILD_STACK];
-            // SAFETY: the stack grows down from the end of a live buffer
-            // (16-byte aligned below); the child shares our memory but only
-            // reads `ctx` and writes its own stack (and errno, which the
-            // suspended parent does not read until the clone returns).
+            // The stack grows down from the end of the buffer, 16-byte aligned.
+            let end = stack.len() - (stack.as_ptr() as usize + stack.len()) % 16;
+            let top = stack[..end].as_mut_ptr_range().end;
+            // SAFETY: `top` is the aligned end of a live buffer that outlives
+            // the child's use of it (the parent is suspended until exec or
+            // exit); the child shares our memory but only reads `ctx` and
+            // writes its own stack (and errno, which the suspended parent
+            // does not read until the clone returns).
             unsafe {
-                let top = stack.as_mut_ptr().add(CHILD_STACK);
-                let top = top.sub(top as usize % 16);
                 libc::clone(
                     vfork_entry,
                     top.cast(),
@@ -529,7 +546,7 @@ pub fn wait_pidfd(pidfd: &OwnedFd) -> io::Result<i32> {
         let r = unsafe {
             libc::waitid(
                 libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
+                libc::id_t::try_from(pidfd.as_raw_fd()).unwrap_or(libc::id_t::MAX),
                 &raw mut info,
                 libc::WEXITED,
             )

@@ -347,16 +347,18 @@ impl Sys for Linux {
 pub fn apply_raw(op: &CredOp) -> Result<(), i32> {
     match op {
         CredOp::ResetSignals => {
-            // SAFETY: sigset_t is plain data; sigemptyset initialises it,
-            // and sigprocmask/signal take valid pointers or integer args.
-            unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&raw mut set);
-                if libc::sigprocmask(libc::SIG_SETMASK, &raw const set, std::ptr::null_mut()) != 0 {
-                    return Err(errno());
-                }
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            // SAFETY: sigset_t is plain data; all-zero is a valid value.
+            let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `set` is a live sigset_t.
+            unsafe { libc::sigemptyset(&raw mut set) };
+            // SAFETY: a live, empty set; the old mask is not asked for.
+            if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &raw const set, std::ptr::null_mut()) }
+                != 0
+            {
+                return Err(errno());
             }
+            // SAFETY: integer arguments only.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             Ok(())
         }
         // SAFETY: unshare takes flags only.
