@@ -6,20 +6,17 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{UID, copy_binary, field, scratch, serial};
+use common::{UID, check, copy_binary, field, serial};
 use privlib::caps::{CapMask, num};
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, probe};
-use privlib::testing::root_or_skip;
+use privlib::testing::{in_private_tmpfs, root_or_skip};
 use privlib::{
     InitFlags, PrivOp, PrivSet, init_daemon_priv, parse_set, priv_bracket, priv_bracket_init,
 };
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
 
 fn drop_to(uid: u32, privs: &str) -> Result<(), String> {
     let privs = parse_set(privs).map_err(|e| e.to_string())?;
@@ -36,104 +33,136 @@ fn own_status() -> Result<String, String> {
     fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())
 }
 
+/// Runs `bin /proc/self/status` and returns its output (None: the kernel
+/// refused to exec it with EPERM).
+fn status_of(bin: &Path) -> Result<Option<String>, String> {
+    match Command::new(bin).arg("/proc/self/status").output() {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(None),
+        Err(e) => Err(format!("{}: {e}", bin.display())),
+        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned())),
+    }
+}
+
 #[test]
 fn after_init_daemon_priv_root_is_gone_for_good() {
     if !root_or_skip("after_init_daemon_priv_root_is_gone_for_good") {
         return;
     }
     let _g = serial();
-    let dir = scratch("invariant2");
-    let suid_cat = copy_binary("/bin/cat", &dir, "suid-cat", 0o4755);
-    let fcap_cat = copy_binary("/bin/cat", &dir, "fcap-cat", 0o755);
-    let st = Command::new("setcap")
-        .arg("cap_dac_override,cap_sys_admin+ep")
-        .arg(&fcap_cat)
-        .status();
-    assert!(
-        st.is_ok_and(|s| s.success()),
-        "setcap on {} failed",
-        fcap_cat.display()
-    );
-    let secret = dir.join("root-only");
-    fs::write(&secret, "secret\n").expect("write");
-    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let mut victim = Command::new("sleep").arg("30").spawn().expect("sleep");
-    let victim_pid = i32::try_from(victim.id()).expect("pid");
+    let verdict = in_private_tmpfs("invariant2", |dir| {
+        let suid_cat = copy_binary("/bin/cat", dir, "suid-cat", 0o4755)?;
+        let fcap_cat = copy_binary("/bin/cat", dir, "fcap-cat", 0o755)?;
+        let st = Command::new("setcap")
+            .arg("cap_dac_override,cap_sys_admin+ep")
+            .arg(&fcap_cat)
+            .status();
+        check(
+            st.is_ok_and(|s| s.success()),
+            format!("setcap on {}", fcap_cat.display()),
+        )?;
+        let secret = dir.join("root-only");
+        fs::write(&secret, "secret\n").map_err(|e| e.to_string())?;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
 
-    let verdict = fork_call(|| {
-        drop_to(UID, "basic")?;
-        // /proc shows the drop.
-        let s = own_status()?;
-        check(
-            field(&s, "Uid") == format!("{UID}\t{UID}\t{UID}\t{UID}"),
-            format!("Uid: {}", field(&s, "Uid")),
-        )?;
-        for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        // The control: a plain setuid() to UID, without privlib, still gets
+        // euid 0 from the set-uid binary and capabilities from the file.
+        // Without this the checks below could pass for the wrong reason
+        // (a nosuid mount, a kernel ignoring file capabilities).
+        fork_call(|| {
+            Linux
+                .apply(&CredOp::SetUid(UID))
+                .map_err(|e| format!("setuid: errno {e}"))?;
+            let s = status_of(&suid_cat)?.ok_or("suid-cat refused")?;
             check(
-                field(&s, k) == "0000000000000000",
-                format!("{k}: {}", field(&s, k)),
+                field(&s, "Uid").split('\t').nth(1) == Some("0"),
+                format!("control: suid gave Uid {}", field(&s, "Uid")),
             )?;
-        }
-        check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs not set")?;
-        // setuid(0) fails.
-        check(
-            Linux.apply(&CredOp::SetUid(0)) == Err(libc::EPERM),
-            "setuid(0) did not fail with EPERM",
-        )?;
-        // Raising a capability fails.
-        let admin = CapMask::of(&[num::SYS_ADMIN]);
-        let raise = CredOp::SetCaps(CapState {
-            effective: admin,
-            permitted: admin,
-            inheritable: CapMask::EMPTY,
+            let s = status_of(&fcap_cat)?.ok_or("fcap-cat refused")?;
+            check(
+                field(&s, "CapEff") != "0000000000000000",
+                "control: file capabilities not granted",
+            )
+        })?;
+
+        let mut victim = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let victim_pid = i32::try_from(victim.id()).map_err(|e| e.to_string())?;
+        let verdict = fork_call(|| {
+            drop_to(UID, "basic")?;
+            // /proc shows the drop.
+            let s = own_status()?;
+            check(
+                field(&s, "Uid") == format!("{UID}\t{UID}\t{UID}\t{UID}"),
+                format!("Uid: {}", field(&s, "Uid")),
+            )?;
+            for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+                check(
+                    field(&s, k) == "0000000000000000",
+                    format!("{k}: {}", field(&s, k)),
+                )?;
+            }
+            check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs not set")?;
+            // setuid(0) fails.
+            check(
+                Linux.apply(&CredOp::SetUid(0)) == Err(libc::EPERM),
+                "setuid(0) did not fail with EPERM",
+            )?;
+            // Raising a capability fails.
+            let admin = CapMask::of(&[num::SYS_ADMIN]);
+            let raise = CredOp::SetCaps(CapState {
+                effective: admin,
+                permitted: admin,
+                inheritable: CapMask::EMPTY,
+            });
+            check(
+                Linux.apply(&raise) == Err(libc::EPERM),
+                "capset raise did not fail with EPERM",
+            )?;
+            // The set-uid-root binary runs with our uid and no capability;
+            // the file-capability binary gains nothing (or the kernel
+            // refuses to run it without its capabilities: EPERM).
+            for bin in [&suid_cat, &fcap_cat] {
+                let Some(s) = status_of(bin)? else {
+                    check(bin == &fcap_cat, format!("{} refused", bin.display()))?;
+                    continue;
+                };
+                check(
+                    field(&s, "Uid").split('\t').all(|u| u == UID.to_string()),
+                    format!("{}: Uid {}", bin.display(), field(&s, "Uid")),
+                )?;
+                check(
+                    field(&s, "CapEff") == "0000000000000000",
+                    format!("{}: CapEff {}", bin.display(), field(&s, "CapEff")),
+                )?;
+                check(
+                    field(&s, "CapPrm") == "0000000000000000",
+                    format!("{}: CapPrm {}", bin.display(), field(&s, "CapPrm")),
+                )?;
+            }
+            // ptrace of another process fails.
+            check(
+                probe::ptrace_attach(victim_pid).is_err(),
+                "ptrace of a root process succeeded",
+            )?;
+            // A root-only file stays closed.
+            let e = fs::read(&secret).err().map(|e| e.kind());
+            check(
+                e == Some(std::io::ErrorKind::PermissionDenied),
+                format!("reading the root-only file: {e:?}"),
+            )?;
+            // Securebits: uid 0 means nothing any more, and that is locked.
+            check(
+                Linux.securebits() & 0x0f == 0x0f,
+                format!("securebits {:#x}", Linux.securebits()),
+            )
         });
-        check(
-            Linux.apply(&raise) == Err(libc::EPERM),
-            "capset raise did not fail with EPERM",
-        )?;
-        // A set-uid-root binary runs with our uid and no capability.
-        // (The kernel may also refuse to run a file-capability binary whose
-        // capabilities it will not grant: EPERM. That gains nothing either.)
-        for bin in [&suid_cat, &fcap_cat] {
-            let out = match Command::new(bin).arg("/proc/self/status").output() {
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) && bin == &fcap_cat => continue,
-                Err(e) => return Err(format!("{}: {e}", bin.display())),
-                Ok(out) => out,
-            };
-            let s = String::from_utf8_lossy(&out.stdout);
-            check(
-                field(&s, "Uid").split('\t').all(|u| u == UID.to_string()),
-                format!("{}: Uid {}", bin.display(), field(&s, "Uid")),
-            )?;
-            check(
-                field(&s, "CapEff") == "0000000000000000",
-                format!("{}: CapEff {}", bin.display(), field(&s, "CapEff")),
-            )?;
-            check(
-                field(&s, "CapPrm") == "0000000000000000",
-                format!("{}: CapPrm {}", bin.display(), field(&s, "CapPrm")),
-            )?;
-        }
-        // ptrace of another process fails.
-        check(
-            probe::ptrace_attach(victim_pid).is_err(),
-            "ptrace of a root process succeeded",
-        )?;
-        // A root-only file stays closed.
-        let e = fs::read(&secret).err().map(|e| e.kind());
-        check(
-            e == Some(std::io::ErrorKind::PermissionDenied),
-            format!("reading the root-only file: {e:?}"),
-        )?;
-        // Securebits: uid 0 means nothing any more, and that is locked.
-        check(
-            Linux.securebits() & 0x0f == 0x0f,
-            format!("securebits {:#x}", Linux.securebits()),
-        )?;
-        Ok(())
+        let _ = victim.kill();
+        let _ = victim.wait();
+        verdict
     });
-    let _ = victim.kill();
-    let _ = victim.wait();
     verdict.expect("invariant 2");
 }
 
@@ -143,38 +172,44 @@ fn a_bracketed_privilege_works_only_while_bracketed_on() {
         return;
     }
     let _g = serial();
-    let dir = scratch("bracket");
-    let file = dir.join("owned");
-    fs::write(&file, "x").expect("write");
-    chown(&file, Some(UID), Some(UID)).expect("chown");
-    let verdict = fork_call(|| {
-        drop_to(UID, "file_chown")?;
-        let chown_priv = parse_set("file_chown").map_err(|e| e.to_string())?;
-        priv_bracket_init(&chown_priv).map_err(|e| e.to_string())?;
-        let give = || chown(&file, Some(UID + 1), None);
-        check(give().is_err(), "chown worked with the bracket off")?;
-        priv_bracket(PrivOp::On).map_err(|e| e.to_string())?;
-        give().map_err(|e| format!("chown with the bracket on: {e}"))?;
-        priv_bracket(PrivOp::Off).map_err(|e| e.to_string())?;
+    let verdict = in_private_tmpfs("bracket", |dir| {
+        let file = dir.join("owned");
+        fs::write(&file, "x").map_err(|e| e.to_string())?;
+        chown(&file, Some(UID), Some(UID)).map_err(|e| e.to_string())?;
+        fork_call(|| {
+            drop_to(UID, "file_chown")?;
+            let chown_priv = parse_set("file_chown").map_err(|e| e.to_string())?;
+            priv_bracket_init(&chown_priv).map_err(|e| e.to_string())?;
+            let give = |to| chown(&file, Some(to), None);
+            check(give(UID + 1).is_err(), "chown worked with the bracket off")?;
+            priv_bracket(PrivOp::On).map_err(|e| e.to_string())?;
+            give(UID + 1).map_err(|e| format!("chown with the bracket on: {e}"))?;
+            priv_bracket(PrivOp::Off).map_err(|e| e.to_string())?;
+            check(
+                give(UID + 2).is_err(),
+                "chown worked after the bracket went off",
+            )?;
+            let s = own_status()?;
+            check(
+                field(&s, "CapEff") == "0000000000000000",
+                format!("CapEff {}", field(&s, "CapEff")),
+            )?;
+            check(
+                field(&s, "CapPrm") == "0000000000000001",
+                format!("CapPrm {}", field(&s, "CapPrm")),
+            )
+        })?;
+        let owner =
+            std::os::unix::fs::MetadataExt::uid(&fs::metadata(&file).map_err(|e| e.to_string())?);
         check(
-            chown(&file, Some(UID + 2), None).is_err(),
-            "chown worked after the bracket went off",
-        )?;
-        let s = own_status()?;
-        check(
-            field(&s, "CapEff") == "0000000000000000",
-            format!("CapEff {}", field(&s, "CapEff")),
-        )?;
-        check(
-            field(&s, "CapPrm") == "0000000000000001",
-            format!("CapPrm {}", field(&s, "CapPrm")),
+            owner == UID + 1,
+            format!(
+                "owner is {owner}, the bracketed chown should have made it {}",
+                UID + 1
+            ),
         )
     });
     verdict.expect("bracket");
-    assert_eq!(
-        std::os::unix::fs::MetadataExt::uid(&fs::metadata(&file).expect("stat")),
-        UID + 1
-    );
 }
 
 #[test]

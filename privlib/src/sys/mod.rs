@@ -12,6 +12,7 @@ pub mod bpf;
 pub mod child;
 pub mod fake;
 pub mod landlock;
+pub mod ns;
 pub mod probe;
 
 use std::ffi::CString;

@@ -19,42 +19,33 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// An unprivileged uid with no passwd entry, unlikely to own anything.
 pub const UID: u32 = 48_000;
 
-/// A fresh directory under cargo's target tmp dir (same file system as the
-/// build, so set-id bits and file capabilities work; /tmp may be nosuid).
+/// A fresh directory under the system temp dir, for tests that need no root.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("xvm-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).expect("scratch dir");
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
-    // The dir itself must be reachable by the test uid.
-    let mut p = d.parent();
-    while let Some(dir) = p {
-        let _ = fs::metadata(dir).map(|m| {
-            if m.permissions().mode() & 0o001 == 0 {
-                let _ = fs::set_permissions(
-                    dir,
-                    fs::Permissions::from_mode(m.permissions().mode() | 0o011),
-                );
-            }
-        });
-        p = dir.parent();
-    }
     d
 }
 
 /// Copies a system binary to `dir/name` owned by root with `mode`.
-pub fn copy_binary(src: &str, dir: &Path, name: &str, mode: u32) -> PathBuf {
+pub fn copy_binary(src: &str, dir: &Path, name: &str, mode: u32) -> Result<PathBuf, String> {
     let dst = dir.join(name);
-    fs::copy(src, &dst).expect("copy binary");
-    chown(&dst, Some(0), Some(0)).expect("chown");
-    fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).expect("chmod");
-    dst
+    fs::copy(src, &dst).map_err(|e| format!("copy {src}: {e}"))?;
+    chown(&dst, Some(0), Some(0)).map_err(|e| format!("chown {}: {e}", dst.display()))?;
+    fs::set_permissions(&dst, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("chmod: {e}"))?;
+    Ok(dst)
 }
 
-/// The `Key:\tvalue` fields of a /proc status text.
+/// The value of `Key:` in a /proc status text.
 pub fn field<'a>(status: &'a str, key: &str) -> &'a str {
     status
         .lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
         .map_or("", str::trim)
+}
+
+/// `Err(what)` unless `ok`.
+pub fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what.into()) }
 }
