@@ -14,13 +14,22 @@
 //! - [`process`]: the calling process (`init_daemon_priv`, `priv_bracket`, ...);
 //! - [`procfs`]: any process's sets, read from `/proc`;
 //! - [`spawn`]: starting a program with a credential;
+//! - [`peer`]: who is at the other end of a socket ([`peer::getpeerucred`],
+//!   loopback TCP through sock_diag);
+//! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
+//! - [`authz`]: [`authz::require_any`], the one decision, with its audit event;
+//! - [`listener`]: the unix socket every daemon listens on;
 //! - [`ppriv`]: the `ppriv` tool's output;
 //! - [`sys`]: the only module with `unsafe`: the kernel calls, with a
 //!   recording fake for tests.
 
+pub mod authz;
 pub mod basic;
 pub mod caps;
+pub mod listener;
 pub mod names;
+pub mod peer;
+pub mod policy;
 pub mod ppriv;
 pub mod process;
 pub mod procfs;
@@ -29,6 +38,9 @@ pub mod spawn;
 pub mod sys;
 pub mod testing;
 
+pub use authz::{Denied, Grant, require_any};
+pub use peer::{Ucred, getpeerucred};
+pub use policy::{Policy, PolicyError};
 pub use process::{
     InitFlags, PrivError, PrivOp, fini_daemon_priv, getppriv, init_daemon_priv, init_suid_priv,
     priv_bracket, priv_bracket_init, relinquish, setppriv,

@@ -8,12 +8,16 @@
 //! a forked child in [`child`]; that path must not allocate, so every op
 //! carries plain, pre-built data and [`apply_raw`] only makes raw system calls.
 
+pub mod accounts;
 pub mod bpf;
 pub mod child;
+pub mod diag;
 pub mod fake;
 pub mod landlock;
 pub mod ns;
+pub mod peer;
 pub mod probe;
+pub mod sock;
 
 use std::ffi::CString;
 use std::io;

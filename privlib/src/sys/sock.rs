@@ -1,0 +1,87 @@
+//! A unix listening socket made in three steps, so its mode and owner are
+//! right before anyone can connect: bind (not yet listening), fix the node
+//! through an O_PATH handle that never follows a symlink, then listen.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates a bound, not yet listening, unix stream socket at `path`.
+pub fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data; zeroed is an empty address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
+    }
+    addr.sun_family = libc::sa_family_t::try_from(libc::AF_UNIX).unwrap_or(1);
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = libc::c_char::from_ne_bytes([*s]);
+    }
+    // SAFETY: socket takes integers only.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let len = libc::socklen_t::try_from(size_of::<libc::sockaddr_un>()).unwrap_or(110);
+    // SAFETY: `addr` is a live sockaddr_un of the size passed.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) })?;
+    Ok(fd)
+}
+
+/// Sets mode and owner of the socket node at `path`, refusing anything
+/// that is not a socket (a symlink put there is never followed).
+pub fn fix_node(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated path; O_PATH|O_NOFOLLOW opens the node itself.
+    let raw = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a live fd and a live stat buffer.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a socket"));
+    }
+    if let Some((uid, gid)) = owner {
+        // SAFETY: an empty path with AT_EMPTY_PATH acts on the O_PATH fd itself.
+        check(unsafe {
+            libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH)
+        })?;
+    }
+    // chmod through the fd's /proc link: O_PATH fds take no fchmod.
+    let via =
+        CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated path naming our own open fd.
+    check(unsafe { libc::chmod(via.as_ptr(), mode) })
+}
+
+/// Starts listening.
+pub fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: integers only.
+    check(unsafe { libc::listen(fd.as_raw_fd(), backlog) })
+}
