@@ -51,13 +51,15 @@ pub fn require_any(
         .iter()
         .filter_map(|p| policy.holds(peer, *p).map(|w| (*p, w)))
         .collect();
-    let asked_s = names(asked.iter());
-    let held_s = held
-        .iter()
-        .map(|(p, w)| format!("{}({w})", p.name()))
-        .collect::<Vec<_>>()
-        .join(",");
-    match held.into_iter().next() {
+    // The texts below are built only when a subscriber listens.
+    let asked_s = Lazy(|| names(asked.iter()));
+    let held_s = Lazy(|| {
+        held.iter()
+            .map(|(p, w)| format!("{}({w})", p.name()))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    match held.first().cloned() {
         Some((privilege, why)) => {
             tracing::info!(
                 target: "xvm::audit",
@@ -103,6 +105,15 @@ pub fn require_any(
             );
             Err(denied)
         }
+    }
+}
+
+/// Formats on demand.
+struct Lazy<F>(F);
+
+impl<F: Fn() -> String> fmt::Display for Lazy<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&(self.0)())
     }
 }
 

@@ -52,7 +52,11 @@ pub struct Ucred {
     pub groups: Vec<u32>,
     /// Where the ids came from.
     pub source: &'static str,
-    pidfd: Option<OwnedFd>,
+    /// A duplicate of the socket: SO_PEERPIDFD is asked of it only when
+    /// capabilities are needed (a pidfd costs the kernel a file; most
+    /// peers are granted by group and never need one). The socket holds
+    /// the connect-time pid reference, so asking later is as sound.
+    sock: Option<OwnedFd>,
     proc_root: PathBuf,
     caps: OnceCell<CapTrust>,
 }
@@ -71,7 +75,7 @@ impl Ucred {
             egid: gid,
             groups,
             source,
-            pidfd: None,
+            sock: None,
             proc_root: PathBuf::new(),
             caps,
         }
@@ -89,8 +93,15 @@ impl Ucred {
     }
 
     fn read_caps(&self) -> CapTrust {
-        let Some(pidfd) = &self.pidfd else {
-            return CapTrust::Refused("the kernel gave no pidfd for the peer".into());
+        let Some(sock) = &self.sock else {
+            return CapTrust::Refused("no socket is known for this peer".into());
+        };
+        // SO_PEERPIDFD is Linux 6.5+; without it capabilities are never believed.
+        let pidfd = match kpeer::peer_pidfd(sock.as_raw_fd()) {
+            Ok(p) => p,
+            Err(e) => {
+                return CapTrust::Refused(format!("the kernel gave no pidfd for the peer: {e}"));
+            }
         };
         let pid = self.pid.to_string();
         let cred = match procfs::read_cred(&self.proc_root, &pid) {
@@ -101,7 +112,7 @@ impl Ucred {
         let privileged_exe = kpeer::is_privileged_file(&exe);
         // (a) After reading: the pidfd's process must still be alive, so the
         // pid was not recycled while we read.
-        if !kpeer::pidfd_alive(pidfd) {
+        if !kpeer::pidfd_alive(&pidfd) {
             return CapTrust::Refused("the connecting process is gone".into());
         }
         // (b) The ids must be the connect-time ones: a set-id exec since
@@ -132,15 +143,14 @@ impl Ucred {
 pub fn getpeerucred_at(fd: RawFd, proc_root: &Path) -> io::Result<Ucred> {
     let (pid, euid, egid) = kpeer::peer_cred(fd)?;
     let groups = kpeer::peer_groups(fd)?;
-    // SO_PEERPIDFD is Linux 6.5+; without it capabilities are never believed.
-    let pidfd = kpeer::peer_pidfd(fd).ok();
+    let sock = crate::sys::child::dup_above(fd, 3)?;
     Ok(Ucred {
         pid,
         euid,
         egid,
         groups,
         source: "SO_PEERCRED+SO_PEERGROUPS",
-        pidfd,
+        sock: Some(sock),
         proc_root: proc_root.to_path_buf(),
         caps: OnceCell::new(),
     })

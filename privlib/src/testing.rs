@@ -70,3 +70,93 @@ pub fn in_private_tmpfs(
     let _ = std::fs::remove_dir(&dir);
     verdict
 }
+
+/// Replaces `/etc/passwd` and `/etc/group`, in the current (private!)
+/// mount namespace only, by files in `dir` holding `users` as
+/// (name, uid, gid) and `groups` as (name, gid, members).
+pub fn fake_accounts(
+    dir: &std::path::Path,
+    users: &[(&str, u32, u32)],
+    groups: &[(&str, u32, &[&str])],
+) -> Result<(), String> {
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
+    for (name, uid, gid) in users {
+        passwd.push_str(&format!(
+            "{name}:x:{uid}:{gid}::/nonexistent:/usr/sbin/nologin\n"
+        ));
+    }
+    let mut group = String::from("root:x:0:\n");
+    for (name, gid, members) in groups {
+        group.push_str(&format!("{name}:x:{gid}:{}\n", members.join(",")));
+    }
+    for (file, text) in [("passwd", passwd), ("group", group)] {
+        let ours = dir.join(file);
+        std::fs::write(&ours, text).map_err(|e| format!("{}: {e}", ours.display()))?;
+        let etc = std::path::Path::new("/etc").join(file);
+        crate::sys::ns::bind_mount(&ours, &etc)
+            .map_err(|e| format!("bind {}: {e}", etc.display()))?;
+    }
+    Ok(())
+}
+
+/// One captured `tracing` event: its target and fields as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapturedEvent {
+    /// The event's target.
+    pub target: String,
+    /// Field name to value (the message is under "message").
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// A `tracing` subscriber that keeps every event, for tests of the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct EventCapture(std::sync::Arc<std::sync::Mutex<Vec<CapturedEvent>>>);
+
+impl EventCapture {
+    /// Events so far with this target.
+    pub fn events(&self, target: &str) -> Vec<CapturedEvent> {
+        let v = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.iter().filter(|e| e.target == target).cloned().collect()
+    }
+}
+
+struct FieldText<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for FieldText<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_string(),
+            format!("{value:?}").trim_matches('"').to_string(),
+        );
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+}
+
+impl tracing::Subscriber for EventCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut e = CapturedEvent {
+            target: event.metadata().target().to_string(),
+            ..CapturedEvent::default()
+        };
+        event.record(&mut FieldText(&mut e.fields));
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(e);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

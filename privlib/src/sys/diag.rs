@@ -11,6 +11,10 @@ const NLM_F_REQUEST: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const INET_DIAG_NOCOOKIE: u32 = !0;
+#[allow(clippy::cast_possible_truncation)]
+const TIMEVAL_LEN: libc::socklen_t = size_of::<libc::timeval>() as libc::socklen_t;
+#[allow(clippy::cast_possible_truncation)]
+const NL_ADDR_LEN: libc::socklen_t = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
 /// Header (16) + inet_diag_req_v2 (56).
 const REQ_LEN: usize = 72;
 /// inet_diag_msg is 72 bytes; attributes may follow. The reply to an exact
@@ -119,7 +123,7 @@ pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             (&raw const tv).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
+            TIMEVAL_LEN,
         )
     };
     // SAFETY: zeroed sockaddr_nl is the kernel's address (pid 0, groups 0).
@@ -133,7 +137,7 @@ pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
             req.len(),
             0,
             (&raw const kernel).cast(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            NL_ADDR_LEN,
         )
     };
     if sent < 0 {

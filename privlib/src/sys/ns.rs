@@ -69,3 +69,10 @@ pub fn bind_mount(src: &Path, dst: &Path) -> io::Result<()> {
         )
     })
 }
+
+/// Moves the calling process into a new, empty network namespace (only
+/// `lo`, down): test hosts live there, never on the real network.
+pub fn unshare_net() -> io::Result<()> {
+    // SAFETY: unshare takes flags only.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNET) })
+}

@@ -1,0 +1,96 @@
+//! `xvm-policy`: check a policy file, or show what it grants a user.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use privlib::names::{virt_manage, xvm_control};
+use privlib::peer::Ucred;
+use privlib::policy::{self, Policy};
+use privlib::sys::accounts;
+
+/// Check the xVM privilege policy, or show what it grants.
+#[derive(Parser, Debug)]
+#[command(name = "xvm-policy")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Validate a policy file (default: the system one); prints nothing and
+    /// exits 0 when it is usable, else FILE:LINE:COLUMN: why, and exits 1.
+    Check {
+        /// The file.
+        file: Option<PathBuf>,
+    },
+    /// Print the privileges the policy grants USER (name or uid) and why.
+    Who {
+        /// The user.
+        user: String,
+        /// The policy file (default: the system one).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+fn load(file: Option<PathBuf>) -> Result<Policy, String> {
+    let path = file.unwrap_or_else(policy::system_path);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let parsed = Policy::parse(&text, &path).map_err(|e| e.to_string())?;
+    if path == policy::system_path() {
+        // The daemons also refuse a system policy others could have written.
+        Policy::load_system(&path).map_err(|e| e.to_string())?;
+    }
+    Ok(parsed)
+}
+
+fn who(user: &str, file: Option<PathBuf>) -> Result<String, String> {
+    let policy = load(file)?;
+    let found = match user.parse::<u32>() {
+        Ok(uid) => accounts::user_by_uid(uid),
+        Err(_) => accounts::user_by_name(user),
+    }
+    .map_err(|e| format!("looking up {user}: {e}"))?
+    .ok_or_else(|| format!("no such user: {user}"))?;
+    let groups = accounts::group_list(&found).map_err(|e| format!("groups of {user}: {e}"))?;
+    let peer = Ucred::from_uid(found.uid, found.gid, groups, "account database");
+    let mut out = format!("{} (uid {}):\n", found.name, found.uid);
+    for p in [xvm_control(), virt_manage()] {
+        let line = match policy.holds(&peer, p) {
+            Some(why) => format!("  {}: yes, by {why}\n", p.name()),
+            None => {
+                let caps = policy.grants(p).map(|g| g.caps).filter(|c| !c.is_empty());
+                match caps {
+                    Some(c) => format!(
+                        "  {}: no (only a process of theirs holding {c})\n",
+                        p.name()
+                    ),
+                    None => format!("  {}: no\n", p.name()),
+                }
+            }
+        };
+        out.push_str(&line);
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.cmd {
+        Cmd::Check { file } => load(file).map(|_| String::new()),
+        Cmd::Who { user, file } => who(&user, file),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xvm-policy: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
