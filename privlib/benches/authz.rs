@@ -1,5 +1,5 @@
 //! Connections per second through the listener helper with `getpeerucred`
-//! + `require_any`, vs. the same server with the check off; as ratios of
+//! and `require_any`, vs. the same server with the check off; as ratios of
 //! per-connection cost measured in one run (target: at most 1.2x).
 //!
 //! Run: `cargo bench -p privlib --bench authz`. The group path grants by

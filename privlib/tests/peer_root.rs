@@ -53,12 +53,15 @@ fn policy(dir: &Path, text: &str) -> Result<Policy, String> {
     Policy::load_system(&f).map_err(|e| e.to_string())
 }
 
+/// The verdicts a test server gave, in order.
+type Verdicts = Arc<Mutex<Vec<String>>>;
+
 /// A server asking `asked` of every peer; each verdict is also kept.
 fn serve(
     dir: &Path,
     policy: Policy,
     asked: Vec<PrivId>,
-) -> Result<(PathBuf, Arc<Mutex<Vec<String>>>), String> {
+) -> Result<(PathBuf, Verdicts), String> {
     let path = dir.join("sock");
     let server = UnixServer::bind(
         &path,
