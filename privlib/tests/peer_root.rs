@@ -57,11 +57,7 @@ fn policy(dir: &Path, text: &str) -> Result<Policy, String> {
 type Verdicts = Arc<Mutex<Vec<String>>>;
 
 /// A server asking `asked` of every peer; each verdict is also kept.
-fn serve(
-    dir: &Path,
-    policy: Policy,
-    asked: Vec<PrivId>,
-) -> Result<(PathBuf, Verdicts), String> {
+fn serve(dir: &Path, policy: Policy, asked: Vec<PrivId>) -> Result<(PathBuf, Verdicts), String> {
     let path = dir.join("sock");
     let server = UnixServer::bind(
         &path,
