@@ -344,12 +344,22 @@ pub fn fini_daemon_priv_with(
     st: &mut ProcState,
     privs: &PrivSet,
 ) -> Result<(), PrivError> {
-    let (_, cur) = current(sys, st)?;
+    let (caps, cur) = current(sys, st)?;
     let mut new = cur;
     for w in [Which::Effective, Which::Permitted, Which::Inheritable] {
         *new.get_mut(w) = new.get(w).minus(privs);
     }
-    apply_sets(sys, st, &cur, &new)
+    // Capabilities are taken away as such: a privilege that shares its
+    // capability with another (sys_mount and ipc_owner are both
+    // CAP_SYS_ADMIN) takes the capability with it.
+    let gone = privs.caps(sys.last_cap());
+    let new_caps = CapState {
+        effective: caps.effective.minus(gone),
+        permitted: caps.permitted.minus(gone),
+        inheritable: caps.inheritable.minus(gone),
+    };
+    let bounding = sys.bounding();
+    apply_sets(sys, st, &cur, &new, new_caps, bounding)
 }
 
 /// The four sets from capability state already read through `sys`, with
@@ -378,7 +388,7 @@ pub fn setppriv_with(
     which: Which,
     privs: &PrivSet,
 ) -> Result<(), PrivError> {
-    let (_, cur) = current(sys, st)?;
+    let (caps, cur) = current(sys, st)?;
     let mut new = cur;
     let s = new.get_mut(which);
     *s = match op {
@@ -389,24 +399,46 @@ pub fn setppriv_with(
     if which == Which::Permitted {
         new.effective = new.effective.intersect(&new.permitted);
     }
-    apply_sets(sys, st, &cur, &new)
+    // Capabilities change as such (see fini_daemon_priv_with).
+    let pc = privs.caps(sys.last_cap());
+    let change = |m: CapMask| match op {
+        PrivOp::On => m.union(pc),
+        PrivOp::Off => m.minus(pc),
+        PrivOp::Set => pc,
+    };
+    let mut new_caps = caps;
+    let mut bounding = sys.bounding();
+    match which {
+        Which::Effective => new_caps.effective = change(caps.effective),
+        Which::Inheritable => new_caps.inheritable = change(caps.inheritable),
+        Which::Permitted => {
+            new_caps.permitted = change(caps.permitted);
+            new_caps.effective = caps.effective.intersect(new_caps.permitted);
+        }
+        Which::Limit => bounding = change(bounding),
+    }
+    apply_sets(sys, st, &cur, &new, new_caps, bounding)
 }
 
-/// Moves the calling process from `cur` to `new`.
+/// Moves the calling process from `cur` to `new` (the non-capability
+/// part) and to `want` and `limit` (capabilities and bounding set).
 fn apply_sets(
     sys: &mut impl Sys,
     st: &mut ProcState,
     cur: &PrivSets,
     new: &PrivSets,
+    want: CapState,
+    limit: CapMask,
 ) -> Result<(), PrivError> {
-    let last = sys.last_cap();
     let caps = sys.caps()?;
-    let (ne, np, ni, nl) = (
-        new.effective.caps(last),
-        new.permitted.caps(last),
-        new.inheritable.caps(last),
-        new.limit.caps(last),
-    );
+    let (ne, np, ni, nl) = (want.effective, want.permitted, want.inheritable, limit);
+    // P, I and L are per thread on Linux: a change to them that leaves
+    // other threads behind would be a lie. (E alone is bracketing, per
+    // thread by design.)
+    let threads = sys.thread_count()?;
+    if (np != caps.permitted || ni != caps.inheritable || nl != sys.bounding()) && threads != 1 {
+        return Err(PrivError::MultiThreaded(threads));
+    }
     if !caps.permitted.contains(np) {
         return Err(not_held(np.minus(caps.permitted)));
     }
@@ -506,7 +538,15 @@ pub fn landlock_ruleset(
     scope: u64,
     allow: &[(&std::path::Path, u64)],
 ) -> Result<Ruleset, PrivError> {
-    let need_scope = if scope != 0 { 6 } else { 1 };
+    // Truncation is a write that Landlock handles from ABI 3 on: before
+    // that, file_write could not really be taken away.
+    let need_scope = if scope != 0 {
+        6
+    } else if fs_rights & crate::sys::landlock::fs::TRUNCATE != 0 {
+        3
+    } else {
+        1
+    };
     if abi < need_scope {
         return Err(PrivError::NoLandlock {
             have: abi,

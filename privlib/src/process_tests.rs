@@ -320,3 +320,50 @@ fn sets_only_shrink() {
     );
     assert!(matches!(e, Err(PrivError::LimitGrow(_))), "{e:?}");
 }
+
+#[test]
+fn removing_one_name_removes_the_capability_it_shares() {
+    let mut sys = Recording::root();
+    let mut st = ProcState::default();
+    init_daemon_priv_with(
+        &mut sys,
+        &mut st,
+        InitFlags::NONE,
+        Some(60),
+        Some(60),
+        &set("sys_mount"),
+    )
+    .expect("drop");
+    assert!(sys.caps.permitted.has(num::SYS_ADMIN));
+    fini_daemon_priv_with(&mut sys, &mut st, &set("sys_mount")).expect("fini");
+    assert!(
+        !sys.caps.permitted.has(num::SYS_ADMIN),
+        "ipc_owner and sys_fs_import must not keep it"
+    );
+    let sets = current(&sys, &st).expect("sets").1;
+    assert!(!sets.permitted.has(lookup("sys_fs_import").expect("known")));
+}
+
+#[test]
+fn p_i_and_l_change_only_in_a_single_threaded_process() {
+    let mut sys = Recording::service(60, 60, caps("file_chown"));
+    sys.threads = 2;
+    let mut st = ProcState::default();
+    let e = setppriv_with(
+        &mut sys,
+        &mut st,
+        PrivOp::Off,
+        Which::Permitted,
+        &set("file_chown"),
+    );
+    assert!(matches!(e, Err(PrivError::MultiThreaded(2))), "{e:?}");
+    // E is bracketing, per thread by design.
+    setppriv_with(
+        &mut sys,
+        &mut st,
+        PrivOp::Off,
+        Which::Effective,
+        &set("file_chown"),
+    )
+    .expect("E per thread");
+}

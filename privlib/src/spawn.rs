@@ -123,6 +123,8 @@ pub struct Plan {
     pub image: ExecImage,
     /// The Landlock ruleset the child enforces (kept open until the fork).
     pub ruleset: Option<Ruleset>,
+    /// /dev/null, for standard fds that are not passed (kept open until the fork).
+    pub devnull: Option<OwnedFd>,
     /// Whether exec is let through once by a seccomp listener.
     pub exec_once: bool,
 }
@@ -416,6 +418,13 @@ impl Spawn {
         let mut seccomp_rules = removal.rules.clone();
         seccomp_rules.extend_from_slice(&self.seccomp);
         let exec_once = seccomp_rules.iter().any(bpf::Rule::notifies);
+        if removal.landlock_fs & fs::READ_FILE != 0 && self.fs_allow.is_none() {
+            return Err(self.invalid(
+                "file_read is not among the program's privileges and no fs_allow rule lets it \
+                 read anything, not even the libraries a dynamically linked program loads: \
+                 add fs_allow rules or keep file_read",
+            ));
+        }
 
         // Landlock: rights the removed basic privileges and the caller's
         // confinement handle; the program file stays readable and executable.
@@ -449,10 +458,24 @@ impl Spawn {
                 hard: *hard,
             });
         }
-        ops.push(CredOp::RemapFds(self.fds.clone()));
-        if let Some(c) = cwd {
-            ops.push(CredOp::Chdir(c));
+        // Standard fds that are not passed read and write /dev/null: a
+        // closed fd 0-2 would be taken by the program's next open.
+        let mut pairs = self.fds.clone();
+        let mut devnull = None;
+        if (0..=2).any(|t| !pairs.iter().any(|(_, to)| *to == t)) {
+            let null = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| self.invalid(format!("/dev/null: {e}")))?;
+            for t in 0..=2 {
+                if !pairs.iter().any(|(_, to)| *to == t) {
+                    pairs.push((null.as_raw_fd(), t));
+                }
+            }
+            devnull = Some(OwnedFd::from(null));
         }
+        ops.push(CredOp::RemapFds(pairs));
         // E = P for the steps below.
         if caps.effective != caps.permitted {
             ops.push(CredOp::SetCaps(CapState {
@@ -462,6 +485,12 @@ impl Spawn {
         }
         let sb = sys.securebits();
         let lock = self.lock_securebits && sb & secbit::LOCKED_NOROOT != secbit::LOCKED_NOROOT;
+        let child_root = self.uid.map_or(ids.uid.contains(&0), |u| u == 0);
+        if lock && !setpcap && child_root {
+            // A uid-0 program without NOROOT gets every capability of its
+            // bounding set at exec: refuse rather than start it so.
+            return Err(privs_err(PrivError::NoSetpcap));
+        }
         if lock && setpcap {
             ops.push(CredOp::Securebits(sb | secbit::LOCKED_NOROOT));
         }
@@ -476,14 +505,22 @@ impl Spawn {
             // Without NO_SETUID_FIXUP, leaving uid 0 would clear P.
             ops.push(CredOp::KeepCaps(true));
         }
-        if let Some(g) = &self.groups {
-            ops.push(CredOp::SetGroups(g.clone()));
+        // A new uid does not inherit our supplementary groups (root's
+        // groups would otherwise ride along).
+        match &self.groups {
+            Some(g) => ops.push(CredOp::SetGroups(g.clone())),
+            None if uid_change => ops.push(CredOp::SetGroups(Vec::new())),
+            None => {}
         }
         if let Some(g) = self.gid.filter(|g| ids.gid != [*g; 3]) {
             ops.push(CredOp::SetGid(g));
         }
         if let Some(u) = self.uid.filter(|_| uid_change) {
             ops.push(CredOp::SetUid(u));
+        }
+        // As the new user: a directory it could not enter stays closed.
+        if let Some(c) = cwd {
+            ops.push(CredOp::Chdir(c));
         }
         ops.push(CredOp::SetCaps(CapState {
             effective: post_caps,
@@ -523,6 +560,7 @@ impl Spawn {
             ops,
             image: ExecImage::new(c_path, args, env),
             ruleset,
+            devnull,
             exec_once,
         })
     }
@@ -540,8 +578,9 @@ impl Spawn {
             }
         };
         let mut plan = self.plan(&Linux)?;
-        // Our own fds in the child must sit above every target, so that
-        // moving fds into place never overwrites them.
+        // Our own fds in the child (error pipe, listener socket, Landlock
+        // ruleset) must sit above every target, so that moving fds into
+        // place never overwrites them.
         let floor = self
             .fds
             .iter()
@@ -549,6 +588,15 @@ impl Spawn {
             .max()
             .unwrap_or(2)
             + 1;
+        if let Some(rs) = &mut plan.ruleset {
+            rs.move_above(floor).map_err(setup("dup"))?;
+            let fd = rs.fd();
+            for op in &mut plan.ops {
+                if let CredOp::LandlockRestrict(old) = op {
+                    *old = fd;
+                }
+            }
+        }
         let (err_r, err_w_low) = child::pipe().map_err(setup("pipe"))?;
         let err_w = child::dup_above(err_w_low.as_raw_fd(), floor).map_err(setup("dup"))?;
         // Only the high copy may stay open: EOF on the pipe is the signal
@@ -581,13 +629,20 @@ impl Spawn {
             .map_err(setup("fork"))?;
         drop(err_w);
         drop(plan.ruleset.take());
+        drop(plan.devnull.take());
         if let Some((ours, theirs)) = listener_pair {
             drop(theirs);
-            if let Some(listener) =
-                child::recv_fd(ours.as_raw_fd()).map_err(setup("receive seccomp listener"))?
-            {
-                child::allow_first_exec(listener, pid, Duration::from_secs(30))
-                    .map_err(setup("let exec through"))?;
+            let let_through = child::recv_fd(ours.as_raw_fd())
+                .map_err(setup("receive seccomp listener"))
+                .and_then(|listener| match listener {
+                    Some(l) => child::allow_first_exec(l, pid, Duration::from_secs(30))
+                        .map_err(setup("let exec through")),
+                    None => Ok(()),
+                });
+            if let Err(e) = let_through {
+                // Never leave a half-started child behind.
+                child::kill_and_reap(pid);
+                return Err(e);
             }
         }
         let report = child::read_child_error(&err_r).map_err(setup("read child status"))?;

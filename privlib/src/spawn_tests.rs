@@ -1,6 +1,8 @@
 //! The child's steps, checked against the recording fake.
 
 use super::*;
+use std::os::fd::AsRawFd;
+
 use crate::caps::CapMask;
 use crate::sys::fake::Recording;
 
@@ -127,11 +129,84 @@ fn bad_requests_are_named_before_anything_starts() {
 }
 
 #[test]
-fn fds_are_passed_and_others_closed() {
+fn unpassed_standard_fds_get_dev_null() {
     let plan = Spawn::new("/bin/true")
         .pass_fd(2, 5)
         .no_stdio()
         .plan(&Recording::root())
         .expect("plan");
-    assert!(plan.ops.contains(&CredOp::RemapFds(vec![(2, 5)])));
+    let null = plan
+        .devnull
+        .as_ref()
+        .map(AsRawFd::as_raw_fd)
+        .expect("/dev/null opened");
+    assert!(plan.ops.contains(&CredOp::RemapFds(vec![
+        (2, 5),
+        (null, 0),
+        (null, 1),
+        (null, 2)
+    ])));
+}
+
+#[test]
+fn a_new_uid_does_not_keep_our_groups() {
+    let plan = Spawn::new("/bin/true")
+        .uid(1000)
+        .plan(&Recording::root())
+        .expect("plan");
+    assert!(
+        plan.ops.contains(&CredOp::SetGroups(vec![])),
+        "{:?}",
+        plan.ops
+    );
+    let plan = Spawn::new("/bin/true")
+        .plan(&Recording::root())
+        .expect("plan");
+    assert!(
+        !steps(&plan).contains(&"setgroups"),
+        "same uid: groups untouched"
+    );
+}
+
+#[test]
+fn cwd_is_entered_as_the_new_user() {
+    let plan = Spawn::new("/bin/true")
+        .uid(1000)
+        .cwd("/tmp")
+        .plan(&Recording::root())
+        .expect("plan");
+    let s = steps(&plan);
+    let pos = |x: &str| s.iter().position(|y| *y == x).expect(x);
+    assert!(pos("setresuid") < pos("chdir"), "{s:?}");
+}
+
+#[test]
+fn a_root_child_without_locked_securebits_is_refused() {
+    let mut root = Recording::root();
+    root.caps.permitted = root
+        .caps
+        .permitted
+        .minus(CapMask::of(&[crate::caps::num::SETPCAP]));
+    root.caps.effective = root.caps.permitted;
+    let e = Spawn::new("/bin/true").plan(&root).expect_err("no setpcap");
+    assert!(e.to_string().contains("securebits"), "{e}");
+    // Without the lock asked for (ppriv -e keeps root semantics) it goes on.
+    assert!(
+        Spawn::new("/bin/true")
+            .lock_securebits(false)
+            .plan(&root)
+            .is_ok()
+    );
+}
+
+#[test]
+fn no_file_read_without_rules_is_named_before_forking() {
+    let e = Spawn::new("/bin/true")
+        .privileges(set("basic,!file_read"))
+        .plan(&Recording::root())
+        .expect_err("cannot load");
+    assert!(
+        e.to_string().contains("file_read") && e.to_string().contains("fs_allow"),
+        "{e}"
+    );
 }

@@ -290,3 +290,45 @@ fn removed_basic_privileges_are_enforced_on_the_process() {
     });
     verdict.expect("basic removal");
 }
+
+#[test]
+fn a_filter_that_cannot_reach_every_thread_is_an_error() {
+    let _g = serial();
+    let verdict = fork_call(|| {
+        Linux
+            .apply(&CredOp::NoNewPrivs)
+            .map_err(|e| format!("nnp: errno {e}"))?;
+        // Another thread installs a filter of its own: TSYNC cannot then
+        // synchronise, and the kernel installs nothing anywhere.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let prog = privlib::sys::bpf::assemble(&[]).expect("allow-all");
+            let r = Linux.apply(&CredOp::Seccomp {
+                prog,
+                flags: 0,
+                listener_to: None,
+            });
+            let _ = tx.send(r);
+            let _ = done_rx.recv();
+        });
+        rx.recv()
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("thread filter: errno {e}"))?;
+        let off = parse_set("proc_fork").map_err(|e| e.to_string())?;
+        let r = privlib::setppriv(PrivOp::Off, privlib::Which::Effective, &off);
+        let _ = done_tx.send(());
+        let _ = t.join();
+        check(
+            r.is_err(),
+            "setppriv reported success though no filter was installed",
+        )?;
+        let sets = privlib::getppriv().map_err(|e| e.to_string())?;
+        check(
+            sets.permitted
+                .has(privlib::names::lookup("proc_fork").ok_or("name")?),
+            "proc_fork recorded as gone",
+        )
+    });
+    verdict.expect("tsync");
+}

@@ -106,6 +106,11 @@ fn kept_privileges_reach_the_program() {
         .privileges(parse_set("basic,net_privaddr").expect("set"))
         .limit(parse_set("basic,net_privaddr").expect("set")));
     assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        field(&out, "Groups"),
+        "",
+        "root's groups must not ride along to a new uid"
+    );
     for k in ["CapPrm", "CapEff", "CapAmb", "CapBnd"] {
         assert_eq!(
             field(&out, k),
@@ -167,12 +172,37 @@ fn without_net_access_no_network_socket() {
 #[test]
 fn without_proc_session_no_signal_leaves_the_domain() {
     let _g = serial();
-    let (code, out, err) = run(
-        sh("kill -0 1 2>/dev/null && echo signalled || echo refused")
-            .privileges(parse_set("basic,!proc_session").expect("set")),
+    // A sibling of our own uid: only the Landlock scope can stop the signal.
+    let mut sibling = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let script = format!(
+        "kill -0 {} 2>/dev/null && echo signalled || echo refused",
+        sibling.id()
     );
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "refused\n");
+    let with = run(sh(&script).privileges(parse_set("basic").expect("set")));
+    let without = run(sh(&script).privileges(parse_set("basic,!proc_session").expect("set")));
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+    assert_eq!(with.1, "signalled\n", "control: {with:?}");
+    assert_eq!(without.1, "refused\n", "{without:?}");
+}
+
+#[test]
+fn standard_fds_not_passed_are_dev_null() {
+    let _g = serial();
+    let (mut out_r, out_w) = std::io::pipe().expect("pipe");
+    let mut child = sh("readlink /proc/self/fd/0 /proc/self/fd/2 >&9")
+        .no_stdio()
+        .pass_fd(out_w.as_raw_fd(), 9)
+        .spawn()
+        .expect("spawn");
+    drop(out_w);
+    let mut out = String::new();
+    out_r.read_to_string(&mut out).expect("read");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(out, "/dev/null\n/dev/null\n");
 }
 
 #[test]

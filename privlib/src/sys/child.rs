@@ -256,6 +256,11 @@ pub(super) fn install_seccomp(
     if r < 0 {
         return Err(errno());
     }
+    // With TSYNC the kernel reports a thread it could not synchronise by
+    // returning its id, and then installs the filter on no thread at all.
+    if flags & super::SECCOMP_FILTER_FLAG_TSYNC != 0 && r != 0 {
+        return Err(libc::EBUSY);
+    }
     if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
         let listener = RawFd::try_from(r).map_err(|_| libc::EBADF)?;
         let sent = match listener_to {
@@ -374,7 +379,7 @@ struct ChildCtx<'a> {
 /// on the parent's data; the parent blocks signals around the clone, so
 /// none can arrive before this runs.
 fn default_handlers() {
-    for sig in 1..libc::SIGRTMAX() {
+    for sig in 1..=libc::SIGRTMAX() {
         // SAFETY: sigaction is plain data; querying with a null new action
         // writes only `old`.
         let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -515,6 +520,14 @@ pub fn read_child_error(err_read: &OwnedFd) -> io::Result<Option<(usize, i32)>> 
     let step = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
     let err = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
     Ok(Some((usize::try_from(step).unwrap_or(usize::MAX), err)))
+}
+
+/// Kills and reaps a child that must not go on.
+pub fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signals our own, not yet reaped child: its pid cannot have
+    // been recycled.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
 }
 
 /// Reaps a child that failed before exec.

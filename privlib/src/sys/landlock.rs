@@ -153,8 +153,9 @@ impl Ruleset {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a fresh fd returned by open and owned by nobody else.
-        let pfd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let meta = std::fs::metadata(path)?;
+        let pfd = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        // The type of what was opened, not of what the path names now.
+        let meta = pfd.metadata()?;
         let mut access = access & self.handled;
         if !meta.is_dir() {
             access &= fs::FILE_RIGHTS;
@@ -182,6 +183,12 @@ impl Ruleset {
         } else {
             Ok(())
         }
+    }
+
+    /// Moves the ruleset's fd to the lowest free number at or above `floor`.
+    pub fn move_above(&mut self, floor: RawFd) -> io::Result<()> {
+        self.fd = super::child::dup_above(self.fd.as_raw_fd(), floor)?;
+        Ok(())
     }
 
     /// The ruleset's fd, for `CredOp::LandlockRestrict`.
