@@ -224,3 +224,34 @@ fn a_failing_child_step_is_named() {
     );
     assert!(e.to_string().contains("setrlimit"), "{e}");
 }
+
+#[test]
+fn namespaces_are_unshared_before_the_drop() {
+    if !root_or_skip("namespaces_are_unshared_before_the_drop") {
+        return;
+    }
+    let _g = serial();
+    let host = fs::read_link("/proc/self/ns/uts").expect("ns");
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    // unshare needs sys_admin, which the dropped program no longer has:
+    // the order of the steps is what makes this work.
+    let (code, out, err) = run(
+        sh("readlink /proc/self/ns/uts; grep CapEff /proc/self/status")
+            .unshare(libc::CLONE_NEWUTS)
+            .uid(UID)
+            .gid(UID)
+            .privileges(parse_set("basic").expect("set")),
+    );
+    assert_eq!(code, 0, "{err}");
+    let ns = out.lines().next().unwrap_or_default();
+    assert!(
+        ns.starts_with("uts:[") && ns != host.to_string_lossy(),
+        "child ns {ns}, host {}",
+        host.display()
+    );
+    assert_eq!(field(&out, "CapEff"), "0000000000000000");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
+        host_name
+    );
+}
