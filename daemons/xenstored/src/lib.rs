@@ -11,4 +11,5 @@
 pub mod path;
 pub mod perms;
 pub mod store;
+pub mod txn;
 pub mod wire;

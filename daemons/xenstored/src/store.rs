@@ -150,6 +150,11 @@ impl Store {
         self.lookup(path).map(|id| self.node(id).generation)
     }
 
+    /// The quotas in force.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
     /// Nodes owned by `domid`.
     pub fn owned_by(&self, domid: u32) -> usize {
         self.owned.get(&domid).copied().unwrap_or(0)
