@@ -8,8 +8,10 @@
 //! - [`perms`]: node permission lists and the access rule;
 //! - [`store`]: the node tree with generations and per-domain entry counts.
 
+pub mod daemon;
 pub mod path;
 pub mod perms;
 pub mod store;
 pub mod txn;
+pub mod watch;
 pub mod wire;
