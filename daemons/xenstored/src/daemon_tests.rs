@@ -111,15 +111,15 @@ fn roles_decide_what_may_be_sent() {
         "virt_manage writes"
     );
     assert_eq!(
-        reply(&mut d, 2, MsgType::Introduce, b"5\00\01\0"),
+        reply(&mut d, 2, MsgType::Introduce, b"5\x000\x001\0"),
         Err("EACCES".into())
     );
     assert_eq!(
-        reply(&mut d, 3, MsgType::Introduce, b"5\00\01\0"),
+        reply(&mut d, 3, MsgType::Introduce, b"5\x000\x001\0"),
         Err("EACCES".into())
     );
     assert_eq!(
-        reply(&mut d, 1, MsgType::Introduce, b"5\00\01\0"),
+        reply(&mut d, 1, MsgType::Introduce, b"5\x000\x001\0"),
         Ok(b"OK\0".to_vec())
     );
     assert_eq!(
@@ -177,7 +177,7 @@ fn introduce_and_release_fire_their_special_watches() {
     let mut d = daemon();
     req(&mut d, 2, MsgType::Watch, 0, b"@introduceDomain\0i\0");
     req(&mut d, 2, MsgType::Watch, 0, b"@releaseDomain\0r\0");
-    let out = req(&mut d, 1, MsgType::Introduce, 0, b"8\00\01\0");
+    let out = req(&mut d, 1, MsgType::Introduce, 0, b"8\x000\x001\0");
     assert!(
         out.iter()
             .any(|o| o.conn == 2 && o.frame.payload == b"@introduceDomain\0i\0"),
@@ -236,10 +236,10 @@ fn directory_part_returns_chunks_and_a_double_nul() {
     for i in 0..3 {
         reply(&mut d, 1, MsgType::Write, format!("/p/n{i}\0").as_bytes()).expect("write");
     }
-    let r = reply(&mut d, 1, MsgType::DirectoryPart, b"/p\00\0").expect("part");
+    let r = reply(&mut d, 1, MsgType::DirectoryPart, b"/p\x000\0").expect("part");
     let text = String::from_utf8_lossy(&r).to_string();
     assert!(text.ends_with("n0\0n1\0n2\0\0"), "{text:?}");
-    let r = reply(&mut d, 1, MsgType::DirectoryPart, b"/p\06\0").expect("part");
+    let r = reply(&mut d, 1, MsgType::DirectoryPart, b"/p\x006\0").expect("part");
     assert!(String::from_utf8_lossy(&r).ends_with("\0n2\0\0"));
 }
 
