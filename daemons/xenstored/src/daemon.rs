@@ -509,25 +509,37 @@ impl Daemon {
                 TxOp::SetPerms(p, perms) => t.set_perms(s, caller, p, perms.clone()),
             };
         }
-        let fired = match &op {
-            TxOp::Write(p, v) => self.store.write(caller, p, v).map(|()| true),
-            TxOp::Mkdir(p) => self.store.mkdir(caller, p),
-            TxOp::Rm(p) => self.store.rm(caller, p),
-            TxOp::SetPerms(p, perms) => self
-                .store
-                .set_perms(caller, p, perms.clone())
-                .map(|()| true),
-        }?;
+        let (fired, created) = match &op {
+            TxOp::Write(p, v) => (true, self.store.write(caller, p, v)?),
+            TxOp::Mkdir(p) => {
+                let created = self.store.mkdir(caller, p)?;
+                (!created.is_empty(), created)
+            }
+            TxOp::Rm(p) => (self.store.rm(caller, p)?, Vec::new()),
+            TxOp::SetPerms(p, perms) => {
+                self.store.set_perms(caller, p, perms.clone())?;
+                (true, Vec::new())
+            }
+        };
         if fired {
-            self.applied(&op, out);
+            self.applied(&op, &created, out);
         }
         Ok(())
     }
 
-    /// Journals an applied change and fires the watches it touches.
-    fn applied(&mut self, op: &TxOp, out: &mut Vec<Outgoing>) {
+    /// Journals an applied change (with the permissions of every node it
+    /// created, which the journal replays as privileged) and fires the
+    /// watches it touches.
+    fn applied(&mut self, op: &TxOp, created: &[String], out: &mut Vec<Outgoing>) {
         let p = op.path().to_string();
         let removed = matches!(op, TxOp::Rm(_));
+        for c in created.iter().filter(|c| **c != p) {
+            self.pending.push(Change::Op(TxOp::Mkdir(c.clone())));
+            if let Ok(perms) = self.store.get_perms(Caller::Privileged, c) {
+                self.pending
+                    .push(Change::Op(TxOp::SetPerms(c.clone(), perms.clone())));
+            }
+        }
         // The journal replays as privileged: record what the store now holds.
         let journal_op = match op {
             TxOp::Rm(_) => op.clone(),
@@ -640,9 +652,8 @@ impl Daemon {
         let c = self.conns.get_mut(&id).ok_or(XsError::Eio)?;
         let t = c.txns.remove(&req.tx_id).ok_or(XsError::Enoent)?;
         if commit {
-            let ops = t.commit(&mut self.store, caller)?;
-            for op in &ops {
-                self.applied(op, out);
+            for (op, created) in t.commit(&mut self.store, caller)? {
+                self.applied(&op, &created, out);
             }
         }
         Ok(ok())

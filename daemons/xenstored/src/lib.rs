@@ -9,6 +9,7 @@
 //! - [`store`]: the node tree with generations and per-domain entry counts.
 
 pub mod daemon;
+pub mod journal;
 pub mod path;
 pub mod perms;
 pub mod store;

@@ -260,8 +260,9 @@ impl Store {
         Ok((base, created))
     }
 
-    /// WRITE: creates the node (and parents) if needed.
-    pub fn write(&mut self, c: Caller, path: &str, value: &[u8]) -> Result<(), XsError> {
+    /// WRITE: creates the node (and parents) if needed; returns the paths
+    /// created, parents first.
+    pub fn write(&mut self, c: Caller, path: &str, value: &[u8]) -> Result<Vec<String>, XsError> {
         if matches!(c, Caller::Domain(_)) && value.len() > self.quota.entry_size {
             return Err(XsError::Enospc);
         }
@@ -269,20 +270,17 @@ impl Store {
         if let Some(id) = existing {
             self.check(c, id, Access::Write)?;
         }
-        let (id, _) = self.create(c, path)?;
+        let (id, created) = self.create(c, path)?;
         let generation = self.bump();
         let n = self.node_mut(id);
         n.value = value.into();
         n.generation = generation;
-        Ok(())
+        Ok(created)
     }
 
-    /// MKDIR: `true` when created, `false` when it was there already.
-    pub fn mkdir(&mut self, c: Caller, path: &str) -> Result<bool, XsError> {
-        if self.lookup(path).is_some() {
-            return Ok(false);
-        }
-        self.create(c, path).map(|_| true)
+    /// MKDIR: the paths created, parents first (none: it was there).
+    pub fn mkdir(&mut self, c: Caller, path: &str) -> Result<Vec<String>, XsError> {
+        self.create(c, path).map(|(_, created)| created)
     }
 
     /// RM: removes the node and everything beneath it. Absent with a
@@ -497,6 +495,6 @@ mod tests {
         assert_eq!(s.generation_of("/g"), g, "a value change leaves the parent");
         s.write(Caller::Privileged, "/g/y", b"").expect("write");
         assert!(s.generation_of("/g") > g, "a new child changes the parent");
-        assert_eq!(s.mkdir(Caller::Privileged, "/g/y"), Ok(false));
+        assert_eq!(s.mkdir(Caller::Privileged, "/g/y"), Ok(vec![]));
     }
 }

@@ -279,8 +279,9 @@ impl Txn {
     }
 
     /// Commits: EAGAIN (and nothing applied) if anything it saw changed;
-    /// otherwise replays its changes and returns them (for watches and the log).
-    pub fn commit(self, store: &mut Store, c: Caller) -> Result<Vec<TxOp>, XsError> {
+    /// otherwise replays its changes and returns each with the paths it
+    /// created (for watches and the journal).
+    pub fn commit(self, store: &mut Store, c: Caller) -> Result<Vec<(TxOp, Vec<String>)>, XsError> {
         if self.seen.iter().any(|(p, g)| store.generation_of(p) != *g) {
             return Err(XsError::Eagain);
         }
@@ -296,15 +297,19 @@ impl Txn {
                 return Err(XsError::Enospc);
             }
         }
-        for op in &self.ops {
-            match op {
-                TxOp::Write(p, v) => store.write(c, p, v),
-                TxOp::Mkdir(p) => store.mkdir(c, p).map(|_| ()),
-                TxOp::Rm(p) => store.rm(c, p).map(|_| ()),
-                TxOp::SetPerms(p, perms) => store.set_perms(c, p, perms.clone()),
-            }?;
+        let mut done = Vec::with_capacity(self.ops.len());
+        for op in self.ops {
+            let created = match &op {
+                TxOp::Write(p, v) => store.write(c, p, v)?,
+                TxOp::Mkdir(p) => store.mkdir(c, p)?,
+                TxOp::Rm(p) => store.rm(c, p).map(|_| Vec::new())?,
+                TxOp::SetPerms(p, perms) => {
+                    store.set_perms(c, p, perms.clone()).map(|()| Vec::new())?
+                }
+            };
+            done.push((op, created));
         }
-        Ok(self.ops)
+        Ok(done)
     }
 }
 
