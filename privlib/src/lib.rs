@@ -19,6 +19,7 @@
 //! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
 //! - [`authz`]: [`authz::require_any`], the one decision, with its audit event;
 //! - [`listener`]: the unix socket every daemon listens on;
+//! - [`log`]: the daemons' stderr log;
 //! - [`ppriv`]: the `ppriv` tool's output;
 //! - [`sys`]: the only module with `unsafe`: the kernel calls, with a
 //!   recording fake for tests.
@@ -27,6 +28,7 @@ pub mod authz;
 pub mod basic;
 pub mod caps;
 pub mod listener;
+pub mod log;
 pub mod names;
 pub mod peer;
 pub mod policy;
@@ -42,8 +44,8 @@ pub use authz::{Denied, Grant, require_any};
 pub use peer::{Ucred, getpeerucred};
 pub use policy::{Policy, PolicyError};
 pub use process::{
-    InitFlags, PrivError, PrivOp, fini_daemon_priv, getppriv, init_daemon_priv, init_suid_priv,
-    priv_bracket, priv_bracket_init, relinquish, setppriv,
+    InitFlags, PrivError, PrivOp, confine_fs, fini_daemon_priv, getppriv, init_daemon_priv,
+    init_suid_priv, priv_bracket, priv_bracket_init, relinquish, setppriv,
 };
 pub use set::{PrivSet, PrivSets, SetError, SetSpec, Which};
 pub use spawn::{Child, FsAccess, Spawn, SpawnError};

@@ -572,6 +572,27 @@ pub fn landlock_ruleset(
     Ok(rs)
 }
 
+/// Confines the calling (single-threaded) process's file access for good
+/// with Landlock: only `allow` (path, Landlock rights of
+/// [`crate::sys::landlock::fs`]) remain reachable. A daemon calls it once
+/// it has opened what it needs, keeping its own directories.
+pub fn confine_fs(allow: &[(&std::path::Path, u64)]) -> Result<(), PrivError> {
+    let mut sys = Linux;
+    let threads = sys.thread_count()?;
+    if threads != 1 {
+        return Err(PrivError::MultiThreaded(threads));
+    }
+    let abi = sys.landlock_abi();
+    let rights = crate::sys::landlock::fs_rights(abi);
+    let rs = landlock_ruleset(abi, rights, 0, allow)?;
+    let mut ops = Vec::new();
+    if !sys.no_new_privs() {
+        ops.push(CredOp::NoNewPrivs);
+    }
+    ops.push(CredOp::LandlockRestrict(rs.fd()));
+    run(&mut sys, &ops)
+}
+
 /// Sets the bracketed privileges (they must be in P) and turns them off in
 /// E; [`priv_bracket`] then raises and lowers them around the one operation
 /// that needs them.

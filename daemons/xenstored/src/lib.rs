@@ -8,10 +8,13 @@
 //! - [`perms`]: node permission lists and the access rule;
 //! - [`store`]: the node tree with generations and per-domain entry counts.
 
+pub mod client;
+pub mod config;
 pub mod daemon;
 pub mod journal;
 pub mod path;
 pub mod perms;
+pub mod server;
 pub mod store;
 pub mod txn;
 pub mod watch;

@@ -640,3 +640,28 @@ pub fn fork_call(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         Err(String::from_utf8_lossy(&msg).into_owned())
     }
 }
+
+/// Detaches the (single-threaded) caller as a daemon: forks, the parent
+/// exits at once, the child starts a new session and reads /dev/null.
+pub fn daemonize() -> io::Result<()> {
+    // SAFETY: called before any thread exists (daemons call it before
+    // init_daemon_priv, which refuses threads); the parent only _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        // SAFETY: _exit ends the parent without running destructors.
+        unsafe { libc::_exit(0) };
+    }
+    // SAFETY: integer-only call.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: integer arguments; replaces stdin with /dev/null.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub mod fake;
 pub mod landlock;
 pub mod ns;
 pub mod peer;
+pub mod poll;
 pub mod probe;
 pub mod sock;
 

@@ -1,0 +1,317 @@
+//! A blocking XenStore client for xm, xend, virtd and tests.
+//!
+//! One request at a time, as libxenstore does; watch events that arrive
+//! in between are kept for [`Client::next_event`].
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::wire::{Frame, FrameReader, MsgType, XsError};
+
+/// What went wrong, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Xs(XsError),
+    /// The daemon refused the connection: names what is missing.
+    #[error("permission denied: xvm_control or virt_manage required")]
+    Denied,
+    /// The socket failed.
+    #[error("xenstored connection: {0}")]
+    Io(#[from] io::Error),
+    /// The daemon answered something else than asked.
+    #[error("xenstored sent an unexpected reply")]
+    Protocol,
+}
+
+/// A connection to xenstored.
+#[derive(Debug)]
+pub struct Client {
+    stream: UnixStream,
+    reader: FrameReader,
+    events: VecDeque<(String, Vec<u8>)>,
+    req_id: u32,
+    first: bool,
+}
+
+fn nul(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+impl Client {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path)?;
+        Ok(Client {
+            stream,
+            reader: FrameReader::default(),
+            events: VecDeque::new(),
+            req_id: 0,
+            first: true,
+        })
+    }
+
+    fn next_frame(&mut self) -> Result<Frame, ClientError> {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = self.stream.read(&mut buf)?;
+            if n == 0 {
+                return Err(ClientError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "xenstored closed the connection",
+                )));
+            }
+            let frames = self
+                .reader
+                .push(&buf[..n])
+                .map_err(|_| ClientError::Protocol)?;
+            let mut it = frames.into_iter();
+            if let Some(f) = it.next() {
+                // A request is answered before any later frame arrives,
+                // except watch events, which we keep.
+                let mut rest: Vec<Frame> = it.collect();
+                let mut all = vec![f];
+                all.append(&mut rest);
+                let mut reply = None;
+                for f in all {
+                    if f.ty == MsgType::WatchEvent.number() {
+                        let s = f.strings();
+                        if let [p, t] = s[..] {
+                            self.events
+                                .push_back((String::from_utf8_lossy(p).into_owned(), t.to_vec()));
+                        }
+                    } else if reply.is_none() {
+                        reply = Some(f);
+                    }
+                }
+                if let Some(r) = reply {
+                    return Ok(r);
+                }
+            }
+        }
+    }
+
+    /// Sends one request and returns the reply payload.
+    pub fn request(
+        &mut self,
+        ty: MsgType,
+        tx: u32,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.req_id = self.req_id.wrapping_add(1);
+        let f = Frame {
+            ty: ty.number(),
+            req_id: self.req_id,
+            tx_id: tx,
+            payload,
+        };
+        self.stream.write_all(&f.to_bytes())?;
+        let first = std::mem::replace(&mut self.first, false);
+        let r = self.next_frame()?;
+        if r.ty == MsgType::Error.number() {
+            let name = r.payload.strip_suffix(&[0]).unwrap_or(&r.payload);
+            let e = XsError::from_name(name);
+            // The gate answers a peer without privilege with EACCES on its
+            // first request, then closes.
+            return Err(if first && e == XsError::Eacces {
+                ClientError::Denied
+            } else {
+                ClientError::Xs(e)
+            });
+        }
+        if r.ty != ty.number() || r.req_id != self.req_id {
+            return Err(ClientError::Protocol);
+        }
+        Ok(r.payload)
+    }
+
+    /// READ.
+    pub fn read(&mut self, tx: u32, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.request(MsgType::Read, tx, nul(path))
+    }
+
+    /// WRITE.
+    pub fn write(&mut self, tx: u32, path: &str, value: &[u8]) -> Result<(), ClientError> {
+        let mut p = nul(path);
+        p.extend_from_slice(value);
+        self.request(MsgType::Write, tx, p).map(drop)
+    }
+
+    /// MKDIR.
+    pub fn mkdir(&mut self, tx: u32, path: &str) -> Result<(), ClientError> {
+        self.request(MsgType::Mkdir, tx, nul(path)).map(drop)
+    }
+
+    /// RM.
+    pub fn rm(&mut self, tx: u32, path: &str) -> Result<(), ClientError> {
+        self.request(MsgType::Rm, tx, nul(path)).map(drop)
+    }
+
+    /// DIRECTORY.
+    pub fn directory(&mut self, tx: u32, path: &str) -> Result<Vec<String>, ClientError> {
+        let r = self.request(MsgType::Directory, tx, nul(path))?;
+        Ok(r.split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect())
+    }
+
+    /// GET_PERMS, as `["n0", "r5"]`.
+    pub fn get_perms(&mut self, tx: u32, path: &str) -> Result<Vec<String>, ClientError> {
+        let r = self.request(MsgType::GetPerms, tx, nul(path))?;
+        Ok(r.split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect())
+    }
+
+    /// SET_PERMS.
+    pub fn set_perms(&mut self, tx: u32, path: &str, perms: &[&str]) -> Result<(), ClientError> {
+        let mut p = nul(path);
+        for e in perms {
+            p.extend_from_slice(&nul(e));
+        }
+        self.request(MsgType::SetPerms, tx, p).map(drop)
+    }
+
+    /// WATCH (the first event, for the watch itself, arrives at once).
+    pub fn watch(&mut self, path: &str, token: &str) -> Result<(), ClientError> {
+        let mut p = nul(path);
+        p.extend_from_slice(&nul(token));
+        self.request(MsgType::Watch, 0, p).map(drop)
+    }
+
+    /// UNWATCH.
+    pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), ClientError> {
+        let mut p = nul(path);
+        p.extend_from_slice(&nul(token));
+        self.request(MsgType::Unwatch, 0, p).map(drop)
+    }
+
+    /// The next watch event (path, token), waiting at most `timeout`.
+    pub fn next_event(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(String, Vec<u8>)>, ClientError> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(Some(e));
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        let mut buf = [0u8; 8192];
+        let got = self.stream.read(&mut buf);
+        self.stream.set_read_timeout(None)?;
+        let n = match got {
+            Ok(0) => {
+                return Err(ClientError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed",
+                )));
+            }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for f in self
+            .reader
+            .push(&buf[..n])
+            .map_err(|_| ClientError::Protocol)?
+        {
+            if let [p, t] = f.strings()[..] {
+                self.events
+                    .push_back((String::from_utf8_lossy(p).into_owned(), t.to_vec()));
+            }
+        }
+        Ok(self.events.pop_front())
+    }
+
+    /// TRANSACTION_START: the transaction id.
+    pub fn transaction_start(&mut self) -> Result<u32, ClientError> {
+        let r = self.request(MsgType::TransactionStart, 0, vec![0])?;
+        String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(&r))
+            .parse()
+            .map_err(|_| ClientError::Protocol)
+    }
+
+    /// TRANSACTION_END.
+    pub fn transaction_end(&mut self, tx: u32, commit: bool) -> Result<(), ClientError> {
+        self.request(
+            MsgType::TransactionEnd,
+            tx,
+            if commit {
+                b"T\0".to_vec()
+            } else {
+                b"F\0".to_vec()
+            },
+        )
+        .map(drop)
+    }
+
+    /// Runs `f` in a transaction, again from the start whenever the commit
+    /// meets a conflicting change (EAGAIN), at most `tries` times.
+    pub fn transaction<T>(
+        &mut self,
+        tries: usize,
+        mut f: impl FnMut(&mut Client, u32) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        for _ in 0..tries.max(1) {
+            let tx = self.transaction_start()?;
+            let value = match f(self, tx) {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = self.transaction_end(tx, false);
+                    return Err(e);
+                }
+            };
+            match self.transaction_end(tx, true) {
+                Ok(()) => return Ok(value),
+                Err(ClientError::Xs(XsError::Eagain)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::Xs(XsError::Eagain))
+    }
+
+    /// INTRODUCE.
+    pub fn introduce(&mut self, domid: u32, mfn: u64, port: u32) -> Result<(), ClientError> {
+        self.request(
+            MsgType::Introduce,
+            0,
+            format!("{domid}\0{mfn}\0{port}\0").into_bytes(),
+        )
+        .map(drop)
+    }
+
+    /// RELEASE.
+    pub fn release(&mut self, domid: u32) -> Result<(), ClientError> {
+        self.request(MsgType::Release, 0, format!("{domid}\0").into_bytes())
+            .map(drop)
+    }
+
+    /// IS_DOMAIN_INTRODUCED.
+    pub fn is_domain_introduced(&mut self, domid: u32) -> Result<bool, ClientError> {
+        Ok(self.request(
+            MsgType::IsDomainIntroduced,
+            0,
+            format!("{domid}\0").into_bytes(),
+        )? == b"T\0")
+    }
+
+    /// GET_DOMAIN_PATH.
+    pub fn domain_path(&mut self, domid: u32) -> Result<String, ClientError> {
+        let r = self.request(MsgType::GetDomainPath, 0, format!("{domid}\0").into_bytes())?;
+        Ok(String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(&r)).into_owned())
+    }
+}

@@ -1,0 +1,192 @@
+//! `xenstored`: the XenStore daemon of xvm-lp.
+//!
+//! Starts as root (or as `xvm` from a service manager), switches to
+//! `xvm:xvm` keeping nothing beyond basic, drops proc_fork and proc_exec,
+//! confines its files to its run directory, and serves `socket` and
+//! `socket_ro` (mode 0666) to peers holding `xvm_control` or `virt_manage`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use privlib::listener::{SocketSpec, UnixServer};
+use privlib::sys::accounts;
+use privlib::sys::landlock::fs;
+use privlib::{
+    InitFlags, Policy, PrivSet, confine_fs, fini_daemon_priv, init_daemon_priv, parse_set,
+};
+use xenstored::config::{Mode, run_dir};
+use xenstored::daemon::{Daemon, Limits};
+use xenstored::journal::Journal;
+use xenstored::server::{DmUids, Endpoint, Server};
+use xenstored::store::{Quota, Store};
+
+/// The XenStore daemon.
+#[derive(Parser, Debug)]
+#[command(name = "xenstored", version, disable_version_flag = true)]
+struct Args {
+    /// Stay in the foreground.
+    #[arg(short = 'N', long = "no-fork")]
+    no_fork: bool,
+    /// Write the daemon's pid to this file.
+    #[arg(short = 'F', long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Log every frame in and out to this file.
+    #[arg(short = 'T', long = "trace-file")]
+    trace_file: Option<PathBuf>,
+    /// Log more.
+    #[arg(short = 'V', long = "verbose")]
+    verbose: bool,
+    /// Nodes a domain may own.
+    #[arg(short = 'E', long = "entry-nb", default_value_t = 1000)]
+    entry_nb: usize,
+    /// Bytes of one node's value.
+    #[arg(short = 'S', long = "entry-size", default_value_t = 2048)]
+    entry_size: usize,
+    /// Watches per domain connection.
+    #[arg(short = 'W', long = "watch-nb", default_value_t = 128)]
+    watch_nb: usize,
+    /// Transactions open at once per domain connection.
+    #[arg(short = 't', long = "transaction", default_value_t = 10)]
+    transaction: usize,
+    /// Permission entries per node.
+    #[arg(short = 'A', long = "perm-nb", default_value_t = 5)]
+    perm_nb: usize,
+    /// Path length past a domain's prefix.
+    #[arg(short = 'M', long = "path-max", default_value_t = 2048)]
+    path_max: usize,
+    /// Session mode (the default when not started as root).
+    #[arg(long)]
+    session: bool,
+    /// The account to run as in system mode.
+    #[arg(long, default_value = "xvm")]
+    user: String,
+    /// Device models run as this uid plus their domid.
+    #[arg(long = "dm-uid-base", default_value_t = 200_000)]
+    dm_uid_base: u32,
+    /// How many domids the device-model uid range covers.
+    #[arg(long = "dm-uid-count", default_value_t = 1000)]
+    dm_uid_count: u32,
+}
+
+fn start(a: Args) -> Result<(), String> {
+    let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
+        .map_err(|e| e.to_string())?;
+    let mode = if a.session || ids.uid[1] != 0 {
+        Mode::Session
+    } else {
+        Mode::System
+    };
+    privlib::log::StderrLog::new(if a.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    })
+    .install();
+    let dir = run_dir(&mode)?;
+    let (policy, account) = match mode {
+        Mode::System => {
+            let policy =
+                Policy::load_system(&privlib::policy::system_path()).map_err(|e| e.to_string())?;
+            let user = accounts::user_by_name(&a.user)
+                .map_err(|e| format!("looking up {}: {e}", a.user))?
+                .ok_or_else(|| {
+                    format!(
+                        "no account \"{}\": create it (manifests/sysusers.d/xvm.conf)",
+                        a.user
+                    )
+                })?;
+            (policy, Some(user))
+        }
+        Mode::Session => (
+            Policy::load(false, ids.uid[1]).map_err(|e| e.to_string())?,
+            None,
+        ),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some(u) = &account {
+        std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    }
+    let trace = match &a.trace_file {
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    if !a.no_fork {
+        privlib::sys::child::daemonize().map_err(|e| format!("daemonize: {e}"))?;
+    }
+    if let Some(p) = &a.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+
+    // Least privilege, before anything is read from a peer: the account,
+    // nothing beyond basic, limit set narrowed, no_new_privs.
+    init_daemon_priv(
+        InitFlags::RESETGROUPS | InitFlags::LIMITPRIVS,
+        account.as_ref().map(|u| u.uid),
+        account.as_ref().map(|u| u.gid),
+        &PrivSet::none(),
+    )
+    .map_err(|e| format!("init_daemon_priv: {e}"))?;
+
+    let quota = Quota {
+        entry_nb: a.entry_nb,
+        entry_size: a.entry_size,
+        perm_nb: a.perm_nb,
+    };
+    let limits = Limits {
+        quota,
+        watch_nb: a.watch_nb,
+        transaction: a.transaction,
+        path_max: a.path_max,
+    };
+    let mut daemon = Daemon::new(Store::new(quota), limits);
+    let journal = Journal::open(&dir.join("tdb"), &mut daemon).map_err(|e| e.to_string())?;
+    let spec = SocketSpec {
+        mode: 0o666,
+        owner: None,
+    };
+    let endpoints = vec![
+        Endpoint {
+            server: UnixServer::bind(&dir.join("socket"), spec).map_err(|e| e.to_string())?,
+            read_only: false,
+        },
+        Endpoint {
+            server: UnixServer::bind(&dir.join("socket_ro"), spec).map_err(|e| e.to_string())?,
+            read_only: true,
+        },
+    ];
+
+    // What xenstored never uses goes for good: forking, exec, and every
+    // file outside its run directory (and /proc, to read peers).
+    let never = parse_set("proc_fork,proc_exec").map_err(|e| e.to_string())?;
+    fini_daemon_priv(&never).map_err(|e| format!("removing proc_fork, proc_exec: {e}"))?;
+    let rw = fs::READ | fs::WRITE;
+    confine_fs(&[
+        (dir.as_path(), rw),
+        (std::path::Path::new("/proc"), fs::READ),
+    ])
+    .map_err(|e| format!("confining files: {e}"))?;
+
+    tracing::info!(dir = %dir.display(), nodes = daemon.store.len(), "xenstored serving");
+    let dm = DmUids {
+        base: a.dm_uid_base,
+        count: a.dm_uid_count,
+    };
+    let mut server = Server::new(daemon, Some(journal), policy, dm, endpoints);
+    if let Some(t) = trace {
+        server.trace_to(t);
+    }
+    server.run().map_err(|e| format!("event loop: {e}"))
+}
+
+fn main() -> ExitCode {
+    match start(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xenstored: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The event loop: sockets, the gate, framing, bounded buffers.
+//!
+//! One thread polls the listening sockets and every connection. A new
+//! connection gets its role once, from its credentials: the device-model
+//! uid of an introduced domain acts as that domain; anyone else must hold
+//! `xvm_control` or `virt_manage` ([`privlib::require_any`], audited). A
+//! peer holding neither gets EACCES for its first request and is closed.
+//! Each request's changes are journaled before its reply is queued.
+//! Output is bounded per connection: a client that stops reading its
+//! replies is not read from; one that lets watch events pile up past the
+//! bound is cut off, with a log line.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+use privlib::listener::UnixServer;
+use privlib::names::{virt_manage, xvm_control};
+use privlib::peer::Ucred;
+use privlib::sys::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, poll, pollfd};
+use privlib::{Policy, require_any};
+
+use crate::daemon::{Daemon, Role};
+use crate::journal::Journal;
+use crate::wire::{Frame, FrameReader, MsgType, XsError};
+
+/// Bytes of replies and events one connection may have waiting.
+pub const MAX_PENDING_OUT: usize = 1 << 20;
+/// Connections served at once.
+pub const MAX_CONNS: usize = 1024;
+
+/// The uids of device models: domain N runs as `base + N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmUids {
+    /// The uid of domain 0's slot (never used: dom0 has no device model).
+    pub base: u32,
+    /// How many domids the range covers.
+    pub count: u32,
+}
+
+impl DmUids {
+    /// The domid whose device model runs as `uid`, if any.
+    pub fn domid(&self, uid: u32) -> Option<u32> {
+        uid.checked_sub(self.base)
+            .filter(|d| *d > 0 && *d < self.count)
+    }
+}
+
+struct Io {
+    stream: UnixStream,
+    reader: FrameReader,
+    out: Vec<u8>,
+    denied: Option<String>,
+    close_after_flush: bool,
+}
+
+/// One listening socket.
+pub struct Endpoint {
+    /// The socket.
+    pub server: UnixServer,
+    /// `socket_ro`: writes get EROFS.
+    pub read_only: bool,
+}
+
+/// The running daemon.
+pub struct Server {
+    /// The state.
+    pub daemon: Daemon,
+    journal: Option<Journal>,
+    policy: Policy,
+    dm: DmUids,
+    endpoints: Vec<Endpoint>,
+    io: HashMap<u64, Io>,
+    next_id: u64,
+    trace: Option<std::fs::File>,
+}
+
+impl Server {
+    /// A server over `daemon`, answering on `endpoints`.
+    pub fn new(
+        daemon: Daemon,
+        journal: Option<Journal>,
+        policy: Policy,
+        dm: DmUids,
+        endpoints: Vec<Endpoint>,
+    ) -> Server {
+        Server {
+            daemon,
+            journal,
+            policy,
+            dm,
+            endpoints,
+            io: HashMap::new(),
+            next_id: 1,
+            trace: None,
+        }
+    }
+
+    /// Logs every frame in and out to `file` (`-T`).
+    pub fn trace_to(&mut self, file: std::fs::File) {
+        self.trace = Some(file);
+    }
+
+    fn role_for(&self, cred: &Ucred, endpoint: &str) -> Result<Role, String> {
+        if let Some(d) = self.dm.domid(cred.euid)
+            && self.daemon.domains.contains_key(&d)
+        {
+            tracing::info!(target: "xvm::audit", pid = cred.pid, uid = cred.euid, gid = cred.egid, endpoint, asked = "domain", held = %format!("dom{d}"), outcome = "granted", "device model of domain {d}");
+            return Ok(Role::Domain(d));
+        }
+        match require_any(
+            &self.policy,
+            cred,
+            endpoint,
+            &[xvm_control(), virt_manage()],
+        ) {
+            Ok(g) if g.privilege == xvm_control() => Ok(Role::Control),
+            Ok(_) => Ok(Role::Manage),
+            Err(denied) => Err(denied.message()),
+        }
+    }
+
+    fn accept(&mut self, which: usize) {
+        let (stream, cred) = match self.endpoints[which].server.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                return;
+            }
+        };
+        if self.io.len() >= MAX_CONNS {
+            tracing::warn!("{MAX_CONNS} connections already; closing a new one");
+            return;
+        }
+        if let Err(e) = stream.set_nonblocking(true) {
+            tracing::warn!("nonblocking: {e}");
+            return;
+        }
+        let ro = self.endpoints[which].read_only;
+        let endpoint = self.endpoints[which].server.path().display().to_string();
+        let id = self.next_id;
+        self.next_id += 1;
+        let denied = match self.role_for(&cred, &endpoint) {
+            Ok(role) => {
+                self.daemon.connect(id, role, ro);
+                None
+            }
+            Err(msg) => Some(msg),
+        };
+        self.io.insert(
+            id,
+            Io {
+                stream,
+                reader: FrameReader::default(),
+                out: Vec::new(),
+                denied,
+                close_after_flush: false,
+            },
+        );
+    }
+
+    fn queue(&mut self, conn: u64, frame: &Frame, is_reply: bool) {
+        if let Some(t) = &mut self.trace {
+            let _ = writeln!(t, "OUT conn {conn} {frame}");
+        }
+        let Some(io) = self.io.get_mut(&conn) else {
+            return;
+        };
+        let bytes = frame.to_bytes();
+        if !is_reply && io.out.len() + bytes.len() > MAX_PENDING_OUT {
+            tracing::warn!(
+                "connection {conn} does not read its watch events ({} bytes waiting): cut off",
+                io.out.len()
+            );
+            self.close(conn);
+            return;
+        }
+        io.out.extend_from_slice(&bytes);
+    }
+
+    fn close(&mut self, conn: u64) {
+        self.io.remove(&conn);
+        self.daemon.disconnect(conn);
+    }
+
+    fn handle_frame(&mut self, conn: u64, frame: Frame) {
+        if let Some(t) = &mut self.trace {
+            let _ = writeln!(t, "IN  conn {conn} {frame}");
+        }
+        if let Some(io) = self.io.get_mut(&conn)
+            && let Some(msg) = &io.denied
+        {
+            tracing::warn!("connection {conn}: {msg}; closing");
+            io.close_after_flush = true;
+            self.queue(conn, &Frame::error(&frame, XsError::Eacces), true);
+            return;
+        }
+        let out = self.daemon.handle(conn, &frame);
+        let changes = std::mem::take(&mut self.daemon.pending);
+        if let Some(j) = &mut self.journal {
+            // Durability before the reply: if the journal cannot take the
+            // change, the client must not be told it is done.
+            if let Err(e) = j.record(&changes) {
+                tracing::error!("journal: {e}; answering EIO");
+                self.queue(conn, &Frame::error(&frame, XsError::Eio), true);
+                return;
+            }
+            if let Err(e) = j.maybe_compact(&self.daemon) {
+                tracing::error!("journal snapshot: {e}");
+            }
+        }
+        for (i, o) in out.into_iter().enumerate() {
+            self.queue(
+                o.conn,
+                &o.frame,
+                i == 0 && o.frame.ty != MsgType::WatchEvent.number(),
+            );
+        }
+    }
+
+    fn read_from(&mut self, conn: u64) {
+        let mut buf = [0u8; 16 * 1024];
+        let Some(io) = self.io.get_mut(&conn) else {
+            return;
+        };
+        let n = match io.stream.read(&mut buf) {
+            Ok(0) => return self.close(conn),
+            Ok(n) => n,
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                return;
+            }
+            Err(_) => return self.close(conn),
+        };
+        let frames = match io.reader.push(&buf[..n]) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("connection {conn}: {e}; dropped");
+                return self.close(conn);
+            }
+        };
+        for f in frames {
+            if !self.io.contains_key(&conn) {
+                return;
+            }
+            self.handle_frame(conn, f);
+        }
+    }
+
+    fn write_to(&mut self, conn: u64) {
+        let Some(io) = self.io.get_mut(&conn) else {
+            return;
+        };
+        match io.stream.write(&io.out) {
+            Ok(n) => {
+                io.out.drain(..n);
+                if io.out.is_empty() && io.close_after_flush {
+                    self.close(conn);
+                }
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => self.close(conn),
+        }
+    }
+
+    /// Serves until polling fails.
+    pub fn run(&mut self) -> io::Result<()> {
+        loop {
+            let mut fds = Vec::with_capacity(self.endpoints.len() + self.io.len());
+            for e in &self.endpoints {
+                fds.push(pollfd(e.server.listener().as_raw_fd(), POLLIN));
+            }
+            let ids: Vec<u64> = self.io.keys().copied().collect();
+            for id in &ids {
+                let io = &self.io[id];
+                // A client that does not read its replies is not read from.
+                let mut ev = if io.out.len() < MAX_PENDING_OUT / 2 && !io.close_after_flush {
+                    POLLIN
+                } else {
+                    0
+                };
+                if !io.out.is_empty() {
+                    ev |= POLLOUT;
+                }
+                fds.push(pollfd(io.stream.as_raw_fd(), ev));
+            }
+            poll(&mut fds, -1)?;
+            let n_end = self.endpoints.len();
+            for (i, id) in ids.iter().enumerate() {
+                let re = fds[n_end + i].revents;
+                if re & (POLLIN | POLLHUP | POLLERR) != 0 {
+                    self.read_from(*id);
+                }
+                if re & POLLOUT != 0 {
+                    self.write_to(*id);
+                }
+            }
+            let ready: Vec<usize> = fds[..n_end]
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.revents & POLLIN != 0)
+                .map(|(i, _)| i)
+                .collect();
+            for i in ready {
+                self.accept(i);
+            }
+            }
+        }
+    }
+}
