@@ -309,7 +309,6 @@ impl Server {
             for i in ready {
                 self.accept(i);
             }
-            }
         }
     }
 }
