@@ -1,0 +1,102 @@
+//! Debian's xenstore-utils, unchanged, against our xenstored (session mode).
+
+mod common;
+
+use common::{have_xenstore_utils, scratch, start, xs};
+
+fn out(o: &std::process::Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_xenstore_util_gets_xens_answers() {
+    if !have_xenstore_utils("every_xenstore_util_gets_xens_answers") {
+        return;
+    }
+    let d = start(&scratch("utils"), &["--session"], &[]).expect("start");
+    let s = d.socket();
+
+    assert_eq!(
+        out(&xs(
+            &s,
+            "xenstore-write",
+            &["/vm/a", "hello", "/vm/b", "two words"]
+        ))
+        .0,
+        0
+    );
+    assert_eq!(
+        out(&xs(&s, "xenstore-read", &["/vm/a"])),
+        (0, "hello\n".into(), String::new())
+    );
+    let (code, _, err) = out(&xs(&s, "xenstore-read", &["/nope"]));
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "xenstore-read: couldn't read path /nope\n")
+    );
+
+    assert_eq!(
+        out(&xs(&s, "xenstore-ls", &["/vm"])).1,
+        "a = \"hello\"\nb = \"two words\"\n"
+    );
+    let ls_p = out(&xs(&s, "xenstore-ls", &["-p", "/vm"])).1;
+    assert!(ls_p.lines().all(|l| l.ends_with("(n0)")), "{ls_p}");
+    assert_eq!(out(&xs(&s, "xenstore-list", &["/vm"])).1, "a\nb\n");
+    assert_eq!(out(&xs(&s, "xenstore-exists", &["/vm/a"])).0, 0);
+    assert_eq!(out(&xs(&s, "xenstore-exists", &["/vm/zz"])).0, 1);
+
+    assert_eq!(out(&xs(&s, "xenstore-chmod", &["/vm/a", "n0", "r5"])).0, 0);
+    assert!(
+        out(&xs(&s, "xenstore-ls", &["-p", "/vm"]))
+            .1
+            .contains("(n0,r5)")
+    );
+    let (code, _, err) = out(&xs(&s, "xenstore-chmod", &["/vm/a", "x5"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("Invalid permission specification"), "{err}");
+    let (code, _, err) = out(&xs(&s, "xenstore-chmod", &["/nope", "r1"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Error occurred setting permissions on '/nope'"),
+        "{err}"
+    );
+
+    assert_eq!(out(&xs(&s, "xenstore-rm", &["/vm/b"])).0, 0);
+    assert_eq!(out(&xs(&s, "xenstore-list", &["/vm"])).1, "a\n");
+    assert_eq!(
+        out(&xs(&s, "xenstore-rm", &["/vm/b"])).0,
+        0,
+        "absent node, parent present"
+    );
+    let (code, _, err) = out(&xs(&s, "xenstore-rm", &["/none/x"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("could not remove path /none/x"), "{err}");
+
+    // The multi-call binary.
+    assert_eq!(out(&xs(&s, "xenstore", &["read", "/vm/a"])).1, "hello\n");
+    assert_eq!(out(&xs(&s, "xenstore", &["write", "/vm/m", "x"])).0, 0);
+    assert_eq!(out(&xs(&s, "xenstore", &["list", "/vm"])).1, "a\nm\n");
+
+    // watch -n 2: the first event at once, the second on a change.
+    let mut w = std::process::Command::new("xenstore-watch")
+        .args(["-n", "2", "/vm"])
+        .env("XENSTORED_PATH", &s)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(out(&xs(&s, "xenstore-write", &["/vm/c", "1"])).0, 0);
+    let o = w.wait_with_output().expect("watch output");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "/vm\n/vm/c\n");
+
+    // Relative paths are the connection's home (/local/domain/0).
+    assert_eq!(out(&xs(&s, "xenstore-write", &["name", "Domain-0"])).0, 0);
+    assert_eq!(
+        out(&xs(&s, "xenstore-read", &["/local/domain/0/name"])).1,
+        "Domain-0\n"
+    );
+}
