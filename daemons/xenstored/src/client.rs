@@ -45,16 +45,22 @@ fn nul(s: &str) -> Vec<u8> {
 }
 
 impl Client {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`. A harmless first request
+    /// (GET_DOMAIN_PATH, which every admitted peer may send) tells the
+    /// gate's refusal apart from a node's permissions: a peer without
+    /// privilege gets [`ClientError::Denied`] here, and a later EACCES is
+    /// always about a node.
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
         let stream = UnixStream::connect(path)?;
-        Ok(Client {
+        let mut c = Client {
             stream,
             reader: FrameReader::default(),
             events: VecDeque::new(),
             req_id: 0,
             first: true,
-        })
+        };
+        c.request(MsgType::GetDomainPath, 0, b"0\0".to_vec())?;
+        Ok(c)
     }
 
     fn next_frame(&mut self) -> Result<Frame, ClientError> {
