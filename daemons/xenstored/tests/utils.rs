@@ -82,7 +82,7 @@ fn every_xenstore_util_gets_xens_answers() {
     assert_eq!(out(&xs(&s, "xenstore", &["list", "/vm"])).1, "a\nm\n");
 
     // watch -n 2: the first event at once, the second on a change.
-    let mut w = std::process::Command::new("xenstore-watch")
+    let w = std::process::Command::new("xenstore-watch")
         .args(["-n", "2", "/vm"])
         .env("XENSTORED_PATH", &s)
         .stdout(std::process::Stdio::piped())
