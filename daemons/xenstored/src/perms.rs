@@ -42,25 +42,29 @@ pub struct Perm {
     pub domid: u32,
 }
 
-/// A node's permission list: never empty.
+/// A node's permission list: never empty. The owner entry is kept inline
+/// and the rest boxed, so the usual one-entry list costs no allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Perms(Vec<Perm>);
+pub struct Perms {
+    first: Perm,
+    rest: Box<[Perm]>,
+}
 
 impl Perms {
     /// Owned by `domid`, nothing for others (`n<domid>`).
     pub fn owner(domid: u32) -> Perms {
-        Perms(vec![Perm {
-            access: Access::None,
-            domid,
-        }])
+        Perms {
+            first: Perm {
+                access: Access::None,
+                domid,
+            },
+            rest: Box::new([]),
+        }
     }
 
     /// Reads entries like `r5`; the number as C's `strtol(s, 0)` would
     /// take it (decimal, `0x` hex, leading-0 octal), whole and in range.
     pub fn parse(entries: &[&[u8]]) -> Result<Perms, XsError> {
-        if entries.is_empty() {
-            return Err(XsError::Einval);
-        }
         let mut v = Vec::with_capacity(entries.len());
         for e in entries {
             let (&letter, num) = e.split_first().ok_or(XsError::Einval)?;
@@ -82,43 +86,59 @@ impl Perms {
             .map_err(|_| XsError::Einval)?;
             v.push(Perm { access, domid });
         }
-        Ok(Perms(v))
+        let mut it = v.into_iter();
+        let first = it.next().ok_or(XsError::Einval)?;
+        Ok(Perms {
+            first,
+            rest: it.collect(),
+        })
     }
 
-    /// The entries.
-    pub fn entries(&self) -> &[Perm] {
-        &self.0
+    /// How many entries the list has.
+    pub fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    /// Never: a list always has its owner entry (for clippy's sake).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The entries, owner first.
+    pub fn entries(&self) -> impl Iterator<Item = &Perm> {
+        std::iter::once(&self.first).chain(self.rest.iter())
     }
 
     /// The owner's domid.
     pub fn owner_id(&self) -> u32 {
-        self.0[0].domid
+        self.first.domid
     }
 
     /// The same list with the owner replaced.
     #[must_use]
     pub fn with_owner(&self, domid: u32) -> Perms {
-        let mut v = self.0.clone();
-        v[0].domid = domid;
-        Perms(v)
+        let mut p = self.clone();
+        p.first.domid = domid;
+        p
     }
 
     /// Whether unprivileged `domid` may `want` (Read or Write).
     pub fn allows(&self, domid: u32, want: Access) -> bool {
-        if self.0[0].domid == domid {
+        if self.first.domid == domid {
             return true;
         }
-        let entry = self.0[1..]
+        let entry = self
+            .rest
             .iter()
             .find(|p| p.domid == domid)
-            .unwrap_or(&self.0[0]);
+            .unwrap_or(&self.first);
         entry.access.allows(want)
     }
 
     /// The wire form: `r5\0n0\0...`.
     pub fn to_wire(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for p in &self.0 {
+        for p in self.entries() {
             out.extend_from_slice(format!("{}{}", p.access.letter(), p.domid).as_bytes());
             out.push(0);
         }

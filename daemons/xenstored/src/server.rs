@@ -248,6 +248,11 @@ impl Server {
             }
             self.handle_frame(conn, f);
         }
+        // Answer at once rather than after another poll: a socket with
+        // room takes the reply now, one without keeps it for POLLOUT.
+        if self.io.get(&conn).is_some_and(|io| !io.out.is_empty()) {
+            self.write_to(conn);
+        }
     }
 
     fn write_to(&mut self, conn: u64) {

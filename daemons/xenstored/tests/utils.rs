@@ -100,3 +100,45 @@ fn every_xenstore_util_gets_xens_answers() {
         "Domain-0\n"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_its_events_is_cut_off() {
+    use std::io::{Read, Write};
+    use xenstored::wire::{Frame, MsgType};
+    let d = start(&scratch("slow-reader"), &["--session"], &[]).expect("start");
+    // A watcher with a long token that never reads what it is sent.
+    let mut lazy = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    let token = "t".repeat(3000);
+    let mut payload = b"/flood\0".to_vec();
+    payload.extend_from_slice(token.as_bytes());
+    payload.push(0);
+    lazy.write_all(
+        &Frame {
+            ty: MsgType::Watch.number(),
+            req_id: 1,
+            tx_id: 0,
+            payload,
+        }
+        .to_bytes(),
+    )
+    .expect("watch");
+    let mut c = xenstored::client::Client::connect(&d.socket()).expect("client");
+    // Each write sends the lazy watcher a ~3 KiB event; 1 MiB plus what
+    // the socket buffers holds is well under 2000 of them.
+    let mut cut = false;
+    for i in 0..2000 {
+        c.write(0, "/flood/x", format!("{i}").as_bytes())
+            .expect("writer is served throughout");
+        if i % 100 == 99 && d.log_text().contains("does not read its watch events") {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the lazy watcher was never cut off: {}", d.log_text());
+    // Its connection is closed: reading drains what was sent, then EOF.
+    lazy.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let mut sink = Vec::new();
+    let r = lazy.read_to_end(&mut sink);
+    assert!(r.is_ok(), "closed by the daemon: {r:?}");
+}
