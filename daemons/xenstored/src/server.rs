@@ -235,18 +235,19 @@ impl Server {
             }
             Err(_) => return self.close(conn),
         };
-        let frames = match io.reader.push(&buf[..n]) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!("connection {conn}: {e}; dropped");
-                return self.close(conn);
-            }
-        };
+        let mut frames = Vec::new();
+        // Frames before a too-long one are served first, then the
+        // connection goes.
+        let too_long = io.reader.push_into(&buf[..n], &mut frames).err();
         for f in frames {
             if !self.io.contains_key(&conn) {
                 return;
             }
             self.handle_frame(conn, f);
+        }
+        if let Some(e) = too_long {
+            tracing::warn!("connection {conn}: {e}; dropped");
+            return self.close(conn);
         }
         // Answer at once rather than after another poll: a socket with
         // room takes the reply now, one without keeps it for POLLOUT.

@@ -334,9 +334,23 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// Feeds bytes; returns the frames completed, in order.
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<Frame>, FrameTooLong> {
+    /// Feeds bytes; returns the frames completed, in order, or the error
+    /// when a frame is too long (dropping the frames before it).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, FrameTooLong> {
         let mut out = Vec::new();
+        self.push_into(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// Feeds bytes, appending the frames completed to `out`. When a frame
+    /// is too long, the frames before it are in `out` all the same, so
+    /// what a peer's requests do never depends on how its bytes were
+    /// split into reads.
+    pub fn push_into(
+        &mut self,
+        mut bytes: &[u8],
+        out: &mut Vec<Frame>,
+    ) -> Result<(), FrameTooLong> {
         while !bytes.is_empty() {
             let need = self.needed()?;
             let take = need.min(bytes.len());
@@ -346,7 +360,7 @@ impl FrameReader {
                 out.push(f);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// How many more bytes the frame in progress needs.
@@ -508,6 +522,29 @@ mod tests {
                 .expect("exactly the limit")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn frames_before_an_oversized_one_are_kept() {
+        let ok = Frame {
+            ty: 2,
+            req_id: 1,
+            tx_id: 0,
+            payload: b"/a\0".to_vec(),
+        }
+        .to_bytes();
+        let bad = Header {
+            ty: 2,
+            req_id: 2,
+            tx_id: 0,
+            len: 5000,
+        }
+        .to_bytes();
+        let mut out = Vec::new();
+        let r = FrameReader::default().push_into(&[&ok[..], &bad[..]].concat(), &mut out);
+        assert_eq!(r, Err(FrameTooLong(5000)));
+        assert_eq!(out.len(), 1, "the frame before the bad one");
+        assert_eq!(out[0].req_id, 1);
     }
 
     #[test]
