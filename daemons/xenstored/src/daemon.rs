@@ -107,6 +107,8 @@ pub enum Change {
     Introduce(u32, DomainInfo),
     /// RELEASE.
     Release(u32),
+    /// SET_TARGET: the first domain may act for the second.
+    SetTarget(u32, u32),
 }
 
 /// The whole state.
@@ -415,6 +417,7 @@ impl Daemon {
                     return Err(XsError::Enoent);
                 }
                 self.domains.get_mut(&d).ok_or(XsError::Enoent)?.target = Some(t);
+                self.pending.push(Change::SetTarget(d, t));
                 ok()
             }
             MsgType::Control => self.control(req)?,

@@ -24,6 +24,7 @@ use crate::daemon::{Change, Daemon, DomainInfo};
 use crate::perms::Perms;
 use crate::store::Caller;
 use crate::txn::TxOp;
+use crate::wire::XsError;
 
 const MAGIC: &[u8; 8] = b"XVMTDB1\n";
 /// A record never exceeds this (a request changes at most a few nodes of
@@ -110,6 +111,11 @@ fn encode(changes: &[Change]) -> Vec<u8> {
                 b.push(6);
                 b.extend_from_slice(&d.to_le_bytes());
             }
+            Change::SetTarget(d, t) => {
+                b.push(7);
+                b.extend_from_slice(&d.to_le_bytes());
+                b.extend_from_slice(&t.to_le_bytes());
+            }
         }
     }
     b
@@ -187,6 +193,16 @@ fn apply(d: &mut Daemon, body: &[u8]) -> Result<(), String> {
                 let dom = c.u32()?;
                 d.domains.remove(&dom);
                 Ok(())
+            }
+            7 => {
+                let (dom, target) = (c.u32()?, c.u32()?);
+                match d.domains.get_mut(&dom) {
+                    Some(info) => {
+                        info.target = Some(target);
+                        Ok(())
+                    }
+                    None => Err(XsError::Enoent),
+                }
             }
             k => return Err(format!("unknown op {k}")),
         };
@@ -336,6 +352,11 @@ impl Journal {
         for (dom, info) in &d.domains {
             batch.push(Change::Introduce(*dom, info.clone()));
         }
+        for (dom, info) in &d.domains {
+            if let Some(t) = info.target {
+                batch.push(Change::SetTarget(*dom, t));
+            }
+        }
         push_record(&mut buf, &batch);
         f.write_all(&buf).map_err(io_err)?;
         f.sync_all().map_err(io_err)?;
@@ -424,10 +445,21 @@ mod tests {
             b"/local/domain/4/a/b\0mine",
         );
         send(&mut d, &mut j, 1, MsgType::Introduce, b"4\x000\x009\0");
+        send(&mut d, &mut j, 1, MsgType::Introduce, b"5\x000\x0010\0");
+        send(&mut d, &mut j, 1, MsgType::SetTarget, b"5\x004\0");
         send(&mut d, &mut j, 1, MsgType::Rm, b"/local/domain/4/x\0");
         drop(j);
         let mut again = daemon();
-        let _j = Journal::open(&p, &mut again).expect("reopen");
+        let j = Journal::open(&p, &mut again).expect("reopen");
+        assert_eq!(again.domains, d.domains, "domains and targets come back");
+        // And again through a snapshot.
+        let mut j = j;
+        j.compact(&again).expect("compact");
+        drop(j);
+        let mut third = daemon();
+        let _j = Journal::open(&p, &mut third).expect("reopen the snapshot");
+        assert_eq!(third.domains, d.domains, "a snapshot keeps targets");
+        assert_eq!(third.store.walk(), d.store.walk());
         assert_eq!(
             again.store.read(Caller::Privileged, "/local/domain/4/a/b"),
             Ok(&b"mine"[..])
