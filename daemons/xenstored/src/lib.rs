@@ -1,12 +1,15 @@
 //! xenstored: the XenStore of xvm-lp, speaking Xen 4.17's wire protocol so
 //! that unmodified `xenstore-utils` work against it.
 //!
-//! This crate is being built bottom-up. Present so far:
-//! - [`wire`]: frames, message types and error names, with a frame
-//!   reader that refuses oversized frames before allocating;
-//! - [`path`]: path validation and relative-path resolution;
-//! - [`perms`]: node permission lists and the access rule;
-//! - [`store`]: the node tree with generations and per-domain entry counts.
+//! - [`wire`]: frames, message types and error names; a frame reader that
+//!   refuses oversized frames before allocating;
+//! - [`path`], [`perms`], [`store`], [`txn`], [`watch`]: paths, node
+//!   permissions, the node tree with quotas, transactions, watches;
+//! - [`daemon`]: every request type, by the connection's role;
+//! - [`journal`]: the durable store (`tdb`);
+//! - [`server`]: the event loop and the privilege gate;
+//! - [`client`]: the client library for xm, xend, virtd and tests;
+//! - [`config`]: the run directory.
 
 pub mod client;
 pub mod config;

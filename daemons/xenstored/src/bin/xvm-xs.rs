@@ -1,0 +1,135 @@
+//! `xvm-xs`: a small XenStore client over `xenstored::client`, for hosts
+//! without Debian's `xenstore-utils` (and for `scripts/start`). The socket
+//! is `$XENSTORED_PATH`, else the daemon's own: the system run directory
+//! as root, the session one otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xenstored::client::{Client, ClientError};
+use xenstored::config::{Mode, run_dir};
+
+/// Reads and changes the XenStore.
+#[derive(Parser, Debug)]
+#[command(name = "xvm-xs", version)]
+struct Args {
+    /// Use the session daemon even as root.
+    #[arg(long)]
+    session: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Prints each node's value.
+    Read { paths: Vec<String> },
+    /// Writes PATH VALUE pairs, in one transaction.
+    Write { pairs: Vec<String> },
+    /// Prints the tree under PATH (default `/`), as `xenstore-ls` does.
+    Ls { path: Option<String> },
+    /// Removes each node and what is beneath it.
+    Rm { paths: Vec<String> },
+    /// Sets a node's permissions (`n0`, `r5`, ...; the first is the owner).
+    Chmod { path: String, perms: Vec<String> },
+    /// Introduces a domain.
+    Introduce { domid: u32, mfn: u64, port: u32 },
+    /// Releases a domain.
+    Release { domid: u32 },
+}
+
+fn socket(session: bool) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("XENSTORED_PATH") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
+        .map_err(|e| e.to_string())?
+        .uid[1]
+        == 0;
+    let mode = if root && !session {
+        Mode::System
+    } else {
+        Mode::Session
+    };
+    Ok(run_dir(&mode)?.join("socket"))
+}
+
+fn ls(c: &mut Client, path: &str, depth: usize, out: &mut String) -> Result<(), ClientError> {
+    for name in c.directory(0, path)? {
+        let child = if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        };
+        let value = c.read(0, &child)?;
+        out.push_str(&format!(
+            "{:indent$}{name} = \"{}\"\n",
+            "",
+            String::from_utf8_lossy(&value).escape_debug(),
+            indent = depth
+        ));
+        ls(c, &child, depth + 1, out)?;
+    }
+    Ok(())
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let path = socket(a.session)?;
+    let mut c = Client::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let err = |what: &str, e: ClientError| format!("{what}: {e}");
+    match a.cmd {
+        Cmd::Read { paths } => {
+            for p in paths {
+                let v = c.read(0, &p).map_err(|e| err(&p, e))?;
+                println!("{}", String::from_utf8_lossy(&v));
+            }
+        }
+        Cmd::Write { pairs } => {
+            if pairs.len() % 2 != 0 {
+                return Err("write takes PATH VALUE pairs".into());
+            }
+            c.transaction(5, |c: &mut Client, tx| {
+                for kv in pairs.chunks(2) {
+                    c.write(tx, &kv[0], kv[1].as_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(|e| err("write", e))?;
+        }
+        Cmd::Ls { path } => {
+            let p = path.unwrap_or_else(|| "/".into());
+            let mut out = String::new();
+            ls(&mut c, &p, 0, &mut out).map_err(|e| err(&p, e))?;
+            print!("{out}");
+        }
+        Cmd::Rm { paths } => {
+            for p in paths {
+                c.rm(0, &p).map_err(|e| err(&p, e))?;
+            }
+        }
+        Cmd::Chmod { path, perms } => {
+            let perms: Vec<&str> = perms.iter().map(String::as_str).collect();
+            c.set_perms(0, &path, &perms).map_err(|e| err(&path, e))?;
+        }
+        Cmd::Introduce { domid, mfn, port } => {
+            c.introduce(domid, mfn, port)
+                .map_err(|e| err(&format!("introduce {domid}"), e))?;
+        }
+        Cmd::Release { domid } => {
+            c.release(domid)
+                .map_err(|e| err(&format!("release {domid}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xvm-xs: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
