@@ -378,7 +378,13 @@ impl Daemon {
                 if d == 0 || info.port == 0 {
                     return Err(XsError::Einval);
                 }
-                if self.domains.insert(d, info.clone()).is_none() {
+                if let Some(known) = self.domains.get_mut(&d) {
+                    // As Xen: introducing a known domain again only
+                    // rebinds its event channel; no watch fires.
+                    known.port = info.port;
+                    self.pending.push(Change::Introduce(d, known.clone()));
+                } else {
+                    self.domains.insert(d, info.clone());
                     self.pending.push(Change::Introduce(d, info));
                     self.special_event(INTRODUCE_DOMAIN, out);
                 }

@@ -187,6 +187,10 @@ fn introduce_and_release_fire_their_special_watches() {
         reply(&mut d, 1, MsgType::IsDomainIntroduced, b"8\0"),
         Ok(b"T\0".to_vec())
     );
+    // Again: the event channel is rebound, the frame kept, no event.
+    let out = req(&mut d, 1, MsgType::Introduce, 0, b"8\x0099\x002\0");
+    assert_eq!(out.len(), 1, "no second @introduceDomain: {out:?}");
+    assert_eq!((d.domains[&8].mfn, d.domains[&8].port), (0, 2));
     let out = req(&mut d, 1, MsgType::Release, 0, b"8\0");
     assert!(
         out.iter()

@@ -186,7 +186,10 @@ fn apply(d: &mut Daemon, body: &[u8]) -> Result<(), String> {
                     port: c.u32()?,
                     target: None,
                 };
-                d.domains.insert(dom, info);
+                // A record for a known domain keeps its target.
+                let e = d.domains.entry(dom).or_insert_with(|| info.clone());
+                e.mfn = info.mfn;
+                e.port = info.port;
                 Ok(())
             }
             6 => {
