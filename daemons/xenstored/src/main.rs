@@ -56,8 +56,12 @@ struct Args {
     #[arg(short = 'M', long = "path-max", default_value_t = 2048)]
     path_max: usize,
     /// Session mode (the default when not started as root).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "system")]
     session: bool,
+    /// System mode even when started as the account itself, as a service
+    /// manager does (the default when started as root).
+    #[arg(long)]
+    system: bool,
     /// The account to run as in system mode.
     #[arg(long, default_value = "xvm")]
     user: String,
@@ -72,10 +76,10 @@ struct Args {
 fn start(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?;
-    let mode = if a.session || ids.uid[1] != 0 {
-        Mode::Session
-    } else {
+    let mode = if a.system || (ids.uid[1] == 0 && !a.session) {
         Mode::System
+    } else {
+        Mode::Session
     };
     privlib::log::StderrLog::new(if a.verbose {
         tracing::Level::DEBUG

@@ -1,0 +1,69 @@
+//! `xvm-fixperms [--dry-run] [--root DIR] [--user xvm] [--group xvm]`:
+//! makes the xVM directories of an existing installation owned by xvm:xvm
+//! with the right modes. One line per change; `--dry-run` prints them and
+//! changes nothing. Symlinks are never followed; each one met is reported
+//! on stderr. Exit 1 when something could not be fixed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use privlib::sys::accounts;
+use smf::fixperms::Plan;
+
+/// Fixes ownership and modes of the xVM directories.
+#[derive(Parser, Debug)]
+#[command(name = "xvm-fixperms", version)]
+struct Args {
+    /// Print the changes, make none.
+    #[arg(short = 'n', long = "dry-run")]
+    dry_run: bool,
+    /// The root of the installation (default: $XVM_ROOT, else /).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// The owner.
+    #[arg(long, default_value = "xvm")]
+    user: String,
+    /// The group.
+    #[arg(long, default_value = "xvm")]
+    group: String,
+}
+
+fn run(a: Args) -> Result<bool, String> {
+    let user = accounts::user_by_name(&a.user)
+        .map_err(|e| format!("looking up {}: {e}", a.user))?
+        .ok_or_else(|| format!("no user \"{}\" (manifests/sysusers.d/xvm.conf)", a.user))?;
+    let gid = accounts::group_by_name(&a.group)
+        .map_err(|e| format!("looking up group {}: {e}", a.group))?
+        .ok_or_else(|| format!("no group \"{}\"", a.group))?
+        .gid;
+    let root = a
+        .root
+        .or_else(|| std::env::var_os("XVM_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let report = Plan {
+        root,
+        uid: user.uid,
+        gid,
+        dry_run: a.dry_run,
+    }
+    .run();
+    for c in &report.changes {
+        println!("{c}");
+    }
+    for p in &report.problems {
+        eprintln!("xvm-fixperms: {p}");
+    }
+    Ok(report.problems.iter().all(|p| p.contains("left alone")))
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("xvm-fixperms: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

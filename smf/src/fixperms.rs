@@ -1,0 +1,218 @@
+//! xvm-fixperms: makes an existing installation right. The directories of
+//! DESIGN.md 4 (under `XVM_ROOT`) are made when missing and owned by
+//! xvm:xvm with their modes; what is inside them is owned by xvm:xvm too.
+//!
+//! Every node is opened with openat2(RESOLVE_NO_SYMLINKS), beneath its
+//! parent's fd, so a symlink anywhere (planted to redirect a chown to
+//! `/etc/shadow`, say) is never followed: it is reported and left alone.
+//! Idempotent: a second run changes and prints nothing.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use privlib::sys::sock::{chown_fd, open_no_symlinks};
+
+/// The directories, relative to the root, with their modes: run
+/// directories searchable (their sockets are the gate), the rest private.
+pub const DIRS: [(&str, u32); 8] = [
+    ("run/xenstored", 0o755),
+    ("run/xend", 0o755),
+    ("run/xend/boot", 0o700),
+    ("var/lib/xend", 0o700),
+    ("var/lib/xend/domains", 0o700),
+    ("var/lib/xend/storage", 0o700),
+    ("var/log/xen", 0o750),
+    ("var/xen/dump", 0o700),
+];
+
+/// Nesting beyond which a tree is not walked (and the run fails).
+const MAX_DEPTH: usize = 64;
+
+/// What to do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The root (`XVM_ROOT`, or `/`).
+    pub root: PathBuf,
+    /// The owner.
+    pub uid: u32,
+    /// The group.
+    pub gid: u32,
+    /// Print, change nothing.
+    pub dry_run: bool,
+}
+
+/// The outcome: changes made (or that would be), and problems met.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// One line per change.
+    pub changes: Vec<String>,
+    /// One line per node left alone for a reason.
+    pub problems: Vec<String>,
+}
+
+fn is_listed(rel: &Path) -> bool {
+    DIRS.iter().any(|(d, _)| Path::new(d) == rel)
+}
+
+impl Plan {
+    /// Runs the plan.
+    pub fn run(&self) -> Report {
+        let mut r = Report::default();
+        for (rel, mode) in DIRS {
+            self.dir(Path::new(rel), mode, &mut r);
+        }
+        r
+    }
+
+    fn dir(&self, rel: &Path, mode: u32, r: &mut Report) {
+        let path = self.root.join(rel);
+        let fd = match open_no_symlinks(None, &path, true) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                r.changes.push(format!(
+                    "mkdir {} ({}:{} {mode:04o})",
+                    path.display(),
+                    self.uid,
+                    self.gid
+                ));
+                if self.dry_run {
+                    return;
+                }
+                if let Err(e) = std::fs::create_dir_all(&path) {
+                    r.problems.push(format!("{}: {e}", path.display()));
+                    return;
+                }
+                match open_no_symlinks(None, &path, true) {
+                    Ok(fd) => {
+                        self.fix(&fd, &path, Some(mode), &mut Report::default());
+                        fd
+                    }
+                    Err(e) => {
+                        r.problems.push(format!("{}: {e}", path.display()));
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                r.problems.push(self.refusal(&path, &e));
+                return;
+            }
+        };
+        self.fix(&fd, &path, Some(mode), r);
+        self.walk(&fd, &path, rel, 0, r);
+    }
+
+    fn refusal(&self, path: &Path, e: &std::io::Error) -> String {
+        // O_NOFOLLOW|O_DIRECTORY on a symlink gives ENOTDIR: say which.
+        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if e.raw_os_error() == Some(libc::ELOOP) || link {
+            format!("{}: a symlink on the way; left alone", path.display())
+        } else if e.raw_os_error() == Some(libc::ENOTDIR) {
+            format!("{}: not a directory; left alone", path.display())
+        } else {
+            format!("{}: {e}", path.display())
+        }
+    }
+
+    /// Owner (and, for the listed directories, mode) of one node.
+    fn fix(&self, fd: &OwnedFd, path: &Path, mode: Option<u32>, r: &mut Report) {
+        let meta = match fd.try_clone().and_then(|c| File::from(c).metadata()) {
+            Ok(m) => m,
+            Err(e) => {
+                r.problems.push(format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
+            r.changes.push(format!(
+                "chown {}:{} -> {}:{} {}",
+                meta.uid(),
+                meta.gid(),
+                self.uid,
+                self.gid,
+                path.display()
+            ));
+            if !self.dry_run
+                && let Err(e) = chown_fd(fd.as_fd(), self.uid, self.gid)
+            {
+                r.problems.push(format!("chown {}: {e}", path.display()));
+            }
+        }
+        if let Some(m) = mode
+            && meta.mode() & 0o7777 != m
+        {
+            r.changes.push(format!(
+                "chmod {:04o} -> {m:04o} {}",
+                meta.mode() & 0o7777,
+                path.display()
+            ));
+            if !self.dry_run {
+                // A directory fd is a real open file: fchmod works on it.
+                let f = match fd.try_clone() {
+                    Ok(c) => File::from(c),
+                    Err(e) => {
+                        r.problems.push(format!("chmod {}: {e}", path.display()));
+                        return;
+                    }
+                };
+                if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(m)) {
+                    r.problems.push(format!("chmod {}: {e}", path.display()));
+                }
+            }
+        }
+    }
+
+    /// Everything beneath `dir`, except the listed directories (they get
+    /// their own turn with their own mode).
+    fn walk(&self, dir: &OwnedFd, path: &Path, rel: &Path, depth: usize, r: &mut Report) {
+        if depth >= MAX_DEPTH {
+            r.problems
+                .push(format!("{}: nested too deep; not walked", path.display()));
+            return;
+        }
+        let listing =
+            Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(dir).to_string());
+        let entries = match std::fs::read_dir(&listing) {
+            Ok(e) => e,
+            Err(e) => {
+                r.problems.push(format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        let mut names: Vec<(std::ffi::OsString, bool, bool)> = entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                let t = e.file_type().ok();
+                (
+                    e.file_name(),
+                    t.is_some_and(|t| t.is_dir()),
+                    t.is_some_and(|t| t.is_symlink()),
+                )
+            })
+            .collect();
+        names.sort();
+        for (name, is_dir, is_link) in names {
+            let child_rel = rel.join(&name);
+            let child = path.join(&name);
+            if is_listed(&child_rel) {
+                continue;
+            }
+            if is_link {
+                r.problems
+                    .push(format!("{}: a symlink; left alone", child.display()));
+                continue;
+            }
+            match open_no_symlinks(Some(dir.as_fd()), Path::new(&name), is_dir) {
+                Ok(fd) => {
+                    self.fix(&fd, &child, None, r);
+                    if is_dir {
+                        self.walk(&fd, &child, &child_rel, depth + 1, r);
+                    }
+                }
+                Err(e) => r.problems.push(self.refusal(&child, &e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The shipped manifests: valid for svccfg and xmllint; broken ones are
+//! refused at the right line and column; the generated units are fresh,
+//! pass `systemd-analyze verify` and rate 1.5 or better.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("manifests/smf"))
+        .expect("manifests/smf")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 2, "store and fixperms at least");
+    v
+}
+
+fn svccfg(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_svccfg"))
+        .args(args)
+        .output()
+        .expect("svccfg runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A real tool the test needs; missing is a failure under CI, a skip
+/// with a reason otherwise.
+fn have(tool: &str, package: &str, test: &str) -> bool {
+    if Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return true;
+    }
+    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: {tool} is missing (apt-get install {package}; scripts/deps does)"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: needs {tool} ({package})"
+    );
+    false
+}
+
+#[test]
+fn every_shipped_manifest_is_valid_for_svccfg_and_xmllint() {
+    for m in manifests() {
+        let m = m.to_string_lossy().into_owned();
+        assert_eq!(
+            svccfg(&["validate", &m]),
+            (0, String::new(), String::new()),
+            "{m}"
+        );
+        if have("xmllint", "libxml2-utils", "xmllint") {
+            let o = Command::new("xmllint")
+                .args(["--noout", &m])
+                .output()
+                .expect("xmllint runs");
+            assert!(
+                o.status.success(),
+                "xmllint {m}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_broken_manifest_is_refused_at_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("smf-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let good = std::fs::read_to_string(repo().join("manifests/smf/xvm-store.xml")).expect("read");
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "grouping=\"require_all\"",
+            "grouping=\"require_most\"",
+            "grouping=\"require_most\": must be",
+        ),
+        (
+            "privileges=\"basic\"",
+            "privileges=\"basic,file_chwon\"",
+            "file_chwon",
+        ),
+        (
+            "<single_instance/>",
+            "<single_instance/><instanse name=\"x\" enabled=\"true\"/>",
+            "<instanse> may not appear in <service>",
+        ),
+        (
+            "timeout_seconds=\"60\"",
+            "timeout_seconds=\"soon\"",
+            "not a number of seconds",
+        ),
+        (
+            "type=\"count\" value=\"1000\"",
+            "type=\"count\" value=\"-3\"",
+            "\"-3\" is not a count value",
+        ),
+        (
+            "</service_bundle>",
+            "</service_bundl>",
+            "not well-formed XML",
+        ),
+    ];
+    for (i, (from, to, why)) in cases.iter().enumerate() {
+        assert!(good.contains(from), "{from}");
+        let text = good.replacen(from, to, 1);
+        // Where the change is: its line, and a column inside the element.
+        let at = text.find(to).expect("changed");
+        let line = text[..at].matches('\n').count() + 1;
+        let f = dir.join(format!("broken{i}.xml"));
+        std::fs::write(&f, &text).expect("write");
+        let (code, out, err) = svccfg(&["validate", &f.to_string_lossy()]);
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        let prefix = format!("{}:{line}:", f.display());
+        assert!(
+            err.starts_with(&prefix),
+            "case {i}: want {prefix}..., got {err}"
+        );
+        let col: u32 = err[prefix.len()..]
+            .split(':')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("case {i}: no column in {err}"));
+        assert!(col >= 1, "{err}");
+        assert!(err.contains(why), "case {i}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn export(bindir: Option<&str>, out: &Path) {
+    let mut args = vec![
+        "export".to_string(),
+        "--systemd".into(),
+        "-o".into(),
+        out.to_string_lossy().into_owned(),
+    ];
+    if let Some(b) = bindir {
+        args.push("--bindir".into());
+        args.push(b.into());
+    }
+    args.extend(manifests().iter().map(|m| m.to_string_lossy().into_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = svccfg(&args);
+    assert_eq!(code, 0, "export: {err}");
+}
+
+#[test]
+fn the_checked_in_units_are_what_the_manifests_give() {
+    let out = std::env::temp_dir().join(format!("smf-units-{}", std::process::id()));
+    export(None, &out);
+    let shipped = repo().join("manifests/systemd");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut have_names: Vec<String> = std::fs::read_dir(&shipped)
+        .expect("manifests/systemd")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    have_names.sort();
+    assert_eq!(
+        names, have_names,
+        "regenerate: svccfg export --systemd -o manifests/systemd manifests/smf/*.xml"
+    );
+    for n in names {
+        let want = std::fs::read_to_string(out.join(&n)).expect("generated");
+        let have = std::fs::read_to_string(shipped.join(&n)).expect("shipped");
+        assert_eq!(
+            have, want,
+            "manifests/systemd/{n} is stale: svccfg export --systemd -o manifests/systemd manifests/smf/*.xml"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn units_verify_clean_and_rate_1_5_or_better() {
+    if !have(
+        "systemd-analyze",
+        "systemd",
+        "units_verify_clean_and_rate_1_5_or_better",
+    ) {
+        return;
+    }
+    // verify checks that ExecStart= exists: export against the built
+    // programs for that; rate the shipped units themselves.
+    let out = std::env::temp_dir().join(format!("smf-verify-{}", std::process::id()));
+    let bindir = Path::new(env!("CARGO_BIN_EXE_svccfg"))
+        .parent()
+        .expect("bindir");
+    export(Some(&bindir.to_string_lossy()), &out);
+    let units: Vec<PathBuf> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "service"))
+        .collect();
+    for u in &units {
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(u)
+            .output()
+            .expect("systemd-analyze runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.status.success() && all.trim().is_empty(),
+            "verify {}: {all}",
+            u.display()
+        );
+    }
+    let shipped = repo().join("manifests/systemd");
+    for u in std::fs::read_dir(&shipped)
+        .expect("dir")
+        .map(|e| e.expect("e").path())
+    {
+        if u.extension().is_none_or(|x| x != "service") {
+            continue;
+        }
+        let o = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(&u)
+            .output()
+            .expect("systemd-analyze runs");
+        let text = String::from_utf8_lossy(&o.stdout);
+        let score: f64 = text
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no score for {}: {text}", u.display()));
+        assert!(
+            score <= 1.5,
+            "{}: exposure {score}, want 1.5 or less\n{text}",
+            u.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
