@@ -27,6 +27,9 @@ pub const DIRS: [(&str, u32); 8] = [
     ("var/xen/dump", 0o700),
 ];
 
+/// Session mode: under `$XDG_RUNTIME_DIR/xvm`, the user's own, private.
+pub const SESSION_DIRS: [(&str, u32); 2] = [("", 0o700), ("xenstored", 0o700)];
+
 /// Nesting beyond which a tree is not walked (and the run fails).
 const MAX_DEPTH: usize = 64;
 
@@ -41,6 +44,8 @@ pub struct Plan {
     pub gid: u32,
     /// Print, change nothing.
     pub dry_run: bool,
+    /// The directories and their modes ([`DIRS`] or [`SESSION_DIRS`]).
+    pub dirs: &'static [(&'static str, u32)],
 }
 
 /// The outcome: changes made (or that would be), and problems met.
@@ -52,16 +57,12 @@ pub struct Report {
     pub problems: Vec<String>,
 }
 
-fn is_listed(rel: &Path) -> bool {
-    DIRS.iter().any(|(d, _)| Path::new(d) == rel)
-}
-
 impl Plan {
     /// Runs the plan.
     pub fn run(&self) -> Report {
         let mut r = Report::default();
-        for (rel, mode) in DIRS {
-            self.dir(Path::new(rel), mode, &mut r);
+        for (rel, mode) in self.dirs {
+            self.dir(Path::new(rel), *mode, &mut r);
         }
         r
     }
@@ -196,7 +197,7 @@ impl Plan {
         for (name, is_dir, is_link) in names {
             let child_rel = rel.join(&name);
             let child = path.join(&name);
-            if is_listed(&child_rel) {
+            if self.dirs.iter().any(|(d, _)| Path::new(d) == child_rel) {
                 continue;
             }
             if is_link {

@@ -8,8 +8,11 @@
 //! - [`systemd`]: hardened units from manifests (`svccfg export --systemd`);
 //! - [`fixperms`]: `xvm-fixperms`, ownership of an existing installation.
 
+pub mod control;
 pub mod fixperms;
 pub mod fmri;
 pub mod manifest;
+pub mod paths;
 pub mod props;
+pub mod restarter;
 pub mod systemd;

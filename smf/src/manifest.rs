@@ -362,6 +362,24 @@ impl Resolved {
         }
     }
 
+    /// This instance as a restarter runs it: with the `restarter/mode`
+    /// property (`system` or `session`) that methods may use.
+    #[must_use]
+    pub fn for_mode(&self, system: bool) -> Resolved {
+        let mut r = self.clone();
+        r.property_groups.retain(|g| g.name != "restarter");
+        r.property_groups.push(PropertyGroup {
+            name: "restarter".into(),
+            ty: "framework".into(),
+            properties: vec![Property {
+                name: "mode".into(),
+                ty: PropType::Astring,
+                values: vec![if system { "system" } else { "session" }.into()],
+            }],
+        });
+        r
+    }
+
     /// The first value of `pg/prop`.
     pub fn prop(&self, pg: &str, prop: &str) -> Option<&Property> {
         self.property_groups

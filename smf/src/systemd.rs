@@ -86,6 +86,7 @@ fn prop_str<'a>(r: &'a Resolved, pg: &str, p: &str) -> Option<&'a str> {
 
 /// The unit for `r`, or why it cannot be one.
 pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> {
+    let r = &r.for_mode(true);
     let start = r
         .method("start")
         .ok_or_else(|| format!("{}: no start method", r.fmri))?;

@@ -1,8 +1,11 @@
-//! `svccfg`: validates manifests and exports them as systemd units.
+//! `svccfg`: validates manifests, exports them as systemd units, and sets
+//! an instance's properties through svc-startd.
 //!
 //! ```text
 //! svccfg validate FILE...
 //! svccfg export --systemd [-o DIR] [--bindir DIR] FILE...
+//! svccfg -s FMRI setprop pg/prop = [type:] value
+//! svccfg -s FMRI listprop
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -16,12 +19,27 @@ use smf::systemd;
 #[derive(Parser, Debug)]
 #[command(name = "svccfg", version)]
 struct Args {
+    /// The instance `setprop` and `listprop` act on.
+    #[arg(short = 's')]
+    select: Option<String>,
+    /// The session restarter, even as root.
+    #[arg(long)]
+    session: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// `-s FMRI setprop pg/prop = [type:] value`: persists at once; the
+    /// service sees it at its next refresh and restart.
+    Setprop {
+        /// `pg/prop = [type:] value`.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// `-s FMRI listprop`: every property, with type and value.
+    Listprop,
     /// Checks each manifest: exit 0, or FILE:LINE:COLUMN: why and exit 1.
     Validate {
         /// Manifests.
@@ -52,8 +70,57 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn selected(a: &Args) -> Result<&str, String> {
+    a.select
+        .as_deref()
+        .ok_or_else(|| "select an instance with -s FMRI".to_string())
+}
+
 fn run(a: Args) -> Result<(), String> {
+    match &a.cmd {
+        Cmd::Setprop { words } => {
+            let fmri = selected(&a)?;
+            let socket = smf::control::client_socket(a.session)?;
+            let (prop, rest) = match &words[..] {
+                [p, eq, rest @ ..] if eq == "=" && !rest.is_empty() => (p, rest),
+                _ => return Err("usage: svccfg -s FMRI setprop pg/prop = [type:] value".into()),
+            };
+            let (ty, value) = match rest[0].strip_suffix(':') {
+                Some(t) if rest.len() > 1 => (t.to_string(), rest[1..].join(" ")),
+                _ => {
+                    // No type given: the property's own.
+                    let have = smf::control::request(&socket, &["getprop", fmri, prop])?;
+                    let t = have
+                        .first()
+                        .and_then(|l| l.split('\t').nth(1))
+                        .ok_or_else(|| {
+                            format!("{prop} is not set; give its type (pg/prop = type: value)")
+                        })?;
+                    (t.to_string(), rest.join(" "))
+                }
+            };
+            let value = value.trim_matches('"').to_string();
+            smf::control::request(&socket, &["setprop", fmri, prop, &ty, &value])?;
+            return Ok(());
+        }
+        Cmd::Listprop => {
+            let fmri = selected(&a)?;
+            let socket = smf::control::client_socket(a.session)?;
+            for l in smf::control::request(&socket, &["listprop", fmri])? {
+                let f: Vec<&str> = l.splitn(3, '\t').collect();
+                println!(
+                    "{:<28}{:<10}{}",
+                    f[0],
+                    f.get(1).unwrap_or(&""),
+                    f.get(2).unwrap_or(&"")
+                );
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     match a.cmd {
+        Cmd::Setprop { .. } | Cmd::Listprop => {}
         Cmd::Validate { files } => {
             let mut bad = Vec::new();
             for f in &files {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privlib::sys::accounts;
-use smf::fixperms::Plan;
+use smf::fixperms::{DIRS, Plan, Report, SESSION_DIRS};
 
 /// Fixes ownership and modes of the xVM directories.
 #[derive(Parser, Debug)]
@@ -27,9 +27,32 @@ struct Args {
     /// The group.
     #[arg(long, default_value = "xvm")]
     group: String,
+    /// Session mode: `$XDG_RUNTIME_DIR/xvm`, yours, private.
+    #[arg(long, conflicts_with_all = ["system", "root"])]
+    session: bool,
+    /// System mode (the default).
+    #[arg(long)]
+    system: bool,
 }
 
 fn run(a: Args) -> Result<bool, String> {
+    if a.session {
+        let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
+            .map_err(|e| e.to_string())?;
+        let rt = std::env::var_os("XDG_RUNTIME_DIR")
+            .filter(|v| !v.is_empty())
+            .ok_or("session mode needs XDG_RUNTIME_DIR")?;
+        return Ok(report(
+            Plan {
+                root: PathBuf::from(rt).join("xvm"),
+                uid: ids.uid[1],
+                gid: ids.gid[1],
+                dry_run: a.dry_run,
+                dirs: &SESSION_DIRS,
+            }
+            .run(),
+        ));
+    }
     let user = accounts::user_by_name(&a.user)
         .map_err(|e| format!("looking up {}: {e}", a.user))?
         .ok_or_else(|| format!("no user \"{}\" (manifests/sysusers.d/xvm.conf)", a.user))?;
@@ -41,20 +64,26 @@ fn run(a: Args) -> Result<bool, String> {
         .root
         .or_else(|| std::env::var_os("XVM_ROOT").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/"));
-    let report = Plan {
-        root,
-        uid: user.uid,
-        gid,
-        dry_run: a.dry_run,
-    }
-    .run();
-    for c in &report.changes {
+    Ok(report(
+        Plan {
+            root,
+            uid: user.uid,
+            gid,
+            dry_run: a.dry_run,
+            dirs: &DIRS,
+        }
+        .run(),
+    ))
+}
+
+fn report(r: Report) -> bool {
+    for c in &r.changes {
         println!("{c}");
     }
-    for p in &report.problems {
+    for p in &r.problems {
         eprintln!("xvm-fixperms: {p}");
     }
-    Ok(report.problems.iter().all(|p| p.contains("left alone")))
+    r.problems.iter().all(|p| p.contains("left alone"))
 }
 
 fn main() -> ExitCode {

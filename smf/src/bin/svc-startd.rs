@@ -1,0 +1,191 @@
+//! `svc-startd`: the restarter. Reads the manifests, starts the enabled
+//! instances in dependency order, each with the credential its manifest
+//! gives, restarts what dies, puts what keeps dying into maintenance, and
+//! answers svcs/svcadm/svcprop/svccfg on its control socket. SIGTERM or
+//! SIGINT stops every instance, dependents first, then the restarter.
+//!
+//! It keeps only what starting the services takes: proc_setid (to give
+//! each its uid, gid and sets), proc_owner (to signal them), and the
+//! privileges the manifests hand out (a restarter cannot give what it does
+//! not hold).
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use privlib::listener::{SocketSpec, UnixServer};
+use privlib::sys::poll::{POLLIN, poll, pollfd, read_signal, signal_fd};
+use privlib::{InitFlags, Policy, PrivSet, init_daemon_priv, parse_set};
+use smf::control;
+use smf::paths::Paths;
+use smf::props::Overrides;
+use smf::restarter::{Config, Restarter};
+
+/// The service restarter.
+#[derive(Parser, Debug)]
+#[command(name = "svc-startd", version)]
+struct Args {
+    /// Session mode: everything runs as you (the default when not root).
+    #[arg(long, conflicts_with = "system")]
+    session: bool,
+    /// System mode even when not started as root.
+    #[arg(long)]
+    system: bool,
+    /// The manifests (every *.xml in it).
+    #[arg(long, default_value = "/usr/share/xvm/smf")]
+    manifests: PathBuf,
+    /// Where programs named bare in `exec` are (default: beside svc-startd).
+    #[arg(long)]
+    bindir: Option<PathBuf>,
+    /// Log more.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+fn mkdir(p: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(p)
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
+        .map_err(|e| e.to_string())?
+        .uid[1];
+    let system = a.system || (uid == 0 && !a.session);
+    privlib::log::StderrLog::new(if a.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    })
+    .install();
+    let paths = Paths::new(system)?;
+    mkdir(&paths.run, 0o755)?;
+    mkdir(&paths.state, 0o700)?;
+    mkdir(&paths.log, 0o750)?;
+    let bundles = smf::manifest::load_dir(&a.manifests).map_err(|e| e.to_string())?;
+    let overrides = Overrides::load(&paths.state.join("properties"))?;
+    let policy = Policy::load(system, uid).map_err(|e| e.to_string())?;
+    let bindir = match a.bindir {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or("no directory for svc-startd's own program")?,
+    };
+    let mut env = Vec::new();
+    for k in [
+        "XVM_ROOT",
+        "XDG_RUNTIME_DIR",
+        "XDG_DATA_HOME",
+        "XDG_CONFIG_HOME",
+        "HOME",
+    ] {
+        if let Ok(v) = std::env::var(k) {
+            env.push((k.to_string(), v));
+        }
+    }
+
+    // Least privilege: what the manifests hand out, plus giving ids and
+    // signalling; nothing else, for good.
+    let mut keep = parse_set("basic,proc_setid,proc_owner").map_err(|e| e.to_string())?;
+    if system {
+        for b in &bundles {
+            for r in b.instances() {
+                for m in &r.methods {
+                    let ctx = r.method_context(m);
+                    if let Some(p) = ctx.credential.and_then(|c| c.privileges) {
+                        keep = keep.union(&parse_set(&p).map_err(|e| e.to_string())?);
+                    }
+                }
+            }
+        }
+    } else {
+        keep = PrivSet::basic();
+    }
+    let signals =
+        signal_fd(&[libc::SIGTERM, libc::SIGINT]).map_err(|e| format!("signalfd: {e}"))?;
+    init_daemon_priv(InitFlags::LIMITPRIVS, None, None, &keep)
+        .map_err(|e| format!("init_daemon_priv: {e}"))?;
+
+    let socket = paths.run.join("control");
+    let server = UnixServer::bind(
+        &socket,
+        SocketSpec {
+            mode: 0o666,
+            owner: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let endpoint = socket.display().to_string();
+    let mut r = Restarter::new(
+        Config {
+            system,
+            bindir,
+            logdir: paths.log.clone(),
+            env,
+        },
+        bundles,
+        overrides,
+    );
+    r.order_by_dependencies();
+    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, instances = r.svcs.len(), "svc-startd serving");
+
+    loop {
+        while r.step() {}
+        r.enforce_stop_timeouts();
+        let mut fds = vec![
+            pollfd(server.listener().as_raw_fd(), POLLIN),
+            pollfd(signals.as_raw_fd(), POLLIN),
+        ];
+        for s in &r.svcs {
+            if let Some(c) = &s.child {
+                fds.push(pollfd(c.pidfd().as_raw_fd(), POLLIN));
+            }
+        }
+        poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
+        if fds[1].revents & POLLIN != 0
+            && let Some(sig) = read_signal(&signals)
+        {
+            tracing::info!("signal {sig}: stopping every instance");
+            r.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Ok(());
+        }
+        if fds[0].revents & POLLIN != 0 {
+            match server.accept() {
+                Ok((stream, cred)) => {
+                    // A peer that may not even read is answered before
+                    // anything is read from it; one that may read is asked
+                    // again for a change.
+                    let result = control::gate(&policy, uid, &cred, &endpoint, "list")
+                        .and_then(|()| control::read_request(&stream))
+                        .and_then(|req| {
+                            let verb = req.first().cloned().unwrap_or_default();
+                            if control::writes(&verb) {
+                                control::gate(&policy, uid, &cred, &endpoint, &verb)?;
+                            }
+                            control::handle(&mut r, &req)
+                        });
+                    control::answer(&stream, result);
+                }
+                Err(e) => tracing::warn!("accept: {e}"),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("svc-startd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! `svcprop [-p pg/prop] FMRI`: an instance's properties (with `-p`, the
+//! value alone, as scripts want it).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use smf::control::{client_socket, request};
+
+/// Retrieves service properties.
+#[derive(Parser, Debug)]
+#[command(name = "svcprop", version)]
+struct Args {
+    /// One property.
+    #[arg(short = 'p')]
+    prop: Option<String>,
+    /// The session restarter, even as root.
+    #[arg(long)]
+    session: bool,
+    /// The instance.
+    fmri: String,
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let socket = client_socket(a.session)?;
+    match &a.prop {
+        Some(p) => {
+            for l in request(&socket, &["getprop", &a.fmri, p])? {
+                println!("{}", l.splitn(3, '\t').nth(2).unwrap_or(""));
+            }
+        }
+        None => {
+            for l in request(&socket, &["listprop", &a.fmri])? {
+                println!("{}", l.replace('\t', " "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("svcprop: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! svc-startd with the shipped manifests, for real (root, hermetic: own
+//! /etc/passwd and /etc/group, own tmpfs as XVM_ROOT).
+//!
+//! System mode: every daemon comes up as its manifest says (xenstored as
+//! xvm with no capability), `kill -9` is followed by a restart, a service
+//! that fails at once lands in maintenance and `svcs -x` says why,
+//! disable/enable work, a property set with svccfg survives a restart of
+//! svc-startd and reaches the daemon, a user without privilege is refused.
+//! Session mode: the same stack as a non-root user.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use privlib::testing::{fake_accounts, in_private_tmpfs, root_or_skip};
+
+const XVM: u32 = 48_700;
+const ALICE: u32 = 48_701;
+const BOB: u32 = 48_702;
+
+fn bindir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_svc-startd"))
+        .parent()
+        .expect("bindir")
+        .to_path_buf()
+}
+
+fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what.into()) }
+}
+
+/// Runs one of our tools, as `uid` when given, with `env`.
+fn tool(
+    name: &str,
+    args: &[&str],
+    uid: Option<u32>,
+    env: &[(&str, &Path)],
+) -> Result<(i32, String, String), String> {
+    let prog = bindir().join(name);
+    let mut c = match uid {
+        Some(u) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={u}"),
+                &format!("--regid={u}"),
+                "--clear-groups",
+            ])
+            .arg(&prog);
+            c
+        }
+        None => Command::new(&prog),
+    };
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().map_err(|e| format!("{name}: {e}"))?;
+    Ok((
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    ))
+}
+
+struct Stack {
+    child: Child,
+    log: PathBuf,
+    uid: Option<u32>,
+    env: Vec<(&'static str, PathBuf)>,
+    session: bool,
+}
+
+impl Stack {
+    fn start(
+        manifests: &Path,
+        log: &Path,
+        uid: Option<u32>,
+        env: Vec<(&'static str, PathBuf)>,
+        session: bool,
+    ) -> Result<Stack, String> {
+        let prog = bindir().join("svc-startd");
+        let mut c = match uid {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={u}"),
+                    &format!("--regid={u}"),
+                    "--clear-groups",
+                ])
+                .arg(&prog);
+                c
+            }
+            None => Command::new(&prog),
+        };
+        c.arg(if session { "--session" } else { "--system" })
+            .arg("--manifests")
+            .arg(manifests)
+            .arg("--bindir")
+            .arg(bindir())
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(log).map_err(|e| e.to_string())?);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let child = c.spawn().map_err(|e| e.to_string())?;
+        let s = Stack {
+            child,
+            log: log.to_path_buf(),
+            uid,
+            env,
+            session,
+        };
+        s.wait_log("svc-startd serving")?;
+        Ok(s)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&self, what: &str) -> Result<(), String> {
+        let t = Instant::now();
+        while !self.log_text().contains(what) {
+            if t.elapsed() > Duration::from_secs(15) {
+                return Err(format!(
+                    "svc-startd never said \"{what}\": {}",
+                    self.log_text()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn run(&self, name: &str, args: &[&str]) -> Result<(i32, String, String), String> {
+        let mut a: Vec<&str> = Vec::new();
+        if self.session {
+            a.push("--session");
+        }
+        // svcadm and svccfg take --session before their subcommand.
+        a.extend_from_slice(args);
+        let env: Vec<(&str, &Path)> = self.env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        tool(name, &a, self.uid, &env)
+    }
+
+    fn ok(&self, name: &str, args: &[&str]) -> Result<String, String> {
+        let (code, out, err) = self.run(name, args)?;
+        check(code == 0, format!("{name} {args:?}: exit {code}: {err}"))?;
+        Ok(out)
+    }
+
+    /// The instance's state and pid, from `svcs -l`.
+    fn state(&self, fmri: &str) -> Result<(String, i32), String> {
+        let out = self.ok("svcs", &["-l", fmri])?;
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        Ok((get("state "), get("pid ").parse().unwrap_or(0)))
+    }
+
+    fn wait_state(&self, fmri: &str, want: &str) -> Result<i32, String> {
+        let t = Instant::now();
+        loop {
+            let (s, pid) = self.state(fmri)?;
+            if s == want {
+                return Ok(pid);
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                return Err(format!(
+                    "{fmri} is {s}, not {want}\n{}{}",
+                    self.log_text(),
+                    self.explain()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `svcs -x` with the logs it points at, for failure messages.
+    fn explain(&self) -> String {
+        let Ok((_, x, _)) = self.run("svcs", &["-x"]) else {
+            return String::new();
+        };
+        let mut out = format!("\nsvcs -x:\n{x}");
+        for l in x.lines().filter_map(|l| l.trim().strip_prefix("See: ")) {
+            out.push_str(&format!(
+                "{l}:\n{}\n",
+                std::fs::read_to_string(l).unwrap_or_default()
+            ));
+        }
+        out
+    }
+
+    fn stop(mut self) -> Result<(), String> {
+        // SIGTERM: every instance stops, then the restarter.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let t = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Ok(());
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                return Err(format!(
+                    "svc-startd did not stop on SIGTERM: {}",
+                    self.log_text()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_field(pid: i32, key: &str) -> Result<String, String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("pid {pid}: {e}"))?;
+    s.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .ok_or_else(|| format!("no {key} in /proc/{pid}/status"))
+}
+
+fn unprivileged(pid: i32, uid: u32) -> Result<(), String> {
+    let uids = status_field(pid, "Uid")?;
+    check(
+        uids.split_whitespace().all(|u| u == uid.to_string()),
+        format!("pid {pid} Uid: {uids}, want {uid}"),
+    )?;
+    // A process started by a non-root user keeps the full bounding set (it
+    // takes CAP_SETPCAP to narrow it); no_new_privs makes it unusable.
+    let sets: &[&str] = if uid == XVM {
+        &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]
+    } else {
+        &["CapInh", "CapPrm", "CapEff", "CapAmb"]
+    };
+    for k in sets {
+        let v = status_field(pid, k)?;
+        check(
+            v.trim_start_matches('0').is_empty(),
+            format!("pid {pid} {k}: {v}"),
+        )?;
+    }
+    check(status_field(pid, "NoNewPrivs")? == "1", "NoNewPrivs")
+}
+
+/// The shipped manifests plus one whose daemon fails at once.
+fn manifests(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
+    for e in std::fs::read_dir(&shipped).map_err(|e| e.to_string())? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        std::fs::copy(&p, dir.join(p.file_name().expect("name"))).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        dir.join("test-broken.xml"),
+        r#"<?xml version="1.0"?>
+<service_bundle type="manifest" name="test-broken">
+  <service name="site/test/broken" type="service" version="1">
+    <create_default_instance enabled="true"/>
+    <method_context>
+      <method_credential user="xvm" group="xvm" privileges="basic"/>
+    </method_context>
+    <exec_method type="method" name="start" exec="/bin/false" timeout_seconds="10"/>
+    <exec_method type="method" name="stop" exec=":kill" timeout_seconds="10"/>
+  </service>
+</service_bundle>
+"#,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn accounts(base: &Path) -> Result<(), String> {
+    fake_accounts(
+        base,
+        &[
+            ("xvm", XVM, XVM),
+            ("alice", ALICE, ALICE),
+            ("bob", BOB, BOB),
+        ],
+        &[("xvm", XVM, &[]), ("alice", ALICE, &[]), ("bob", BOB, &[])],
+    )
+}
+
+#[test]
+fn system_mode_runs_every_daemon_as_its_manifest_says() {
+    if !root_or_skip("system_mode_runs_every_daemon_as_its_manifest_says") {
+        return;
+    }
+    assert!(
+        bindir().join("xenstored").exists(),
+        "xenstored is not built: run cargo test --workspace"
+    );
+    let verdict = in_private_tmpfs("svc-startd", |base| {
+        accounts(base)?;
+        let root = base.join("root");
+        let etc = root.join("etc/xvm");
+        std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
+        std::fs::write(
+            etc.join("privileges.toml"),
+            "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"xvm\"]\nuids = [0]\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let m = base.join("manifests");
+        manifests(&m)?;
+        let env = vec![("XVM_ROOT", root.clone())];
+        let stack = Stack::start(&m, &base.join("startd.log"), None, env.clone(), false)?;
+
+        let pid = stack.wait_state("system/xvm/store", "online")?;
+        stack.wait_state("fixperms", "online")?;
+        unprivileged(pid, XVM)?;
+        check(
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map_err(|e| e.to_string())?
+                .contains("--system"),
+            "xenstored not in system mode",
+        )?;
+        // fixperms ran first and made the run directory xvm's.
+        let meta = std::fs::metadata(root.join("run/xenstored")).map_err(|e| e.to_string())?;
+        check(
+            std::os::unix::fs::MetadataExt::uid(&meta) == XVM,
+            "run/xenstored not owned by xvm",
+        )?;
+        let out = stack.ok("svcs", &["-p"])?;
+        check(
+            out.contains("online")
+                && out.contains(&format!("xenstored uid={XVM} gid={XVM} E: basic")),
+            format!("svcs -p:\n{out}"),
+        )?;
+        // The restarter keeps only what it hands out plus proc_setid/proc_owner.
+        let eff = u64::from_str_radix(
+            &status_field(i32::try_from(stack.child.id()).unwrap_or(0), "CapEff")?,
+            16,
+        )
+        .map_err(|e| e.to_string())?;
+        check(
+            eff & (1 << 21) == 0 && eff != 0,
+            format!("svc-startd CapEff {eff:#x}"),
+        )?;
+
+        // kill -9: restarted.
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        let t = Instant::now();
+        let new = loop {
+            let (s, p) = stack.state("store")?;
+            if s == "online" && p != 0 && p != pid {
+                break p;
+            }
+            check(
+                t.elapsed() < Duration::from_secs(20),
+                "no restart after kill -9",
+            )?;
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        unprivileged(new, XVM)?;
+
+        // A service that fails at once: maintenance, and svcs -x says why.
+        stack.wait_state("site/test/broken", "maintenance")?;
+        let x = stack.ok("svcs", &["-x"])?;
+        check(
+            x.contains("svc:/site/test/broken:default (maintenance)")
+                && x.contains("restarting too quickly")
+                && x.contains("exited with status 1"),
+            format!("svcs -x:\n{x}"),
+        )?;
+
+        // disable stops it, enable starts it again.
+        stack.ok("svcadm", &["disable", "-s", "store"])?;
+        check(
+            std::fs::metadata(format!("/proc/{new}")).is_err(),
+            "xenstored still runs after disable",
+        )?;
+        let out = stack.ok("svcs", &["-a"])?;
+        check(
+            out.lines()
+                .any(|l| l.starts_with("disabled") && l.contains("store")),
+            out.clone(),
+        )?;
+        stack.ok("svcadm", &["enable", "-s", "store"])?;
+        let pid = stack.wait_state("store", "online")?;
+
+        // A property persists across a restart of svc-startd and reaches
+        // the daemon; a wrong value is refused.
+        stack.ok(
+            "svccfg",
+            &[
+                "-s",
+                "store",
+                "setprop",
+                "xenstored/entry-nb",
+                "=",
+                "count:",
+                "42",
+            ],
+        )?;
+        let (code, _, err) = stack.run(
+            "svccfg",
+            &[
+                "-s",
+                "store",
+                "setprop",
+                "xenstored/entry-nb",
+                "=",
+                "count:",
+                "many",
+            ],
+        )?;
+        check(
+            code == 1 && err.contains("\"many\" is not a count value"),
+            format!("bad value: {err}"),
+        )?;
+
+        // Nobody without privilege: refused, naming what is missing.
+        let (code, _, err) = tool("svcs", &[], Some(BOB), &[("XVM_ROOT", &root)])?;
+        check(
+            code == 1 && err.contains("permission denied"),
+            format!("bob: exit {code}: {err}"),
+        )?;
+        let (code, _, err) = tool(
+            "svcadm",
+            &["disable", "store"],
+            Some(BOB),
+            &[("XVM_ROOT", &root)],
+        )?;
+        check(
+            code == 1 && err.contains("permission denied"),
+            format!("bob svcadm: {err}"),
+        )?;
+
+        stack.stop()?;
+        check(
+            std::fs::metadata(format!("/proc/{pid}")).is_err(),
+            "xenstored outlived svc-startd",
+        )?;
+        let stack = Stack::start(&m, &base.join("startd2.log"), None, env, false)?;
+        let pid = stack.wait_state("store", "online")?;
+        check(
+            stack
+                .ok("svcprop", &["-p", "xenstored/entry-nb", "store"])?
+                .trim()
+                == "42",
+            "property lost",
+        )?;
+        let cmd =
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline")).map_err(|e| e.to_string())?;
+        check(
+            cmd.contains("--entry-nb\x0042\x00"),
+            format!("xenstored did not get it: {cmd:?}"),
+        )?;
+        stack.stop()
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn session_mode_runs_the_stack_as_the_user() {
+    if !root_or_skip("session_mode_runs_the_stack_as_the_user") {
+        return;
+    }
+    assert!(
+        bindir().join("xenstored").exists(),
+        "xenstored is not built: run cargo test --workspace"
+    );
+    let verdict = in_private_tmpfs("svc-startd-session", |base| {
+        accounts(base)?;
+        let rt = base.join("run-user");
+        let home = base.join("home");
+        for d in [&rt, &home] {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(d, Some(ALICE), Some(ALICE)).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| e.to_string())?;
+        }
+        let m = base.join("manifests");
+        manifests(&m)?;
+        std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        let log = base.join("session.log");
+        std::fs::write(&log, "").map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&log, Some(ALICE), Some(ALICE)).map_err(|e| e.to_string())?;
+        let env = vec![("XDG_RUNTIME_DIR", rt.clone()), ("HOME", home.clone())];
+        let stack = Stack::start(&m, &log, Some(ALICE), env, true)?;
+        let pid = stack.wait_state("store", "online")?;
+        unprivileged(pid, ALICE)?;
+        check(
+            rt.join("xvm/xenstored/socket").exists(),
+            "no session socket",
+        )?;
+        stack.wait_state("site/test/broken", "maintenance")?;
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        let t = Instant::now();
+        loop {
+            let (s, p) = stack.state("store")?;
+            if s == "online" && p != 0 && p != pid {
+                unprivileged(p, ALICE)?;
+                break;
+            }
+            check(
+                t.elapsed() < Duration::from_secs(20),
+                "no restart after kill -9 (session)",
+            )?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stack.ok("svcadm", &["disable", "-s", "store"])?;
+        stack.ok("svcadm", &["enable", "-s", "store"])?;
+        // Another user reaches nothing of alice's.
+        let (code, _, err) = tool(
+            "svcs",
+            &["--session"],
+            Some(BOB),
+            &[("XDG_RUNTIME_DIR", &rt)],
+        )?;
+        check(code == 1, format!("bob reached alice's restarter: {err}"))?;
+        stack.stop()
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
