@@ -216,7 +216,22 @@ impl Stack {
 }
 
 impl Drop for Stack {
+    /// On a failed check too: SIGTERM, so the restarter stops its
+    /// services (SIGKILL would leave them running); SIGKILL if it hangs.
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
