@@ -393,6 +393,35 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
             format!("svcs -x:\n{x}"),
         )?;
 
+        // clear: out of maintenance, tried again (and back, as it still fails).
+        stack.ok("svcadm", &["clear", "site/test/broken"])?;
+        check(
+            stack.state("site/test/broken")?.0 != "maintenance"
+                || stack.log_text().contains("cleared by the administrator"),
+            "clear did nothing",
+        )?;
+        stack.wait_state("site/test/broken", "maintenance")?;
+        let (code, _, err) = stack.run("svcadm", &["clear", "store"])?;
+        check(
+            code == 1 && err.contains("is not in maintenance"),
+            format!("clear of an online service: {err}"),
+        )?;
+
+        // restart: a new process.
+        stack.ok("svcadm", &["restart", "store"])?;
+        let t = Instant::now();
+        let new = loop {
+            let (s, p) = stack.state("store")?;
+            if s == "online" && p != 0 && p != new {
+                break p;
+            }
+            check(
+                t.elapsed() < Duration::from_secs(20),
+                "no new process after svcadm restart",
+            )?;
+            std::thread::sleep(Duration::from_millis(50));
+        };
+
         // disable stops it, enable starts it again.
         stack.ok("svcadm", &["disable", "-s", "store"])?;
         check(
