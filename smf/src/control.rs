@@ -4,10 +4,11 @@
 //!
 //! Reading (`list`, `show`, `getprop`, `listprop`) needs `virt_manage` or
 //! `xvm_control`; changing (`enable`, `disable`, `restart`, `refresh`,
-//! `clear`, `setprop`) needs `xvm_control`. The restarter's own uid may do
-//! both. Every decision is audited.
+//! `clear`, `setprop`) needs `xvm_control`, as the policy grants them (to
+//! root by `uids = [0]`; in session mode, to the owner). Every decision is
+//! audited.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -34,17 +35,9 @@ pub fn writes(verb: &str) -> bool {
 }
 
 /// Decides whether `cred` may send `verb`; the denial's text if not.
-pub fn gate(
-    policy: &Policy,
-    own_uid: u32,
-    cred: &Ucred,
-    endpoint: &str,
-    verb: &str,
-) -> Result<(), String> {
-    if cred.euid == own_uid {
-        tracing::info!(target: "xvm::audit", pid = cred.pid, uid = cred.euid, gid = cred.egid, endpoint, asked = verb, held = "the restarter's own uid", outcome = "granted", "granted {verb} to the restarter's own uid");
-        return Ok(());
-    }
+/// Every peer goes through the policy, root too (the shipped policy
+/// grants uid 0 by `uids = [0]`; session mode grants the owner).
+pub fn gate(policy: &Policy, cred: &Ucred, endpoint: &str, verb: &str) -> Result<(), String> {
     let wanted: &[privlib::names::PrivId] = if writes(verb) {
         &[xvm_control()]
     } else {
@@ -55,20 +48,47 @@ pub fn gate(
         .map_err(|d| d.message())
 }
 
-/// Reads one request line, bounded in size and time.
-pub fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
-    stream
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+/// Reads one request line, bounded in size and in total time (not per
+/// read: a peer trickling a byte at a time gets no longer than a fast one).
+pub fn read_request(mut stream: &UnixStream) -> Result<Vec<String>, String> {
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
     let mut line = Vec::new();
-    let mut r = BufReader::new(stream.take(u64::try_from(MAX_LINE + 1).unwrap_or(u64::MAX)));
-    r.read_until(b'\n', &mut line)
-        .map_err(|e| format!("reading the request: {e}"))?;
-    if line.len() > MAX_LINE {
-        return Err(format!("request longer than {MAX_LINE} bytes"));
+    let mut buf = [0u8; 4096];
+    while !line.ends_with(b"\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "request not complete within {} seconds",
+                READ_TIMEOUT.as_secs()
+            ));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Err("request not ended by a newline".into()),
+            Ok(n) => n,
+            // Interrupted, or the read timed out: the deadline decides.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(format!("reading the request: {e}")),
+        };
+        line.extend_from_slice(&buf[..n]);
+        if line.len() > MAX_LINE {
+            return Err(format!("request longer than {MAX_LINE} bytes"));
+        }
     }
-    if line.pop() != Some(b'\n') {
-        return Err("request not ended by a newline".into());
+    line.pop();
+    if line.contains(&b'\n') {
+        return Err("one request per connection".into());
     }
     let text = String::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
     Ok(text.split('\t').map(str::to_string).collect())
@@ -161,6 +181,9 @@ pub fn handle(r: &mut Restarter, req: &[String]) -> Result<Vec<String>, String> 
         }
         "restart" => {
             let i = instance(r, arg)?;
+            if r.svcs[i].stopping.is_some() {
+                return Err(format!("{} is already stopping", r.svcs[i].r.fmri));
+            }
             if r.svcs[i].child.is_none() || r.svcs[i].state != State::Online {
                 return Err(format!("{} is not online", r.svcs[i].r.fmri));
             }
@@ -184,6 +207,9 @@ pub fn handle(r: &mut Restarter, req: &[String]) -> Result<Vec<String>, String> 
             };
             split_prop(prop)?;
             let ty = PropType::from_name(ty).ok_or_else(|| format!("no property type \"{ty}\""))?;
+            if prop == "general/enabled" && ty != PropType::Boolean {
+                return Err("general/enabled is a boolean (true or false)".into());
+            }
             if let Some(old) = r.svcs[i]
                 .r
                 .prop(split_prop(prop)?.0, split_prop(prop)?.1)
@@ -273,4 +299,46 @@ pub fn client_socket(session: bool) -> Result<std::path::PathBuf, String> {
     Ok(crate::paths::Paths::for_client(session)?
         .run
         .join("control"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_bounded_in_size_and_in_total_time() {
+        let (a, mut b) = UnixStream::pair().expect("pair");
+        b.write_all(b"list\tone\n").expect("write");
+        assert_eq!(
+            read_request(&a),
+            Ok(vec!["list".to_string(), "one".to_string()])
+        );
+
+        // A peer that trickles and never ends its line is cut off at the
+        // deadline, not one read timeout per byte.
+        let (a, b) = UnixStream::pair().expect("pair");
+        let trickle = std::thread::spawn(move || {
+            let mut b = b;
+            for _ in 0..8 {
+                if b.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(700));
+            }
+        });
+        let err = read_request(&a).expect_err("cut off");
+        assert!(err.contains("not complete within 2 seconds"), "{err}");
+        drop(a);
+        trickle.join().expect("writer");
+
+        let (a, mut b) = UnixStream::pair().expect("pair");
+        let big = vec![b'x'; MAX_LINE + 10];
+        let w = std::thread::spawn(move || {
+            let _ = b.write_all(&big);
+        });
+        let err = read_request(&a).expect_err("too long");
+        assert!(err.contains("longer than"), "{err}");
+        drop(a);
+        w.join().expect("writer");
+    }
 }

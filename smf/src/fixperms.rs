@@ -48,13 +48,18 @@ pub struct Plan {
     pub dirs: &'static [(&'static str, u32)],
 }
 
-/// The outcome: changes made (or that would be), and problems met.
+/// The outcome: changes made (or that would be), nodes left alone on
+/// purpose, and failures.
 #[derive(Debug, Default)]
 pub struct Report {
     /// One line per change.
     pub changes: Vec<String>,
-    /// One line per node left alone for a reason.
-    pub problems: Vec<String>,
+    /// Nodes inside the tree not touched on purpose: a symlink, or a file
+    /// with other hard links (its other names may be outside the tree).
+    pub left_alone: Vec<String>,
+    /// What could not be fixed: a listed directory behind a symlink, or
+    /// an error. Any of these makes the run fail.
+    pub failures: Vec<String>,
 }
 
 impl Plan {
@@ -82,7 +87,7 @@ impl Plan {
                     return;
                 }
                 if let Err(e) = std::fs::create_dir_all(&path) {
-                    r.problems.push(format!("{}: {e}", path.display()));
+                    r.failures.push(format!("{}: {e}", path.display()));
                     return;
                 }
                 match open_no_symlinks(None, &path, true) {
@@ -91,13 +96,13 @@ impl Plan {
                         fd
                     }
                     Err(e) => {
-                        r.problems.push(format!("{}: {e}", path.display()));
+                        r.failures.push(format!("{}: {e}", path.display()));
                         return;
                     }
                 }
             }
             Err(e) => {
-                r.problems.push(self.refusal(&path, &e));
+                r.failures.push(self.refusal(&path, &e));
                 return;
             }
         };
@@ -106,9 +111,7 @@ impl Plan {
     }
 
     fn refusal(&self, path: &Path, e: &std::io::Error) -> String {
-        // O_NOFOLLOW|O_DIRECTORY on a symlink gives ENOTDIR: say which.
-        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-        if e.raw_os_error() == Some(libc::ELOOP) || link {
+        if is_symlink(path, e) {
             format!("{}: a symlink on the way; left alone", path.display())
         } else if e.raw_os_error() == Some(libc::ENOTDIR) {
             format!("{}: not a directory; left alone", path.display())
@@ -122,7 +125,7 @@ impl Plan {
         let meta = match fd.try_clone().and_then(|c| File::from(c).metadata()) {
             Ok(m) => m,
             Err(e) => {
-                r.problems.push(format!("{}: {e}", path.display()));
+                r.failures.push(format!("{}: {e}", path.display()));
                 return;
             }
         };
@@ -138,7 +141,7 @@ impl Plan {
             if !self.dry_run
                 && let Err(e) = chown_fd(fd.as_fd(), self.uid, self.gid)
             {
-                r.problems.push(format!("chown {}: {e}", path.display()));
+                r.failures.push(format!("chown {}: {e}", path.display()));
             }
         }
         if let Some(m) = mode
@@ -154,12 +157,12 @@ impl Plan {
                 let f = match fd.try_clone() {
                     Ok(c) => File::from(c),
                     Err(e) => {
-                        r.problems.push(format!("chmod {}: {e}", path.display()));
+                        r.failures.push(format!("chmod {}: {e}", path.display()));
                         return;
                     }
                 };
                 if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(m)) {
-                    r.problems.push(format!("chmod {}: {e}", path.display()));
+                    r.failures.push(format!("chmod {}: {e}", path.display()));
                 }
             }
         }
@@ -169,7 +172,7 @@ impl Plan {
     /// their own turn with their own mode).
     fn walk(&self, dir: &OwnedFd, path: &Path, rel: &Path, depth: usize, r: &mut Report) {
         if depth >= MAX_DEPTH {
-            r.problems
+            r.failures
                 .push(format!("{}: nested too deep; not walked", path.display()));
             return;
         }
@@ -178,21 +181,24 @@ impl Plan {
         let entries = match std::fs::read_dir(&listing) {
             Ok(e) => e,
             Err(e) => {
-                r.problems.push(format!("{}: {e}", path.display()));
+                r.failures.push(format!("{}: {e}", path.display()));
                 return;
             }
         };
-        let mut names: Vec<(std::ffi::OsString, bool, bool)> = entries
-            .filter_map(Result::ok)
-            .map(|e| {
-                let t = e.file_type().ok();
-                (
-                    e.file_name(),
-                    t.is_some_and(|t| t.is_dir()),
-                    t.is_some_and(|t| t.is_symlink()),
-                )
-            })
-            .collect();
+        let mut names: Vec<(std::ffi::OsString, bool, bool)> = Vec::new();
+        for e in entries {
+            match e {
+                Ok(e) => {
+                    let t = e.file_type().ok();
+                    names.push((
+                        e.file_name(),
+                        t.is_some_and(|t| t.is_dir()),
+                        t.is_some_and(|t| t.is_symlink()),
+                    ));
+                }
+                Err(e) => r.failures.push(format!("{}: {e}", path.display())),
+            }
+        }
         names.sort();
         for (name, is_dir, is_link) in names {
             let child_rel = rel.join(&name);
@@ -201,19 +207,40 @@ impl Plan {
                 continue;
             }
             if is_link {
-                r.problems
+                r.left_alone
                     .push(format!("{}: a symlink; left alone", child.display()));
                 continue;
             }
             match open_no_symlinks(Some(dir.as_fd()), Path::new(&name), is_dir) {
                 Ok(fd) => {
+                    // Another name of this file may be outside the tree.
+                    let links = fd
+                        .try_clone()
+                        .and_then(|c| File::from(c).metadata())
+                        .map_or(1, |m| m.nlink());
+                    if !is_dir && links > 1 {
+                        r.left_alone.push(format!(
+                            "{}: {links} hard links; left alone",
+                            child.display()
+                        ));
+                        continue;
+                    }
                     self.fix(&fd, &child, None, r);
                     if is_dir {
                         self.walk(&fd, &child, &child_rel, depth + 1, r);
                     }
                 }
-                Err(e) => r.problems.push(self.refusal(&child, &e)),
+                // Swapped for a symlink since the listing: still left alone.
+                Err(e) if is_symlink(&child, &e) => r.left_alone.push(self.refusal(&child, &e)),
+                Err(e) => r.failures.push(self.refusal(&child, &e)),
             }
         }
     }
+}
+
+/// Whether an open failed because of a symlink (ELOOP on the way; a final
+/// symlink under O_NOFOLLOW|O_DIRECTORY gives ENOTDIR).
+fn is_symlink(path: &Path, e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+        || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }

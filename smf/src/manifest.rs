@@ -108,8 +108,8 @@ pub struct Credential {
     pub user: Option<String>,
     /// The group; the user's primary group when absent.
     pub group: Option<String>,
-    /// Supplementary groups.
-    pub supp_groups: Vec<String>,
+    /// Supplementary groups; `None` (absent or `:default`): the user's own.
+    pub supp_groups: Option<Vec<String>>,
     /// The privilege set (privileges(5) syntax), as written.
     pub privileges: Option<String>,
     /// The limit set, as written.
@@ -285,6 +285,8 @@ pub struct Parts {
     pub property_groups: Vec<PropertyGroup>,
     /// `template/common_name` (the C locale's text).
     pub common_name: Option<String>,
+    /// Whether a `template` was read (there may be one).
+    pub template_seen: bool,
 }
 
 /// An `instance`.
@@ -661,7 +663,12 @@ impl<'a, 'i> Reader<'a, 'i> {
         match c.tag_name().name() {
             "dependency" => parts.dependencies.push(self.dependency(c)?),
             "dependent" => parts.dependents.push(self.dependent(c)?),
-            "method_context" => parts.context = Some(self.context(c)?),
+            "method_context" => {
+                if parts.context.is_some() {
+                    return Err(self.err(c, "a second <method_context>".into()));
+                }
+                parts.context = Some(self.context(c)?);
+            }
             "exec_method" => {
                 let m = self.method(c)?;
                 if parts.methods.iter().any(|x| x.name == m.name) {
@@ -670,15 +677,31 @@ impl<'a, 'i> Reader<'a, 'i> {
                 parts.methods.push(m);
             }
             "property_group" => parts.property_groups.push(self.property_group(c)?),
-            "template" => parts.common_name = self.template(c)?,
+            "template" => {
+                if parts.template_seen {
+                    return Err(self.err(c, "a second <template>".into()));
+                }
+                parts.template_seen = true;
+                parts.common_name = self.template(c)?;
+            }
             "restarter" => {
-                // Only svc-startd restarts here; a restarter naming it is fine.
+                // Only svc-startd restarts here; naming the master
+                // restarter is fine, anything else is refused.
+                self.attrs(c, &[])?;
                 for s in c.children().filter(Node::is_element) {
-                    let f = self.req(s, "value")?;
-                    if !f.contains("system/svc/restarter") {
-                        return Err(self.err(
+                    if s.tag_name().name() != "service_fmri" {
+                        return Err(self.unknown(s, c, "service_fmri"));
+                    }
+                    let f = self.service_fmri(s)?;
+                    let master = Fmri::parse(&f).is_ok_and(|f| {
+                        f.service == "system/svc/restarter"
+                            && f.instance.as_deref().is_none_or(|i| i == "default")
+                    });
+                    if !master {
+                        return Err(self.attr_err(
                             s,
-                            format!("restarter {f}: only svc-startd restarts services here"),
+                            "value",
+                            format!("restarter {f}: only svc-startd (svc:/system/svc/restarter:default) restarts services here"),
                         ));
                     }
                 }
@@ -738,14 +761,8 @@ impl<'a, 'i> Reader<'a, 'i> {
         let name = self.req(n, "name")?;
         let grouping = self.grouping(n)?;
         let restart_on = self.restart_on(n)?;
+        // service and path are acted on; other types are kept, not used.
         let kind = self.req(n, "type")?;
-        if !matches!(kind.as_str(), "service" | "path") {
-            return Err(self.attr_err(
-                n,
-                "type",
-                format!("type=\"{kind}\": must be service or path"),
-            ));
-        }
         let mut fmris = Vec::new();
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
@@ -753,11 +770,14 @@ impl<'a, 'i> Reader<'a, 'i> {
                 "stability" => {
                     self.stability(c)?;
                 }
-                _ => return Err(self.unknown(c, n, "service_fmri, stability")),
+                "propval" => {
+                    self.propval(c)?;
+                }
+                "property" => {
+                    self.property(c)?;
+                }
+                _ => return Err(self.unknown(c, n, "service_fmri, stability, propval, property")),
             }
-        }
-        if fmris.is_empty() {
-            return Err(self.err(n, format!("dependency {name} names no service_fmri")));
         }
         Ok(Dependency {
             name,
@@ -780,7 +800,19 @@ impl<'a, 'i> Reader<'a, 'i> {
                 "stability" => {
                     self.stability(c)?;
                 }
-                _ => return Err(self.unknown(c, n, "one service_fmri, stability")),
+                "propval" => {
+                    self.propval(c)?;
+                }
+                "property" => {
+                    self.property(c)?;
+                }
+                _ => {
+                    return Err(self.unknown(
+                        c,
+                        n,
+                        "one service_fmri, stability, propval, property",
+                    ));
+                }
             }
         }
         let fmri =
@@ -824,11 +856,23 @@ impl<'a, 'i> Reader<'a, 'i> {
         let mut context = None;
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
-                "method_context" => context = Some(self.context(c)?),
+                "method_context" if context.is_none() => context = Some(self.context(c)?),
                 "stability" => {
                     self.stability(c)?;
                 }
-                _ => return Err(self.unknown(c, n, "method_context, stability")),
+                "propval" => {
+                    self.propval(c)?;
+                }
+                "property" => {
+                    self.property(c)?;
+                }
+                _ => {
+                    return Err(self.unknown(
+                        c,
+                        n,
+                        "one method_context, stability, propval, property",
+                    ));
+                }
             }
         }
         Ok(ExecMethod {
@@ -867,10 +911,20 @@ impl<'a, 'i> Reader<'a, 'i> {
                 .map(str::to_string),
             ..MethodContext::default()
         };
+        let mut seen: Vec<&str> = Vec::new();
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
-                "method_credential" => ctx.credential = Some(self.credential(c)?),
+                "method_credential" | "method_environment"
+                    if seen.contains(&c.tag_name().name()) =>
+                {
+                    return Err(self.err(c, format!("a second <{}>", c.tag_name().name())));
+                }
+                "method_credential" => {
+                    seen.push("method_credential");
+                    ctx.credential = Some(self.credential(c)?);
+                }
                 "method_environment" => {
+                    seen.push("method_environment");
                     for e in c.children().filter(Node::is_element) {
                         if e.tag_name().name() != "envvar" {
                             return Err(self.unknown(e, c, "envvar"));
@@ -919,14 +973,12 @@ impl<'a, 'i> Reader<'a, 'i> {
         Ok(Credential {
             user: Some(user),
             group: opt("group"),
-            supp_groups: opt("supp_groups")
-                .map(|s| {
-                    s.split([',', ' '])
-                        .filter(|g| !g.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            supp_groups: opt("supp_groups").map(|s| {
+                s.split([',', ' '])
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
             privileges: opt("privileges"),
             limit_privileges: opt("limit_privileges"),
         })

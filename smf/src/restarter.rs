@@ -108,11 +108,15 @@ impl Svc {
         self.reason = reason;
     }
 
-    fn transient(&self) -> bool {
+    fn duration(&self) -> &str {
         self.r
             .prop("startd", "duration")
             .and_then(|p| p.values.first())
-            .is_some_and(|v| v == "transient")
+            .map_or("contract", String::as_str)
+    }
+
+    fn transient(&self) -> bool {
+        self.duration() == "transient"
     }
 
     /// The log file of this instance.
@@ -236,9 +240,40 @@ impl Restarter {
         Some(self.svcs[i].state)
     }
 
+    /// `s`'s dependencies: its own, and those other services' `dependent`
+    /// elements put on it.
+    pub fn dependencies_of(&self, s: &Svc) -> Vec<crate::manifest::Dependency> {
+        let mut deps: Vec<crate::manifest::Dependency> =
+            s.r.dependencies
+                .iter()
+                .filter(|d| d.kind == "service")
+                .cloned()
+                .collect();
+        for other in &self.svcs {
+            for d in &other.r.dependents {
+                let names_s = Fmri::parse(&d.fmri).is_ok_and(|f| {
+                    f.service == s.r.fmri.service
+                        && f.instance
+                            .as_ref()
+                            .is_none_or(|i| Some(i) == s.r.fmri.instance.as_ref())
+                });
+                if names_s {
+                    deps.push(crate::manifest::Dependency {
+                        name: format!("{} (dependent of {})", d.name, other.r.fmri),
+                        grouping: d.grouping,
+                        restart_on: d.restart_on,
+                        kind: "service".into(),
+                        fmris: vec![other.r.fmri.to_string()],
+                    });
+                }
+            }
+        }
+        deps
+    }
+
     /// Whether `s`'s dependencies let it start; what it waits for if not.
     pub fn deps_met(&self, s: &Svc) -> Result<(), String> {
-        for d in s.r.dependencies.iter().filter(|d| d.kind == "service") {
+        for d in &self.dependencies_of(s) {
             let states: Vec<Option<State>> = d.fmris.iter().map(|f| self.dep_state(f)).collect();
             let online = |st: &Option<State>| *st == Some(State::Online);
             let ok = match d.grouping {
@@ -319,29 +354,37 @@ impl Restarter {
     /// `restart`: start it again once stopped.
     pub fn stop(&mut self, i: usize, restart: bool) {
         let stop = self.svcs[i].r.method("stop").cloned();
-        let timeout = stop.as_ref().map_or(30, |m| {
-            if m.timeout_seconds == 0 {
-                30
-            } else {
-                m.timeout_seconds
-            }
-        });
+        let logdir = self.cfg.logdir.clone();
         let s = &mut self.svcs[i];
         s.restart_after_stop = restart;
         let Some(child) = &s.child else {
             return;
         };
+        // `:kill -SIG` sends SIG; `:true` and no stop method leave it to
+        // the restarter, which ends the process with SIGTERM. A stop
+        // command is not run (svc-startd tracks one process per service):
+        // the service log says so, and SIGTERM is sent instead.
         let sig = match stop.as_ref().map(|m| &m.exec) {
             Some(Exec::Kill(sig)) => *sig,
-            Some(Exec::True) => 0,
-            // A stop command would need its own process tracking; SIGTERM
-            // is what the daemons here answer to.
-            _ => libc::SIGTERM,
+            Some(Exec::Command(c)) => {
+                if let Ok(mut f) = OpenOptions::new().append(true).open(s.log_path(&logdir)) {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        f,
+                        "[ {} stop method \"{c}\" not run: svc-startd sends SIGTERM ]",
+                        humantime(SystemTime::now())
+                    );
+                }
+                libc::SIGTERM
+            }
+            Some(Exec::True) | None => libc::SIGTERM,
         };
-        if sig != 0 {
-            let _ = child.kill(sig);
-        }
-        s.stopping = Some(Instant::now() + Duration::from_secs(timeout));
+        let _ = child.kill(sig);
+        // timeout_seconds 0 (or -1): wait as long as it takes.
+        s.stopping = Some(match stop.map_or(30, |m| m.timeout_seconds) {
+            0 => Instant::now() + Duration::from_secs(u64::from(u32::MAX)),
+            t => Instant::now() + Duration::from_secs(t),
+        });
     }
 
     /// Kills stops that outlived their timeout.
@@ -452,6 +495,16 @@ impl Restarter {
         let Exec::Command(cmd) = &m.exec else {
             return Err("the start method runs no program".into());
         };
+        if !matches!(s.duration(), "child" | "transient") {
+            let set = if s.r.prop("startd", "duration").is_some() {
+                format!("startd/duration is {}", s.duration())
+            } else {
+                "startd/duration is unset (contract)".to_string()
+            };
+            return Err(format!(
+                "{set}: svc-startd tracks the one process it starts; set it to child (a daemon that stays in the foreground) or transient (runs once)"
+            ));
+        }
         let r = s.r.for_mode(self.cfg.system);
         let words = split_command(&expand(cmd, &r, "start")?)?;
         let program = if words[0].contains('/') {
@@ -487,34 +540,34 @@ impl Restarter {
                 .map(|t| privlib::parse_set(t).map_err(|e| e.to_string()))
                 .transpose()
         };
-        let mut privs = parse(&cred.privileges)?;
         let mut limit = parse(&cred.limit_privileges)?;
+        // No privileges given: basic, as on illumos (within the limit).
+        let mut privs = match parse(&cred.privileges)? {
+            Some(p) => Some(p),
+            None => Some(match &limit {
+                Some(l) => PrivSet::basic().intersect(l),
+                None => PrivSet::basic(),
+            }),
+        };
         let mut uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
             .map_err(|e| e.to_string())?
             .uid[1];
         if self.cfg.system {
             let user = cred.user.as_deref().unwrap_or("root");
-            let u = privlib::sys::accounts::user_by_name(user)
-                .map_err(|e| format!("looking up user {user}: {e}"))?
-                .ok_or_else(|| format!("no user \"{user}\""))?;
+            let u = lookup_user(user)?;
             let gid = match &cred.group {
-                Some(g) => {
-                    privlib::sys::accounts::group_by_name(g)
-                        .map_err(|e| format!("looking up group {g}: {e}"))?
-                        .ok_or_else(|| format!("no group \"{g}\""))?
-                        .gid
-                }
+                Some(g) => lookup_group(g)?,
                 None => u.gid,
             };
-            let mut groups = Vec::new();
-            for g in &cred.supp_groups {
-                groups.push(
-                    privlib::sys::accounts::group_by_name(g)
-                        .map_err(|e| format!("looking up group {g}: {e}"))?
-                        .ok_or_else(|| format!("no group \"{g}\""))?
-                        .gid,
-                );
-            }
+            // No supp_groups: the user's own groups, as initgroups gives.
+            let groups: Vec<u32> = match &cred.supp_groups {
+                None => privlib::sys::accounts::group_list(&u)
+                    .map_err(|e| format!("groups of {user}: {e}"))?,
+                Some(named) => named
+                    .iter()
+                    .map(|g| lookup_group(g))
+                    .collect::<Result<_, _>>()?,
+            };
             uid = u.uid;
             sp = sp.uid(u.uid).gid(gid).groups(&groups);
         } else {
@@ -606,7 +659,7 @@ impl Restarter {
                 if placed.contains(&i) {
                     continue;
                 }
-                let deps_placed = self.svcs[i].r.dependencies.iter().all(|d| {
+                let deps_placed = self.dependencies_of(&self.svcs[i]).iter().all(|d| {
                     d.fmris.iter().all(|f| {
                         Fmri::parse(f)
                             .ok()
@@ -630,6 +683,29 @@ impl Restarter {
             .collect();
         self.svcs = placed.into_iter().filter_map(|i| old[i].take()).collect();
     }
+}
+
+/// A user by name or number.
+fn lookup_user(user: &str) -> Result<privlib::sys::accounts::User, String> {
+    let found = match user.parse::<u32>() {
+        Ok(n) => privlib::sys::accounts::user_by_uid(n),
+        Err(_) => privlib::sys::accounts::user_by_name(user),
+    };
+    found
+        .map_err(|e| format!("looking up user {user}: {e}"))?
+        .ok_or_else(|| format!("no user \"{user}\""))
+}
+
+/// A group's gid, by name or number.
+fn lookup_group(g: &str) -> Result<u32, String> {
+    let found = match g.parse::<u32>() {
+        Ok(n) => privlib::sys::accounts::group_by_gid(n),
+        Err(_) => privlib::sys::accounts::group_by_name(g),
+    };
+    Ok(found
+        .map_err(|e| format!("looking up group {g}: {e}"))?
+        .ok_or_else(|| format!("no group \"{g}\""))?
+        .gid)
 }
 
 fn describe(st: &std::process::ExitStatus) -> String {

@@ -197,8 +197,8 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> 
     if let Some(g) = &cred.group {
         let _ = writeln!(w, "Group={g}");
     }
-    if !cred.supp_groups.is_empty() {
-        let _ = writeln!(w, "SupplementaryGroups={}", cred.supp_groups.join(" "));
+    if let Some(g) = cred.supp_groups.as_ref().filter(|g| !g.is_empty()) {
+        let _ = writeln!(w, "SupplementaryGroups={}", g.join(" "));
     }
     for (k, v) in &ctx.environment {
         let _ = writeln!(w, "Environment=\"{k}={}\"", v.replace('"', "\\\""));

@@ -86,7 +86,7 @@ fn a_broken_manifest_is_refused_at_its_line_and_column() {
     let dir = std::env::temp_dir().join(format!("smf-broken-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let good = std::fs::read_to_string(repo().join("manifests/smf/xvm-store.xml")).expect("read");
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 7] = [
         (
             "grouping=\"require_all\"",
             "grouping=\"require_most\"",
@@ -116,6 +116,11 @@ fn a_broken_manifest_is_refused_at_its_line_and_column() {
             "</service_bundle>",
             "</service_bundl>",
             "not well-formed XML",
+        ),
+        (
+            "limit_privileges=\"basic\"/>",
+            "limit_privileges=\"basic\"/><method_credential user=\"root\"/>",
+            "a second <method_credential>",
         ),
     ];
     for (i, (from, to, why)) in cases.iter().enumerate() {

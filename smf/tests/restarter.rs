@@ -290,6 +290,23 @@ fn manifests(dir: &Path) -> Result<(), String> {
     </method_context>
     <exec_method type="method" name="start" exec="/bin/false" timeout_seconds="10"/>
     <exec_method type="method" name="stop" exec=":kill" timeout_seconds="10"/>
+    <property_group name="startd" type="framework">
+      <propval name="duration" type="astring" value="child"/>
+    </property_group>
+  </service>
+</service_bundle>
+"#,
+    )
+    .map_err(|e| e.to_string())?;
+    // A daemon that forks away (SMF's default, contract): refused, saying why.
+    std::fs::write(
+        dir.join("test-contract.xml"),
+        r#"<?xml version="1.0"?>
+<service_bundle type="manifest" name="test-contract">
+  <service name="site/test/contract" type="service" version="1">
+    <create_default_instance enabled="true"/>
+    <exec_method type="method" name="start" exec="/bin/true" timeout_seconds="10"/>
+    <exec_method type="method" name="stop" exec=":kill" timeout_seconds="10"/>
   </service>
 </service_bundle>
 "#,
@@ -393,6 +410,13 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
             format!("svcs -x:\n{x}"),
         )?;
 
+        stack.wait_state("site/test/contract", "maintenance")?;
+        let x = stack.ok("svcs", &["-x", "site/test/contract"])?;
+        check(
+            x.contains("startd/duration is unset (contract)"),
+            format!("svcs -x contract:\n{x}"),
+        )?;
+
         // clear: out of maintenance, tried again (and back, as it still fails).
         stack.ok("svcadm", &["clear", "site/test/broken"])?;
         check(
@@ -466,6 +490,22 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
         check(
             code == 1 && err.contains("\"many\" is not a count value"),
             format!("bad value: {err}"),
+        )?;
+        let (code, _, err) = stack.run(
+            "svccfg",
+            &[
+                "-s",
+                "store",
+                "setprop",
+                "general/enabled",
+                "=",
+                "astring:",
+                "yes",
+            ],
+        )?;
+        check(
+            code == 1 && err.contains("general/enabled is a boolean"),
+            format!("enabled as text: {err}"),
         )?;
 
         // Nobody without privilege: refused, naming what is missing.

@@ -48,9 +48,10 @@ pub fn signal_fd(sigs: &[i32]) -> io::Result<std::os::fd::OwnedFd> {
         }
     }
     // SAFETY: a live set; the old mask is not asked for.
-    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) } != 0
-    {
-        return Err(io::Error::last_os_error());
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut()) };
+    if r != 0 {
+        // pthread functions return the error rather than set errno.
+        return Err(io::Error::from_raw_os_error(r));
     }
     // SAFETY: a live set; -1 asks for a new fd.
     let fd = unsafe { libc::signalfd(-1, &raw const set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };

@@ -148,7 +148,13 @@ fn run(a: Args) -> Result<(), String> {
                 fds.push(pollfd(c.pidfd().as_raw_fd(), POLLIN));
             }
         }
-        poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
+        if let Err(e) = poll(&mut fds, 500) {
+            // Never leave the services without their restarter unnoticed.
+            tracing::error!("poll: {e}; stopping every instance");
+            r.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Err(format!("poll: {e}"));
+        }
         if fds[1].revents & POLLIN != 0
             && let Some(sig) = read_signal(&signals)
         {
@@ -163,12 +169,12 @@ fn run(a: Args) -> Result<(), String> {
                     // A peer that may not even read is answered before
                     // anything is read from it; one that may read is asked
                     // again for a change.
-                    let result = control::gate(&policy, uid, &cred, &endpoint, "list")
+                    let result = control::gate(&policy, &cred, &endpoint, "list")
                         .and_then(|()| control::read_request(&stream))
                         .and_then(|req| {
                             let verb = req.first().cloned().unwrap_or_default();
                             if control::writes(&verb) {
-                                control::gate(&policy, uid, &cred, &endpoint, &verb)?;
+                                control::gate(&policy, &cred, &endpoint, &verb)?;
                             }
                             control::handle(&mut r, &req)
                         });

@@ -2,7 +2,9 @@
 //! makes the xVM directories of an existing installation owned by xvm:xvm
 //! with the right modes. One line per change; `--dry-run` prints them and
 //! changes nothing. Symlinks are never followed; each one met is reported
-//! on stderr. Exit 1 when something could not be fixed.
+//! on stderr and left alone, as is a file with other hard links. Exit 1
+//! when something could not be fixed (a listed directory behind a symlink
+//! counts: nothing was fixed there).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,14 +78,15 @@ fn run(a: Args) -> Result<bool, String> {
     ))
 }
 
+/// Prints the report; whether everything listed could be fixed.
 fn report(r: Report) -> bool {
     for c in &r.changes {
         println!("{c}");
     }
-    for p in &r.problems {
+    for p in r.left_alone.iter().chain(&r.failures) {
         eprintln!("xvm-fixperms: {p}");
     }
-    r.problems.iter().all(|p| p.contains("left alone"))
+    r.failures.is_empty()
 }
 
 fn main() -> ExitCode {
