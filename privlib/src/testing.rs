@@ -51,6 +51,26 @@ pub fn root_or_skip(test: &str) -> bool {
     false
 }
 
+/// `true` when `program` is on the PATH; otherwise prints why the test
+/// skips (naming the Debian `package` that has it), or panics when
+/// `XVM_REQUIRE_ROOT_TESTS=1` forbids skipping (scripts/deps installs it).
+pub fn have_program(program: &str, package: &str, test: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    if std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
+        return true;
+    }
+    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: {program} is missing (apt-get install {package}; scripts/deps does)"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: needs {program} ({package}; scripts/deps installs it as root)"
+    );
+    false
+}
+
 /// Runs `f` in a forked child inside a private mount namespace with a
 /// fresh tmpfs at a new directory under the system temp dir, which `f`
 /// gets as its scratch space. Nothing it creates or mounts reaches the

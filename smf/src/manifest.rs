@@ -711,6 +711,18 @@ impl<'a, 'i> Reader<'a, 'i> {
         Ok(true)
     }
 
+    /// `stability`, `propval` and `property` where the DTD allows them
+    /// beside other content: checked, then not used. False for others.
+    fn annotation(&self, c: Node<'_, '_>) -> R<bool> {
+        match c.tag_name().name() {
+            "stability" => drop(self.stability(c)?),
+            "propval" => drop(self.propval(c)?),
+            "property" => drop(self.property(c)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     fn grouping(&self, n: Node<'_, '_>) -> R<Grouping> {
         let g = self.req(n, "grouping")?;
         Ok(match g.as_str() {
@@ -767,15 +779,7 @@ impl<'a, 'i> Reader<'a, 'i> {
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "service_fmri" => fmris.push(self.service_fmri(c)?),
-                "stability" => {
-                    self.stability(c)?;
-                }
-                "propval" => {
-                    self.propval(c)?;
-                }
-                "property" => {
-                    self.property(c)?;
-                }
+                _ if self.annotation(c)? => {}
                 _ => return Err(self.unknown(c, n, "service_fmri, stability, propval, property")),
             }
         }
@@ -797,15 +801,7 @@ impl<'a, 'i> Reader<'a, 'i> {
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "service_fmri" if fmri.is_none() => fmri = Some(self.service_fmri(c)?),
-                "stability" => {
-                    self.stability(c)?;
-                }
-                "propval" => {
-                    self.propval(c)?;
-                }
-                "property" => {
-                    self.property(c)?;
-                }
+                _ if self.annotation(c)? => {}
                 _ => {
                     return Err(self.unknown(
                         c,
@@ -857,15 +853,7 @@ impl<'a, 'i> Reader<'a, 'i> {
         for c in n.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "method_context" if context.is_none() => context = Some(self.context(c)?),
-                "stability" => {
-                    self.stability(c)?;
-                }
-                "propval" => {
-                    self.propval(c)?;
-                }
-                "property" => {
-                    self.property(c)?;
-                }
+                _ if self.annotation(c)? => {}
                 _ => {
                     return Err(self.unknown(
                         c,

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use privlib::testing::have_program;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -35,29 +37,6 @@ fn svccfg(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A real tool the test needs; missing is a failure under CI, a skip
-/// with a reason otherwise.
-fn have(tool: &str, package: &str, test: &str) -> bool {
-    if Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return true;
-    }
-    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: {tool} is missing (apt-get install {package}; scripts/deps does)"
-    );
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: needs {tool} ({package})"
-    );
-    false
-}
-
 #[test]
 fn every_shipped_manifest_is_valid_for_svccfg_and_xmllint() {
     for m in manifests() {
@@ -67,7 +46,7 @@ fn every_shipped_manifest_is_valid_for_svccfg_and_xmllint() {
             (0, String::new(), String::new()),
             "{m}"
         );
-        if have("xmllint", "libxml2-utils", "xmllint") {
+        if have_program("xmllint", "libxml2-utils", "xmllint") {
             let o = Command::new("xmllint")
                 .args(["--noout", &m])
                 .output()
@@ -198,7 +177,7 @@ fn the_checked_in_units_are_what_the_manifests_give() {
 
 #[test]
 fn units_verify_clean_and_rate_1_5_or_better() {
-    if !have(
+    if !have_program(
         "systemd-analyze",
         "systemd",
         "units_verify_clean_and_rate_1_5_or_better",

@@ -179,6 +179,21 @@ impl Stack {
         }
     }
 
+    /// Waits for `fmri` to be online in a process other than `old`.
+    fn new_process(&self, fmri: &str, old: i32, what: &str) -> Result<i32, String> {
+        let t = Instant::now();
+        loop {
+            let (s, p) = self.state(fmri)?;
+            if s == "online" && p != 0 && p != old {
+                return Ok(p);
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                return Err(format!("{what}\n{}", self.explain()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `svcs -x` with the logs it points at, for failure messages.
     fn explain(&self) -> String {
         let Ok((_, x, _)) = self.run("svcs", &["-x"]) else {
@@ -386,18 +401,7 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
-        let t = Instant::now();
-        let new = loop {
-            let (s, p) = stack.state("store")?;
-            if s == "online" && p != 0 && p != pid {
-                break p;
-            }
-            check(
-                t.elapsed() < Duration::from_secs(20),
-                "no restart after kill -9",
-            )?;
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let new = stack.new_process("store", pid, "no restart after kill -9")?;
         unprivileged(new, XVM)?;
 
         // A service that fails at once: maintenance, and svcs -x says why.
@@ -433,18 +437,7 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
 
         // restart: a new process.
         stack.ok("svcadm", &["restart", "store"])?;
-        let t = Instant::now();
-        let new = loop {
-            let (s, p) = stack.state("store")?;
-            if s == "online" && p != 0 && p != new {
-                break p;
-            }
-            check(
-                t.elapsed() < Duration::from_secs(20),
-                "no new process after svcadm restart",
-            )?;
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let new = stack.new_process("store", new, "no new process after svcadm restart")?;
 
         // disable stops it, enable starts it again.
         stack.ok("svcadm", &["disable", "-s", "store"])?;
@@ -590,19 +583,8 @@ fn session_mode_runs_the_stack_as_the_user() {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
-        let t = Instant::now();
-        loop {
-            let (s, p) = stack.state("store")?;
-            if s == "online" && p != 0 && p != pid {
-                unprivileged(p, ALICE)?;
-                break;
-            }
-            check(
-                t.elapsed() < Duration::from_secs(20),
-                "no restart after kill -9 (session)",
-            )?;
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let p = stack.new_process("store", pid, "no restart after kill -9 (session)")?;
+        unprivileged(p, ALICE)?;
         stack.ok("svcadm", &["disable", "-s", "store"])?;
         stack.ok("svcadm", &["enable", "-s", "store"])?;
         // Another user reaches nothing of alice's.

@@ -87,20 +87,7 @@ pub fn xs(socket: &Path, cmd: &str, args: &[&str]) -> Output {
 /// Whether Debian's xenstore-utils are installed; if not, skips (or fails
 /// under XVM_REQUIRE_ROOT_TESTS=1, where scripts/deps must have installed them).
 pub fn have_xenstore_utils(test: &str) -> bool {
-    if Path::new("/usr/bin/xenstore-read").exists() {
-        return true;
-    }
-    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: xenstore-utils are not installed (scripts/deps installs them)"
-    );
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: needs root or xenstore-utils installed (scripts/deps)"
-    );
-    false
+    privlib::testing::have_program("xenstore-read", "xenstore-utils", test)
 }
 
 pub fn scratch(name: &str) -> PathBuf {
