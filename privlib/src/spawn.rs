@@ -112,6 +112,7 @@ pub struct Spawn {
     seccomp: Vec<bpf::Rule>,
     unshare: i32,
     cwd: Option<PathBuf>,
+    private_dev: Option<Vec<String>>,
 }
 
 /// The checked plan of a spawn: what the child will do, in order.
@@ -208,6 +209,7 @@ impl Spawn {
             seccomp: Vec::new(),
             unshare: 0,
             cwd: None,
+            private_dev: None,
         }
     }
 
@@ -327,6 +329,16 @@ impl Spawn {
     /// Unshares these namespaces (`libc::CLONE_NEW*`) before the drop.
     pub fn unshare(mut self, flags: i32) -> Spawn {
         self.unshare |= flags;
+        self
+    }
+
+    /// Gives the program a private `/dev` holding only these nodes of the
+    /// host's (`null`, `kvm`, ...), in a mount namespace owned by a user
+    /// namespace that maps only its own uid and gid: no capability of the
+    /// caller is needed for it, and the capabilities the child has inside
+    /// that namespace are dropped before exec like any other.
+    pub fn private_dev(mut self, nodes: &[&str]) -> Spawn {
+        self.private_dev = Some(nodes.iter().map(|n| (*n).to_string()).collect());
         self
     }
 
@@ -522,6 +534,33 @@ impl Spawn {
         if let Some(c) = cwd {
             ops.push(CredOp::Chdir(c));
         }
+        // As the new user too: its own user namespace maps only it.
+        if let Some(nodes) = &self.private_dev {
+            if nodes.len() > sys::MAX_DEV_NODES {
+                return Err(self.invalid(format!("more than {} /dev nodes", sys::MAX_DEV_NODES)));
+            }
+            let mut paths = Vec::new();
+            for n in nodes {
+                if n.is_empty() || n.contains('/') || n.starts_with('.') {
+                    return Err(self.invalid(format!("bad /dev node name {n:?}")));
+                }
+                let host = Path::new("/dev").join(n);
+                // Checked here for a clear error; the child opens it again.
+                sys::sock::open_no_symlinks(None, &host, false)
+                    .map_err(|e| self.invalid(format!("{}: {e}", host.display())))?;
+                paths.push(cstring("a /dev node", host.as_os_str()).map_err(|w| self.invalid(w))?);
+            }
+            let uid = self.uid.unwrap_or(ids.uid[1]);
+            let gid = self.gid.unwrap_or(ids.gid[1]);
+            ops.push(CredOp::PrivateDev(sys::PrivateDev {
+                uid_map: cstring("uid_map", OsStr::new(&format!("{uid} {uid} 1")))
+                    .map_err(|w| self.invalid(w))?,
+                gid_map: cstring("gid_map", OsStr::new(&format!("{gid} {gid} 1")))
+                    .map_err(|w| self.invalid(w))?,
+                nodes: paths,
+                bounding: limit_caps,
+            }));
+        }
         ops.push(CredOp::SetCaps(CapState {
             effective: post_caps,
             permitted: post_caps,
@@ -619,8 +658,10 @@ impl Spawn {
             listener_pair = Some((ours, theirs));
         }
         // The one-shot exec needs the parent awake while the child waits in
-        // execve for its answer; every other spawn uses the cheaper vfork.
-        let kind = if plan.exec_once {
+        // execve for its answer, and a new user namespace needs a child
+        // that shares no memory; every other spawn uses the cheaper vfork.
+        let private_dev = plan.ops.iter().any(|o| matches!(o, CredOp::PrivateDev(_)));
+        let kind = if plan.exec_once || private_dev {
             child::ChildKind::Fork
         } else {
             child::ChildKind::Vfork

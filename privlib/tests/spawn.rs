@@ -255,3 +255,42 @@ fn namespaces_are_unshared_before_the_drop() {
         host_name
     );
 }
+
+#[test]
+fn a_private_dev_holds_only_the_nodes_given_and_no_capability_remains() {
+    if !root_or_skip("a_private_dev_holds_only_the_nodes_given_and_no_capability_remains") {
+        return;
+    }
+    let _g = serial();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").expect("ns");
+    let (code, out, err) = run(
+        sh("ls /dev; readlink /proc/self/ns/mnt; grep -E '^(Uid|Cap[A-Za-z]+|NoNewPrivs)' /proc/self/status; \
+            head -c 4 /dev/urandom | wc -c; echo gone > /dev/null && echo null-ok; \
+            touch /dev/new 2>/dev/null || echo no-new-node")
+            .uid(UID)
+            .gid(UID)
+            .privileges(parse_set("basic").expect("set"))
+            .limit(parse_set("basic").expect("set"))
+            .private_dev(&["null", "zero", "urandom"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let listing: Vec<&str> = lines.by_ref().take(3).collect();
+    assert_eq!(listing, ["null", "urandom", "zero"], "{out}");
+    let ns = lines.next().unwrap_or_default();
+    assert!(
+        ns.starts_with("mnt:[") && ns != host_mnt.to_string_lossy(),
+        "{ns}"
+    );
+    assert_eq!(field(&out, "Uid"), format!("{UID}\t{UID}\t{UID}\t{UID}"));
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field(&out, k), "0000000000000000", "{k}: {out}");
+    }
+    assert_eq!(field(&out, "NoNewPrivs"), "1");
+    assert!(
+        out.contains("\n4\n") && out.contains("null-ok") && out.contains("no-new-node"),
+        "{out}"
+    );
+    // The host's /dev is untouched.
+    assert!(std::path::Path::new("/dev/tty").exists());
+}

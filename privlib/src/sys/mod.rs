@@ -80,6 +80,181 @@ pub struct Ids {
     pub gid: [u32; 3],
 }
 
+/// What [`CredOp::PrivateDev`] needs, prepared by the parent so the child
+/// only makes system calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateDev {
+    /// `"UID UID 1"` for /proc/self/uid_map.
+    pub uid_map: CString,
+    /// `"GID GID 1"` for /proc/self/gid_map.
+    pub gid_map: CString,
+    /// The nodes: `/dev/NAME` each.
+    pub nodes: Vec<CString>,
+    /// The bounding set to keep: a new user namespace starts with a full
+    /// one, which is cut back to this.
+    pub bounding: CapMask,
+}
+
+fn write_file(path: &std::ffi::CStr, data: &[u8]) -> Result<(), i32> {
+    // SAFETY: a NUL-terminated path; flags are integers.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `data` is a live buffer of the length passed; `fd` is ours.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    let e = errno();
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(fd) };
+    if usize::try_from(n).ok() == Some(data.len()) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Nodes a private /dev may hold.
+pub const MAX_DEV_NODES: usize = 16;
+
+/// `/proc/self/fd/N` with its NUL, formatted without allocating.
+fn fd_path(fd: i32) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    out[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 12];
+    let mut n = u32::try_from(fd).unwrap_or(0);
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10: the cast keeps it.
+        digits[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    out[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
+    out
+}
+
+fn private_dev(p: &PrivateDev) -> Result<(), i32> {
+    // Writing our own uid_map needs us dumpable (a setuid made us not).
+    // SAFETY: integer-only prctl.
+    check(libc::c_long::from(unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0)
+    }))?;
+    // SAFETY: integer-only call.
+    check(libc::c_long::from(unsafe {
+        libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)
+    }))?;
+    write_file(c"/proc/self/setgroups", b"deny")?;
+    write_file(c"/proc/self/uid_map", p.uid_map.as_bytes())?;
+    write_file(c"/proc/self/gid_map", p.gid_map.as_bytes())?;
+    // SAFETY: integer-only prctl.
+    check(libc::c_long::from(unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    }))?;
+    // Nothing we mount may reach the host's namespace.
+    // SAFETY: NUL-terminated strings or nulls, as mount(2) takes them.
+    check(libc::c_long::from(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    }))?;
+    // Hold the nodes (in this namespace: a bind mount's source must be in
+    // the caller's own) before the tmpfs covers them.
+    let mut held = [-1; MAX_DEV_NODES];
+    if p.nodes.len() > MAX_DEV_NODES {
+        return Err(libc::E2BIG);
+    }
+    for (slot, node) in held.iter_mut().zip(&p.nodes) {
+        // SAFETY: a NUL-terminated path; O_PATH|O_NOFOLLOW opens the node itself.
+        let fd = unsafe {
+            libc::open(
+                node.as_ptr(),
+                libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(errno());
+        }
+        *slot = fd;
+    }
+    // SAFETY: as above; the data string is NUL-terminated.
+    check(libc::c_long::from(unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/dev".as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
+            c"mode=0755,size=64k".as_ptr().cast(),
+        )
+    }))?;
+    for (fd, node) in held.iter().zip(&p.nodes) {
+        // SAFETY: a NUL-terminated path; creates the mount point.
+        let m = unsafe {
+            libc::open(
+                node.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if m < 0 {
+            return Err(errno());
+        }
+        // SAFETY: closing our own fd.
+        unsafe { libc::close(m) };
+        let src = fd_path(*fd);
+        // SAFETY: NUL-terminated paths; a bind mount of the host's node,
+        // which keeps its own mount's device semantics.
+        check(libc::c_long::from(unsafe {
+            libc::mount(
+                src.as_ptr().cast(),
+                node.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        }))?;
+        // SAFETY: closing our own fd.
+        unsafe { libc::close(*fd) };
+    }
+    // Read-only from now on: the program may not add nodes of its own
+    // (the tmpfs belongs to its uid). The bind mounts keep their flags.
+    // SAFETY: NUL-terminated strings or nulls, as mount(2) takes them.
+    check(libc::c_long::from(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/dev".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NOEXEC
+                | libc::MS_NODEV,
+            std::ptr::null(),
+        )
+    }))?;
+    // The namespace gave us a full bounding set: back to what was asked.
+    for cap in 0..=crate::caps::MAX_CAP {
+        if !p.bounding.has(cap) {
+            // SAFETY: integer-only prctl; EINVAL past the kernel's last cap.
+            let r =
+                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+            if r < 0 && errno() != libc::EINVAL {
+                return Err(errno());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One credential change, as data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CredOp {
@@ -126,6 +301,12 @@ pub enum CredOp {
     Dumpable(bool),
     /// `landlock_restrict_self(fd)`.
     LandlockRestrict(RawFd),
+    /// A user namespace mapping only the caller's own uid and gid to
+    /// themselves, a private mount namespace owned by it, and in it a fresh
+    /// tmpfs on `/dev` holding only bind mounts of the nodes given. Needs
+    /// no capability of the caller; the capabilities it has inside the new
+    /// namespace go with the next [`CredOp::SetCaps`].
+    PrivateDev(PrivateDev),
     /// Install a seccomp filter with these flags.
     Seccomp {
         /// The program.
@@ -159,6 +340,7 @@ impl CredOp {
             CredOp::Dumpable(_) => "set dumpable",
             CredOp::LandlockRestrict(_) => "landlock_restrict_self",
             CredOp::Seccomp { .. } => "install seccomp filter",
+            CredOp::PrivateDev(_) => "private /dev in a user namespace",
         }
     }
 }
@@ -477,6 +659,7 @@ pub fn apply_raw(op: &CredOp) -> Result<(), i32> {
             libc::c_ulong::from(*on),
             0,
         ))),
+        CredOp::PrivateDev(p) => private_dev(p),
         CredOp::LandlockRestrict(fd) => {
             // SAFETY: integer arguments only; the fd is a ruleset owned by the caller.
             check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, *fd, 0u32) })
