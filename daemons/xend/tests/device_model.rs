@@ -1,0 +1,175 @@
+//! A real qemu started by `dm::launch` (root, hermetic): the test guest
+//! (a 512-byte boot sector) prints its banner on COM1, which arrives on
+//! the serial socket; the qemu runs as base + domid with no capability,
+//! no_new_privs and seccomp, in its own mount namespace whose /dev holds
+//! only the allowed nodes.
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use privlib::testing::{have_program, in_private_tmpfs, root_or_skip};
+use xend::config;
+use xend::dm::{self, DmSpec};
+
+const BASE: u32 = 49_500;
+const BANNER: &[u8] = b"XVM-LP TEST GUEST UP\r\n";
+
+/// A boot sector that writes BANNER to COM1, then echoes what it reads.
+pub fn boot_sector() -> Vec<u8> {
+    let mut code: Vec<u8> = vec![
+        0xFA, // cli
+        0x31, 0xC0, // xor ax,ax
+        0x8E, 0xD8, // mov ds,ax
+        0xBE, 0x22, 0x7C, // mov si,0x7c22 (the message)
+        0xAC, // lodsb
+        0x84, 0xC0, // test al,al
+        0x74, 0x06, // jz echo
+        0xBA, 0xF8, 0x03, // mov dx,0x3f8
+        0xEE, // out dx,al
+        0xEB, 0xF5, // jmp lodsb
+        0xBA, 0xFD, 0x03, // echo: mov dx,0x3fd (line status)
+        0xEC, // in al,dx
+        0xA8, 0x01, // test al,1 (data ready)
+        0x74, 0xF8, // jz echo
+        0xBA, 0xF8, 0x03, // mov dx,0x3f8
+        0xEC, // in al,dx
+        0xEE, // out dx,al
+        0xEB, 0xF1, // jmp echo
+    ];
+    assert_eq!(code.len(), 0x22);
+    code.extend_from_slice(BANNER);
+    code.push(0);
+    code.resize(510, 0);
+    code.extend_from_slice(&[0x55, 0xAA]);
+    code.resize(1 << 20, 0);
+    code
+}
+
+fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what.into()) }
+}
+
+fn status_field(pid: i32, key: &str) -> Result<String, String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    s.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .ok_or_else(|| format!("no {key}"))
+}
+
+#[test]
+fn the_guest_boots_under_an_unprivileged_qemu() {
+    if !root_or_skip("the_guest_boots_under_an_unprivileged_qemu")
+        || !have_program(
+            "qemu-system-x86_64",
+            "qemu-system-x86",
+            "the_guest_boots_under_an_unprivileged_qemu",
+        )
+    {
+        return;
+    }
+    let verdict = in_private_tmpfs("xend-dm", |dir| {
+        let e = |e: std::io::Error| e.to_string();
+        let img = dir.join("guest.img");
+        std::fs::write(&img, boot_sector()).map_err(e)?;
+        let cfg_text = format!(
+            "name = \"testguest\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\ndisk = [ '{},raw,hda,rw' ]\n",
+            img.display()
+        );
+        let cfg = config::parse(Path::new("test.cfg"), &cfg_text).map_err(|e| e.to_string())?;
+        let qmp = UnixListener::bind(dir.join("qmp")).map_err(e)?;
+        let serial = UnixListener::bind(dir.join("serial")).map_err(e)?;
+        let disk = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&img)
+            .map_err(e)?;
+        let log = std::fs::File::create(dir.join("qemu.log")).map_err(e)?;
+        let domid = 7;
+        // TCG: the domain uid is not in a kvm group here (KVM is the same
+        // path with /dev/kvm added).
+        let spec = DmSpec {
+            domid,
+            config: &cfg,
+            uid: BASE + domid,
+            gid: BASE + domid,
+            kvm_gid: None,
+            qmp: &OwnedFd::from(qmp),
+            serial: &OwnedFd::from(serial),
+            disks: &[OwnedFd::from(disk)],
+            log: &OwnedFd::from(log),
+            qemu: dm::QEMU.into(),
+        };
+        let mut child = dm::launch(&spec).map_err(|e| e.to_string())?;
+        let pid = child.pid();
+        let result = (|| {
+            let mut s = UnixStream::connect(dir.join("serial")).map_err(e)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))
+                .map_err(e)?;
+            let mut got = Vec::new();
+            let t = Instant::now();
+            while !got.windows(BANNER.len()).any(|w| w == BANNER) {
+                let mut buf = [0u8; 256];
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(_) if t.elapsed() < Duration::from_secs(60) => {}
+                    Err(err) => {
+                        return Err(format!(
+                            "no banner after 60 s ({err}); got {:?}; qemu log: {}",
+                            String::from_utf8_lossy(&got),
+                            std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            check(
+                got.windows(BANNER.len()).any(|w| w == BANNER),
+                format!("serial closed: {got:?}"),
+            )?;
+            let id = (BASE + domid).to_string();
+            check(
+                status_field(pid, "Uid")?
+                    .split_whitespace()
+                    .all(|u| u == id)
+                    && status_field(pid, "Gid")?
+                        .split_whitespace()
+                        .all(|g| g == id),
+                "qemu's uid/gid are not base + domid",
+            )?;
+            for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+                let v = status_field(pid, k)?;
+                check(
+                    v.trim_start_matches('0').is_empty(),
+                    format!("qemu {k}: {v}"),
+                )?;
+            }
+            check(status_field(pid, "NoNewPrivs")? == "1", "NoNewPrivs")?;
+            check(status_field(pid, "Seccomp")? == "2", "Seccomp")?;
+            let ours = std::fs::read_link("/proc/self/ns/mnt").map_err(e)?;
+            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).map_err(e)?;
+            check(ours != theirs, "qemu shares our mount namespace")?;
+            let mut dev: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/root/dev"))
+                .map_err(e)?
+                .filter_map(Result::ok)
+                .map(|d| d.file_name().to_string_lossy().into_owned())
+                .collect();
+            dev.sort();
+            check(
+                dev == ["null", "urandom", "zero"],
+                format!("qemu's /dev: {dev:?}"),
+            )
+        })();
+        let _ = child.kill(libc::SIGKILL);
+        let _ = child.wait();
+        result
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
