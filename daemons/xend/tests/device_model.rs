@@ -62,18 +62,44 @@ fn status_field(pid: i32, key: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no {key}"))
 }
 
+/// The kvm group, when /dev/kvm is there for it.
+fn kvm_gid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/dev/kvm").ok()?;
+    (m.mode() & 0o060 == 0o060).then(|| m.gid())
+}
+
 #[test]
 fn the_guest_boots_under_an_unprivileged_qemu() {
-    if !root_or_skip("the_guest_boots_under_an_unprivileged_qemu")
-        || !have_program(
-            "qemu-system-x86_64",
-            "qemu-system-x86",
-            "the_guest_boots_under_an_unprivileged_qemu",
-        )
-    {
+    boots("the_guest_boots_under_an_unprivileged_qemu", None);
+}
+
+/// The same with KVM where /dev/kvm is usable: the domain's uid gets the
+/// kvm group, and /dev/kvm appears in its /dev.
+#[test]
+fn the_guest_boots_with_kvm_where_there_is_kvm() {
+    match kvm_gid() {
+        Some(g) => boots("the_guest_boots_with_kvm_where_there_is_kvm", Some(g)),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "no usable /dev/kvm here: the TCG test covers the launch"
+            );
+        }
+    }
+}
+
+fn boots(test: &str, kvm: Option<u32>) {
+    if !root_or_skip(test) || !have_program("qemu-system-x86_64", "qemu-system-x86", test) {
         return;
     }
-    let verdict = in_private_tmpfs("xend-dm", |dir| {
+    let name = if kvm.is_some() {
+        "xend-dm-kvm"
+    } else {
+        "xend-dm"
+    };
+    let verdict = in_private_tmpfs(name, |dir| {
         let e = |e: std::io::Error| e.to_string();
         let img = dir.join("guest.img");
         std::fs::write(&img, boot_sector()).map_err(e)?;
@@ -91,14 +117,12 @@ fn the_guest_boots_under_an_unprivileged_qemu() {
             .map_err(e)?;
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(e)?;
         let domid = 7;
-        // TCG: the domain uid is not in a kvm group here (KVM is the same
-        // path with /dev/kvm added).
         let spec = DmSpec {
             domid,
             config: &cfg,
             uid: BASE + domid,
             gid: BASE + domid,
-            kvm_gid: None,
+            kvm_gid: kvm,
             qmp: &OwnedFd::from(qmp),
             serial: &OwnedFd::from(serial),
             disks: &[OwnedFd::from(disk)],
@@ -160,10 +184,19 @@ fn the_guest_boots_under_an_unprivileged_qemu() {
                 .map(|d| d.file_name().to_string_lossy().into_owned())
                 .collect();
             dev.sort();
-            check(
-                dev == ["null", "urandom", "zero"],
-                format!("qemu's /dev: {dev:?}"),
-            )
+            let want: &[&str] = if kvm.is_some() {
+                &["kvm", "null", "urandom", "zero"]
+            } else {
+                &["null", "urandom", "zero"]
+            };
+            check(dev == want, format!("qemu's /dev: {dev:?}"))?;
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).map_err(e)?;
+            let accel = if kvm.is_some() {
+                "accel=kvm"
+            } else {
+                "accel=tcg"
+            };
+            check(cmd.contains(accel), format!("qemu runs without {accel}"))
         })();
         let _ = child.kill(libc::SIGKILL);
         let _ = child.wait();
