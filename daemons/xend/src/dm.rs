@@ -43,8 +43,11 @@ pub struct DmSpec<'a> {
     pub uid: u32,
     /// The gid.
     pub gid: u32,
-    /// The `kvm` group, when /dev/kvm is usable by that gid set.
-    pub kvm_gid: Option<u32>,
+    /// Use KVM (/dev/kvm goes into its /dev); else TCG.
+    pub kvm: bool,
+    /// Its supplementary groups (`kvm` when used; none otherwise). `None`
+    /// in session mode: it keeps the user's own.
+    pub groups: Option<Vec<u32>>,
     /// The listening QMP socket (xend's).
     pub qmp: &'a OwnedFd,
     /// The listening serial socket (xend's; the console daemon connects).
@@ -94,7 +97,7 @@ pub fn dm_privileges() -> PrivSet {
 /// The qemu command line (arguments after the program).
 pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
     let c = spec.config;
-    let accel = if spec.kvm_gid.is_some() { "kvm" } else { "tcg" };
+    let accel = if spec.kvm { "kvm" } else { "tcg" };
     let mut a: Vec<String> = vec![
         "-name".into(),
         format!("guest={},debug-threads=off", c.name),
@@ -155,7 +158,7 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
         why,
     };
     // 1. Validate.
-    if spec.uid == 0 || spec.gid == 0 {
+    if spec.uid == 0 || spec.gid == 0 || spec.groups.as_ref().is_some_and(|g| g.contains(&0)) {
         return Err(invalid("a device model never runs as uid or gid 0".into()));
     }
     if spec.disks.len() != spec.config.disks.len() {
@@ -169,17 +172,14 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
         return Err(invalid("more than 16 disks".into()));
     }
     let mut nodes = vec!["null", "zero", "urandom"];
-    let mut groups = Vec::new();
-    if let Some(k) = spec.kvm_gid {
+    if spec.kvm {
         nodes.push("kvm");
-        groups.push(k);
     }
     // 2-5: privlib's spawn does them in its fixed order.
     let mut sp = Spawn::new(&spec.qemu)
         .args(qemu_args(spec))
         .uid(spec.uid)
         .gid(spec.gid)
-        .groups(&groups)
         .privileges(dm_privileges())
         .limit(dm_privileges())
         .no_new_privs(true)
@@ -190,6 +190,9 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
         .pass_fd(spec.log.as_raw_fd(), 2)
         .pass_fd(spec.qmp.as_raw_fd(), FD_QMP)
         .pass_fd(spec.serial.as_raw_fd(), FD_SERIAL);
+    if let Some(g) = &spec.groups {
+        sp = sp.groups(g);
+    }
     for n in &nodes {
         sp = sp.fs_allow(
             Path::new("/dev").join(n),

@@ -1,9 +1,16 @@
 //! xend: the domain manager of xvm-lp.
 //!
-//! Built bottom-up; present so far:
 //! - [`config`]: domain configs in xl.cfg(5) syntax, every refusal naming
 //!   file, line and column, unsupported keys reported by name;
-//! - [`dm`]: the device model, qemu started with no privilege at all.
+//! - [`dm`]: the device model, qemu started with no privilege at all;
+//! - [`manager`]: the domains, their device models and xenstore entries;
+//! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
+//! - [`qmp`]: talking to a device model;
+//! - [`privs`]: what xend holds, and when.
 
 pub mod config;
 pub mod dm;
+pub mod manager;
+pub mod privs;
+pub mod qmp;
+pub mod rpc;

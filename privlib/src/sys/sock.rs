@@ -138,3 +138,40 @@ pub fn chown_fd(fd: std::os::fd::BorrowedFd<'_>, uid: u32, gid: u32) -> io::Resu
     // SAFETY: an empty path with AT_EMPTY_PATH acts on the fd itself.
     check(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
 }
+
+/// Opens the regular file or block device `name` beneath the directory
+/// `dir` for I/O (read-write when `write`), never through a symlink and
+/// never outside `dir` (openat2: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS). For handing disk images to a device model.
+pub fn open_beneath(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &Path,
+    write: bool,
+) -> io::Result<OwnedFd> {
+    let c = CString::new(name.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let flags = if write { libc::O_RDWR } else { libc::O_RDONLY }
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_NOCTTY;
+    // SAFETY: open_how is plain data; zeroed is mode 0 and no flags.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = u64::try_from(flags).unwrap_or(0);
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a NUL-terminated path, a live open_how of the size passed,
+    // and a live directory fd.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &raw const how,
+            size_of::<libc::open_how>(),
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let raw = i32::try_from(raw).map_err(io::Error::other)?;
+    // SAFETY: a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}

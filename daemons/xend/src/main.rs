@@ -1,0 +1,296 @@
+//! `xend`: the domain manager. JSON-RPC 2.0 on `<run>/xend/xmlrpc.sock`
+//! (mode 0666; peers need `xvm_control` or `virt_manage`).
+//!
+//! System mode: started as root (or as xvm), it becomes xvm:xvm keeping
+//! only `proc_setid` and `proc_owner`, both bracketed (see
+//! [`xend::privs`]). Session mode: the invoking user, domains as that user.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use privlib::listener::{SocketSpec, UnixServer};
+use privlib::names::{virt_manage, xvm_control};
+use privlib::sys::accounts;
+use privlib::sys::poll::{POLLIN, poll, pollfd};
+use privlib::{InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init, require_any};
+use serde_json::Value;
+use xend::manager::{Manager, Settings};
+use xend::rpc::{self, RpcError};
+
+/// The domain manager.
+#[derive(Parser, Debug)]
+#[command(name = "xend", version)]
+struct Args {
+    /// Session mode (the default when not root).
+    #[arg(long, conflicts_with = "system")]
+    session: bool,
+    /// System mode even when started as the account itself.
+    #[arg(long)]
+    system: bool,
+    /// The account to run as in system mode.
+    #[arg(long, default_value = "xvm")]
+    user: String,
+    /// Device models run as this uid plus their domid (system mode).
+    #[arg(long = "dm-uid-base", default_value_t = 200_000)]
+    dm_uid_base: u32,
+    /// How many domids the range covers.
+    #[arg(long = "dm-uid-count", default_value_t = 1000)]
+    dm_uid_count: u32,
+    /// Disk images must be beneath one of these (repeatable).
+    #[arg(long = "image-dir")]
+    image_dirs: Vec<PathBuf>,
+    /// The qemu binary.
+    #[arg(long, default_value = xend::dm::QEMU)]
+    qemu: PathBuf,
+    /// Seconds a shutdown may take before the domain is destroyed.
+    #[arg(long = "shutdown-timeout", default_value_t = 60)]
+    shutdown_timeout: u64,
+    /// Log more.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+fn var(k: &str) -> Option<PathBuf> {
+    std::env::var_os(k)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// KVM when /dev/kvm is a device the `kvm` group (system) or we
+/// (session) may use.
+fn kvm(system: bool) -> (bool, Option<u32>) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata("/dev/kvm") else {
+        return (false, None);
+    };
+    if system {
+        let gid = m.gid();
+        let usable = m.mode() & 0o060 == 0o060 && gid != 0;
+        (usable, usable.then_some(gid))
+    } else {
+        let ok = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok();
+        (ok, None)
+    }
+}
+
+fn handle(m: &mut Manager, req: &rpc::Request) -> Result<Value, RpcError> {
+    let fail = |message: String| RpcError {
+        code: rpc::FAILED,
+        message,
+    };
+    let param = |k: &str| -> Result<String, RpcError> {
+        req.params
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| RpcError {
+                code: rpc::INVALID_PARAMS,
+                message: format!("{} needs the string parameter \"{k}\"", req.method),
+            })
+    };
+    match req.method.as_str() {
+        "domain.create" => m.create(&param("source")?, &param("config")?).map_err(fail),
+        "domain.list" => Ok(m.list()),
+        "domain.info" => m.info(&param("domain")?).map_err(fail),
+        "domain.destroy" => m.destroy(&param("domain")?).map_err(fail),
+        "domain.shutdown" => m.shutdown(&param("domain")?).map_err(fail),
+        "domain.reboot" => m.reboot(&param("domain")?).map_err(fail),
+        "domain.pause" => m.pause(&param("domain")?, true).map_err(fail),
+        "domain.unpause" => m.pause(&param("domain")?, false).map_err(fail),
+        other => Err(RpcError {
+            code: rpc::METHOD_NOT_FOUND,
+            message: format!("no method {other}"),
+        }),
+    }
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
+    let system = a.system || (ids.uid[1] == 0 && !a.session);
+    privlib::log::StderrLog::new(if a.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    })
+    .install();
+    let root = var("XVM_ROOT").unwrap_or_else(|| PathBuf::from("/"));
+    let (run, images, xenstore) = if system {
+        (
+            root.join("run/xend"),
+            vec![root.join("var/lib/xend/storage")],
+            var("XENSTORED_PATH").unwrap_or_else(|| root.join("run/xenstored/socket")),
+        )
+    } else {
+        let rt = var("XDG_RUNTIME_DIR")
+            .ok_or("session mode needs XDG_RUNTIME_DIR")?
+            .join("xvm");
+        let data = var("XDG_DATA_HOME")
+            .or_else(|| var("HOME").map(|h| h.join(".local/share")))
+            .ok_or("session mode needs XDG_DATA_HOME or HOME")?;
+        (
+            rt.join("xend"),
+            vec![data.join("xvm/images")],
+            var("XENSTORED_PATH").unwrap_or_else(|| rt.join("xenstored/socket")),
+        )
+    };
+    let image_dirs = if a.image_dirs.is_empty() {
+        images
+    } else {
+        a.image_dirs
+    };
+    let policy = Policy::load(system, ids.uid[1]).map_err(|e| e.to_string())?;
+    let account = if system {
+        Some(
+            accounts::user_by_name(&a.user)
+                .map_err(|e| format!("looking up {}: {e}", a.user))?
+                .ok_or_else(|| {
+                    format!("no account \"{}\" (manifests/sysusers.d/xvm.conf)", a.user)
+                })?,
+        )
+    } else {
+        None
+    };
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&run)
+            .map_err(|e| format!("{}: {e}", run.display()))?;
+    }
+    if let Some(u) = &account {
+        std::os::unix::fs::chown(&run, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("chown {}: {e}", run.display()))?;
+    }
+    let (use_kvm, kvm_gid) = kvm(system);
+
+    // Least privilege: xvm, and in P only what starting and ending device
+    // models takes, raised around those steps alone.
+    let keep = if system {
+        parse_set(xend::privs::KEEP).map_err(|e| e.to_string())?
+    } else {
+        privlib::PrivSet::basic()
+    };
+    init_daemon_priv(
+        InitFlags::RESETGROUPS | InitFlags::LIMITPRIVS,
+        account.as_ref().map(|u| u.uid),
+        account.as_ref().map(|u| u.gid),
+        &keep,
+    )
+    .map_err(|e| format!("init_daemon_priv: {e}"))?;
+    if system {
+        priv_bracket_init(&parse_set(xend::privs::BRACKETED).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("bracketing proc_setid, proc_owner: {e}"))?;
+    }
+
+    let socket = run.join("xmlrpc.sock");
+    let server = UnixServer::bind(
+        &socket,
+        SocketSpec {
+            mode: 0o666,
+            owner: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let endpoint = socket.display().to_string();
+    let mut m = Manager::new(Settings {
+        system,
+        run: run.clone(),
+        image_dirs,
+        dm_uid_base: a.dm_uid_base,
+        dm_uid_count: a.dm_uid_count,
+        kvm: use_kvm,
+        kvm_gid,
+        xenstore,
+        qemu: a.qemu,
+        shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+    });
+    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, "xend serving");
+    loop {
+        m.tick();
+        let mut fds = vec![pollfd(server.listener().as_raw_fd(), POLLIN)];
+        fds.extend(m.pidfds().into_iter().map(|fd| pollfd(fd, POLLIN)));
+        poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
+        if fds[0].revents & POLLIN == 0 {
+            continue;
+        }
+        let (stream, cred) = match server.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                continue;
+            }
+        };
+        // The gate first: a refused peer is answered before anything is
+        // read from it.
+        if let Err(d) = require_any(&policy, &cred, &endpoint, &[xvm_control(), virt_manage()]) {
+            rpc::answer(
+                &stream,
+                &Value::Null,
+                Err(RpcError {
+                    code: rpc::DENIED,
+                    message: d.message(),
+                }),
+            );
+            continue;
+        }
+        // One connection at a time, each request bounded in size and time.
+        loop {
+            let line = match rpc::read_line(&stream) {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    rpc::answer(
+                        &stream,
+                        &Value::Null,
+                        Err(RpcError {
+                            code: rpc::INVALID_REQUEST,
+                            message: e,
+                        }),
+                    );
+                    break;
+                }
+            };
+            let req: rpc::Request = match serde_json::from_slice(&line) {
+                Ok(r) => r,
+                Err(e) => {
+                    rpc::answer(
+                        &stream,
+                        &Value::Null,
+                        Err(RpcError {
+                            code: rpc::INVALID_REQUEST,
+                            message: format!("not a JSON-RPC 2.0 request: {e}"),
+                        }),
+                    );
+                    break;
+                }
+            };
+            let result = if req.jsonrpc == "2.0" {
+                handle(&mut m, &req)
+            } else {
+                Err(RpcError {
+                    code: rpc::INVALID_REQUEST,
+                    message: "jsonrpc must be \"2.0\"".into(),
+                })
+            };
+            rpc::answer(&stream, &req.id, result);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xend: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

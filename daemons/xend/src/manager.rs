@@ -1,0 +1,496 @@
+//! The domains xend runs: create, list, shutdown, destroy, pause; each
+//! domain's device model, its xenstore entries, and what happens when its
+//! qemu ends.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use xenstored::client::Client as XsClient;
+
+use crate::config::{self, Action, DomainConfig};
+use crate::dm::{self, DmSpec};
+use crate::qmp::Qmp;
+
+/// How xend runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// System mode (xend as xvm, device models under their own uids).
+    pub system: bool,
+    /// `<run>/xend`.
+    pub run: PathBuf,
+    /// Directories disk images must be beneath.
+    pub image_dirs: Vec<PathBuf>,
+    /// Domain N's device model runs as `dm_uid_base + N` (system mode).
+    pub dm_uid_base: u32,
+    /// How many domids there are.
+    pub dm_uid_count: u32,
+    /// Use KVM.
+    pub kvm: bool,
+    /// The kvm group device models get (system mode), when KVM is used.
+    pub kvm_gid: Option<u32>,
+    /// xenstored's socket.
+    pub xenstore: PathBuf,
+    /// The qemu binary.
+    pub qemu: PathBuf,
+    /// How long a shutdown may take before the domain is destroyed.
+    pub shutdown_timeout: Duration,
+}
+
+/// A domain's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DState {
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Asked to power off; destroyed at the deadline.
+    ShuttingDown(Instant),
+    /// Its qemu ended unasked, and on_crash is preserve.
+    Crashed,
+}
+
+impl DState {
+    fn letter(self) -> &'static str {
+        match self {
+            DState::Running => "r-----",
+            DState::Paused => "--p---",
+            DState::ShuttingDown(_) => "---s--",
+            DState::Crashed => "----c-",
+        }
+    }
+}
+
+/// One domain.
+#[derive(Debug)]
+pub struct Domain {
+    /// Its id.
+    pub domid: u32,
+    /// Its config.
+    pub config: DomainConfig,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its state.
+    pub state: DState,
+    /// Its device model.
+    pub child: Option<privlib::Child>,
+    /// When it started.
+    pub started: SystemTime,
+    /// `<run>/xend/domains/N`.
+    pub dir: PathBuf,
+}
+
+/// Every domain.
+#[derive(Debug)]
+pub struct Manager {
+    /// The settings.
+    pub s: Settings,
+    /// By domid.
+    pub domains: BTreeMap<u32, Domain>,
+}
+
+fn random_uuid() -> Result<String, String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    ))
+}
+
+/// The image directory `target` lies beneath, and its path below it:
+/// absolute, no `..`, under one of `dirs`.
+fn beneath<'a>(dirs: &'a [PathBuf], target: &Path) -> Result<(&'a Path, PathBuf), String> {
+    if !target.is_absolute()
+        || target
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(format!(
+            "disk {}: give an absolute path without ..",
+            target.display()
+        ));
+    }
+    for d in dirs {
+        if let Ok(rel) = target.strip_prefix(d)
+            && !rel.as_os_str().is_empty()
+        {
+            return Ok((d.as_path(), rel.to_path_buf()));
+        }
+    }
+    Err(format!(
+        "disk {}: not beneath an image directory ({})",
+        target.display(),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// Opens a disk for the device model: beneath its image directory, no
+/// symlink on the way, not a file with other hard links (their other
+/// names may be anywhere), a regular file or a block device.
+pub fn open_disk(dirs: &[PathBuf], d: &config::Disk) -> Result<OwnedFd, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (dir, rel) = beneath(dirs, &d.target)?;
+    let name = d.target.display();
+    let dfd = privlib::sys::sock::open_no_symlinks(None, dir, true)
+        .map_err(|e| format!("image directory {}: {e}", dir.display()))?;
+    let fd = privlib::sys::sock::open_beneath(dfd.as_fd(), &rel, !d.read_only).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
+            format!("disk {name}: a symlink on the way; refused")
+        } else {
+            format!("disk {name}: {e}")
+        }
+    })?;
+    let meta = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?)
+        .metadata()
+        .map_err(|e| format!("disk {name}: {e}"))?;
+    if !(meta.file_type().is_file() || meta.file_type().is_block_device()) {
+        return Err(format!("disk {name}: not a file or block device"));
+    }
+    if meta.file_type().is_file() && meta.nlink() > 1 {
+        return Err(format!(
+            "disk {name}: has {} hard links; refused",
+            meta.nlink()
+        ));
+    }
+    Ok(fd)
+}
+
+impl Manager {
+    /// A manager with no domains.
+    pub fn new(s: Settings) -> Manager {
+        Manager {
+            s,
+            domains: BTreeMap::new(),
+        }
+    }
+
+    /// The domain `which` names (a name or a domid).
+    pub fn find(&self, which: &str) -> Result<u32, String> {
+        if let Ok(id) = which.parse::<u32>()
+            && self.domains.contains_key(&id)
+        {
+            return Ok(id);
+        }
+        self.domains
+            .values()
+            .find(|d| d.config.name == which)
+            .map(|d| d.domid)
+            .ok_or_else(|| format!("no domain {which}"))
+    }
+
+    fn uid_of(&self, domid: u32) -> Result<u32, String> {
+        if !self.s.system {
+            return privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map(|c| c.uid[1])
+                .map_err(|e| e.to_string());
+        }
+        self.s
+            .dm_uid_base
+            .checked_add(domid)
+            .filter(|u| *u != 0)
+            .ok_or_else(|| "the device-model uid range overflows".to_string())
+    }
+
+    /// Creates and starts a domain from config text (`source` names it in
+    /// messages).
+    pub fn create(&mut self, source: &str, text: &str) -> Result<Value, String> {
+        let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+        if self.domains.values().any(|d| d.config.name == cfg.name) {
+            return Err(format!("a domain named {} already runs", cfg.name));
+        }
+        let domid = (1..self.s.dm_uid_count)
+            .find(|i| !self.domains.contains_key(i))
+            .ok_or("no free domain id")?;
+        let uid = self.uid_of(domid)?;
+        let gid = if self.s.system {
+            uid
+        } else {
+            privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map_err(|e| e.to_string())?
+                .gid[1]
+        };
+        // Validate and open everything before anything starts.
+        let disks = cfg
+            .disks
+            .iter()
+            .map(|d| open_disk(&self.s.image_dirs, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let uuid = match &cfg.uuid {
+            Some(u) => u.clone(),
+            None => random_uuid()?,
+        };
+        let dir = self.s.run.join("domains").join(domid.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let listen = |name: &str| {
+            UnixListener::bind(dir.join(name))
+                .map(OwnedFd::from)
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        let (qmp, serial) = (listen("qmp")?, listen("serial")?);
+        let log = std::fs::File::create(dir.join("qemu.log"))
+            .map(OwnedFd::from)
+            .map_err(|e| format!("{}: {e}", dir.join("qemu.log").display()))?;
+        let spec = DmSpec {
+            domid,
+            config: &cfg,
+            uid,
+            gid,
+            kvm: self.s.kvm,
+            groups: self.s.system.then(|| self.s.kvm_gid.into_iter().collect()),
+            qmp: &qmp,
+            serial: &serial,
+            disks: &disks,
+            log: &log,
+            qemu: self.s.qemu.clone(),
+        };
+        // proc_setid is raised for this one step only (system mode).
+        let child = {
+            let _on = self.s.system.then(crate::privs::Bracket::on);
+            dm::launch(&spec).map_err(|e| e.to_string())?
+        };
+        let mut d = Domain {
+            domid,
+            config: cfg,
+            uuid,
+            state: DState::Running,
+            child: Some(child),
+            started: SystemTime::now(),
+            dir,
+        };
+        if let Err(e) = self.register(&d) {
+            kill(&mut d);
+            let _ = std::fs::remove_dir_all(&d.dir);
+            return Err(e);
+        }
+        let info = info(&d);
+        tracing::info!(domid, name = %d.config.name, uid, "domain started");
+        self.domains.insert(domid, d);
+        Ok(info)
+    }
+
+    fn xs(&self) -> Result<XsClient, String> {
+        XsClient::connect(&self.s.xenstore)
+            .map_err(|e| format!("xenstored at {}: {e}", self.s.xenstore.display()))
+    }
+
+    /// Writes the domain's nodes and introduces it (`@introduceDomain`).
+    fn register(&self, d: &Domain) -> Result<(), String> {
+        let mut xs = self.xs()?;
+        let base = format!("/local/domain/{}", d.domid);
+        let vm = format!("/vm/{}", d.uuid);
+        let kib = (d.config.memory_mib * 1024).to_string();
+        let id = d.domid.to_string();
+        let writes: [(String, &[u8]); 8] = [
+            (format!("{base}/name"), d.config.name.as_bytes()),
+            (format!("{base}/domid"), id.as_bytes()),
+            (format!("{base}/vm"), vm.as_bytes()),
+            (format!("{base}/memory/target"), kib.as_bytes()),
+            (format!("{base}/console/type"), b"xenconsoled"),
+            (format!("{vm}/name"), d.config.name.as_bytes()),
+            (format!("{vm}/uuid"), d.uuid.as_bytes()),
+            (format!("{vm}/domid"), id.as_bytes()),
+        ];
+        let e = |err: xenstored::client::ClientError| format!("xenstore: {err}");
+        xs.transaction(5, |c, tx| {
+            for (p, v) in &writes {
+                c.write(tx, p, v)?;
+            }
+            Ok(())
+        })
+        .map_err(e)?;
+        // The domain owns its directory, as on Xen; dom0 reads it.
+        xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
+            .map_err(e)?;
+        xs.introduce(d.domid, 0, 1).map_err(e)
+    }
+
+    fn unregister(&self, d: &Domain) {
+        match self.xs() {
+            Ok(mut xs) => {
+                let _ = xs.rm(0, &format!("/local/domain/{}", d.domid));
+                let _ = xs.rm(0, &format!("/vm/{}", d.uuid));
+                if let Err(e) = xs.release(d.domid) {
+                    tracing::warn!(domid = d.domid, "xenstore release: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(domid = d.domid, "{e}"),
+        }
+    }
+
+    /// Every domain, as `xm list` shows them (domain 0 first).
+    pub fn list(&self) -> Value {
+        let mut v = vec![
+            json!({"name": "Domain-0", "domid": 0, "memory": 0, "vcpus": 0, "state": "r-----", "time": 0.0}),
+        ];
+        v.extend(self.domains.values().map(info));
+        Value::Array(v)
+    }
+
+    /// One domain's details.
+    pub fn info(&self, which: &str) -> Result<Value, String> {
+        let id = self.find(which)?;
+        Ok(info(&self.domains[&id]))
+    }
+
+    /// Ends a domain now: its qemu killed, its entries gone.
+    pub fn destroy(&mut self, which: &str) -> Result<Value, String> {
+        let id = self.find(which)?;
+        let mut d = self.domains.remove(&id).ok_or("gone")?;
+        kill(&mut d);
+        self.unregister(&d);
+        let _ = std::fs::remove_dir_all(&d.dir);
+        tracing::info!(domid = id, "domain destroyed");
+        Ok(json!({"domid": id}))
+    }
+
+    fn qmp(&self, id: u32, command: &str) -> Result<(), String> {
+        let d = &self.domains[&id];
+        Qmp::connect(&d.dir.join("qmp"))?.execute(command).map(drop)
+    }
+
+    /// Presses the power button (ACPI); destroys after the timeout.
+    pub fn shutdown(&mut self, which: &str) -> Result<Value, String> {
+        let id = self.find(which)?;
+        self.qmp(id, "system_powerdown")?;
+        let deadline = Instant::now() + self.s.shutdown_timeout;
+        if let Some(d) = self.domains.get_mut(&id) {
+            d.state = DState::ShuttingDown(deadline);
+        }
+        Ok(json!({"domid": id}))
+    }
+
+    /// Pauses (`pause`) or resumes a domain.
+    pub fn pause(&mut self, which: &str, pause: bool) -> Result<Value, String> {
+        let id = self.find(which)?;
+        self.qmp(id, if pause { "stop" } else { "cont" })?;
+        if let Some(d) = self.domains.get_mut(&id) {
+            d.state = if pause {
+                DState::Paused
+            } else {
+                DState::Running
+            };
+        }
+        Ok(json!({"domid": id}))
+    }
+
+    /// Reboots: destroy, then create again from the same config.
+    pub fn reboot(&mut self, which: &str) -> Result<Value, String> {
+        let id = self.find(which)?;
+        let text = self.domains[&id].config.to_text();
+        let name = self.domains[&id].config.name.clone();
+        self.destroy(which)?;
+        self.create(&name, &text)
+    }
+
+    /// The pidfds to watch.
+    pub fn pidfds(&self) -> Vec<i32> {
+        self.domains
+            .values()
+            .filter_map(|d| d.child.as_ref().map(|c| c.pidfd().as_raw_fd()))
+            .collect()
+    }
+
+    /// Handles device models that ended and shutdowns past their deadline.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<u32> = self.domains.keys().copied().collect();
+        for id in ids {
+            let Some(d) = self.domains.get_mut(&id) else {
+                continue;
+            };
+            if let DState::ShuttingDown(deadline) = d.state
+                && now >= deadline
+            {
+                tracing::warn!(domid = id, "shutdown took too long: destroying");
+                let _ = self.destroy(&id.to_string());
+                continue;
+            }
+            let ended = d.child.as_ref().is_some_and(|c| {
+                let mut fds = [privlib::sys::poll::pollfd(
+                    c.pidfd().as_raw_fd(),
+                    privlib::sys::poll::POLLIN,
+                )];
+                privlib::sys::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0)
+            });
+            if !ended {
+                continue;
+            }
+            let status = d.child.as_mut().map(privlib::Child::wait);
+            d.child = None;
+            let asked = matches!(d.state, DState::ShuttingDown(_));
+            let action = if asked {
+                d.config.on_poweroff
+            } else {
+                d.config.on_crash
+            };
+            tracing::warn!(
+                domid = id,
+                ?status,
+                asked,
+                action = action.name(),
+                "device model ended"
+            );
+            match action {
+                Action::Destroy => {
+                    let _ = self.destroy(&id.to_string());
+                }
+                Action::Preserve => d.state = DState::Crashed,
+                Action::Restart => {
+                    if let Err(e) = self.reboot(&id.to_string()) {
+                        tracing::error!(domid = id, "restart: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kill(d: &mut Domain) {
+    if let Some(c) = &mut d.child {
+        // proc_owner, to signal another uid's process.
+        let _on = crate::privs::Bracket::on();
+        let _ = c.kill(libc::SIGKILL);
+        let _ = c.wait();
+    }
+    d.child = None;
+}
+
+fn info(d: &Domain) -> Value {
+    let time = d.started.elapsed().map_or(0.0, |t| t.as_secs_f64());
+    json!({
+        "name": d.config.name,
+        "domid": d.domid,
+        "uuid": d.uuid,
+        "memory": d.config.memory_mib,
+        "vcpus": d.config.vcpus,
+        "state": d.state.letter(),
+        "time": time,
+        "pid": d.child.as_ref().map(privlib::Child::pid),
+        "serial": d.dir.join("serial"),
+    })
+}
