@@ -157,6 +157,18 @@ impl Child {
     pub fn kill(&self, sig: i32) -> io::Result<()> {
         child::pidfd_kill(&self.pidfd, sig)
     }
+
+    /// Takes over a running process that is not our child (one a previous
+    /// instance of a daemon started): its pidfd polls readable when it
+    /// ends and signals it safely; [`Child::wait`] fails with ECHILD, as
+    /// its parent reaps it. Check that `pid` is still the process meant
+    /// (its start time, say) after this, not before: the pidfd pins it.
+    pub fn adopt(pid: libc::pid_t) -> io::Result<Child> {
+        Ok(Child {
+            pid,
+            pidfd: child::pidfd_open(pid)?,
+        })
+    }
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {

@@ -212,7 +212,8 @@ fn run(a: Args) -> Result<(), String> {
         qemu: a.qemu,
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
     });
-    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, "xend serving");
+    m.adopt_all();
+    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains = m.domains.len(), "xend serving");
     loop {
         m.tick();
         let mut fds = vec![pollfd(server.listener().as_raw_fd(), POLLIN)];

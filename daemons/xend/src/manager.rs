@@ -287,10 +287,77 @@ impl Manager {
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
         }
+        if let Err(e) = save_state(&d, uid, source, text) {
+            kill(&mut d);
+            self.unregister(&d);
+            let _ = std::fs::remove_dir_all(&d.dir);
+            return Err(e);
+        }
         let info = info(&d);
         tracing::info!(domid, name = %d.config.name, uid, "domain started");
         self.domains.insert(domid, d);
         Ok(info)
+    }
+
+    /// Finds the domains a previous xend left running (each domain's
+    /// `state.json`) and takes them over: the recorded qemu must still be
+    /// the same process (pid, start time and uid, checked through a
+    /// pidfd). A domain whose qemu is gone is cleaned up.
+    pub fn adopt_all(&mut self) {
+        let dir = self.s.run.join("domains");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let path = e.path().join("state.json");
+            match self.adopt(&path) {
+                Ok(Some(id)) => tracing::info!(domid = id, "domain adopted"),
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!(state = %path.display(), "not adopted: {why}; cleaning up");
+                    if let Ok(st) = read_state(&path)
+                        && let Ok(cfg) = config::parse(Path::new(&st.source), &st.config)
+                    {
+                        let d = Domain {
+                            domid: st.domid,
+                            config: cfg,
+                            uuid: st.uuid,
+                            state: DState::Crashed,
+                            child: None,
+                            started: SystemTime::now(),
+                            dir: e.path(),
+                        };
+                        self.unregister(&d);
+                    }
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, path: &Path) -> Result<Option<u32>, String> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let st = read_state(path)?;
+        let cfg = config::parse(Path::new(&st.source), &st.config).map_err(|e| e.to_string())?;
+        let child = privlib::Child::adopt(st.pid).map_err(|e| format!("pid {}: {e}", st.pid))?;
+        // The pidfd pins the process: now its identity can be checked.
+        let (start, uid) = proc_identity(st.pid)?;
+        if start != st.start_time || uid != st.uid {
+            return Err(format!("pid {} is another process now", st.pid));
+        }
+        let d = Domain {
+            domid: st.domid,
+            config: cfg,
+            uuid: st.uuid,
+            state: DState::Running,
+            child: Some(child),
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(st.started),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        self.domains.insert(st.domid, d);
+        Ok(Some(st.domid))
     }
 
     fn xs(&self) -> Result<XsClient, String> {
@@ -470,11 +537,85 @@ impl Manager {
     }
 }
 
+/// What survives xend: enough to find and adopt a running domain.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    domid: u32,
+    uuid: String,
+    source: String,
+    config: String,
+    pid: i32,
+    uid: u32,
+    start_time: u64,
+    started: u64,
+}
+
+/// A process's start time (clock ticks since boot, /proc/PID/stat field
+/// 22) and real uid.
+fn proc_identity(pid: i32) -> Result<(u64, u32), String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("pid {pid}: {e}"))?;
+    // The command name may hold anything; the fields follow its last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let start = rest
+        .split_whitespace()
+        .nth(19)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("pid {pid}: unreadable stat"))?;
+    let cred = privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((start, cred.uid[0]))
+}
+
+fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Result<(), String> {
+    let pid = d.child.as_ref().map_or(0, privlib::Child::pid);
+    let (start_time, _) = proc_identity(pid)?;
+    let st = SavedState {
+        domid: d.domid,
+        uuid: d.uuid.clone(),
+        source: source.to_string(),
+        config: text.to_string(),
+        pid,
+        uid,
+        start_time,
+        started: d
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs()),
+    };
+    let body = serde_json::to_vec(&st).map_err(|e| e.to_string())?;
+    let path = d.dir.join("state.json");
+    let tmp = d.dir.join("state.json.new");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_state(path: &Path) -> Result<SavedState, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > 2 * crate::config::MAX_FILE as u64 {
+        return Err("state file too large".into());
+    }
+    let body = std::fs::read(path).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn kill(d: &mut Domain) {
     if let Some(c) = &mut d.child {
         // proc_owner, to signal another uid's process.
         let _on = crate::privs::Bracket::on();
         let _ = c.kill(libc::SIGKILL);
+        // An adopted qemu is not our child: wait for its end on the pidfd.
+        let mut fds = [privlib::sys::poll::pollfd(
+            c.pidfd().as_raw_fd(),
+            privlib::sys::poll::POLLIN,
+        )];
+        let _ = privlib::sys::poll::poll(&mut fds, 5000);
         let _ = c.wait();
     }
     d.child = None;

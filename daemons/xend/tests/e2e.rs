@@ -315,11 +315,54 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
             format!("bob: {code} {err}"),
         )?;
 
+        // kill -9 of xend: the guest runs on; a new xend adopts it.
+        drop(xend);
+        check(
+            field(cmdline_pid, "State").is_ok_and(|s| !s.starts_with('Z')),
+            "qemu died with xend",
+        )?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(e)?;
+        {
+            use std::io::Write;
+            s.write_all(b"echo?").map_err(e)?;
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf)
+                .map_err(|err| format!("guest does not echo after xend died: {err}"))?;
+            check(&buf == b"echo?", format!("echo: {buf:?}"))?;
+        }
+        let _xend = start(
+            "xend",
+            &["--system", "--dm-uid-base", &base_arg],
+            &root,
+            &base.join("xend2.log"),
+            "xend serving",
+        )?;
+        let log2 = std::fs::read_to_string(base.join("xend2.log")).unwrap_or_default();
+        check(
+            log2.contains("domain adopted"),
+            format!("not adopted: {log2}"),
+        )?;
+        let (_, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["list"])?;
+        check(
+            out.lines()
+                .any(|l| l.starts_with("testguest") && l.contains(" 1 ")),
+            format!("xm list after restart:\n{out}"),
+        )?;
+        let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domid", "testguest"])?;
+        check(code == 0 && out == "1\n", format!("xm domid: {out}"))?;
+        let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domname", "1"])?;
+        check(
+            code == 0 && out == "testguest\n",
+            format!("xm domname: {out}"),
+        )?;
+
         // destroy: no qemu left, entries gone, @releaseDomain heard.
         let (code, _, err) = xm(ALICE, &[ALICE, VIRT], &root, &["destroy", "testguest"])?;
         check(code == 0, format!("xm destroy: {err}"))?;
+        // Gone, or a zombie its new parent has yet to reap.
         check(
-            std::fs::metadata(format!("/proc/{cmdline_pid}")).is_err(),
+            field(cmdline_pid, "State").map_or(true, |s| s.starts_with('Z')),
             "qemu still runs",
         )?;
         check(
