@@ -230,7 +230,19 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> 
     if prop_str(r, "sandbox", "peer-proc") != Some("true") {
         let _ = writeln!(w, "ProtectProc=invisible");
     }
-    let _ = writeln!(w, "PrivateDevices=yes");
+    // Devices: none, or the few the manifest names (`sandbox/devices`,
+    // "PATH MODE" pairs) besides the standard pseudo-devices.
+    match prop_str(r, "sandbox", "devices") {
+        None => {
+            let _ = writeln!(w, "PrivateDevices=yes");
+        }
+        Some(list) => {
+            let words: Vec<&str> = list.split_whitespace().collect();
+            for pair in words.chunks(2) {
+                let _ = writeln!(w, "DeviceAllow={}", pair.join(" "));
+            }
+        }
+    }
     let _ = writeln!(w, "DevicePolicy=closed");
     for (prop, key) in [
         ("runtime", "RuntimeDirectory"),
@@ -258,15 +270,26 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> 
         "ProtectHostname=yes",
         "ProcSubset=pid",
         "LockPersonality=yes",
-        "MemoryDenyWriteExecute=yes",
         "RestrictRealtime=yes",
         "RestrictSUIDSGID=yes",
-        "RestrictNamespaces=yes",
         "RemoveIPC=yes",
         "KeyringMode=private",
         "NotifyAccess=none",
     ] {
         let _ = writeln!(w, "{line}");
+    }
+    // A service that starts qemu lets it map W+X memory (TCG) and make
+    // the user and mount namespaces of its private /dev.
+    if prop_str(r, "sandbox", "wx-memory") != Some("true") {
+        let _ = writeln!(w, "MemoryDenyWriteExecute=yes");
+    }
+    match prop_str(r, "sandbox", "namespaces") {
+        Some(ns) => {
+            let _ = writeln!(w, "RestrictNamespaces={ns}");
+        }
+        None => {
+            let _ = writeln!(w, "RestrictNamespaces=yes");
+        }
     }
     // Network: local sockets only, unless the manifest says otherwise.
     match prop_str(r, "sandbox", "address-families") {
@@ -298,9 +321,13 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> 
         "@reboot",
         "@swap",
     ];
-    if privs.has(privlib::caps::num::CHOWN) {
-        // chown(2) is in @privileged (by way of @chown).
+    if privs.has(privlib::caps::num::CHOWN) || privs.has(privlib::caps::num::SETUID) {
+        // chown(2), setuid(2) and setgroups(2) are in @privileged.
         deny.retain(|d| *d != "@privileged");
+    }
+    if prop_str(r, "sandbox", "namespaces").is_some_and(|n| n.contains("mnt")) {
+        // The device model's private /dev is mounted by the child.
+        deny.retain(|d| *d != "@mount");
     }
     let _ = writeln!(w, "SystemCallFilter=~{}", deny.join(" "));
     // What privlib's init_daemon_priv and confinement use (capset can

@@ -368,6 +368,42 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
         let pid = stack.wait_state("system/xvm/store", "online")?;
         stack.wait_state("fixperms", "online")?;
         unprivileged(pid, XVM)?;
+        // xend: xvm, nothing in E, in P only what its manifest gives.
+        let xend = stack.wait_state("system/xvm/xend", "online")?;
+        let xend_log = root.join("var/log/xvm/system-xvm-xend-default.log");
+        let t = Instant::now();
+        while !std::fs::read_to_string(&xend_log)
+            .unwrap_or_default()
+            .contains("xend serving")
+        {
+            check(
+                t.elapsed() < Duration::from_secs(20),
+                format!(
+                    "xend never served: {}",
+                    std::fs::read_to_string(&xend_log).unwrap_or_default()
+                ),
+            )?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check(
+            status_field(xend, "Uid")?
+                .split_whitespace()
+                .all(|u| u == XVM.to_string()),
+            "xend uid",
+        )?;
+        check(
+            status_field(xend, "CapEff")?
+                .trim_start_matches('0')
+                .is_empty(),
+            "xend CapEff",
+        )?;
+        let prm =
+            u64::from_str_radix(&status_field(xend, "CapPrm")?, 16).map_err(|e| e.to_string())?;
+        // proc_setid alone: CAP_SETGID, CAP_SETUID, CAP_SETPCAP.
+        check(
+            prm == (1 << 6) | (1 << 7) | (1 << 8),
+            format!("xend CapPrm {prm:#x}"),
+        )?;
         check(
             std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
                 .map_err(|e| e.to_string())?

@@ -2,7 +2,7 @@
 //! (mode 0666; peers need `xvm_control` or `virt_manage`).
 //!
 //! System mode: started as root (or as xvm), it becomes xvm:xvm keeping
-//! only `proc_setid` and `proc_owner`, both bracketed (see
+//! only `proc_setid`, bracketed (see
 //! [`xend::privs`]). Session mode: the invoking user, domains as that user.
 
 use std::os::fd::AsRawFd;
@@ -187,7 +187,7 @@ fn run(a: Args) -> Result<(), String> {
     .map_err(|e| format!("init_daemon_priv: {e}"))?;
     if system {
         priv_bracket_init(&parse_set(xend::privs::BRACKETED).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("bracketing proc_setid, proc_owner: {e}"))?;
+            .map_err(|e| format!("bracketing proc_setid: {e}"))?;
     }
 
     let socket = run.join("xmlrpc.sock");

@@ -14,6 +14,7 @@ use xenstored::client::Client as XsClient;
 use crate::config::{self, Action, DomainConfig};
 use crate::dm::{self, DmSpec};
 use crate::qmp::Qmp;
+use privlib::PrivSet;
 
 /// How xend runs.
 #[derive(Clone, Debug)]
@@ -81,6 +82,8 @@ pub struct Domain {
     pub started: SystemTime,
     /// `<run>/xend/domains/N`.
     pub dir: PathBuf,
+    /// The uid its device model runs as.
+    pub uid: u32,
 }
 
 /// Every domain.
@@ -281,14 +284,15 @@ impl Manager {
             child: Some(child),
             started: SystemTime::now(),
             dir,
+            uid,
         };
         if let Err(e) = self.register(&d) {
-            kill(&mut d);
+            kill(&mut d, self.s.system);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
         }
         if let Err(e) = save_state(&d, uid, source, text) {
-            kill(&mut d);
+            kill(&mut d, self.s.system);
             self.unregister(&d);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
@@ -326,6 +330,7 @@ impl Manager {
                             child: None,
                             started: SystemTime::now(),
                             dir: e.path(),
+                            uid: st.uid,
                         };
                         self.unregister(&d);
                     }
@@ -355,6 +360,7 @@ impl Manager {
             child: Some(child),
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(st.started),
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            uid: st.uid,
         };
         self.domains.insert(st.domid, d);
         Ok(Some(st.domid))
@@ -428,7 +434,7 @@ impl Manager {
     pub fn destroy(&mut self, which: &str) -> Result<Value, String> {
         let id = self.find(which)?;
         let mut d = self.domains.remove(&id).ok_or("gone")?;
-        kill(&mut d);
+        kill(&mut d, self.s.system);
         self.unregister(&d);
         let _ = std::fs::remove_dir_all(&d.dir);
         tracing::info!(domid = id, "domain destroyed");
@@ -605,19 +611,50 @@ fn read_state(path: &Path) -> Result<SavedState, String> {
     serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn kill(d: &mut Domain) {
-    if let Some(c) = &mut d.child {
-        // proc_owner, to signal another uid's process.
-        let _on = crate::privs::Bracket::on();
-        let _ = c.kill(libc::SIGKILL);
-        // An adopted qemu is not our child: wait for its end on the pidfd.
-        let mut fds = [privlib::sys::poll::pollfd(
-            c.pidfd().as_raw_fd(),
-            privlib::sys::poll::POLLIN,
-        )];
-        let _ = privlib::sys::poll::poll(&mut fds, 5000);
-        let _ = c.wait();
+/// Whether the process behind `c` has ended, waiting up to `ms`.
+fn ended_within(c: &privlib::Child, ms: i32) -> bool {
+    let mut fds = [privlib::sys::poll::pollfd(
+        c.pidfd().as_raw_fd(),
+        privlib::sys::poll::POLLIN,
+    )];
+    privlib::sys::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
+}
+
+/// Ends a domain's qemu without any capability: QMP `quit` first; if it
+/// does not answer, SIGKILL from a helper running as the domain's own uid
+/// (xend holds proc_setid for its device models anyway, and a process of
+/// that uid may signal them; CAP_KILL would let xend signal anyone). In
+/// session mode the qemu is our own uid and gets the signal directly.
+fn kill(d: &mut Domain, system: bool) {
+    let uid = d.uid;
+    let Some(c) = &mut d.child else {
+        return;
+    };
+    let quit = Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.execute("quit"));
+    if quit.is_err() || !ended_within(c, 3000) {
+        if system {
+            let _on = crate::privs::Bracket::on();
+            let helper = privlib::Spawn::new("/bin/kill")
+                .args(["-KILL", &c.pid().to_string()])
+                .uid(uid)
+                .gid(uid)
+                .groups(&[])
+                .privileges(PrivSet::basic())
+                .limit(PrivSet::basic())
+                .spawn();
+            match helper {
+                Ok(mut h) => drop(h.wait()),
+                Err(e) => tracing::error!(domid = d.domid, "killing qemu: {e}"),
+            }
+        } else {
+            let _ = c.kill(libc::SIGKILL);
+        }
+        if !ended_within(c, 5000) {
+            tracing::error!(domid = d.domid, pid = c.pid(), "qemu did not end");
+        }
     }
+    // Our own child is reaped here; an adopted one by its new parent.
+    let _ = c.wait();
     d.child = None;
 }
 

@@ -3,21 +3,22 @@
 //! xend runs as xvm with nothing beyond basic in E. In P it keeps only
 //! `proc_setid` (CAP_SETUID, CAP_SETGID, CAP_SETPCAP), in system mode, to
 //! give each device model its own uid, gid and kvm group and to empty its
-//! bounding set, and `proc_owner` (CAP_KILL) to end a device model that
-//! runs as another uid. Each is raised in E only around the step that
-//! needs it ([`Bracket`]). It never holds `sys_admin`: the device model's
+//! bounding set. It is raised in E only around that step ([`Bracket`]).
+//! Ending a device model takes no capability: QMP `quit`, or SIGKILL from
+//! a helper running as the domain's own uid (CAP_KILL would let xend
+//! signal any process). It never holds `sys_admin`: the device model's
 //! private mount namespace comes from a user namespace the device model
 //! makes for itself, as its own uid.
 
 use privlib::{PrivOp, priv_bracket};
 
 /// The privileges xend keeps in P in system mode.
-pub const KEEP: &str = "basic,!proc_info,proc_setid,proc_owner";
+pub const KEEP: &str = "basic,!proc_info,proc_setid";
 
 /// The privileges raised only around their step.
-pub const BRACKETED: &str = "proc_setid,proc_owner";
+pub const BRACKETED: &str = "proc_setid";
 
-/// The bracketed privileges (`proc_setid`, `proc_owner`) in E while alive;
+/// The bracketed privilege (`proc_setid`) in E while alive;
 /// nothing when no bracket was set up (session mode).
 #[derive(Debug)]
 pub struct Bracket(());
