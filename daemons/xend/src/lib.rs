@@ -6,7 +6,8 @@
 //! - [`manager`]: the domains, their device models and xenstore entries;
 //! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
 //! - [`qmp`]: talking to a device model;
-//! - [`privs`]: what xend holds, and when.
+//! - [`privs`]: what xend holds, and when;
+//! - [`testguest`]: the test guest's disk image.
 
 pub mod config;
 pub mod dm;
@@ -14,3 +15,4 @@ pub mod manager;
 pub mod privs;
 pub mod qmp;
 pub mod rpc;
+pub mod testguest;

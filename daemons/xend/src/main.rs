@@ -169,11 +169,14 @@ fn run(a: Args) -> Result<(), String> {
         std::os::unix::fs::chown(&run, Some(u.uid), Some(u.gid))
             .map_err(|e| format!("chown {}: {e}", run.display()))?;
     }
-    let (use_kvm, kvm_gid) = kvm(system);
+    // Device models under their own uids: system mode, or root in session
+    // mode (a device model never runs as root).
+    let dm_range = system || ids.uid[1] == 0;
+    let (use_kvm, kvm_gid) = kvm(dm_range);
 
     // Least privilege: xvm, and in P only what starting and ending device
     // models takes, raised around those steps alone.
-    let keep = if system {
+    let keep = if dm_range {
         parse_set(xend::privs::KEEP).map_err(|e| e.to_string())?
     } else {
         privlib::PrivSet::basic()
@@ -185,7 +188,7 @@ fn run(a: Args) -> Result<(), String> {
         &keep,
     )
     .map_err(|e| format!("init_daemon_priv: {e}"))?;
-    if system {
+    if dm_range {
         priv_bracket_init(&parse_set(xend::privs::BRACKETED).map_err(|e| e.to_string())?)
             .map_err(|e| format!("bracketing proc_setid: {e}"))?;
     }
@@ -202,6 +205,7 @@ fn run(a: Args) -> Result<(), String> {
     let endpoint = socket.display().to_string();
     let mut m = Manager::new(Settings {
         system,
+        dm_range,
         run: run.clone(),
         image_dirs,
         dm_uid_base: a.dm_uid_base,

@@ -19,8 +19,12 @@ use privlib::PrivSet;
 /// How xend runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// System mode (xend as xvm, device models under their own uids).
+    /// System mode (xend as xvm).
     pub system: bool,
+    /// Device models run under their own uids from the range: always in
+    /// system mode, and in session mode when started by root (a device
+    /// model never runs as root). Otherwise they run as the user.
+    pub dm_range: bool,
     /// `<run>/xend`.
     pub run: PathBuf,
     /// Directories disk images must be beneath.
@@ -199,7 +203,7 @@ impl Manager {
     }
 
     fn uid_of(&self, domid: u32) -> Result<u32, String> {
-        if !self.s.system {
+        if !self.s.dm_range {
             return privlib::procfs::read_cred(Path::new("/proc"), "self")
                 .map(|c| c.uid[1])
                 .map_err(|e| e.to_string());
@@ -222,7 +226,7 @@ impl Manager {
             .find(|i| !self.domains.contains_key(i))
             .ok_or("no free domain id")?;
         let uid = self.uid_of(domid)?;
-        let gid = if self.s.system {
+        let gid = if self.s.dm_range {
             uid
         } else {
             privlib::procfs::read_cred(Path::new("/proc"), "self")
@@ -264,7 +268,10 @@ impl Manager {
             uid,
             gid,
             kvm: self.s.kvm,
-            groups: self.s.system.then(|| self.s.kvm_gid.into_iter().collect()),
+            groups: self
+                .s
+                .dm_range
+                .then(|| self.s.kvm_gid.into_iter().collect()),
             qmp: &qmp,
             serial: &serial,
             disks: &disks,
@@ -273,7 +280,7 @@ impl Manager {
         };
         // proc_setid is raised for this one step only (system mode).
         let child = {
-            let _on = self.s.system.then(crate::privs::Bracket::on);
+            let _on = self.s.dm_range.then(crate::privs::Bracket::on);
             dm::launch(&spec).map_err(|e| e.to_string())?
         };
         let mut d = Domain {
@@ -287,12 +294,12 @@ impl Manager {
             uid,
         };
         if let Err(e) = self.register(&d) {
-            kill(&mut d, self.s.system);
+            kill(&mut d, self.s.dm_range);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
         }
         if let Err(e) = save_state(&d, uid, source, text) {
-            kill(&mut d, self.s.system);
+            kill(&mut d, self.s.dm_range);
             self.unregister(&d);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
@@ -434,7 +441,7 @@ impl Manager {
     pub fn destroy(&mut self, which: &str) -> Result<Value, String> {
         let id = self.find(which)?;
         let mut d = self.domains.remove(&id).ok_or("gone")?;
-        kill(&mut d, self.s.system);
+        kill(&mut d, self.s.dm_range);
         self.unregister(&d);
         let _ = std::fs::remove_dir_all(&d.dir);
         tracing::info!(domid = id, "domain destroyed");

@@ -93,20 +93,23 @@ fn run(a: Args) -> Result<(), String> {
 
     // Least privilege: what the manifests hand out, plus giving ids and
     // signalling; nothing else, for good.
+    // Session mode: never more than the invoking user holds (root in a
+    // session keeps what its services need, so that, say, device models
+    // still run under their own uids and never as root).
     let mut keep = parse_set("basic,proc_setid,proc_owner").map_err(|e| e.to_string())?;
-    if system {
-        for b in &bundles {
-            for r in b.instances() {
-                for m in &r.methods {
-                    let ctx = r.method_context(m);
-                    if let Some(p) = ctx.credential.and_then(|c| c.privileges) {
-                        keep = keep.union(&parse_set(&p).map_err(|e| e.to_string())?);
-                    }
+    for b in &bundles {
+        for r in b.instances() {
+            for m in &r.methods {
+                let ctx = r.method_context(m);
+                if let Some(p) = ctx.credential.and_then(|c| c.privileges) {
+                    keep = keep.union(&parse_set(&p).map_err(|e| e.to_string())?);
                 }
             }
         }
-    } else {
-        keep = PrivSet::basic();
+    }
+    if !system {
+        let held = privlib::getppriv().map_err(|e| e.to_string())?.permitted;
+        keep = keep.intersect(&held).union(&PrivSet::basic());
     }
     let signals =
         signal_fd(&[libc::SIGTERM, libc::SIGINT]).map_err(|e| format!("signalfd: {e}"))?;
