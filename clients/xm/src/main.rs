@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! xm create [-n|--dryrun] FILE   start a domain (-n: parse, print, start nothing)
+//! xm new FILE | start NAME | delete NAME    managed domains
 //! xm list                        Name ID Mem VCPUs State Time(s)
 //! xm shutdown|destroy|reboot|pause|unpause DOMAIN
 //! xm domid NAME | xm domname ID
@@ -35,6 +36,21 @@ enum Cmd {
         dry_run: bool,
         /// The config file.
         file: PathBuf,
+    },
+    /// Stores a domain's config as a managed domain; starts nothing.
+    New {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Starts a managed domain.
+    Start {
+        /// Its name.
+        name: String,
+    },
+    /// Forgets a managed domain (it must not be running).
+    Delete {
+        /// Its name.
+        name: String,
     },
     /// Lists the domains.
     List,
@@ -118,7 +134,9 @@ fn list(v: &Value) -> String {
         out.push_str(&format!(
             "{:<32}{:>5}{:>6}{:>6}{:>11}{:>9.1}\n",
             d["name"].as_str().unwrap_or("?"),
-            d["domid"].as_u64().unwrap_or(0),
+            d["domid"]
+                .as_u64()
+                .map_or_else(|| "-".to_string(), |i| i.to_string()),
             d["memory"].as_u64().unwrap_or(0),
             d["vcpus"].as_u64().unwrap_or(0),
             d["state"].as_str().unwrap_or("?"),
@@ -128,30 +146,37 @@ fn list(v: &Value) -> String {
     out
 }
 
+/// Reads a config (bounded), checks it here first, and names what it has
+/// that is not supported.
+fn read_config(file: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if meta.len() > xend::config::MAX_FILE as u64 {
+        return Err(format!(
+            "{}: larger than {} bytes",
+            file.display(),
+            xend::config::MAX_FILE
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let cfg = xend::config::parse(file, &text).map_err(|e| e.to_string())?;
+    for (k, p) in &cfg.unsupported {
+        eprintln!(
+            "xm: {}:{}:{}: {k} is not supported here; ignored",
+            file.display(),
+            p.line,
+            p.column
+        );
+    }
+    Ok(text)
+}
+
 fn run(a: Args) -> Result<(), String> {
     let s = a.session;
     let dom = |method: &str, d: &str| call(s, method, json!({"domain": d}));
     match &a.cmd {
         Cmd::Create { dry_run, file } => {
-            let meta = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            if meta.len() > xend::config::MAX_FILE as u64 {
-                return Err(format!(
-                    "{}: larger than {} bytes",
-                    file.display(),
-                    xend::config::MAX_FILE
-                ));
-            }
-            let text =
-                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = read_config(file)?;
             let cfg = xend::config::parse(file, &text).map_err(|e| e.to_string())?;
-            for (k, p) in &cfg.unsupported {
-                eprintln!(
-                    "xm: {}:{}:{}: {k} is not supported here; ignored",
-                    file.display(),
-                    p.line,
-                    p.column
-                );
-            }
             if *dry_run {
                 print!("{}", cfg.to_text());
                 return Ok(());
@@ -168,6 +193,21 @@ fn run(a: Args) -> Result<(), String> {
                 r["domid"].as_u64().unwrap_or(0)
             );
         }
+        Cmd::New { file } => {
+            let text = read_config(file)?;
+            let source = file.display().to_string();
+            let r = call(s, "domain.new", json!({"source": source, "config": text}))?;
+            println!("Domain {} stored", r["name"].as_str().unwrap_or("?"));
+        }
+        Cmd::Start { name } => {
+            let r = dom("domain.start", name)?;
+            println!(
+                "Started domain {} (id={})",
+                r["name"].as_str().unwrap_or("?"),
+                r["domid"].as_u64().unwrap_or(0)
+            );
+        }
+        Cmd::Delete { name } => drop(dom("domain.delete", name)?),
         Cmd::List => print!("{}", list(&call(s, "domain.list", json!({}))?)),
         Cmd::Shutdown { domain } => drop(dom("domain.shutdown", domain)?),
         Cmd::Destroy { domain } => drop(dom("domain.destroy", domain)?),

@@ -98,6 +98,11 @@ fn handle(m: &mut Manager, req: &rpc::Request) -> Result<Value, RpcError> {
     match req.method.as_str() {
         "domain.create" => m.create(&param("source")?, &param("config")?).map_err(fail),
         "domain.list" => Ok(m.list()),
+        "domain.new" => m
+            .new_managed(&param("source")?, &param("config")?)
+            .map_err(fail),
+        "domain.start" => m.start_managed(&param("domain")?).map_err(fail),
+        "domain.delete" => m.delete_managed(&param("domain")?).map_err(fail),
         "domain.info" => m.info(&param("domain")?).map_err(fail),
         "domain.destroy" => m.destroy(&param("domain")?).map_err(fail),
         "domain.shutdown" => m.shutdown(&param("domain")?).map_err(fail),
@@ -121,11 +126,12 @@ fn run(a: Args) -> Result<(), String> {
     })
     .install();
     let root = var("XVM_ROOT").unwrap_or_else(|| PathBuf::from("/"));
-    let (run, images, xenstore) = if system {
+    let (run, images, xenstore, managed) = if system {
         (
             root.join("run/xend"),
             vec![root.join("var/lib/xend/storage")],
             var("XENSTORED_PATH").unwrap_or_else(|| root.join("run/xenstored/socket")),
+            root.join("var/lib/xend/domains"),
         )
     } else {
         let rt = var("XDG_RUNTIME_DIR")
@@ -138,6 +144,7 @@ fn run(a: Args) -> Result<(), String> {
             rt.join("xend"),
             vec![data.join("xvm/images")],
             var("XENSTORED_PATH").unwrap_or_else(|| rt.join("xenstored/socket")),
+            data.join("xvm/domains"),
         )
     };
     let image_dirs = if a.image_dirs.is_empty() {
@@ -215,6 +222,7 @@ fn run(a: Args) -> Result<(), String> {
         xenstore,
         qemu: a.qemu,
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+        managed,
     });
     m.adopt_all();
     tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains = m.domains.len(), "xend serving");

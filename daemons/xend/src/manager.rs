@@ -43,6 +43,8 @@ pub struct Settings {
     pub qemu: PathBuf,
     /// How long a shutdown may take before the domain is destroyed.
     pub shutdown_timeout: Duration,
+    /// Managed domains' configs (`/var/lib/xend/domains`).
+    pub managed: PathBuf,
 }
 
 /// A domain's state.
@@ -422,13 +424,86 @@ impl Manager {
         }
     }
 
-    /// Every domain, as `xm list` shows them (domain 0 first).
+    /// Every domain, as `xm list` shows them: domain 0, the running ones,
+    /// then managed domains not running (no id).
     pub fn list(&self) -> Value {
         let mut v = vec![
             json!({"name": "Domain-0", "domid": 0, "memory": 0, "vcpus": 0, "state": "r-----", "time": 0.0}),
         ];
         v.extend(self.domains.values().map(info));
+        for (name, cfg) in self.managed_configs() {
+            if !self.domains.values().any(|d| d.config.name == name) {
+                v.push(json!({"name": name, "domid": null, "memory": cfg.memory_mib, "vcpus": cfg.vcpus, "state": "------", "time": 0.0}));
+            }
+        }
         Value::Array(v)
+    }
+
+    fn managed_path(&self, name: &str) -> Result<PathBuf, String> {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(format!("no managed domain {name}"));
+        }
+        Ok(self.s.managed.join(format!("{name}.cfg")))
+    }
+
+    /// The managed domains' configs, by name (unreadable ones skipped
+    /// with a log line).
+    fn managed_configs(&self) -> Vec<(String, DomainConfig)> {
+        let Ok(entries) = std::fs::read_dir(&self.s.managed) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in entries.filter_map(Result::ok) {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "cfg") {
+                continue;
+            }
+            match config::load(&p) {
+                Ok(c) => out.push((c.name.clone(), c)),
+                Err(err) => tracing::warn!("managed domain: {err}"),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// `new`: stores a domain's config (replaced atomically), starts nothing.
+    pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Value, String> {
+        let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+        let path = self.managed_path(&cfg.name)?;
+        let tmp = self.s.managed.join(format!(".{}.cfg.new", cfg.name));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            std::fs::create_dir_all(&self.s.managed)?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&self.s.managed)?.sync_all()
+        };
+        write().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(json!({"name": cfg.name}))
+    }
+
+    /// `start`: starts a managed domain.
+    pub fn start_managed(&mut self, name: &str) -> Result<Value, String> {
+        let path = self.managed_path(name)?;
+        if !path.exists() {
+            return Err(format!("no managed domain {name} (xm new FILE first)"));
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.create(&path.display().to_string(), &text)
+    }
+
+    /// `delete`: forgets a managed domain that is not running.
+    pub fn delete_managed(&mut self, name: &str) -> Result<Value, String> {
+        if self.domains.values().any(|d| d.config.name == name) {
+            return Err(format!("{name} is running: destroy or shut it down first"));
+        }
+        let path = self.managed_path(name)?;
+        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(json!({"name": name}))
     }
 
     /// One domain's details.

@@ -145,7 +145,11 @@ fn setup(base: &Path) -> Result<PathBuf, String> {
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
     )
     .map_err(e)?;
-    for (d, mode) in [("run/xenstored", 0o755), ("var/lib/xend/storage", 0o700)] {
+    for (d, mode) in [
+        ("run/xenstored", 0o755),
+        ("var/lib/xend/storage", 0o700),
+        ("var/lib/xend/domains", 0o700),
+    ] {
         let p = root.join(d);
         std::fs::create_dir_all(&p).map_err(e)?;
         std::os::unix::fs::chown(&p, Some(XVM), Some(XVM)).map_err(e)?;
@@ -375,7 +379,38 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         check(
             ev.is_some_and(|(p, _)| p == "@releaseDomain"),
             "no @releaseDomain",
-        )
+        )?;
+
+        // Managed: new stores the config (atomically), start starts it,
+        // delete refuses a running domain and forgets a stopped one.
+        let as_alice = |args: &[&str]| xm(ALICE, &[ALICE, VIRT], &root, args);
+        let (code, out, err) = as_alice(&["new", &cfg_s])?;
+        check(
+            code == 0 && out == "Domain testguest stored\n",
+            format!("xm new: {out}{err}"),
+        )?;
+        let stored = root.join("var/lib/xend/domains/testguest.cfg");
+        check(stored.exists(), "no stored config")?;
+        let (_, out, _) = as_alice(&["list"])?;
+        check(
+            out.lines()
+                .any(|l| l.starts_with("testguest") && l.contains(" - ")),
+            format!("a stopped managed domain in xm list:\n{out}"),
+        )?;
+        let (code, out, err) = as_alice(&["start", "testguest"])?;
+        check(
+            code == 0 && out.starts_with("Started domain testguest"),
+            format!("xm start: {out}{err}"),
+        )?;
+        let (code, _, err) = as_alice(&["delete", "testguest"])?;
+        check(
+            code == 1 && err.contains("is running"),
+            format!("delete while running: {err}"),
+        )?;
+        let (code, _, err) = as_alice(&["destroy", "testguest"])?;
+        check(code == 0, format!("destroy: {err}"))?;
+        let (code, _, err) = as_alice(&["delete", "testguest"])?;
+        check(code == 0 && !stored.exists(), format!("xm delete: {err}"))
     });
     if let Err(e) = verdict {
         panic!("{e}");
