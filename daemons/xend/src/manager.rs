@@ -221,6 +221,11 @@ impl Manager {
     /// messages).
     pub fn create(&mut self, source: &str, text: &str) -> Result<Value, String> {
         let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+        if cfg.vnc {
+            return Err(format!(
+                "{source}: vnc = 1: VNC consoles are not served yet (they come with the console gates); use the serial console"
+            ));
+        }
         if self.domains.values().any(|d| d.config.name == cfg.name) {
             return Err(format!("a domain named {} already runs", cfg.name));
         }

@@ -337,7 +337,13 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         }
         let _xend = start(
             "xend",
-            &["--system", "--dm-uid-base", &base_arg],
+            &[
+                "--system",
+                "--dm-uid-base",
+                &base_arg,
+                "--shutdown-timeout",
+                "2",
+            ],
             &root,
             &base.join("xend2.log"),
             "xend serving",
@@ -407,6 +413,61 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
             code == 1 && err.contains("is running"),
             format!("delete while running: {err}"),
         )?;
+
+        // A qemu that dies: the domain crashed, on_crash (destroy) applies.
+        let qemu = std::fs::read_dir("/proc")
+            .map_err(e)?
+            .filter_map(Result::ok)
+            .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+            .find(|p| {
+                field(*p, "Uid").is_ok_and(|u| u.starts_with(&(BASE + 1).to_string()))
+                    && field(*p, "State").is_ok_and(|s| !s.starts_with('Z'))
+            })
+            .ok_or("no qemu for the managed domain")?;
+        let _ = Command::new("kill")
+            .args(["-KILL", &qemu.to_string()])
+            .status();
+        let stopped = |out: &str| {
+            out.lines()
+                .any(|l| l.starts_with("testguest") && l.contains(" - "))
+        };
+        let t = Instant::now();
+        loop {
+            let (_, out, _) = as_alice(&["list"])?;
+            if stopped(&out) {
+                break;
+            }
+            check(
+                t.elapsed() < Duration::from_secs(10),
+                format!("crash not handled:\n{out}"),
+            )?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        check(
+            xs.read(0, "/local/domain/1").is_err(),
+            "a crashed domain left its entries",
+        )?;
+
+        // shutdown: the test guest ignores the power button; destroyed at
+        // the timeout (2 s here).
+        let (code, _, err) = as_alice(&["start", "testguest"])?;
+        check(code == 0, format!("start again: {err}"))?;
+        let (code, _, err) = as_alice(&["shutdown", "testguest"])?;
+        check(code == 0, format!("shutdown: {err}"))?;
+        let t = Instant::now();
+        loop {
+            let (_, out, _) = as_alice(&["list"])?;
+            if stopped(&out) {
+                break;
+            }
+            check(
+                t.elapsed() < Duration::from_secs(15),
+                format!("shutdown never ended:\n{out}"),
+            )?;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (code, _, err) = as_alice(&["start", "testguest"])?;
+        check(code == 0, format!("start a third time: {err}"))?;
         let (code, _, err) = as_alice(&["destroy", "testguest"])?;
         check(code == 0, format!("destroy: {err}"))?;
         let (code, _, err) = as_alice(&["delete", "testguest"])?;
