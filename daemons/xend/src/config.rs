@@ -462,6 +462,22 @@ fn as_text(v: &Value) -> Option<&str> {
     }
 }
 
+/// The IDE slot (0 to 3) a vdev names: `hda`..`hdd`, `sda`..`sdd`,
+/// `xvda`..`xvdd`.
+pub fn ide_index(vdev: &str) -> Option<usize> {
+    let letter = vdev
+        .strip_prefix("xvd")
+        .or_else(|| vdev.strip_prefix("hd"))
+        .or_else(|| vdev.strip_prefix("sd"))?;
+    match letter {
+        "a" => Some(0),
+        "b" => Some(1),
+        "c" => Some(2),
+        "d" => Some(3),
+        _ => None,
+    }
+}
+
 /// Reads a disk spec: positional `target,format,vdev,access` or the
 /// `key=value` form (`target=` last, as it may hold commas).
 pub fn parse_disk(spec: &str) -> Result<Disk, String> {
@@ -480,6 +496,11 @@ pub fn parse_disk(spec: &str) -> Result<Disk, String> {
         let (item, more) = rest.split_once(',').unwrap_or((rest, ""));
         rest = more.trim_start();
         let item = item.trim();
+        // Bare keywords are flags, never positional parts.
+        if item == "cdrom" {
+            cdrom = true;
+            continue;
+        }
         let (key, val) = match item.split_once('=') {
             Some((k, v)) => (k.trim(), v.trim()),
             None => {
@@ -506,7 +527,21 @@ pub fn parse_disk(spec: &str) -> Result<Disk, String> {
                     }
                 }
             }
-            "vdev" => vdev = Some(val.to_string()),
+            "vdev" => {
+                // The legacy `hdc:cdrom` spelling.
+                let (v, kind) = val.split_once(':').unwrap_or((val, ""));
+                match kind {
+                    "" => {}
+                    "cdrom" => cdrom = true,
+                    "disk" => {}
+                    o => {
+                        return Err(format!(
+                            "disk \"{spec}\": vdev {val}: {o} is not disk or cdrom"
+                        ));
+                    }
+                }
+                vdev = Some(v.to_string());
+            }
             "access" => {
                 read_only = match val {
                     "ro" | "r" => true,
@@ -521,7 +556,6 @@ pub fn parse_disk(spec: &str) -> Result<Disk, String> {
                     o => return Err(format!("disk \"{spec}\": devtype {o}: disk or cdrom")),
                 }
             }
-            "cdrom" if val.is_empty() => cdrom = true,
             k => return Err(format!("disk \"{spec}\": {k} is not supported")),
         }
     }
@@ -529,6 +563,9 @@ pub fn parse_disk(spec: &str) -> Result<Disk, String> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| format!("disk \"{spec}\": no target"))?;
     let vdev = vdev.ok_or_else(|| format!("disk \"{spec}\": no vdev"))?;
+    ide_index(&vdev).ok_or_else(|| {
+        format!("disk \"{spec}\": vdev {vdev}: the emulated IDE controller has hda to hdd (or xvda/sda to xvdd/sdd)")
+    })?;
     if cdrom {
         read_only = true;
     }
@@ -630,8 +667,17 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
                 for (item, ipos) in items {
                     let spec = as_text(item)
                         .ok_or_else(|| err(*ipos, "a disk spec is a string".into()))?;
-                    c.disks
-                        .push(parse_disk(spec).map_err(|why| err(*ipos, why))?);
+                    let disk = parse_disk(spec).map_err(|why| err(*ipos, why))?;
+                    if c.disks
+                        .iter()
+                        .any(|d| ide_index(&d.vdev) == ide_index(&disk.vdev))
+                    {
+                        return Err(err(
+                            *ipos,
+                            format!("disk \"{spec}\": another disk has slot {}", disk.vdev),
+                        ));
+                    }
+                    c.disks.push(disk);
                 }
             }
             "serial" => {
@@ -670,6 +716,14 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
                 })?;
                 match key.as_str() {
                     "on_poweroff" => c.on_poweroff = act,
+                    "on_reboot" if act != Action::Restart => {
+                        return Err(err(
+                            *pos,
+                            format!(
+                                "on_reboot = \"{a}\": only restart (qemu resets the guest in place)"
+                            ),
+                        ));
+                    }
                     "on_reboot" => c.on_reboot = act,
                     _ => c.on_crash = act,
                 }
@@ -732,7 +786,11 @@ impl DomainConfig {
                         d.vdev,
                         if d.read_only { "ro" } else { "rw" },
                         if d.cdrom { ",devtype=cdrom" } else { "" },
-                        d.target.display()
+                        d.target
+                            .display()
+                            .to_string()
+                            .replace('\\', "\\\\")
+                            .replace('\'', "\\'")
                     )
                 })
                 .collect();
@@ -810,6 +868,42 @@ vif = [ '' ]
         let again = parse(Path::new("x"), &c.to_text()).expect("round trip");
         assert_eq!(again.disks, c.disks);
         assert_eq!(again.name, c.name);
+    }
+
+    #[test]
+    fn disk_flags_and_slots() {
+        let d = parse_disk("vdev=hdd,cdrom,target=/i.iso").expect("cdrom flag");
+        assert!(d.cdrom && d.read_only && d.target == Path::new("/i.iso"));
+        let d = parse_disk("/i.iso,raw,hdc:cdrom,r").expect("legacy cdrom");
+        assert!(d.cdrom && d.read_only && d.vdev == "hdc");
+        assert!(
+            parse_disk("/a,raw,hde,rw")
+                .expect_err("slot")
+                .contains("hda to hdd")
+        );
+        let two = "name = \"a\"\ntype = \"hvm\"\ndisk = [ '/a,raw,hda,rw', '/b,raw,xvda,rw' ]\n";
+        let e = parse(Path::new("g"), two)
+            .expect_err("same slot")
+            .to_string();
+        assert!(
+            e.starts_with("g:3:") && e.contains("another disk has slot xvda"),
+            "{e}"
+        );
+        let e = parse(
+            Path::new("g"),
+            "name = \"a\"\ntype = \"hvm\"\non_reboot = \"destroy\"\n",
+        )
+        .expect_err("on_reboot")
+        .to_string();
+        assert!(
+            e.starts_with("g:3:1: on_reboot = \"destroy\": only restart"),
+            "{e}"
+        );
+        // A quote in a path survives the round trip through to_text.
+        let q = "name = \"a\"\ntype = \"hvm\"\ndisk = [ \"/x/it's.img,raw,hda,rw\" ]\n";
+        let c = parse(Path::new("g"), q).expect("quote");
+        let again = parse(Path::new("g"), &c.to_text()).expect("round trip");
+        assert_eq!(again.disks[0].target, Path::new("/x/it's.img"));
     }
 
     #[test]

@@ -133,11 +133,12 @@ pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
         }
         a.push("-drive".into());
         a.push(format!(
-            "file=/dev/fdset/{set},format={},if=ide,index={i},media={}{}",
+            "file=/dev/fdset/{set},format={},if=ide,index={},media={}{}",
             match d.format {
                 Format::Raw => "raw",
                 Format::Qcow2 => "qcow2",
             },
+            crate::config::ide_index(&d.vdev).unwrap_or(i),
             if d.cdrom { "cdrom" } else { "disk" },
             if d.read_only { ",readonly=on" } else { "" }
         ));
@@ -168,8 +169,10 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
             spec.disks.len()
         )));
     }
-    if spec.disks.len() > 16 {
-        return Err(invalid("more than 16 disks".into()));
+    if spec.disks.len() > 4 {
+        return Err(invalid(
+            "more than 4 disks (the IDE controller has 4 slots)".into(),
+        ));
     }
     let mut nodes = vec!["null", "zero", "urandom"];
     if spec.kvm {

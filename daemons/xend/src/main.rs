@@ -116,6 +116,9 @@ fn handle(m: &mut Manager, req: &rpc::Request) -> Result<Value, RpcError> {
     }
 }
 
+/// Requests one connection may send before it is closed.
+const MAX_REQUESTS: usize = 64;
+
 fn run(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
     let system = a.system || (ids.uid[1] == 0 && !a.session);
@@ -254,8 +257,11 @@ fn run(a: Args) -> Result<(), String> {
             );
             continue;
         }
-        // One connection at a time, each request bounded in size and time.
-        loop {
+        // One connection at a time, each request bounded in size and time,
+        // at most MAX_REQUESTS of them; domains are looked after between
+        // requests, so a busy peer cannot starve them.
+        for _ in 0..MAX_REQUESTS {
+            m.tick();
             let line = match rpc::read_line(&stream) {
                 Ok(Some(l)) => l,
                 Ok(None) => break,

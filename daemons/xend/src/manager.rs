@@ -178,7 +178,14 @@ pub fn open_disk(dirs: &[PathBuf], d: &config::Disk) -> Result<OwnedFd, String> 
             meta.nlink()
         ));
     }
-    Ok(fd)
+    // The checked file, reopened through its own fd (not its path) for
+    // blocking I/O.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(!d.read_only)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(OwnedFd::from)
+        .map_err(|e| format!("disk {name}: {e}"))
 }
 
 impl Manager {
@@ -229,8 +236,20 @@ impl Manager {
         if self.domains.values().any(|d| d.config.name == cfg.name) {
             return Err(format!("a domain named {} already runs", cfg.name));
         }
+        if let Some(u) = &cfg.uuid
+            && self.domains.values().any(|d| d.uuid == *u)
+        {
+            return Err(format!("a domain with uuid {u} already runs"));
+        }
+        // The lowest free id whose device-model uid runs nothing: an old
+        // qemu still alive under that uid must never share it with a new
+        // domain (it could trace the new one).
         let domid = (1..self.s.dm_uid_count)
-            .find(|i| !self.domains.contains_key(i))
+            .find(|i| {
+                !self.domains.contains_key(i)
+                    && (!self.s.dm_range
+                        || self.uid_of(*i).is_ok_and(|u| processes_of(u).is_empty()))
+            })
             .ok_or("no free domain id")?;
         let uid = self.uid_of(domid)?;
         let gid = if self.s.dm_range {
@@ -300,14 +319,15 @@ impl Manager {
             dir,
             uid,
         };
-        if let Err(e) = self.register(&d) {
+        // Recorded before anything else, so a new xend finds this qemu
+        // whatever happens to this one from here on.
+        if let Err(e) = save_state(&d, uid, source, text) {
             kill(&mut d, self.s.dm_range);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
         }
-        if let Err(e) = save_state(&d, uid, source, text) {
+        if let Err(e) = self.register(&d) {
             kill(&mut d, self.s.dm_range);
-            self.unregister(&d);
             let _ = std::fs::remove_dir_all(&d.dir);
             return Err(e);
         }
@@ -328,23 +348,41 @@ impl Manager {
         };
         for e in entries.filter_map(Result::ok) {
             let path = e.path().join("state.json");
-            match self.adopt(&path) {
+            // The directory name is the domid; nothing in state.json is
+            // believed that can be worked out from what xend knows.
+            let Some(domid) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|d| *d >= 1 && *d < self.s.dm_uid_count)
+            else {
+                tracing::warn!(dir = %e.path().display(), "not a domain directory; left alone");
+                continue;
+            };
+            match self.adopt(domid, &path) {
                 Ok(Some(id)) => tracing::info!(domid = id, "domain adopted"),
                 Ok(None) => {}
                 Err(why) => {
                     tracing::warn!(state = %path.display(), "not adopted: {why}; cleaning up");
+                    // Whatever still runs under that domain's uid goes.
+                    if self.s.dm_range
+                        && let Ok(uid) = self.uid_of(domid)
+                    {
+                        kill_uid(uid, domid);
+                    }
                     if let Ok(st) = read_state(&path)
                         && let Ok(cfg) = config::parse(Path::new(&st.source), &st.config)
+                        && valid_uuid(&st.uuid)
                     {
                         let d = Domain {
-                            domid: st.domid,
+                            domid,
                             config: cfg,
                             uuid: st.uuid,
                             state: DState::Crashed,
                             child: None,
                             started: SystemTime::now(),
                             dir: e.path(),
-                            uid: st.uid,
+                            uid: self.uid_of(domid).unwrap_or(u32::MAX),
                         };
                         self.unregister(&d);
                     }
@@ -354,11 +392,20 @@ impl Manager {
         }
     }
 
-    fn adopt(&mut self, path: &Path) -> Result<Option<u32>, String> {
+    fn adopt(&mut self, domid: u32, path: &Path) -> Result<Option<u32>, String> {
         if !path.exists() {
-            return Ok(None);
+            return Err("no state.json (xend died while starting it)".into());
         }
         let st = read_state(path)?;
+        let want_uid = self.uid_of(domid)?;
+        if st.domid != domid || st.uid != want_uid || want_uid == 0 || !valid_uuid(&st.uuid) {
+            return Err(format!(
+                "state.json does not match domain {domid} (uid {want_uid}); refused"
+            ));
+        }
+        if self.domains.contains_key(&domid) {
+            return Err(format!("domain {domid} is already known"));
+        }
         let cfg = config::parse(Path::new(&st.source), &st.config).map_err(|e| e.to_string())?;
         let child = privlib::Child::adopt(st.pid).map_err(|e| format!("pid {}: {e}", st.pid))?;
         // The pidfd pins the process: now its identity can be checked.
@@ -367,7 +414,7 @@ impl Manager {
             return Err(format!("pid {} is another process now", st.pid));
         }
         let d = Domain {
-            domid: st.domid,
+            domid,
             config: cfg,
             uuid: st.uuid,
             state: DState::Running,
@@ -376,8 +423,8 @@ impl Manager {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             uid: st.uid,
         };
-        self.domains.insert(st.domid, d);
-        Ok(Some(st.domid))
+        self.domains.insert(domid, d);
+        Ok(Some(domid))
     }
 
     fn xs(&self) -> Result<XsClient, String> {
@@ -602,19 +649,18 @@ impl Manager {
             }
             let status = d.child.as_mut().map(privlib::Child::wait);
             d.child = None;
-            let asked = matches!(d.state, DState::ShuttingDown(_));
-            let action = if asked {
+            // qemu exits 0 when the guest powers off; anything else (a
+            // signal, an error, an adopted qemu whose status we cannot
+            // see) is a crash.
+            let clean = matches!(&status, Some(Ok(st)) if st.success());
+            let action = if clean {
                 d.config.on_poweroff
             } else {
                 d.config.on_crash
             };
-            tracing::warn!(
-                domid = id,
-                ?status,
-                asked,
-                action = action.name(),
-                "device model ended"
-            );
+            let log = std::fs::read(d.dir.join("qemu.log")).unwrap_or_default();
+            let tail = String::from_utf8_lossy(&log[log.len().saturating_sub(2048)..]).into_owned();
+            tracing::warn!(domid = id, ?status, action = action.name(), qemu_log = %tail.trim(), "device model ended");
             match action {
                 Action::Destroy => {
                     let _ = self.destroy(&id.to_string());
@@ -707,42 +753,81 @@ fn ended_within(c: &privlib::Child, ms: i32) -> bool {
     privlib::sys::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
 }
 
-/// Ends a domain's qemu without any capability: QMP `quit` first; if it
-/// does not answer, SIGKILL from a helper running as the domain's own uid
-/// (xend holds proc_setid for its device models anyway, and a process of
-/// that uid may signal them; CAP_KILL would let xend signal anyone). In
-/// session mode the qemu is our own uid and gets the signal directly.
-fn kill(d: &mut Domain, system: bool) {
+/// Whether `pid` is a zombie (it can do nothing any more).
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Every live process running as `uid` (from /proc; zombies left out).
+fn processes_of(uid: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
+                .is_ok_and(|c| c.uid.contains(&uid))
+                && !zombie(*pid)
+        })
+        .collect()
+}
+
+/// SIGKILL to every process of a device-model uid, from a helper running
+/// as that uid (`kill -KILL -1`): no capability, no pid to get wrong, and
+/// nothing outside that uid can be hit. Never for uid 0.
+fn kill_uid(uid: u32, domid: u32) {
+    if uid == 0 {
+        tracing::error!(domid, "refusing to kill everything of uid 0");
+        return;
+    }
+    let _on = crate::privs::Bracket::on();
+    let helper = privlib::Spawn::new("/bin/kill")
+        .args(["-KILL", "-1"])
+        .uid(uid)
+        .gid(uid)
+        .groups(&[])
+        .privileges(PrivSet::basic())
+        .limit(PrivSet::basic())
+        .spawn();
+    match helper {
+        Ok(mut h) => drop(h.wait()),
+        Err(e) => tracing::error!(domid, "killing uid {uid}: {e}"),
+    }
+}
+
+/// Ends a domain's qemu without any capability: QMP `quit` (bounded in
+/// time); if it does not end, SIGKILL to everything of the domain's uid
+/// (device-model uid range), or to the qemu itself (session mode, our
+/// own uid). Never blocks: an adopted qemu is reaped by its new parent.
+fn kill(d: &mut Domain, dm_range: bool) {
     let uid = d.uid;
     let Some(c) = &mut d.child else {
         return;
     };
     let quit = Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.execute("quit"));
     if quit.is_err() || !ended_within(c, 3000) {
-        if system {
-            let _on = crate::privs::Bracket::on();
-            let helper = privlib::Spawn::new("/bin/kill")
-                .args(["-KILL", &c.pid().to_string()])
-                .uid(uid)
-                .gid(uid)
-                .groups(&[])
-                .privileges(PrivSet::basic())
-                .limit(PrivSet::basic())
-                .spawn();
-            match helper {
-                Ok(mut h) => drop(h.wait()),
-                Err(e) => tracing::error!(domid = d.domid, "killing qemu: {e}"),
-            }
+        if dm_range {
+            kill_uid(uid, d.domid);
         } else {
             let _ = c.kill(libc::SIGKILL);
         }
         if !ended_within(c, 5000) {
             tracing::error!(domid = d.domid, pid = c.pid(), "qemu did not end");
+            return;
         }
     }
-    // Our own child is reaped here; an adopted one by its new parent.
     let _ = c.wait();
     d.child = None;
+}
+
+fn valid_uuid(u: &str) -> bool {
+    let hex: String = u.chars().filter(|ch| *ch != '-').collect();
+    u.len() == 36 && hex.len() == 32 && hex.chars().all(|ch| ch.is_ascii_hexdigit())
 }
 
 fn info(d: &Domain) -> Value {

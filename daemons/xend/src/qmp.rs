@@ -1,5 +1,7 @@
 //! A small QMP client: greeting, capabilities, one command at a time,
-//! events skipped. Every read has a deadline; an answer is bounded.
+//! events skipped (at most [`MAX_EVENTS`] before an answer). A session has
+//! one deadline for all its reads ([`DEADLINE`]), and a line is bounded:
+//! a qemu that trickles bytes or floods events cannot hold xend.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -10,12 +12,17 @@ use serde_json::Value;
 
 /// Longest QMP line read.
 const MAX_LINE: u64 = 1 << 20;
+/// Events skipped while waiting for one answer.
+pub const MAX_EVENTS: usize = 64;
+/// How long a whole QMP session may take.
+pub const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A QMP session.
 #[derive(Debug)]
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    deadline: std::time::Instant,
 }
 
 impl Qmp {
@@ -25,9 +32,13 @@ impl Qmp {
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
         let writer = s.try_clone().map_err(|e| e.to_string())?;
+        writer
+            .set_write_timeout(Some(DEADLINE))
+            .map_err(|e| e.to_string())?;
         let mut q = Qmp {
             reader: BufReader::new(s),
             writer,
+            deadline: std::time::Instant::now() + DEADLINE,
         };
         let greeting = q.line()?;
         if greeting.get("QMP").is_none() {
@@ -38,6 +49,16 @@ impl Qmp {
     }
 
     fn line(&mut self) -> Result<Value, String> {
+        let left = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("QMP: no answer within {} s", DEADLINE.as_secs()));
+        }
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         (&mut self.reader)
             .take(MAX_LINE)
@@ -56,7 +77,7 @@ impl Qmp {
         self.writer
             .write_all(line.as_bytes())
             .map_err(|e| format!("QMP: {e}"))?;
-        loop {
+        for _ in 0..=MAX_EVENTS {
             let v = self.line()?;
             if let Some(r) = v.get("return") {
                 return Ok(r.clone());
@@ -66,5 +87,8 @@ impl Qmp {
             }
             // An event: not what we wait for.
         }
+        Err(format!(
+            "QMP {command}: more than {MAX_EVENTS} events and no answer"
+        ))
     }
 }

@@ -106,10 +106,11 @@ fn write_file(path: &std::ffi::CStr, data: &[u8]) -> Result<(), i32> {
     let e = errno();
     // SAFETY: closing our own fd.
     unsafe { libc::close(fd) };
-    if usize::try_from(n).ok() == Some(data.len()) {
-        Ok(())
-    } else {
-        Err(e)
+    match usize::try_from(n) {
+        Ok(done) if done == data.len() => Ok(()),
+        // A short write sets no errno.
+        Ok(_) => Err(libc::EIO),
+        Err(_) => Err(e),
     }
 }
 

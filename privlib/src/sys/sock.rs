@@ -149,10 +149,13 @@ pub fn open_beneath(
     write: bool,
 ) -> io::Result<OwnedFd> {
     let c = CString::new(name.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // O_NONBLOCK: a FIFO or device put there cannot block the open; the
+    // caller checks the type and reopens (see `reopen`).
     let flags = if write { libc::O_RDWR } else { libc::O_RDONLY }
         | libc::O_NOFOLLOW
         | libc::O_CLOEXEC
-        | libc::O_NOCTTY;
+        | libc::O_NOCTTY
+        | libc::O_NONBLOCK;
     // SAFETY: open_how is plain data; zeroed is mode 0 and no flags.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = u64::try_from(flags).unwrap_or(0);
