@@ -389,7 +389,9 @@ pub struct DomainConfig {
     pub serial: String,
     /// `vnc`.
     pub vnc: bool,
-    /// `vnclisten` (`127.0.0.1`, or an address the administrator chose).
+    /// `vnclisten` (`127.0.0.1`, or an address the administrator chose),
+    /// kept for the console gates; VNC is served on the domain's unix
+    /// socket.
     pub vnclisten: String,
     /// `vncdisplay`, if fixed.
     pub vncdisplay: Option<u32>,

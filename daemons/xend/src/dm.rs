@@ -143,6 +143,11 @@ pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
             if d.read_only { ",readonly=on" } else { "" }
         ));
     }
+    if c.vnc {
+        // A VNC server that listens nowhere: xend accepts clients on its
+        // own socket and hands each one over QMP (add_client).
+        a.extend(["-vnc".into(), "none".into()]);
+    }
     a.extend([
         "-boot".into(),
         "order=cd".into(),

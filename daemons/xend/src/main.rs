@@ -231,9 +231,16 @@ fn run(a: Args) -> Result<(), String> {
     tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains = m.domains.len(), "xend serving");
     loop {
         m.tick();
+        let vnc = m.vnc_listeners();
         let mut fds = vec![pollfd(server.listener().as_raw_fd(), POLLIN)];
+        fds.extend(vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)));
         fds.extend(m.pidfds().into_iter().map(|fd| pollfd(fd, POLLIN)));
         poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
+        for (i, (id, _)) in vnc.iter().enumerate() {
+            if fds[1 + i].revents & POLLIN != 0 {
+                m.vnc_accept(*id);
+            }
+        }
         if fds[0].revents & POLLIN == 0 {
             continue;
         }

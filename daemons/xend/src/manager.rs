@@ -90,6 +90,9 @@ pub struct Domain {
     pub dir: PathBuf,
     /// The uid its device model runs as.
     pub uid: u32,
+    /// Its VNC socket (`<dir>/vnc`), when `vnc = 1`: xend's listener,
+    /// each client handed to qemu.
+    pub vnc: Option<UnixListener>,
 }
 
 /// Every domain.
@@ -228,11 +231,6 @@ impl Manager {
     /// messages).
     pub fn create(&mut self, source: &str, text: &str) -> Result<Value, String> {
         let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
-        if cfg.vnc {
-            return Err(format!(
-                "{source}: vnc = 1: VNC consoles are not served yet (they come with the console gates); use the serial console"
-            ));
-        }
         if self.domains.values().any(|d| d.config.name == cfg.name) {
             return Err(format!("a domain named {} already runs", cfg.name));
         }
@@ -285,6 +283,14 @@ impl Manager {
                 .map_err(|e| format!("{}: {e}", dir.join(name).display()))
         };
         let (qmp, serial) = (listen("qmp")?, listen("serial")?);
+        let vnc = if cfg.vnc {
+            let l = UnixListener::bind(dir.join("vnc"))
+                .map_err(|e| format!("{}: {e}", dir.join("vnc").display()))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Some(l)
+        } else {
+            None
+        };
         let log = std::fs::File::create(dir.join("qemu.log"))
             .map(OwnedFd::from)
             .map_err(|e| format!("{}: {e}", dir.join("qemu.log").display()))?;
@@ -318,6 +324,7 @@ impl Manager {
             started: SystemTime::now(),
             dir,
             uid,
+            vnc,
         };
         // Recorded before anything else, so a new xend finds this qemu
         // whatever happens to this one from here on.
@@ -383,6 +390,7 @@ impl Manager {
                             started: SystemTime::now(),
                             dir: e.path(),
                             uid: self.uid_of(domid).unwrap_or(u32::MAX),
+                            vnc: None,
                         };
                         self.unregister(&d);
                     }
@@ -422,7 +430,17 @@ impl Manager {
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(st.started),
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             uid: st.uid,
+            vnc: None,
         };
+        let mut d = d;
+        if d.config.vnc {
+            // The old xend's listener died with it: a new one, same place.
+            let p = d.dir.join("vnc");
+            let _ = std::fs::remove_file(&p);
+            let l = UnixListener::bind(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            d.vnc = Some(l);
+        }
         self.domains.insert(domid, d);
         Ok(Some(domid))
     }
@@ -612,6 +630,32 @@ impl Manager {
         let name = self.domains[&id].config.name.clone();
         self.destroy(which)?;
         self.create(&name, &text)
+    }
+
+    /// The VNC listeners to watch: (domid, fd).
+    pub fn vnc_listeners(&self) -> Vec<(u32, i32)> {
+        self.domains
+            .values()
+            .filter_map(|d| d.vnc.as_ref().map(|l| (d.domid, l.as_raw_fd())))
+            .collect()
+    }
+
+    /// Hands a waiting VNC client of domain `id` to its qemu.
+    pub fn vnc_accept(&mut self, id: u32) {
+        let Some(d) = self.domains.get(&id) else {
+            return;
+        };
+        let Some(l) = &d.vnc else {
+            return;
+        };
+        let Ok((client, _)) = l.accept() else {
+            return;
+        };
+        let r =
+            Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.add_client("vnc", client.as_fd()));
+        if let Err(e) = r {
+            tracing::warn!(domid = id, "VNC client not handed over: {e}");
+        }
     }
 
     /// The pidfds to watch.

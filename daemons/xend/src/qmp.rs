@@ -70,6 +70,36 @@ impl Qmp {
         serde_json::from_slice(&buf).map_err(|e| format!("QMP: {e}"))
     }
 
+    /// Hands qemu an accepted client connection for `protocol` (`vnc`):
+    /// the fd goes over QMP (`getfd`, SCM_RIGHTS), then `add_client`.
+    pub fn add_client(
+        &mut self,
+        protocol: &str,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), String> {
+        let mut line =
+            serde_json::json!({"execute": "getfd", "arguments": {"fdname": "client"}}).to_string();
+        line.push('\n');
+        privlib::sys::sock::send_with_fd(&self.writer, line.as_bytes(), fd)
+            .map_err(|e| format!("QMP getfd: {e}"))?;
+        self.answer("getfd")?;
+        self.call(
+            "add_client",
+            serde_json::json!({"protocol": protocol, "fdname": "client", "skipauth": false}),
+        )
+        .map(drop)
+    }
+
+    /// Runs `command` with `arguments`; its return value.
+    pub fn call(&mut self, command: &str, arguments: Value) -> Result<Value, String> {
+        let mut line = serde_json::json!({"execute": command, "arguments": arguments}).to_string();
+        line.push('\n');
+        self.writer
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("QMP: {e}"))?;
+        self.answer(command)
+    }
+
     /// Runs `command`; its return value.
     pub fn execute(&mut self, command: &str) -> Result<Value, String> {
         let mut line = serde_json::json!({"execute": command}).to_string();
@@ -77,6 +107,10 @@ impl Qmp {
         self.writer
             .write_all(line.as_bytes())
             .map_err(|e| format!("QMP: {e}"))?;
+        self.answer(command)
+    }
+
+    fn answer(&mut self, command: &str) -> Result<Value, String> {
         for _ in 0..=MAX_EVENTS {
             let v = self.line()?;
             if let Some(r) = v.get("return") {

@@ -162,7 +162,7 @@ fn setup(base: &Path) -> Result<PathBuf, String> {
     std::fs::write(
         &cfg,
         format!(
-            "name = \"testguest\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\ndisk = [ '{},raw,hda,rw' ]\nserial = \"pty\"\n",
+            "name = \"testguest\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\ndisk = [ '{},raw,hda,rw' ]\nserial = \"pty\"\nvnc = 1\n",
             img.display()
         ),
     )
@@ -240,6 +240,21 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
             })?;
             check(n > 0, format!("serial closed: {got:?}"))?;
             got.extend_from_slice(&buf[..n]);
+        }
+
+        // VNC: on the domain's unix socket, answered by qemu (xend hands
+        // each client over QMP).
+        {
+            let mut v = UnixStream::connect(dir.join("vnc")).map_err(e)?;
+            v.set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(e)?;
+            let mut hello = [0u8; 12];
+            v.read_exact(&mut hello)
+                .map_err(|err| format!("no VNC greeting: {err}"))?;
+            check(
+                hello.starts_with(b"RFB 003."),
+                format!("VNC greeting: {hello:?}"),
+            )?;
         }
 
         // The qemu: base + domid, nothing else.
@@ -359,6 +374,14 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
                 .any(|l| l.starts_with("testguest") && l.contains(" 1 ")),
             format!("xm list after restart:\n{out}"),
         )?;
+        {
+            let mut v = UnixStream::connect(dir.join("vnc")).map_err(e)?;
+            v.set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(e)?;
+            let mut hello = [0u8; 12];
+            v.read_exact(&mut hello)
+                .map_err(|err| format!("no VNC after adoption: {err}"))?;
+        }
         let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domid", "testguest"])?;
         check(code == 0 && out == "1\n", format!("xm domid: {out}"))?;
         let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domname", "1"])?;

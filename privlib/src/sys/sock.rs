@@ -178,3 +178,68 @@ pub fn open_beneath(
     // SAFETY: a fresh fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
+
+/// Sends `data` with one file descriptor attached (SCM_RIGHTS) on a
+/// connected unix stream: how a listening socket's accepted client is
+/// handed to a device model over QMP (`getfd`).
+pub fn send_with_fd(
+    sock: &std::os::unix::net::UnixStream,
+    data: &[u8],
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    if data.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no data to carry the fd",
+        ));
+    }
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one int in a control message, suitably aligned.
+    let mut cbuf = [0u64; 4];
+    let fd_len = u32::try_from(size_of::<RawFdInt>()).unwrap_or(4);
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = usize::try_from(unsafe { libc::CMSG_SPACE(fd_len) }).map_err(io::Error::other)?;
+    if space > size_of_val(&cbuf) {
+        return Err(io::Error::other("control buffer too small"));
+    }
+    // SAFETY: msghdr is plain data; zeroed is an empty message.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    // SAFETY: msg_control points at a live buffer of msg_controllen bytes,
+    // so CMSG_FIRSTHDR returns a header inside it.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+    if cmsg.is_null() {
+        return Err(io::Error::other("no room for the control message"));
+    }
+    // SAFETY: a pure size computation.
+    let len = unsafe { libc::CMSG_LEN(fd_len) };
+    // SAFETY: cmsghdr is plain data; zeroed, then its fields are set.
+    let mut hdr: libc::cmsghdr = unsafe { std::mem::zeroed() };
+    hdr.cmsg_level = libc::SOL_SOCKET;
+    hdr.cmsg_type = libc::SCM_RIGHTS;
+    hdr.cmsg_len = usize::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: `cmsg` points into `cbuf`, which has room for a header
+    // (checked above); unaligned writes need no alignment.
+    unsafe { std::ptr::write_unaligned(cmsg, hdr) };
+    // SAFETY: CMSG_DATA of a header inside `cbuf` stays inside it.
+    let data_ptr = unsafe { libc::CMSG_DATA(cmsg) };
+    // SAFETY: `data_ptr` has room for one int within `cbuf` (CMSG_SPACE
+    // was checked against its size).
+    unsafe { std::ptr::write_unaligned(data_ptr.cast::<RawFdInt>(), fd.as_raw_fd()) };
+    // SAFETY: a live socket fd and a fully built message whose buffers
+    // outlive the call.
+    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &raw const msg, libc::MSG_NOSIGNAL) };
+    match usize::try_from(n) {
+        Ok(k) if k == data.len() => Ok(()),
+        Ok(_) => Err(io::Error::new(io::ErrorKind::WriteZero, "short send")),
+        Err(_) => Err(io::Error::last_os_error()),
+    }
+}
+
+type RawFdInt = libc::c_int;
