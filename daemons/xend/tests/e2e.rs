@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use privlib::testing::{fake_accounts, have_program, in_private_tmpfs, root_or_skip};
 
 mod common;
-use common::{BANNER, boot_sector};
+use common::{BANNER, boot_sector, check_unprivileged_qemu};
 
 const XVM: u32 = 48_800;
 const ALICE: u32 = 48_801;
@@ -270,46 +270,7 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
             .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
             .find(|p| field(*p, "Uid").is_ok_and(|u| u.starts_with(&(BASE + 1).to_string())))
             .ok_or("no process runs as the domain's uid")?;
-        let id = (BASE + 1).to_string();
-        check(
-            field(cmdline_pid, "Uid")?
-                .split_whitespace()
-                .all(|u| u == id),
-            "qemu uid",
-        )?;
-        check(
-            field(cmdline_pid, "Gid")?
-                .split_whitespace()
-                .all(|g| g == id),
-            "qemu gid",
-        )?;
-        for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-            let v = field(cmdline_pid, k)?;
-            check(
-                v.trim_start_matches('0').is_empty(),
-                format!("qemu {k}: {v}"),
-            )?;
-        }
-        check(
-            field(cmdline_pid, "NoNewPrivs")? == "1" && field(cmdline_pid, "Seccomp")? == "2",
-            "qemu NNP/seccomp",
-        )?;
-        check(
-            std::fs::read_link("/proc/self/ns/mnt").map_err(e)?
-                != std::fs::read_link(format!("/proc/{cmdline_pid}/ns/mnt")).map_err(e)?,
-            "qemu shares our mount namespace",
-        )?;
-        let mut dev: Vec<String> = std::fs::read_dir(format!("/proc/{cmdline_pid}/root/dev"))
-            .map_err(e)?
-            .filter_map(Result::ok)
-            .map(|d| d.file_name().to_string_lossy().into_owned())
-            .collect();
-        dev.sort();
-        dev.retain(|n| n != "kvm");
-        check(
-            dev == ["null", "urandom", "zero"],
-            format!("qemu's /dev: {dev:?}"),
-        )?;
+        check_unprivileged_qemu(cmdline_pid, BASE + 1)?;
 
         // xend: xvm, nothing in E, no sys_admin anywhere.
         check(
