@@ -29,6 +29,7 @@ pub mod basic;
 pub mod caps;
 pub mod listener;
 pub mod log;
+pub mod mode;
 pub mod names;
 pub mod peer;
 pub mod policy;

@@ -282,10 +282,7 @@ impl Policy {
 
 /// `$XVM_ROOT/etc/xvm/privileges.toml`.
 pub fn system_path() -> PathBuf {
-    let root = std::env::var_os("XVM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    root.join("etc/xvm/privileges.toml")
+    crate::mode::xvm_root().join("etc/xvm/privileges.toml")
 }
 
 /// `$XDG_CONFIG_HOME/xvm/privileges.toml` (or `~/.config/...`).

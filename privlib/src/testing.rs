@@ -91,6 +91,29 @@ pub fn in_private_tmpfs(
     verdict
 }
 
+/// [`fake_accounts`] where each user has a group of its own name and id,
+/// plus `groups` (name, gid, members).
+pub fn fake_users(
+    dir: &std::path::Path,
+    users: &[(&str, u32)],
+    groups: &[(&str, u32, &[&str])],
+) -> Result<(), String> {
+    let with_gid: Vec<(&str, u32, u32)> = users.iter().map(|(n, id)| (*n, *id, *id)).collect();
+    let mut all: Vec<(&str, u32, &[&str])> =
+        users.iter().map(|(n, id)| (*n, *id, &[][..])).collect();
+    all.extend_from_slice(groups);
+    fake_accounts(dir, &with_gid, &all)
+}
+
+/// Writes `text` as the system policy file under `root`
+/// (`root/etc/xvm/privileges.toml`, for `XVM_ROOT=root`).
+pub fn write_policy(root: &std::path::Path, text: &str) -> Result<(), String> {
+    let etc = root.join("etc/xvm");
+    std::fs::create_dir_all(&etc).map_err(|e| format!("{}: {e}", etc.display()))?;
+    let p = etc.join("privileges.toml");
+    std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 /// Replaces `/etc/passwd` and `/etc/group`, in the current (private!)
 /// mount namespace only, by files in `dir` holding `users` as
 /// (name, uid, gid) and `groups` as (name, gid, members).

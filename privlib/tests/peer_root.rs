@@ -20,7 +20,7 @@ use privlib::names::{PrivId, virt_manage};
 use privlib::peer::tcp_peer_uid;
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, diag, ns};
-use privlib::testing::{EventCapture, fake_accounts, in_private_tmpfs, root_or_skip};
+use privlib::testing::{EventCapture, fake_users, in_private_tmpfs, root_or_skip};
 use privlib::{Policy, require_any};
 
 const ALICE: u32 = 48_100; // in group virt
@@ -29,20 +29,10 @@ const CAROL: u32 = 48_102; // holds capabilities in some tests
 const VIRT: u32 = 48_200;
 
 fn accounts(dir: &Path) -> Result<(), String> {
-    fake_accounts(
+    fake_users(
         dir,
-        &[
-            ("alice", ALICE, ALICE),
-            ("bob", BOB, BOB),
-            ("carol", CAROL, CAROL),
-        ],
-        &[
-            ("alice", ALICE, &[]),
-            ("bob", BOB, &[]),
-            ("carol", CAROL, &[]),
-            ("virt", VIRT, &["alice"]),
-            ("xvm", 48_300, &[]),
-        ],
+        &[("alice", ALICE), ("bob", BOB), ("carol", CAROL)],
+        &[("virt", VIRT, &["alice"]), ("xvm", 48_300, &[])],
     )
 }
 

@@ -294,11 +294,9 @@ pub fn request(socket: &Path, fields: &[&str]) -> Result<Vec<String>, String> {
     }
 }
 
-/// The control socket a client means (see [`crate::paths::Paths::for_client`]).
+/// The control socket a client means (see [`crate::paths::Paths::client_socket`]).
 pub fn client_socket(session: bool) -> Result<std::path::PathBuf, String> {
-    Ok(crate::paths::Paths::for_client(session)?
-        .run
-        .join("control"))
+    crate::paths::Paths::client_socket(session)
 }
 
 #[cfg(test)]

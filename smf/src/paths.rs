@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use privlib::mode::{client_socket, session_data, session_run, xvm_root};
+
 /// The directories.
 #[derive(Clone, Debug)]
 pub struct Paths {
@@ -19,54 +21,28 @@ pub struct Paths {
     pub log: PathBuf,
 }
 
-fn var(k: &str) -> Option<PathBuf> {
-    std::env::var_os(k)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
 impl Paths {
     /// The directories of system (`true`) or session mode.
     pub fn new(system: bool) -> Result<Paths, String> {
         if system {
-            let root = var("XVM_ROOT").unwrap_or_else(|| PathBuf::from("/"));
+            let root = xvm_root();
             return Ok(Paths {
                 run: root.join("run/xvm/svc-startd"),
                 state: root.join("var/lib/xvm/smf"),
                 log: root.join("var/log/xvm"),
             });
         }
-        let rt = var("XDG_RUNTIME_DIR")
-            .ok_or("session mode needs XDG_RUNTIME_DIR")?
-            .join("xvm");
-        let data = var("XDG_DATA_HOME")
-            .or_else(|| var("HOME").map(|h| h.join(".local/share")))
-            .ok_or("session mode needs XDG_DATA_HOME or HOME")?;
+        let rt = session_run()?;
         Ok(Paths {
             run: rt.join("svc-startd"),
-            state: data.join("xvm/smf"),
+            state: session_data()?.join("smf"),
             log: rt.join("log"),
         })
     }
 
-    /// Which restarter a client means: `--session` says; otherwise root
-    /// gets the system one (the session one if only that runs), and
-    /// anyone else their own session one if it runs, else the system one
-    /// (whose gate then decides).
-    pub fn for_client(session: bool) -> Result<Paths, String> {
-        if session {
-            return Paths::new(false);
-        }
-        let root = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
-            .map_err(|e| e.to_string())?
-            .uid[1]
-            == 0;
-        let running = |p: &Paths| p.run.join("control").exists();
-        let sys = Paths::new(true)?;
-        let own = Paths::new(false).ok().filter(running);
-        Ok(match own {
-            Some(s) if !root || !running(&sys) => s,
-            _ => sys,
-        })
+    /// The control socket a client means ([`privlib::mode::client_socket`]).
+    pub fn client_socket(session: bool) -> Result<PathBuf, String> {
+        let own = Paths::new(false).ok().map(|p| p.run.join("control"));
+        client_socket(session, Paths::new(true)?.run.join("control"), own)
     }
 }

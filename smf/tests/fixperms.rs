@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use privlib::testing::{fake_accounts, in_private_tmpfs, root_or_skip};
+use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip};
 
 const XVM: u32 = 48_600;
 
@@ -39,7 +39,7 @@ fn dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent() {
         return;
     }
     let verdict = in_private_tmpfs("fixperms", |base| {
-        fake_accounts(base, &[("xvm", XVM, XVM)], &[("xvm", XVM, &[])])?;
+        fake_users(base, &[("xvm", XVM)], &[])?;
         let root = base.join("root");
         let e = |e: std::io::Error| e.to_string();
         // An old installation: root-owned, world-readable, with content.

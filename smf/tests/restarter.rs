@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privlib::testing::{fake_accounts, in_private_tmpfs, root_or_skip};
+use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
 
 const XVM: u32 = 48_700;
 const ALICE: u32 = 48_701;
@@ -330,15 +330,7 @@ fn manifests(dir: &Path) -> Result<(), String> {
 }
 
 fn accounts(base: &Path) -> Result<(), String> {
-    fake_accounts(
-        base,
-        &[
-            ("xvm", XVM, XVM),
-            ("alice", ALICE, ALICE),
-            ("bob", BOB, BOB),
-        ],
-        &[("xvm", XVM, &[]), ("alice", ALICE, &[]), ("bob", BOB, &[])],
-    )
+    fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[])
 }
 
 #[test]
@@ -353,13 +345,10 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
     let verdict = in_private_tmpfs("svc-startd", |base| {
         accounts(base)?;
         let root = base.join("root");
-        let etc = root.join("etc/xvm");
-        std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
-        std::fs::write(
-            etc.join("privileges.toml"),
+        write_policy(
+            &root,
             "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"xvm\"]\nuids = [0]\n",
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let m = base.join("manifests");
         manifests(&m)?;
         let env = vec![("XVM_ROOT", root.clone())];

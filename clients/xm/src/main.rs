@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use privlib::mode::{client_socket, env_path, session_run, xvm_root};
 use serde_json::{Value, json};
 use xend::rpc::Client;
 
@@ -91,33 +92,14 @@ enum Cmd {
     },
 }
 
-fn var(k: &str) -> Option<PathBuf> {
-    std::env::var_os(k)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-/// xend's socket: `$XEND_SOCKET`; else root's system one; else the user's
-/// session one if it runs, or the system one (whose gate decides).
+/// xend's socket: `$XEND_SOCKET`, else by the stack's rule
+/// ([`privlib::mode::client_socket`]).
 fn socket(session: bool) -> Result<PathBuf, String> {
-    if let Some(p) = var("XEND_SOCKET") {
+    if let Some(p) = env_path("XEND_SOCKET") {
         return Ok(p);
     }
-    let system = var("XVM_ROOT")
-        .unwrap_or_else(|| PathBuf::from("/"))
-        .join("run/xend/xmlrpc.sock");
-    let own = var("XDG_RUNTIME_DIR").map(|d| d.join("xvm/xend/xmlrpc.sock"));
-    let root = privlib::procfs::read_cred(Path::new("/proc"), "self")
-        .map_err(|e| e.to_string())?
-        .uid[1]
-        == 0;
-    if session {
-        return own.ok_or_else(|| "session mode needs XDG_RUNTIME_DIR".into());
-    }
-    Ok(match own.filter(|p| p.exists()) {
-        Some(p) if !root || !system.exists() => p,
-        _ => system,
-    })
+    let own = session_run().ok().map(|d| d.join("xend/xmlrpc.sock"));
+    client_socket(session, xvm_root().join("run/xend/xmlrpc.sock"), own)
 }
 
 fn call(session: bool, method: &str, params: Value) -> Result<Value, String> {

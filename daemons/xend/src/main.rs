@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
+use privlib::mode::{env_path, session_data, session_run, xvm_root};
 use privlib::names::{virt_manage, xvm_control};
 use privlib::sys::accounts;
 use privlib::sys::poll::{POLLIN, poll, pollfd};
@@ -51,12 +52,6 @@ struct Args {
     /// Log more.
     #[arg(short = 'v', long)]
     verbose: bool,
-}
-
-fn var(k: &str) -> Option<PathBuf> {
-    std::env::var_os(k)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
 }
 
 /// KVM when /dev/kvm is a device the `kvm` group (system) or we
@@ -121,33 +116,29 @@ const MAX_REQUESTS: usize = 64;
 
 fn run(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
-    let system = a.system || (ids.uid[1] == 0 && !a.session);
+    let system = privlib::mode::daemon_is_system(a.session, a.system)?;
     privlib::log::StderrLog::new(if a.verbose {
         tracing::Level::DEBUG
     } else {
         tracing::Level::INFO
     })
     .install();
-    let root = var("XVM_ROOT").unwrap_or_else(|| PathBuf::from("/"));
+    let root = xvm_root();
     let (run, images, xenstore, managed) = if system {
         (
             root.join("run/xend"),
             vec![root.join("var/lib/xend/storage")],
-            var("XENSTORED_PATH").unwrap_or_else(|| root.join("run/xenstored/socket")),
+            env_path("XENSTORED_PATH").unwrap_or_else(|| root.join("run/xenstored/socket")),
             root.join("var/lib/xend/domains"),
         )
     } else {
-        let rt = var("XDG_RUNTIME_DIR")
-            .ok_or("session mode needs XDG_RUNTIME_DIR")?
-            .join("xvm");
-        let data = var("XDG_DATA_HOME")
-            .or_else(|| var("HOME").map(|h| h.join(".local/share")))
-            .ok_or("session mode needs XDG_DATA_HOME or HOME")?;
+        let rt = session_run()?;
+        let data = session_data()?;
         (
             rt.join("xend"),
-            vec![data.join("xvm/images")],
-            var("XENSTORED_PATH").unwrap_or_else(|| rt.join("xenstored/socket")),
-            data.join("xvm/domains"),
+            vec![data.join("images")],
+            env_path("XENSTORED_PATH").unwrap_or_else(|| rt.join("xenstored/socket")),
+            data.join("domains"),
         )
     };
     let image_dirs = if a.image_dirs.is_empty() {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privlib::testing::{fake_accounts, have_program, in_private_tmpfs, root_or_skip};
+use privlib::testing::{fake_users, have_program, in_private_tmpfs, root_or_skip, write_policy};
 
 mod common;
 use common::{BANNER, boot_sector, check_unprivileged_qemu};
@@ -58,18 +58,12 @@ fn start(
         .spawn()
         .map_err(|e| format!("{name}: {e}"))?;
     let d = Daemon(child);
-    let t = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(ready) {
-            return Ok(d);
-        }
-        check(
-            t.elapsed() < Duration::from_secs(15),
-            format!("{name} did not start: {text}"),
-        )?;
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(15), &format!("{name} to start"), || {
+        Ok(std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(ready))
+    })?;
+    Ok(d)
 }
 
 /// `xm ARGS` as `uid` with supplementary `groups`.
@@ -120,31 +114,67 @@ fn field(pid: i32, key: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no {key}"))
 }
 
+/// Reads the RFB greeting on a domain's VNC socket.
+fn vnc_greeting(sock: &Path) -> Result<(), String> {
+    let mut v = UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+    v.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut hello = [0u8; 12];
+    v.read_exact(&mut hello)
+        .map_err(|err| format!("no VNC greeting: {err}"))?;
+    check(
+        hello.starts_with(b"RFB 003."),
+        format!("VNC greeting: {hello:?}"),
+    )
+}
+
+/// The live process running as `uid`.
+fn process_of(uid: u32) -> Result<i32, String> {
+    std::fs::read_dir("/proc")
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .find(|p| {
+            field(*p, "Uid").is_ok_and(|u| u.starts_with(&uid.to_string()))
+                && field(*p, "State").is_ok_and(|s| !s.starts_with('Z'))
+        })
+        .ok_or_else(|| format!("no process runs as uid {uid}"))
+}
+
+/// Whether `xm list` output shows `name` with id `id` ("-": not running).
+fn listed(out: &str, name: &str, id: &str) -> bool {
+    out.lines()
+        .any(|l| l.split_whitespace().take(2).eq([name, id]))
+}
+
+/// Polls `f` until it gives `Ok(true)`, at most `limit`; `what` names the
+/// wait in the error.
+fn wait_until(
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Result<bool, String>,
+) -> Result<(), String> {
+    let t = Instant::now();
+    while !f()? {
+        check(t.elapsed() < limit, format!("timed out: {what}"))?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 fn setup(base: &Path) -> Result<PathBuf, String> {
     let e = |e: std::io::Error| e.to_string();
-    fake_accounts(
+    fake_users(
         base,
-        &[
-            ("xvm", XVM, XVM),
-            ("alice", ALICE, ALICE),
-            ("bob", BOB, BOB),
-        ],
-        &[
-            ("xvm", XVM, &[]),
-            ("alice", ALICE, &[]),
-            ("bob", BOB, &[]),
-            ("virt", VIRT, &["alice"]),
-        ],
+        &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)],
+        &[("virt", VIRT, &["alice"])],
     )?;
     std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).map_err(e)?;
     let root = base.join("root");
-    let etc = root.join("etc/xvm");
-    std::fs::create_dir_all(&etc).map_err(e)?;
-    std::fs::write(
-        etc.join("privileges.toml"),
+    write_policy(
+        &root,
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
-    )
-    .map_err(e)?;
+    )?;
     for (d, mode) in [
         ("run/xenstored", 0o755),
         ("var/lib/xend/storage", 0o700),
@@ -244,32 +274,12 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
 
         // VNC: on the domain's unix socket, answered by qemu (xend hands
         // each client over QMP).
-        {
-            let mut v = UnixStream::connect(dir.join("vnc")).map_err(e)?;
-            v.set_read_timeout(Some(Duration::from_secs(10)))
-                .map_err(e)?;
-            let mut hello = [0u8; 12];
-            v.read_exact(&mut hello)
-                .map_err(|err| format!("no VNC greeting: {err}"))?;
-            check(
-                hello.starts_with(b"RFB 003."),
-                format!("VNC greeting: {hello:?}"),
-            )?;
-        }
+        vnc_greeting(&dir.join("vnc"))?;
 
         // The qemu: base + domid, nothing else.
         let (_, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["list"])?;
-        check(
-            out.lines()
-                .any(|l| l.starts_with("testguest") && l.contains(" 1 ")),
-            format!("xm list:\n{out}"),
-        )?;
-        let cmdline_pid = std::fs::read_dir("/proc")
-            .map_err(e)?
-            .filter_map(Result::ok)
-            .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-            .find(|p| field(*p, "Uid").is_ok_and(|u| u.starts_with(&(BASE + 1).to_string())))
-            .ok_or("no process runs as the domain's uid")?;
+        check(listed(&out, "testguest", "1"), format!("xm list:\n{out}"))?;
+        let cmdline_pid = process_of(BASE + 1)?;
         check_unprivileged_qemu(cmdline_pid, BASE + 1)?;
 
         // xend: xvm, nothing in E, no sys_admin anywhere.
@@ -343,18 +353,10 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         )?;
         let (_, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["list"])?;
         check(
-            out.lines()
-                .any(|l| l.starts_with("testguest") && l.contains(" 1 ")),
+            listed(&out, "testguest", "1"),
             format!("xm list after restart:\n{out}"),
         )?;
-        {
-            let mut v = UnixStream::connect(dir.join("vnc")).map_err(e)?;
-            v.set_read_timeout(Some(Duration::from_secs(10)))
-                .map_err(e)?;
-            let mut hello = [0u8; 12];
-            v.read_exact(&mut hello)
-                .map_err(|err| format!("no VNC after adoption: {err}"))?;
-        }
+        vnc_greeting(&dir.join("vnc"))?;
         let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domid", "testguest"])?;
         check(code == 0 && out == "1\n", format!("xm domid: {out}"))?;
         let (code, out, _) = xm(ALICE, &[ALICE, VIRT], &root, &["domname", "1"])?;
@@ -395,8 +397,7 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         check(stored.exists(), "no stored config")?;
         let (_, out, _) = as_alice(&["list"])?;
         check(
-            out.lines()
-                .any(|l| l.starts_with("testguest") && l.contains(" - ")),
+            listed(&out, "testguest", "-"),
             format!("a stopped managed domain in xm list:\n{out}"),
         )?;
         let (code, out, err) = as_alice(&["start", "testguest"])?;
@@ -411,34 +412,13 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         )?;
 
         // A qemu that dies: the domain crashed, on_crash (destroy) applies.
-        let qemu = std::fs::read_dir("/proc")
-            .map_err(e)?
-            .filter_map(Result::ok)
-            .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-            .find(|p| {
-                field(*p, "Uid").is_ok_and(|u| u.starts_with(&(BASE + 1).to_string()))
-                    && field(*p, "State").is_ok_and(|s| !s.starts_with('Z'))
-            })
-            .ok_or("no qemu for the managed domain")?;
+        let qemu = process_of(BASE + 1)?;
         let _ = Command::new("kill")
             .args(["-KILL", &qemu.to_string()])
             .status();
-        let stopped = |out: &str| {
-            out.lines()
-                .any(|l| l.starts_with("testguest") && l.contains(" - "))
-        };
-        let t = Instant::now();
-        loop {
-            let (_, out, _) = as_alice(&["list"])?;
-            if stopped(&out) {
-                break;
-            }
-            check(
-                t.elapsed() < Duration::from_secs(10),
-                format!("crash not handled:\n{out}"),
-            )?;
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let stopped =
+            || -> Result<bool, String> { Ok(listed(&as_alice(&["list"])?.1, "testguest", "-")) };
+        wait_until(Duration::from_secs(10), "crash not handled", stopped)?;
         check(
             xs.read(0, "/local/domain/1").is_err(),
             "a crashed domain left its entries",
@@ -450,18 +430,7 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
         check(code == 0, format!("start again: {err}"))?;
         let (code, _, err) = as_alice(&["shutdown", "testguest"])?;
         check(code == 0, format!("shutdown: {err}"))?;
-        let t = Instant::now();
-        loop {
-            let (_, out, _) = as_alice(&["list"])?;
-            if stopped(&out) {
-                break;
-            }
-            check(
-                t.elapsed() < Duration::from_secs(15),
-                format!("shutdown never ended:\n{out}"),
-            )?;
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until(Duration::from_secs(15), "shutdown never ended", stopped)?;
         let (code, _, err) = as_alice(&["start", "testguest"])?;
         check(code == 0, format!("start a third time: {err}"))?;
         let (code, _, err) = as_alice(&["destroy", "testguest"])?;

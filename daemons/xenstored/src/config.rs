@@ -15,17 +15,11 @@ pub enum Mode {
 /// The run directory: `$XENSTORED_RUNDIR`, else `$XVM_ROOT/run/xenstored`
 /// (system) or `$XDG_RUNTIME_DIR/xvm/xenstored` (session).
 pub fn run_dir(mode: &Mode) -> Result<PathBuf, String> {
-    if let Some(d) = std::env::var_os("XENSTORED_RUNDIR") {
-        return Ok(PathBuf::from(d));
+    if let Some(d) = privlib::mode::env_path("XENSTORED_RUNDIR") {
+        return Ok(d);
     }
     match mode {
-        Mode::System => {
-            let root =
-                std::env::var_os("XVM_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-            Ok(root.join("run/xenstored"))
-        }
-        Mode::Session => std::env::var_os("XDG_RUNTIME_DIR")
-            .map(|d| PathBuf::from(d).join("xvm/xenstored"))
-            .ok_or_else(|| "session mode needs XDG_RUNTIME_DIR (or XENSTORED_RUNDIR)".to_string()),
+        Mode::System => Ok(privlib::mode::xvm_root().join("run/xenstored")),
+        Mode::Session => Ok(privlib::mode::session_run()?.join("xenstored")),
     }
 }

@@ -76,7 +76,7 @@ struct Args {
 fn start(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?;
-    let mode = if a.system || (ids.uid[1] == 0 && !a.session) {
+    let mode = if privlib::mode::daemon_is_system(a.session, a.system)? {
         Mode::System
     } else {
         Mode::Session

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Running, start};
 use privlib::sys::child::fork_call;
 use privlib::sys::{CredOp, Linux, Sys};
-use privlib::testing::{fake_accounts, in_private_tmpfs, root_or_skip};
+use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
 use xenstored::client::{Client, ClientError};
 use xenstored::wire::XsError;
 
@@ -25,27 +25,15 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
 }
 
 fn setup(root: &Path) -> Result<(), String> {
-    fake_accounts(
+    fake_users(
         root,
-        &[
-            ("xvm", XVM, XVM),
-            ("alice", ALICE, ALICE),
-            ("bob", BOB, BOB),
-        ],
-        &[
-            ("xvm", XVM, &[]),
-            ("alice", ALICE, &[]),
-            ("bob", BOB, &[]),
-            ("virt", VIRT, &["alice"]),
-        ],
+        &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)],
+        &[("virt", VIRT, &["alice"])],
     )?;
-    let etc = root.join("etc/xvm");
-    std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
-    std::fs::write(
-        etc.join("privileges.toml"),
+    write_policy(
+        root,
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
     )
-    .map_err(|e| e.to_string())
 }
 
 fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {

@@ -32,16 +32,21 @@ fn cstr(s: &str) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name holds a NUL byte"))
 }
 
-fn user_lookup(
-    by: impl Fn(*mut libc::passwd, &mut [u8], *mut *mut libc::passwd) -> libc::c_int,
-) -> io::Result<Option<User>> {
+/// One reentrant passwd/group lookup, growing the buffer on ERANGE (up to
+/// [`MAX_BUF`]); `take` reads what it needs out of the filled record while
+/// the buffer it points into is alive.
+fn lookup<R, T>(
+    by: impl Fn(*mut R, &mut [u8], *mut *mut R) -> libc::c_int,
+    take: impl FnOnce(&R) -> T,
+) -> io::Result<Option<T>> {
     let mut size = BUF;
     loop {
         let mut buf = vec![0u8; size];
-        // SAFETY: passwd is plain data; zeroed is valid before the call fills it.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        let r = by(&raw mut pw, &mut buf, &raw mut out);
+        // SAFETY: R is libc::passwd or libc::group (the only callers),
+        // plain C data for which all-zero is valid before the call fills it.
+        let mut rec: R = unsafe { std::mem::zeroed() };
+        let mut out: *mut R = std::ptr::null_mut();
+        let r = by(&raw mut rec, &mut buf, &raw mut out);
         if r == libc::ERANGE && size < MAX_BUF {
             size *= 2;
             continue;
@@ -52,16 +57,22 @@ fn user_lookup(
         if out.is_null() {
             return Ok(None);
         }
-        // SAFETY: on success pw_name points at a NUL-terminated string in `buf`.
-        let name = unsafe { CStr::from_ptr(pw.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Some(User {
-            name,
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-        }));
+        return Ok(Some(take(&rec)));
     }
+}
+
+fn user_lookup(
+    by: impl Fn(*mut libc::passwd, &mut [u8], *mut *mut libc::passwd) -> libc::c_int,
+) -> io::Result<Option<User>> {
+    lookup(by, |pw: &libc::passwd| User {
+        // SAFETY: on success pw_name points at a NUL-terminated string in
+        // the lookup's buffer, alive while `take` runs.
+        name: unsafe { CStr::from_ptr(pw.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+    })
 }
 
 /// Looks a user up by name.
@@ -84,32 +95,14 @@ pub fn user_by_uid(uid: u32) -> io::Result<Option<User>> {
 fn group_lookup(
     by: impl Fn(*mut libc::group, &mut [u8], *mut *mut libc::group) -> libc::c_int,
 ) -> io::Result<Option<Group>> {
-    let mut size = BUF;
-    loop {
-        let mut buf = vec![0u8; size];
-        // SAFETY: group is plain data; zeroed is valid before the call fills it.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::group = std::ptr::null_mut();
-        let r = by(&raw mut gr, &mut buf, &raw mut out);
-        if r == libc::ERANGE && size < MAX_BUF {
-            size *= 2;
-            continue;
-        }
-        if r != 0 {
-            return Err(io::Error::from_raw_os_error(r));
-        }
-        if out.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: on success gr_name points at a NUL-terminated string in `buf`.
-        let name = unsafe { CStr::from_ptr(gr.gr_name) }
+    lookup(by, |gr: &libc::group| Group {
+        // SAFETY: on success gr_name points at a NUL-terminated string in
+        // the lookup's buffer, alive while `take` runs.
+        name: unsafe { CStr::from_ptr(gr.gr_name) }
             .to_string_lossy()
-            .into_owned();
-        return Ok(Some(Group {
-            name,
-            gid: gr.gr_gid,
-        }));
-    }
+            .into_owned(),
+        gid: gr.gr_gid,
+    })
 }
 
 /// Looks a group up by name.

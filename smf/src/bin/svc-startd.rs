@@ -56,7 +56,7 @@ fn run(a: Args) -> Result<(), String> {
     let uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?
         .uid[1];
-    let system = a.system || (uid == 0 && !a.session);
+    let system = privlib::mode::daemon_is_system(a.session, a.system)?;
     privlib::log::StderrLog::new(if a.verbose {
         tracing::Level::DEBUG
     } else {

@@ -41,12 +41,9 @@ fn run(a: Args) -> Result<bool, String> {
     if a.session {
         let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
             .map_err(|e| e.to_string())?;
-        let rt = std::env::var_os("XDG_RUNTIME_DIR")
-            .filter(|v| !v.is_empty())
-            .ok_or("session mode needs XDG_RUNTIME_DIR")?;
         return Ok(report(
             Plan {
-                root: PathBuf::from(rt).join("xvm"),
+                root: privlib::mode::session_run()?,
                 uid: ids.uid[1],
                 gid: ids.gid[1],
                 dry_run: a.dry_run,
@@ -62,10 +59,7 @@ fn run(a: Args) -> Result<bool, String> {
         .map_err(|e| format!("looking up group {}: {e}", a.group))?
         .ok_or_else(|| format!("no group \"{}\"", a.group))?
         .gid;
-    let root = a
-        .root
-        .or_else(|| std::env::var_os("XVM_ROOT").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/"));
+    let root = a.root.unwrap_or_else(privlib::mode::xvm_root);
     Ok(report(
         Plan {
             root,

@@ -1,12 +1,13 @@
 //! `xvm-xs`: a small XenStore client over `xenstored::client`, for hosts
 //! without Debian's `xenstore-utils` (and for `scripts/start`). The socket
-//! is `$XENSTORED_PATH`, else the daemon's own: the system run directory
-//! as root, the session one otherwise.
+//! is `$XENSTORED_PATH`, else chosen as every client of the stack chooses
+//! ([`privlib::mode::client_socket`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use privlib::mode::{client_socket, env_path};
 use xenstored::client::{Client, ClientError};
 use xenstored::config::{Mode, run_dir};
 
@@ -40,19 +41,11 @@ enum Cmd {
 }
 
 fn socket(session: bool) -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("XENSTORED_PATH") {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = env_path("XENSTORED_PATH") {
+        return Ok(p);
     }
-    let root = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
-        .map_err(|e| e.to_string())?
-        .uid[1]
-        == 0;
-    let mode = if root && !session {
-        Mode::System
-    } else {
-        Mode::Session
-    };
-    Ok(run_dir(&mode)?.join("socket"))
+    let own = run_dir(&Mode::Session).ok().map(|d| d.join("socket"));
+    client_socket(session, run_dir(&Mode::System)?.join("socket"), own)
 }
 
 fn ls(c: &mut Client, path: &str, depth: usize, out: &mut String) -> Result<(), ClientError> {
