@@ -18,6 +18,7 @@
 //!   loopback TCP through sock_diag);
 //! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
 //! - [`authz`]: [`authz::require_any`], the one decision, with its audit event;
+//! - [`gate`]: who gets a connection slot, decided at accept; the refuser;
 //! - [`listener`]: the unix socket every daemon listens on;
 //! - [`log`]: the daemons' stderr log;
 //! - [`ppriv`]: the `ppriv` tool's output;
@@ -27,6 +28,7 @@
 pub mod authz;
 pub mod basic;
 pub mod caps;
+pub mod gate;
 pub mod listener;
 pub mod log;
 pub mod mode;
@@ -42,6 +44,7 @@ pub mod sys;
 pub mod testing;
 
 pub use authz::{Denied, Grant, require_any};
+pub use gate::{Gate, GateLimits, Refusal, Slot, Verdict};
 pub use peer::{Ucred, getpeerucred};
 pub use policy::{Policy, PolicyError};
 pub use process::{

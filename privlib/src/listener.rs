@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::gate::{Gate, Slot, Verdict};
 use crate::peer::{Ucred, getpeerucred};
 use crate::sys::sock;
 
@@ -181,6 +182,77 @@ impl UnixServer {
             if let Err(e) = spawned {
                 active.fetch_sub(1, Ordering::AcqRel);
                 tracing::warn!("cannot start a connection thread: {e}");
+            }
+        }
+    }
+
+    /// Serves connections on threads, each decided at accept by the
+    /// gate: `decide` gives the [`Verdict`] for a peer (through
+    /// `require_any`, so it is audited), a refused peer is answered by the
+    /// gate's refuser and never reaches `handler`, and a served one runs
+    /// `handler` on a thread of its own, holding its [`Slot`] until the
+    /// handler returns. Each served stream times out after the gate's
+    /// idle time without progress. Runs until accepting fails.
+    ///
+    /// A thread per served connection: the gate bounds how many there are
+    /// (its total), and a slow or stalled peer then delays nobody else.
+    pub fn serve_gated<D, H>(&self, gate: &Gate, decide: D, handler: H) -> io::Result<()>
+    where
+        D: Fn(&Ucred) -> Verdict,
+        H: Fn(UnixStream, Ucred, Slot) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        loop {
+            let Some((stream, cred)) = self.accept_one()? else {
+                continue;
+            };
+            let verdict = decide(&cred);
+            let Some((stream, slot)) = gate.admit(stream, cred.euid, verdict) else {
+                continue;
+            };
+            let idle = Some(gate.limits().idle);
+            if stream.set_read_timeout(idle).is_err() || stream.set_write_timeout(idle).is_err() {
+                continue;
+            }
+            let h = Arc::clone(&handler);
+            let spawned = std::thread::Builder::new()
+                .name("conn".into())
+                .spawn(move || h(stream, cred, slot));
+            if let Err(e) = spawned {
+                tracing::warn!(path = %self.path.display(), "cannot start a connection thread: {e}");
+            }
+        }
+    }
+
+    /// Accepts one connection with its peer's credentials, for servers
+    /// with their own loop. `Ok(None)`: this connection is gone (its
+    /// credentials could not be read) or accepting must pause (out of
+    /// files: after a short wait); `Err`: the listener is broken.
+    pub fn accept_one(&self) -> io::Result<Option<(UnixStream, Ucred)>> {
+        let stream = match self.listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            // Out of fds or memory: back off instead of spinning.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+                ) =>
+            {
+                tracing::warn!(path = %self.path.display(), "accept: {e}; pausing");
+                std::thread::sleep(Duration::from_millis(50));
+                return Ok(None);
+            }
+            // The peer went away between connect and accept.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match getpeerucred(&stream) {
+            Ok(c) => Ok(Some((stream, c))),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), "peer credentials: {e}; closing");
+                Ok(None)
             }
         }
     }

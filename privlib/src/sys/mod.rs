@@ -18,6 +18,7 @@ pub mod ns;
 pub mod peer;
 pub mod poll;
 pub mod probe;
+pub mod rlimit;
 pub mod sock;
 
 use std::ffi::CString;
