@@ -45,10 +45,8 @@ mod tests {
             rlim_max: 0,
         };
         // SAFETY: `lim` is a live rlimit the kernel fills in.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) },
-            0
-        );
+        let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) };
+        assert_eq!(r, 0);
         assert_eq!(lim.rlim_cur, high);
         assert!(high <= lim.rlim_max);
     }
