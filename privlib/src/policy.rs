@@ -15,13 +15,19 @@
 //! capabilities = ["cap_sys_admin"]
 //! ```
 //!
+//! Each privilege is one table, under one name: `[xvm_control]` beside
+//! `[priv_xvm_control]` (or `[XVM_CONTROL]`) is refused, not merged.
+//!
 //! System mode reads `/etc/xvm/privileges.toml` (under `$XVM_ROOT` if set)
-//! and refuses a file, or a directory above it, writable by anyone but
-//! root. Session mode serves only the invoking user, who holds both.
+//! and refuses a file, or a directory the kernel passes through to reach
+//! it, writable by anyone but root; and anything but a regular file of at
+//! most [`MAX_POLICY_LEN`] bytes. Session mode serves only the invoking
+//! user, who holds both.
+
+mod file;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -32,8 +38,11 @@ use crate::names::{self, Backing, PrivId};
 use crate::peer::Ucred;
 use crate::sys::accounts;
 
+pub use file::MAX_POLICY_LEN;
+
 /// A policy that cannot be used: says where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{}:{}: {problem}", file.display(), line.max(&1), col.max(&1))]
 pub struct PolicyError {
     /// The file.
     pub file: PathBuf,
@@ -41,24 +50,110 @@ pub struct PolicyError {
     pub line: usize,
     /// 1-based column.
     pub col: usize,
-    /// What is wrong.
-    pub msg: String,
+    /// What is wrong (boxed: a parse error is large, and this travels).
+    #[source]
+    pub problem: Box<Problem>,
 }
 
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line.max(1),
-            self.col.max(1),
-            self.msg
-        )
-    }
+/// What is wrong with a policy file.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// The file, or a directory on the way to it, could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// What could not be opened.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading failed.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// Not a regular file (a device, a FIFO, a symlink, ...).
+    #[error("{} is {kind}, not a regular file; refusing the policy", path.display())]
+    NotRegular {
+        /// The node.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Larger than a policy file may be.
+    #[error("the file holds {size} bytes, more than the {max} a policy file may hold")]
+    TooLarge {
+        /// Its size (or what was read of it).
+        size: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// The file, or a directory the kernel passes through to reach it, is
+    /// not root's alone.
+    #[error("{} is writable by someone other than root (owner uid {uid}, mode {mode:04o}); refusing the policy", path.display())]
+    Writable {
+        /// The node.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// Too many symlinks on the way.
+    #[error("too many symbolic links on the way to {}", path.display())]
+    SymlinkLoop {
+        /// Where the walk stopped.
+        path: PathBuf,
+    },
+    /// The file was replaced while it was being opened.
+    #[error("{} was replaced while it was opened; refusing the policy", path.display())]
+    Moved {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8 text: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// Not valid TOML, or not of the policy's shape.
+    #[error("{}", .0.message())]
+    Syntax(#[source] toml::de::Error),
+    /// A name that is no privilege.
+    #[error("unknown privilege \"{0}\"")]
+    UnknownPrivilege(String),
+    /// A privilege the policy does not grant.
+    #[error("\"{0}\" is not granted by policy (only xvm_control and virt_manage are)")]
+    NotShim(String),
+    /// The same privilege under two names (`[xvm_control]` and
+    /// `[priv_xvm_control]`, or in another case).
+    #[error(
+        "\"{name}\" names {privilege} again (first as \"{first}\" at line {line}, column {col}); write each privilege once"
+    )]
+    Duplicate {
+        /// The name used here.
+        name: String,
+        /// The privilege it names.
+        privilege: &'static str,
+        /// The name used first.
+        first: String,
+        /// Where the first is.
+        line: usize,
+        /// Its column.
+        col: usize,
+    },
+    /// The account database could not be asked about a group.
+    #[error("looking up group \"{group}\": {source}")]
+    GroupLookup {
+        /// The group.
+        group: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A group the account database does not know.
+    #[error("unknown group \"{0}\"")]
+    UnknownGroup(String),
+    /// A word that names no capability.
+    #[error("unknown capability \"{0}\"")]
+    UnknownCapability(String),
 }
-
-impl std::error::Error for PolicyError {}
 
 /// Why a peer holds a privilege.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,49 +220,64 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 impl Policy {
     /// Reads policy text; `file` names it in errors. Groups are resolved
-    /// through the account database.
+    /// through the account database. Tables are read in file order, so the
+    /// first problem in the file is the one reported.
     pub fn parse(text: &str, file: &Path) -> Result<Policy, PolicyError> {
-        let err = |span: std::ops::Range<usize>, msg: String| {
+        let err = |span: std::ops::Range<usize>, problem: Problem| {
             let (line, col) = line_col(text, span.start);
             PolicyError {
                 file: file.to_path_buf(),
                 line,
                 col,
-                msg,
+                problem: Box::new(problem),
             }
         };
         let raw: BTreeMap<Spanned<String>, Spanned<RawGrants>> =
             toml::from_str(text).map_err(|e| {
                 let span = e.span().unwrap_or(0..0);
-                err(span, e.message().to_string())
+                err(span, Problem::Syntax(e))
             })?;
+        let mut tables: Vec<_> = raw.into_iter().collect();
+        tables.sort_by_key(|(key, _)| key.span().start);
         let mut grants = BTreeMap::new();
-        for (key, value) in raw {
+        let mut seen: BTreeMap<PrivId, Spanned<String>> = BTreeMap::new();
+        for (key, value) in tables {
             let name = key.get_ref();
             let id = names::lookup(name)
-                .ok_or_else(|| err(key.span(), format!("unknown privilege \"{name}\"")))?;
+                .ok_or_else(|| err(key.span(), Problem::UnknownPrivilege(name.clone())))?;
             if id.info().backing != Backing::Shim {
+                return Err(err(key.span(), Problem::NotShim(name.clone())));
+            }
+            // Two names of one privilege would each be a table of its own
+            // to TOML, and one would silently win.
+            if let Some(first) = seen.get(&id) {
+                let (line, col) = line_col(text, first.span().start);
                 return Err(err(
                     key.span(),
-                    format!(
-                        "\"{name}\" is not granted by policy (only xvm_control and virt_manage are)"
-                    ),
+                    Problem::Duplicate {
+                        name: name.clone(),
+                        privilege: id.name(),
+                        first: first.get_ref().clone(),
+                        line,
+                        col,
+                    },
                 ));
             }
+            seen.insert(id, key.clone());
             let raw = value.into_inner();
             let mut g = Grants::default();
             for group in raw.groups {
-                let found = accounts::group_by_name(group.get_ref()).map_err(|e| {
+                let found = accounts::group_by_name(group.get_ref()).map_err(|source| {
                     err(
                         group.span(),
-                        format!("looking up group \"{}\": {e}", group.get_ref()),
+                        Problem::GroupLookup {
+                            group: group.get_ref().clone(),
+                            source,
+                        },
                     )
                 })?;
                 let found = found.ok_or_else(|| {
-                    err(
-                        group.span(),
-                        format!("unknown group \"{}\"", group.get_ref()),
-                    )
+                    err(group.span(), Problem::UnknownGroup(group.get_ref().clone()))
                 })?;
                 g.groups.push((found.name, found.gid));
             }
@@ -177,7 +287,7 @@ impl Policy {
                 let n = CAP_NAMES.iter().position(|c| *c == lower).ok_or_else(|| {
                     err(
                         cap.span(),
-                        format!("unknown capability \"{}\"", cap.get_ref()),
+                        Problem::UnknownCapability(cap.get_ref().clone()),
                     )
                 })?;
                 g.caps = g
@@ -190,38 +300,20 @@ impl Policy {
     }
 
     /// Loads a system-mode policy file, refusing one that anyone but root
-    /// could have written (the file or any directory above it).
-    pub fn load_system(file: &Path) -> Result<Policy, PolicyError> {
-        let whole = |msg: String| PolicyError {
-            file: file.to_path_buf(),
-            line: 0,
-            col: 0,
-            msg,
-        };
-        let meta =
-            std::fs::symlink_metadata(file).map_err(|e| whole(format!("cannot read: {e}")))?;
-        if !meta.is_file() {
-            return Err(whole("not a regular file (symlinks are refused)".into()));
-        }
-        for p in std::iter::once(file).chain(file.ancestors().skip(1)) {
-            if p.as_os_str().is_empty() {
-                continue;
-            }
-            let m = std::fs::metadata(p).map_err(|e| whole(format!("{}: {e}", p.display())))?;
-            let sticky_root_dir = m.is_dir()
-                && m.permissions().mode() & 0o1000 != 0
-                && p != file.parent().unwrap_or(p);
-            if m.uid() != 0 || (m.permissions().mode() & 0o022 != 0 && !sticky_root_dir) {
-                return Err(whole(format!(
-                    "{} is writable by someone other than root (owner uid {}, mode {:04o}); refusing the policy",
-                    p.display(),
-                    m.uid(),
-                    m.permissions().mode() & 0o7777
-                )));
-            }
-        }
-        let text = std::fs::read_to_string(file).map_err(|e| whole(format!("cannot read: {e}")))?;
-        Policy::parse(&text, file)
+    /// could have written or replaced: the file, and every directory the
+    /// kernel passes through to reach it (symlink targets included); and
+    /// refusing anything but a regular file of at most
+    /// [`MAX_POLICY_LEN`] bytes.
+    pub fn load_system(path: &Path) -> Result<Policy, PolicyError> {
+        let text = file::read_root_only(path).map_err(|problem| whole(path, problem))?;
+        Policy::parse(&text, path)
+    }
+
+    /// Loads a policy file of the invoking user's (session mode): bounded
+    /// and a regular file as in system mode, owned by anyone.
+    pub fn load_session_file(path: &Path) -> Result<Policy, PolicyError> {
+        let text = file::read_bounded(path).map_err(|problem| whole(path, problem))?;
+        Policy::parse(&text, path)
     }
 
     /// Loads the policy for the mode: system mode (`uid` 0, or `system`
@@ -232,13 +324,7 @@ impl Policy {
             return Policy::load_system(&system_path());
         }
         if let Some(p) = session_path().filter(|p| p.exists()) {
-            let text = std::fs::read_to_string(&p).map_err(|e| PolicyError {
-                file: p.clone(),
-                line: 0,
-                col: 0,
-                msg: format!("cannot read: {e}"),
-            })?;
-            Policy::parse(&text, &p)?;
+            Policy::load_session_file(&p)?;
         }
         Ok(Policy::Session(uid))
     }
@@ -280,6 +366,16 @@ impl Policy {
     }
 }
 
+/// An error about the file as a whole (no line).
+fn whole(path: &Path, problem: Problem) -> PolicyError {
+    PolicyError {
+        file: path.to_path_buf(),
+        line: 0,
+        col: 0,
+        problem: Box::new(problem),
+    }
+}
+
 /// `$XVM_ROOT/etc/xvm/privileges.toml`.
 pub fn system_path() -> PathBuf {
     crate::mode::xvm_root().join("etc/xvm/privileges.toml")
@@ -296,6 +392,7 @@ pub fn session_path() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn parse(text: &str) -> Result<Policy, PolicyError> {
         Policy::parse(text, Path::new("p.toml"))
@@ -334,6 +431,43 @@ mod tests {
             e.to_string().contains("unknown capability \"cap_sys_adm\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn one_privilege_under_two_names_is_refused() {
+        for (second, at) in [
+            ("priv_xvm_control", "4:2"),
+            ("XVM_Control", "4:2"),
+            ("PRIV_XVM_CONTROL", "4:2"),
+        ] {
+            let text = format!("[xvm_control]\nuids = [0]\n\n[{second}]\nuids = [1000]\n");
+            let e = parse(&text).expect_err(second);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "p.toml:{at}: \"{second}\" names xvm_control again (first as \"xvm_control\" at line 1, column 2); write each privilege once"
+                ),
+            );
+        }
+        // The later table is the one named, whichever sorts first.
+        let e =
+            parse("[priv_virt_manage]\nuids = [0]\n[VIRT_MANAGE]\nuids = [1]\n").expect_err("dup");
+        assert!(
+            e.to_string().starts_with("p.toml:3:2: \"VIRT_MANAGE\""),
+            "{e}"
+        );
+        // Literally the same name twice is TOML's own error.
+        let e = parse("[xvm_control]\nuids = [0]\n[xvm_control]\nuids = [1]\n").expect_err("dup");
+        assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+        // Each privilege once is fine.
+        parse("[xvm_control]\nuids = [0]\n[priv_virt_manage]\nuids = [1]\n").expect("parses");
+    }
+
+    #[test]
+    fn the_first_problem_in_the_file_is_reported() {
+        // "zzz" sorts after "aaa", but comes first in the file.
+        let e = parse("[zzz]\nuids = [0]\n[aaa]\nuids = [1]\n").expect_err("unknown");
+        assert_eq!(e.to_string(), "p.toml:1:2: unknown privilege \"zzz\"");
     }
 
     #[test]

@@ -19,11 +19,18 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate a policy file (default: the system one); prints nothing and
-    /// exits 0 when it is usable, else FILE:LINE:COLUMN: why, and exits 1.
+    /// Validate a policy file (default: the system one) by the rules the
+    /// daemons apply in system mode: a regular file of at most 64 KiB that
+    /// only root could have written (it, and every directory the kernel
+    /// passes through to reach it), which parses. Prints nothing and exits
+    /// 0 when it is usable, else FILE:LINE:COLUMN: why, and exits 1.
     Check {
         /// The file.
         file: Option<PathBuf>,
+        /// Check it as a session-mode file (~/.config/xvm/privileges.toml):
+        /// owned by anyone, otherwise the same rules.
+        #[arg(long)]
+        session: bool,
     },
     /// Print the privileges the policy grants USER (name or uid) and why.
     Who {
@@ -35,20 +42,20 @@ enum Cmd {
     },
 }
 
-fn load(file: Option<PathBuf>) -> Result<Policy, String> {
+/// Loads the file exactly as a daemon would: in system mode unless
+/// `session`. (The one line a failure prints is the error's own text.)
+fn load(file: Option<PathBuf>, session: bool) -> Result<Policy, String> {
     let path = file.unwrap_or_else(policy::system_path);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let parsed = Policy::parse(&text, &path).map_err(|e| e.to_string())?;
-    if path == policy::system_path() {
-        // The daemons also refuse a system policy others could have written.
-        Policy::load_system(&path).map_err(|e| e.to_string())?;
-    }
-    Ok(parsed)
+    let loaded = if session {
+        Policy::load_session_file(&path)
+    } else {
+        Policy::load_system(&path)
+    };
+    loaded.map_err(|e| e.to_string())
 }
 
 fn who(user: &str, file: Option<PathBuf>) -> Result<String, String> {
-    let policy = load(file)?;
+    let policy = load(file, false)?;
     let found = match user.parse::<u32>() {
         Ok(uid) => accounts::user_by_uid(uid),
         Err(_) => accounts::user_by_name(user),
@@ -80,7 +87,7 @@ fn who(user: &str, file: Option<PathBuf>) -> Result<String, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.cmd {
-        Cmd::Check { file } => load(file).map(|_| String::new()),
+        Cmd::Check { file, session } => load(file, session).map(|_| String::new()),
         Cmd::Who { user, file } => who(&user, file),
     };
     match result {
