@@ -9,17 +9,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::path::{self, INTRODUCE_DOMAIN, NodePath, RELEASE_DOMAIN, domain_path};
 use crate::perms::Perms;
-use crate::store::{Caller, Quota, Store};
-use crate::txn::{TxOp, Txn};
+use crate::store::{Applied, Caller, Quota, Store};
+use crate::txn::{TxOp, Txn, TxnLimits};
 use crate::watch::{Watch, event_payload};
-use crate::wire::{Frame, MsgType, PAYLOAD_MAX, XsError};
+use crate::wire::{ABS_PATH_MAX, Frame, MsgType, PAYLOAD_MAX, XsError};
 
 /// What a connection may do, decided once when it connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// `xvm_control`: privileged dom0, every message type.
     Control,
-    /// `virt_manage`: dom0 for node permissions, no privileged types.
+    /// `virt_manage`: dom0 for node permissions, no privileged types, the
+    /// management quotas ([`ManageLimits`]).
     Manage,
     /// The device model of domain N: permissions and quotas apply.
     Domain(u32),
@@ -29,7 +30,8 @@ impl Role {
     /// The caller for node permissions.
     pub fn caller(self) -> Caller {
         match self {
-            Role::Control | Role::Manage => Caller::Privileged,
+            Role::Control => Caller::Privileged,
+            Role::Manage => Caller::Manage,
             Role::Domain(d) => Caller::Domain(d),
         }
     }
@@ -54,6 +56,10 @@ pub struct Limits {
     pub transaction: usize,
     /// Path length past a domain prefix (`--path-max`).
     pub path_max: usize,
+    /// The quotas of `virt_manage` peers.
+    pub manage: ManageLimits,
+    /// The bounds of every transaction, whoever opens it.
+    pub txn: TxnLimits,
 }
 
 impl Default for Limits {
@@ -63,7 +69,96 @@ impl Default for Limits {
             watch_nb: 128,
             transaction: 10,
             path_max: 2048,
+            manage: ManageLimits::default(),
+            txn: TxnLimits::default(),
         }
+    }
+}
+
+/// The quotas of `virt_manage` peers. Their node quota counts, together,
+/// the nodes any of them created (a node keeps its owner's permissions,
+/// dom0's mostly, so ownership cannot tell them apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManageLimits {
+    /// Node quotas (`--manage-entry-nb`, `--manage-entry-size`,
+    /// `--manage-perm-nb`).
+    pub quota: Quota,
+    /// Watches per connection (`--manage-watch-nb`).
+    pub watch_nb: usize,
+    /// Open transactions per connection (`--manage-transaction`).
+    pub transaction: usize,
+}
+
+impl Default for ManageLimits {
+    fn default() -> ManageLimits {
+        ManageLimits {
+            quota: Quota::manage_default(),
+            watch_nb: 256,
+            transaction: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// Watches per connection of `role` (None: unbounded).
+    fn watch_nb(&self, role: Role) -> Option<usize> {
+        match role {
+            Role::Control => None,
+            Role::Manage => Some(self.manage.watch_nb),
+            Role::Domain(_) => Some(self.watch_nb),
+        }
+    }
+
+    /// Open transactions per connection of `role` (None: unbounded).
+    fn transactions(&self, role: Role) -> Option<usize> {
+        match role {
+            Role::Control => None,
+            Role::Manage => Some(self.manage.transaction),
+            Role::Domain(_) => Some(self.transaction),
+        }
+    }
+}
+
+/// What a request type needs, decided in one exhaustive `match` with no
+/// wildcard: a type added to [`MsgType`] does not build until it is
+/// placed here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// Any admitted peer, on either socket.
+    Read,
+    /// Any admitted peer, not on `socket_ro`.
+    Write,
+    /// `xvm_control` only, on either socket.
+    ControlRead,
+    /// `xvm_control` only, not on `socket_ro`.
+    ControlWrite,
+    /// Sent by the daemon only: ENOSYS as a request.
+    NotARequest,
+}
+
+fn gate(ty: MsgType) -> Gate {
+    match ty {
+        MsgType::Read
+        | MsgType::Directory
+        | MsgType::DirectoryPart
+        | MsgType::GetPerms
+        | MsgType::GetDomainPath
+        | MsgType::Watch
+        | MsgType::Unwatch
+        | MsgType::ResetWatches => Gate::Read,
+        MsgType::Write
+        | MsgType::Mkdir
+        | MsgType::Rm
+        | MsgType::SetPerms
+        | MsgType::TransactionStart
+        | MsgType::TransactionEnd => Gate::Write,
+        MsgType::IsDomainIntroduced => Gate::ControlRead,
+        MsgType::Introduce
+        | MsgType::Release
+        | MsgType::Resume
+        | MsgType::SetTarget
+        | MsgType::Control => Gate::ControlWrite,
+        MsgType::WatchEvent | MsgType::Error => Gate::NotARequest,
     }
 }
 
@@ -140,8 +235,10 @@ fn number<T: std::str::FromStr>(b: &[u8]) -> Result<T, XsError> {
 }
 
 impl Daemon {
-    /// A daemon with `store` and `limits`.
-    pub fn new(store: Store, limits: Limits) -> Daemon {
+    /// A daemon with `store` and `limits`; the store takes the node quotas
+    /// of `virt_manage` peers from `limits.manage`.
+    pub fn new(mut store: Store, limits: Limits) -> Daemon {
+        store.set_manage_quota(limits.manage.quota);
         Daemon {
             store,
             domains: BTreeMap::new(),
@@ -176,17 +273,28 @@ impl Daemon {
         self.conns.len()
     }
 
-    /// Handles one request.
+    /// Handles one request. No frame it returns holds more than
+    /// [`PAYLOAD_MAX`] payload bytes: a reply that would is answered
+    /// E2BIG, and an event that would (watch registration refuses the
+    /// tokens that could make one) is not sent, with a log line.
     pub fn handle(&mut self, conn: u64, req: &Frame) -> Vec<Outgoing> {
         let mut out = Vec::new();
         let reply = match self.dispatch(conn, req, &mut out) {
-            Ok((ty, payload)) if payload.len() > PAYLOAD_MAX => {
-                let _ = ty;
-                Frame::error(req, XsError::E2big)
-            }
+            Ok((_, payload)) if payload.len() > PAYLOAD_MAX => Frame::error(req, XsError::E2big),
             Ok((ty, payload)) => Frame::reply(req, ty, payload),
             Err(e) => Frame::error(req, e),
         };
+        out.retain(|o| {
+            let fits = o.frame.payload.len() <= PAYLOAD_MAX;
+            if !fits {
+                tracing::error!(
+                    conn = o.conn,
+                    bytes = o.frame.payload.len(),
+                    "an event too long to encode is not sent"
+                );
+            }
+            fits
+        });
         out.insert(0, Outgoing { conn, frame: reply });
         out
     }
@@ -216,14 +324,14 @@ impl Daemon {
             (c.role, c.read_only)
         };
         let ty = MsgType::from_number(req.ty).ok_or(XsError::Enosys)?;
-        if matches!(ty, MsgType::WatchEvent | MsgType::Error) {
-            return Err(XsError::Enosys);
-        }
-        if read_only && ty.writes() {
-            return Err(XsError::Erofs);
-        }
-        if ty.privileged() && role != Role::Control {
-            return Err(XsError::Eacces);
+        match (gate(ty), role) {
+            (Gate::NotARequest, _) => return Err(XsError::Enosys),
+            (Gate::Write | Gate::ControlWrite, _) if read_only => return Err(XsError::Erofs),
+            (Gate::ControlRead | Gate::ControlWrite, Role::Manage | Role::Domain(_)) => {
+                return Err(XsError::Eacces);
+            }
+            (Gate::Read | Gate::Write, _)
+            | (Gate::ControlRead | Gate::ControlWrite, Role::Control) => {}
         }
         let caller = role.caller();
         let tx = req.tx_id;
@@ -335,12 +443,16 @@ impl Daemon {
                 if tx != 0 && c.txns.contains_key(&tx) {
                     return Err(XsError::Ebusy);
                 }
-                if matches!(role, Role::Domain(_)) && c.txns.len() >= self.limits.transaction {
+                if self
+                    .limits
+                    .transactions(role)
+                    .is_some_and(|max| c.txns.len() >= max)
+                {
                     return Err(XsError::Enospc);
                 }
                 let n = self.next_tx;
                 self.next_tx = self.next_tx.checked_add(1).filter(|n| *n != 0).unwrap_or(1);
-                c.txns.insert(n, Txn::new());
+                c.txns.insert(n, Txn::new(self.limits.txn));
                 format!("{n}\0").into_bytes()
             }
             MsgType::TransactionEnd => self.transaction_end(id, caller, req, out)?,
@@ -518,28 +630,22 @@ impl Daemon {
                 TxOp::SetPerms(p, perms) => t.set_perms(s, caller, p, perms.clone()),
             };
         }
-        let (fired, created) = match &op {
-            TxOp::Write(p, v) => (true, self.store.write(caller, p, v)?),
-            TxOp::Mkdir(p) => {
-                let created = self.store.mkdir(caller, p)?;
-                (!created.is_empty(), created)
-            }
-            TxOp::Rm(p) => (self.store.rm(caller, p)?, Vec::new()),
-            TxOp::SetPerms(p, perms) => {
-                self.store.set_perms(caller, p, perms.clone())?;
-                (true, Vec::new())
-            }
-        };
-        if fired {
-            self.applied(&op, &created, out);
+        // The same write path as a commit: one operation instead of many.
+        let done = self.store.apply(caller, std::slice::from_ref(&op))?;
+        for a in done {
+            self.applied(&op, &a, out);
         }
         Ok(())
     }
 
     /// Journals an applied change (with the permissions of every node it
     /// created, which the journal replays as privileged) and fires the
-    /// watches it touches.
-    fn applied(&mut self, op: &TxOp, created: &[String], out: &mut Vec<Outgoing>) {
+    /// watches it touches; a change that changed nothing does neither.
+    fn applied(&mut self, op: &TxOp, done: &Applied, out: &mut Vec<Outgoing>) {
+        if !done.changed {
+            return;
+        }
+        let created = &done.created;
         let p = op.path().to_string();
         let removed = matches!(op, TxOp::Rm(_));
         for c in created.iter().filter(|c| **c != p) {
@@ -624,6 +730,17 @@ impl Daemon {
         };
         let path = path::resolve(p, role.home(), self.limits.path_max)?;
         let given = text(p)?.to_string();
+        // Every event must fit one frame: `path\0token\0`, the path the
+        // longest this watch can report (any absolute path beneath it, or
+        // the special name itself).
+        let longest = match &path {
+            NodePath::Abs(_) => ABS_PATH_MAX.max(given.len()),
+            NodePath::Special(_) => given.len(),
+        };
+        if longest.saturating_add(token.len()).saturating_add(2) > PAYLOAD_MAX {
+            return Err(XsError::E2big);
+        }
+        let max = self.limits.watch_nb(role);
         let c = self.conns.get_mut(&id).ok_or(XsError::Eio)?;
         if c.watches
             .iter()
@@ -631,7 +748,7 @@ impl Daemon {
         {
             return Err(XsError::Eexist);
         }
-        if matches!(role, Role::Domain(_)) && c.watches.len() >= self.limits.watch_nb {
+        if max.is_some_and(|max| c.watches.len() >= max) {
             return Err(XsError::E2big);
         }
         c.watches.push(Watch {
@@ -661,8 +778,10 @@ impl Daemon {
         let c = self.conns.get_mut(&id).ok_or(XsError::Eio)?;
         let t = c.txns.remove(&req.tx_id).ok_or(XsError::Enoent)?;
         if commit {
-            for (op, created) in t.commit(&mut self.store, caller)? {
-                self.applied(&op, &created, out);
+            // All or nothing: a refused commit applied nothing, so it has
+            // nothing to journal or announce.
+            for (op, done) in t.commit(&mut self.store, caller)? {
+                self.applied(&op, &done, out);
             }
         }
         Ok(ok())
@@ -684,27 +803,69 @@ impl Daemon {
             }
             (b"quota", []) => {
                 let l = self.limits;
-                format!(
-                    "Quota settings:\n{:<17}: {:>8} {}\n{:<17}: {:>8} {}\n{:<17}: {:>8} {}\n{:<17}: {:>8} {}\n{:<17}: {:>8} {}\n{:<17}: {:>8} {}\n",
-                    "nodes",
-                    l.quota.entry_nb,
-                    "Nodes per domain",
-                    "watches",
-                    l.watch_nb,
-                    "Watches per domain",
-                    "transactions",
-                    l.transaction,
-                    "Transactions per domain",
-                    "node-size",
-                    l.quota.entry_size,
-                    "Max size of a node",
-                    "path-max",
-                    l.path_max,
-                    "Max length of a node path",
-                    "permissions",
-                    l.quota.perm_nb,
-                    "Max number of permissions per node",
-                )
+                let m = l.manage;
+                let rows: [(&str, usize, &str); 15] = [
+                    ("nodes", l.quota.entry_nb, "Nodes per domain"),
+                    ("watches", l.watch_nb, "Watches per domain"),
+                    ("transactions", l.transaction, "Transactions per domain"),
+                    ("node-size", l.quota.entry_size, "Max size of a node"),
+                    ("path-max", l.path_max, "Max length of a node path"),
+                    (
+                        "permissions",
+                        l.quota.perm_nb,
+                        "Max number of permissions per node",
+                    ),
+                    (
+                        "transaction-nodes",
+                        l.txn.nodes,
+                        "Max. number of accessed nodes per transaction",
+                    ),
+                    (
+                        "transaction-ops",
+                        l.txn.ops,
+                        "Max. number of changes per transaction",
+                    ),
+                    (
+                        "transaction-memory",
+                        l.txn.bytes,
+                        "Max. bytes held by a transaction",
+                    ),
+                    (
+                        "manage-nodes",
+                        m.quota.entry_nb,
+                        "Nodes created by virt_manage peers",
+                    ),
+                    (
+                        "manage-watches",
+                        m.watch_nb,
+                        "Watches per virt_manage connection",
+                    ),
+                    (
+                        "manage-transactions",
+                        m.transaction,
+                        "Transactions per virt_manage connection",
+                    ),
+                    (
+                        "manage-node-size",
+                        m.quota.entry_size,
+                        "Max size of a node (virt_manage)",
+                    ),
+                    (
+                        "manage-permissions",
+                        m.quota.perm_nb,
+                        "Max number of permissions per node (virt_manage)",
+                    ),
+                    (
+                        "manage-used",
+                        self.store.counted(Caller::Manage),
+                        "Nodes virt_manage peers created (since start)",
+                    ),
+                ];
+                let mut text = String::from("Quota settings:\n");
+                for (name, value, what) in rows {
+                    text.push_str(&format!("{name:<17}: {value:>8} {what}\n"));
+                }
+                text
             }
             (b"memreport", []) => format!(
                 "nodes: {}\nconnections: {}\ndomains: {}\n",

@@ -16,10 +16,11 @@ use privlib::{
     InitFlags, Policy, PrivSet, confine_fs, fini_daemon_priv, init_daemon_priv, parse_set,
 };
 use xenstored::config::{Mode, run_dir};
-use xenstored::daemon::{Daemon, Limits};
+use xenstored::daemon::{Daemon, Limits, ManageLimits};
 use xenstored::journal::Journal;
 use xenstored::server::{DmUids, Endpoint, Server};
 use xenstored::store::{Quota, Store};
+use xenstored::txn::TxnLimits;
 
 /// The XenStore daemon.
 #[derive(Parser, Debug)]
@@ -55,6 +56,30 @@ struct Args {
     /// Path length past a domain's prefix.
     #[arg(short = 'M', long = "path-max", default_value_t = 2048)]
     path_max: usize,
+    /// Nodes one transaction may touch (any peer; ENOSPC past it).
+    #[arg(long = "transaction-nodes", default_value_t = TxnLimits::default().nodes)]
+    transaction_nodes: usize,
+    /// Changes one transaction may keep for its commit (any peer).
+    #[arg(long = "transaction-ops", default_value_t = TxnLimits::default().ops)]
+    transaction_ops: usize,
+    /// Bytes one transaction may hold (any peer).
+    #[arg(long = "transaction-memory", default_value_t = TxnLimits::default().bytes)]
+    transaction_memory: usize,
+    /// Nodes virt_manage peers may create, all of them together.
+    #[arg(long = "manage-entry-nb", default_value_t = Quota::manage_default().entry_nb)]
+    manage_entry_nb: usize,
+    /// Bytes of one node's value written by a virt_manage peer.
+    #[arg(long = "manage-entry-size", default_value_t = Quota::manage_default().entry_size)]
+    manage_entry_size: usize,
+    /// Permission entries per node set by a virt_manage peer.
+    #[arg(long = "manage-perm-nb", default_value_t = Quota::manage_default().perm_nb)]
+    manage_perm_nb: usize,
+    /// Watches per virt_manage connection.
+    #[arg(long = "manage-watch-nb", default_value_t = ManageLimits::default().watch_nb)]
+    manage_watch_nb: usize,
+    /// Transactions open at once per virt_manage connection.
+    #[arg(long = "manage-transaction", default_value_t = ManageLimits::default().transaction)]
+    manage_transaction: usize,
     /// Session mode (the default when not started as root).
     #[arg(long, conflicts_with = "system")]
     session: bool,
@@ -144,6 +169,20 @@ fn start(a: Args) -> Result<(), String> {
         watch_nb: a.watch_nb,
         transaction: a.transaction,
         path_max: a.path_max,
+        manage: ManageLimits {
+            quota: Quota {
+                entry_nb: a.manage_entry_nb,
+                entry_size: a.manage_entry_size,
+                perm_nb: a.manage_perm_nb,
+            },
+            watch_nb: a.manage_watch_nb,
+            transaction: a.manage_transaction,
+        },
+        txn: TxnLimits {
+            nodes: a.transaction_nodes,
+            ops: a.transaction_ops,
+            bytes: a.transaction_memory,
+        },
     };
     let mut daemon = Daemon::new(Store::new(quota), limits);
     let journal = Journal::open(&dir.join("tdb"), &mut daemon).map_err(|e| e.to_string())?;

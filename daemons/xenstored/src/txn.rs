@@ -1,41 +1,64 @@
-//! Transactions: an overlay over the store.
+//! Transactions: a bounded overlay over the store.
 //!
 //! The first time a transaction touches a node it copies it (value,
 //! permissions, child names) into its overlay and notes the node's
 //! generation (or that it was absent). Reads and writes then go to the
-//! overlay; the operations are kept in order. At commit, if any node it
-//! saw has another generation now, the commit fails with EAGAIN and
-//! nothing is applied; otherwise the operations are replayed on the
-//! store, which gives the same results, since nothing they depend on changed.
+//! overlay; the operations are kept in order. Each operation passes the
+//! store's own rules ([`Store::check_value`], [`Store::check_perms`],
+//! [`Store::check_new_nodes`]) when it is recorded. At commit, if any node
+//! it saw has another generation now, the commit fails with EAGAIN;
+//! otherwise the operations go to [`Store::apply`], which applies them all
+//! or none (ENOSPC if the node quota was used up meanwhile).
+//!
+//! A transaction is bounded ([`TxnLimits`]): the nodes it touches, the
+//! operations it keeps, and the bytes its overlay and operations hold.
+//! Past a bound the operation is refused with ENOSPC, the error Xen's C
+//! daemon gives past its transaction-nodes quota; the transaction stays
+//! open and what it holds is unchanged.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::path::{basename, is_within, parent};
 use crate::perms::{Access, Perms};
-use crate::store::{Caller, Store};
+pub use crate::store::TxOp;
+use crate::store::{Applied, Caller, Store};
 use crate::wire::XsError;
 
-/// A change, kept for replay at commit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TxOp {
-    /// WRITE.
-    Write(String, Vec<u8>),
-    /// MKDIR.
-    Mkdir(String),
-    /// RM.
-    Rm(String),
-    /// SET_PERMS.
-    SetPerms(String, Perms),
+/// Bounds on one transaction. They hold for every role, `xvm_control`
+/// included (Xen's C daemon bounds only unprivileged domains): they protect
+/// the daemon's memory, not a share of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnLimits {
+    /// Nodes it may touch (`--transaction-nodes`, Xen's
+    /// `transaction-nodes` quota).
+    pub nodes: usize,
+    /// Operations it may keep for its commit (`--transaction-ops`).
+    pub ops: usize,
+    /// Bytes its overlay and operations may hold (`--transaction-memory`),
+    /// counted as the bytes of paths, values, names and permissions plus a
+    /// fixed cost per item.
+    pub bytes: usize,
 }
 
-impl TxOp {
-    /// The path it changes.
-    pub fn path(&self) -> &str {
-        match self {
-            TxOp::Write(p, _) | TxOp::Mkdir(p) | TxOp::Rm(p) | TxOp::SetPerms(p, _) => p,
+impl Default for TxnLimits {
+    fn default() -> TxnLimits {
+        TxnLimits {
+            nodes: 1024,
+            ops: 2048,
+            bytes: 1 << 20,
         }
     }
 }
+
+/// What one overlay entry costs beyond its bytes (map slots, headers; its
+/// path is held twice, in the overlay and in the generations seen).
+const ENTRY_COST: usize = 96;
+/// What one child name costs beyond its bytes.
+const CHILD_COST: usize = 32;
+/// What one kept operation costs beyond its bytes.
+const OP_COST: usize = std::mem::size_of::<TxOp>() + 16;
+/// Bytes of one permission entry.
+const PERM_COST: usize = 8;
 
 #[derive(Clone, Debug)]
 enum Entry {
@@ -47,30 +70,80 @@ enum Entry {
     Absent,
 }
 
-/// Most nodes one transaction may touch (Xen's transaction-nodes quota).
-pub const MAX_TOUCHED: usize = 1024;
-
 /// One open transaction.
 #[derive(Debug)]
 pub struct Txn {
     seen: HashMap<String, Option<u64>>,
     over: BTreeMap<String, Entry>,
     ops: Vec<TxOp>,
+    limits: TxnLimits,
+    bytes: usize,
+    /// Nodes its operations add to the caller's node quota.
+    pending_nodes: usize,
 }
 
 impl Default for Txn {
     fn default() -> Txn {
-        Txn::new()
+        Txn::new(TxnLimits::default())
     }
 }
 
 impl Txn {
-    /// A fresh transaction.
-    pub fn new() -> Txn {
+    /// A fresh transaction within `limits`.
+    pub fn new(limits: TxnLimits) -> Txn {
         Txn {
             seen: HashMap::new(),
             over: BTreeMap::new(),
             ops: Vec::new(),
+            limits,
+            bytes: 0,
+            pending_nodes: 0,
+        }
+    }
+
+    /// The bytes it holds, as [`TxnLimits::bytes`] counts them.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The operations it keeps.
+    pub fn ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn charge(&mut self, n: usize) -> Result<(), XsError> {
+        self.bytes = self
+            .bytes
+            .checked_add(n)
+            .filter(|b| *b <= self.limits.bytes)
+            .ok_or(XsError::Enospc)?;
+        Ok(())
+    }
+
+    /// Records the operation `f` makes, within the bounds: `cost` is
+    /// charged first and given back if `f` fails or has nothing to keep.
+    fn record(
+        &mut self,
+        cost: usize,
+        f: impl FnOnce(&mut Txn) -> Result<Option<TxOp>, XsError>,
+    ) -> Result<(), XsError> {
+        if self.ops.len() >= self.limits.ops {
+            return Err(XsError::Enospc);
+        }
+        self.charge(cost)?;
+        match f(self) {
+            Ok(Some(op)) => {
+                self.ops.push(op);
+                Ok(())
+            }
+            Ok(None) => {
+                self.bytes = self.bytes.saturating_sub(cost);
+                Ok(())
+            }
+            Err(e) => {
+                self.bytes = self.bytes.saturating_sub(cost);
+                Err(e)
+            }
         }
     }
 
@@ -79,37 +152,51 @@ impl Txn {
         if self.over.contains_key(path) {
             return Ok(());
         }
+        if self.over.len() >= self.limits.nodes {
+            return Err(XsError::Enospc);
+        }
         // Beneath a node this transaction removed: absent.
         if self
             .over
             .iter()
             .any(|(p, e)| matches!(e, Entry::Absent) && is_within(path, p))
         {
+            self.charge(ENTRY_COST + path.len())?;
             self.over.insert(path.to_string(), Entry::Absent);
             return Ok(());
         }
-        if self.over.len() >= MAX_TOUCHED {
-            return Err(XsError::Enospc);
-        }
+        let entry = match store.read(Caller::Privileged, path) {
+            Ok(value) => {
+                let perms = store
+                    .get_perms(Caller::Privileged, path)
+                    .map_err(|_| XsError::Eio)?;
+                let names = store
+                    .directory(Caller::Privileged, path)
+                    .map_err(|_| XsError::Eio)?;
+                // Counted before anything is copied.
+                let cost = names
+                    .iter()
+                    .map(|n| n.len() + CHILD_COST)
+                    .fold(
+                        ENTRY_COST + 2 * path.len() + value.len(),
+                        usize::saturating_add,
+                    )
+                    .saturating_add(perms.len() * PERM_COST);
+                self.charge(cost)?;
+                Entry::Present {
+                    value: value.to_vec(),
+                    perms: perms.clone(),
+                    children: names.into_iter().map(str::to_string).collect(),
+                }
+            }
+            Err(_) => {
+                self.charge(ENTRY_COST + 2 * path.len())?;
+                Entry::Absent
+            }
+        };
         self.seen
             .entry(path.to_string())
             .or_insert_with(|| store.generation_of(path));
-        let entry = match store.read(Caller::Privileged, path) {
-            Ok(value) => Entry::Present {
-                value: value.to_vec(),
-                perms: store
-                    .get_perms(Caller::Privileged, path)
-                    .cloned()
-                    .map_err(|_| XsError::Eio)?,
-                children: store
-                    .directory(Caller::Privileged, path)
-                    .map_err(|_| XsError::Eio)?
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            },
-            Err(_) => Entry::Absent,
-        };
         self.over.insert(path.to_string(), entry);
         Ok(())
     }
@@ -127,9 +214,13 @@ impl Txn {
             Entry::Absent => Err(XsError::Enoent),
             Entry::Present { perms, .. } => match c {
                 Caller::Domain(d) if !perms.allows(d, want) => Err(XsError::Eacces),
-                _ => Ok(e),
+                Caller::Domain(_) | Caller::Privileged | Caller::Manage => Ok(e),
             },
         }
+    }
+
+    fn is_present(&self, path: &str) -> bool {
+        matches!(self.over.get(path), Some(Entry::Present { .. }))
     }
 
     /// READ within the transaction.
@@ -161,37 +252,56 @@ impl Txn {
         }
     }
 
-    /// Creates `path` and missing parents in the overlay.
+    /// Creates `path` and missing parents in the overlay, as
+    /// the store's create does: write access on the nearest present
+    /// ancestor, the node quota for all that is missing, then (nothing
+    /// left to refuse) the nodes, parents first, with that ancestor's
+    /// permissions (owned by a domain that creates them).
     fn create(&mut self, store: &Store, c: Caller, path: &str) -> Result<(), XsError> {
         self.touch(store, path)?;
-        if matches!(self.over.get(path), Some(Entry::Present { .. })) {
+        if self.is_present(path) {
             return Ok(());
         }
-        let par = parent(path).ok_or(XsError::Einval)?;
-        self.touch(store, par)?;
-        if matches!(self.over.get(par), Some(Entry::Absent)) {
-            self.create(store, c, par)?;
-        }
-        let perms = match self.present(store, c, par, Access::Write)? {
-            Entry::Present {
-                perms, children, ..
-            } => {
-                children.insert(basename(path).to_string());
-                match c {
-                    Caller::Privileged => perms.clone(),
-                    Caller::Domain(d) => perms.with_owner(d),
-                }
+        let mut missing = vec![path.to_string()];
+        let mut at = parent(path).ok_or(XsError::Einval)?.to_string();
+        loop {
+            self.touch(store, &at)?;
+            if self.is_present(&at) {
+                break;
             }
+            let up = parent(&at).ok_or(XsError::Einval)?.to_string();
+            missing.push(std::mem::replace(&mut at, up));
+        }
+        let base = match self.present(store, c, &at, Access::Write)? {
+            Entry::Present { perms, .. } => perms.clone(),
             Entry::Absent => return Err(XsError::Enoent),
         };
-        self.over.insert(
-            path.to_string(),
-            Entry::Present {
-                value: Vec::new(),
-                perms,
-                children: BTreeSet::new(),
-            },
-        );
+        store.check_new_nodes(c, self.pending_nodes, missing.len())?;
+        let cost = missing
+            .iter()
+            .map(|p| ENTRY_COST + 2 * p.len() + CHILD_COST + basename(p).len())
+            .fold(base.len() * PERM_COST, usize::saturating_add);
+        self.charge(cost)?;
+        let perms = match c {
+            Caller::Domain(d) => base.with_owner(d),
+            Caller::Privileged | Caller::Manage => base,
+        };
+        self.pending_nodes += missing.len();
+        for p in missing.into_iter().rev() {
+            if let Some(par) = parent(&p)
+                && let Some(Entry::Present { children, .. }) = self.over.get_mut(par)
+            {
+                children.insert(basename(&p).to_string());
+            }
+            self.over.insert(
+                p,
+                Entry::Present {
+                    value: Vec::new(),
+                    perms: perms.clone(),
+                    children: BTreeSet::new(),
+                },
+            );
+        }
         Ok(())
     }
 
@@ -203,58 +313,59 @@ impl Txn {
         path: &str,
         value: &[u8],
     ) -> Result<(), XsError> {
-        self.touch(store, path)?;
-        if matches!(self.over.get(path), Some(Entry::Present { .. })) {
-            self.present(store, c, path, Access::Write)?;
-        } else {
-            self.create(store, c, path)?;
-        }
-        if let Some(Entry::Present { value: v, .. }) = self.over.get_mut(path) {
-            *v = value.to_vec();
-        }
-        self.ops.push(TxOp::Write(path.to_string(), value.to_vec()));
-        Ok(())
+        store.check_value(c, value)?;
+        // The operation's copy and the overlay's.
+        let cost = OP_COST + path.len() + 2 * value.len();
+        self.record(cost, |t| {
+            t.touch(store, path)?;
+            if t.is_present(path) {
+                t.present(store, c, path, Access::Write)?;
+            } else {
+                t.create(store, c, path)?;
+            }
+            if let Some(Entry::Present { value: v, .. }) = t.over.get_mut(path) {
+                let old = std::mem::replace(v, value.to_vec());
+                t.bytes = t.bytes.saturating_sub(old.len());
+            }
+            Ok(Some(TxOp::Write(path.to_string(), value.to_vec())))
+        })
     }
 
     /// MKDIR within the transaction.
     pub fn mkdir(&mut self, store: &Store, c: Caller, path: &str) -> Result<(), XsError> {
-        self.touch(store, path)?;
-        if matches!(self.over.get(path), Some(Entry::Present { .. })) {
-            return Ok(());
-        }
-        self.create(store, c, path)?;
-        self.ops.push(TxOp::Mkdir(path.to_string()));
-        Ok(())
+        self.record(OP_COST + path.len(), |t| {
+            t.touch(store, path)?;
+            if t.is_present(path) {
+                return Ok(None);
+            }
+            t.create(store, c, path)?;
+            Ok(Some(TxOp::Mkdir(path.to_string())))
+        })
     }
 
     /// RM within the transaction.
     pub fn rm(&mut self, store: &Store, c: Caller, path: &str) -> Result<(), XsError> {
         let par = parent(path).ok_or(XsError::Einval)?;
-        self.touch(store, path)?;
-        if matches!(self.over.get(path), Some(Entry::Absent)) {
-            self.touch(store, par)?;
-            return match self.over.get(par) {
-                Some(Entry::Present { .. }) => Ok(()),
-                _ => Err(XsError::Enoent),
-            };
-        }
-        self.present(store, c, path, Access::Write)?;
-        self.touch(store, par)?;
-        if let Some(Entry::Present { children, .. }) = self.over.get_mut(par) {
-            children.remove(basename(path));
-        }
-        let below: Vec<String> = self
-            .over
-            .keys()
-            .filter(|p| is_within(p, path))
-            .cloned()
-            .collect();
-        for p in below {
-            self.over.insert(p, Entry::Absent);
-        }
-        self.over.insert(path.to_string(), Entry::Absent);
-        self.ops.push(TxOp::Rm(path.to_string()));
-        Ok(())
+        self.record(OP_COST + path.len(), |t| {
+            t.touch(store, path)?;
+            if !t.is_present(path) {
+                t.touch(store, par)?;
+                return if t.is_present(par) {
+                    Ok(None)
+                } else {
+                    Err(XsError::Enoent)
+                };
+            }
+            t.present(store, c, path, Access::Write)?;
+            t.touch(store, par)?;
+            if let Some(Entry::Present { children, .. }) = t.over.get_mut(par) {
+                children.remove(basename(path));
+            }
+            for (_, e) in t.over.iter_mut().filter(|(p, _)| is_within(p, path)) {
+                *e = Entry::Absent;
+            }
+            Ok(Some(TxOp::Rm(path.to_string())))
+        })
     }
 
     /// SET_PERMS within the transaction.
@@ -265,51 +376,32 @@ impl Txn {
         path: &str,
         new: Perms,
     ) -> Result<(), XsError> {
-        if let Entry::Present { perms, .. } = self.present(store, c, path, Access::Write)? {
-            if let Caller::Domain(d) = c
-                && new.owner_id() != perms.owner_id()
-                && new.owner_id() != d
-            {
-                return Err(XsError::Eperm);
-            }
-            *perms = new.clone();
-        }
-        self.ops.push(TxOp::SetPerms(path.to_string(), new));
-        Ok(())
+        // The operation's copy and the overlay's.
+        let cost = OP_COST + path.len() + 2 * new.len() * PERM_COST;
+        self.record(cost, |t| {
+            let pending = t.pending_nodes;
+            let added = match t.present(store, c, path, Access::Write)? {
+                Entry::Present { perms, .. } => {
+                    let added = store.check_perms(c, perms.owner_id(), &new, pending)?;
+                    *perms = new.clone();
+                    added
+                }
+                Entry::Absent => return Err(XsError::Enoent),
+            };
+            t.pending_nodes += added;
+            Ok(Some(TxOp::SetPerms(path.to_string(), new)))
+        })
     }
 
     /// Commits: EAGAIN (and nothing applied) if anything it saw changed;
-    /// otherwise replays its changes and returns each with the paths it
-    /// created (for watches and the journal).
-    pub fn commit(self, store: &mut Store, c: Caller) -> Result<Vec<(TxOp, Vec<String>)>, XsError> {
+    /// otherwise applies its operations, all or none, and returns each
+    /// with what it did (for watches and the journal).
+    pub fn commit(self, store: &mut Store, c: Caller) -> Result<Vec<(TxOp, Applied)>, XsError> {
         if self.seen.iter().any(|(p, g)| store.generation_of(p) != *g) {
             return Err(XsError::Eagain);
         }
-        // The entry quota is the one thing other writes can have moved:
-        // check it first, so that the replay below cannot stop halfway.
-        if let Caller::Domain(d) = c {
-            let new = self
-                .over
-                .iter()
-                .filter(|(p, e)| matches!(e, Entry::Present { .. }) && !store.exists(p))
-                .count();
-            if store.owned_by(d) + new > store.quota().entry_nb {
-                return Err(XsError::Enospc);
-            }
-        }
-        let mut done = Vec::with_capacity(self.ops.len());
-        for op in self.ops {
-            let created = match &op {
-                TxOp::Write(p, v) => store.write(c, p, v)?,
-                TxOp::Mkdir(p) => store.mkdir(c, p)?,
-                TxOp::Rm(p) => store.rm(c, p).map(|_| Vec::new())?,
-                TxOp::SetPerms(p, perms) => {
-                    store.set_perms(c, p, perms.clone()).map(|()| Vec::new())?
-                }
-            };
-            done.push((op, created));
-        }
-        Ok(done)
+        let applied = store.apply(c, &self.ops)?;
+        Ok(self.ops.into_iter().zip(applied).collect())
     }
 }
 
@@ -327,7 +419,7 @@ mod tests {
     #[test]
     fn changes_are_invisible_until_commit() {
         let mut s = store();
-        let mut t = Txn::new();
+        let mut t = Txn::default();
         t.write(&s, Caller::Privileged, "/a/y", b"2")
             .expect("write");
         t.rm(&s, Caller::Privileged, "/a/x").expect("rm");
@@ -352,7 +444,7 @@ mod tests {
     #[test]
     fn a_conflicting_change_makes_the_commit_fail_whole() {
         let mut s = store();
-        let mut t = Txn::new();
+        let mut t = Txn::default();
         assert_eq!(t.read(&s, Caller::Privileged, "/a/x"), Ok(b"1".to_vec()));
         t.write(&s, Caller::Privileged, "/b", b"mine")
             .expect("write");
@@ -361,7 +453,7 @@ mod tests {
         assert_eq!(t.commit(&mut s, Caller::Privileged), Err(XsError::Eagain));
         assert!(!s.exists("/b"), "nothing applied");
         // A node that was absent and appeared meanwhile conflicts too.
-        let mut t = Txn::new();
+        let mut t = Txn::default();
         assert_eq!(t.read(&s, Caller::Privileged, "/new"), Err(XsError::Enoent));
         s.write(Caller::Privileged, "/new", b"").expect("write");
         assert_eq!(t.commit(&mut s, Caller::Privileged), Err(XsError::Eagain));
@@ -370,7 +462,7 @@ mod tests {
     #[test]
     fn permissions_apply_inside() {
         let mut s = store();
-        let mut t = Txn::new();
+        let mut t = Txn::default();
         assert_eq!(t.read(&s, Caller::Domain(3), "/a/x"), Err(XsError::Eacces));
         assert_eq!(
             t.write(&s, Caller::Domain(3), "/a/z", b""),
@@ -382,7 +474,7 @@ mod tests {
             Perms::parse(&[b"n3"]).expect("perms"),
         )
         .expect("perms");
-        let mut t = Txn::new();
+        let mut t = Txn::default();
         t.write(&s, Caller::Domain(3), "/a/z", b"")
             .expect("owner writes");
         assert_eq!(

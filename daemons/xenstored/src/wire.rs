@@ -104,37 +104,6 @@ impl MsgType {
         ];
         ALL.into_iter().find(|t| t.number() == n)
     }
-
-    /// Whether the request changes the store (refused on `socket_ro`).
-    pub fn writes(self) -> bool {
-        matches!(
-            self,
-            MsgType::Write
-                | MsgType::Mkdir
-                | MsgType::Rm
-                | MsgType::SetPerms
-                | MsgType::TransactionStart
-                | MsgType::TransactionEnd
-                | MsgType::Introduce
-                | MsgType::Release
-                | MsgType::Resume
-                | MsgType::SetTarget
-                | MsgType::Control
-        )
-    }
-
-    /// Whether only a fully privileged (`xvm_control`) peer may send it.
-    pub fn privileged(self) -> bool {
-        matches!(
-            self,
-            MsgType::Control
-                | MsgType::Introduce
-                | MsgType::Release
-                | MsgType::IsDomainIntroduced
-                | MsgType::Resume
-                | MsgType::SetTarget
-        )
-    }
 }
 
 /// The error names of `xs_wire.h`, in table order.
@@ -277,10 +246,15 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
-/// A frame that cannot be: the connection is dropped.
+/// A frame that cannot be: more than [`PAYLOAD_MAX`] payload bytes. A
+/// reader drops the connection; a writer sends nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("frame announces {0} payload bytes, more than {PAYLOAD_MAX}")]
 pub struct FrameTooLong(pub u32);
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 impl Frame {
     /// A reply to `req` of type `ty` with `payload`.
@@ -300,20 +274,43 @@ impl Frame {
         Frame::reply(req, MsgType::Error, p)
     }
 
-    /// The bytes on the wire. A payload above [`PAYLOAD_MAX`] is a bug in
-    /// the caller; it is cut to the limit rather than sent.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let len = self.payload.len().min(PAYLOAD_MAX);
+    /// The bytes on the wire, or [`FrameTooLong`] for a payload above
+    /// [`PAYLOAD_MAX`]: a frame is sent whole or not at all, never cut.
+    pub fn encode(&self) -> Result<Vec<u8>, FrameTooLong> {
+        let len = u32::try_from(self.payload.len())
+            .ok()
+            .filter(|_| self.payload.len() <= PAYLOAD_MAX)
+            .ok_or(FrameTooLong(saturating_u32(self.payload.len())))?;
         let h = Header {
             ty: self.ty,
             req_id: self.req_id,
             tx_id: self.tx_id,
-            len: u32::try_from(len).unwrap_or(0),
+            len,
         };
-        let mut v = Vec::with_capacity(HEADER_LEN + len);
+        let mut v = Vec::with_capacity(HEADER_LEN + self.payload.len());
         v.extend_from_slice(&h.to_bytes());
-        v.extend_from_slice(&self.payload[..len]);
-        v
+        v.extend_from_slice(&self.payload);
+        Ok(v)
+    }
+
+    /// The bytes on the wire, for callers that cannot handle an error.
+    /// The daemon never builds a frame above [`PAYLOAD_MAX`]
+    /// ([`crate::daemon::Daemon::handle`] checks every frame it returns).
+    /// Should a caller still pass one, it becomes its header alone,
+    /// announcing its true length: every reader (ours, Xen's) refuses that
+    /// header before reading on and drops the connection, where a frame
+    /// cut at the limit would be taken as whole, its last string corrupt.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode().unwrap_or_else(|FrameTooLong(len)| {
+            Header {
+                ty: self.ty,
+                req_id: self.req_id,
+                tx_id: self.tx_id,
+                len,
+            }
+            .to_bytes()
+            .to_vec()
+        })
     }
 
     /// The NUL-separated strings of the payload (a trailing NUL ends the
@@ -461,6 +458,23 @@ mod tests {
             ]
             .concat()
         );
+    }
+
+    #[test]
+    fn a_frame_is_encoded_whole_or_not_at_all() {
+        let f = |n: usize| Frame {
+            ty: MsgType::WatchEvent.number(),
+            req_id: 0,
+            tx_id: 0,
+            payload: vec![b'x'; n],
+        };
+        let whole = f(PAYLOAD_MAX).encode().expect("4096 bytes fit");
+        assert_eq!(whole.len(), HEADER_LEN + PAYLOAD_MAX);
+        assert_eq!(f(PAYLOAD_MAX + 1).encode(), Err(FrameTooLong(4097)));
+        // The infallible form sends a header the reader refuses, no payload.
+        let bytes = f(PAYLOAD_MAX + 1).to_bytes();
+        assert_eq!(bytes.len(), HEADER_LEN);
+        assert_eq!(FrameReader::default().push(&bytes), Err(FrameTooLong(4097)));
     }
 
     #[test]
