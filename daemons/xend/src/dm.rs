@@ -157,6 +157,9 @@ pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
     a
 }
 
+/// Open files a device model may have (disks, VNC clients, sockets).
+pub const DM_NOFILE: u64 = 1024;
+
 /// Starts the device model of `spec`.
 pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
     let invalid = |why: String| DmError::Invalid {
@@ -197,7 +200,10 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
         .pass_fd(spec.log.as_raw_fd(), 1)
         .pass_fd(spec.log.as_raw_fd(), 2)
         .pass_fd(spec.qmp.as_raw_fd(), FD_QMP)
-        .pass_fd(spec.serial.as_raw_fd(), FD_SERIAL);
+        .pass_fd(spec.serial.as_raw_fd(), FD_SERIAL)
+        // No core dumps (a guest's memory), and a bound on open files.
+        .rlimit(libc::RLIMIT_CORE, 0, 0)
+        .rlimit(libc::RLIMIT_NOFILE, DM_NOFILE, DM_NOFILE);
     if let Some(g) = &spec.groups {
         sp = sp.groups(g);
     }

@@ -5,6 +5,7 @@
 //! - [`dm`]: the device model, qemu started with no privilege at all;
 //! - [`manager`]: the domains, their device models and xenstore entries;
 //! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
+//! - [`server`]: serving clients concurrently over one locked manager;
 //! - [`qmp`]: talking to a device model;
 //! - [`privs`]: what xend holds, and when;
 //! - [`testguest`]: the test guest's disk image.
@@ -15,4 +16,5 @@ pub mod manager;
 pub mod privs;
 pub mod qmp;
 pub mod rpc;
+pub mod server;
 pub mod testguest;

@@ -5,21 +5,21 @@
 //! only `proc_setid`, bracketed (see
 //! [`xend::privs`]). Session mode: the invoking user, domains as that user.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
 use privlib::mode::{env_path, session_data, session_run, xvm_root};
-use privlib::names::{virt_manage, xvm_control};
 use privlib::sys::accounts;
 use privlib::sys::poll::{POLLIN, poll, pollfd};
-use privlib::{InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init, require_any};
-use serde_json::Value;
+use privlib::{
+    Gate, GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init,
+};
 use xend::manager::{Manager, Settings};
-use xend::rpc::{self, RpcError};
+use xend::server::{RpcRefusal, Xend};
 
 /// The domain manager.
 #[derive(Parser, Debug)]
@@ -49,6 +49,12 @@ struct Args {
     /// Seconds a shutdown may take before the domain is destroyed.
     #[arg(long = "shutdown-timeout", default_value_t = 60)]
     shutdown_timeout: u64,
+    /// Connections served at once (the last 64 only for xvm_control).
+    #[arg(long = "max-conns", default_value_t = 256)]
+    max_conns: usize,
+    /// Connections one user may have served at once.
+    #[arg(long = "max-conns-per-uid", default_value_t = 32)]
+    max_conns_per_uid: usize,
     /// Log more.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -74,45 +80,6 @@ fn kvm(system: bool) -> (bool, Option<u32>) {
         (ok, None)
     }
 }
-
-fn handle(m: &mut Manager, req: &rpc::Request) -> Result<Value, RpcError> {
-    let fail = |message: String| RpcError {
-        code: rpc::FAILED,
-        message,
-    };
-    let param = |k: &str| -> Result<String, RpcError> {
-        req.params
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| RpcError {
-                code: rpc::INVALID_PARAMS,
-                message: format!("{} needs the string parameter \"{k}\"", req.method),
-            })
-    };
-    match req.method.as_str() {
-        "domain.create" => m.create(&param("source")?, &param("config")?).map_err(fail),
-        "domain.list" => Ok(m.list()),
-        "domain.new" => m
-            .new_managed(&param("source")?, &param("config")?)
-            .map_err(fail),
-        "domain.start" => m.start_managed(&param("domain")?).map_err(fail),
-        "domain.delete" => m.delete_managed(&param("domain")?).map_err(fail),
-        "domain.info" => m.info(&param("domain")?).map_err(fail),
-        "domain.destroy" => m.destroy(&param("domain")?).map_err(fail),
-        "domain.shutdown" => m.shutdown(&param("domain")?).map_err(fail),
-        "domain.reboot" => m.reboot(&param("domain")?).map_err(fail),
-        "domain.pause" => m.pause(&param("domain")?, true).map_err(fail),
-        "domain.unpause" => m.pause(&param("domain")?, false).map_err(fail),
-        other => Err(RpcError {
-            code: rpc::METHOD_NOT_FOUND,
-            message: format!("no method {other}"),
-        }),
-    }
-}
-
-/// Requests one connection may send before it is closed.
-const MAX_REQUESTS: usize = 64;
 
 fn run(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
@@ -219,85 +186,52 @@ fn run(a: Args) -> Result<(), String> {
         managed,
     });
     m.adopt_all();
-    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains = m.domains.len(), "xend serving");
+    let domains = m.domains.len();
+    let xend = Arc::new(Xend::new(m, policy, endpoint.clone()));
+    // Threads from here on: the privilege drop above is done.
+    let gate = Gate::new(
+        GateLimits {
+            total: a.max_conns,
+            per_uid: a.max_conns_per_uid,
+            ..GateLimits::default()
+        },
+        RpcRefusal,
+    )
+    .map_err(|e| format!("connection gate: {e}"))?;
+    {
+        let xend = Arc::clone(&xend);
+        std::thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || {
+                let served = Arc::clone(&xend);
+                let r = server.serve_gated(
+                    &gate,
+                    |cred| xend.verdict(cred),
+                    move |stream, _cred, slot| served.connection(&stream, slot),
+                );
+                if let Err(e) = r {
+                    tracing::error!("accepting on xend's socket: {e}");
+                    std::process::exit(1);
+                }
+            })
+            .map_err(|e| format!("accept thread: {e}"))?;
+    }
+    tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains, "xend serving");
+    // This thread looks after the domains: device models that end,
+    // shutdowns past their deadline, VNC clients to hand over.
     loop {
-        m.tick();
-        let vnc = m.vnc_listeners();
-        let mut fds = vec![pollfd(server.listener().as_raw_fd(), POLLIN)];
-        fds.extend(vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)));
-        fds.extend(m.pidfds().into_iter().map(|fd| pollfd(fd, POLLIN)));
+        xend.tick();
+        let (vnc, pidfds) = {
+            let m = xend.lock();
+            (m.vnc_listeners(), m.pidfds())
+        };
+        let mut fds: Vec<_> = vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)).collect();
+        fds.extend(pidfds.into_iter().map(|fd| pollfd(fd, POLLIN)));
         poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
         for (i, (id, _)) in vnc.iter().enumerate() {
-            if fds[1 + i].revents & POLLIN != 0 {
-                m.vnc_accept(*id);
+            if fds[i].revents & POLLIN != 0 {
+                xend.vnc_accept(*id);
             }
-        }
-        if fds[0].revents & POLLIN == 0 {
-            continue;
-        }
-        let (stream, cred) = match server.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                continue;
-            }
-        };
-        // The gate first: a refused peer is answered before anything is
-        // read from it.
-        if let Err(d) = require_any(&policy, &cred, &endpoint, &[xvm_control(), virt_manage()]) {
-            rpc::answer(
-                &stream,
-                &Value::Null,
-                Err(RpcError {
-                    code: rpc::DENIED,
-                    message: d.message(),
-                }),
-            );
-            continue;
-        }
-        // One connection at a time, each request bounded in size and time,
-        // at most MAX_REQUESTS of them; domains are looked after between
-        // requests, so a busy peer cannot starve them.
-        for _ in 0..MAX_REQUESTS {
-            m.tick();
-            let line = match rpc::read_line(&stream) {
-                Ok(Some(l)) => l,
-                Ok(None) => break,
-                Err(e) => {
-                    rpc::answer(
-                        &stream,
-                        &Value::Null,
-                        Err(RpcError {
-                            code: rpc::INVALID_REQUEST,
-                            message: e,
-                        }),
-                    );
-                    break;
-                }
-            };
-            let req: rpc::Request = match serde_json::from_slice(&line) {
-                Ok(r) => r,
-                Err(e) => {
-                    rpc::answer(
-                        &stream,
-                        &Value::Null,
-                        Err(RpcError {
-                            code: rpc::INVALID_REQUEST,
-                            message: format!("not a JSON-RPC 2.0 request: {e}"),
-                        }),
-                    );
-                    break;
-                }
-            };
-            let result = if req.jsonrpc == "2.0" {
-                handle(&mut m, &req)
-            } else {
-                Err(RpcError {
-                    code: rpc::INVALID_REQUEST,
-                    message: "jsonrpc must be \"2.0\"".into(),
-                })
-            };
-            rpc::answer(&stream, &req.id, result);
         }
     }
 }

@@ -95,6 +95,34 @@ pub struct Domain {
     pub vnc: Option<UnixListener>,
 }
 
+/// A domain being started or ended without the manager's lock: its id,
+/// name and UUID stay taken until it is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Busy {
+    /// Its name.
+    pub name: String,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its memory (MiB) and vcpus, for `xm list`.
+    pub memory_mib: u64,
+    /// Its vcpus.
+    pub vcpus: u32,
+    /// Being ended (Xen's dying, `d`), not started.
+    pub ending: bool,
+}
+
+impl Busy {
+    fn of(c: &DomainConfig, uuid: &str, ending: bool) -> Busy {
+        Busy {
+            name: c.name.clone(),
+            uuid: uuid.to_string(),
+            memory_mib: c.memory_mib,
+            vcpus: c.vcpus,
+            ending,
+        }
+    }
+}
+
 /// Every domain.
 #[derive(Debug)]
 pub struct Manager {
@@ -102,6 +130,33 @@ pub struct Manager {
     pub s: Settings,
     /// By domid.
     pub domains: BTreeMap<u32, Domain>,
+    /// Domains starting or ending, by domid (not in `domains`).
+    pub busy: BTreeMap<u32, Busy>,
+}
+
+/// A domain reserved by [`Manager::reserve`], to be started by
+/// [`launch`] (no lock needed) and recorded by [`Manager::finish`].
+#[derive(Debug)]
+pub struct Reservation {
+    /// Its id.
+    pub domid: u32,
+    uid: u32,
+    gid: u32,
+    cfg: DomainConfig,
+    uuid: String,
+    source: String,
+    text: String,
+}
+
+/// What [`Manager::tick`] found to do, done without the lock by
+/// [`Ending::run`]'s caller: a domain taken out to be ended, and for
+/// `on_* = restart`, created again from its config.
+#[derive(Debug)]
+pub struct Ending {
+    /// The domain, out of [`Manager::domains`] and marked busy.
+    pub domain: Domain,
+    /// `Some((source, config text))` to start it again after.
+    pub restart: Option<(String, String)>,
 }
 
 fn random_uuid() -> Result<String, String> {
@@ -197,6 +252,7 @@ impl Manager {
         Manager {
             s,
             domains: BTreeMap::new(),
+            busy: BTreeMap::new(),
         }
     }
 
@@ -228,14 +284,27 @@ impl Manager {
     }
 
     /// Creates and starts a domain from config text (`source` names it in
-    /// messages).
+    /// messages), all under `&mut self`: [`Manager::reserve`], [`launch`]
+    /// and [`Manager::finish`] in one.
     pub fn create(&mut self, source: &str, text: &str) -> Result<Value, String> {
+        let r = self.reserve(source, text)?;
+        let started = launch(&self.s, &r);
+        self.finish(r, started)
+    }
+
+    /// Checks a config and takes a domid, name and UUID for it (they stay
+    /// taken until [`Manager::finish`]). Quick: nothing is opened or
+    /// started.
+    pub fn reserve(&mut self, source: &str, text: &str) -> Result<Reservation, String> {
         let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
-        if self.domains.values().any(|d| d.config.name == cfg.name) {
+        if self.domains.values().any(|d| d.config.name == cfg.name)
+            || self.busy.values().any(|b| b.name == cfg.name)
+        {
             return Err(format!("a domain named {} already runs", cfg.name));
         }
         if let Some(u) = &cfg.uuid
-            && self.domains.values().any(|d| d.uuid == *u)
+            && (self.domains.values().any(|d| d.uuid == *u)
+                || self.busy.values().any(|b| b.uuid == *u))
         {
             return Err(format!("a domain with uuid {u} already runs"));
         }
@@ -245,6 +314,7 @@ impl Manager {
         let domid = (1..self.s.dm_uid_count)
             .find(|i| {
                 !self.domains.contains_key(i)
+                    && !self.busy.contains_key(i)
                     && (!self.s.dm_range
                         || self.uid_of(*i).is_ok_and(|u| processes_of(u).is_empty()))
             })
@@ -257,90 +327,34 @@ impl Manager {
                 .map_err(|e| e.to_string())?
                 .gid[1]
         };
-        // Validate and open everything before anything starts.
-        let disks = cfg
-            .disks
-            .iter()
-            .map(|d| open_disk(&self.s.image_dirs, d))
-            .collect::<Result<Vec<_>, _>>()?;
         let uuid = match &cfg.uuid {
             Some(u) => u.clone(),
             None => random_uuid()?,
         };
-        let dir = self.s.run.join("domains").join(domid.to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let listen = |name: &str| {
-            UnixListener::bind(dir.join(name))
-                .map(OwnedFd::from)
-                .map_err(|e| format!("{}: {e}", dir.join(name).display()))
-        };
-        let (qmp, serial) = (listen("qmp")?, listen("serial")?);
-        let vnc = if cfg.vnc {
-            let l = UnixListener::bind(dir.join("vnc"))
-                .map_err(|e| format!("{}: {e}", dir.join("vnc").display()))?;
-            l.set_nonblocking(true).map_err(|e| e.to_string())?;
-            Some(l)
-        } else {
-            None
-        };
-        let log = std::fs::File::create(dir.join("qemu.log"))
-            .map(OwnedFd::from)
-            .map_err(|e| format!("{}: {e}", dir.join("qemu.log").display()))?;
-        let spec = DmSpec {
+        self.busy.insert(domid, Busy::of(&cfg, &uuid, false));
+        Ok(Reservation {
             domid,
-            config: &cfg,
             uid,
             gid,
-            kvm: self.s.kvm,
-            groups: self
-                .s
-                .dm_range
-                .then(|| self.s.kvm_gid.into_iter().collect()),
-            qmp: &qmp,
-            serial: &serial,
-            disks: &disks,
-            log: &log,
-            qemu: self.s.qemu.clone(),
-        };
-        // proc_setid is raised for this one step only (system mode).
-        let child = {
-            let _on = self.s.dm_range.then(crate::privs::Bracket::on);
-            dm::launch(&spec).map_err(|e| e.to_string())?
-        };
-        let mut d = Domain {
-            domid,
-            config: cfg,
+            cfg,
             uuid,
-            state: DState::Running,
-            child: Some(child),
-            started: SystemTime::now(),
-            dir,
-            uid,
-            vnc,
-        };
-        // Recorded before anything else, so a new xend finds this qemu
-        // whatever happens to this one from here on.
-        if let Err(e) = save_state(&d, uid, source, text) {
-            kill(&mut d, self.s.dm_range);
-            let _ = std::fs::remove_dir_all(&d.dir);
-            return Err(e);
-        }
-        if let Err(e) = self.register(&d) {
-            kill(&mut d, self.s.dm_range);
-            let _ = std::fs::remove_dir_all(&d.dir);
-            return Err(e);
-        }
+            source: source.to_string(),
+            text: text.to_string(),
+        })
+    }
+
+    /// Records a domain [`launch`] started (or gives its reservation up
+    /// when it did not start).
+    pub fn finish(
+        &mut self,
+        r: Reservation,
+        started: Result<Domain, String>,
+    ) -> Result<Value, String> {
+        self.busy.remove(&r.domid);
+        let d = started?;
         let info = info(&d);
-        tracing::info!(domid, name = %d.config.name, uid, "domain started");
-        self.domains.insert(domid, d);
+        tracing::info!(domid = d.domid, name = %d.config.name, uid = d.uid, "domain started");
+        self.domains.insert(d.domid, d);
         Ok(info)
     }
 
@@ -392,7 +406,7 @@ impl Manager {
                             uid: self.uid_of(domid).unwrap_or(u32::MAX),
                             vnc: None,
                         };
-                        self.unregister(&d);
+                        unregister(&self.s, &d);
                     }
                     let _ = std::fs::remove_dir_all(e.path());
                 }
@@ -445,55 +459,6 @@ impl Manager {
         Ok(Some(domid))
     }
 
-    fn xs(&self) -> Result<XsClient, String> {
-        XsClient::connect(&self.s.xenstore)
-            .map_err(|e| format!("xenstored at {}: {e}", self.s.xenstore.display()))
-    }
-
-    /// Writes the domain's nodes and introduces it (`@introduceDomain`).
-    fn register(&self, d: &Domain) -> Result<(), String> {
-        let mut xs = self.xs()?;
-        let base = format!("/local/domain/{}", d.domid);
-        let vm = format!("/vm/{}", d.uuid);
-        let kib = (d.config.memory_mib * 1024).to_string();
-        let id = d.domid.to_string();
-        let writes: [(String, &[u8]); 8] = [
-            (format!("{base}/name"), d.config.name.as_bytes()),
-            (format!("{base}/domid"), id.as_bytes()),
-            (format!("{base}/vm"), vm.as_bytes()),
-            (format!("{base}/memory/target"), kib.as_bytes()),
-            (format!("{base}/console/type"), b"xenconsoled"),
-            (format!("{vm}/name"), d.config.name.as_bytes()),
-            (format!("{vm}/uuid"), d.uuid.as_bytes()),
-            (format!("{vm}/domid"), id.as_bytes()),
-        ];
-        let e = |err: xenstored::client::ClientError| format!("xenstore: {err}");
-        xs.transaction(5, |c, tx| {
-            for (p, v) in &writes {
-                c.write(tx, p, v)?;
-            }
-            Ok(())
-        })
-        .map_err(e)?;
-        // The domain owns its directory, as on Xen; dom0 reads it.
-        xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
-            .map_err(e)?;
-        xs.introduce(d.domid, 0, 1).map_err(e)
-    }
-
-    fn unregister(&self, d: &Domain) {
-        match self.xs() {
-            Ok(mut xs) => {
-                let _ = xs.rm(0, &format!("/local/domain/{}", d.domid));
-                let _ = xs.rm(0, &format!("/vm/{}", d.uuid));
-                if let Err(e) = xs.release(d.domid) {
-                    tracing::warn!(domid = d.domid, "xenstore release: {e}");
-                }
-            }
-            Err(e) => tracing::warn!(domid = d.domid, "{e}"),
-        }
-    }
-
     /// Every domain, as `xm list` shows them: domain 0, the running ones,
     /// then managed domains not running (no id).
     pub fn list(&self) -> Value {
@@ -501,8 +466,15 @@ impl Manager {
             json!({"name": "Domain-0", "domid": 0, "memory": 0, "vcpus": 0, "state": "r-----", "time": 0.0}),
         ];
         v.extend(self.domains.values().map(info));
+        // Starting, or ending (Xen's dying): listed with their id until done.
+        v.extend(self.busy.iter().map(|(id, b)| {
+            json!({"name": b.name, "domid": id, "uuid": b.uuid, "memory": b.memory_mib, "vcpus": b.vcpus,
+                   "state": if b.ending { "-----d" } else { "------" }, "time": 0.0})
+        }));
         for (name, cfg) in self.managed_configs() {
-            if !self.domains.values().any(|d| d.config.name == name) {
+            if !self.domains.values().any(|d| d.config.name == name)
+                && !self.busy.values().any(|b| b.name == name)
+            {
                 v.push(json!({"name": name, "domid": null, "memory": cfg.memory_mib, "vcpus": cfg.vcpus, "state": "------", "time": 0.0}));
             }
         }
@@ -557,13 +529,19 @@ impl Manager {
 
     /// `start`: starts a managed domain.
     pub fn start_managed(&mut self, name: &str) -> Result<Value, String> {
+        let (source, text) = self.managed_config(name)?;
+        self.create(&source, &text)
+    }
+
+    /// A managed domain's config: its path (as the source) and text.
+    pub fn managed_config(&self, name: &str) -> Result<(String, String), String> {
         let path = self.managed_path(name)?;
         if !path.exists() {
             return Err(format!("no managed domain {name} (xm new FILE first)"));
         }
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.create(&path.display().to_string(), &text)
+        Ok((path.display().to_string(), text))
     }
 
     /// `delete`: forgets a managed domain that is not running.
@@ -582,52 +560,53 @@ impl Manager {
         Ok(info(&self.domains[&id]))
     }
 
-    /// Ends a domain now: its qemu killed, its entries gone.
+    /// Ends a domain now: its qemu killed, its entries gone
+    /// ([`Manager::take`], [`end`] and [`Manager::release`] in one).
     pub fn destroy(&mut self, which: &str) -> Result<Value, String> {
-        let id = self.find(which)?;
-        let mut d = self.domains.remove(&id).ok_or("gone")?;
-        kill(&mut d, self.s.dm_range);
-        self.unregister(&d);
-        let _ = std::fs::remove_dir_all(&d.dir);
-        tracing::info!(domid = id, "domain destroyed");
+        let d = self.take(which)?;
+        let id = end(&self.s, d);
+        self.release(id);
         Ok(json!({"domid": id}))
     }
 
-    fn qmp(&self, id: u32, command: &str) -> Result<(), String> {
-        let d = &self.domains[&id];
-        Qmp::connect(&d.dir.join("qmp"))?.execute(command).map(drop)
+    /// Takes a domain out to be ended: it leaves [`Manager::domains`] and
+    /// its id, name and UUID stay taken until [`Manager::release`].
+    pub fn take(&mut self, which: &str) -> Result<Domain, String> {
+        let id = self.find(which)?;
+        let d = self.domains.remove(&id).ok_or("gone")?;
+        self.busy.insert(id, Busy::of(&d.config, &d.uuid, true));
+        Ok(d)
     }
 
-    /// Presses the power button (ACPI); destroys after the timeout.
-    pub fn shutdown(&mut self, which: &str) -> Result<Value, String> {
+    /// Frees the id, name and UUID of a domain [`end`] has ended.
+    pub fn release(&mut self, domid: u32) {
+        self.busy.remove(&domid);
+    }
+
+    /// The QMP socket of the domain `which` names, for a command sent
+    /// without the lock ([`qmp_command`]).
+    pub fn qmp_of(&self, which: &str) -> Result<(u32, PathBuf), String> {
         let id = self.find(which)?;
-        self.qmp(id, "system_powerdown")?;
-        let deadline = Instant::now() + self.s.shutdown_timeout;
+        Ok((id, self.domains[&id].dir.join("qmp")))
+    }
+
+    /// Records a domain's new state after a QMP command (if it still runs).
+    pub fn set_state(&mut self, id: u32, state: DState) {
         if let Some(d) = self.domains.get_mut(&id) {
-            d.state = DState::ShuttingDown(deadline);
+            d.state = state;
         }
-        Ok(json!({"domid": id}))
     }
 
-    /// Pauses (`pause`) or resumes a domain.
-    pub fn pause(&mut self, which: &str, pause: bool) -> Result<Value, String> {
+    /// What `reboot` starts again: the config text and its name.
+    pub fn config_of(&self, which: &str) -> Result<(String, String), String> {
         let id = self.find(which)?;
-        self.qmp(id, if pause { "stop" } else { "cont" })?;
-        if let Some(d) = self.domains.get_mut(&id) {
-            d.state = if pause {
-                DState::Paused
-            } else {
-                DState::Running
-            };
-        }
-        Ok(json!({"domid": id}))
+        let c = &self.domains[&id].config;
+        Ok((c.name.clone(), c.to_text()))
     }
 
     /// Reboots: destroy, then create again from the same config.
     pub fn reboot(&mut self, which: &str) -> Result<Value, String> {
-        let id = self.find(which)?;
-        let text = self.domains[&id].config.to_text();
-        let name = self.domains[&id].config.name.clone();
+        let (name, text) = self.config_of(which)?;
         self.destroy(which)?;
         self.create(&name, &text)
     }
@@ -642,20 +621,17 @@ impl Manager {
 
     /// Hands a waiting VNC client of domain `id` to its qemu.
     pub fn vnc_accept(&mut self, id: u32) {
-        let Some(d) = self.domains.get(&id) else {
-            return;
-        };
-        let Some(l) = &d.vnc else {
-            return;
-        };
-        let Ok((client, _)) = l.accept() else {
-            return;
-        };
-        let r =
-            Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.add_client("vnc", client.as_fd()));
-        if let Err(e) = r {
-            tracing::warn!(domid = id, "VNC client not handed over: {e}");
+        if let Some((client, qmp)) = self.vnc_take(id) {
+            vnc_hand_over(id, &client, &qmp);
         }
+    }
+
+    /// Accepts a waiting VNC client of domain `id` (the listener does not
+    /// block), with the QMP socket to hand it to ([`vnc_hand_over`]).
+    pub fn vnc_take(&mut self, id: u32) -> Option<(std::os::unix::net::UnixStream, PathBuf)> {
+        let d = self.domains.get(&id)?;
+        let (client, _) = d.vnc.as_ref()?.accept().ok()?;
+        Some((client, d.dir.join("qmp")))
     }
 
     /// The pidfds to watch.
@@ -666,10 +642,13 @@ impl Manager {
             .collect()
     }
 
-    /// Handles device models that ended and shutdowns past their deadline.
-    pub fn tick(&mut self) {
+    /// Finds device models that ended and shutdowns past their deadline.
+    /// Each such domain is taken out ([`Manager::take`]) and returned, to
+    /// be ended (and restarted, for `on_* = restart`) without the lock.
+    pub fn tick(&mut self) -> Vec<Ending> {
         let now = Instant::now();
         let ids: Vec<u32> = self.domains.keys().copied().collect();
+        let mut out = Vec::new();
         for id in ids {
             let Some(d) = self.domains.get_mut(&id) else {
                 continue;
@@ -678,7 +657,10 @@ impl Manager {
                 && now >= deadline
             {
                 tracing::warn!(domid = id, "shutdown took too long: destroying");
-                let _ = self.destroy(&id.to_string());
+                out.extend(self.take(&id.to_string()).ok().map(|domain| Ending {
+                    domain,
+                    restart: None,
+                }));
                 continue;
             }
             let ended = d.child.as_ref().is_some_and(|c| {
@@ -702,21 +684,23 @@ impl Manager {
             } else {
                 d.config.on_crash
             };
-            let log = std::fs::read(d.dir.join("qemu.log")).unwrap_or_default();
-            let tail = String::from_utf8_lossy(&log[log.len().saturating_sub(2048)..]).into_owned();
+            let tail = log_tail(&d.dir.join("qemu.log"), QEMU_LOG_TAIL);
             tracing::warn!(domid = id, ?status, action = action.name(), qemu_log = %tail.trim(), "device model ended");
-            match action {
-                Action::Destroy => {
-                    let _ = self.destroy(&id.to_string());
+            let restart = match action {
+                Action::Preserve => {
+                    d.state = DState::Crashed;
+                    continue;
                 }
-                Action::Preserve => d.state = DState::Crashed,
-                Action::Restart => {
-                    if let Err(e) = self.reboot(&id.to_string()) {
-                        tracing::error!(domid = id, "restart: {e}");
-                    }
-                }
-            }
+                Action::Destroy => None,
+                Action::Restart => Some((d.config.name.clone(), d.config.to_text())),
+            };
+            out.extend(
+                self.take(&id.to_string())
+                    .ok()
+                    .map(|domain| Ending { domain, restart }),
+            );
         }
+        out
     }
 }
 
@@ -786,6 +770,237 @@ fn read_state(path: &Path) -> Result<SavedState, String> {
     }
     let body = std::fs::read(path).map_err(|e| e.to_string())?;
     serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Starts a reserved domain: opens its disks, makes its directory and
+/// sockets, starts its device model and registers it in the store.
+/// Needs only the settings, so it runs without the manager's lock.
+pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
+    let (domid, uid, gid, cfg) = (r.domid, r.uid, r.gid, &r.cfg);
+    // Validate and open everything before anything starts.
+    let disks = cfg
+        .disks
+        .iter()
+        .map(|d| open_disk(&s.image_dirs, d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dir = s.run.join("domains").join(domid.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let listen = |name: &str| {
+        UnixListener::bind(dir.join(name))
+            .map(OwnedFd::from)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    let (qmp, serial) = (listen("qmp")?, listen("serial")?);
+    let vnc = if cfg.vnc {
+        let l = UnixListener::bind(dir.join("vnc"))
+            .map_err(|e| format!("{}: {e}", dir.join("vnc").display()))?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Some(l)
+    } else {
+        None
+    };
+    // qemu's stdout and stderr: a pipe that xend copies into qemu.log (for
+    // xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a file
+    // with RLIMIT_FSIZE: that limit bounds the write *offset* in every
+    // regular file the process writes, so it would also stop the guest
+    // writing its disk image past that size.
+    let log_file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join("qemu.log"))
+    }
+    .map_err(|e| format!("{}: {e}", dir.join("qemu.log").display()))?;
+    let (log_read, log) =
+        privlib::sys::child::pipe().map_err(|e| format!("a pipe for qemu's log: {e}"))?;
+    let spec = DmSpec {
+        domid,
+        config: cfg,
+        uid,
+        gid,
+        kvm: s.kvm,
+        groups: s.dm_range.then(|| s.kvm_gid.into_iter().collect()),
+        qmp: &qmp,
+        serial: &serial,
+        disks: &disks,
+        log: &log,
+        qemu: s.qemu.clone(),
+    };
+    // proc_setid is raised for this one step only (system mode).
+    let child = {
+        let _on = s.dm_range.then(crate::privs::Bracket::on);
+        dm::launch(&spec).map_err(|e| e.to_string())?
+    };
+    drop(spec);
+    drop(log);
+    let pump = std::thread::Builder::new()
+        .name(format!("qemu-log-{domid}"))
+        .spawn(move || pump_log(log_read, log_file, QEMU_LOG_MAX));
+    if let Err(e) = pump {
+        tracing::warn!(domid, "qemu's log is not kept: {e}");
+    }
+    let mut d = Domain {
+        domid,
+        config: cfg.clone(),
+        uuid: r.uuid.clone(),
+        state: DState::Running,
+        child: Some(child),
+        started: SystemTime::now(),
+        dir,
+        uid,
+        vnc,
+    };
+    // Recorded before anything else, so a new xend finds this qemu
+    // whatever happens to this one from here on.
+    if let Err(e) = save_state(&d, uid, &r.source, &r.text) {
+        kill(&mut d, s.dm_range);
+        let _ = std::fs::remove_dir_all(&d.dir);
+        return Err(e);
+    }
+    if let Err(e) = register(s, &d) {
+        kill(&mut d, s.dm_range);
+        let _ = std::fs::remove_dir_all(&d.dir);
+        return Err(e);
+    }
+    Ok(d)
+}
+
+fn xs(s: &Settings) -> Result<XsClient, String> {
+    XsClient::connect(&s.xenstore)
+        .map_err(|e| format!("xenstored at {}: {e}", s.xenstore.display()))
+}
+
+/// Writes the domain's nodes and introduces it (`@introduceDomain`).
+fn register(s: &Settings, d: &Domain) -> Result<(), String> {
+    let mut xs = xs(s)?;
+    let base = format!("/local/domain/{}", d.domid);
+    let vm = format!("/vm/{}", d.uuid);
+    let kib = (d.config.memory_mib * 1024).to_string();
+    let id = d.domid.to_string();
+    let writes: [(String, &[u8]); 8] = [
+        (format!("{base}/name"), d.config.name.as_bytes()),
+        (format!("{base}/domid"), id.as_bytes()),
+        (format!("{base}/vm"), vm.as_bytes()),
+        (format!("{base}/memory/target"), kib.as_bytes()),
+        (format!("{base}/console/type"), b"xenconsoled"),
+        (format!("{vm}/name"), d.config.name.as_bytes()),
+        (format!("{vm}/uuid"), d.uuid.as_bytes()),
+        (format!("{vm}/domid"), id.as_bytes()),
+    ];
+    let e = |err: xenstored::client::ClientError| format!("xenstore: {err}");
+    xs.transaction(5, |c, tx| {
+        for (p, v) in &writes {
+            c.write(tx, p, v)?;
+        }
+        Ok(())
+    })
+    .map_err(e)?;
+    // The domain owns its directory, as on Xen; dom0 reads it.
+    xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
+        .map_err(e)?;
+    xs.introduce(d.domid, 0, 1).map_err(e)
+}
+
+fn unregister(s: &Settings, d: &Domain) {
+    match xs(s) {
+        Ok(mut xs) => {
+            let _ = xs.rm(0, &format!("/local/domain/{}", d.domid));
+            let _ = xs.rm(0, &format!("/vm/{}", d.uuid));
+            if let Err(e) = xs.release(d.domid) {
+                tracing::warn!(domid = d.domid, "xenstore release: {e}");
+            }
+        }
+        Err(e) => tracing::warn!(domid = d.domid, "{e}"),
+    }
+}
+
+/// Bytes of qemu's log shown when it ends.
+const QEMU_LOG_TAIL: u64 = 2048;
+/// Bytes of qemu's output kept in its `qemu.log`; the rest is dropped.
+pub const QEMU_LOG_MAX: u64 = 1 << 20;
+
+/// Copies what qemu writes to its stdout and stderr into `log`, up to
+/// `max` bytes; past that it reads on (so qemu never blocks on a full
+/// pipe) and drops, saying so once in the log. Ends when qemu does.
+pub fn pump_log(from: OwnedFd, log: std::fs::File, max: u64) {
+    use std::io::{Read, Write};
+    let mut from = std::fs::File::from(from);
+    let mut log = log;
+    let mut kept = 0u64;
+    let mut dropped = false;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let room = usize::try_from(max.saturating_sub(kept)).unwrap_or(usize::MAX);
+        let take = n.min(room);
+        if take > 0 && log.write_all(&buf[..take]).is_ok() {
+            kept += u64::try_from(take).unwrap_or(u64::MAX);
+        }
+        if take < n && !dropped {
+            dropped = true;
+            let _ = writeln!(
+                log,
+                "\n[xend: qemu's log reached {max} bytes; the rest is dropped]"
+            );
+        }
+    }
+}
+
+/// The last `max` bytes of a log, read from its end (never the whole
+/// file, whatever its size).
+fn log_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    if f.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Ends a domain taken out by [`Manager::take`]: its qemu killed (this
+/// may wait seconds), its store entries and run directory gone. Needs no
+/// lock; returns the domid for [`Manager::release`].
+pub fn end(s: &Settings, mut d: Domain) -> u32 {
+    kill(&mut d, s.dm_range);
+    unregister(s, &d);
+    let _ = std::fs::remove_dir_all(&d.dir);
+    tracing::info!(domid = d.domid, "domain destroyed");
+    d.domid
+}
+
+/// Sends one QMP command to the socket at `qmp` (bounded by QMP's
+/// deadline; no lock needed).
+pub fn qmp_command(qmp: &Path, command: &str) -> Result<(), String> {
+    Qmp::connect(qmp)?.execute(command).map(drop)
+}
+
+/// Hands a VNC client to domain `id`'s qemu over its QMP socket.
+pub fn vnc_hand_over(id: u32, client: &std::os::unix::net::UnixStream, qmp: &Path) {
+    let r = Qmp::connect(qmp).and_then(|mut q| q.add_client("vnc", client.as_fd()));
+    if let Err(e) = r {
+        tracing::warn!(domid = id, "VNC client not handed over: {e}");
+    }
 }
 
 /// Whether the process behind `c` has ended, waiting up to `ms`.
