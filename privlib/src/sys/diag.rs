@@ -1,9 +1,35 @@
 //! sock_diag (inet_diag over netlink): who owns the other end of a TCP
 //! connection on this host. One exact request, one bounded reply.
+//!
+//! Written by hand rather than with a netlink crate: it is one request and
+//! one message back, and what matters is what is *refused*, which is
+//! easiest to see when it is all here.
+//!
+//! # Format
+//! Request: `nlmsghdr` (16 bytes: len, type SOCK_DIAG_BY_FAMILY, flags
+//! NLM_F_REQUEST, seq, pid 0) and `inet_diag_req_v2` (56 bytes: family,
+//! protocol, ext, pad, states, then `inet_diag_sockid`: sport and dport in
+//! network order, src\[16\], dst\[16\], if, cookie\[2\]). Answer: one
+//! `nlmsghdr` with the same seq, then either `inet_diag_msg` (72 bytes:
+//! family, state, timer, retrans, the `inet_diag_sockid` (48), expires,
+//! rqueue, wqueue, uid, inode; attributes may follow) or `nlmsgerr` (a
+//! negative errno and the request's own header).
+//!
+//! # What is believed
+//! Any process may send a netlink datagram to our socket's port id, so an
+//! answer counts only when it comes from the kernel (sender port 0, no
+//! multicast group, as `recvfrom` reports it; the socket is also connected
+//! to the kernel, which makes the kernel drop unicasts from anyone else),
+//! answers the request sent (same sequence number, and for an error the
+//! request's own header echoed back) and names the socket asked about
+//! (family, ports and addresses). Every failed call is an error, each
+//! saying which step failed; none is ignored.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -20,6 +46,97 @@ const REQ_LEN: usize = 72;
 /// inet_diag_msg is 72 bytes; attributes may follow. The reply to an exact
 /// lookup is one message; anything larger than this is refused.
 const MAX_REPLY: usize = 8192;
+/// How long the kernel's answer may take, in all.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+/// Datagrams not from the kernel that one lookup skips before giving up
+/// (the kernel already drops them for a connected socket).
+const MAX_FOREIGN: u32 = 16;
+
+/// Why a sock_diag lookup gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagError {
+    /// The two ends are of different address families.
+    #[error("sock_diag: {src} and {dst} are of different address families")]
+    MixedFamilies {
+        /// Source.
+        src: SocketAddr,
+        /// Destination.
+        dst: SocketAddr,
+    },
+    /// socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed.
+    #[error("sock_diag: opening a netlink socket: {0}")]
+    Socket(#[source] io::Error),
+    /// setsockopt(SO_RCVTIMEO) failed.
+    #[error("sock_diag: setting the receive timeout: {0}")]
+    SetTimeout(#[source] io::Error),
+    /// connect() to the kernel failed.
+    #[error("sock_diag: connecting to the kernel: {0}")]
+    Connect(#[source] io::Error),
+    /// sendto() failed.
+    #[error("sock_diag: sending the request: {0}")]
+    Send(#[source] io::Error),
+    /// sendto() sent part of the request.
+    #[error("sock_diag: sent {sent} of {len} bytes of the request")]
+    ShortSend {
+        /// Bytes sent.
+        sent: usize,
+        /// Bytes of the request.
+        len: usize,
+    },
+    /// recvfrom() failed (other than by the timeout).
+    #[error("sock_diag: receiving the answer: {0}")]
+    Recv(#[source] io::Error),
+    /// No answer from the kernel in time.
+    #[error(
+        "sock_diag: no answer from the kernel within {within:?} ({ignored} datagrams from others ignored)"
+    )]
+    NoAnswer {
+        /// How long it waited.
+        within: Duration,
+        /// Datagrams skipped because the kernel did not send them.
+        ignored: u32,
+    },
+    /// Too many datagrams from senders other than the kernel.
+    #[error("sock_diag: {0} datagrams from senders other than the kernel; giving up")]
+    Flooded(u32),
+    /// An answer longer than we take.
+    #[error("sock_diag: an answer of {0} bytes, more than {MAX_REPLY}")]
+    TooLong(usize),
+    /// The kernel answered with an error.
+    #[error("sock_diag: the kernel refused the lookup: {0}")]
+    Kernel(#[source] io::Error),
+    /// The answer is not for our request, or not well formed.
+    #[error("sock_diag reply: {0}")]
+    Reply(&'static str),
+}
+
+impl From<DiagError> for io::Error {
+    fn from(e: DiagError) -> io::Error {
+        let kind = match &e {
+            DiagError::MixedFamilies { .. } => io::ErrorKind::InvalidInput,
+            DiagError::NoAnswer { .. } => io::ErrorKind::TimedOut,
+            DiagError::Reply(_) | DiagError::TooLong(_) | DiagError::Flooded(_) => {
+                io::ErrorKind::InvalidData
+            }
+            DiagError::Socket(s)
+            | DiagError::SetTimeout(s)
+            | DiagError::Connect(s)
+            | DiagError::Send(s)
+            | DiagError::Recv(s)
+            | DiagError::Kernel(s) => s.kind(),
+            DiagError::ShortSend { .. } => io::ErrorKind::WriteZero,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
 
 /// The request for the socket whose source is `src` and destination `dst`
 /// (the connecting client's view), as bytes.
@@ -53,32 +170,52 @@ pub fn request(src: SocketAddr, dst: SocketAddr, seq: u32) -> Option<[u8; REQ_LE
     Some(b)
 }
 
-/// Reads the owner uid out of a reply; checks lengths, the message type and
-/// that the socket id is the one asked for.
-pub fn parse_reply(reply: &[u8], req: &[u8; REQ_LEN]) -> io::Result<Option<u32>> {
-    let bad = |why: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("sock_diag reply: {why}"),
-        )
-    };
-    let u32_at = |at: usize| -> io::Result<u32> {
-        let s = reply.get(at..at + 4).ok_or_else(|| bad("short"))?;
+/// Whether a datagram's sender, as `recvfrom` reports it, is the kernel:
+/// a netlink address with port 0 and no multicast group.
+pub fn from_kernel(from: &libc::sockaddr_nl, len: libc::socklen_t) -> bool {
+    len == NL_ADDR_LEN
+        && i32::from(from.nl_family) == libc::AF_NETLINK
+        && from.nl_pid == 0
+        && from.nl_groups == 0
+}
+
+/// Reads the owner uid out of a reply to `req`; checks lengths, the
+/// message type, the sequence number, and that the socket is the one
+/// asked about. `Ok(None)`: the kernel knows no such socket.
+pub fn parse_reply(reply: &[u8], req: &[u8; REQ_LEN]) -> Result<Option<u32>, DiagError> {
+    let bad = DiagError::Reply;
+    let u32_at = |at: usize| -> Result<u32, DiagError> {
+        let s = reply.get(at..at + 4).ok_or(bad("short"))?;
         Ok(u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
     };
     let len = usize::try_from(u32_at(0)?).map_err(|_| bad("length"))?;
     if len < 16 || len > reply.len() {
         return Err(bad("length out of range"));
     }
+    if reply[8..12] != req[8..12] {
+        return Err(bad("answers another request (sequence number)"));
+    }
     let ty = u16::from_ne_bytes([reply[4], reply[5]]);
     match ty {
         NLMSG_ERROR => {
-            let err = i32::from_ne_bytes(u32_at(16)?.to_ne_bytes());
-            // ENOENT: no such socket on this host (or in this namespace).
-            if err == -libc::ENOENT {
-                return Ok(None);
+            // nlmsgerr: error (4), then the request's own header (16).
+            if len < 16 + 4 + 16 {
+                return Err(bad("error message too short"));
             }
-            return Err(io::Error::from_raw_os_error(-err));
+            // The echoed header's type and sequence number (its flags the
+            // kernel may have changed).
+            if reply[20 + 4..20 + 6] != req[4..6] || reply[20 + 8..20 + 12] != req[8..12] {
+                return Err(bad("an error about another request"));
+            }
+            let err = i32::from_ne_bytes(u32_at(16)?.to_ne_bytes());
+            return match err {
+                // ENOENT: no such socket on this host (or in this namespace).
+                e if e == -libc::ENOENT => Ok(None),
+                // An acknowledgement: never asked for, and no answer.
+                0 => Err(bad("an acknowledgement instead of an answer")),
+                e if e < 0 => Err(DiagError::Kernel(io::Error::from_raw_os_error(-e))),
+                _ => Err(bad("a positive error number")),
+            };
         }
         NLMSG_DONE => return Ok(None),
         SOCK_DIAG_BY_FAMILY => {}
@@ -88,17 +225,20 @@ pub fn parse_reply(reply: &[u8], req: &[u8; REQ_LEN]) -> io::Result<Option<u32>>
     if len < 16 + 72 {
         return Err(bad("message too short"));
     }
-    // The id (ports and addresses) must be the one we asked about.
+    if reply[16] != req[16] {
+        return Err(bad("answer is of another address family"));
+    }
+    // The id (ports and addresses) must be the one we asked about. The
+    // request carries no cookie (INET_DIAG_NOCOOKIE), so there is none to
+    // compare: the kernel found the socket by these fields alone.
     if reply[16 + 4..16 + 4 + 36] != req[24..60] {
         return Err(bad("answer names another socket"));
     }
     Ok(Some(u32_at(16 + 64)?))
 }
 
-/// The uid owning the TCP socket `src` -> `dst` on this host, if any.
-pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
-    let req = request(src, dst, 1)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "mixed address families"))?;
+/// A fresh NETLINK_SOCK_DIAG socket with a receive timeout of `timeout`.
+fn open_socket(timeout: Duration) -> Result<OwnedFd, DiagError> {
     // SAFETY: socket takes integers only.
     let raw = unsafe {
         libc::socket(
@@ -108,16 +248,23 @@ pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
         )
     };
     if raw < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(DiagError::Socket(io::Error::last_os_error()));
     }
-    // SAFETY: a fresh fd owned by nobody else.
+    // SAFETY: `raw` was just returned by socket() and is owned by nobody else.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    set_recv_timeout(sock.as_fd(), timeout)?;
+    Ok(sock)
+}
+
+/// SO_RCVTIMEO: a receive on `sock` fails with EAGAIN after `timeout`.
+/// Its failure is an error: without it, a lookup could wait for ever.
+fn set_recv_timeout(sock: BorrowedFd<'_>, timeout: Duration) -> Result<(), DiagError> {
     let tv = libc::timeval {
-        tv_sec: 2,
-        tv_usec: 0,
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
     };
     // SAFETY: `tv` is a live timeval and its size is passed.
-    unsafe {
+    check(unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
@@ -125,10 +272,30 @@ pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
             (&raw const tv).cast(),
             TIMEVAL_LEN,
         )
-    };
-    // SAFETY: zeroed sockaddr_nl is the kernel's address (pid 0, groups 0).
+    })
+    .map_err(DiagError::SetTimeout)
+}
+
+/// The kernel's netlink address (port 0, no groups).
+fn kernel_addr() -> libc::sockaddr_nl {
+    // SAFETY: sockaddr_nl is plain integers; all zero is port 0, groups 0.
     let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    kernel.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or(16);
+    kernel.nl_family = libc::sa_family_t::try_from(libc::AF_NETLINK).unwrap_or(16);
+    kernel
+}
+
+/// Connects `sock` to the kernel: from then on the kernel itself drops
+/// unicasts to it from any other sender (netlink_getsockbyportid).
+fn connect_kernel(sock: BorrowedFd<'_>) -> Result<(), DiagError> {
+    let kernel = kernel_addr();
+    // SAFETY: `kernel` is a live sockaddr_nl and its size is passed.
+    check(unsafe { libc::connect(sock.as_raw_fd(), (&raw const kernel).cast(), NL_ADDR_LEN) })
+        .map_err(DiagError::Connect)
+}
+
+/// Sends `req` to the kernel, whole.
+fn send_request(sock: BorrowedFd<'_>, req: &[u8]) -> Result<(), DiagError> {
+    let kernel = kernel_addr();
     // SAFETY: `req` and `kernel` are live for the call, with their sizes.
     let sent = unsafe {
         libc::sendto(
@@ -140,38 +307,287 @@ pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
             NL_ADDR_LEN,
         )
     };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
+    let sent = usize::try_from(sent).map_err(|_| DiagError::Send(io::Error::last_os_error()))?;
+    if sent != req.len() {
+        return Err(DiagError::ShortSend {
+            sent,
+            len: req.len(),
+        });
     }
+    Ok(())
+}
+
+/// Waits for the kernel's answer to `req` on `sock` (whose receive timeout
+/// is set) for at most `within`, skipping datagrams others sent.
+fn receive(
+    sock: BorrowedFd<'_>,
+    req: &[u8; REQ_LEN],
+    within: Duration,
+) -> Result<Option<u32>, DiagError> {
+    let start = Instant::now();
     let mut buf = vec![0u8; MAX_REPLY];
-    // SAFETY: `buf` has MAX_REPLY writable bytes.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    parse_reply(&buf[..n], &req)
+    let mut ignored = 0u32;
+    loop {
+        // SAFETY: sockaddr_nl is plain integers; recvfrom overwrites it.
+        let mut from: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        let mut from_len = NL_ADDR_LEN;
+        // SAFETY: `buf` has buf.len() writable bytes; `from` and `from_len`
+        // are live and `from_len` holds the size of `from`. MSG_TRUNC makes
+        // the result the datagram's real length, so a cut one is seen.
+        let n = unsafe {
+            libc::recvfrom(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+                (&raw mut from).cast(),
+                &raw mut from_len,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            let e = io::Error::last_os_error();
+            return Err(match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    DiagError::NoAnswer { within, ignored }
+                }
+                io::ErrorKind::Interrupted if start.elapsed() < within => continue,
+                _ => DiagError::Recv(e),
+            });
+        };
+        if !from_kernel(&from, from_len) {
+            ignored += 1;
+            if ignored >= MAX_FOREIGN {
+                return Err(DiagError::Flooded(ignored));
+            }
+            if start.elapsed() >= within {
+                return Err(DiagError::NoAnswer { within, ignored });
+            }
+            continue;
+        }
+        if n > buf.len() {
+            return Err(DiagError::TooLong(n));
+        }
+        return parse_reply(&buf[..n], req);
+    }
+}
+
+/// The next sequence number: distinct for every lookup of this process.
+fn next_seq() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed).max(1)
+}
+
+/// The uid owning the TCP socket `src` -> `dst` on this host, if any.
+pub fn lookup(src: SocketAddr, dst: SocketAddr) -> Result<Option<u32>, DiagError> {
+    let req = request(src, dst, next_seq()).ok_or(DiagError::MixedFamilies { src, dst })?;
+    let sock = open_socket(ANSWER_WITHIN)?;
+    connect_kernel(sock.as_fd())?;
+    send_request(sock.as_fd(), &req)?;
+    receive(sock.as_fd(), &req, ANSWER_WITHIN)
+}
+
+/// [`lookup`], as an `io::Error` (which holds the [`DiagError`]).
+pub fn tcp_owner(src: SocketAddr, dst: SocketAddr) -> io::Result<Option<u32>> {
+    lookup(src, dst).map_err(io::Error::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_reply_for_another_socket_is_refused() {
-        let a: SocketAddr = "127.0.0.1:4000".parse().expect("addr");
-        let b: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
-        let req = request(a, b, 1).expect("req");
+    fn pair() -> (SocketAddr, SocketAddr) {
+        (
+            "127.0.0.1:4000".parse().expect("addr"),
+            "127.0.0.1:5000".parse().expect("addr"),
+        )
+    }
+
+    /// A well-formed answer to `req` saying uid `uid` owns the socket.
+    fn answer(req: &[u8; REQ_LEN], uid: u32) -> Vec<u8> {
         let mut reply = vec![0u8; 16 + 72];
         reply[0..4].copy_from_slice(&88u32.to_ne_bytes());
         reply[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        reply[16 + 64..16 + 68].copy_from_slice(&1234u32.to_ne_bytes());
-        assert!(parse_reply(&reply, &req).is_err(), "id mismatch");
+        reply[8..12].copy_from_slice(&req[8..12]);
+        reply[16] = req[16];
         reply[20..56].copy_from_slice(&req[24..60]);
-        assert_eq!(parse_reply(&reply, &req).expect("parses"), Some(1234));
-        assert!(parse_reply(&reply[..40], &req).is_err(), "truncated");
-        let mut lying = reply.clone();
+        reply[16 + 64..16 + 68].copy_from_slice(&uid.to_ne_bytes());
+        reply
+    }
+
+    /// An NLMSG_ERROR answer to `req` with `errno` (negative, as sent).
+    fn error(req: &[u8; REQ_LEN], errno: i32) -> Vec<u8> {
+        let mut reply = vec![0u8; 36];
+        reply[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        reply[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        reply[8..12].copy_from_slice(&req[8..12]);
+        reply[16..20].copy_from_slice(&errno.to_ne_bytes());
+        reply[20..36].copy_from_slice(&req[0..16]);
+        reply
+    }
+
+    #[test]
+    fn a_reply_for_another_socket_is_refused() {
+        let (a, b) = pair();
+        let req = request(a, b, 7).expect("req");
+        let good = answer(&req, 1234);
+        assert_eq!(parse_reply(&good, &req).expect("parses"), Some(1234));
+        let mut other = good.clone();
+        other[20..22].copy_from_slice(&4001u16.to_be_bytes());
+        assert!(parse_reply(&other, &req).is_err(), "another source port");
+        let mut v6 = good.clone();
+        v6[16] = u8::try_from(libc::AF_INET6).expect("family");
+        assert!(parse_reply(&v6, &req).is_err(), "another family");
+        assert!(parse_reply(&good[..40], &req).is_err(), "truncated");
+        let mut lying = good.clone();
         lying[0..4].copy_from_slice(&9999u32.to_ne_bytes());
         assert!(
             parse_reply(&lying, &req).is_err(),
             "length beyond the buffer"
         );
+    }
+
+    #[test]
+    fn a_reply_to_another_request_is_refused() {
+        let (a, b) = pair();
+        let req = request(a, b, 7).expect("req");
+        let mut stale = answer(&req, 1234);
+        stale[8..12].copy_from_slice(&6u32.to_ne_bytes());
+        let e = parse_reply(&stale, &req).expect_err("other seq");
+        assert_eq!(
+            e.to_string(),
+            "sock_diag reply: answers another request (sequence number)"
+        );
+        // Errors: ENOENT is "no such socket"; others are errors; the
+        // echoed request must be ours.
+        assert_eq!(
+            parse_reply(&error(&req, -libc::ENOENT), &req).expect("enoent"),
+            None
+        );
+        let e = parse_reply(&error(&req, -libc::EPERM), &req).expect_err("eperm");
+        assert!(matches!(e, DiagError::Kernel(ref s) if s.raw_os_error() == Some(libc::EPERM)));
+        assert!(
+            parse_reply(&error(&req, 0), &req).is_err(),
+            "an ack is no answer"
+        );
+        let mut theirs = error(&req, -libc::ENOENT);
+        theirs[20 + 8..20 + 12].copy_from_slice(&99u32.to_ne_bytes());
+        assert!(
+            parse_reply(&theirs, &req).is_err(),
+            "error echoes another request"
+        );
+        let mut short = error(&req, -libc::ENOENT);
+        short.truncate(20);
+        short[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        assert!(parse_reply(&short, &req).is_err(), "error without the echo");
+    }
+
+    #[test]
+    fn a_failed_setsockopt_is_an_error() {
+        // Not a socket: setsockopt fails, and says so.
+        let f = std::fs::File::open("/proc/self/status").expect("file");
+        let e = set_recv_timeout(f.as_fd(), ANSWER_WITHIN).expect_err("ENOTSOCK");
+        assert!(
+            matches!(e, DiagError::SetTimeout(ref s) if s.raw_os_error() == Some(libc::ENOTSOCK)),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("sock_diag: setting the receive timeout: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn only_the_kernel_is_a_sender() {
+        let kernel = kernel_addr();
+        assert!(from_kernel(&kernel, NL_ADDR_LEN));
+        let mut process = kernel_addr();
+        process.nl_pid = 4242;
+        assert!(!from_kernel(&process, NL_ADDR_LEN), "a process's port");
+        let mut multicast = kernel_addr();
+        multicast.nl_groups = 1;
+        assert!(!from_kernel(&multicast, NL_ADDR_LEN), "a multicast group");
+        let mut inet = kernel_addr();
+        inet.nl_family = 2;
+        assert!(!from_kernel(&inet, NL_ADDR_LEN), "not netlink");
+        assert!(!from_kernel(&kernel, 4), "short address");
+    }
+
+    /// A bound netlink socket's port id.
+    fn port_of(sock: BorrowedFd<'_>) -> u32 {
+        let mut me = kernel_addr();
+        // Port 0 in bind: the kernel picks one.
+        // SAFETY: `me` is a live sockaddr_nl and its size is passed.
+        check(unsafe { libc::bind(sock.as_raw_fd(), (&raw const me).cast(), NL_ADDR_LEN) })
+            .expect("bind");
+        let mut len = NL_ADDR_LEN;
+        // SAFETY: `me` and `len` are live; `len` holds the size of `me`.
+        check(unsafe { libc::getsockname(sock.as_raw_fd(), (&raw mut me).cast(), &raw mut len) })
+            .expect("getsockname");
+        me.nl_pid
+    }
+
+    /// Sends `data` from `from` to netlink port `port`.
+    fn send_to_port(from: BorrowedFd<'_>, port: u32, data: &[u8]) -> io::Result<()> {
+        let mut to = kernel_addr();
+        to.nl_pid = port;
+        // SAFETY: `data` and `to` are live for the call, with their sizes.
+        let n = unsafe {
+            libc::sendto(
+                from.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&raw const to).cast(),
+                NL_ADDR_LEN,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Another process on the host (here: another socket of ours) sends a
+    /// perfect answer, claiming uid 0, to the lookup socket's port before
+    /// the kernel can: it is not believed.
+    #[test]
+    fn a_forged_answer_from_a_process_is_not_believed() {
+        let (a, b) = pair();
+        let req = request(a, b, next_seq()).expect("req");
+        let forged = answer(&req, 0);
+        let victim = open_socket(Duration::from_millis(200)).expect("socket");
+        let port = port_of(victim.as_fd());
+        let forger = open_socket(Duration::from_millis(200)).expect("socket");
+        send_to_port(forger.as_fd(), port, &forged).expect("unicast to an unconnected socket");
+        let e = receive(victim.as_fd(), &req, Duration::from_millis(200))
+            .expect_err("the forged answer must not count");
+        assert!(matches!(e, DiagError::NoAnswer { ignored: 1, .. }), "{e}");
+        // Connected to the kernel (as lookup does), the socket does not
+        // even receive such a datagram: the kernel refuses the sender.
+        connect_kernel(victim.as_fd()).expect("connect");
+        let e = send_to_port(forger.as_fd(), port, &forged).expect_err("refused");
+        assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED), "{e}");
+    }
+
+    #[test]
+    fn a_loopback_connection_is_found_and_a_closed_one_is_not() {
+        let srv = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(srv.local_addr().expect("addr")).expect("connect");
+        let (_conn, _) = srv.accept().expect("accept");
+        let src = client.local_addr().expect("addr");
+        let dst = client.peer_addr().expect("addr");
+        let me = crate::procfs::read_cred(std::path::Path::new("/proc"), "self").expect("self");
+        assert_eq!(lookup(src, dst).expect("lookup"), Some(me.uid[1]));
+        // Two lookups, two sequence numbers: each answer is for its own.
+        assert_eq!(lookup(src, dst).expect("again"), Some(me.uid[1]));
+        let nobody: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        assert_eq!(lookup(nobody, dst).expect("no such socket"), None);
+        let v6: SocketAddr = "[::1]:1".parse().expect("addr");
+        assert!(matches!(
+            lookup(v6, dst),
+            Err(DiagError::MixedFamilies { .. })
+        ));
     }
 }
