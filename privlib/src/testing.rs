@@ -203,3 +203,123 @@ impl tracing::Subscriber for EventCapture {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// A hostile local user's connections to a socket: a child process that
+/// runs as that user (no supplementary group) holds them open, or keeps
+/// connecting, until this is dropped.
+#[derive(Debug)]
+pub struct Hostile {
+    release: std::os::unix::net::UnixStream,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    /// Connections the user managed to open (0 for a flood).
+    pub opened: usize,
+}
+
+/// What a [`Hostile`] user does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attack<'a> {
+    /// Opens this many connections, sends these bytes on each (empty:
+    /// nothing, or half a request) and keeps them open.
+    Hold(usize, &'a [u8]),
+    /// Connects, sends these bytes and closes, again and again.
+    Flood(&'a [u8]),
+}
+
+impl Hostile {
+    /// Starts `attack` on the socket at `path` as `uid`; returns once the
+    /// connections are open (a flood: once it runs). Root only.
+    pub fn start(uid: u32, path: &std::path::Path, attack: Attack<'_>) -> Result<Hostile, String> {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        let (release, child_release) = UnixStream::pair().map_err(|e| e.to_string())?;
+        let (mut ready, child_ready) = UnixStream::pair().map_err(|e| e.to_string())?;
+        let path = path.to_path_buf();
+        let (n, bytes, flood) = match attack {
+            Attack::Hold(n, b) => (n, b.to_vec(), false),
+            Attack::Flood(b) => (0, b.to_vec(), true),
+        };
+        let thread = std::thread::spawn(move || {
+            crate::sys::child::fork_call(move || {
+                let _ = crate::sys::rlimit::raise_nofile(u64::try_from(n).unwrap_or(0) + 64);
+                for op in [
+                    crate::sys::CredOp::SetGroups(Vec::new()),
+                    crate::sys::CredOp::SetGid(uid),
+                    crate::sys::CredOp::SetUid(uid),
+                ] {
+                    Linux
+                        .apply(&op)
+                        .map_err(|e| format!("{}: errno {e}", op.step()))?;
+                }
+                let mut held = Vec::with_capacity(n);
+                let mut ready = child_ready;
+                let mut release = child_release;
+                if flood {
+                    ready
+                        .write_all(&0u32.to_le_bytes())
+                        .map_err(|e| e.to_string())?;
+                    release.set_nonblocking(true).map_err(|e| e.to_string())?;
+                    let mut b = [0u8; 1];
+                    while matches!(release.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                    {
+                        if let Ok(mut s) = UnixStream::connect(&path) {
+                            let _ = s.write(&bytes);
+                        }
+                    }
+                    return Ok(());
+                }
+                for _ in 0..n {
+                    match UnixStream::connect(&path) {
+                        Ok(mut s) => {
+                            if !bytes.is_empty() {
+                                let _ = s.write(&bytes);
+                            }
+                            held.push(s);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let count = u32::try_from(held.len()).unwrap_or(u32::MAX);
+                ready
+                    .write_all(&count.to_le_bytes())
+                    .map_err(|e| e.to_string())?;
+                let mut b = [0u8; 1];
+                let _ = release.read(&mut b);
+                Ok(())
+            })
+        });
+        ready
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let mut count = [0u8; 4];
+        ready
+            .read_exact(&mut count)
+            .map_err(|e| format!("the hostile user did not get going: {e}"))?;
+        Ok(Hostile {
+            release,
+            thread: Some(thread),
+            opened: usize::try_from(u32::from_le_bytes(count)).unwrap_or(0),
+        })
+    }
+
+    /// Lets go (closes every connection) and reports how the child ended.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        use std::io::Write;
+        let _ = self.release.write_all(&[1]);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| "hostile thread panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}

@@ -96,6 +96,16 @@ struct Args {
     /// How many domids the device-model uid range covers.
     #[arg(long = "dm-uid-count", default_value_t = 1000)]
     dm_uid_count: u32,
+    /// Connections served at once, both sockets together (the last
+    /// `--reserved-conns` of them only for xvm_control peers).
+    #[arg(long = "max-conns", default_value_t = privlib::GateLimits::default().total)]
+    max_conns: usize,
+    /// Connections one uid may have served at once.
+    #[arg(long = "max-conns-per-uid", default_value_t = privlib::GateLimits::default().per_uid)]
+    max_conns_per_uid: usize,
+    /// Connections kept for xvm_control peers (the daemons, root).
+    #[arg(long = "reserved-conns", default_value_t = privlib::GateLimits::default().reserve)]
+    reserved_conns: usize,
 }
 
 fn start(a: Args) -> Result<(), String> {
@@ -221,6 +231,12 @@ fn start(a: Args) -> Result<(), String> {
     if let Some(t) = trace {
         server.trace_to(t);
     }
+    server.limits(privlib::GateLimits {
+        total: a.max_conns,
+        per_uid: a.max_conns_per_uid,
+        reserve: a.reserved_conns.min(a.max_conns),
+        ..privlib::GateLimits::default()
+    });
     server.run().map_err(|e| format!("event loop: {e}"))
 }
 

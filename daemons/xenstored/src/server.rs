@@ -1,10 +1,14 @@
 //! The event loop: sockets, the gate, framing, bounded buffers.
 //!
 //! One thread polls the listening sockets and every connection. A new
-//! connection gets its role once, from its credentials: the device-model
-//! uid of an introduced domain acts as that domain; anyone else must hold
-//! `xvm_control` or `virt_manage` ([`privlib::require_any`], audited). A
-//! peer holding neither gets EACCES for its first request and is closed.
+//! connection gets its role once, at accept, from its credentials: the
+//! device-model uid of an introduced domain acts as that domain; anyone
+//! else must hold `xvm_control` or `virt_manage` ([`privlib::require_any`],
+//! audited). privlib's [`Gate`] then decides whether it gets a slot: a peer
+//! holding neither never does; the gate's refuser waits at most a second
+//! for its first frame, answers EACCES ([`XsRefusal`]) and closes it.
+//! Served connections are bounded per uid and in total, with a reserve
+//! for `xvm_control` peers (the daemons, root).
 //! Each request's changes are journaled before its reply is queued.
 //! Output is bounded per connection: a client that stops reading its
 //! replies is not read from; one that lets watch events pile up past the
@@ -19,16 +23,48 @@ use privlib::listener::UnixServer;
 use privlib::names::{virt_manage, xvm_control};
 use privlib::peer::Ucred;
 use privlib::sys::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, poll, pollfd};
-use privlib::{Policy, require_any};
+use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Verdict, require_any};
 
 use crate::daemon::{Daemon, Role};
 use crate::journal::Journal;
-use crate::wire::{Frame, FrameReader, MsgType, XsError};
+use crate::wire::{Frame, FrameReader, HEADER_LEN, Header, MsgType, XsError};
 
 /// Bytes of replies and events one connection may have waiting.
 pub const MAX_PENDING_OUT: usize = 1 << 20;
-/// Connections served at once.
-pub const MAX_CONNS: usize = 1024;
+/// Connections taken from one listener per turn of the loop.
+const ACCEPT_BATCH: usize = 64;
+
+/// How XenStore refuses a peer: EACCES for its first request (with that
+/// request's ids when its header arrived), then the connection closes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XsRefusal;
+
+impl Refusal for XsRefusal {
+    fn complete(&self, first: &[u8]) -> bool {
+        first.len() >= HEADER_LEN
+    }
+
+    fn reply(&self, first: &[u8], _why: &str) -> Vec<u8> {
+        // The reason is in the audit record; the protocol has its errno.
+        let (req_id, tx_id) = match first
+            .get(..HEADER_LEN)
+            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
+        {
+            Some(h) => {
+                let h = Header::parse(h);
+                (h.req_id, h.tx_id)
+            }
+            None => (0, 0),
+        };
+        let req = Frame {
+            ty: MsgType::Error.number(),
+            req_id,
+            tx_id,
+            payload: Vec::new(),
+        };
+        Frame::error(&req, XsError::Eacces).to_bytes()
+    }
+}
 
 /// The uids of device models: domain N runs as `base + N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +87,9 @@ struct Io {
     stream: UnixStream,
     reader: FrameReader,
     out: Vec<u8>,
-    denied: Option<String>,
     close_after_flush: bool,
+    /// Its place among the served connections, given back on close.
+    _slot: Slot,
 }
 
 /// One listening socket.
@@ -74,6 +111,8 @@ pub struct Server {
     io: HashMap<u64, Io>,
     next_id: u64,
     trace: Option<std::fs::File>,
+    limits: GateLimits,
+    gate: Option<Gate>,
 }
 
 impl Server {
@@ -94,7 +133,14 @@ impl Server {
             io: HashMap::new(),
             next_id: 1,
             trace: None,
+            limits: GateLimits::default(),
+            gate: None,
         }
+    }
+
+    /// Sets the connection bounds (before [`Server::run`]).
+    pub fn limits(&mut self, limits: GateLimits) {
+        self.limits = limits;
     }
 
     /// Logs every frame in and out to `file` (`-T`).
@@ -121,43 +167,49 @@ impl Server {
         }
     }
 
-    fn accept(&mut self, which: usize) {
-        let (stream, cred) = match self.endpoints[which].server.accept() {
-            Ok(c) => c,
+    /// Accepts and decides on one connection; `false` when there was
+    /// none to take.
+    fn accept(&mut self, which: usize, gate: &Gate) -> bool {
+        let (stream, cred) = match self.endpoints[which].server.accept_one() {
+            Ok(Some(c)) => c,
+            Ok(None) => return false,
             Err(e) => {
                 tracing::warn!("accept: {e}");
-                return;
+                return false;
             }
         };
-        if self.io.len() >= MAX_CONNS {
-            tracing::warn!("{MAX_CONNS} connections already; closing a new one");
-            return;
-        }
-        if let Err(e) = stream.set_nonblocking(true) {
-            tracing::warn!("nonblocking: {e}");
-            return;
-        }
         let ro = self.endpoints[which].read_only;
         let endpoint = self.endpoints[which].server.path().display().to_string();
+        let role = self.role_for(&cred, &endpoint);
+        let verdict = match &role {
+            Ok(Role::Control) => Verdict::Reserved,
+            Ok(_) => Verdict::Ordinary,
+            Err(msg) => Verdict::Refused(msg.clone()),
+        };
+        let Some((stream, slot)) = gate.admit(stream, cred.euid, verdict) else {
+            return true;
+        };
+        let Ok(role) = role else {
+            return true;
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            tracing::warn!("nonblocking: {e}");
+            return true;
+        }
         let id = self.next_id;
         self.next_id += 1;
-        let denied = match self.role_for(&cred, &endpoint) {
-            Ok(role) => {
-                self.daemon.connect(id, role, ro);
-                None
-            }
-            Err(msg) => Some(msg),
-        };
+        self.daemon.connect(id, role, ro);
         self.io.insert(
             id,
             Io {
                 stream,
                 reader: FrameReader::default(),
                 out: Vec::new(),
-                denied,
                 close_after_flush: false,
+                _slot: slot,
             },
         );
+        true
     }
 
     fn queue(&mut self, conn: u64, frame: &Frame, is_reply: bool) {
@@ -187,14 +239,6 @@ impl Server {
     fn handle_frame(&mut self, conn: u64, frame: Frame) {
         if let Some(t) = &mut self.trace {
             let _ = writeln!(t, "IN  conn {conn} {frame}");
-        }
-        if let Some(io) = self.io.get_mut(&conn)
-            && let Some(msg) = &io.denied
-        {
-            tracing::warn!("connection {conn}: {msg}; closing");
-            io.close_after_flush = true;
-            self.queue(conn, &Frame::error(&frame, XsError::Eacces), true);
-            return;
         }
         let out = self.daemon.handle(conn, &frame);
         let changes = std::mem::take(&mut self.daemon.pending);
@@ -274,8 +318,23 @@ impl Server {
         }
     }
 
-    /// Serves until polling fails.
+    /// Serves until polling fails. Starts the gate's refuser thread (so
+    /// call it after the privilege drop).
     pub fn run(&mut self) -> io::Result<()> {
+        let gate = match self.gate.take() {
+            Some(g) => g,
+            None => Gate::new(self.limits, XsRefusal)?,
+        };
+        let r = self.serve(&gate);
+        self.gate = Some(gate);
+        r
+    }
+
+    fn serve(&mut self, gate: &Gate) -> io::Result<()> {
+        // Accepting never blocks the loop: a burst is taken in batches.
+        for e in &self.endpoints {
+            e.server.listener().set_nonblocking(true)?;
+        }
         loop {
             let mut fds = Vec::with_capacity(self.endpoints.len() + self.io.len());
             for e in &self.endpoints {
@@ -313,7 +372,11 @@ impl Server {
                 .map(|(i, _)| i)
                 .collect();
             for i in ready {
-                self.accept(i);
+                for _ in 0..ACCEPT_BATCH {
+                    if !self.accept(i, gate) {
+                        break;
+                    }
+                }
             }
         }
     }
