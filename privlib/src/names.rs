@@ -85,6 +85,20 @@ impl PrivInfo {
                 if c.contains(&num::SYS_ADMIN) || c.contains(&num::SYS_MODULE) {
                     s.push_str(" (on Linux this grants far more than the Solaris privilege)");
                 }
+                let mine = CapMask::of(c);
+                let shared: Vec<&str> = PRIVILEGES
+                    .iter()
+                    .filter(|p| {
+                        p.name != self.name && mine.contains(p.caps()) && !p.caps().is_empty()
+                    })
+                    .map(|p| p.name)
+                    .collect();
+                if !shared.is_empty() {
+                    s.push_str(&format!(
+                        "; a set holding it holds {} too (the same capability)",
+                        shared.join(", ")
+                    ));
+                }
                 s
             }
             Backing::Seccomp(u) => format!(

@@ -8,7 +8,7 @@ use std::process::ExitStatus;
 use crate::caps::{CapMask, cap_name};
 use crate::names::{PRIVILEGES, PrivId};
 use crate::procfs::{self, ProcCred};
-use crate::set::{PrivSet, SetSpec, Which};
+use crate::set::{HeldAnyway, PrivSet, SetSpec, Which};
 use crate::spawn::{Spawn, SpawnError};
 
 /// `ppriv -l [-v] [set...]`: privilege names in table order, with `-v`
@@ -132,21 +132,54 @@ pub enum ExecError {
     /// Waiting for it failed.
     #[error("waiting for the command: {0}")]
     Wait(#[from] std::io::Error),
+    /// The specifications ask for a set Linux cannot make: one without a
+    /// privilege whose capabilities other members keep (`L-file_dac_read`
+    /// leaves CAP_DAC_READ_SEARCH to `file_dac_search`). Run as asked, the
+    /// command would hold what was taken out, so it is not run.
+    #[error("cannot make that {} set: {held}", .set.letter())]
+    HeldAnyway {
+        /// The set (I or L).
+        set: Which,
+        /// What it would hold all the same.
+        held: HeldAnyway,
+    },
+}
+
+/// The sets `ppriv -e` runs a command with: `current` with the I and L
+/// parts of `specs` applied, refused if a set it changed leaves out a
+/// privilege whose capabilities it still holds.
+pub fn exec_sets(
+    mut current: crate::set::PrivSets,
+    specs: &[SetSpec],
+    last_cap: u8,
+) -> Result<crate::set::PrivSets, ExecError> {
+    let mut touched = Vec::new();
+    for spec in specs {
+        let mut s = spec.clone();
+        s.sets
+            .retain(|w| matches!(w, Which::Inheritable | Which::Limit));
+        touched.extend(s.sets.iter().copied());
+        s.apply(&mut current);
+    }
+    for set in [Which::Inheritable, Which::Limit] {
+        if !touched.contains(&set) {
+            continue;
+        }
+        if let Some(held) = current.get(set).held_anyway(last_cap).into_iter().next() {
+            return Err(ExecError::HeldAnyway { set, held });
+        }
+    }
+    Ok(current)
 }
 
 /// `ppriv -e -s SPEC... cmd args`: runs the command with the I and L parts
 /// of the specifications applied (illumos ignores E and P there: the new
 /// program gets E = P = I ∩ L by the exec rules). The command runs as a
 /// child so that a removed `proc_exec` can let exactly its own exec through;
-/// its environment, ids and fds are ours.
+/// its environment, ids and fds are ours. Sets that Linux cannot make
+/// (see [`ExecError::HeldAnyway`]) are refused before anything runs.
 pub fn exec(specs: &[SetSpec], cmd: &[OsString]) -> Result<ExitStatus, ExecError> {
-    let mut sets = crate::process::getppriv()?;
-    for spec in specs {
-        let mut s = spec.clone();
-        s.sets
-            .retain(|w| matches!(w, Which::Inheritable | Which::Limit));
-        s.apply(&mut sets);
-    }
+    let sets = exec_sets(crate::process::getppriv()?, specs, crate::last_cap())?;
     let (prog, rest) = cmd.split_first().ok_or_else(|| SpawnError::Invalid {
         program: String::new(),
         what: "no command given".into(),
@@ -181,6 +214,37 @@ mod tests {
     fn list_expands_a_set() {
         let only = PrivSet::parse("basic", 40).expect("basic");
         assert_eq!(list(Some(&only), false, 40).lines().count(), 9);
+    }
+
+    #[test]
+    fn exec_refuses_a_set_linux_cannot_make() {
+        let all = PrivSet::all(40);
+        let root = crate::set::PrivSets {
+            effective: all,
+            inheritable: PrivSet::none(),
+            permitted: all,
+            limit: all,
+        };
+        let spec = |t: &str| SetSpec::parse(t, 40).expect(t);
+        let e = exec_sets(root, &[spec("L-file_dac_read")], 40).expect_err("shared");
+        assert_eq!(
+            e.to_string(),
+            "cannot make that L set: file_dac_read cannot be left out while file_dac_search stays: on Linux both are cap_dac_read_search, which a set holds for all of them or for none (take out file_dac_read,file_dac_search together, or neither)"
+        );
+        let e = exec_sets(root, &[spec("I=basic,file_dac_search")], 40).expect_err("shared");
+        assert!(e.to_string().starts_with("cannot make that I set: "), "{e}");
+        // Both together, or in two specifications, is what was meant.
+        let sets =
+            exec_sets(root, &[spec("L-file_dac_read,file_dac_search")], 40).expect("both out");
+        assert!(!sets.limit.caps(40).has(crate::caps::num::DAC_READ_SEARCH));
+        exec_sets(
+            root,
+            &[spec("L-file_dac_read"), spec("L-file_dac_search")],
+            40,
+        )
+        .expect("both out, in two steps");
+        // E and P are not used by exec, so not refused for it either.
+        exec_sets(root, &[spec("E-file_dac_read")], 40).expect("E is ignored");
     }
 
     #[test]

@@ -212,6 +212,33 @@ impl PrivSet {
         }
     }
 
+    /// Capability-backed privileges the set leaves out yet holds all the
+    /// same, because members of the set need the same capabilities (Linux
+    /// backs `file_dac_read` and `file_dac_search` both by
+    /// CAP_DAC_READ_SEARCH: a set of capabilities holds both or neither).
+    /// Each comes with the members that keep its capabilities.
+    pub fn held_anyway(&self, last_cap: u8) -> Vec<HeldAnyway> {
+        let caps = self.caps(last_cap);
+        PrivId::all()
+            .filter(|p| !self.has(*p))
+            .filter_map(|p| {
+                let need = p.info().caps().intersect(CapMask::upto(last_cap));
+                if need.is_empty() || !caps.contains(need) {
+                    return None;
+                }
+                let by = self
+                    .iter()
+                    .filter(|q| !q.info().caps().intersect(need).is_empty())
+                    .collect();
+                Some(HeldAnyway {
+                    privilege: p,
+                    caps: need,
+                    by,
+                })
+            })
+            .collect()
+    }
+
     /// Whether this is the full table (`all`).
     pub fn is_all(&self) -> bool {
         self.privs == table_bits()
@@ -285,6 +312,34 @@ impl fmt::Debug for PrivSet {
 impl fmt::Display for PrivSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_short())
+    }
+}
+
+/// A privilege a set leaves out but holds anyway: see
+/// [`PrivSet::held_anyway`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldAnyway {
+    /// The privilege left out.
+    pub privilege: PrivId,
+    /// Its capabilities, which the set holds.
+    pub caps: CapMask,
+    /// The members of the set that need (some of) them.
+    pub by: Vec<PrivId>,
+}
+
+impl fmt::Display for HeldAnyway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let by: Vec<&str> = self.by.iter().map(|p| p.name()).collect();
+        let mut both = vec![self.privilege.name()];
+        both.extend(&by);
+        write!(
+            f,
+            "{} cannot be left out while {} stays: on Linux both are {}, which a set holds for all of them or for none (take out {} together, or neither)",
+            self.privilege.name(),
+            by.join(", "),
+            self.caps,
+            both.join(","),
+        )
     }
 }
 
@@ -488,6 +543,38 @@ mod tests {
         assert_eq!(PrivSet::from_caps(caps), s);
         // A partial backing (cap_setuid alone) is no proc_setid.
         assert!(PrivSet::from_caps(CapMask::of(&[num::SETUID])).is_empty());
+    }
+
+    #[test]
+    fn a_privilege_sharing_its_capability_is_held_anyway() {
+        let read = names::lookup("file_dac_read").expect("known");
+        let search = names::lookup("file_dac_search").expect("known");
+        let s = p("all,!file_dac_read");
+        let held = s.held_anyway(40);
+        assert_eq!(
+            held,
+            [HeldAnyway {
+                privilege: read,
+                caps: CapMask::of(&[num::DAC_READ_SEARCH]),
+                by: vec![search],
+            }]
+        );
+        assert_eq!(
+            held[0].to_string(),
+            "file_dac_read cannot be left out while file_dac_search stays: on Linux both are cap_dac_read_search, which a set holds for all of them or for none (take out file_dac_read,file_dac_search together, or neither)"
+        );
+        assert!(
+            p("all,!file_dac_read,!file_dac_search")
+                .held_anyway(40)
+                .is_empty()
+        );
+        assert!(p("all,!file_chown").held_anyway(40).is_empty());
+        assert!(p("basic").held_anyway(40).is_empty());
+        assert_eq!(p("basic,file_dac_search").held_anyway(40).len(), 1);
+        // Another pair: the four privileges backed by CAP_NET_ADMIN.
+        let net = p("all,!sys_ip_config").held_anyway(40);
+        assert_eq!(net.len(), 1, "{net:?}");
+        assert!(net[0].by.len() >= 2, "{net:?}");
     }
 
     #[test]

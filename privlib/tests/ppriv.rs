@@ -132,3 +132,52 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(code, 255);
     assert!(err.contains("/nonexistent/cmd"), "{err}");
 }
+
+#[test]
+fn a_privilege_sharing_its_capability_cannot_be_taken_out_alone() {
+    // file_dac_read and file_dac_search are both CAP_DAC_READ_SEARCH:
+    // taking out one would leave the capability, and the command would
+    // hold what it was told it lacks. So nothing runs.
+    let (code, out, err) = ppriv(&["-e", "-s", "L-file_dac_read", "sh", "-c", "echo ran"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(out.is_empty(), "the command ran: {out}");
+    assert_eq!(
+        err,
+        "ppriv: cannot make that L set: file_dac_read cannot be left out while file_dac_search stays: on Linux both are cap_dac_read_search, which a set holds for all of them or for none (take out file_dac_read,file_dac_search together, or neither)\n"
+    );
+    let (code, _, err) = ppriv(&["-e", "-s", "I=basic,file_dac_search", "true"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("file_dac_read") && err.contains("file_dac_search"),
+        "{err}"
+    );
+    // ppriv -l -v says so beforehand.
+    let (_, list, _) = ppriv(&["-l", "-v"]);
+    assert!(
+        list.contains(
+            "capability: cap_dac_read_search; a set holding it holds file_dac_search too"
+        ),
+        "{list}"
+    );
+    if !root_or_skip("a_privilege_sharing_its_capability_cannot_be_taken_out_alone (as root)") {
+        return;
+    }
+    let _g = serial();
+    // Both together is what Linux can do: the capability is gone.
+    let (code, out, err) = ppriv(&[
+        "-e",
+        "-s",
+        "L-file_dac_read,file_dac_search",
+        "grep",
+        "CapBnd",
+        "/proc/self/status",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bnd = u64::from_str_radix(field(&out, "CapBnd"), 16).expect("hex");
+    assert_eq!(
+        bnd & (1 << 2),
+        0,
+        "CAP_DAC_READ_SEARCH still bounded: {out}"
+    );
+    assert_ne!(bnd & 1, 0, "CAP_CHOWN stays: {out}");
+}

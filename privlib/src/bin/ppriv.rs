@@ -70,6 +70,11 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
                 ExitCode::from(u8::try_from(code).unwrap_or(255))
             }
+            // A set Linux cannot make is a bad specification: nothing ran.
+            Err(e @ ppriv::ExecError::HeldAnyway { .. }) => {
+                eprintln!("ppriv: {e}");
+                ExitCode::from(3)
+            }
             Err(e) => {
                 eprintln!("ppriv: {e}");
                 ExitCode::from(255)
