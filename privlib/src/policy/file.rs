@@ -41,7 +41,7 @@ fn kind(ft: std::fs::FileType) -> &'static str {
     } else if ft.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "of an unknown type"
     }
 }
 
