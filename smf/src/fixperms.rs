@@ -5,10 +5,35 @@
 //! Every node is opened with openat2(RESOLVE_NO_SYMLINKS), beneath its
 //! parent's fd, so a symlink anywhere (planted to redirect a chown to
 //! `/etc/shadow`, say) is never followed: it is reported and left alone.
+//! Only regular files and directories are changed: a device node, fifo or
+//! socket (a planted `/dev/sda` twin in `var/lib/xend/storage`, say) is
+//! reported and left alone, never given to xvm.
+//!
+//! The tree is xvm's to write, and root walks it, so xvm may change it
+//! while root looks. xvm can link a name in the tree to a root-owned file
+//! outside (hard links to a file it may write are allowed) and unlink it
+//! again, in a loop: a file opened while the name was there then has a
+//! link count of 1, its only name outside, and no check of the name or
+//! the count, before or after the change, can tell (each look is its own
+//! system call; xvm toggles faster than they line up: issue 10, item 8,
+//! an outside `root:xvm` file became `xvm:xvm`). So a regular file's name
+//! is first taken out of xvm's reach: renamed into a vault, a directory
+//! of root's own (mode 0700) made beside it for the walk. There nobody
+//! but root can link or unlink it; the file held must be the one walked
+//! (dev and inode), a regular file, with one link, which now means its
+//! only name is the held one. Only then is it fchowned (on an O_PATH fd
+//! of the held name, so check and change are on the same open file); the
+//! link count is read again after the change, the change undone on the
+//! same fd if it moved (owner, then mode: chown clears the set-id bits),
+//! and the name put back. Directories have one name and are changed on
+//! their fd directly.
+//!
 //! Idempotent: a second run changes and prints nothing.
 
-use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -54,8 +79,10 @@ pub struct Plan {
 pub struct Report {
     /// One line per change.
     pub changes: Vec<String>,
-    /// Nodes inside the tree not touched on purpose: a symlink, or a file
-    /// with other hard links (its other names may be outside the tree).
+    /// Nodes inside the tree not touched on purpose: a symlink, a device
+    /// node, fifo or socket, a file with other hard links (its other
+    /// names may be outside the tree), or one whose name or link count
+    /// moved while it was changed (the change undone).
     pub left_alone: Vec<String>,
     /// What could not be fixed: a listed directory behind a symlink, or
     /// an error. Any of these makes the run fail.
@@ -122,7 +149,7 @@ impl Plan {
 
     /// Owner (and, for the listed directories, mode) of one node.
     fn fix(&self, fd: &OwnedFd, path: &Path, mode: Option<u32>, r: &mut Report) {
-        let meta = match fd.try_clone().and_then(|c| File::from(c).metadata()) {
+        let meta = match fstat(fd) {
             Ok(m) => m,
             Err(e) => {
                 r.failures.push(format!("{}: {e}", path.display()));
@@ -176,8 +203,7 @@ impl Plan {
                 .push(format!("{}: nested too deep; not walked", path.display()));
             return;
         }
-        let listing =
-            Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(dir).to_string());
+        let listing = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string());
         let entries = match std::fs::read_dir(&listing) {
             Ok(e) => e,
             Err(e) => {
@@ -200,10 +226,18 @@ impl Plan {
             }
         }
         names.sort();
+        let mut vault = None;
         for (name, is_dir, is_link) in names {
             let child_rel = rel.join(&name);
             let child = path.join(&name);
             if self.dirs.iter().any(|(d, _)| Path::new(d) == child_rel) {
+                continue;
+            }
+            if name.as_encoded_bytes().starts_with(VAULT_PREFIX.as_bytes()) {
+                r.left_alone.push(format!(
+                    "{}: an xvm-fixperms vault (an interrupted run's, or planted); left alone",
+                    child.display()
+                ));
                 continue;
             }
             if is_link {
@@ -213,28 +247,256 @@ impl Plan {
             }
             match open_no_symlinks(Some(dir.as_fd()), Path::new(&name), is_dir) {
                 Ok(fd) => {
-                    // Another name of this file may be outside the tree.
-                    let links = fd
-                        .try_clone()
-                        .and_then(|c| File::from(c).metadata())
-                        .map_or(1, |m| m.nlink());
-                    if !is_dir && links > 1 {
+                    let meta = match fstat(&fd) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            r.failures.push(format!("{}: {e}", child.display()));
+                            continue;
+                        }
+                    };
+                    // The kind of the file opened, not of the listing.
+                    if let Some(kind) = unexpected_kind(&meta) {
                         r.left_alone.push(format!(
-                            "{}: {links} hard links; left alone",
+                            "{}: {kind}; left alone (only regular files and directories are changed)",
                             child.display()
                         ));
                         continue;
                     }
-                    self.fix(&fd, &child, None, r);
-                    if is_dir {
+                    // Another name of this file may be outside the tree.
+                    if meta.is_file() && meta.nlink() > 1 {
+                        r.left_alone.push(format!(
+                            "{}: {} hard links; left alone",
+                            child.display(),
+                            meta.nlink()
+                        ));
+                        continue;
+                    }
+                    self.fix_beneath(dir.as_fd(), &mut vault, &name, &fd, &meta, &child, r);
+                    if meta.is_dir() {
                         self.walk(&fd, &child, &child_rel, depth + 1, r);
                     }
                 }
                 // Swapped for a symlink since the listing: still left alone.
                 Err(e) if is_symlink(&child, &e) => r.left_alone.push(self.refusal(&child, &e)),
+                // Removed since the listing: nothing to change.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => r.left_alone.push(format!(
+                    "{}: removed while walking; left alone",
+                    child.display()
+                )),
                 Err(e) => r.failures.push(self.refusal(&child, &e)),
             }
         }
+        if let Some(v) = vault {
+            let at_path = path.join(&v.name);
+            if let Err(e) = v.remove(dir.as_fd()) {
+                r.failures
+                    .push(format!("{}: removing it: {e}", at_path.display()));
+            }
+        }
+    }
+
+    /// The owner of `fd`, the node named `name` beneath `dir` whose fstat
+    /// was `before`. A directory is changed on its fd (it has one name,
+    /// and one opened beneath the tree without symlinks is in it); a
+    /// regular file only while its name is held in the vault.
+    #[allow(clippy::too_many_arguments)]
+    fn fix_beneath(
+        &self,
+        dir: BorrowedFd<'_>,
+        vault: &mut Option<Vault>,
+        name: &OsStr,
+        fd: &OwnedFd,
+        before: &Metadata,
+        path: &Path,
+        r: &mut Report,
+    ) {
+        if (before.uid(), before.gid()) == (self.uid, self.gid) {
+            return;
+        }
+        let change = format!(
+            "chown {}:{} -> {}:{} {}",
+            before.uid(),
+            before.gid(),
+            self.uid,
+            self.gid,
+            path.display()
+        );
+        if self.dry_run {
+            r.changes.push(change);
+            return;
+        }
+        if before.is_dir() {
+            match chown_fd(fd.as_fd(), self.uid, self.gid) {
+                Ok(()) => r.changes.push(change),
+                Err(e) => r.failures.push(format!("chown {}: {e}", path.display())),
+            }
+            return;
+        }
+        let v = match vault {
+            Some(v) => v,
+            None => match Vault::make(dir) {
+                Ok(v) => vault.insert(v),
+                Err(e) => {
+                    r.failures.push(format!(
+                        "{}: no private directory beside it to hold its name: {e}",
+                        path.display()
+                    ));
+                    return;
+                }
+            },
+        };
+        // 1. Take the name out of xvm's reach.
+        if let Err(e) = std::fs::rename(at(dir, name), at(v.fd.as_fd(), OsStr::new(HELD))) {
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                r.left_alone.push(format!(
+                    "{}: removed while walking; left alone",
+                    path.display()
+                ));
+            } else {
+                r.failures
+                    .push(format!("{}: holding its name: {e}", path.display()));
+            }
+            return;
+        }
+        // 2. Check and change the file the held name names.
+        let outcome = self.change_held(v, before);
+        // 3. The name back, whatever happened (over a name xvm made
+        //    meanwhile: the tree's file keeps its place).
+        if let Err(e) = std::fs::rename(at(v.fd.as_fd(), OsStr::new(HELD)), at(dir, name)) {
+            r.failures.push(format!(
+                "{}: putting its name back failed ({e}); the file is at {}",
+                path.display(),
+                path.with_file_name(&v.name).join(HELD).display()
+            ));
+        }
+        match outcome {
+            Ok(()) => r.changes.push(change),
+            Err(Held::LeftAlone(why)) => {
+                r.left_alone
+                    .push(format!("{}: {why}; left alone", path.display()));
+            }
+            Err(Held::Failed(why)) => r.failures.push(format!("{}: {why}", path.display())),
+        }
+    }
+
+    /// Changes the owner of the file held in `v`, if it is still the
+    /// regular file walked (`before`) and has no other name; checked again
+    /// after the change, and undone if its link count moved.
+    fn change_held(&self, v: &Vault, before: &Metadata) -> Result<(), Held> {
+        let fd = open_no_symlinks(Some(v.fd.as_fd()), Path::new(HELD), false)
+            .map_err(|e| Held::LeftAlone(format!("replaced while walking ({e})")))?;
+        let m = fstat(&fd).map_err(|e| Held::Failed(format!("fstat: {e}")))?;
+        if (m.dev(), m.ino()) != (before.dev(), before.ino()) || !m.is_file() {
+            return Err(Held::LeftAlone("replaced while walking".into()));
+        }
+        // Its only name is the held one: nobody but root can reach it, so
+        // no other name can appear in a place xvm may not write.
+        if m.nlink() != 1 {
+            return Err(Held::LeftAlone(format!("{} hard links", m.nlink())));
+        }
+        chown_fd(fd.as_fd(), self.uid, self.gid)
+            .map_err(|e| Held::Failed(format!("chown: {e}")))?;
+        let after = fstat(&fd).map_err(|e| Held::Failed(format!("fstat after chown: {e}")))?;
+        if after.nlink() == 1 {
+            return Ok(());
+        }
+        // Linked meanwhile (only through an fd xvm held open): undo on the
+        // same fd, owner then mode (chown clears the set-id bits).
+        chown_fd(fd.as_fd(), m.uid(), m.gid())
+            .and_then(|()| chmod_fd(&fd, m.mode() & 0o7777))
+            .map_err(|e| Held::Failed(format!("linked while changed, and undoing failed: {e}")))?;
+        Err(Held::LeftAlone(format!(
+            "{} hard links after the change; change undone",
+            after.nlink()
+        )))
+    }
+}
+
+/// Why a held file was not changed.
+enum Held {
+    /// On purpose (reported, not a failure).
+    LeftAlone(String),
+    /// A failure.
+    Failed(String),
+}
+
+/// The name a file is held under in its [`Vault`].
+const HELD: &str = "held";
+/// The vault's name beneath a walked directory (with the pid after it).
+const VAULT_PREFIX: &str = ".xvm-fixperms-vault.";
+
+/// A directory of our own (owner us, mode 0700) made beneath a walked
+/// one, where a file's name is held while its owner changes: xvm can
+/// neither link nor unlink there. Same directory, so same filesystem
+/// (rename works); removed when the directory's walk ends.
+struct Vault {
+    name: String,
+    fd: OwnedFd,
+}
+
+impl Vault {
+    fn make(dir: BorrowedFd<'_>) -> std::io::Result<Vault> {
+        use std::os::unix::fs::DirBuilderExt;
+        let me = std::fs::metadata("/proc/self")?.uid();
+        let name = format!("{VAULT_PREFIX}{}", std::process::id());
+        // A name planted there already: EEXIST, and no vault.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(at(dir, OsStr::new(&name)))?;
+        let fd = open_no_symlinks(Some(dir), Path::new(&name), true)?;
+        let m = fstat(&fd)?;
+        // Swapped for someone else's between mkdir and open: refused.
+        if !m.is_dir() || m.uid() != me || m.mode() & 0o077 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{name} is not our own private directory"
+            )));
+        }
+        Ok(Vault { name, fd })
+    }
+
+    fn remove(self, dir: BorrowedFd<'_>) -> std::io::Result<()> {
+        std::fs::remove_dir(at(dir, OsStr::new(&self.name)))
+    }
+}
+
+/// `name` beneath the directory open as `dir`, by its /proc/self/fd link
+/// (which names the open directory, wherever it has been moved).
+fn at(dir: BorrowedFd<'_>, name: &OsStr) -> PathBuf {
+    Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name)
+}
+
+/// fstat of any fd (O_PATH too).
+fn fstat(fd: &OwnedFd) -> std::io::Result<Metadata> {
+    fd.try_clone().and_then(|c| File::from(c).metadata())
+}
+
+/// chmod of what `fd` refers to, O_PATH too (which takes no fchmod): by
+/// its /proc/self/fd link, which names the open file, never a path.
+fn chmod_fd(fd: &OwnedFd, mode: u32) -> std::io::Result<()> {
+    let link = Path::new("/proc/self/fd").join(fd.as_raw_fd().to_string());
+    std::fs::set_permissions(link, std::fs::Permissions::from_mode(mode))
+}
+
+/// The kind of a node xvm-fixperms does not change, named; `None` for a
+/// regular file or a directory.
+fn unexpected_kind(m: &Metadata) -> Option<&'static str> {
+    let t = m.file_type();
+    if t.is_file() || t.is_dir() {
+        None
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_fifo() {
+        Some("a fifo")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_symlink() {
+        Some("a symlink")
+    } else {
+        Some("a node of unknown kind")
     }
 }
 

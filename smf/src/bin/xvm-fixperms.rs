@@ -1,8 +1,10 @@
 //! `xvm-fixperms [--dry-run] [--root DIR] [--user xvm] [--group xvm]`:
 //! makes the xVM directories of an existing installation owned by xvm:xvm
 //! with the right modes. One line per change; `--dry-run` prints them and
-//! changes nothing. Symlinks are never followed; each one met is reported
-//! on stderr and left alone, as is a file with other hard links. Exit 1
+//! changes nothing. Only regular files and directories are changed.
+//! Symlinks are never followed; each one met is reported on stderr and
+//! left alone, as are device nodes, fifos and sockets (each named with its
+//! kind, in a dry run too) and a file with other hard links. Exit 1
 //! when something could not be fixed (a listed directory behind a symlink
 //! counts: nothing was fixed there).
 
