@@ -780,9 +780,11 @@ impl Daemon {
         if commit {
             // All or nothing: a refused commit applied nothing, so it has
             // nothing to journal or announce.
+            let from = self.pending.len();
             for (op, done) in t.commit(&mut self.store, caller)? {
                 self.applied(&op, &done, out);
             }
+            drop_repeats(&mut self.pending, from);
         }
         Ok(ok())
     }
@@ -878,6 +880,29 @@ impl Daemon {
         let mut v = reply.into_bytes();
         v.push(0);
         Ok(v)
+    }
+}
+
+/// Drops, from `changes[from..]`, each store operation that repeats one
+/// before it with no RM in between. Every operation journaled for a commit
+/// carries the final state of its path (see [`Daemon::applied`]), so a
+/// repeat sets again what is already set: a path written 255 times in one
+/// transaction is journaled once.
+fn drop_repeats(changes: &mut Vec<Change>, from: usize) {
+    let mut seen: std::collections::HashSet<TxOp> = std::collections::HashSet::new();
+    let tail: Vec<Change> = changes.drain(from..).collect();
+    for c in tail {
+        let keep = match &c {
+            Change::Op(TxOp::Rm(_)) => {
+                seen.clear();
+                true
+            }
+            Change::Op(op) => seen.insert(op.clone()),
+            Change::Introduce(..) | Change::Release(_) | Change::SetTarget(..) => true,
+        };
+        if keep {
+            changes.push(c);
+        }
     }
 }
 

@@ -27,9 +27,16 @@ use crate::txn::TxOp;
 use crate::wire::XsError;
 
 const MAGIC: &[u8; 8] = b"XVMTDB1\n";
-/// A record never exceeds this (a request changes at most a few nodes of
-/// at most 4 KiB each; a snapshot writes one record per node).
-const MAX_RECORD: usize = 1 << 20;
+/// A record never exceeds this; [`Journal::record`] refuses to write a
+/// longer one, so that every record written can be read back. One request
+/// is one record: a direct change creates at most a path's depth of nodes
+/// (about 1,500 paths of up to 3 KiB), a commit is bounded by the
+/// transaction bounds (1,024 nodes, 2,048 operations, by default: a few
+/// MiB at worst); a snapshot writes records of at most [`SNAPSHOT_RECORD`]
+/// bytes.
+const MAX_RECORD: usize = 16 << 20;
+/// A snapshot record is closed once it holds this many bytes.
+const SNAPSHOT_RECORD: usize = 256 << 10;
 
 /// The CRC-32 (IEEE) of `data`.
 pub fn crc32(data: &[u8]) -> u32 {
@@ -70,6 +77,14 @@ pub enum JournalError {
         offset: usize,
         /// What is wrong.
         what: String,
+    },
+    /// One request's changes are too many to be one record.
+    #[error("{path}: a record of {len} bytes exceeds {MAX_RECORD}: not written")]
+    RecordTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The record's length.
+        len: usize,
     },
 }
 
@@ -307,6 +322,12 @@ impl Journal {
             return Ok(());
         }
         let body = encode(changes);
+        if body.len() > MAX_RECORD {
+            return Err(JournalError::RecordTooLong {
+                path: self.path.clone(),
+                len: body.len(),
+            });
+        }
         let mut rec = Vec::with_capacity(8 + body.len());
         rec.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
         rec.extend_from_slice(&crc32(&body).to_le_bytes());
@@ -342,14 +363,18 @@ impl Journal {
         let mut f = File::create(&tmp).map_err(io_err)?;
         let mut buf = MAGIC.to_vec();
         let mut batch = Vec::new();
+        let mut bytes = 0usize;
         for (p, value, perms) in d.store.walk() {
+            // Two copies of the path, the value, the permissions.
+            bytes += 2 * p.len() + value.len() + 8 * perms.len() + 16;
             if p != "/" {
                 batch.push(Change::Op(TxOp::Write(p.clone(), value.to_vec())));
             }
             batch.push(Change::Op(TxOp::SetPerms(p, perms.clone())));
-            if batch.len() >= 256 {
+            if batch.len() >= 256 || bytes >= SNAPSHOT_RECORD {
                 push_record(&mut buf, &batch);
                 batch.clear();
+                bytes = 0;
             }
         }
         for (dom, info) in &d.domains {

@@ -89,7 +89,7 @@ impl Quota {
 
 /// A change to the tree: a direct request, or one a transaction keeps for
 /// its commit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TxOp {
     /// WRITE.
     Write(String, Vec<u8>),

@@ -4,9 +4,10 @@
 //! journals and announces nothing), `virt_manage` peers have quotas of
 //! their own, and no frame is longer than 4,096 payload bytes or cut.
 
-use xenstored::daemon::{Daemon, Limits, ManageLimits, Outgoing, Role};
+use xenstored::daemon::{Change, Daemon, Limits, ManageLimits, Outgoing, Role};
 use xenstored::perms::Perms;
 use xenstored::store::{Caller, Quota, Store};
+use xenstored::txn::TxOp;
 use xenstored::wire::{ABS_PATH_MAX, Frame, MsgType, PAYLOAD_MAX};
 
 const CONTROL: u64 = 1;
@@ -473,4 +474,38 @@ fn request_types_are_gated_by_role_and_socket() {
     ] {
         assert!(quota.contains(row), "{quota}");
     }
+}
+
+#[test]
+fn a_commit_is_journaled_as_what_it_left() {
+    let mut d = daemon(Limits::default());
+    let tx = start_tx(&mut d, CONTROL);
+    for i in 0..100 {
+        let w = format!("/r/x\0{i}");
+        assert_eq!(ask(&mut d, CONTROL, MsgType::Write, tx, w.as_bytes()), "OK");
+    }
+    assert_eq!(ask(&mut d, CONTROL, MsgType::Rm, tx, b"/r/x\0"), "OK");
+    assert_eq!(
+        ask(&mut d, CONTROL, MsgType::Write, tx, b"/r/x\0last"),
+        "OK"
+    );
+    d.pending.clear();
+    assert_eq!(
+        ask(&mut d, CONTROL, MsgType::TransactionEnd, tx, b"T\0"),
+        "OK"
+    );
+    let writes: Vec<&[u8]> = d
+        .pending
+        .iter()
+        .filter_map(|c| match c {
+            Change::Op(TxOp::Write(p, v)) if p == "/r/x" => Some(v.as_slice()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        [&b"last"[..], b"last"],
+        "once before the RM, once after: {:?}",
+        d.pending
+    );
 }

@@ -98,3 +98,43 @@ fn a_long_token_watch_is_refused_or_its_events_arrive_whole() {
     // The connection still speaks frames: nothing was cut.
     assert_eq!(c.read(0, &path).expect("read"), b"v");
 }
+
+#[test]
+fn the_deepest_write_and_a_big_commit_survive_a_restart() {
+    let dir = scratch("journal-size");
+    let mut path = String::from("/d");
+    while path.len() + 2 <= 2048 {
+        path.push_str("/a");
+    }
+    let value = vec![b'v'; 4000];
+    {
+        let d = start(&dir, &["--session"], &[]).expect("start");
+        let mut c = Client::connect(&d.socket()).expect("connect");
+        // Nodes with long paths and values, for a snapshot to hold.
+        for i in 0..600 {
+            c.write(0, &format!("/s/n{i}/{}", "p".repeat(1900)), &value[..2000])
+                .expect("write");
+        }
+        // About 1,000 nodes created by one request.
+        c.write(0, &path, b"deep").expect("the deepest path");
+        // A commit as big as a transaction may be: the same path rewritten
+        // until the bound refuses, then many paths.
+        let tx = c.transaction_start().expect("start");
+        while c.write(tx, "/t/one", &value).is_ok() {}
+        c.transaction_end(tx, true).expect("commit");
+        let tx = c.transaction_start().expect("start");
+        let mut n = 0;
+        while n < 5000 && c.write(tx, &format!("/t/many/n{n}"), &value[..100]).is_ok() {
+            n += 1;
+        }
+        c.transaction_end(tx, true).expect("commit");
+        assert!(n > 100, "{n} writes");
+    }
+    let d = start(&dir, &["--session"], &[]).expect("restart: the journal is readable");
+    let mut c = Client::connect(&d.socket()).expect("connect");
+    assert_eq!(c.read(0, &path).expect("read"), b"deep");
+    assert_eq!(c.read(0, "/t/one").expect("read"), value);
+    assert_eq!(c.read(0, "/t/many/n100").expect("read"), &value[..100]);
+    let long = format!("/s/n599/{}", "p".repeat(1900));
+    assert_eq!(c.read(0, &long).expect("read"), &value[..2000]);
+}
