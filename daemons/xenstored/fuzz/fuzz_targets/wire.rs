@@ -29,6 +29,7 @@ fn limits() -> Limits {
         watch_nb: 4,
         transaction: 2,
         path_max: 64,
+        ..Limits::default()
     }
 }
 
