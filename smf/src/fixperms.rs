@@ -362,7 +362,18 @@ impl Plan {
         let outcome = self.change_held(v, before);
         // 3. The name back, whatever happened (over a name xvm made
         //    meanwhile: the tree's file keeps its place).
-        if let Err(e) = std::fs::rename(at(v.fd.as_fd(), OsStr::new(HELD)), at(dir, name)) {
+        let held = at(v.fd.as_fd(), OsStr::new(HELD));
+        let back = std::fs::rename(&held, at(dir, name)).and_then(|()| {
+            // rename(2) does nothing when both names are links to one
+            // file (xvm linked the same file there again): the tree has
+            // its name back already, the held one goes.
+            match std::fs::symlink_metadata(&held) {
+                Ok(_) => std::fs::remove_file(&held),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                Err(e) => Err(e),
+            }
+        });
+        if let Err(e) = back {
             r.failures.push(format!(
                 "{}: putting its name back failed ({e}); the file is at {}",
                 path.display(),

@@ -290,12 +290,16 @@ fn a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned() {
         };
         let mut verdict = Ok(());
         let mut seen = 0;
+        let mut notes = String::new();
         for run in 0..50 {
             // Fresh wrong owners each time, so every run has work to do.
             std::os::unix::fs::chown(&domains, Some(0), Some(0)).map_err(e)?;
             let (_, out, err) = fixperms(&root, false)?;
             if out.contains("guest.cfg") || err.contains("guest.cfg") {
                 seen += 1;
+            }
+            if err.contains("vault") && notes.is_empty() {
+                notes = format!("run {run}:\n{err}");
             }
             let o = owner(&outside);
             if (o.0, o.1) != (0, XVM) {
@@ -326,7 +330,10 @@ fn a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned() {
             .map(|d| d.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(".xvm-fixperms"))
             .collect();
-        check(left.is_empty(), format!("vaults left behind: {left:?}"))
+        check(
+            left.is_empty(),
+            format!("vaults left behind: {left:?}\n{notes}"),
+        )
     });
     if let Err(e) = verdict {
         panic!("{e}");
