@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
 use privlib::sys::poll::{POLLIN, poll, pollfd, read_signal, signal_fd};
-use privlib::{InitFlags, Policy, PrivSet, init_daemon_priv, parse_set};
-use smf::control;
+use privlib::{Gate, InitFlags, Policy, PrivSet, init_daemon_priv, parse_set};
+use smf::control::{self, ControlServer};
 use smf::paths::Paths;
 use smf::props::Overrides;
 use smf::restarter::{Config, Restarter};
@@ -137,13 +137,53 @@ fn run(a: Args) -> Result<(), String> {
         overrides,
     );
     r.order_by_dependencies();
+
+    // The control socket: decided at accept by privlib's gate, each
+    // admitted connection read on its own thread, each whole request
+    // handled here in the loop (see smf::control, "Concurrency", for why).
+    // The threads start only now: after init_daemon_priv (which wants one
+    // thread) and after signal_fd blocked SIGTERM/SIGINT, so they inherit
+    // the blocked mask and the signals still reach the signalfd.
+    let gate = Gate::new(control::LIMITS, control::LineRefusal)
+        .map_err(|e| format!("the control socket's gate: {e}"))?;
+    let (control, inbox) =
+        ControlServer::new(policy, &endpoint).map_err(|e| format!("control channel: {e}"))?;
+    let accept = std::thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || {
+            let decide = control.clone();
+            server.serve_gated(
+                &gate,
+                move |cred| decide.decide(cred),
+                move |stream, cred, slot| control.serve(stream, cred, slot),
+            )
+        })
+        .map_err(|e| format!("the control socket's thread: {e}"))?;
     tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, instances = r.svcs.len(), "svc-startd serving");
 
     loop {
         while r.step() {}
         r.enforce_stop_timeouts();
+        for job in inbox.jobs() {
+            let result = control::handle(&mut r, &job.request);
+            job.answer(result);
+        }
+        while r.step() {}
+        if accept.is_finished() {
+            // Never leave the services without their restarter unnoticed:
+            // without its socket nobody could stop them.
+            let why = match accept.join() {
+                Ok(Err(e)) => format!("the control socket failed: {e}"),
+                Ok(Ok(())) => "the control socket stopped".to_string(),
+                Err(_) => "the control socket's thread panicked".to_string(),
+            };
+            tracing::error!("{why}; stopping every instance");
+            r.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Err(why);
+        }
         let mut fds = vec![
-            pollfd(server.listener().as_raw_fd(), POLLIN),
+            pollfd(inbox.fd().as_raw_fd(), POLLIN),
             pollfd(signals.as_raw_fd(), POLLIN),
         ];
         for s in &r.svcs {
@@ -165,26 +205,6 @@ fn run(a: Args) -> Result<(), String> {
             r.shutdown();
             let _ = std::fs::remove_file(&socket);
             return Ok(());
-        }
-        if fds[0].revents & POLLIN != 0 {
-            match server.accept() {
-                Ok((stream, cred)) => {
-                    // A peer that may not even read is answered before
-                    // anything is read from it; one that may read is asked
-                    // again for a change.
-                    let result = control::gate(&policy, &cred, &endpoint, "list")
-                        .and_then(|()| control::read_request(&stream))
-                        .and_then(|req| {
-                            let verb = req.first().cloned().unwrap_or_default();
-                            if control::writes(&verb) {
-                                control::gate(&policy, &cred, &endpoint, &verb)?;
-                            }
-                            control::handle(&mut r, &req)
-                        });
-                    control::answer(&stream, result);
-                }
-                Err(e) => tracing::warn!("accept: {e}"),
-            }
         }
     }
 }
