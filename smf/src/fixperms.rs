@@ -271,7 +271,13 @@ impl Plan {
                         ));
                         continue;
                     }
-                    self.fix_beneath(dir.as_fd(), &mut vault, &name, &fd, &meta, &child, r);
+                    let node = Node {
+                        name: &name,
+                        fd: &fd,
+                        before: &meta,
+                        path: &child,
+                    };
+                    self.fix_beneath(dir.as_fd(), &mut vault, &node, r);
                     if meta.is_dir() {
                         self.walk(&fd, &child, &child_rel, depth + 1, r);
                     }
@@ -295,21 +301,22 @@ impl Plan {
         }
     }
 
-    /// The owner of `fd`, the node named `name` beneath `dir` whose fstat
-    /// was `before`. A directory is changed on its fd (it has one name,
+    /// The owner of `node`, beneath `dir`. A directory is changed on its fd (it has one name,
     /// and one opened beneath the tree without symlinks is in it); a
     /// regular file only while its name is held in the vault.
-    #[allow(clippy::too_many_arguments)]
     fn fix_beneath(
         &self,
         dir: BorrowedFd<'_>,
         vault: &mut Option<Vault>,
-        name: &OsStr,
-        fd: &OwnedFd,
-        before: &Metadata,
-        path: &Path,
+        node: &Node<'_>,
         r: &mut Report,
     ) {
+        let Node {
+            name,
+            fd,
+            before,
+            path,
+        } = *node;
         if (before.uid(), before.gid()) == (self.uid, self.gid) {
             return;
         }
@@ -421,6 +428,19 @@ impl Plan {
             after.nlink()
         )))
     }
+}
+
+/// A node met in a walk, open.
+#[derive(Clone, Copy)]
+struct Node<'a> {
+    /// Its name beneath the walked directory.
+    name: &'a OsStr,
+    /// Open on it (O_PATH, or a directory read-only), never through a symlink.
+    fd: &'a OwnedFd,
+    /// fstat of `fd` when it was opened.
+    before: &'a Metadata,
+    /// Its path, for messages.
+    path: &'a Path,
 }
 
 /// Why a held file was not changed.
