@@ -200,6 +200,9 @@ fn not_held(caps: CapMask) -> PrivError {
     })
 }
 
+/// The umask [`init_daemon_priv`] sets.
+pub const DAEMON_UMASK: u32 = 0o077;
+
 /// `init_daemon_priv` on the calling process; see [`init_daemon_priv_with`].
 pub fn init_daemon_priv(
     flags: InitFlags,
@@ -311,6 +314,10 @@ pub fn init_daemon_priv_with(
     // 8. Non-dumpable: no core file with our secrets, no ptrace or /proc
     //    access by other processes of the same uid.
     ops.push(CredOp::Dumpable(false));
+    // 9. umask 077: whatever the daemon creates is its account's alone
+    //    unless it asks for more with an explicit mode (the 0666 sockets
+    //    and the directories that hold them).
+    ops.push(CredOp::Umask(DAEMON_UMASK));
     run(sys, &ops)?;
 
     let soft = non_cap(&nset);

@@ -50,6 +50,7 @@ fn from_root_switches_user_and_keeps_only_what_was_asked() {
     );
     assert!(sys.nnp);
     assert!(sys.log.contains(&CredOp::Dumpable(false)));
+    assert_eq!(sys.log.last(), Some(&CredOp::Umask(0o077)));
     let soft = st.soft.expect("recorded");
     assert!(soft.permitted.has(lookup("xvm_control").expect("known")));
     assert!(soft.permitted.contains(&PrivSet::basic()));

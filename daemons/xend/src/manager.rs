@@ -514,16 +514,9 @@ impl Manager {
         let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
         let path = self.managed_path(&cfg.name)?;
         let tmp = self.s.managed.join(format!(".{}.cfg.new", cfg.name));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            std::fs::create_dir_all(&self.s.managed)?;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(&self.s.managed)?.sync_all()
-        };
-        write().map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::create_dir_all(&self.s.managed)
+            .and_then(|()| replace_file(&tmp, &path, text.as_bytes()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(json!({"name": cfg.name}))
     }
 
@@ -753,14 +746,28 @@ fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Result<(), Stri
     let body = serde_json::to_vec(&st).map_err(|e| e.to_string())?;
     let path = d.dir.join("state.json");
     let tmp = d.dir.join("state.json.new");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| format!("{}: {e}", path.display()))
+    replace_file(&tmp, &path, &body).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Replaces `path` by `bytes` atomically: written to `tmp` (mode 0600:
+/// configs and saved state are for xvm alone), synced, renamed over
+/// `path`, the directory synced.
+fn replace_file(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 fn read_state(path: &Path) -> Result<SavedState, String> {

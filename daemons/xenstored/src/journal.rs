@@ -18,6 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::daemon::{Change, Daemon, DomainInfo};
@@ -238,6 +239,9 @@ pub struct Journal {
     snapshot_size: u64,
 }
 
+/// The journal's and its snapshots' mode: for xvm alone.
+const JOURNAL_MODE: u32 = 0o600;
+
 impl Journal {
     /// Opens (or creates) the journal at `path` and replays it into `d`.
     pub fn open(path: &Path, d: &mut Daemon) -> Result<Journal, JournalError> {
@@ -254,7 +258,12 @@ impl Journal {
             .read(true)
             .append(true)
             .create(true)
+            .mode(JOURNAL_MODE)
             .open(path)
+            .map_err(io_err)?;
+        // The store holds nodes other peers may not read: the journal is
+        // xvm's alone, also one an older xenstored left 0644.
+        file.set_permissions(std::fs::Permissions::from_mode(JOURNAL_MODE))
             .map_err(io_err)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io_err)?;
@@ -360,7 +369,13 @@ impl Journal {
             source,
         };
         let tmp = self.path.with_extension("new");
-        let mut f = File::create(&tmp).map_err(io_err)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(JOURNAL_MODE)
+            .open(&tmp)
+            .map_err(io_err)?;
         let mut buf = MAGIC.to_vec();
         let mut batch = Vec::new();
         let mut bytes = 0usize;

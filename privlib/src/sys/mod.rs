@@ -301,6 +301,8 @@ pub enum CredOp {
     NoNewPrivs,
     /// `prctl(PR_SET_DUMPABLE, on)`.
     Dumpable(bool),
+    /// `umask(mask)`.
+    Umask(u32),
     /// `landlock_restrict_self(fd)`.
     LandlockRestrict(RawFd),
     /// A user namespace mapping only the caller's own uid and gid to
@@ -340,6 +342,7 @@ impl CredOp {
             CredOp::RaiseAmbient(_) => "raise ambient set",
             CredOp::NoNewPrivs => "set no_new_privs",
             CredOp::Dumpable(_) => "set dumpable",
+            CredOp::Umask(_) => "umask",
             CredOp::LandlockRestrict(_) => "landlock_restrict_self",
             CredOp::Seccomp { .. } => "install seccomp filter",
             CredOp::PrivateDev(_) => "private /dev in a user namespace",
@@ -661,6 +664,11 @@ pub fn apply_raw(op: &CredOp) -> Result<(), i32> {
             libc::c_ulong::from(*on),
             0,
         ))),
+        CredOp::Umask(mask) => {
+            // SAFETY: umask takes a plain integer and cannot fail.
+            unsafe { libc::umask(*mask & 0o777) };
+            Ok(())
+        }
         CredOp::PrivateDev(p) => private_dev(p),
         CredOp::LandlockRestrict(fd) => {
             // SAFETY: integer arguments only; the fd is a ruleset owned by the caller.
