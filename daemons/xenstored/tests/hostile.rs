@@ -37,7 +37,12 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
 fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
     fake_users(
         root,
-        &[("xvm", XVM), ("alice", ALICE), ("bob", BOB), ("carol", CAROL)],
+        &[
+            ("xvm", XVM),
+            ("alice", ALICE),
+            ("bob", BOB),
+            ("carol", CAROL),
+        ],
         &[("virt", VIRT, &["alice"])],
     )?;
     write_policy(
@@ -196,7 +201,9 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
         let d = daemon(root, &["--max-conns-per-uid", "8"])?;
         let sock = d.socket();
         // Alice (virt_manage) sends half a header and stops.
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        // Held until a byte comes on `hold` (a channel would not do: the
+        // client runs in a forked child, which also has `hold` open).
+        let (mut hold, mut held_by_child) = UnixStream::pair().map_err(|e| e.to_string())?;
         let stalled = {
             let sock = sock.clone();
             std::thread::spawn(move || {
@@ -204,8 +211,8 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
                     let mut s = UnixStream::connect(&sock).map_err(|e| e.to_string())?;
                     s.write_all(&[2, 0, 0, 0, 9, 0])
                         .map_err(|e| e.to_string())?;
-                    // Held until the parent is done (the channel end drops).
-                    let _ = rx.recv_timeout(Duration::from_secs(30));
+                    let mut b = [0u8; 1];
+                    let _ = held_by_child.read(&mut b);
                     Ok(())
                 })
             })
@@ -229,7 +236,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
             }
         })?;
         served_promptly(&sock, "root past alice's bound", true)?;
-        drop(tx);
+        hold.write_all(&[1]).map_err(|e| e.to_string())?;
         stalled
             .join()
             .map_err(|_| "stalled client panicked".to_string())??;
