@@ -40,10 +40,11 @@ use std::path::{Path, PathBuf};
 use privlib::sys::sock::{chown_fd, open_no_symlinks};
 
 /// The directories, relative to the root, with their modes: run
-/// directories searchable (their sockets are the gate), the rest private.
+/// directories others may pass but not list (their 0666 sockets are the
+/// gate), the rest private.
 pub const DIRS: [(&str, u32); 8] = [
-    ("run/xenstored", 0o755),
-    ("run/xend", 0o755),
+    ("run/xenstored", 0o711),
+    ("run/xend", 0o711),
     ("run/xend/boot", 0o700),
     ("var/lib/xend", 0o700),
     ("var/lib/xend/domains", 0o700),
@@ -113,7 +114,9 @@ impl Plan {
                 if self.dry_run {
                     return;
                 }
-                if let Err(e) = std::fs::create_dir_all(&path) {
+                // Missing parents as a host has them (root's, 0755); the
+                // directory itself gets its owner and mode below.
+                if let Err(e) = crate::paths::make_dir(&path, 0o700) {
                     r.failures.push(format!("{}: {e}", path.display()));
                     return;
                 }

@@ -129,9 +129,16 @@ fn dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent() {
             "dump",
         )?;
         check(
-            owner(&root.join("run/xenstored")) == (XVM, XVM, 0o755),
+            owner(&root.join("run/xenstored")) == (XVM, XVM, 0o711),
             "run/xenstored",
         )?;
+        // Parents it had to make are a host's: root's, 0755.
+        for p in ["run", "var", "var/lib", "var/log", "var/xen"] {
+            check(
+                owner(&root.join(p)) == (0, 0, 0o755),
+                format!("{p}: {:?}", owner(&root.join(p))),
+            )?;
+        }
         check(owner(&secret).0 == 0, "the symlink's target was chowned")?;
         check(
             owner(&base.join("elsewhere")).0 == 0,

@@ -132,10 +132,10 @@ fn run(a: Args) -> Result<(), String> {
             .mode(0o755)
             .create(&run)
             .map_err(|e| format!("{}: {e}", run.display()))?;
-        // 0755 whatever the umask: the 0666 socket must be reachable;
-        // each domain's directory in it is 0700.
+        // 0711 whatever the umask: the 0666 socket must be reachable, the
+        // names in it need not be listed; each domain's directory is 0700.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755))
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o711))
             .map_err(|e| format!("chmod {}: {e}", run.display()))?;
     }
     if let Some(u) = &account {

@@ -143,11 +143,12 @@ fn start(a: Args) -> Result<(), String> {
         ),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // 0755: the 0666 sockets must be reachable; everything else in it is
-    // created 0600 (the journal, its snapshots).
+    // 0711: the 0666 sockets must be reachable, the names in it need not
+    // be listed; everything else in it is created 0600 (the journal, its
+    // snapshots).
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
             .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
     }
     if let Some(u) = &account {

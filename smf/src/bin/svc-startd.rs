@@ -44,12 +44,7 @@ struct Args {
 }
 
 fn mkdir(p: &Path, mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(p)
-        .map_err(|e| format!("{}: {e}", p.display()))
+    smf::paths::make_dir(p, mode).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn run(a: Args) -> Result<(), String> {
@@ -64,7 +59,15 @@ fn run(a: Args) -> Result<(), String> {
     })
     .install();
     let paths = Paths::new(system)?;
-    mkdir(&paths.run, 0o755)?;
+    // The stack's own directories may be passed, not listed, by others:
+    // the control socket (0666) is the gate, the rest is root's.
+    for d in [paths.run.parent(), paths.state.parent()]
+        .into_iter()
+        .flatten()
+    {
+        mkdir(d, 0o711)?;
+    }
+    mkdir(&paths.run, 0o711)?;
     mkdir(&paths.state, 0o700)?;
     mkdir(&paths.log, 0o750)?;
     let bundles = smf::manifest::load_dir(&a.manifests).map_err(|e| e.to_string())?;
