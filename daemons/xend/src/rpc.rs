@@ -55,14 +55,18 @@ pub fn read_line(mut s: &UnixStream) -> Result<Option<Vec<u8>>, String> {
     let deadline = Instant::now() + READ_TIMEOUT;
     let mut line = Vec::new();
     let mut byte = [0u8; 4096];
+    // Bytes already searched for the newline: each is looked at once, so a
+    // peer sending a byte at a time costs linear time, not quadratic.
+    let mut searched = 0;
     loop {
-        if let Some(i) = line.iter().position(|b| *b == b'\n') {
-            if i + 1 != line.len() {
+        if let Some(i) = line[searched..].iter().position(|b| *b == b'\n') {
+            if searched + i + 1 != line.len() {
                 return Err("one request at a time: wait for the answer".into());
             }
             line.pop();
             return Ok(Some(line));
         }
+        searched = line.len();
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(format!(
@@ -71,10 +75,19 @@ pub fn read_line(mut s: &UnixStream) -> Result<Option<Vec<u8>>, String> {
             ));
         }
         s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-        match s.read(&mut byte) {
+        // Never more than one byte past the bound: what a peer makes xend
+        // hold is MAX_LINE + 1 bytes, not the next power of two above it.
+        let room = (MAX_LINE + 1).saturating_sub(line.len()).min(byte.len());
+        match s.read(&mut byte[..room]) {
             Ok(0) if line.is_empty() => return Ok(None),
             Ok(0) => return Err("request not ended by a newline".into()),
-            Ok(n) => line.extend_from_slice(&byte[..n]),
+            Ok(n) => {
+                if line.len() + n > line.capacity() {
+                    let want = (line.capacity() * 2).clamp(line.len() + n, MAX_LINE + 1);
+                    line.reserve_exact(want - line.len());
+                }
+                line.extend_from_slice(&byte[..n]);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -88,6 +101,81 @@ pub fn read_line(mut s: &UnixStream) -> Result<Option<Vec<u8>>, String> {
             return Err(format!("request longer than {MAX_LINE} bytes"));
         }
     }
+}
+
+/// A request line that is not a JSON-RPC 2.0 request, and how to answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undecodable {
+    /// Not a request object at all (not JSON, or missing `jsonrpc` or
+    /// `method`): answered to id `null`, and the connection ends, as the
+    /// peer's framing cannot be trusted.
+    NotARequest(RpcError),
+    /// A request of another version: answered to its own id; the
+    /// connection may go on.
+    WrongVersion {
+        /// The request's id.
+        id: Value,
+        /// The error to answer with.
+        error: RpcError,
+    },
+}
+
+impl Undecodable {
+    /// The id to answer to.
+    pub fn id(&self) -> &Value {
+        match self {
+            Undecodable::NotARequest(_) => &Value::Null,
+            Undecodable::WrongVersion { id, .. } => id,
+        }
+    }
+
+    /// The error to answer with.
+    pub fn error(&self) -> &RpcError {
+        match self {
+            Undecodable::NotARequest(e) | Undecodable::WrongVersion { error: e, .. } => e,
+        }
+    }
+}
+
+/// Decodes one request line (as [`read_line`] returns it, without its
+/// newline).
+///
+/// # Format
+/// A JSON object `{"jsonrpc": "2.0", "method": STRING, "params": VALUE,
+/// "id": VALUE}`; `params` and `id` may be left out (`null`). Any other
+/// `jsonrpc` is [`Undecodable::WrongVersion`]; anything else that is not
+/// such an object is [`Undecodable::NotARequest`]. Both carry
+/// [`INVALID_REQUEST`].
+pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
+    const WHY_MAX: usize = 200;
+    let req: Request = serde_json::from_slice(line).map_err(|e| {
+        // serde_json quotes what it did not expect: for a line that is one
+        // long JSON string, the whole of it, escaped (up to 6 bytes for 1).
+        // The answer keeps its start and the place.
+        let mut why = e.to_string();
+        if why.len() > WHY_MAX {
+            let cut = (0..=WHY_MAX)
+                .rev()
+                .find(|i| why.is_char_boundary(*i))
+                .unwrap_or(0);
+            why.truncate(cut);
+            why.push_str(&format!("... at line {} column {}", e.line(), e.column()));
+        }
+        Undecodable::NotARequest(RpcError {
+            code: INVALID_REQUEST,
+            message: format!("not a JSON-RPC 2.0 request: {why}"),
+        })
+    })?;
+    if req.jsonrpc != "2.0" {
+        return Err(Undecodable::WrongVersion {
+            id: req.id,
+            error: RpcError {
+                code: INVALID_REQUEST,
+                message: "jsonrpc must be \"2.0\"".into(),
+            },
+        });
+    }
+    Ok(req)
 }
 
 /// Writes the answer to `id`.
@@ -160,5 +248,90 @@ impl Client {
             );
         }
         Ok(v.get("result").cloned().unwrap_or(Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_from(peer: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        let (mut theirs, ours) = UnixStream::pair().expect("socketpair");
+        let writer = std::thread::spawn(move || {
+            let _ = theirs.write_all(&peer);
+        });
+        let got = read_line(&ours);
+        drop(ours);
+        writer.join().expect("writer");
+        got
+    }
+
+    #[test]
+    fn a_line_is_bounded() {
+        let mut most = vec![b'x'; MAX_LINE - 1];
+        most.push(b'\n');
+        let got = read_from(most).expect("the longest line").expect("a line");
+        assert_eq!(got.len(), MAX_LINE - 1);
+        let mut over = vec![b'x'; MAX_LINE];
+        over.push(b'\n');
+        assert_eq!(
+            read_from(over),
+            Err(format!("request longer than {MAX_LINE} bytes"))
+        );
+        assert_eq!(
+            read_from(vec![b' '; 3 * MAX_LINE]),
+            Err(format!("request longer than {MAX_LINE} bytes"))
+        );
+        assert_eq!(read_from(Vec::new()), Ok(None));
+        assert_eq!(
+            read_from(b"{}\n{}\n".to_vec()),
+            Err("one request at a time: wait for the answer".into())
+        );
+    }
+
+    #[test]
+    fn decode_answers_as_xend_does() {
+        let r = decode(br#"{"jsonrpc":"2.0","method":"domain.list","params":{},"id":7}"#)
+            .expect("a request");
+        assert_eq!((r.method.as_str(), &r.id), ("domain.list", &Value::from(7)));
+        // params and id may be left out.
+        let r = decode(br#"{"jsonrpc":"2.0","method":"domain.list"}"#).expect("bare");
+        assert_eq!((r.params, r.id), (Value::Null, Value::Null));
+
+        let e =
+            decode(br#"{"jsonrpc":"1.0","method":"domain.list","id":"a"}"#).expect_err("version");
+        assert_eq!(e.id(), &Value::from("a"));
+        assert_eq!(e.error().code, INVALID_REQUEST);
+        assert_eq!(e.error().message, "jsonrpc must be \"2.0\"");
+        assert!(matches!(e, Undecodable::WrongVersion { .. }));
+
+        // What serde_json quotes is cut: the answer stays short.
+        let long = format!("\"{}\"", "\u{7f}".repeat(100_000));
+        let e = decode(long.as_bytes()).expect_err("a string");
+        assert!(e.error().message.len() < 300, "{}", e.error().message.len());
+        assert!(
+            e.error().message.ends_with("at line 1 column 100002"),
+            "{e:?}"
+        );
+
+        for bad in [
+            &b"domain.list"[..],
+            br#"{"jsonrpc":"2.0","id":1}"#,
+            br#"{"jsonrpc":2,"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","method":"x"} trailing"#,
+            b"\xff",
+            b"",
+        ] {
+            let e = decode(bad).expect_err("not a request");
+            assert!(matches!(e, Undecodable::NotARequest(_)), "{e:?}");
+            assert_eq!(e.id(), &Value::Null);
+            assert_eq!(e.error().code, INVALID_REQUEST);
+            assert!(
+                e.error()
+                    .message
+                    .starts_with("not a JSON-RPC 2.0 request: "),
+                "{e:?}"
+            );
+        }
     }
 }
