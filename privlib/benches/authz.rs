@@ -1,5 +1,5 @@
-//! Connections per second through the listener helper with `getpeerucred`
-//! and `require_any`, vs. the same server with the check off; as ratios of
+//! Connections per second through the listener helper with `getpeerucred`,
+//! `require_any` and the gate's admission, vs. the same server with the check off; as ratios of
 //! per-connection cost measured in one run (target: at most 1.2x).
 //!
 //! Run: `cargo bench -p privlib --bench authz`. The group path grants by
@@ -16,11 +16,23 @@ use std::time::{Duration, Instant};
 use privlib::listener::{SocketSpec, UnixServer};
 use privlib::names::virt_manage;
 use privlib::sys::accounts;
-use privlib::{Policy, require_any, testing};
+use privlib::{Gate, GateLimits, Policy, Refusal, Verdict, require_any, testing};
 
 const OFF: u8 = 0;
 const GROUP: u8 = 1;
 const CAPS: u8 = 2;
+
+/// The bench refuses nobody; a refusal would be one byte.
+struct Plain;
+
+impl Refusal for Plain {
+    fn complete(&self, _: &[u8]) -> bool {
+        true
+    }
+    fn reply(&self, _: &[u8], _: &str) -> Vec<u8> {
+        b"n".to_vec()
+    }
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -61,14 +73,20 @@ fn main() {
     let mode = Arc::new(AtomicU8::new(OFF));
     let m = Arc::clone(&mode);
     std::thread::spawn(move || {
+        // The whole accept path a daemon runs: credentials, the decision,
+        // and the gate's slot accounting.
+        let gate = Gate::new(GateLimits::default(), Plain).expect("gate");
         loop {
-            let mut stream = match m.load(Ordering::Acquire) {
-                OFF => server.listener().accept().expect("accept").0,
+            let (mut stream, _slot) = match m.load(Ordering::Acquire) {
+                OFF => (server.listener().accept().expect("accept").0, None),
                 which => {
                     let (stream, cred) = server.accept().expect("accept");
                     let policy = if which == GROUP { &by_group } else { &by_cap };
                     require_any(policy, &cred, "bench", &[virt_manage()]).expect("granted");
-                    stream
+                    let (stream, slot) = gate
+                        .admit(stream, cred.euid, Verdict::Ordinary)
+                        .expect("a slot");
+                    (stream, Some(slot))
                 }
             };
             let _ = stream.write_all(b"k");

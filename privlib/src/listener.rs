@@ -3,15 +3,16 @@
 //! It creates the socket at a path with a given mode and owner (removing a
 //! stale socket, refusing a symlink or any other file there), accepts, and
 //! hands each connection with its [`Ucred`] to the daemon. With
-//! [`UnixServer::serve`] the number of connections is bounded and a peer
-//! that sends nothing is cut off after the idle time.
+//! [`UnixServer::serve_gated`] each connection is decided at accept by a
+//! [`Gate`] (refused peers never take a slot; slots are bounded per uid
+//! and in total) and served on a thread of its own; a peer that sends
+//! nothing is cut off after the gate's idle time.
 
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::gate::{Gate, Slot, Verdict};
@@ -25,24 +26,6 @@ pub struct SocketSpec {
     pub mode: u32,
     /// Owner and group, when they should differ from ours.
     pub owner: Option<(u32, u32)>,
-}
-
-/// Bounds of [`UnixServer::serve`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Connections served at once; further ones are closed at once.
-    pub max_conns: usize,
-    /// How long a connection may stay silent (reads) or not read (writes).
-    pub idle: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_conns: 128,
-            idle: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Why a socket could not be set up.
@@ -130,60 +113,6 @@ impl UnixServer {
         let (stream, _) = self.listener.accept()?;
         let cred = getpeerucred(&stream)?;
         Ok((stream, cred))
-    }
-
-    /// Serves connections on threads, at most `limits.max_conns` at once;
-    /// each stream times out after `limits.idle` without progress, so a
-    /// silent peer frees its slot. Runs until accepting fails.
-    pub fn serve<F>(&self, limits: Limits, handler: F) -> io::Result<()>
-    where
-        F: Fn(UnixStream, Ucred) + Send + Sync + 'static,
-    {
-        let handler = Arc::new(handler);
-        let active = Arc::new(AtomicUsize::new(0));
-        loop {
-            let (stream, _) = match self.listener.accept() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of fds or memory: back off instead of spinning.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
-                    ) =>
-                {
-                    tracing::warn!(path = %self.path.display(), "accept: {e}; pausing");
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if active.load(Ordering::Acquire) >= limits.max_conns {
-                tracing::warn!(path = %self.path.display(), "{} connections already; closing a new one", limits.max_conns);
-                continue;
-            }
-            let cred = match getpeerucred(&stream) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(path = %self.path.display(), "peer credentials: {e}; closing");
-                    continue;
-                }
-            };
-            stream.set_read_timeout(Some(limits.idle))?;
-            stream.set_write_timeout(Some(limits.idle))?;
-            active.fetch_add(1, Ordering::AcqRel);
-            let (h, a) = (Arc::clone(&handler), Arc::clone(&active));
-            let spawned = std::thread::Builder::new()
-                .name("conn".into())
-                .spawn(move || {
-                    h(stream, cred);
-                    a.fetch_sub(1, Ordering::AcqRel);
-                });
-            if let Err(e) = spawned {
-                active.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!("cannot start a connection thread: {e}");
-            }
-        }
     }
 
     /// Serves connections on threads, each decided at accept by the
@@ -344,18 +273,39 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
     }
 
+    /// Refuses in one line.
+    struct No;
+
+    impl crate::gate::Refusal for No {
+        fn complete(&self, first: &[u8]) -> bool {
+            !first.is_empty()
+        }
+        fn reply(&self, _: &[u8], why: &str) -> Vec<u8> {
+            format!("no: {why}\n").into_bytes()
+        }
+    }
+
     #[test]
-    fn a_silent_peer_loses_its_slot() {
+    fn a_silent_peer_loses_its_slot_and_a_full_server_refuses_in_words() {
         let d = dir("idle");
         let p = d.join("sock");
         let server = UnixServer::bind(&p, SPEC).expect("bind");
         std::thread::spawn(move || {
-            let _ = server.serve(
-                Limits {
-                    max_conns: 1,
+            let gate = Gate::new(
+                crate::gate::GateLimits {
+                    total: 1,
+                    per_uid: 1,
+                    reserve: 0,
                     idle: Duration::from_millis(200),
+                    ..crate::gate::GateLimits::default()
                 },
-                |mut s, cred| {
+                No,
+            )
+            .expect("gate");
+            let _ = server.serve_gated(
+                &gate,
+                |_| Verdict::Ordinary,
+                |mut s, cred, _slot| {
                     let mut b = [0u8; 1];
                     let reply = match s.read(&mut b) {
                         Ok(1) => format!("hello {}\n", cred.euid),
@@ -367,12 +317,12 @@ mod tests {
         });
         let _silent = UnixStream::connect(&p).expect("connect");
         std::thread::sleep(Duration::from_millis(50));
-        // The one slot is taken: a second peer is closed at once.
+        // The one slot is taken: a second peer is refused, saying why.
         let mut second = UnixStream::connect(&p).expect("connect");
         let _ = second.write_all(b"x");
         let mut buf = String::new();
         let _ = second.read_to_string(&mut buf);
-        assert_eq!(buf, "", "the server is full");
+        assert!(buf.starts_with("no: "), "the server is full: {buf:?}");
         // After the idle time the silent peer is cut off and a new one is served.
         std::thread::sleep(Duration::from_millis(400));
         let mut third = UnixStream::connect(&p).expect("connect");

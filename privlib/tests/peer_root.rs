@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{check, copy_binary, serial};
 use privlib::caps::{CapMask, num};
-use privlib::listener::{Limits, SocketSpec, UnixServer};
+use privlib::listener::{SocketSpec, UnixServer};
 use privlib::names::{PrivId, virt_manage};
 use privlib::peer::tcp_peer_uid;
 use privlib::sys::child::fork_call;
@@ -64,12 +64,21 @@ fn serve(dir: &Path, policy: Policy, asked: Vec<PrivId>) -> Result<(PathBuf, Ver
     let verdicts = Arc::new(Mutex::new(Vec::new()));
     let v = Arc::clone(&verdicts);
     std::thread::spawn(move || {
-        let _ = server.serve(
-            Limits {
-                max_conns: 8,
-                idle: Duration::from_secs(10),
-            },
-            move |mut s, cred| {
+        struct No;
+        impl privlib::Refusal for No {
+            fn complete(&self, _: &[u8]) -> bool {
+                true
+            }
+            fn reply(&self, _: &[u8], why: &str) -> Vec<u8> {
+                why.as_bytes().to_vec()
+            }
+        }
+        // Every peer gets a slot: the handler makes the decision under test.
+        let gate = privlib::Gate::new(privlib::GateLimits::default(), No).expect("gate");
+        let _ = server.serve_gated(
+            &gate,
+            |_| privlib::Verdict::Ordinary,
+            move |mut s, cred, _slot| {
                 let mut b = [0u8; 1];
                 if s.read_exact(&mut b).is_err() {
                     return;
