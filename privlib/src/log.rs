@@ -1,45 +1,159 @@
 //! A small `tracing` subscriber for the daemons: one line per event on
 //! stderr, `LEVEL target: message key=value ...`, at or above a level.
 //! (Lighter than tracing-subscriber, which the daemons do not otherwise need.)
+//!
+//! Refusals are rate-limited per uid: every 0666 socket lets any local
+//! user connect as often as he likes, and each refused connection is one
+//! audit event, so without a bound a user without privilege could fill
+//! the disk that holds the daemons' logs. An event about a uid that is a
+//! denial (`outcome=denied`) or a warning is written for the first
+//! [`REFUSALS_PER_WINDOW`] of that uid in each [`WINDOW`]; the rest are
+//! counted, and the first line about that uid in a later window says how
+//! many were left out. Grants and every other event are always written.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tracing::{Level, Metadata, Subscriber, field, span};
 
+/// Refusal lines written per uid per [`WINDOW`].
+pub const REFUSALS_PER_WINDOW: u32 = 20;
+/// The rate limit's window.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// Uids tracked at once; past that the oldest windows are forgotten.
+const UIDS_TRACKED: usize = 4096;
+
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    written: u32,
+    left_out: u64,
+}
+
 /// Writes events at or above its level to stderr.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StderrLog {
     max: Level,
+    windows: Arc<Mutex<HashMap<u32, Window>>>,
 }
 
 impl StderrLog {
     /// Logs at `max` and above (INFO: info, warn, error).
     pub fn new(max: Level) -> StderrLog {
-        StderrLog { max }
+        StderrLog {
+            max,
+            windows: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Installs it as the process's subscriber (once; later calls do nothing).
     pub fn install(self) {
         let _ = tracing::subscriber::set_global_default(self);
     }
+
+    /// Whether a refusal line about `uid` is written now; a line saying
+    /// how many were left out in the window that just ended, if any.
+    fn admit(&self, uid: u32, now: Instant) -> (bool, Option<String>) {
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.len() >= UIDS_TRACKED && !w.contains_key(&uid) {
+            w.retain(|_, win| now.duration_since(win.start) < WINDOW);
+        }
+        let win = w.entry(uid).or_insert(Window {
+            start: now,
+            written: 0,
+            left_out: 0,
+        });
+        let mut summary = None;
+        if now.duration_since(win.start) >= WINDOW {
+            if win.left_out > 0 {
+                summary = Some(format!(
+                    "WARN xvm::log: {} more refusal lines about uid {uid} left out (at most {REFUSALS_PER_WINDOW} per {} s)\n",
+                    win.left_out,
+                    WINDOW.as_secs()
+                ));
+            }
+            *win = Window {
+                start: now,
+                written: 0,
+                left_out: 0,
+            };
+        }
+        if win.written < REFUSALS_PER_WINDOW {
+            win.written += 1;
+            (true, summary)
+        } else {
+            win.left_out += 1;
+            (false, summary)
+        }
+    }
 }
 
-struct Line(String);
+#[derive(Default)]
+struct Line {
+    text: String,
+    uid: Option<u32>,
+    denied: bool,
+}
+
+impl Line {
+    fn note(&mut self, name: &str, v: &str) {
+        match name {
+            "uid" => self.uid = v.parse().ok(),
+            "outcome" => self.denied = v == "denied",
+            _ => {}
+        }
+    }
+}
 
 impl field::Visit for Line {
     fn record_debug(&mut self, f: &field::Field, v: &dyn std::fmt::Debug) {
         if f.name() == "message" {
-            let _ = write!(self.0, " {v:?}");
+            let _ = write!(self.text, " {v:?}");
         } else {
-            let _ = write!(self.0, " {}={v:?}", f.name());
+            let shown = format!("{v:?}");
+            self.note(f.name(), shown.trim_matches('"'));
+            let _ = write!(self.text, " {}={shown}", f.name());
         }
     }
     fn record_str(&mut self, f: &field::Field, v: &str) {
         if f.name() == "message" {
-            let _ = write!(self.0, " {v}");
+            let _ = write!(self.text, " {v}");
         } else {
-            let _ = write!(self.0, " {}={v}", f.name());
+            self.note(f.name(), v);
+            let _ = write!(self.text, " {}={v}", f.name());
+        }
+    }
+    fn record_u64(&mut self, f: &field::Field, v: u64) {
+        self.note(f.name(), &v.to_string());
+        let _ = write!(self.text, " {}={v}", f.name());
+    }
+    fn record_i64(&mut self, f: &field::Field, v: i64) {
+        self.note(f.name(), &v.to_string());
+        let _ = write!(self.text, " {}={v}", f.name());
+    }
+}
+
+impl StderrLog {
+    /// The lines an event comes to (none when it is rate-limited).
+    fn lines(&self, e: &tracing::Event<'_>, now: Instant) -> String {
+        let m = e.metadata();
+        let mut line = Line {
+            text: format!("{} {}:", m.level(), m.target()),
+            ..Line::default()
+        };
+        e.record(&mut line);
+        line.text.push('\n');
+        let refusal = line.denied || *m.level() == Level::WARN;
+        match line.uid {
+            Some(uid) if refusal => match self.admit(uid, now) {
+                (true, Some(summary)) => summary + &line.text,
+                (true, None) => line.text,
+                (false, summary) => summary.unwrap_or_default(),
+            },
+            _ => line.text,
         }
     }
 }
@@ -54,12 +168,49 @@ impl Subscriber for StderrLog {
     fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
     fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
     fn event(&self, e: &tracing::Event<'_>) {
-        let m = e.metadata();
-        let mut line = Line(format!("{} {}:", m.level(), m.target()));
-        e.record(&mut line);
-        line.0.push('\n');
-        let _ = std::io::stderr().write_all(line.0.as_bytes());
+        let text = self.lines(e, Instant::now());
+        if !text.is_empty() {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
     }
     fn enter(&self, _: &span::Id) {}
     fn exit(&self, _: &span::Id) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_one_uid_are_bounded_per_window_and_summed_up() {
+        let log = StderrLog::new(Level::INFO);
+        let t0 = Instant::now();
+        let written = (0..1000).filter(|_| log.admit(1234, t0).0).count();
+        assert_eq!(
+            written,
+            usize::try_from(REFUSALS_PER_WINDOW).expect("small")
+        );
+        // Another uid has a window of its own.
+        assert!(log.admit(99, t0).0);
+        // The next window: written again, with the count of what was left out.
+        let (ok, summary) = log.admit(1234, t0 + WINDOW);
+        assert!(ok);
+        let summary = summary.expect("a summary");
+        assert!(
+            summary.contains("980 more refusal lines about uid 1234"),
+            "{summary}"
+        );
+        assert!(log.admit(1234, t0 + WINDOW).1.is_none());
+    }
+
+    #[test]
+    fn grants_and_events_without_a_uid_are_never_held_back() {
+        let log = StderrLog::new(Level::INFO);
+        let _guard = tracing::subscriber::set_default(log.clone());
+        for _ in 0..(REFUSALS_PER_WINDOW * 3) {
+            tracing::info!(target: "xvm::audit", uid = 5u32, outcome = "granted", "granted");
+        }
+        let w = log.windows.lock().expect("lock");
+        assert!(w.is_empty(), "grants touched the refusal windows");
+    }
 }
