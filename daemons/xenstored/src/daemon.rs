@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use crate::limits::{Limits, ManageLimits};
 use crate::path::{self, INTRODUCE_DOMAIN, NodePath, RELEASE_DOMAIN, domain_path};
 use crate::perms::Perms;
-use crate::store::{Applied, Caller, Quota, Store};
-use crate::txn::{TxOp, Txn, TxnLimits};
+use crate::store::{Applied, Caller, Store};
+use crate::txn::{TxOp, Txn};
 use crate::watch::{Watch, event_payload};
 use crate::wire::{ABS_PATH_MAX, Frame, MsgType, PAYLOAD_MAX, XsError};
 
@@ -41,80 +42,6 @@ impl Role {
         match self {
             Role::Control | Role::Manage => 0,
             Role::Domain(d) => d,
-        }
-    }
-}
-
-/// Per-connection limits (Xen's defaults).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Node quotas.
-    pub quota: Quota,
-    /// Watches per connection (`--watch-nb`).
-    pub watch_nb: usize,
-    /// Open transactions per connection (`--transaction`).
-    pub transaction: usize,
-    /// Path length past a domain prefix (`--path-max`).
-    pub path_max: usize,
-    /// The quotas of `virt_manage` peers.
-    pub manage: ManageLimits,
-    /// The bounds of every transaction, whoever opens it.
-    pub txn: TxnLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            quota: Quota::default(),
-            watch_nb: 128,
-            transaction: 10,
-            path_max: 2048,
-            manage: ManageLimits::default(),
-            txn: TxnLimits::default(),
-        }
-    }
-}
-
-/// The quotas of `virt_manage` peers. Their node quota counts, together,
-/// the nodes any of them created (a node keeps its owner's permissions,
-/// dom0's mostly, so ownership cannot tell them apart).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ManageLimits {
-    /// Node quotas (`--manage-entry-nb`, `--manage-entry-size`,
-    /// `--manage-perm-nb`).
-    pub quota: Quota,
-    /// Watches per connection (`--manage-watch-nb`).
-    pub watch_nb: usize,
-    /// Open transactions per connection (`--manage-transaction`).
-    pub transaction: usize,
-}
-
-impl Default for ManageLimits {
-    fn default() -> ManageLimits {
-        ManageLimits {
-            quota: Quota::manage_default(),
-            watch_nb: 256,
-            transaction: 10,
-        }
-    }
-}
-
-impl Limits {
-    /// Watches per connection of `role` (None: unbounded).
-    fn watch_nb(&self, role: Role) -> Option<usize> {
-        match role {
-            Role::Control => None,
-            Role::Manage => Some(self.manage.watch_nb),
-            Role::Domain(_) => Some(self.watch_nb),
-        }
-    }
-
-    /// Open transactions per connection of `role` (None: unbounded).
-    fn transactions(&self, role: Role) -> Option<usize> {
-        match role {
-            Role::Control => None,
-            Role::Manage => Some(self.manage.transaction),
-            Role::Domain(_) => Some(self.transaction),
         }
     }
 }

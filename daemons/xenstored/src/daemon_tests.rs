@@ -1,6 +1,7 @@
 //! Requests as frames, replies and events checked as a client sees them.
 
 use super::*;
+use crate::store::Quota;
 
 fn daemon() -> Daemon {
     let mut d = Daemon::new(

@@ -4,7 +4,10 @@
 //! - [`wire`]: frames, message types and error names; a frame reader that
 //!   refuses oversized frames before allocating;
 //! - [`path`], [`perms`], [`store`], [`txn`], [`watch`]: paths, node
-//!   permissions, the node tree with quotas, transactions, watches;
+//!   permissions, the node tree with its write rules and its one write
+//!   path (all or nothing), bounded transactions over it, watches;
+//! - [`limits`]: the quotas of domains and `virt_manage` peers, the
+//!   bounds of a transaction;
 //! - [`daemon`]: every request type, by the connection's role;
 //! - [`journal`]: the durable store (`tdb`);
 //! - [`server`]: the event loop and the privilege gate;
@@ -15,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod journal;
+pub mod limits;
 pub mod path;
 pub mod perms;
 pub mod server;
