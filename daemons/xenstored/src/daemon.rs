@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use crate::limits::{Limits, ManageLimits};
+pub use crate::limits::{ControlLimits, Limits, ManageLimits};
 use crate::path::{self, INTRODUCE_DOMAIN, NodePath, RELEASE_DOMAIN, domain_path};
 use crate::perms::Perms;
 use crate::store::{Applied, Caller, Store};
@@ -733,7 +733,8 @@ impl Daemon {
             (b"quota", []) => {
                 let l = self.limits;
                 let m = l.manage;
-                let rows: [(&str, usize, &str); 15] = [
+                let c = l.control;
+                let rows: [(&str, usize, &str); 17] = [
                     ("nodes", l.quota.entry_nb, "Nodes per domain"),
                     ("watches", l.watch_nb, "Watches per domain"),
                     ("transactions", l.transaction, "Transactions per domain"),
@@ -758,6 +759,16 @@ impl Daemon {
                         "transaction-memory",
                         l.txn.bytes,
                         "Max. bytes held by a transaction",
+                    ),
+                    (
+                        "control-watches",
+                        c.watch_nb,
+                        "Watches per xvm_control connection",
+                    ),
+                    (
+                        "control-transactions",
+                        c.transaction,
+                        "Transactions per xvm_control connection",
                     ),
                     (
                         "manage-nodes",

@@ -20,6 +20,9 @@ pub struct Limits {
     pub path_max: usize,
     /// The quotas of `virt_manage` peers.
     pub manage: ManageLimits,
+    /// What one `xvm_control` connection may hold: far above what the
+    /// daemons need, but a bound, so no peer grows the daemon past it.
+    pub control: ControlLimits,
     /// The bounds of every transaction, whoever opens it.
     pub txn: TxnLimits,
 }
@@ -32,6 +35,7 @@ impl Default for Limits {
             transaction: 10,
             path_max: 2048,
             manage: ManageLimits::default(),
+            control: ControlLimits::default(),
             txn: TxnLimits::default(),
         }
     }
@@ -61,20 +65,38 @@ impl Default for ManageLimits {
     }
 }
 
+/// What one `xvm_control` connection may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlLimits {
+    /// Watches per connection (`--control-watch-nb`).
+    pub watch_nb: usize,
+    /// Open transactions per connection (`--control-transaction`).
+    pub transaction: usize,
+}
+
+impl Default for ControlLimits {
+    fn default() -> ControlLimits {
+        ControlLimits {
+            watch_nb: 16_384,
+            transaction: 64,
+        }
+    }
+}
+
 impl Limits {
-    /// Watches per connection of `role` (None: unbounded).
+    /// Watches per connection of `role`.
     pub(crate) fn watch_nb(&self, role: Role) -> Option<usize> {
         match role {
-            Role::Control => None,
+            Role::Control => Some(self.control.watch_nb),
             Role::Manage => Some(self.manage.watch_nb),
             Role::Domain(_) => Some(self.watch_nb),
         }
     }
 
-    /// Open transactions per connection of `role` (None: unbounded).
+    /// Open transactions per connection of `role`.
     pub(crate) fn transactions(&self, role: Role) -> Option<usize> {
         match role {
-            Role::Control => None,
+            Role::Control => Some(self.control.transaction),
             Role::Manage => Some(self.manage.transaction),
             Role::Domain(_) => Some(self.transaction),
         }

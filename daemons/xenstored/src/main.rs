@@ -16,7 +16,7 @@ use privlib::{
     InitFlags, Policy, PrivSet, confine_fs, fini_daemon_priv, init_daemon_priv, parse_set,
 };
 use xenstored::config::{Mode, run_dir};
-use xenstored::daemon::{Daemon, Limits, ManageLimits};
+use xenstored::daemon::{ControlLimits, Daemon, Limits, ManageLimits};
 use xenstored::journal::Journal;
 use xenstored::server::{DmUids, Endpoint, Server};
 use xenstored::store::{Quota, Store};
@@ -80,6 +80,12 @@ struct Args {
     /// Transactions open at once per virt_manage connection.
     #[arg(long = "manage-transaction", default_value_t = ManageLimits::default().transaction)]
     manage_transaction: usize,
+    /// Watches one xvm_control connection may hold.
+    #[arg(long = "control-watch-nb", default_value_t = ControlLimits::default().watch_nb)]
+    control_watch_nb: usize,
+    /// Transactions one xvm_control connection may have open.
+    #[arg(long = "control-transaction", default_value_t = ControlLimits::default().transaction)]
+    control_transaction: usize,
     /// Session mode (the default when not started as root).
     #[arg(long, conflicts_with = "system")]
     session: bool,
@@ -195,6 +201,10 @@ fn start(a: Args) -> Result<(), String> {
             },
             watch_nb: a.manage_watch_nb,
             transaction: a.manage_transaction,
+        },
+        control: ControlLimits {
+            watch_nb: a.control_watch_nb,
+            transaction: a.control_transaction,
         },
         txn: TxnLimits {
             nodes: a.transaction_nodes,

@@ -4,7 +4,7 @@
 //! journals and announces nothing), `virt_manage` peers have quotas of
 //! their own, and no frame is longer than 4,096 payload bytes or cut.
 
-use xenstored::daemon::{Change, Daemon, Limits, ManageLimits, Outgoing, Role};
+use xenstored::daemon::{Change, ControlLimits, Daemon, Limits, ManageLimits, Outgoing, Role};
 use xenstored::perms::Perms;
 use xenstored::store::{Caller, Quota, Store};
 use xenstored::txn::TxOp;
@@ -507,5 +507,32 @@ fn a_commit_is_journaled_as_what_it_left() {
         [&b"last"[..], b"last"],
         "once before the RM, once after: {:?}",
         d.pending
+    );
+}
+
+#[test]
+fn an_xvm_control_connection_is_bounded_too() {
+    let mut d = daemon(Limits {
+        control: ControlLimits {
+            watch_nb: 3,
+            transaction: 2,
+        },
+        ..Limits::default()
+    });
+    for t in ["a", "b", "c"] {
+        let w = format!("/vm\0{t}\0");
+        assert_eq!(ask(&mut d, CONTROL, MsgType::Watch, 0, w.as_bytes()), "OK");
+    }
+    assert_eq!(
+        ask(&mut d, CONTROL, MsgType::Watch, 0, b"/vm\0d\0"),
+        "E2BIG",
+        "the fourth watch"
+    );
+    start_tx(&mut d, CONTROL);
+    start_tx(&mut d, CONTROL);
+    assert_eq!(
+        ask(&mut d, CONTROL, MsgType::TransactionStart, 0, b"\0"),
+        "ENOSPC",
+        "the third open transaction"
     );
 }
