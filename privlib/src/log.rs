@@ -38,6 +38,8 @@ struct Window {
 pub struct StderrLog {
     max: Level,
     windows: Arc<Mutex<HashMap<u32, Window>>>,
+    /// Where lines go instead of stderr (tests).
+    sink: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl StderrLog {
@@ -46,6 +48,7 @@ impl StderrLog {
         StderrLog {
             max,
             windows: Arc::new(Mutex::new(HashMap::new())),
+            sink: None,
         }
     }
 
@@ -169,8 +172,17 @@ impl Subscriber for StderrLog {
     fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
     fn event(&self, e: &tracing::Event<'_>) {
         let text = self.lines(e, Instant::now());
-        if !text.is_empty() {
-            let _ = std::io::stderr().write_all(text.as_bytes());
+        if text.is_empty() {
+            return;
+        }
+        match &self.sink {
+            Some(buf) => buf
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(text.as_bytes()),
+            None => {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
         }
     }
     fn enter(&self, _: &span::Id) {}
@@ -204,13 +216,27 @@ mod tests {
     }
 
     #[test]
-    fn grants_and_events_without_a_uid_are_never_held_back() {
-        let log = StderrLog::new(Level::INFO);
-        let _guard = tracing::subscriber::set_default(log.clone());
-        for _ in 0..(REFUSALS_PER_WINDOW * 3) {
-            tracing::info!(target: "xvm::audit", uid = 5u32, outcome = "granted", "granted");
+    fn a_flood_of_denials_is_cut_and_grants_are_not() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let log = StderrLog {
+            sink: Some(Arc::clone(&buf)),
+            ..StderrLog::new(Level::INFO)
+        };
+        let _guard = tracing::subscriber::set_default(log);
+        for _ in 0..500 {
+            tracing::info!(target: "xvm::audit", uid = 7u32, outcome = "denied", "denied");
         }
-        let w = log.windows.lock().expect("lock");
-        assert!(w.is_empty(), "grants touched the refusal windows");
+        for _ in 0..50 {
+            tracing::info!(target: "xvm::audit", uid = 7u32, outcome = "granted", "granted");
+        }
+        tracing::info!(target: "xvm::audit", uid = 8u32, outcome = "denied", "denied");
+        let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("utf-8");
+        let count = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+        assert_eq!(
+            count("uid=7 outcome=denied"),
+            usize::try_from(REFUSALS_PER_WINDOW).expect("small")
+        );
+        assert_eq!(count("uid=7 outcome=granted"), 50);
+        assert_eq!(count("uid=8 outcome=denied"), 1);
     }
 }

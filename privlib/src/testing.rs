@@ -204,6 +204,34 @@ impl tracing::Subscriber for EventCapture {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
+/// Makes the calling process `uid` (gid the same) with supplementary
+/// `groups`, for good. For a forked child ([`as_user`]). Root only.
+pub fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
+    for op in [
+        crate::sys::CredOp::SetGroups(groups.to_vec()),
+        crate::sys::CredOp::SetGid(uid),
+        crate::sys::CredOp::SetUid(uid),
+    ] {
+        Linux
+            .apply(&op)
+            .map_err(|e| format!("{}: errno {e}", op.step()))?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a forked child that runs as `uid` with `groups`; its
+/// verdict. Root only.
+pub fn as_user(
+    uid: u32,
+    groups: &[u32],
+    f: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    crate::sys::child::fork_call(|| {
+        become_user(uid, groups)?;
+        f()
+    })
+}
+
 /// A hostile local user's connections to a socket: a child process that
 /// runs as that user (no supplementary group) holds them open, or keeps
 /// connecting, until this is dropped.
@@ -241,15 +269,7 @@ impl Hostile {
         let thread = std::thread::spawn(move || {
             crate::sys::child::fork_call(move || {
                 let _ = crate::sys::rlimit::raise_nofile(u64::try_from(n).unwrap_or(0) + 64);
-                for op in [
-                    crate::sys::CredOp::SetGroups(Vec::new()),
-                    crate::sys::CredOp::SetGid(uid),
-                    crate::sys::CredOp::SetUid(uid),
-                ] {
-                    Linux
-                        .apply(&op)
-                        .map_err(|e| format!("{}: errno {e}", op.step()))?;
-                }
+                become_user(uid, &[])?;
                 let mut held = Vec::with_capacity(n);
                 let mut ready = child_ready;
                 let mut release = child_release;

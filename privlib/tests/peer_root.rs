@@ -20,7 +20,7 @@ use privlib::names::{PrivId, virt_manage};
 use privlib::peer::tcp_peer_uid;
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, diag, ns};
-use privlib::testing::{EventCapture, fake_users, in_private_tmpfs, root_or_skip};
+use privlib::testing::{EventCapture, as_user, fake_users, in_private_tmpfs, root_or_skip};
 use privlib::{Policy, require_any};
 
 const ALICE: u32 = 48_100; // in group virt
@@ -101,26 +101,6 @@ fn ask(path: &Path) -> Result<String, String> {
     let mut reply = String::new();
     s.read_to_string(&mut reply).map_err(|e| e.to_string())?;
     Ok(reply)
-}
-
-fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
-    for op in [
-        CredOp::SetGroups(groups.to_vec()),
-        CredOp::SetGid(uid),
-        CredOp::SetUid(uid),
-    ] {
-        Linux
-            .apply(&op)
-            .map_err(|e| format!("{}: errno {e}", op.step()))?;
-    }
-    Ok(())
-}
-
-fn as_user(uid: u32, groups: &[u32], f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    fork_call(|| {
-        become_user(uid, groups)?;
-        f()
-    })
 }
 
 #[test]

@@ -19,8 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use privlib::sys::child::fork_call;
-use privlib::sys::{CredOp, Linux, Sys};
-use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{become_user, fake_users, in_private_tmpfs, root_or_skip, write_policy};
 
 const XVM: u32 = 48_710;
 const ALICE: u32 = 48_711;
@@ -181,19 +180,6 @@ impl Drop for Startd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
-    for op in [
-        CredOp::SetGroups(groups.to_vec()),
-        CredOp::SetGid(uid),
-        CredOp::SetUid(uid),
-    ] {
-        Linux
-            .apply(&op)
-            .map_err(|e| format!("{}: errno {e}", op.step()))?;
-    }
-    Ok(())
 }
 
 /// One raw request as `uid` (with `groups`), from a child process: the

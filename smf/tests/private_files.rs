@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privlib::sys::child::fork_call;
-use privlib::sys::{CredOp, Linux, Sys};
-use privlib::testing::{fake_users, have_program, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{
+    as_user, fake_users, have_program, in_private_tmpfs, root_or_skip, write_policy,
+};
 
 const XVM: u32 = 48_730;
 const BOB: u32 = 48_731;
@@ -223,16 +223,7 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
             .filter(|(_, m)| !m.file_type().is_socket_like())
             .map(|(p, m)| (p.clone(), m.is_dir()))
             .collect();
-        fork_call(move || {
-            for op in [
-                CredOp::SetGroups(Vec::new()),
-                CredOp::SetGid(BOB),
-                CredOp::SetUid(BOB),
-            ] {
-                Linux
-                    .apply(&op)
-                    .map_err(|e| format!("{}: errno {e}", op.step()))?;
-            }
+        as_user(BOB, &[], move || {
             let opened: Vec<String> = paths
                 .iter()
                 .filter(|(p, dir)| {

@@ -120,15 +120,7 @@ fn a_stalled_client_and_long_operations_do_not_delay_list() {
         let stalled = {
             let sock = sock.clone();
             std::thread::spawn(move || {
-                privlib::sys::child::fork_call(move || {
-                    for op in [
-                        privlib::sys::CredOp::SetGroups(vec![IDS.alice, IDS.virt]),
-                        privlib::sys::CredOp::SetGid(IDS.alice),
-                        privlib::sys::CredOp::SetUid(IDS.alice),
-                    ] {
-                        privlib::sys::Sys::apply(&mut privlib::sys::Linux, &op)
-                            .map_err(|e| format!("{}: errno {e}", op.step()))?;
-                    }
+                privlib::testing::as_user(IDS.alice, &[IDS.alice, IDS.virt], move || {
                     let mut s = UnixStream::connect(&sock).map_err(|e| e.to_string())?;
                     s.write_all(b"{\"jsonrpc\": \"2.0\", \"method\": \"domain.li")
                         .map_err(|e| e.to_string())?;

@@ -13,10 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Running, start};
-use privlib::sys::child::fork_call;
-use privlib::sys::{CredOp, Linux, Sys};
 use privlib::testing::{
-    Attack, Hostile, fake_users, have_program, in_private_tmpfs, root_or_skip, write_policy,
+    Attack, Hostile, as_user, fake_users, have_program, in_private_tmpfs, root_or_skip,
+    write_policy,
 };
 use xenstored::client::Client;
 
@@ -52,21 +51,6 @@ fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
     start(&root.join("run/xenstored"), extra, &[("XVM_ROOT", root)])
 }
 
-fn as_uid(uid: u32, groups: &[u32], f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    fork_call(|| {
-        for op in [
-            CredOp::SetGroups(groups.to_vec()),
-            CredOp::SetGid(uid),
-            CredOp::SetUid(uid),
-        ] {
-            Linux
-                .apply(&op)
-                .map_err(|e| format!("{}: errno {e}", op.step()))?;
-        }
-        f()
-    })
-}
-
 /// One whole round trip (connect, write or read, answer) on `sock`,
 /// within [`PROMPT`]; `write` false: a read (for socket_ro).
 fn served_promptly(sock: &Path, who: &str, write: bool) -> Result<(), String> {
@@ -93,7 +77,7 @@ fn everyone_served(d: &Running) -> Result<(), String> {
     served_promptly(&d.socket(), "root", true)?;
     served_promptly(&d.socket_ro(), "root on socket_ro", false)?;
     let (rw, ro) = (d.socket(), d.socket_ro());
-    as_uid(ALICE, &[VIRT], || {
+    as_user(ALICE, &[VIRT], || {
         served_promptly(&rw, "alice", true)?;
         served_promptly(&ro, "alice on socket_ro", false)
     })?;
@@ -124,7 +108,7 @@ fn which(p: &str) -> bool {
 /// first may see only the close.)
 fn carol_refused(sock: &Path) -> Result<(), String> {
     let sock = sock.to_path_buf();
-    as_uid(CAROL, &[], move || match Client::connect(&sock) {
+    as_user(CAROL, &[], move || match Client::connect(&sock) {
         Err(e) => check(
             e.to_string()
                 .contains("permission denied: xvm_control or virt_manage required"),
@@ -207,7 +191,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
         let stalled = {
             let sock = sock.clone();
             std::thread::spawn(move || {
-                as_uid(ALICE, &[VIRT], move || {
+                as_user(ALICE, &[VIRT], move || {
                     let mut s = UnixStream::connect(&sock).map_err(|e| e.to_string())?;
                     s.write_all(&[2, 0, 0, 0, 9, 0])
                         .map_err(|e| e.to_string())?;
@@ -222,7 +206,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
         // One user is bounded: alice's ninth connection is refused, and
         // the refusal says so; root still gets in.
         let s2 = sock.clone();
-        as_uid(ALICE, &[VIRT], move || {
+        as_user(ALICE, &[VIRT], move || {
             let mut held = Vec::new();
             for _ in 0..7 {
                 held.push(Client::connect(&s2).map_err(|e| format!("alice: {e}"))?);
@@ -256,7 +240,7 @@ fn oversized_and_truncated_frames_end_only_their_own_connection() {
     let verdict = in_private_tmpfs("xs-hostile-frames", |root| {
         let d = daemon(root, &[])?;
         let sock = d.socket();
-        as_uid(ALICE, &[VIRT], || {
+        as_user(ALICE, &[VIRT], || {
             // A header announcing 1 GiB: the connection is dropped.
             let mut s = UnixStream::connect(&sock).map_err(|e| e.to_string())?;
             let mut h = Vec::new();

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Running, start};
-use privlib::sys::child::fork_call;
-use privlib::sys::{CredOp, Linux, Sys};
-use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{as_user, fake_users, in_private_tmpfs, root_or_skip, write_policy};
 use xenstored::client::{Client, ClientError};
 use xenstored::wire::XsError;
 
@@ -40,21 +38,6 @@ fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
     let mut args = vec!["--dm-uid-base", "49000"];
     args.extend_from_slice(extra);
     start(&root.join("run/xenstored"), &args, &[("XVM_ROOT", root)])
-}
-
-fn as_uid(uid: u32, groups: &[u32], f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    fork_call(|| {
-        for op in [
-            CredOp::SetGroups(groups.to_vec()),
-            CredOp::SetGid(uid),
-            CredOp::SetUid(uid),
-        ] {
-            Linux
-                .apply(&op)
-                .map_err(|e| format!("{}: errno {e}", op.step()))?;
-        }
-        f()
-    })
 }
 
 fn xs_err(r: Result<impl std::fmt::Debug, ClientError>) -> String {
@@ -122,7 +105,7 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
 
         // Bob holds nothing: refused on the first request, and audited.
         let sock = d.socket();
-        as_uid(BOB, &[], || {
+        as_user(BOB, &[], || {
             let e = xs_err(Client::connect(&sock));
             check(
                 e == "permission denied: xvm_control or virt_manage required",
@@ -140,7 +123,7 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
         )?;
 
         // Alice holds virt_manage by group: reads and writes, no INTRODUCE.
-        as_uid(ALICE, &[VIRT], || {
+        as_user(ALICE, &[VIRT], || {
             let mut c = Client::connect(&sock).map_err(|e| e.to_string())?;
             c.write(0, "/vm/1/name", b"alice-vm")
                 .map_err(|e| format!("alice write: {e}"))?;
@@ -153,7 +136,7 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
         })?;
 
         // Domain 3's device model: node permissions and quotas apply.
-        as_uid(DM_BASE + 3, &[], || {
+        as_user(DM_BASE + 3, &[], || {
             let mut c = Client::connect(&sock).map_err(|e| e.to_string())?;
             check(
                 c.read(0, "name")
