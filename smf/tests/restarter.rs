@@ -600,10 +600,13 @@ fn session_mode_runs_the_stack_as_the_user() {
         let stack = Stack::start(&m, &log, Some(ALICE), env, true)?;
         let pid = stack.wait_state("store", "online")?;
         unprivileged(pid, ALICE)?;
-        check(
-            rt.join("xvm/xenstored/socket").exists(),
-            "no session socket",
-        )?;
+        // Online means started; the socket follows once it has bound.
+        let sock = rt.join("xvm/xenstored/socket");
+        let t = Instant::now();
+        while !sock.exists() {
+            check(t.elapsed() < Duration::from_secs(10), "no session socket")?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
         stack.wait_state("site/test/broken", "maintenance")?;
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
