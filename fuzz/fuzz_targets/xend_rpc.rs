@@ -14,7 +14,7 @@
 //! - while it reads, `read_line` holds at most `MAX_LINE` + 1 bytes
 //!   (twice that for the moment its buffer grows and is copied);
 //! - `decode` gives only version 2.0 requests, which encode and decode
-//!   back to the same method, params and id; its errors are
+//!   back to the same method, params and id (floats aside); its errors are
 //!   `INVALID_REQUEST` with a message of bounded length, whatever the
 //!   line; what it holds while decoding is bounded by a fixed multiple of
 //!   the line (`AMPLIFY`).
@@ -24,6 +24,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
 use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
 use xend::rpc::{self, INVALID_REQUEST, MAX_LINE, Undecodable};
 use xvm_fuzz::Counting;
 
@@ -33,8 +34,11 @@ static ALLOC: Counting = Counting::new();
 /// What a thread start and the test harness may allocate meanwhile.
 const SLACK: usize = 64 * 1024;
 /// The most `decode` may hold per byte of line: a JSON array of small
-/// numbers (`0,` for each 32-byte `Value`, in a `Vec` that may double).
-const AMPLIFY: usize = 40;
+/// numbers (`0,` for each 32-byte `Value`, in a `Vec` that may double);
+/// objects and arrays, which cost far more (`{"":0}` is a map node), are
+/// bounded in number by `rpc::MAX_CONTAINERS`, and their cost is in
+/// `SLACK`.
+const AMPLIFY: usize = 33;
 /// The longest error message `decode` may give.
 const MESSAGE_MAX: usize = 512;
 
@@ -63,6 +67,15 @@ fn read_line_ok(full: &[u8], got: &Result<Option<Vec<u8>>, String>) {
     }
 }
 
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(a) => a.iter().any(has_float),
+        Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
+}
+
 fn decode_ok(line: &[u8]) {
     let base = ALLOC.live();
     ALLOC.reset_peak();
@@ -78,10 +91,13 @@ fn decode_ok(line: &[u8]) {
             assert_eq!(req.jsonrpc, "2.0");
             let again = serde_json::to_vec(&req).expect("a request encodes");
             let back = rpc::decode(&again).expect("an encoded request decodes");
-            assert_eq!(
-                (&back.method, &back.params, &back.id),
-                (&req.method, &req.params, &req.id)
-            );
+            assert_eq!(back.method, req.method);
+            // serde_json (without its float_roundtrip feature) may read a
+            // long decimal as the float next to the nearest: only values
+            // without floats are compared whole. xend reads only strings.
+            if !has_float(&req.params) && !has_float(&req.id) {
+                assert_eq!((&back.params, &back.id), (&req.params, &req.id));
+            }
         }
         Err(e) => {
             assert_eq!(e.error().code, INVALID_REQUEST, "{e:?}");

@@ -47,13 +47,14 @@ fn kept(c: &DomainConfig) -> DomainConfig {
 }
 
 /// Configs `to_text` cannot yet print so that they read back, so that the
-/// fuzzer goes on looking past them. Both are found in seconds without
-/// this; delete it when `to_text` escapes what it prints:
+/// fuzzer goes on looking past them (without this it stops at the first
+/// within seconds); delete it when `to_text` escapes what it prints:
 /// - a disk target holding a newline (`"/a\nb,raw,hda,rw"`) is printed
 ///   with the newline raw: the string is not closed on its line;
 /// - `vnclisten` is checked only up to its first `:` and printed
 ///   unescaped: `"127.0.0.1:\"x"` ends the string early, and a newline
 ///   after the quote adds a statement of the writer's choice.
+///
 /// `Manager::reboot` creates the domain again from `to_text`, so such a
 /// domain is destroyed and not started again, or started from another
 /// config.

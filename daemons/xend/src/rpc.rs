@@ -137,17 +137,55 @@ impl Undecodable {
     }
 }
 
+/// Objects and arrays a request line may hold (xm's hold two). Each costs
+/// hundreds of bytes once decoded however short it is written (`{"":0}`,
+/// 6 bytes, is a map node): a line of them made xend hold 83 times the
+/// line. They are counted before anything is built; what is left (strings
+/// and numbers) holds at most about 32 times the line.
+pub const MAX_CONTAINERS: usize = 64;
+
+/// The `{` and `[` of `line` outside strings.
+fn containers(line: &[u8]) -> usize {
+    let (mut n, mut in_string, mut escaped) = (0, false, false);
+    for &b in line {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
 /// Decodes one request line (as [`read_line`] returns it, without its
 /// newline).
 ///
 /// # Format
 /// A JSON object `{"jsonrpc": "2.0", "method": STRING, "params": VALUE,
-/// "id": VALUE}`; `params` and `id` may be left out (`null`). Any other
+/// "id": VALUE}`; `params` and `id` may be left out (`null`), and hold
+/// at most [`MAX_CONTAINERS`] objects and arrays in all. Any other
 /// `jsonrpc` is [`Undecodable::WrongVersion`]; anything else that is not
 /// such an object is [`Undecodable::NotARequest`]. Both carry
 /// [`INVALID_REQUEST`].
 pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
     const WHY_MAX: usize = 200;
+    if containers(line) > MAX_CONTAINERS {
+        return Err(Undecodable::NotARequest(RpcError {
+            code: INVALID_REQUEST,
+            message: format!(
+                "not a JSON-RPC 2.0 request: more than {MAX_CONTAINERS} objects and arrays"
+            ),
+        }));
+    }
     let req: Request = serde_json::from_slice(line).map_err(|e| {
         // serde_json quotes what it did not expect: for a line that is one
         // long JSON string, the whole of it, escaped (up to 6 bytes for 1).
@@ -313,6 +351,19 @@ mod tests {
             e.error().message.ends_with("at line 1 column 100002"),
             "{e:?}"
         );
+
+        // Objects and arrays are counted; brackets in strings are text.
+        let many = format!(
+            r#"{{"jsonrpc":"2.0","method":"x","params":[{}]}}"#,
+            vec![r#"{"":0}"#; MAX_CONTAINERS].join(",")
+        );
+        let e = decode(many.as_bytes()).expect_err("too many");
+        assert!(e.error().message.ends_with("objects and arrays"), "{e:?}");
+        let text = format!(
+            r#"{{"jsonrpc":"2.0","method":"x","params":{{"config":"{}\\\"[{{"}}}}"#,
+            "disk = [ '' ] ".repeat(100)
+        );
+        assert!(decode(text.as_bytes()).is_ok(), "{text}");
 
         for bad in [
             &b"domain.list"[..],
