@@ -14,7 +14,7 @@
 //! replies is not read from; one that lets watch events pile up past the
 //! bound is cut off, with a log line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -87,6 +87,12 @@ struct Io {
     stream: UnixStream,
     reader: FrameReader,
     out: Vec<u8>,
+    /// Requests read but not yet served, because the client has not read
+    /// the replies before them ([`MAX_PENDING_OUT`]); at most one read's
+    /// worth.
+    backlog: VecDeque<Frame>,
+    /// A frame too long came after the backlog: close once it is served.
+    too_long: bool,
     close_after_flush: bool,
     /// Its place among the served connections, given back on close.
     _slot: Slot,
@@ -205,6 +211,8 @@ impl Server {
                 stream,
                 reader: FrameReader::default(),
                 out: Vec::new(),
+                backlog: VecDeque::new(),
+                too_long: false,
                 close_after_flush: false,
                 _slot: slot,
             },
@@ -282,16 +290,33 @@ impl Server {
         let mut frames = Vec::new();
         // Frames before a too-long one are served first, then the
         // connection goes.
-        let too_long = io.reader.push_into(&buf[..n], &mut frames).err();
-        for f in frames {
-            if !self.io.contains_key(&conn) {
-                return;
-            }
-            self.handle_frame(conn, f);
+        if let Err(e) = io.reader.push_into(&buf[..n], &mut frames) {
+            tracing::warn!("connection {conn}: {e}; dropped after the frames before it");
+            io.too_long = true;
         }
-        if let Some(e) = too_long {
-            tracing::warn!("connection {conn}: {e}; dropped");
-            return self.close(conn);
+        io.backlog.extend(frames);
+        self.serve_backlog(conn);
+    }
+
+    /// Serves the requests read so far while the client's unread replies
+    /// stay under [`MAX_PENDING_OUT`] (replies count too: a burst of
+    /// small requests with large answers must not pin megabytes); the
+    /// rest wait until it reads.
+    fn serve_backlog(&mut self, conn: u64) {
+        loop {
+            let Some(io) = self.io.get_mut(&conn) else {
+                return;
+            };
+            if io.out.len() >= MAX_PENDING_OUT {
+                break;
+            }
+            let Some(f) = io.backlog.pop_front() else {
+                if io.too_long {
+                    return self.close(conn);
+                }
+                break;
+            };
+            self.handle_frame(conn, f);
         }
         // Answer at once rather than after another poll: a socket with
         // room takes the reply now, one without keeps it for POLLOUT.
@@ -344,7 +369,10 @@ impl Server {
             for id in &ids {
                 let io = &self.io[id];
                 // A client that does not read its replies is not read from.
-                let mut ev = if io.out.len() < MAX_PENDING_OUT / 2 && !io.close_after_flush {
+                let mut ev = if io.out.len() < MAX_PENDING_OUT / 2
+                    && io.backlog.is_empty()
+                    && !io.close_after_flush
+                {
                     POLLIN
                 } else {
                     0
@@ -363,6 +391,11 @@ impl Server {
                 }
                 if re & POLLOUT != 0 {
                     self.write_to(*id);
+                    if self.io.get(id).is_some_and(|io| {
+                        !io.backlog.is_empty() && io.out.len() < MAX_PENDING_OUT / 2
+                    }) {
+                        self.serve_backlog(*id);
+                    }
                 }
             }
             let ready: Vec<usize> = fds[..n_end]

@@ -290,3 +290,80 @@ fn debian_xenstore_utils_are_served_during_an_attack() {
         panic!("{e}");
     }
 }
+
+fn vm_rss_kib(pid: u32) -> Result<u64, String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no VmRSS".to_string())
+}
+
+#[test]
+fn clients_that_do_not_read_their_replies_pin_no_more_than_the_bound() {
+    let test = "clients_that_do_not_read_their_replies_pin_no_more_than_the_bound";
+    if !root_or_skip(test) {
+        return;
+    }
+    let verdict = in_private_tmpfs("xs-hostile-unread", |root| {
+        let d = daemon(root, &[])?;
+        // A directory whose listing is about 4 KiB.
+        let mut c = Client::connect(&d.socket()).map_err(|e| e.to_string())?;
+        for i in 0..115 {
+            c.write(0, &format!("/big/child-with-a-long-name-{i:04}"), b"")
+                .map_err(|e| e.to_string())?;
+        }
+        let before = vm_rss_kib(d.pid())?;
+        // 32 of alice's connections each send 16 KiB of DIRECTORY /big
+        // requests in one go (about 3 MB of replies each) and never read.
+        let mut req = Vec::new();
+        for v in [1u32, 0, 0, 5] {
+            req.extend_from_slice(&v.to_le_bytes());
+        }
+        req.extend_from_slice(b"/big\0");
+        let burst: Vec<u8> = req.iter().copied().cycle().take(req.len() * 780).collect();
+        let (mut hold, mut held_by_child) = UnixStream::pair().map_err(|e| e.to_string())?;
+        let sock = d.socket();
+        let (mut ready, mut ready_child) = UnixStream::pair().map_err(|e| e.to_string())?;
+        let unread = std::thread::spawn(move || {
+            as_user(ALICE, &[VIRT], move || {
+                let mut conns = Vec::new();
+                for _ in 0..32 {
+                    let mut s = UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+                    s.set_write_timeout(Some(Duration::from_secs(5)))
+                        .map_err(|e| e.to_string())?;
+                    let _ = s.write_all(&burst);
+                    conns.push(s);
+                }
+                ready_child.write_all(&[1]).map_err(|e| e.to_string())?;
+                let mut b = [0u8; 1];
+                let _ = held_by_child.read(&mut b);
+                Ok(())
+            })
+        });
+        let mut b = [0u8; 1];
+        ready
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        ready
+            .read_exact(&mut b)
+            .map_err(|e| format!("alice's clients: {e}"))?;
+        std::thread::sleep(Duration::from_millis(500));
+        let after = vm_rss_kib(d.pid())?;
+        // Everyone else is still served at once.
+        everyone_served(&d)?;
+        hold.write_all(&[1]).map_err(|e| e.to_string())?;
+        unread
+            .join()
+            .map_err(|_| "alice's thread panicked".to_string())??;
+        // At most 1 MiB of replies waiting per connection (plus one reply
+        // over it): 32 MiB, where unbounded replies took over 70 MiB.
+        check(
+            after.saturating_sub(before) < 40 * 1024,
+            format!("xenstored grew from {before} KiB to {after} KiB"),
+        )
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
