@@ -462,8 +462,15 @@ impl Manager {
     /// Every domain, as `xm list` shows them: domain 0, the running ones,
     /// then managed domains not running (no id).
     pub fn list(&self) -> Value {
+        self.list_with(managed_configs(&self.s))
+    }
+
+    /// [`Manager::list`] with the managed configs already read (read them
+    /// with [`managed_configs`] without the lock: they are files).
+    pub fn list_with(&self, managed: Vec<(String, DomainConfig)>) -> Value {
+        let (mem_mib, cpus) = host_size();
         let mut v = vec![
-            json!({"name": "Domain-0", "domid": 0, "memory": 0, "vcpus": 0, "state": "r-----", "time": 0.0}),
+            json!({"name": "Domain-0", "domid": 0, "memory": mem_mib, "vcpus": cpus, "state": "r-----", "time": 0.0}),
         ];
         v.extend(self.domains.values().map(info));
         // Starting, or ending (Xen's dying): listed with their id until done.
@@ -471,7 +478,7 @@ impl Manager {
             json!({"name": b.name, "domid": id, "uuid": b.uuid, "memory": b.memory_mib, "vcpus": b.vcpus,
                    "state": if b.ending { "-----d" } else { "------" }, "time": 0.0})
         }));
-        for (name, cfg) in self.managed_configs() {
+        for (name, cfg) in managed {
             if !self.domains.values().any(|d| d.config.name == name)
                 && !self.busy.values().any(|b| b.name == name)
             {
@@ -481,68 +488,25 @@ impl Manager {
         Value::Array(v)
     }
 
-    fn managed_path(&self, name: &str) -> Result<PathBuf, String> {
-        if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(format!("no managed domain {name}"));
-        }
-        Ok(self.s.managed.join(format!("{name}.cfg")))
-    }
-
-    /// The managed domains' configs, by name (unreadable ones skipped
-    /// with a log line).
-    fn managed_configs(&self) -> Vec<(String, DomainConfig)> {
-        let Ok(entries) = std::fs::read_dir(&self.s.managed) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for e in entries.filter_map(Result::ok) {
-            let p = e.path();
-            if p.extension().is_none_or(|x| x != "cfg") {
-                continue;
-            }
-            match config::load(&p) {
-                Ok(c) => out.push((c.name.clone(), c)),
-                Err(err) => tracing::warn!("managed domain: {err}"),
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
-    /// `new`: stores a domain's config (replaced atomically), starts nothing.
+    /// `new`: stores a domain's config ([`store_managed`]).
     pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Value, String> {
-        let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
-        let path = self.managed_path(&cfg.name)?;
-        let tmp = self.s.managed.join(format!(".{}.cfg.new", cfg.name));
-        std::fs::create_dir_all(&self.s.managed)
-            .and_then(|()| replace_file(&tmp, &path, text.as_bytes()))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(json!({"name": cfg.name}))
+        store_managed(&self.s, source, text)
     }
 
     /// `start`: starts a managed domain.
     pub fn start_managed(&mut self, name: &str) -> Result<Value, String> {
-        let (source, text) = self.managed_config(name)?;
+        let (source, text) = managed_config(&self.s, name)?;
         self.create(&source, &text)
-    }
-
-    /// A managed domain's config: its path (as the source) and text.
-    pub fn managed_config(&self, name: &str) -> Result<(String, String), String> {
-        let path = self.managed_path(name)?;
-        if !path.exists() {
-            return Err(format!("no managed domain {name} (xm new FILE first)"));
-        }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok((path.display().to_string(), text))
     }
 
     /// `delete`: forgets a managed domain that is not running.
     pub fn delete_managed(&mut self, name: &str) -> Result<Value, String> {
-        if self.domains.values().any(|d| d.config.name == name) {
+        if self.domains.values().any(|d| d.config.name == name)
+            || self.busy.values().any(|b| b.name == name)
+        {
             return Err(format!("{name} is running: destroy or shut it down first"));
         }
-        let path = self.managed_path(name)?;
+        let path = managed_path(&self.s, name)?;
         std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(json!({"name": name}))
     }
@@ -576,16 +540,21 @@ impl Manager {
         self.busy.remove(&domid);
     }
 
-    /// The QMP socket of the domain `which` names, for a command sent
-    /// without the lock ([`qmp_command`]).
-    pub fn qmp_of(&self, which: &str) -> Result<(u32, PathBuf), String> {
+    /// The domain `which` names, as (domid, UUID, QMP socket), for a
+    /// command sent without the lock ([`qmp_command`]).
+    pub fn qmp_of(&self, which: &str) -> Result<(u32, String, PathBuf), String> {
         let id = self.find(which)?;
-        Ok((id, self.domains[&id].dir.join("qmp")))
+        let d = &self.domains[&id];
+        Ok((id, d.uuid.clone(), d.dir.join("qmp")))
     }
 
-    /// Records a domain's new state after a QMP command (if it still runs).
-    pub fn set_state(&mut self, id: u32, state: DState) {
-        if let Some(d) = self.domains.get_mut(&id) {
+    /// Records a domain's new state after a QMP command, if the same
+    /// domain still runs under that id (the UUID tells a domain that
+    /// ended meanwhile, and a new one given the same lowest free id).
+    pub fn set_state(&mut self, id: u32, uuid: &str, state: DState) {
+        if let Some(d) = self.domains.get_mut(&id)
+            && d.uuid == uuid
+        {
             d.state = state;
         }
     }
@@ -932,6 +901,99 @@ fn unregister(s: &Settings, d: &Domain) {
     }
 }
 
+/// Managed domains xend keeps at most: each is a file read by every
+/// `xm list`, and any `virt_manage` user may store them.
+pub const MAX_MANAGED: usize = 256;
+
+/// The host's memory (MiB) and CPU count, for Domain-0's row as Xen
+/// shows it.
+fn host_size() -> (u64, usize) {
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (mem_kib / 1024, cpus)
+}
+
+fn managed_path(s: &Settings, name: &str) -> Result<PathBuf, String> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(format!("no managed domain {name}"));
+    }
+    Ok(s.managed.join(format!("{name}.cfg")))
+}
+
+/// The managed domains' configs, by name (unreadable ones skipped with a
+/// log line; at most [`MAX_MANAGED`]). Reads files: call it without the
+/// manager's lock.
+pub fn managed_configs(s: &Settings) -> Vec<(String, DomainConfig)> {
+    let Ok(entries) = std::fs::read_dir(&s.managed) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "cfg") {
+            continue;
+        }
+        if out.len() >= MAX_MANAGED {
+            tracing::warn!(dir = %s.managed.display(), "more than {MAX_MANAGED} managed domains; the rest not listed");
+            break;
+        }
+        match config::load(&p) {
+            Ok(c) => out.push((c.name.clone(), c)),
+            Err(err) => tracing::warn!("managed domain: {err}"),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `new`: stores a domain's config (replaced atomically; at most
+/// [`MAX_MANAGED`] of them), starts nothing. No lock needed.
+pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Value, String> {
+    let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+    let path = managed_path(s, &cfg.name)?;
+    if !path.exists() {
+        let stored = std::fs::read_dir(&s.managed).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "cfg"))
+                .count()
+        });
+        if stored >= MAX_MANAGED {
+            return Err(format!(
+                "{MAX_MANAGED} managed domains are stored already: xm delete one first"
+            ));
+        }
+    }
+    let tmp = s.managed.join(format!(".{}.cfg.new", cfg.name));
+    std::fs::create_dir_all(&s.managed)
+        .and_then(|()| replace_file(&tmp, &path, text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(json!({"name": cfg.name}))
+}
+
+/// A managed domain's config: its path (as the source) and text (at most
+/// [`config::MAX_FILE`] bytes). No lock needed.
+pub fn managed_config(s: &Settings, name: &str) -> Result<(String, String), String> {
+    let path = managed_path(s, name)?;
+    let meta = std::fs::metadata(&path)
+        .map_err(|_| format!("no managed domain {name} (xm new FILE first)"))?;
+    if meta.len() > u64::try_from(config::MAX_FILE).unwrap_or(u64::MAX) {
+        return Err(format!(
+            "{}: larger than {} bytes",
+            path.display(),
+            config::MAX_FILE
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
 /// Bytes of qemu's log shown when it ends.
 const QEMU_LOG_TAIL: u64 = 2048;
 /// Bytes of qemu's output kept in its `qemu.log`; the rest is dropped.
@@ -1109,4 +1171,60 @@ fn info(d: &Domain) -> Value {
         "pid": d.child.as_ref().map(privlib::Child::pid),
         "serial": d.dir.join("serial"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &Path) -> Settings {
+        Settings {
+            system: false,
+            dm_range: false,
+            run: dir.join("run"),
+            image_dirs: Vec::new(),
+            dm_uid_base: 200_000,
+            dm_uid_count: 1000,
+            kvm: false,
+            kvm_gid: None,
+            xenstore: dir.join("no-xenstored"),
+            qemu: PathBuf::from("/nonexistent/qemu"),
+            shutdown_timeout: Duration::from_secs(1),
+            managed: dir.join("domains"),
+        }
+    }
+
+    fn cfg(name: &str) -> String {
+        format!("name = \"{name}\"\ntype = \"hvm\"\nmemory = 32\n")
+    }
+
+    #[test]
+    fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
+        let dir = std::env::temp_dir().join(format!("xend-managed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = settings(&dir);
+        for i in 0..MAX_MANAGED {
+            store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
+        }
+        let e = store_managed(&s, "t.cfg", &cfg("one-too-many")).expect_err("bounded");
+        assert!(e.contains("managed domains are stored already"), "{e}");
+        // Replacing one that exists is no new one.
+        store_managed(&s, "t.cfg", &cfg("d0")).expect("replaced");
+        let mode = std::fs::metadata(s.managed.join("d0.cfg")).expect("stat");
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+        let m = Manager::new(s.clone());
+        let list = m.list_with(managed_configs(&s));
+        let rows = list.as_array().expect("rows");
+        assert_eq!(rows.len(), 1 + MAX_MANAGED);
+        assert!(
+            rows[0]["memory"].as_u64().is_some_and(|m| m > 0),
+            "{}",
+            rows[0]
+        );
+        assert!(rows[0]["vcpus"].as_u64().is_some_and(|c| c > 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -70,6 +70,10 @@ pub struct Xend {
     endpoint: String,
 }
 
+fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn failed(message: String) -> RpcError {
     RpcError {
         code: rpc::FAILED,
@@ -92,6 +96,11 @@ impl Xend {
         // A panic while holding the lock leaves the manager's maps as
         // they were between two of their own operations.
         self.m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The settings (a copy, for work done without the lock).
+    pub fn settings(&self) -> manager::Settings {
+        self.lock().s.clone()
     }
 
     /// The gate's verdict on a peer: `xvm_control` may take reserved
@@ -153,14 +162,19 @@ impl Xend {
             "domain.create" => self
                 .create(&param("source")?, &param("config")?)
                 .map_err(failed),
-            "domain.list" => Ok(self.lock().list()),
-            "domain.new" => self
-                .lock()
-                .new_managed(&param("source")?, &param("config")?)
-                .map_err(failed),
+            // Managed configs are files: read and written without the lock.
+            "domain.list" => {
+                let managed = manager::managed_configs(&self.settings());
+                Ok(self.lock().list_with(managed))
+            }
+            "domain.new" => {
+                manager::store_managed(&self.settings(), &param("source")?, &param("config")?)
+                    .map_err(failed)
+            }
             "domain.start" => {
                 let name = param("domain")?;
-                let (source, text) = self.lock().managed_config(&name).map_err(failed)?;
+                let (source, text) =
+                    manager::managed_config(&self.settings(), &name).map_err(failed)?;
                 self.create(&source, &text).map_err(failed)
             }
             "domain.delete" => self
@@ -211,27 +225,27 @@ impl Xend {
     /// Presses the power button (ACPI); [`Xend::tick`] destroys the domain
     /// at the deadline if it has not powered off by then.
     pub fn shutdown(&self, which: &str) -> Result<Value, String> {
-        let (id, qmp, timeout) = {
+        let (id, uuid, qmp, timeout) = {
             let m = self.lock();
-            let (id, qmp) = m.qmp_of(which)?;
-            (id, qmp, m.s.shutdown_timeout)
+            let (id, uuid, qmp) = m.qmp_of(which)?;
+            (id, uuid, qmp, m.s.shutdown_timeout)
         };
         manager::qmp_command(&qmp, "system_powerdown")?;
         self.lock()
-            .set_state(id, DState::ShuttingDown(Instant::now() + timeout));
+            .set_state(id, &uuid, DState::ShuttingDown(Instant::now() + timeout));
         Ok(json!({ "domid": id }))
     }
 
     /// Pauses (`pause`) or resumes a domain.
     pub fn pause(&self, which: &str, pause: bool) -> Result<Value, String> {
-        let (id, qmp) = self.lock().qmp_of(which)?;
+        let (id, uuid, qmp) = self.lock().qmp_of(which)?;
         manager::qmp_command(&qmp, if pause { "stop" } else { "cont" })?;
         let state = if pause {
             DState::Paused
         } else {
             DState::Running
         };
-        self.lock().set_state(id, state);
+        self.lock().set_state(id, &uuid, state);
         Ok(json!({ "domid": id }))
     }
 
@@ -242,11 +256,23 @@ impl Xend {
         let endings = self.lock().tick();
         for e in endings {
             let me = Arc::clone(self);
+            // The ending goes to the thread through a slot it takes it
+            // from, so a thread that cannot start leaves it here, to be
+            // ended on this thread: a taken domain is never dropped.
+            let slot = Arc::new(Mutex::new(Some(e)));
+            let theirs = Arc::clone(&slot);
             let spawned = std::thread::Builder::new()
                 .name("ending".into())
-                .spawn(move || me.finish_ending(e));
+                .spawn(move || {
+                    if let Some(e) = lock_any(&theirs).take() {
+                        me.finish_ending(e);
+                    }
+                });
             if let Err(err) = spawned {
-                tracing::error!("cannot start a thread to end a domain: {err}");
+                tracing::error!("cannot start a thread to end a domain ({err}): ending it here");
+                if let Some(e) = lock_any(&slot).take() {
+                    self.finish_ending(e);
+                }
             }
         }
     }
