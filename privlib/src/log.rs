@@ -2,14 +2,16 @@
 //! stderr, `LEVEL target: message key=value ...`, at or above a level.
 //! (Lighter than tracing-subscriber, which the daemons do not otherwise need.)
 //!
-//! Refusals are rate-limited per uid: every 0666 socket lets any local
-//! user connect as often as he likes, and each refused connection is one
-//! audit event, so without a bound a user without privilege could fill
-//! the disk that holds the daemons' logs. An event about a uid that is a
-//! denial (`outcome=denied`) or a warning is written for the first
-//! [`REFUSALS_PER_WINDOW`] of that uid in each [`WINDOW`]; the rest are
-//! counted, and the first line about that uid in a later window says how
-//! many were left out. Grants and every other event are always written.
+//! Audit lines are rate-limited per uid: every 0666 socket lets any local
+//! user connect as often as he likes, and each connection is one audit
+//! event, so without a bound any user (refused, or served and connecting
+//! in a loop) could fill the disk that holds the daemons' logs. An event
+//! about a uid that is a denial (`outcome=denied`) or a warning is
+//! written for the first [`REFUSALS_PER_WINDOW`] of that uid in each
+//! [`WINDOW`], a grant (`outcome=granted`) for the first
+//! [`GRANTS_PER_WINDOW`]; the rest are counted, and the first line of the
+//! same kind about that uid in a later window says how many were left
+//! out. Every other event is always written.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -21,10 +23,35 @@ use tracing::{Level, Metadata, Subscriber, field, span};
 
 /// Refusal lines written per uid per [`WINDOW`].
 pub const REFUSALS_PER_WINDOW: u32 = 20;
+/// Grant lines written per uid per [`WINDOW`].
+pub const GRANTS_PER_WINDOW: u32 = 200;
 /// The rate limit's window.
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Uids tracked at once; past that the oldest windows are forgotten.
 const UIDS_TRACKED: usize = 4096;
+
+/// What a rate-limited line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Refusal,
+    Grant,
+}
+
+impl Kind {
+    fn limit(self) -> u32 {
+        match self {
+            Kind::Refusal => REFUSALS_PER_WINDOW,
+            Kind::Grant => GRANTS_PER_WINDOW,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Refusal => "refusal",
+            Kind::Grant => "grant",
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Window {
@@ -37,7 +64,7 @@ struct Window {
 #[derive(Debug, Clone)]
 pub struct StderrLog {
     max: Level,
-    windows: Arc<Mutex<HashMap<u32, Window>>>,
+    windows: Arc<Mutex<HashMap<(u32, Kind), Window>>>,
     /// Where lines go instead of stderr (tests).
     sink: Option<Arc<Mutex<Vec<u8>>>>,
 }
@@ -59,12 +86,12 @@ impl StderrLog {
 
     /// Whether a refusal line about `uid` is written now; a line saying
     /// how many were left out in the window that just ended, if any.
-    fn admit(&self, uid: u32, now: Instant) -> (bool, Option<String>) {
+    fn admit(&self, uid: u32, kind: Kind, now: Instant) -> (bool, Option<String>) {
         let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if w.len() >= UIDS_TRACKED && !w.contains_key(&uid) {
+        if w.len() >= UIDS_TRACKED && !w.contains_key(&(uid, kind)) {
             w.retain(|_, win| now.duration_since(win.start) < WINDOW);
         }
-        let win = w.entry(uid).or_insert(Window {
+        let win = w.entry((uid, kind)).or_insert(Window {
             start: now,
             written: 0,
             left_out: 0,
@@ -73,8 +100,10 @@ impl StderrLog {
         if now.duration_since(win.start) >= WINDOW {
             if win.left_out > 0 {
                 summary = Some(format!(
-                    "WARN xvm::log: {} more refusal lines about uid {uid} left out (at most {REFUSALS_PER_WINDOW} per {} s)\n",
+                    "WARN xvm::log: {} more {} lines about uid {uid} left out (at most {} per {} s)\n",
                     win.left_out,
+                    kind.name(),
+                    kind.limit(),
                     WINDOW.as_secs()
                 ));
             }
@@ -84,7 +113,7 @@ impl StderrLog {
                 left_out: 0,
             };
         }
-        if win.written < REFUSALS_PER_WINDOW {
+        if win.written < kind.limit() {
             win.written += 1;
             (true, summary)
         } else {
@@ -99,13 +128,17 @@ struct Line {
     text: String,
     uid: Option<u32>,
     denied: bool,
+    granted: bool,
 }
 
 impl Line {
     fn note(&mut self, name: &str, v: &str) {
         match name {
             "uid" => self.uid = v.parse().ok(),
-            "outcome" => self.denied = v == "denied",
+            "outcome" => {
+                self.denied = v == "denied";
+                self.granted = v == "granted";
+            }
             _ => {}
         }
     }
@@ -149,9 +182,15 @@ impl StderrLog {
         };
         e.record(&mut line);
         line.text.push('\n');
-        let refusal = line.denied || *m.level() == Level::WARN;
-        match line.uid {
-            Some(uid) if refusal => match self.admit(uid, now) {
+        let kind = if line.denied || *m.level() == Level::WARN {
+            Some(Kind::Refusal)
+        } else if line.granted {
+            Some(Kind::Grant)
+        } else {
+            None
+        };
+        match (line.uid, kind) {
+            (Some(uid), Some(kind)) => match self.admit(uid, kind, now) {
                 (true, Some(summary)) => summary + &line.text,
                 (true, None) => line.text,
                 (false, summary) => summary.unwrap_or_default(),
@@ -197,26 +236,29 @@ mod tests {
     fn refusals_of_one_uid_are_bounded_per_window_and_summed_up() {
         let log = StderrLog::new(Level::INFO);
         let t0 = Instant::now();
-        let written = (0..1000).filter(|_| log.admit(1234, t0).0).count();
+        let written = (0..1000)
+            .filter(|_| log.admit(1234, Kind::Refusal, t0).0)
+            .count();
         assert_eq!(
             written,
             usize::try_from(REFUSALS_PER_WINDOW).expect("small")
         );
         // Another uid has a window of its own.
-        assert!(log.admit(99, t0).0);
+        assert!(log.admit(99, Kind::Refusal, t0).0);
         // The next window: written again, with the count of what was left out.
-        let (ok, summary) = log.admit(1234, t0 + WINDOW);
+        let (ok, summary) = log.admit(1234, Kind::Refusal, t0 + WINDOW);
         assert!(ok);
         let summary = summary.expect("a summary");
         assert!(
-            summary.contains("980 more refusal lines about uid 1234"),
+            summary
+                .contains("980 more refusal lines about uid 1234 left out (at most 20 per 10 s)"),
             "{summary}"
         );
-        assert!(log.admit(1234, t0 + WINDOW).1.is_none());
+        assert!(log.admit(1234, Kind::Refusal, t0 + WINDOW).1.is_none());
     }
 
     #[test]
-    fn a_flood_of_denials_is_cut_and_grants_are_not() {
+    fn floods_of_denials_and_of_grants_are_cut_each_on_its_own() {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let log = StderrLog {
             sink: Some(Arc::clone(&buf)),
@@ -226,8 +268,11 @@ mod tests {
         for _ in 0..500 {
             tracing::info!(target: "xvm::audit", uid = 7u32, outcome = "denied", "denied");
         }
-        for _ in 0..50 {
+        for _ in 0..1000 {
             tracing::info!(target: "xvm::audit", uid = 7u32, outcome = "granted", "granted");
+        }
+        for _ in 0..1000 {
+            tracing::info!(target: "xvm", uid = 7u32, "neither");
         }
         tracing::info!(target: "xvm::audit", uid = 8u32, outcome = "denied", "denied");
         let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("utf-8");
@@ -236,7 +281,11 @@ mod tests {
             count("uid=7 outcome=denied"),
             usize::try_from(REFUSALS_PER_WINDOW).expect("small")
         );
-        assert_eq!(count("uid=7 outcome=granted"), 50);
+        assert_eq!(
+            count("uid=7 outcome=granted"),
+            usize::try_from(GRANTS_PER_WINDOW).expect("small")
+        );
+        assert_eq!(count("neither"), 1000, "other events are never held back");
         assert_eq!(count("uid=8 outcome=denied"), 1);
     }
 }
