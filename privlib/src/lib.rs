@@ -14,6 +14,7 @@
 //! - [`process`]: the calling process (`init_daemon_priv`, `priv_bracket`, ...);
 //! - [`procfs`]: any process's sets, read from `/proc`;
 //! - [`spawn`]: starting a program with a credential;
+//! - [`subid`]: the device-model uid range owned by no user's namespace;
 //! - [`peer`]: who is at the other end of a socket ([`peer::getpeerucred`],
 //!   loopback TCP through sock_diag);
 //! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
@@ -40,6 +41,7 @@ pub mod process;
 pub mod procfs;
 pub mod set;
 pub mod spawn;
+pub mod subid;
 pub mod sys;
 pub mod testing;
 

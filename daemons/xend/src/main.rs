@@ -145,6 +145,9 @@ fn run(a: Args) -> Result<(), String> {
     // Device models under their own uids: system mode, or root in session
     // mode (a device model never runs as root).
     let dm_range = system || ids.uid[1] == 0;
+    if dm_range {
+        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count).map_err(|e| e.to_string())?;
+    }
     let (use_kvm, kvm_gid) = kvm(dm_range);
 
     // Least privilege: xvm, and in P only what starting and ending device

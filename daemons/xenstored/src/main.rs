@@ -128,6 +128,12 @@ fn start(a: Args) -> Result<(), String> {
         tracing::Level::INFO
     })
     .install();
+    // Before anything is made: a device-model range that a user's own
+    // namespace could run as is refused.
+    if mode == Mode::System {
+        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count)
+            .map_err(|e| e.to_string())?;
+    }
     let dir = run_dir(&mode)?;
     let (policy, account) = match mode {
         Mode::System => {

@@ -367,3 +367,33 @@ fn clients_that_do_not_read_their_replies_pin_no_more_than_the_bound() {
         panic!("{e}");
     }
 }
+
+#[test]
+fn a_device_model_range_inside_a_users_subordinate_ids_is_refused() {
+    let test = "a_device_model_range_inside_a_users_subordinate_ids_is_refused";
+    if !root_or_skip(test) {
+        return;
+    }
+    let verdict = in_private_tmpfs("xs-hostile-subuid", |root| {
+        // Bob may map 49,000-49,999 into a namespace of his own: with the
+        // store's device models at 49,000 + N he could act as any domain.
+        let ours = root.join("subuid");
+        std::fs::write(&ours, "bob:49000:1000\n").map_err(|e| e.to_string())?;
+        privlib::sys::ns::bind_mount(&ours, Path::new("/etc/subuid"))
+            .map_err(|e| format!("bind /etc/subuid: {e}"))?;
+        let e = match daemon(root, &["--dm-uid-base", "49000"]) {
+            Ok(_) => return Err("xenstored started with bob's ids as device models".into()),
+            Err(e) => e,
+        };
+        check(
+            e.contains("overlaps /etc/subuid:1 (bob's 49000-49999)"),
+            format!("xenstored's refusal: {e}"),
+        )?;
+        // Outside bob's range it starts.
+        let d = daemon(root, &["--dm-uid-base", "60000"])?;
+        served_promptly(&d.socket(), "root", true)
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
