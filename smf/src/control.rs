@@ -529,6 +529,9 @@ pub struct Job {
     /// The request.
     pub request: Request,
     reply: SyncSender<Result<Vec<String>, ControlError>>,
+    /// Past this its client has been told there was no answer: the job
+    /// is dropped, never done late.
+    deadline: std::time::Instant,
 }
 
 impl Job {
@@ -552,11 +555,13 @@ impl Inbox {
         self.wake.as_fd()
     }
 
-    /// The jobs waiting now (never blocks).
+    /// The jobs waiting now (never blocks); jobs whose client has
+    /// already been answered [`ControlError::NoAnswer`] are dropped.
     pub fn jobs(&self) -> Vec<Job> {
         let mut sink = [0u8; 256];
         while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
-        self.jobs.try_iter().collect()
+        let now = std::time::Instant::now();
+        self.jobs.try_iter().filter(|j| now < j.deadline).collect()
     }
 }
 
@@ -615,7 +620,15 @@ impl ControlServer {
 
     fn ask_loop(&self, request: Request) -> Result<Vec<String>, ControlError> {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        match self.jobs.try_send(Job { request, reply }) {
+        // A little short of the client's wait, so a job is either done
+        // and answered, or dropped and answered NoAnswer: never both.
+        let deadline =
+            std::time::Instant::now() + ANSWER_TIMEOUT.saturating_sub(Duration::from_millis(500));
+        match self.jobs.try_send(Job {
+            request,
+            reply,
+            deadline,
+        }) {
             Ok(()) => {}
             Err(TrySendError::Disconnected(_)) => return Err(ControlError::Stopping),
             // Cannot happen (see `new`); answered rather than waited for.
