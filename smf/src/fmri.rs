@@ -31,6 +31,18 @@ fn name_ok(s: &str) -> bool {
         })
 }
 
+/// Whether `s` is a service name as written: `/`-separated components,
+/// none empty (so no leading or trailing `/`), each a letter followed by
+/// letters, digits, `-`, `_`, `.` or `,`.
+pub fn is_service_name(s: &str) -> bool {
+    name_ok(s)
+}
+
+/// Whether `s` is an instance name as written: one such component.
+pub fn is_instance_name(s: &str) -> bool {
+    name_ok(s) && !s.contains('/')
+}
+
 impl Fmri {
     /// Parses `svc:/svc/name:inst`, `svc:/svc/name`, `svc/name:inst` or
     /// `svc/name`, as svcadm accepts them.
@@ -54,7 +66,7 @@ impl Fmri {
             ));
         }
         if let Some(i) = instance
-            && (!name_ok(i) || i.contains('/'))
+            && !is_instance_name(i)
         {
             return Err(err(
                 "the instance name must be one word of letters, digits, - _ . ,",
@@ -135,6 +147,25 @@ mod tests {
             "svc:/a b",
         ] {
             assert!(Fmri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked_as_written() {
+        assert!(is_service_name("system/xvm/store"));
+        assert!(is_instance_name("default"));
+        for bad in [
+            "",
+            "/system/xvm/store",
+            "system/xvm/",
+            "system//xvm",
+            "/",
+            "9a",
+        ] {
+            assert!(!is_service_name(bad), "{bad}");
+        }
+        for bad in ["", "a/b", "/a", "a:b", "a b"] {
+            assert!(!is_instance_name(bad), "{bad}");
         }
     }
 }

@@ -65,7 +65,7 @@ fn a_broken_manifest_is_refused_at_its_line_and_column() {
     let dir = std::env::temp_dir().join(format!("smf-broken-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let good = std::fs::read_to_string(repo().join("manifests/smf/xvm-store.xml")).expect("read");
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 11] = [
         (
             "grouping=\"require_all\"",
             "grouping=\"require_most\"",
@@ -100,6 +100,26 @@ fn a_broken_manifest_is_refused_at_its_line_and_column() {
             "limit_privileges=\"basic\"/>",
             "limit_privileges=\"basic\"/><method_credential user=\"root\"/>",
             "a second <method_credential>",
+        ),
+        (
+            "user=\"xvm\"",
+            "user=\"xvm&#10;ExecStartPre=/bin/sh\"",
+            "user=\"xvm\\nExecStartPre=/bin/sh\": holds the control character U+000A",
+        ),
+        (
+            "privileges=\"basic\"",
+            "privileges=\"basic,!proc_info&#13;,net_access\"",
+            "privileges=\"basic,!proc_info\\r,net_access\": holds the control character",
+        ),
+        (
+            "type=\"count\" value=\"1000\"",
+            "type=\"astring\" value=\"1000&#0;\"",
+            "not well-formed XML",
+        ),
+        (
+            "name=\"system/xvm/store\"",
+            "name=\"/system/xvm/store\"",
+            "name=\"/system/xvm/store\" is not a service name",
         ),
     ];
     for (i, (from, to, why)) in cases.iter().enumerate() {
@@ -241,4 +261,64 @@ fn units_verify_clean_and_rate_1_5_or_better() {
         );
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The inputs the smf_manifest fuzzer found (its seeds `known-*.xml`):
+/// refused by `svccfg validate` and `svccfg export --systemd`, at the
+/// value of the attribute at fault.
+#[test]
+fn the_fuzzers_known_inputs_are_refused_at_their_attribute() {
+    let seeds = repo().join("fuzz/seeds/smf_manifest");
+    let mut known: Vec<String> = std::fs::read_dir(&seeds)
+        .expect("seeds")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("known-"))
+        .collect();
+    known.sort();
+    let mut tested = Vec::new();
+    for (seed, attr, why) in [
+        (
+            "known-user-newline.xml",
+            "user=\"",
+            "<method_credential> user=\"xvm\\nExecStartPre=/bin/sh\": holds the control character U+000A",
+        ),
+        (
+            "known-privileges-newline.xml",
+            "          privileges=\"",
+            "<method_credential> privileges=\"basic,!proc_info\\n,proc_setid\": holds the control character U+000A",
+        ),
+        (
+            "known-exec-newline.xml",
+            "name=\"start\" exec=\"",
+            "<exec_method> exec=\"xvm-fixperms \\\"--%{restarter/mode}\\nExecStartPre=/bin/sh\\\"\": holds the control character U+000A",
+        ),
+        (
+            "known-address-families-cr.xml",
+            "type=\"astring\" value=\"none",
+            "<propval> value=\"none\\rExecStartPre=/bin/sh\": holds the control character U+000D",
+        ),
+        (
+            "known-service-name-slash.xml",
+            "<service name=\"",
+            "name=\"/system/xvm/fixperms\" is not a service name",
+        ),
+    ] {
+        tested.push(seed.to_string());
+        let f = seeds.join(seed);
+        let text = std::fs::read_to_string(&f).expect("seed");
+        let at = text.find(attr).expect("attribute") + attr.len();
+        let at = text[..at].rfind('"').expect("value") + 1;
+        let line = text[..at].matches('\n').count() + 1;
+        let col = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        let want = format!("{}:{line}:{col}: {why}", f.display());
+        let f = f.to_string_lossy().into_owned();
+        let (code, out, err) = svccfg(&["validate", &f]);
+        assert_eq!((code, out.as_str()), (1, ""), "{seed}: {err}");
+        assert!(err.starts_with(&want), "{seed}: want {want}..., got {err}");
+        let (code, out, err) = svccfg(&["export", "--systemd", &f]);
+        assert_eq!((code, out.as_str()), (1, ""), "{seed}: {err}");
+        assert!(err.contains(&want), "{seed}: want {want}, got {err}");
+    }
+    tested.sort();
+    assert_eq!(tested, known, "every known-*.xml seed is tested here");
 }
