@@ -46,7 +46,7 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Str(s) => write!(f, "\"{}\"", s.escape_default()),
+            Value::Str(s) => f.write_str(&quoted(s)),
             Value::Int(i) => write!(f, "{i}"),
             Value::List(v) => {
                 write!(f, "[ ")?;
@@ -60,6 +60,30 @@ impl fmt::Display for Value {
             }
         }
     }
+}
+
+/// `s` as a double-quoted string this module's lexer reads back as `s`:
+/// `\`, `"`, newline, tab and carriage return are escaped, so what is
+/// printed never ends the string or the line early. Any other control
+/// character (which [`parse`] refuses in every value it acts on) is
+/// printed as `\u{..}`, an escape the lexer refuses: such a string reads
+/// back as an error, never as something else.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Longest config file read.
@@ -580,6 +604,43 @@ pub fn parse_disk(spec: &str) -> Result<Disk, String> {
     })
 }
 
+/// The first control character in `s` (C0, DEL or C1), if any.
+fn control(s: &str) -> Option<char> {
+    s.chars().find(|ch| ch.is_control())
+}
+
+/// Checks a `vnclisten` value in full: `HOST` or `HOST:PORT`, where
+/// `HOST` is an IPv4 address, `localhost`, or an IPv6 address in
+/// brackets (`[::1]`), and `PORT` is decimal digits, at most 65535.
+fn check_vnclisten(l: &str) -> Result<(), &'static str> {
+    let (host_ok, port) = if let Some(rest) = l.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or("[ without ]")?;
+        (h.parse::<std::net::Ipv6Addr>().is_ok(), after)
+    } else {
+        let (h, after) = l.find(':').map_or((l, ""), |i| l.split_at(i));
+        (
+            h == "localhost" || h.parse::<std::net::Ipv4Addr>().is_ok(),
+            after,
+        )
+    };
+    if !host_ok {
+        return Err("the host is not an IPv4 address, localhost or [IPv6 address]");
+    }
+    if port.is_empty() {
+        return Ok(());
+    }
+    let digits = port
+        .strip_prefix(':')
+        .ok_or("the host is not followed by :PORT")?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.parse::<u16>().is_err()
+    {
+        return Err("the port is not a number from 0 to 65535");
+    }
+    Ok(())
+}
+
 /// Parses a domain config read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     let stmts = parse_statements(file, text)?;
@@ -606,6 +667,33 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     let mut name_seen = false;
     let mut hvm = false;
     for (key, v, pos) in &stmts {
+        // No value acted on holds a control character: none has any use
+        // for one, and each would reach names, paths and the text
+        // `to_text` prints. (Keys not acted on are only reported.)
+        if !KNOWN_UNSUPPORTED.contains(&key.as_str()) {
+            let one = |s: &str, at: Pos| match control(s) {
+                Some(ch) => Err(err(
+                    at,
+                    format!(
+                        "{key} {}: a control character (U+{:04X}) has no place in a config value",
+                        quoted(s),
+                        u32::from(ch)
+                    ),
+                )),
+                None => Ok(()),
+            };
+            match v {
+                Value::Str(s) => one(s, *pos)?,
+                Value::Int(_) => {}
+                Value::List(items) => {
+                    for (item, at) in items {
+                        if let Value::Str(s) = item {
+                            one(s, *at)?;
+                        }
+                    }
+                }
+            }
+        }
         let want_str = |what: &str| {
             as_text(v)
                 .map(str::to_string)
@@ -701,10 +789,12 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
             "vnc" => c.vnc = want_int(0, 1)? == 1,
             "vnclisten" => {
                 let l = want_str("an address")?;
-                let host = l.split(':').next().unwrap_or("");
-                if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
-                    return Err(err(*pos, format!("vnclisten \"{l}\" is not an address")));
-                }
+                check_vnclisten(&l).map_err(|why| {
+                    err(
+                        *pos,
+                        format!("vnclisten {} is not HOST[:PORT]: {why}", quoted(&l)),
+                    )
+                })?;
                 c.vnclisten = l;
             }
             "vncdisplay" => c.vncdisplay = Some(u32::try_from(want_int(0, 99)?).unwrap_or(0)),
@@ -764,11 +854,17 @@ pub fn load(path: &Path) -> Result<DomainConfig, ConfigError> {
 }
 
 impl DomainConfig {
-    /// The config as xl.cfg text (what `xm create -n` prints).
+    /// The config as xl.cfg text (what `xm create -n` prints, and what
+    /// xend creates the domain from again on reboot and on a crash with
+    /// `on_crash = "restart"`). Every string is printed with [`quoted`],
+    /// so for every config [`parse`] returns, parsing this text gives the
+    /// same config back (but for the keys not acted on, and `vnclisten`
+    /// and `vncdisplay` when VNC is off, which are left out); and whatever
+    /// a config holds, no string printed ends early or adds a statement.
     pub fn to_text(&self) -> String {
-        let mut t = format!("name = \"{}\"\ntype = \"hvm\"\n", self.name);
+        let mut t = format!("name = {}\ntype = \"hvm\"\n", quoted(&self.name));
         if let Some(u) = &self.uuid {
-            t.push_str(&format!("uuid = \"{u}\"\n"));
+            t.push_str(&format!("uuid = {}\n", quoted(u)));
         }
         t.push_str(&format!(
             "memory = {}\nvcpus = {}\n",
@@ -779,8 +875,9 @@ impl DomainConfig {
                 .disks
                 .iter()
                 .map(|d| {
-                    format!(
-                        "'format={},vdev={},access={}{},target={}'",
+                    // `target=` last: it takes the rest, commas and all.
+                    quoted(&format!(
+                        "format={},vdev={},access={}{},target={}",
                         match d.format {
                             Format::Raw => "raw",
                             Format::Qcow2 => "qcow2",
@@ -788,20 +885,16 @@ impl DomainConfig {
                         d.vdev,
                         if d.read_only { "ro" } else { "rw" },
                         if d.cdrom { ",devtype=cdrom" } else { "" },
-                        d.target
-                            .display()
-                            .to_string()
-                            .replace('\\', "\\\\")
-                            .replace('\'', "\\'")
-                    )
+                        d.target.display()
+                    ))
                 })
                 .collect();
             t.push_str(&format!("disk = [ {} ]\n", d.join(", ")));
         }
-        t.push_str(&format!("serial = \"{}\"\n", self.serial));
+        t.push_str(&format!("serial = {}\n", quoted(&self.serial)));
         t.push_str(&format!("vnc = {}\n", u8::from(self.vnc)));
         if self.vnc {
-            t.push_str(&format!("vnclisten = \"{}\"\n", self.vnclisten));
+            t.push_str(&format!("vnclisten = {}\n", quoted(&self.vnclisten)));
             if let Some(d) = self.vncdisplay {
                 t.push_str(&format!("vncdisplay = {d}\n"));
             }
@@ -945,6 +1038,246 @@ vif = [ '' ]
         for (text, want) in cases {
             let e = parse(Path::new("g"), text).expect_err(want).to_string();
             assert!(e.starts_with(want), "want {want}, got {e}");
+        }
+    }
+
+    const HEAD: &str = "name = \"a\"\ntype = \"hvm\"\n";
+
+    fn refused(text: &str) -> String {
+        parse(Path::new("g"), &format!("{HEAD}{text}"))
+            .expect_err(text)
+            .to_string()
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_written() {
+        // The fuzzer's input: a newline escaped into a disk target.
+        let e = refused("disk = [ \"/a\\nb,raw,hda,rw\" ]\n");
+        assert!(
+            e.starts_with(
+                "g:3:10: disk \"/a\\nb,raw,hda,rw\": a control character (U+000A) has no place"
+            ),
+            "{e}"
+        );
+        // The error is one line: the newline is shown escaped.
+        assert!(!e.contains('\n'), "{e}");
+        // A tab, a carriage return, DEL and a C1 control (written raw),
+        // in a later item of a list, in a path given as target=.
+        for c in ["\\t", "\\r", "\u{7f}", "\u{85}"] {
+            let e = refused(&format!(
+                "disk = [ '/a,raw,hda,rw',\n  'vdev=hdb,target=/b{c}c' ]\n"
+            ));
+            assert!(
+                e.starts_with("g:4:3: disk ") && e.contains("control character"),
+                "{e}"
+            );
+        }
+        // Names, vnclisten and every other value acted on, placed at the key.
+        for (text, want) in [
+            (
+                "name = \"a\\n\"\n",
+                "g:3:1: name \"a\\n\": a control character (U+000A)",
+            ),
+            (
+                "vnclisten = \"127.0.0.1\\n\"\n",
+                "g:3:1: vnclisten \"127.0.0.1\\n\": a control",
+            ),
+            (
+                "serial = [ \"pty\\r\" ]\n",
+                "g:3:12: serial \"pty\\r\": a control",
+            ),
+            ("memory = \"64\\n\"\n", "g:3:1: memory \"64\\n\": a control"),
+            (
+                "on_crash = \"restart\\t\"\n",
+                "g:3:1: on_crash \"restart\\t\": a control",
+            ),
+        ] {
+            let e = refused(text);
+            assert!(e.starts_with(want), "want {want}, got {e}");
+        }
+        // Keys not acted on are reported, not read: what they hold is no matter.
+        let c = parse(Path::new("g"), &format!("{HEAD}extra = \"a\\nb\"\n")).expect("extra");
+        assert_eq!(c.unsupported[0].0, "extra");
+    }
+
+    #[test]
+    fn vnclisten_is_checked_in_full() {
+        for good in [
+            "127.0.0.1",
+            "0.0.0.0:5900",
+            "localhost",
+            "localhost:0",
+            "[::1]",
+            "[::1]:65535",
+            "[fe80::1]:5",
+        ] {
+            let c = parse(
+                Path::new("g"),
+                &format!("{HEAD}vnc = 1\nvnclisten = '{good}'\n"),
+            )
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(c.vnclisten, good);
+        }
+        // The fuzzer's input: a quote after the colon.
+        let e = refused("vnc = 1\nvnclisten = \"127.0.0.1:\\\"x\"\n");
+        assert!(
+            e.starts_with("g:4:1: vnclisten \"127.0.0.1:\\\"x\" is not HOST[:PORT]: the port"),
+            "{e}"
+        );
+        // A quote, then a newline and a statement of the writer's choice.
+        let e = refused("vnc = 1\nvnclisten = \"127.0.0.1:\\\"\\non_crash = \\\"restart\"\n");
+        assert!(
+            e.starts_with("g:4:1: vnclisten ") && e.contains("U+000A"),
+            "{e}"
+        );
+        for bad in [
+            "",
+            ":5900",
+            "127.0.0.1:",
+            "127.0.0.1:x",
+            "127.0.0.1:5900x",
+            "127.0.0.1:5:6",
+            "127.0.0.1:65536",
+            "127.0.0.1:+5",
+            "127.0.0.1:-5",
+            "127.0.0.1 ",
+            " 127.0.0.1",
+            "127.0.0.1/8",
+            "01.2.3.4",
+            "localhost.",
+            "example.org",
+            "::1",
+            "::1:5900",
+            "[::1",
+            "[::1]5900",
+            "[::1]:",
+            "[127.0.0.1]",
+            "[fe80::1%eth0]",
+            "127.0.0.1:'x",
+            "127.0.0.1:\\\\",
+        ] {
+            let e = refused(&format!("vnclisten = \"{bad}\"\n"));
+            assert!(
+                e.starts_with("g:3:1: vnclisten ") && e.contains("HOST[:PORT]"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn to_text_reads_back_as_the_same_config() {
+        let texts = [
+            GOOD,
+            // Quotes, backslashes, commas, '=' and non-ASCII in paths,
+            // both forms; a cdrom; every key with a value to print.
+            concat!(
+                "name = 'x.y-z_1'\ntype = 'hvm'\nuuid = '6f0c9a5e-1d2b-4c3d-9e8f-0123456789ab'\n",
+                "memory = 0x100\nvcpus = '3'\n",
+                "disk = [ \"/x/it's \\\\ \\\"q\\\" .img,qcow2,xvda,w\",\n",
+                "  'vdev=hdb, access=ro, target= /y/a,b=c, \\\\\\' é ',\n",
+                "  \"/z/\\\"\\\\,raw,sdc:cdrom,rw\", 'devtype=cdrom,vdev=hdd,target=target=t' ]\n",
+                "serial = 'none'\nvnc = 1\nvnclisten = '[::1]:5901'\nvncdisplay = 99\n",
+                "on_poweroff = 'restart'\non_crash = 'restart'\n",
+            ),
+            // The fuzzer's seeds for the two holes, made good.
+            "name = \"a\"\ntype = \"hvm\"\ndisk = [ \"/a\\\\nb,raw,hda,rw\" ]\n",
+            "name = \"a\"\ntype = \"hvm\"\nvnc = 1\nvnclisten = \"localhost:5900\"\n",
+        ];
+        for text in texts {
+            let mut c = parse(Path::new("g"), text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            c.unsupported.clear();
+            let printed = c.to_text();
+            let again =
+                parse(Path::new("p"), &printed).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+            assert_eq!(again, c, "{printed}");
+            assert_eq!(again.to_text(), printed);
+        }
+        let c = parse(Path::new("g"), texts[1]).expect("parses");
+        assert_eq!(c.disks[0].target, Path::new("/x/it's \\ \"q\" .img"));
+        assert_eq!(c.disks[1].target, Path::new("/y/a,b=c, \\' é"));
+        assert_eq!(c.disks[2].target, Path::new("/z/\"\\"));
+        assert_eq!(c.disks[3].target, Path::new("target=t"));
+        assert_eq!(c.vnclisten, "[::1]:5901");
+    }
+
+    #[test]
+    fn to_text_adds_no_statement_whatever_a_config_holds() {
+        // Built, not parsed: what parse refuses is still printed escaped.
+        let evil = "127.0.0.1:\"\non_crash = \"restart\"\n#";
+        let mut c = parse(Path::new("g"), &format!("{HEAD}vnc = 1\n")).expect("parses");
+        c.name = format!("a\"\ntype = \"pv{evil}");
+        c.vnclisten = evil.into();
+        c.serial = format!("pty\u{1}\u{85}\r\t\\{evil}");
+        c.disks.push(Disk {
+            target: PathBuf::from(format!("/a\nb'\\{evil}")),
+            format: Format::Raw,
+            vdev: "hda".into(),
+            read_only: false,
+            cdrom: false,
+        });
+        let printed = c.to_text();
+        // Each statement on its line, no more: the control characters the
+        // lexer has no escape for are printed as \u{..}, which it refuses.
+        let keys: Vec<&str> = printed
+            .lines()
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "type",
+                "memory",
+                "vcpus",
+                "disk",
+                "serial",
+                "vnc",
+                "vnclisten",
+                "on_poweroff",
+                "on_reboot",
+                "on_crash"
+            ],
+            "{printed}"
+        );
+        assert!(printed.contains("\\u{1}\\u{85}\\r\\t\\\\"), "{printed}");
+        let e = parse_statements(Path::new("p"), &printed)
+            .expect_err("\\u")
+            .to_string();
+        assert!(
+            e.starts_with("p:6:") && e.contains("unknown escape \\u"),
+            "{e}"
+        );
+        // Without them every string reads back as it was, and parse
+        // refuses the config for the control characters it holds.
+        c.serial = format!("pty\r\t\\{evil}");
+        let printed = c.to_text();
+        let stmts = parse_statements(Path::new("p"), &printed).expect("statements");
+        let get = |k: &str| stmts.iter().find(|s| s.0 == k).map(|s| s.1.clone());
+        assert_eq!(get("vnclisten"), Some(Value::Str(evil.into())));
+        assert_eq!(get("name"), Some(Value::Str(c.name.clone())));
+        assert_eq!(get("serial"), Some(Value::Str(c.serial.clone())));
+        assert_eq!(get("on_crash"), Some(Value::Str("destroy".into())));
+        assert_eq!(stmts.len(), 11);
+        let e = parse(Path::new("p"), &printed)
+            .expect_err("controls")
+            .to_string();
+        assert!(
+            e.starts_with("p:1:1: name ") && e.contains("control character"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn values_display_as_the_lexer_reads_them() {
+        for s in ["", "a\"b'c\\d\n\t\r é", "[x, y]"] {
+            let v = Value::List(vec![(Value::Str(s.into()), Pos { line: 1, column: 1 })]);
+            let text = format!("k = {v}\n");
+            let stmts = parse_statements(Path::new("v"), &text).expect("reads");
+            assert_eq!(stmts[0].1.to_string(), v.to_string());
+            let Value::List(items) = &stmts[0].1 else {
+                panic!("{text}")
+            };
+            assert_eq!(items[0].0, Value::Str(s.into()));
         }
     }
 }
