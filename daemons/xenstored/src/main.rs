@@ -131,8 +131,7 @@ fn start(a: Args) -> Result<(), String> {
     // Before anything is made: a device-model range that a user's own
     // namespace could run as is refused.
     if mode == Mode::System {
-        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count)
-            .map_err(|e| e.to_string())?;
+        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count).map_err(|e| e.to_string())?;
     }
     let dir = run_dir(&mode)?;
     let (policy, account) = match mode {
