@@ -12,6 +12,9 @@
 //!   privilege; a `virt_manage` user asking for a change gets one naming
 //!   `xvm_control`; an unknown verb is named.
 
+mod common;
+use common::{bindir, check};
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -26,17 +29,6 @@ const ALICE: u32 = 48_711;
 const BOB: u32 = 48_712;
 const VIRT: u32 = 48_719;
 const FMRI: &str = "svc:/site/test/sleeper:default";
-
-fn bindir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_svc-startd"))
-        .parent()
-        .expect("bindir")
-        .to_path_buf()
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
 
 /// svc-startd in system mode over one long-running service; SIGTERM on drop.
 struct Startd {
@@ -167,18 +159,7 @@ impl Startd {
 
 impl Drop for Startd {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::terminate(&mut self.child);
     }
 }
 

@@ -8,6 +8,9 @@
 //! list. The host's own directories (`run`, `var`, `var/lib`, ...) are
 //! not the stack's and are left out.
 
+mod common;
+use common::{bindir, check};
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,33 +24,11 @@ const XVM: u32 = 48_730;
 const BOB: u32 = 48_731;
 const SECRET: &str = "xvm-lp-secret-7f3a";
 
-fn bindir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_svc-startd"))
-        .parent()
-        .expect("bindir")
-        .to_path_buf()
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
-
 struct Startd(Child);
 
 impl Drop for Startd {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::terminate(&mut self.0);
     }
 }
 

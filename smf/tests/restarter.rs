@@ -8,6 +8,9 @@
 //! svc-startd and reaches the daemon, a user without privilege is refused.
 //! Session mode: the same stack as a non-root user.
 
+mod common;
+use common::{bindir, check};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,17 +21,6 @@ use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy}
 const XVM: u32 = 48_700;
 const ALICE: u32 = 48_701;
 const BOB: u32 = 48_702;
-
-fn bindir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_svc-startd"))
-        .parent()
-        .expect("bindir")
-        .to_path_buf()
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
 
 /// Runs one of our tools, as `uid` when given, with `env`.
 fn tool(
@@ -231,24 +223,8 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    /// On a failed check too: SIGTERM, so the restarter stops its
-    /// services (SIGKILL would leave them running); SIGKILL if it hangs.
     fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::terminate(&mut self.child);
     }
 }
 
