@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: domain configs in xl.cfg(5) syntax, every refusal naming
 //!   file, line and column, unsupported keys reported by name;
+//! - [`error`]: what a domain operation fails with ([`error::DomainError`]);
 //! - [`dm`]: the device model, qemu started with no privilege at all;
 //! - [`manager`]: the domains, their device models and xenstore entries;
 //! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
@@ -12,6 +13,7 @@
 
 pub mod config;
 pub mod dm;
+pub mod error;
 pub mod manager;
 pub mod privs;
 pub mod qmp;

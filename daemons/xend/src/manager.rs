@@ -13,6 +13,7 @@ use xenstored::client::Client as XsClient;
 
 use crate::config::{self, Action, DomainConfig};
 use crate::dm::{self, DmSpec};
+use crate::error::DomainError;
 use crate::qmp::Qmp;
 use privlib::PrivSet;
 
@@ -257,7 +258,7 @@ impl Manager {
     }
 
     /// The domain `which` names (a name or a domid).
-    pub fn find(&self, which: &str) -> Result<u32, String> {
+    pub fn find(&self, which: &str) -> Result<u32, DomainError> {
         if let Ok(id) = which.parse::<u32>()
             && self.domains.contains_key(&id)
         {
@@ -267,26 +268,26 @@ impl Manager {
             .values()
             .find(|d| d.config.name == which)
             .map(|d| d.domid)
-            .ok_or_else(|| format!("no domain {which}"))
+            .ok_or_else(|| DomainError::NoDomain(which.to_string()))
     }
 
-    fn uid_of(&self, domid: u32) -> Result<u32, String> {
+    fn uid_of(&self, domid: u32) -> Result<u32, DomainError> {
         if !self.s.dm_range {
             return privlib::procfs::read_cred(Path::new("/proc"), "self")
                 .map(|c| c.uid[1])
-                .map_err(|e| e.to_string());
+                .map_err(DomainError::Proc);
         }
         self.s
             .dm_uid_base
             .checked_add(domid)
             .filter(|u| *u != 0)
-            .ok_or_else(|| "the device-model uid range overflows".to_string())
+            .ok_or(DomainError::UidOverflow)
     }
 
     /// Creates and starts a domain from config text (`source` names it in
     /// messages), all under `&mut self`: [`Manager::reserve`], [`launch`]
     /// and [`Manager::finish`] in one.
-    pub fn create(&mut self, source: &str, text: &str) -> Result<Value, String> {
+    pub fn create(&mut self, source: &str, text: &str) -> Result<Value, DomainError> {
         let r = self.reserve(source, text)?;
         let started = launch(&self.s, &r);
         self.finish(r, started)
@@ -295,18 +296,18 @@ impl Manager {
     /// Checks a config and takes a domid, name and UUID for it (they stay
     /// taken until [`Manager::finish`]). Quick: nothing is opened or
     /// started.
-    pub fn reserve(&mut self, source: &str, text: &str) -> Result<Reservation, String> {
-        let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+    pub fn reserve(&mut self, source: &str, text: &str) -> Result<Reservation, DomainError> {
+        let cfg = config::parse(Path::new(source), text)?;
         if self.domains.values().any(|d| d.config.name == cfg.name)
             || self.busy.values().any(|b| b.name == cfg.name)
         {
-            return Err(format!("a domain named {} already runs", cfg.name));
+            return Err(DomainError::NameTaken(cfg.name));
         }
         if let Some(u) = &cfg.uuid
             && (self.domains.values().any(|d| d.uuid == *u)
                 || self.busy.values().any(|b| b.uuid == *u))
         {
-            return Err(format!("a domain with uuid {u} already runs"));
+            return Err(DomainError::UuidTaken(u.clone()));
         }
         // The lowest free id whose device-model uid runs nothing: an old
         // qemu still alive under that uid must never share it with a new
@@ -318,18 +319,18 @@ impl Manager {
                     && (!self.s.dm_range
                         || self.uid_of(*i).is_ok_and(|u| processes_of(u).is_empty()))
             })
-            .ok_or("no free domain id")?;
+            .ok_or(DomainError::NoFreeId)?;
         let uid = self.uid_of(domid)?;
         let gid = if self.s.dm_range {
             uid
         } else {
             privlib::procfs::read_cred(Path::new("/proc"), "self")
-                .map_err(|e| e.to_string())?
+                .map_err(DomainError::Proc)?
                 .gid[1]
         };
         let uuid = match &cfg.uuid {
             Some(u) => u.clone(),
-            None => random_uuid()?,
+            None => random_uuid().map_err(DomainError::State)?,
         };
         self.busy.insert(domid, Busy::of(&cfg, &uuid, false));
         Ok(Reservation {
@@ -348,8 +349,8 @@ impl Manager {
     pub fn finish(
         &mut self,
         r: Reservation,
-        started: Result<Domain, String>,
-    ) -> Result<Value, String> {
+        started: Result<Domain, DomainError>,
+    ) -> Result<Value, DomainError> {
         self.busy.remove(&r.domid);
         let d = started?;
         let info = info(&d);
@@ -419,7 +420,7 @@ impl Manager {
             return Err("no state.json (xend died while starting it)".into());
         }
         let st = read_state(path)?;
-        let want_uid = self.uid_of(domid)?;
+        let want_uid = self.uid_of(domid).map_err(|e| e.to_string())?;
         if st.domid != domid || st.uid != want_uid || want_uid == 0 || !valid_uuid(&st.uuid) {
             return Err(format!(
                 "state.json does not match domain {domid} (uid {want_uid}); refused"
@@ -489,37 +490,43 @@ impl Manager {
     }
 
     /// `new`: stores a domain's config ([`store_managed`]).
-    pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Value, String> {
+    pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Value, DomainError> {
         store_managed(&self.s, source, text)
     }
 
     /// `start`: starts a managed domain.
-    pub fn start_managed(&mut self, name: &str) -> Result<Value, String> {
+    pub fn start_managed(&mut self, name: &str) -> Result<Value, DomainError> {
         let (source, text) = managed_config(&self.s, name)?;
         self.create(&source, &text)
     }
 
     /// `delete`: forgets a managed domain that is not running.
-    pub fn delete_managed(&mut self, name: &str) -> Result<Value, String> {
+    pub fn delete_managed(&mut self, name: &str) -> Result<Value, DomainError> {
         if self.domains.values().any(|d| d.config.name == name)
             || self.busy.values().any(|b| b.name == name)
         {
-            return Err(format!("{name} is running: destroy or shut it down first"));
+            return Err(DomainError::Running(name.to_string()));
         }
         let path = managed_path(&self.s, name)?;
-        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::remove_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DomainError::NoManaged(name.to_string()),
+            _ => DomainError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
         Ok(json!({"name": name}))
     }
 
     /// One domain's details.
-    pub fn info(&self, which: &str) -> Result<Value, String> {
+    pub fn info(&self, which: &str) -> Result<Value, DomainError> {
         let id = self.find(which)?;
         Ok(info(&self.domains[&id]))
     }
 
     /// Ends a domain now: its qemu killed, its entries gone
     /// ([`Manager::take`], [`end`] and [`Manager::release`] in one).
-    pub fn destroy(&mut self, which: &str) -> Result<Value, String> {
+    pub fn destroy(&mut self, which: &str) -> Result<Value, DomainError> {
         let d = self.take(which)?;
         let id = end(&self.s, d);
         self.release(id);
@@ -528,9 +535,12 @@ impl Manager {
 
     /// Takes a domain out to be ended: it leaves [`Manager::domains`] and
     /// its id, name and UUID stay taken until [`Manager::release`].
-    pub fn take(&mut self, which: &str) -> Result<Domain, String> {
+    pub fn take(&mut self, which: &str) -> Result<Domain, DomainError> {
         let id = self.find(which)?;
-        let d = self.domains.remove(&id).ok_or("gone")?;
+        let d = self
+            .domains
+            .remove(&id)
+            .ok_or_else(|| DomainError::NoDomain(which.to_string()))?;
         self.busy.insert(id, Busy::of(&d.config, &d.uuid, true));
         Ok(d)
     }
@@ -542,7 +552,7 @@ impl Manager {
 
     /// The domain `which` names, as (domid, UUID, QMP socket), for a
     /// command sent without the lock ([`qmp_command`]).
-    pub fn qmp_of(&self, which: &str) -> Result<(u32, String, PathBuf), String> {
+    pub fn qmp_of(&self, which: &str) -> Result<(u32, String, PathBuf), DomainError> {
         let id = self.find(which)?;
         let d = &self.domains[&id];
         Ok((id, d.uuid.clone(), d.dir.join("qmp")))
@@ -560,14 +570,14 @@ impl Manager {
     }
 
     /// What `reboot` starts again: the config text and its name.
-    pub fn config_of(&self, which: &str) -> Result<(String, String), String> {
+    pub fn config_of(&self, which: &str) -> Result<(String, String), DomainError> {
         let id = self.find(which)?;
         let c = &self.domains[&id].config;
         Ok((c.name.clone(), c.to_text()))
     }
 
     /// Reboots: destroy, then create again from the same config.
-    pub fn reboot(&mut self, which: &str) -> Result<Value, String> {
+    pub fn reboot(&mut self, which: &str) -> Result<Value, DomainError> {
         let (name, text) = self.config_of(which)?;
         self.destroy(which)?;
         self.create(&name, &text)
@@ -751,13 +761,13 @@ fn read_state(path: &Path) -> Result<SavedState, String> {
 /// Starts a reserved domain: opens its disks, makes its directory and
 /// sockets, starts its device model and registers it in the store.
 /// Needs only the settings, so it runs without the manager's lock.
-pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
+pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
     let (domid, uid, gid, cfg) = (r.domid, r.uid, r.gid, &r.cfg);
     // Validate and open everything before anything starts.
     let disks = cfg
         .disks
         .iter()
-        .map(|d| open_disk(&s.image_dirs, d))
+        .map(|d| open_disk(&s.image_dirs, d).map_err(DomainError::Disk))
         .collect::<Result<Vec<_>, _>>()?;
     let dir = s.run.join("domains").join(domid.to_string());
     let _ = std::fs::remove_dir_all(&dir);
@@ -767,18 +777,18 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(DomainError::io(&dir))?;
     }
     let listen = |name: &str| {
         UnixListener::bind(dir.join(name))
             .map(OwnedFd::from)
-            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+            .map_err(DomainError::io(dir.join(name)))
     };
     let (qmp, serial) = (listen("qmp")?, listen("serial")?);
     let vnc = if cfg.vnc {
-        let l = UnixListener::bind(dir.join("vnc"))
-            .map_err(|e| format!("{}: {e}", dir.join("vnc").display()))?;
-        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let l = UnixListener::bind(dir.join("vnc")).map_err(DomainError::io(dir.join("vnc")))?;
+        l.set_nonblocking(true)
+            .map_err(DomainError::io(dir.join("vnc")))?;
         Some(l)
     } else {
         None
@@ -797,9 +807,11 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
             .mode(0o600)
             .open(dir.join("qemu.log"))
     }
-    .map_err(|e| format!("{}: {e}", dir.join("qemu.log").display()))?;
-    let (log_read, log) =
-        privlib::sys::child::pipe().map_err(|e| format!("a pipe for qemu's log: {e}"))?;
+    .map_err(DomainError::io(dir.join("qemu.log")))?;
+    let (log_read, log) = privlib::sys::child::pipe().map_err(|source| DomainError::System {
+        what: "a pipe for qemu's log",
+        source,
+    })?;
     let spec = DmSpec {
         domid,
         config: cfg,
@@ -816,7 +828,7 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
     // proc_setid is raised for this one step only (system mode).
     let child = {
         let _on = s.dm_range.then(crate::privs::Bracket::on);
-        dm::launch(&spec).map_err(|e| e.to_string())?
+        dm::launch(&spec)?
     };
     drop(spec);
     drop(log);
@@ -842,7 +854,7 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
     if let Err(e) = save_state(&d, uid, &r.source, &r.text) {
         kill(&mut d, s.dm_range);
         let _ = std::fs::remove_dir_all(&d.dir);
-        return Err(e);
+        return Err(DomainError::State(e));
     }
     if let Err(e) = register(s, &d) {
         kill(&mut d, s.dm_range);
@@ -852,13 +864,15 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, String> {
     Ok(d)
 }
 
-fn xs(s: &Settings) -> Result<XsClient, String> {
-    XsClient::connect(&s.xenstore)
-        .map_err(|e| format!("xenstored at {}: {e}", s.xenstore.display()))
+fn xs(s: &Settings) -> Result<XsClient, DomainError> {
+    XsClient::connect(&s.xenstore).map_err(|source| DomainError::StoreConnect {
+        path: s.xenstore.clone(),
+        source,
+    })
 }
 
 /// Writes the domain's nodes and introduces it (`@introduceDomain`).
-fn register(s: &Settings, d: &Domain) -> Result<(), String> {
+fn register(s: &Settings, d: &Domain) -> Result<(), DomainError> {
     let mut xs = xs(s)?;
     let base = format!("/local/domain/{}", d.domid);
     let vm = format!("/vm/{}", d.uuid);
@@ -874,7 +888,7 @@ fn register(s: &Settings, d: &Domain) -> Result<(), String> {
         (format!("{vm}/uuid"), d.uuid.as_bytes()),
         (format!("{vm}/domid"), id.as_bytes()),
     ];
-    let e = |err: xenstored::client::ClientError| format!("xenstore: {err}");
+    let e = DomainError::Store;
     xs.transaction(5, |c, tx| {
         for (p, v) in &writes {
             c.write(tx, p, v)?;
@@ -920,9 +934,9 @@ fn host_size() -> (u64, usize) {
     (mem_kib / 1024, cpus)
 }
 
-fn managed_path(s: &Settings, name: &str) -> Result<PathBuf, String> {
+fn managed_path(s: &Settings, name: &str) -> Result<PathBuf, DomainError> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return Err(format!("no managed domain {name}"));
+        return Err(DomainError::NoManaged(name.to_string()));
     }
     Ok(s.managed.join(format!("{name}.cfg")))
 }
@@ -955,8 +969,8 @@ pub fn managed_configs(s: &Settings) -> Vec<(String, DomainConfig)> {
 
 /// `new`: stores a domain's config (replaced atomically; at most
 /// [`MAX_MANAGED`] of them), starts nothing. No lock needed.
-pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Value, String> {
-    let cfg = config::parse(Path::new(source), text).map_err(|e| e.to_string())?;
+pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Value, DomainError> {
+    let cfg = config::parse(Path::new(source), text)?;
     let path = managed_path(s, &cfg.name)?;
     if !path.exists() {
         let stored = std::fs::read_dir(&s.managed).map_or(0, |d| {
@@ -965,32 +979,34 @@ pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Value, St
                 .count()
         });
         if stored >= MAX_MANAGED {
-            return Err(format!(
-                "{MAX_MANAGED} managed domains are stored already: xm delete one first"
-            ));
+            return Err(DomainError::ManagedFull);
         }
     }
     let tmp = s.managed.join(format!(".{}.cfg.new", cfg.name));
     std::fs::create_dir_all(&s.managed)
         .and_then(|()| replace_file(&tmp, &path, text.as_bytes()))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(DomainError::io(&path))?;
     Ok(json!({"name": cfg.name}))
 }
 
 /// A managed domain's config: its path (as the source) and text (at most
 /// [`config::MAX_FILE`] bytes). No lock needed.
-pub fn managed_config(s: &Settings, name: &str) -> Result<(String, String), String> {
+pub fn managed_config(s: &Settings, name: &str) -> Result<(String, String), DomainError> {
     let path = managed_path(s, name)?;
-    let meta = std::fs::metadata(&path)
-        .map_err(|_| format!("no managed domain {name} (xm new FILE first)"))?;
+    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DomainError::NoManaged(name.to_string()),
+        _ => DomainError::Io {
+            path: path.clone(),
+            source: e,
+        },
+    })?;
     if meta.len() > u64::try_from(config::MAX_FILE).unwrap_or(u64::MAX) {
-        return Err(format!(
-            "{}: larger than {} bytes",
-            path.display(),
-            config::MAX_FILE
-        ));
+        return Err(DomainError::TooLarge {
+            path,
+            max: config::MAX_FILE,
+        });
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(DomainError::io(&path))?;
     Ok((path.display().to_string(), text))
 }
 
@@ -1060,8 +1076,11 @@ pub fn end(s: &Settings, mut d: Domain) -> u32 {
 
 /// Sends one QMP command to the socket at `qmp` (bounded by QMP's
 /// deadline; no lock needed).
-pub fn qmp_command(qmp: &Path, command: &str) -> Result<(), String> {
-    Qmp::connect(qmp)?.execute(command).map(drop)
+pub fn qmp_command(qmp: &Path, command: &str) -> Result<(), DomainError> {
+    Qmp::connect(qmp)
+        .and_then(|mut q| q.execute(command))
+        .map(drop)
+        .map_err(DomainError::Qmp)
 }
 
 /// Hands a VNC client to domain `id`'s qemu over its QMP socket.
@@ -1207,7 +1226,8 @@ mod tests {
             store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
         }
         let e = store_managed(&s, "t.cfg", &cfg("one-too-many")).expect_err("bounded");
-        assert!(e.contains("managed domains are stored already"), "{e}");
+        assert!(matches!(e, DomainError::ManagedFull), "{e}");
+        assert!(e.to_string().contains("managed domains are stored already"));
         // Replacing one that exists is no new one.
         store_managed(&s, "t.cfg", &cfg("d0")).expect("replaced");
         let mode = std::fs::metadata(s.managed.join("d0.cfg")).expect("stat");

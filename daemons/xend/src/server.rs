@@ -27,6 +27,7 @@ use privlib::names::{virt_manage, xvm_control};
 use privlib::{Policy, Refusal, Slot, Ucred, Verdict, require_any};
 use serde_json::{Value, json};
 
+use crate::error::DomainError;
 use crate::manager::{self, DState, Ending, Manager};
 use crate::rpc::{self, RpcError};
 
@@ -74,10 +75,10 @@ fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn failed(message: String) -> RpcError {
+fn failed(e: DomainError) -> RpcError {
     RpcError {
         code: rpc::FAILED,
-        message,
+        message: e.to_string(),
     }
 }
 
@@ -195,7 +196,7 @@ impl Xend {
     }
 
     /// Creates a domain; only the reservation and the record take the lock.
-    pub fn create(&self, source: &str, text: &str) -> Result<Value, String> {
+    pub fn create(&self, source: &str, text: &str) -> Result<Value, DomainError> {
         let (r, s) = {
             let mut m = self.lock();
             (m.reserve(source, text)?, m.s.clone())
@@ -205,7 +206,7 @@ impl Xend {
     }
 
     /// Destroys a domain; its qemu is ended without the lock.
-    pub fn destroy(&self, which: &str) -> Result<Value, String> {
+    pub fn destroy(&self, which: &str) -> Result<Value, DomainError> {
         let (d, s) = {
             let mut m = self.lock();
             (m.take(which)?, m.s.clone())
@@ -216,7 +217,7 @@ impl Xend {
     }
 
     /// Reboots: destroy, then create from the same config.
-    pub fn reboot(&self, which: &str) -> Result<Value, String> {
+    pub fn reboot(&self, which: &str) -> Result<Value, DomainError> {
         let (name, text) = self.lock().config_of(which)?;
         self.destroy(which)?;
         self.create(&name, &text)
@@ -224,7 +225,7 @@ impl Xend {
 
     /// Presses the power button (ACPI); [`Xend::tick`] destroys the domain
     /// at the deadline if it has not powered off by then.
-    pub fn shutdown(&self, which: &str) -> Result<Value, String> {
+    pub fn shutdown(&self, which: &str) -> Result<Value, DomainError> {
         let (id, uuid, qmp, timeout) = {
             let m = self.lock();
             let (id, uuid, qmp) = m.qmp_of(which)?;
@@ -237,7 +238,7 @@ impl Xend {
     }
 
     /// Pauses (`pause`) or resumes a domain.
-    pub fn pause(&self, which: &str, pause: bool) -> Result<Value, String> {
+    pub fn pause(&self, which: &str, pause: bool) -> Result<Value, DomainError> {
         let (id, uuid, qmp) = self.lock().qmp_of(which)?;
         manager::qmp_command(&qmp, if pause { "stop" } else { "cont" })?;
         let state = if pause {

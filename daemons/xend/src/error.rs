@@ -1,0 +1,104 @@
+//! What a domain operation can fail with: [`DomainError`].
+//!
+//! The steps still written with string errors (disk opening, saved
+//! state, QMP) come in as [`DomainError::Disk`], [`DomainError::State`]
+//! and [`DomainError::Qmp`] with their message; the rest keep their cause.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+use crate::dm::DmError;
+use crate::manager::MAX_MANAGED;
+
+/// Why a domain could not be created, found, changed or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// No domain has that name or id.
+    #[error("no domain {0}")]
+    NoDomain(String),
+    /// A domain of that name runs (or is starting or ending).
+    #[error("a domain named {0} already runs")]
+    NameTaken(String),
+    /// A domain with that UUID runs.
+    #[error("a domain with uuid {0} already runs")]
+    UuidTaken(String),
+    /// Every domid is taken, or still has a live process of its uid.
+    #[error("no free domain id")]
+    NoFreeId,
+    /// The device-model uid range overflows.
+    #[error("the device-model uid range overflows")]
+    UidOverflow,
+    /// The config does not parse (FILE:LINE:COLUMN: why).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No managed domain of that name.
+    #[error("no managed domain {0} (xm new FILE first)")]
+    NoManaged(String),
+    /// A managed domain that runs cannot be deleted.
+    #[error("{0} is running: destroy or shut it down first")]
+    Running(String),
+    /// The bound on managed domains.
+    #[error("{MAX_MANAGED} managed domains are stored already: xm delete one first")]
+    ManagedFull,
+    /// A file over its bound.
+    #[error("{}: larger than {max} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound.
+        max: usize,
+    },
+    /// A file or directory could not be made, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Our own process could not be read in /proc.
+    #[error("reading /proc/self: {0}")]
+    Proc(#[source] privlib::procfs::ProcError),
+    /// A pipe could not be made.
+    #[error("{what}: {source}")]
+    System {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// xenstored could not be reached.
+    #[error("xenstored at {}: {source}", path.display())]
+    StoreConnect {
+        /// Its socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: xenstored::client::ClientError,
+    },
+    /// xenstored refused a change.
+    #[error("xenstore: {0}")]
+    Store(#[source] xenstored::client::ClientError),
+    /// A disk was refused or could not be opened.
+    #[error("{0}")]
+    Disk(String),
+    /// The domain's state could not be saved, or a UUID made.
+    #[error("{0}")]
+    State(String),
+    /// The device model could not be started.
+    #[error(transparent)]
+    Dm(#[from] DmError),
+    /// A QMP command failed.
+    #[error("{0}")]
+    Qmp(String),
+}
+
+impl DomainError {
+    /// An I/O error at `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DomainError {
+        let path = path.into();
+        move |source| DomainError::Io { path, source }
+    }
+}
