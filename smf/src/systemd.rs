@@ -56,9 +56,9 @@ fn cap_names(m: CapMask) -> String {
 }
 
 /// A command line with its program made absolute.
-fn command(r: &Resolved, method: &str, text: &str, bindir: &str) -> Result<String, String> {
-    let expanded = expand(text, r, method)?;
-    let mut words = split_command(&expanded)?;
+fn command(r: &Resolved, method: &str, text: &str, bindir: &str) -> Result<String, UnitError> {
+    let expanded = expand(text, r, method).map_err(UnitError::Command)?;
+    let mut words = split_command(&expanded).map_err(UnitError::Command)?;
     if !words[0].starts_with('/') {
         words[0] = format!("{bindir}/{}", words[0]);
     }
@@ -93,16 +93,18 @@ impl Unit {
     /// Adds `l`, or refuses it if it would not stay one line of the unit
     /// as systemd reads it: a value from the manifest must never start a
     /// directive of its own (the unit runs as root) nor join the next.
-    fn line(&mut self, l: &str) -> Result<(), String> {
+    fn line(&mut self, l: &str) -> Result<(), UnitError> {
         if let Err(why) = one_line(l) {
             let what = match l.split_once('=') {
                 Some((key, _)) if !l.starts_with('#') => format!("{key}="),
                 _ => "a comment".into(),
             };
-            return Err(format!(
-                "{}: {what} would not stay on its line: {why} ({l:?})",
-                self.fmri
-            ));
+            return Err(UnitError::Line {
+                fmri: self.fmri.clone(),
+                what,
+                line: l.to_string(),
+                why,
+            });
         }
         self.text.push_str(l);
         self.text.push('\n');
@@ -114,17 +116,61 @@ impl Unit {
 /// `\r` or NUL, and joins a line that ends in `\` to the next one (a value
 /// could so swallow `CapabilityBoundingSet=`, say); other control
 /// characters have no business in a unit either.
-fn one_line(l: &str) -> Result<(), String> {
+fn one_line(l: &str) -> Result<(), LineProblem> {
     if let Some(c) = l.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "it holds the control character U+{:04X}",
-            u32::from(c)
-        ));
+        return Err(LineProblem::Control(u32::from(c)));
     }
     if l.ends_with('\\') {
-        return Err("it ends in \\, which joins the next line to it".into());
+        return Err(LineProblem::Continuation);
     }
     Ok(())
+}
+
+/// Why a line would not stay one line of the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    /// A control character (a newline starts a directive of its own).
+    #[error("it holds the control character U+{0:04X}")]
+    Control(u32),
+    /// A trailing backslash joins the next line to it.
+    #[error("it ends in \\, which joins the next line to it")]
+    Continuation,
+}
+
+/// Why an instance could not be exported as a unit.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    /// It has no start method.
+    #[error("{0}: no start method")]
+    NoStart(String),
+    /// Its start method runs no program.
+    #[error("{0}: the start method runs no program")]
+    NoProgram(String),
+    /// Its privileges do not parse.
+    #[error("{fmri}: {source}")]
+    Privileges {
+        /// The instance.
+        fmri: String,
+        /// The cause.
+        #[source]
+        source: privlib::SetError,
+    },
+    /// A method's command could not be made into a line.
+    #[error("{0}")]
+    Command(String),
+    /// A value would not stay on its line.
+    #[error("{fmri}: {what} would not stay on its line: {why} ({line:?})")]
+    Line {
+        /// The instance.
+        fmri: String,
+        /// The key (or "a comment").
+        what: String,
+        /// The line as it would have been written.
+        line: String,
+        /// What is wrong with it.
+        #[source]
+        why: LineProblem,
+    },
 }
 
 fn prop_str<'a>(r: &'a Resolved, pg: &str, p: &str) -> Option<&'a str> {
@@ -134,23 +180,26 @@ fn prop_str<'a>(r: &'a Resolved, pg: &str, p: &str) -> Option<&'a str> {
 }
 
 /// The unit for `r`, or why it cannot be one.
-pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, String> {
+pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitError> {
     let r = &r.for_mode(true);
     let start = r
         .method("start")
-        .ok_or_else(|| format!("{}: no start method", r.fmri))?;
+        .ok_or_else(|| UnitError::NoStart(r.fmri.to_string()))?;
     let Exec::Command(start_cmd) = &start.exec else {
-        return Err(format!("{}: the start method runs no program", r.fmri));
+        return Err(UnitError::NoProgram(r.fmri.to_string()));
     };
     let transient = prop_str(r, "startd", "duration") == Some("transient");
     let ctx = r.method_context(start);
     let cred = ctx.credential.clone().unwrap_or_default();
     let last = privlib::last_cap();
-    let set = |t: &Option<String>| -> Result<CapMask, String> {
+    let set = |t: &Option<String>| -> Result<CapMask, UnitError> {
         match t {
             Some(t) => privlib::parse_set(t)
                 .map(|s| s.caps(last))
-                .map_err(|e| format!("{}: {e}", r.fmri)),
+                .map_err(|source| UnitError::Privileges {
+                    fmri: r.fmri.to_string(),
+                    source,
+                }),
             None => Ok(CapMask::EMPTY),
         }
     };
@@ -441,7 +490,7 @@ mod tests {
     }
 
     fn export(r: &Resolved) -> Result<String, String> {
-        unit(r, "manifests/smf/xvm-store.xml", DEFAULT_BINDIR)
+        unit(r, "manifests/smf/xvm-store.xml", DEFAULT_BINDIR).map_err(|e| e.to_string())
     }
 
     fn set_prop(r: &mut Resolved, pg: &str, name: &str, value: &str) {

@@ -150,7 +150,7 @@ fn run(a: Args) -> Result<(), String> {
                 for r in b.instances() {
                     units.push((
                         systemd::unit_name(&r.fmri),
-                        systemd::unit(&r, &source, &bindir)?,
+                        systemd::unit(&r, &source, &bindir).map_err(|e| e.to_string())?,
                     ));
                 }
             }
