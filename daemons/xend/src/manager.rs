@@ -149,9 +149,9 @@ pub struct Reservation {
     text: String,
 }
 
-/// What [`Manager::tick`] found to do, done without the lock by
-/// [`Ending::run`]'s caller: a domain taken out to be ended, and for
-/// `on_* = restart`, created again from its config.
+/// What [`Manager::tick`] found to do, done without the lock by its
+/// caller ([`end`], then [`Manager::release`]): a domain taken out to be
+/// ended, and for `on_* = restart`, created again from its config.
 #[derive(Debug)]
 pub struct Ending {
     /// The domain, out of [`Manager::domains`] and marked busy.
@@ -282,15 +282,6 @@ impl Manager {
             .checked_add(domid)
             .filter(|u| *u != 0)
             .ok_or(DomainError::UidOverflow)
-    }
-
-    /// Creates and starts a domain from config text (`source` names it in
-    /// messages), all under `&mut self`: [`Manager::reserve`], [`launch`]
-    /// and [`Manager::finish`] in one.
-    pub fn create(&mut self, source: &str, text: &str) -> Result<Value, DomainError> {
-        let r = self.reserve(source, text)?;
-        let started = launch(&self.s, &r);
-        self.finish(r, started)
     }
 
     /// Checks a config and takes a domid, name and UUID for it (they stay
@@ -461,13 +452,9 @@ impl Manager {
     }
 
     /// Every domain, as `xm list` shows them: domain 0, the running ones,
-    /// then managed domains not running (no id).
-    pub fn list(&self) -> Value {
-        self.list_with(managed_configs(&self.s))
-    }
-
-    /// [`Manager::list`] with the managed configs already read (read them
-    /// with [`managed_configs`] without the lock: they are files).
+    /// the starting and ending ones, then managed domains not running (no
+    /// id). `managed` is read by [`managed_configs`], without the lock:
+    /// they are files.
     pub fn list_with(&self, managed: Vec<(String, DomainConfig)>) -> Value {
         let (mem_mib, cpus) = host_size();
         let mut v = vec![
@@ -487,17 +474,6 @@ impl Manager {
             }
         }
         Value::Array(v)
-    }
-
-    /// `new`: stores a domain's config ([`store_managed`]).
-    pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Value, DomainError> {
-        store_managed(&self.s, source, text)
-    }
-
-    /// `start`: starts a managed domain.
-    pub fn start_managed(&mut self, name: &str) -> Result<Value, DomainError> {
-        let (source, text) = managed_config(&self.s, name)?;
-        self.create(&source, &text)
     }
 
     /// `delete`: forgets a managed domain that is not running.
@@ -522,15 +498,6 @@ impl Manager {
     pub fn info(&self, which: &str) -> Result<Value, DomainError> {
         let id = self.find(which)?;
         Ok(info(&self.domains[&id]))
-    }
-
-    /// Ends a domain now: its qemu killed, its entries gone
-    /// ([`Manager::take`], [`end`] and [`Manager::release`] in one).
-    pub fn destroy(&mut self, which: &str) -> Result<Value, DomainError> {
-        let d = self.take(which)?;
-        let id = end(&self.s, d);
-        self.release(id);
-        Ok(json!({"domid": id}))
     }
 
     /// Takes a domain out to be ended: it leaves [`Manager::domains`] and
@@ -576,26 +543,12 @@ impl Manager {
         Ok((c.name.clone(), c.to_text()))
     }
 
-    /// Reboots: destroy, then create again from the same config.
-    pub fn reboot(&mut self, which: &str) -> Result<Value, DomainError> {
-        let (name, text) = self.config_of(which)?;
-        self.destroy(which)?;
-        self.create(&name, &text)
-    }
-
     /// The VNC listeners to watch: (domid, fd).
     pub fn vnc_listeners(&self) -> Vec<(u32, i32)> {
         self.domains
             .values()
             .filter_map(|d| d.vnc.as_ref().map(|l| (d.domid, l.as_raw_fd())))
             .collect()
-    }
-
-    /// Hands a waiting VNC client of domain `id` to its qemu.
-    pub fn vnc_accept(&mut self, id: u32) {
-        if let Some((client, qmp)) = self.vnc_take(id) {
-            vnc_hand_over(id, &client, &qmp);
-        }
     }
 
     /// Accepts a waiting VNC client of domain `id` (the listener does not

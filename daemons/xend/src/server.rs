@@ -1,7 +1,7 @@
 //! xend's RPC server: clients served concurrently, domains looked after.
 //!
 //! # Model
-//! A thread per served connection, bounded by privlib's [`Gate`] (its
+//! A thread per served connection, bounded by privlib's [`privlib::Gate`] (its
 //! total and per-uid limits), plus the main thread that watches device
 //! models and VNC listeners ([`Xend::tick`]). The [`Manager`] sits behind
 //! one mutex that is only held for quick bookkeeping: every step that may
