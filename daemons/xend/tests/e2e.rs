@@ -14,7 +14,7 @@ use privlib::testing::{have_program, in_private_tmpfs, root_or_skip};
 
 mod common;
 use common::{
-    BANNER, Ids, bindir, check, check_unprivileged_qemu, field, listed, process_of, setup, start,
+    BANNER, Ids, bindir, check, check_unprivileged_qemu, field, listed, process_of, stack, start,
     vnc_greeting, wait_until, xm,
 };
 
@@ -38,7 +38,7 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
     }
     let verdict = in_private_tmpfs("xend-e2e", |base| {
         let e = |e: std::io::Error| e.to_string();
-        let root = setup(
+        let (root, _xs, xend) = stack(
             base,
             Ids {
                 xvm: XVM,
@@ -46,22 +46,10 @@ fn a_virt_manage_user_starts_a_guest_whose_qemu_has_no_privilege() {
                 bob: BOB,
                 virt: VIRT,
             },
+            BASE,
+            &[],
         )?;
         let base_arg = BASE.to_string();
-        let _xs = start(
-            "xenstored",
-            &["-N", "--system", "--dm-uid-base", &base_arg],
-            &root,
-            &base.join("xenstored.log"),
-            "xenstored serving",
-        )?;
-        let xend = start(
-            "xend",
-            &["--system", "--dm-uid-base", &base_arg],
-            &root,
-            &base.join("xend.log"),
-            "xend serving",
-        )?;
         let xend_pid = i32::try_from(xend.0.id()).unwrap_or(0);
 
         // A watcher of @releaseDomain, as dom0.

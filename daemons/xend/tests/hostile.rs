@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use privlib::testing::{Attack, Hostile, have_program, in_private_tmpfs, root_or_skip};
 
 mod common;
-use common::{Daemon, Ids, check, listed, setup, start, wait_until, xm};
+use common::{Daemon, Ids, check, listed, wait_until, xm};
 
 const IDS: Ids = Ids {
     xvm: 48_830,
@@ -20,29 +20,14 @@ const IDS: Ids = Ids {
     bob: 48_832,
     virt: 48_840,
 };
-const BASE: &str = "49800";
+const BASE: u32 = 49_800;
 
 /// What "served at once" means here: well above a loaded machine's
 /// scheduling noise, far below the seconds one stalled peer used to cost.
 const PROMPT: Duration = Duration::from_secs(1);
 
 fn stack(base: &Path) -> Result<(std::path::PathBuf, Daemon, Daemon), String> {
-    let root = setup(base, IDS)?;
-    let xs = start(
-        "xenstored",
-        &["-N", "--system", "--dm-uid-base", BASE],
-        &root,
-        &base.join("xenstored.log"),
-        "xenstored serving",
-    )?;
-    let xend = start(
-        "xend",
-        &["--system", "--dm-uid-base", BASE, "--shutdown-timeout", "2"],
-        &root,
-        &base.join("xend.log"),
-        "xend serving",
-    )?;
-    Ok((root, xs, xend))
+    common::stack(base, IDS, BASE, &["--shutdown-timeout", "2"])
 }
 
 /// `xm list` as `uid` (with `groups`), answered within [`PROMPT`].

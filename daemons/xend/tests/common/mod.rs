@@ -259,3 +259,27 @@ pub fn setup(base: &Path, ids: Ids) -> Result<PathBuf, String> {
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).map_err(e)?;
     Ok(root)
 }
+
+/// The hermetic system-mode stack: [`setup`], then xenstored and xend
+/// (with `xend_args` more) with device models at `dm_base` + domid.
+/// Returns the root and both daemons, stopped when dropped.
+pub fn stack(
+    base: &Path,
+    ids: Ids,
+    dm_base: u32,
+    xend_args: &[&str],
+) -> Result<(PathBuf, Daemon, Daemon), String> {
+    let root = setup(base, ids)?;
+    let dm = dm_base.to_string();
+    let xs = start(
+        "xenstored",
+        &["-N", "--system", "--dm-uid-base", &dm],
+        &root,
+        &base.join("xenstored.log"),
+        "xenstored serving",
+    )?;
+    let mut args = vec!["--system", "--dm-uid-base", &dm];
+    args.extend_from_slice(xend_args);
+    let xend = start("xend", &args, &root, &base.join("xend.log"), "xend serving")?;
+    Ok((root, xs, xend))
+}
