@@ -18,7 +18,7 @@ use common::{bindir, check};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use privlib::sys::child::fork_call;
@@ -71,17 +71,7 @@ impl Startd {
         )
         .map_err(|e| e.to_string())?;
         let log = base.join("startd.log");
-        let child = Command::new(bindir().join("svc-startd"))
-            .arg("--system")
-            .arg("--manifests")
-            .arg(&m)
-            .arg("--bindir")
-            .arg(bindir())
-            .env("XVM_ROOT", &root)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
-            .spawn()
-            .map_err(|e| e.to_string())?;
+        let child = common::spawn_system_startd(&m, &root, &log)?;
         let s = Startd { child, log, root };
         let t = Instant::now();
         while !s.log_text().contains("svc-startd serving") {

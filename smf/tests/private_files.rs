@@ -13,7 +13,7 @@ use common::{bindir, check};
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use privlib::testing::{
@@ -108,17 +108,7 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
         )?;
         let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
         let log = base.join("startd.log");
-        let child = Command::new(bindir().join("svc-startd"))
-            .arg("--system")
-            .arg("--manifests")
-            .arg(&manifests)
-            .arg("--bindir")
-            .arg(bindir())
-            .env("XVM_ROOT", &root)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
-            .spawn()
-            .map_err(|e| e.to_string())?;
+        let child = common::spawn_system_startd(&manifests, &root, &log)?;
         let _startd = Startd(child);
         let env = [("XVM_ROOT", root.as_path())];
         let svcs = bindir().join("svcs");

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The directory the workspace's binaries are built into.
@@ -37,4 +37,20 @@ pub fn terminate(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Starts `svc-startd --system` over `manifests`, with `XVM_ROOT=root`
+/// and its stderr in `log`.
+pub fn spawn_system_startd(manifests: &Path, root: &Path, log: &Path) -> Result<Child, String> {
+    Command::new(bindir().join("svc-startd"))
+        .arg("--system")
+        .arg("--manifests")
+        .arg(manifests)
+        .arg("--bindir")
+        .arg(bindir())
+        .env("XVM_ROOT", root)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?)
+        .spawn()
+        .map_err(|e| format!("svc-startd: {e}"))
 }
