@@ -23,17 +23,24 @@
 //! - [`listener`]: the unix socket every daemon listens on;
 //! - [`log`]: the daemons' stderr log;
 //! - [`ppriv`]: the `ppriv` tool's output;
-//! - [`sys`]: the only module with `unsafe`: the kernel calls, with a
-//!   recording fake for tests.
+//! - [`bounded`]: size- and time-bounded reads of lines and files;
+//! - [`os`]: the safe system calls the daemons may make (openat2 helpers,
+//!   accounts, poll, fd passing);
+//! - `sys` (private): the only module with `unsafe`: the kernel calls, with
+//!   a recording fake for tests;
+//! - `testing` (feature `testing`, for tests only): hermetic accounts and
+//!   users in a private mount namespace.
 
 pub mod authz;
 pub mod basic;
+pub mod bounded;
 pub mod caps;
 pub mod gate;
 pub mod listener;
 pub mod log;
 pub mod mode;
 pub mod names;
+pub mod os;
 pub mod peer;
 pub mod policy;
 pub mod ppriv;
@@ -42,7 +49,15 @@ pub mod procfs;
 pub mod set;
 pub mod spawn;
 pub mod subid;
+// The system layer is private: the daemons get [`os`]'s safe facades. The
+// `testing` feature opens it to privlib's own root tests, which check the
+// layer itself (the raw child path, seccomp assembly, capability state).
+#[cfg(not(feature = "testing"))]
+#[allow(unreachable_pub, dead_code)]
+mod sys;
+#[cfg(feature = "testing")]
 pub mod sys;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use authz::{Denied, Grant, require_any};

@@ -37,7 +37,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use privlib::sys::sock::{chown_fd, open_no_symlinks};
+use privlib::os::fs::{chown_fd, open_no_symlinks};
 
 /// The directories, relative to the root, with their modes: run
 /// directories others may pass but not list (their 0666 sockets are the

@@ -407,11 +407,11 @@ impl Restarter {
         let Some(child) = &mut s.child else {
             return false;
         };
-        let mut fds = [privlib::sys::poll::pollfd(
+        let mut fds = [privlib::os::poll::pollfd(
             child.pidfd().as_raw_fd(),
-            privlib::sys::poll::POLLIN,
+            privlib::os::poll::POLLIN,
         )];
-        if !privlib::sys::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0) {
+        if !privlib::os::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0) {
             return false;
         }
         let status = child.wait();
@@ -561,7 +561,7 @@ impl Restarter {
             };
             // No supp_groups: the user's own groups, as initgroups gives.
             let groups: Vec<u32> = match &cred.supp_groups {
-                None => privlib::sys::accounts::group_list(&u)
+                None => privlib::os::accounts::group_list(&u)
                     .map_err(|e| format!("groups of {user}: {e}"))?,
                 Some(named) => named
                     .iter()
@@ -686,10 +686,10 @@ impl Restarter {
 }
 
 /// A user by name or number.
-fn lookup_user(user: &str) -> Result<privlib::sys::accounts::User, String> {
+fn lookup_user(user: &str) -> Result<privlib::os::accounts::User, String> {
     let found = match user.parse::<u32>() {
-        Ok(n) => privlib::sys::accounts::user_by_uid(n),
-        Err(_) => privlib::sys::accounts::user_by_name(user),
+        Ok(n) => privlib::os::accounts::user_by_uid(n),
+        Err(_) => privlib::os::accounts::user_by_name(user),
     };
     found
         .map_err(|e| format!("looking up user {user}: {e}"))?
@@ -699,8 +699,8 @@ fn lookup_user(user: &str) -> Result<privlib::sys::accounts::User, String> {
 /// A group's gid, by name or number.
 fn lookup_group(g: &str) -> Result<u32, String> {
     let found = match g.parse::<u32>() {
-        Ok(n) => privlib::sys::accounts::group_by_gid(n),
-        Err(_) => privlib::sys::accounts::group_by_name(g),
+        Ok(n) => privlib::os::accounts::group_by_gid(n),
+        Err(_) => privlib::os::accounts::group_by_name(g),
     };
     Ok(found
         .map_err(|e| format!("looking up group {g}: {e}"))?

@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
 use privlib::mode::{env_path, session_data, session_run, xvm_root};
-use privlib::sys::accounts;
-use privlib::sys::poll::{POLLIN, poll, pollfd};
+use privlib::os::accounts;
+use privlib::os::poll::{POLLIN, poll, pollfd};
 use privlib::{
     Gate, GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init,
 };

@@ -216,9 +216,9 @@ pub fn open_disk(dirs: &[PathBuf], d: &config::Disk) -> Result<OwnedFd, String> 
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let (dir, rel) = beneath(dirs, &d.target)?;
     let name = d.target.display();
-    let dfd = privlib::sys::sock::open_no_symlinks(None, dir, true)
+    let dfd = privlib::os::fs::open_no_symlinks(None, dir, true)
         .map_err(|e| format!("image directory {}: {e}", dir.display()))?;
-    let fd = privlib::sys::sock::open_beneath(dfd.as_fd(), &rel, !d.read_only).map_err(|e| {
+    let fd = privlib::os::fs::open_beneath(dfd.as_fd(), &rel, !d.read_only).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
             format!("disk {name}: a symlink on the way; refused")
         } else {
@@ -589,11 +589,11 @@ impl Manager {
                 continue;
             }
             let ended = d.child.as_ref().is_some_and(|c| {
-                let mut fds = [privlib::sys::poll::pollfd(
+                let mut fds = [privlib::os::poll::pollfd(
                     c.pidfd().as_raw_fd(),
-                    privlib::sys::poll::POLLIN,
+                    privlib::os::poll::POLLIN,
                 )];
-                privlib::sys::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0)
+                privlib::os::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0)
             });
             if !ended {
                 continue;
@@ -761,7 +761,7 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
             .open(dir.join("qemu.log"))
     }
     .map_err(DomainError::io(dir.join("qemu.log")))?;
-    let (log_read, log) = privlib::sys::child::pipe().map_err(|source| DomainError::System {
+    let (log_read, log) = privlib::os::fd::pipe().map_err(|source| DomainError::System {
         what: "a pipe for qemu's log",
         source,
     })?;
@@ -1046,11 +1046,11 @@ pub fn vnc_hand_over(id: u32, client: &std::os::unix::net::UnixStream, qmp: &Pat
 
 /// Whether the process behind `c` has ended, waiting up to `ms`.
 fn ended_within(c: &privlib::Child, ms: i32) -> bool {
-    let mut fds = [privlib::sys::poll::pollfd(
+    let mut fds = [privlib::os::poll::pollfd(
         c.pidfd().as_raw_fd(),
-        privlib::sys::poll::POLLIN,
+        privlib::os::poll::POLLIN,
     )];
-    privlib::sys::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
+    privlib::os::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
 }
 
 /// Whether `pid` is a zombie (it can do nothing any more).

@@ -80,7 +80,7 @@ impl Qmp {
         let mut line =
             serde_json::json!({"execute": "getfd", "arguments": {"fdname": "client"}}).to_string();
         line.push('\n');
-        privlib::sys::sock::send_with_fd(&self.writer, line.as_bytes(), fd)
+        privlib::os::fd::send_with_fd(&self.writer, line.as_bytes(), fd)
             .map_err(|e| format!("QMP getfd: {e}"))?;
         self.answer("getfd")?;
         self.call(

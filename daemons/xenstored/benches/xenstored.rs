@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use privlib::Policy;
 use privlib::listener::{SocketSpec, UnixServer};
-use privlib::sys::poll::{POLLIN, poll, pollfd};
+use privlib::os::poll::{POLLIN, poll, pollfd};
 use xenstored::daemon::{Daemon, Limits};
 use xenstored::server::{DmUids, Endpoint, Server};
 use xenstored::store::{Caller, Quota, Store};

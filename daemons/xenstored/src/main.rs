@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
-use privlib::sys::accounts;
-use privlib::sys::landlock::fs;
+use privlib::os::accounts;
+use privlib::os::landlock;
 use privlib::{
     InitFlags, Policy, PrivSet, confine_fs, fini_daemon_priv, init_daemon_priv, parse_set,
 };
@@ -171,7 +171,7 @@ fn start(a: Args) -> Result<(), String> {
         None => None,
     };
     if !a.no_fork {
-        privlib::sys::child::daemonize().map_err(|e| format!("daemonize: {e}"))?;
+        privlib::os::daemonize().map_err(|e| format!("daemonize: {e}"))?;
     }
     if let Some(p) = &a.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
@@ -238,10 +238,10 @@ fn start(a: Args) -> Result<(), String> {
     // file outside its run directory (and /proc, to read peers).
     let never = parse_set("proc_fork,proc_exec").map_err(|e| e.to_string())?;
     fini_daemon_priv(&never).map_err(|e| format!("removing proc_fork, proc_exec: {e}"))?;
-    let rw = fs::READ | fs::WRITE;
+    let rw = landlock::READ | landlock::WRITE;
     confine_fs(&[
         (dir.as_path(), rw),
-        (std::path::Path::new("/proc"), fs::READ),
+        (std::path::Path::new("/proc"), landlock::READ),
     ])
     .map_err(|e| format!("confining files: {e}"))?;
 

@@ -21,8 +21,8 @@ use std::os::unix::net::UnixStream;
 
 use privlib::listener::UnixServer;
 use privlib::names::{virt_manage, xvm_control};
+use privlib::os::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, poll, pollfd};
 use privlib::peer::Ucred;
-use privlib::sys::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, poll, pollfd};
 use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Verdict, require_any};
 
 use crate::daemon::{Daemon, Role};

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use privlib::names::{virt_manage, xvm_control};
+use privlib::os::accounts;
 use privlib::peer::Ucred;
 use privlib::policy::{self, Policy};
-use privlib::sys::accounts;
 
 /// Check the xVM privilege policy, or show what it grants.
 #[derive(Parser, Debug)]

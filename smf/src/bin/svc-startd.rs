@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
-use privlib::sys::poll::{POLLIN, poll, pollfd, read_signal, signal_fd};
+use privlib::os::poll::{POLLIN, poll, pollfd, read_signal, signal_fd};
 use privlib::{Gate, InitFlags, Policy, PrivSet, init_daemon_priv, parse_set};
 use smf::control::{self, ControlServer};
 use smf::paths::Paths;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use privlib::sys::accounts;
+use privlib::os::accounts;
 use smf::fixperms::{DIRS, Plan, Report, SESSION_DIRS};
 
 /// Fixes ownership and modes of the xVM directories.

@@ -1,0 +1,51 @@
+//! What the daemons may use of the system layer, as safe functions.
+//!
+//! [`crate::sys`] is private: it holds every `unsafe` block and the calls
+//! that change credentials, and only privlib's own modules drive it. The
+//! daemons need a few plain operations from it (opening files without
+//! following symlinks, the account database, poll and signalfd, passing an
+//! fd, a pipe, daemonizing); they get them here, and nothing else.
+
+/// The account database (`getpwnam_r` and friends), read with the
+/// process's own NSS configuration.
+pub mod accounts {
+    pub use crate::sys::accounts::{
+        Group, User, group_by_gid, group_by_name, group_list, user_by_name, user_by_uid,
+    };
+}
+
+/// Opening files in trees others can write to: never through a symlink,
+/// and beneath a directory never outside it (openat2's RESOLVE_* flags).
+pub mod fs {
+    pub use crate::sys::sock::{chown_fd, open_beneath, open_no_symlinks};
+}
+
+/// Waiting on fds, and signals as an fd.
+pub mod poll {
+    pub use crate::sys::poll::{
+        POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, PollFd, poll, pollfd, read_signal, signal_fd,
+    };
+
+    /// Whether `fd` is readable within `timeout_ms` (0: now; an error
+    /// counts as not readable).
+    pub fn readable(fd: std::os::fd::BorrowedFd<'_>, timeout_ms: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fds = [pollfd(fd.as_raw_fd(), POLLIN)];
+        poll(&mut fds, timeout_ms).is_ok_and(|n| n > 0)
+    }
+}
+
+/// File descriptors: a close-on-exec pipe, and one fd sent over a unix
+/// stream (SCM_RIGHTS).
+pub mod fd {
+    pub use crate::sys::child::pipe;
+    pub use crate::sys::sock::send_with_fd;
+}
+
+/// Detaches from the terminal and the session (fork, setsid, fork).
+pub use crate::sys::child::daemonize;
+
+/// Landlock's file access bits, for [`crate::confine_fs`].
+pub mod landlock {
+    pub use crate::sys::landlock::fs::*;
+}
