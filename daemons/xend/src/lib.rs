@@ -4,6 +4,9 @@
 //!   file, line and column, unsupported keys reported by name;
 //! - [`error`]: what a domain operation fails with ([`error::DomainError`]);
 //! - [`dm`]: the device model, qemu started with no privilege at all;
+//!   its log ([`dm::log`]) and how it is ended ([`dm::kill`]);
+//! - [`disk`]: opening disk images beneath the image directories;
+//! - [`launch`]: starting a reserved domain and ending one;
 //! - [`manager`]: the domains, their device models and xenstore entries;
 //! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
 //! - [`server`]: serving clients concurrently over one locked manager;
@@ -12,8 +15,10 @@
 //! - [`testguest`]: the test guest's disk image.
 
 pub mod config;
+pub mod disk;
 pub mod dm;
 pub mod error;
+pub mod launch;
 pub mod manager;
 pub mod privs;
 pub mod qmp;

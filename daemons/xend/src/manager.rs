@@ -3,19 +3,20 @@
 //! qemu ends.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use xenstored::client::Client as XsClient;
 
 use crate::config::{self, Action, DomainConfig};
-use crate::dm::{self, DmSpec};
+use crate::dm::kill::{kill_uid, proc_identity, processes_of};
+use crate::dm::log::{QEMU_LOG_TAIL, log_tail};
 use crate::error::DomainError;
+pub use crate::launch::{end, launch};
+use crate::launch::unregister;
 use crate::qmp::Qmp;
-use privlib::PrivSet;
 
 /// How xend runs.
 #[derive(Clone, Debug)]
@@ -141,12 +142,12 @@ pub struct Manager {
 pub struct Reservation {
     /// Its id.
     pub domid: u32,
-    uid: u32,
-    gid: u32,
-    cfg: DomainConfig,
-    uuid: String,
-    source: String,
-    text: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) cfg: DomainConfig,
+    pub(crate) uuid: String,
+    pub(crate) source: String,
+    pub(crate) text: String,
 }
 
 /// What [`Manager::tick`] found to do, done without the lock by its
@@ -177,74 +178,6 @@ fn random_uuid() -> Result<String, String> {
         h[8..10].concat(),
         h[10..16].concat()
     ))
-}
-
-/// The image directory `target` lies beneath, and its path below it:
-/// absolute, no `..`, under one of `dirs`.
-fn beneath<'a>(dirs: &'a [PathBuf], target: &Path) -> Result<(&'a Path, PathBuf), String> {
-    if !target.is_absolute()
-        || target
-            .components()
-            .any(|c| matches!(c, Component::ParentDir))
-    {
-        return Err(format!(
-            "disk {}: give an absolute path without ..",
-            target.display()
-        ));
-    }
-    for d in dirs {
-        if let Ok(rel) = target.strip_prefix(d)
-            && !rel.as_os_str().is_empty()
-        {
-            return Ok((d.as_path(), rel.to_path_buf()));
-        }
-    }
-    Err(format!(
-        "disk {}: not beneath an image directory ({})",
-        target.display(),
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
-
-/// Opens a disk for the device model: beneath its image directory, no
-/// symlink on the way, not a file with other hard links (their other
-/// names may be anywhere), a regular file or a block device.
-pub fn open_disk(dirs: &[PathBuf], d: &config::Disk) -> Result<OwnedFd, String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let (dir, rel) = beneath(dirs, &d.target)?;
-    let name = d.target.display();
-    let dfd = privlib::os::fs::open_no_symlinks(None, dir, true)
-        .map_err(|e| format!("image directory {}: {e}", dir.display()))?;
-    let fd = privlib::os::fs::open_beneath(dfd.as_fd(), &rel, !d.read_only).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) {
-            format!("disk {name}: a symlink on the way; refused")
-        } else {
-            format!("disk {name}: {e}")
-        }
-    })?;
-    let meta = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?)
-        .metadata()
-        .map_err(|e| format!("disk {name}: {e}"))?;
-    if !(meta.file_type().is_file() || meta.file_type().is_block_device()) {
-        return Err(format!("disk {name}: not a file or block device"));
-    }
-    if meta.file_type().is_file() && meta.nlink() > 1 {
-        return Err(format!(
-            "disk {name}: has {} hard links; refused",
-            meta.nlink()
-        ));
-    }
-    // The checked file, reopened through its own fd (not its path) for
-    // blocking I/O.
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(!d.read_only)
-        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map(OwnedFd::from)
-        .map_err(|e| format!("disk {name}: {e}"))
 }
 
 impl Manager {
@@ -423,7 +356,7 @@ impl Manager {
         let cfg = config::parse(Path::new(&st.source), &st.config).map_err(|e| e.to_string())?;
         let child = privlib::Child::adopt(st.pid).map_err(|e| format!("pid {}: {e}", st.pid))?;
         // The pidfd pins the process: now its identity can be checked.
-        let (start, uid) = proc_identity(st.pid)?;
+        let (start, uid) = proc_identity(st.pid).map_err(|e| e.to_string())?;
         if start != st.start_time || uid != st.uid {
             return Err(format!("pid {} is another process now", st.pid));
         }
@@ -642,26 +575,9 @@ struct SavedState {
     started: u64,
 }
 
-/// A process's start time (clock ticks since boot, /proc/PID/stat field
-/// 22) and real uid.
-fn proc_identity(pid: i32) -> Result<(u64, u32), String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("pid {pid}: {e}"))?;
-    // The command name may hold anything; the fields follow its last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let start = rest
-        .split_whitespace()
-        .nth(19)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("pid {pid}: unreadable stat"))?;
-    let cred = privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
-        .map_err(|e| e.to_string())?;
-    Ok((start, cred.uid[0]))
-}
-
-fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Result<(), String> {
+pub(crate) fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Result<(), String> {
     let pid = d.child.as_ref().map_or(0, privlib::Child::pid);
-    let (start_time, _) = proc_identity(pid)?;
+    let (start_time, _) = proc_identity(pid).map_err(|e| e.to_string())?;
     let st = SavedState {
         domid: d.domid,
         uuid: d.uuid.clone(),
@@ -709,163 +625,6 @@ fn read_state(path: &Path) -> Result<SavedState, String> {
     }
     let body = std::fs::read(path).map_err(|e| e.to_string())?;
     serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Starts a reserved domain: opens its disks, makes its directory and
-/// sockets, starts its device model and registers it in the store.
-/// Needs only the settings, so it runs without the manager's lock.
-pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
-    let (domid, uid, gid, cfg) = (r.domid, r.uid, r.gid, &r.cfg);
-    // Validate and open everything before anything starts.
-    let disks = cfg
-        .disks
-        .iter()
-        .map(|d| open_disk(&s.image_dirs, d).map_err(DomainError::Disk))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dir = s.run.join("domains").join(domid.to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(DomainError::io(&dir))?;
-    }
-    let listen = |name: &str| {
-        UnixListener::bind(dir.join(name))
-            .map(OwnedFd::from)
-            .map_err(DomainError::io(dir.join(name)))
-    };
-    let (qmp, serial) = (listen("qmp")?, listen("serial")?);
-    let vnc = if cfg.vnc {
-        let l = UnixListener::bind(dir.join("vnc")).map_err(DomainError::io(dir.join("vnc")))?;
-        l.set_nonblocking(true)
-            .map_err(DomainError::io(dir.join("vnc")))?;
-        Some(l)
-    } else {
-        None
-    };
-    // qemu's stdout and stderr: a pipe that xend copies into qemu.log (for
-    // xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a file
-    // with RLIMIT_FSIZE: that limit bounds the write *offset* in every
-    // regular file the process writes, so it would also stop the guest
-    // writing its disk image past that size.
-    let log_file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(dir.join("qemu.log"))
-    }
-    .map_err(DomainError::io(dir.join("qemu.log")))?;
-    let (log_read, log) = privlib::os::fd::pipe().map_err(|source| DomainError::System {
-        what: "a pipe for qemu's log",
-        source,
-    })?;
-    let spec = DmSpec {
-        domid,
-        config: cfg,
-        uid,
-        gid,
-        kvm: s.kvm,
-        groups: s.dm_range.then(|| s.kvm_gid.into_iter().collect()),
-        qmp: &qmp,
-        serial: &serial,
-        disks: &disks,
-        log: &log,
-        qemu: s.qemu.clone(),
-    };
-    // proc_setid is raised for this one step only (system mode).
-    let child = {
-        let _on = s.dm_range.then(crate::privs::Bracket::on);
-        dm::launch(&spec)?
-    };
-    drop(spec);
-    drop(log);
-    let pump = std::thread::Builder::new()
-        .name(format!("qemu-log-{domid}"))
-        .spawn(move || pump_log(log_read, log_file, QEMU_LOG_MAX));
-    if let Err(e) = pump {
-        tracing::warn!(domid, "qemu's log is not kept: {e}");
-    }
-    let mut d = Domain {
-        domid,
-        config: cfg.clone(),
-        uuid: r.uuid.clone(),
-        state: DState::Running,
-        child: Some(child),
-        started: SystemTime::now(),
-        dir,
-        uid,
-        vnc,
-    };
-    // Recorded before anything else, so a new xend finds this qemu
-    // whatever happens to this one from here on.
-    if let Err(e) = save_state(&d, uid, &r.source, &r.text) {
-        kill(&mut d, s.dm_range);
-        let _ = std::fs::remove_dir_all(&d.dir);
-        return Err(DomainError::State(e));
-    }
-    if let Err(e) = register(s, &d) {
-        kill(&mut d, s.dm_range);
-        let _ = std::fs::remove_dir_all(&d.dir);
-        return Err(e);
-    }
-    Ok(d)
-}
-
-fn xs(s: &Settings) -> Result<XsClient, DomainError> {
-    XsClient::connect(&s.xenstore).map_err(|source| DomainError::StoreConnect {
-        path: s.xenstore.clone(),
-        source,
-    })
-}
-
-/// Writes the domain's nodes and introduces it (`@introduceDomain`).
-fn register(s: &Settings, d: &Domain) -> Result<(), DomainError> {
-    let mut xs = xs(s)?;
-    let base = format!("/local/domain/{}", d.domid);
-    let vm = format!("/vm/{}", d.uuid);
-    let kib = (d.config.memory_mib * 1024).to_string();
-    let id = d.domid.to_string();
-    let writes: [(String, &[u8]); 8] = [
-        (format!("{base}/name"), d.config.name.as_bytes()),
-        (format!("{base}/domid"), id.as_bytes()),
-        (format!("{base}/vm"), vm.as_bytes()),
-        (format!("{base}/memory/target"), kib.as_bytes()),
-        (format!("{base}/console/type"), b"xenconsoled"),
-        (format!("{vm}/name"), d.config.name.as_bytes()),
-        (format!("{vm}/uuid"), d.uuid.as_bytes()),
-        (format!("{vm}/domid"), id.as_bytes()),
-    ];
-    let e = DomainError::Store;
-    xs.transaction(5, |c, tx| {
-        for (p, v) in &writes {
-            c.write(tx, p, v)?;
-        }
-        Ok(())
-    })
-    .map_err(e)?;
-    // The domain owns its directory, as on Xen; dom0 reads it.
-    xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
-        .map_err(e)?;
-    xs.introduce(d.domid, 0, 1).map_err(e)
-}
-
-fn unregister(s: &Settings, d: &Domain) {
-    match xs(s) {
-        Ok(mut xs) => {
-            let _ = xs.rm(0, &format!("/local/domain/{}", d.domid));
-            let _ = xs.rm(0, &format!("/vm/{}", d.uuid));
-            if let Err(e) = xs.release(d.domid) {
-                tracing::warn!(domid = d.domid, "xenstore release: {e}");
-            }
-        }
-        Err(e) => tracing::warn!(domid = d.domid, "{e}"),
-    }
 }
 
 /// Managed domains xend keeps at most: each is a file read by every
@@ -963,70 +722,6 @@ pub fn managed_config(s: &Settings, name: &str) -> Result<(String, String), Doma
     Ok((path.display().to_string(), text))
 }
 
-/// Bytes of qemu's log shown when it ends.
-const QEMU_LOG_TAIL: u64 = 2048;
-/// Bytes of qemu's output kept in its `qemu.log`; the rest is dropped.
-pub const QEMU_LOG_MAX: u64 = 1 << 20;
-
-/// Copies what qemu writes to its stdout and stderr into `log`, up to
-/// `max` bytes; past that it reads on (so qemu never blocks on a full
-/// pipe) and drops, saying so once in the log. Ends when qemu does.
-pub fn pump_log(from: OwnedFd, log: std::fs::File, max: u64) {
-    use std::io::{Read, Write};
-    let mut from = std::fs::File::from(from);
-    let mut log = log;
-    let mut kept = 0u64;
-    let mut dropped = false;
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        };
-        let room = usize::try_from(max.saturating_sub(kept)).unwrap_or(usize::MAX);
-        let take = n.min(room);
-        if take > 0 && log.write_all(&buf[..take]).is_ok() {
-            kept += u64::try_from(take).unwrap_or(u64::MAX);
-        }
-        if take < n && !dropped {
-            dropped = true;
-            let _ = writeln!(
-                log,
-                "\n[xend: qemu's log reached {max} bytes; the rest is dropped]"
-            );
-        }
-    }
-}
-
-/// The last `max` bytes of a log, read from its end (never the whole
-/// file, whatever its size).
-fn log_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map_or(0, |m| m.len());
-    if f.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.take(max).read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// Ends a domain taken out by [`Manager::take`]: its qemu killed (this
-/// may wait seconds), its store entries and run directory gone. Needs no
-/// lock; returns the domid for [`Manager::release`].
-pub fn end(s: &Settings, mut d: Domain) -> u32 {
-    kill(&mut d, s.dm_range);
-    unregister(s, &d);
-    let _ = std::fs::remove_dir_all(&d.dir);
-    tracing::info!(domid = d.domid, "domain destroyed");
-    d.domid
-}
-
 /// Sends one QMP command to the socket at `qmp` (bounded by QMP's
 /// deadline; no lock needed).
 pub fn qmp_command(qmp: &Path, command: &str) -> Result<(), DomainError> {
@@ -1042,87 +737,6 @@ pub fn vnc_hand_over(id: u32, client: &std::os::unix::net::UnixStream, qmp: &Pat
     if let Err(e) = r {
         tracing::warn!(domid = id, "VNC client not handed over: {e}");
     }
-}
-
-/// Whether the process behind `c` has ended, waiting up to `ms`.
-fn ended_within(c: &privlib::Child, ms: i32) -> bool {
-    let mut fds = [privlib::os::poll::pollfd(
-        c.pidfd().as_raw_fd(),
-        privlib::os::poll::POLLIN,
-    )];
-    privlib::os::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
-}
-
-/// Whether `pid` is a zombie (it can do nothing any more).
-fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
-}
-
-/// Every live process running as `uid` (from /proc; zombies left out).
-fn processes_of(uid: u32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|pid| {
-            privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
-                .is_ok_and(|c| c.uid.contains(&uid))
-                && !zombie(*pid)
-        })
-        .collect()
-}
-
-/// SIGKILL to every process of a device-model uid, from a helper running
-/// as that uid (`kill -KILL -1`): no capability, no pid to get wrong, and
-/// nothing outside that uid can be hit. Never for uid 0.
-fn kill_uid(uid: u32, domid: u32) {
-    if uid == 0 {
-        tracing::error!(domid, "refusing to kill everything of uid 0");
-        return;
-    }
-    let _on = crate::privs::Bracket::on();
-    let helper = privlib::Spawn::new("/bin/kill")
-        .args(["-KILL", "-1"])
-        .uid(uid)
-        .gid(uid)
-        .groups(&[])
-        .privileges(PrivSet::basic())
-        .limit(PrivSet::basic())
-        .spawn();
-    match helper {
-        Ok(mut h) => drop(h.wait()),
-        Err(e) => tracing::error!(domid, "killing uid {uid}: {e}"),
-    }
-}
-
-/// Ends a domain's qemu without any capability: QMP `quit` (bounded in
-/// time); if it does not end, SIGKILL to everything of the domain's uid
-/// (device-model uid range), or to the qemu itself (session mode, our
-/// own uid). Never blocks: an adopted qemu is reaped by its new parent.
-fn kill(d: &mut Domain, dm_range: bool) {
-    let uid = d.uid;
-    let Some(c) = &mut d.child else {
-        return;
-    };
-    let quit = Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.execute("quit"));
-    if quit.is_err() || !ended_within(c, 3000) {
-        if dm_range {
-            kill_uid(uid, d.domid);
-        } else {
-            let _ = c.kill(libc::SIGKILL);
-        }
-        if !ended_within(c, 5000) {
-            tracing::error!(domid = d.domid, pid = c.pid(), "qemu did not end");
-            return;
-        }
-    }
-    let _ = c.wait();
-    d.child = None;
 }
 
 fn valid_uuid(u: &str) -> bool {

@@ -17,6 +17,9 @@
 //! 5. exec qemu, which adds its own `-sandbox` filter with everything it
 //!    can deny.
 
+pub mod kill;
+pub mod log;
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 

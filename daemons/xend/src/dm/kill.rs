@@ -1,0 +1,145 @@
+//! Ending a device model without any capability, and what xend reads
+//! about a process in /proc to do it.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use privlib::PrivSet;
+
+use crate::manager::Domain;
+use crate::qmp::Qmp;
+
+/// Why /proc/PID/stat could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcStatError {
+    /// The file could not be read (the process is gone, or over the bound).
+    #[error("pid {pid}: {source}")]
+    Read {
+        /// The process.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: privlib::bounded::FileError,
+    },
+    /// The fields after the command name do not parse.
+    #[error("pid {pid}: unreadable stat")]
+    Parse {
+        /// The process.
+        pid: i32,
+    },
+    /// Its credentials (/proc/PID/status) could not be read.
+    #[error("pid {pid}: {source}")]
+    Cred {
+        /// The process.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: privlib::procfs::ProcError,
+    },
+}
+
+/// /proc/PID/stat is a line of a few hundred bytes (the command name is
+/// at most 64 of them).
+const STAT_MAX: u64 = 4096;
+
+/// The fields of /proc/PID/stat after the command name, which may hold
+/// anything: they follow its last `)`. `privlib::procfs` reads only
+/// /proc/PID/status, so this is the one reader of stat in xend.
+fn stat_fields(pid: i32) -> Result<Vec<String>, ProcStatError> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = privlib::bounded::read_to_string(Path::new(&path), STAT_MAX)
+        .map_err(|source| ProcStatError::Read { pid, source })?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    Ok(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// A process's start time (clock ticks since boot, /proc/PID/stat field
+/// 22) and real uid.
+pub(crate) fn proc_identity(pid: i32) -> Result<(u64, u32), ProcStatError> {
+    // Field 22 is the 20th after the command name (field 2).
+    let start = stat_fields(pid)?
+        .get(19)
+        .and_then(|v| v.parse().ok())
+        .ok_or(ProcStatError::Parse { pid })?;
+    let cred = privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
+        .map_err(|source| ProcStatError::Cred { pid, source })?;
+    Ok((start, cred.uid[0]))
+}
+
+/// Whether the process behind `c` has ended, waiting up to `ms`.
+fn ended_within(c: &privlib::Child, ms: i32) -> bool {
+    let mut fds = [privlib::os::poll::pollfd(
+        c.pidfd().as_raw_fd(),
+        privlib::os::poll::POLLIN,
+    )];
+    privlib::os::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
+}
+
+/// Whether `pid` is a zombie (it can do nothing any more).
+fn zombie(pid: i32) -> bool {
+    stat_fields(pid).is_ok_and(|f| f.first().is_some_and(|st| st.starts_with('Z')))
+}
+
+/// Every live process running as `uid` (from /proc; zombies left out).
+pub(crate) fn processes_of(uid: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|d| d.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
+                .is_ok_and(|c| c.uid.contains(&uid))
+                && !zombie(*pid)
+        })
+        .collect()
+}
+
+/// SIGKILL to every process of a device-model uid, from a helper running
+/// as that uid (`kill -KILL -1`): no capability, no pid to get wrong, and
+/// nothing outside that uid can be hit. Never for uid 0.
+pub(crate) fn kill_uid(uid: u32, domid: u32) {
+    if uid == 0 {
+        tracing::error!(domid, "refusing to kill everything of uid 0");
+        return;
+    }
+    let _on = crate::privs::Bracket::on();
+    let helper = privlib::Spawn::new("/bin/kill")
+        .args(["-KILL", "-1"])
+        .uid(uid)
+        .gid(uid)
+        .groups(&[])
+        .privileges(PrivSet::basic())
+        .limit(PrivSet::basic())
+        .spawn();
+    match helper {
+        Ok(mut h) => drop(h.wait()),
+        Err(e) => tracing::error!(domid, "killing uid {uid}: {e}"),
+    }
+}
+
+/// Ends a domain's qemu without any capability: QMP `quit` (bounded in
+/// time); if it does not end, SIGKILL to everything of the domain's uid
+/// (device-model uid range), or to the qemu itself (session mode, our
+/// own uid). Never blocks: an adopted qemu is reaped by its new parent.
+pub(crate) fn kill(d: &mut Domain, dm_range: bool) {
+    let uid = d.uid;
+    let Some(c) = &mut d.child else {
+        return;
+    };
+    let quit = Qmp::connect(&d.dir.join("qmp")).and_then(|mut q| q.execute("quit"));
+    if quit.is_err() || !ended_within(c, 3000) {
+        if dm_range {
+            kill_uid(uid, d.domid);
+        } else {
+            let _ = c.kill(libc::SIGKILL);
+        }
+        if !ended_within(c, 5000) {
+            tracing::error!(domid = d.domid, pid = c.pid(), "qemu did not end");
+            return;
+        }
+    }
+    let _ = c.wait();
+    d.child = None;
+}
