@@ -9,6 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::perms::Perms;
 use crate::wire::{Frame, FrameReader, MsgType, XsError};
 
 /// What went wrong, as the client sees it.
@@ -168,13 +169,11 @@ impl Client {
             .collect())
     }
 
-    /// GET_PERMS, as `["n0", "r5"]`.
-    pub fn get_perms(&mut self, tx: u32, path: &str) -> Result<Vec<String>, ClientError> {
+    /// GET_PERMS: the owner first, then the other entries.
+    pub fn get_perms(&mut self, tx: u32, path: &str) -> Result<Perms, ClientError> {
         let r = self.request(MsgType::GetPerms, tx, nul(path))?;
-        Ok(r.split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect())
+        let entries: Vec<&[u8]> = r.split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
+        Perms::parse(&entries).map_err(|_| ClientError::Protocol)
     }
 
     /// SET_PERMS.

@@ -4,12 +4,11 @@
 //! # Format
 //! `XVMTDB1\n`, then records: `len: u32 LE`, `crc32(body): u32 LE`, `body`.
 //! A body is one batch: the changes of one request, so a request is
-//! applied on recovery whole or not at all. Ops inside: `1` write (path,
-//! value), `2` rm (path), `3` set perms (path, wire perms), `4` mkdir
-//! (path), `5` introduce (domid, mfn, port), `6` release (domid); strings
-//! are `u16 LE` length-prefixed.
+//! applied on recovery whole or not at all ([`record`] holds its format).
 //!
-//! On start the file is replayed. A torn last record (the daemon died in
+//! On start the file is replayed, one record at a time: a record's length
+//! is checked against [`MAX_RECORD`] before its body is read, so replay
+//! holds at most one record in memory however long the file. A torn last record (the daemon died in
 //! mid-write, before the reply) is cut off with a warning; a record whose
 //! checksum fails elsewhere is damage and stops the daemon with its
 //! offset. When the journal has grown to four times its last snapshot, a
@@ -17,17 +16,20 @@
 //! renamed over it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::daemon::{Change, Daemon, DomainInfo};
-use crate::perms::Perms;
-use crate::store::Caller;
+use crate::daemon::{Change, Daemon};
 use crate::txn::TxOp;
-use crate::wire::XsError;
+
+pub mod record;
+
+use record::encode;
+pub use record::{DecodeError, crc32};
 
 const MAGIC: &[u8; 8] = b"XVMTDB1\n";
+const MAGIC_LEN: u64 = 8;
 /// A record never exceeds this; [`Journal::record`] refuses to write a
 /// longer one, so that every record written can be read back. One request
 /// is one record: a direct change creates at most a path's depth of nodes
@@ -35,24 +37,25 @@ const MAGIC: &[u8; 8] = b"XVMTDB1\n";
 /// transaction bounds (1,024 nodes, 2,048 operations, by default: a few
 /// MiB at worst); a snapshot writes records of at most [`SNAPSHOT_RECORD`]
 /// bytes.
-const MAX_RECORD: usize = 16 << 20;
+pub const MAX_RECORD: usize = 16 << 20;
 /// A snapshot record is closed once it holds this many bytes.
 const SNAPSHOT_RECORD: usize = 256 << 10;
 
-/// The CRC-32 (IEEE) of `data`.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for b in data {
-        crc ^= u32::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+/// What is wrong with a damaged journal.
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    /// It does not start with this xenstored's magic.
+    #[error("not a journal of this xenstored")]
+    NotAJournal,
+    /// A record header gives a length past [`MAX_RECORD`].
+    #[error("record length {0} exceeds {MAX_RECORD}")]
+    TooLong(u64),
+    /// A record's body does not match its checksum.
+    #[error("checksum mismatch")]
+    Checksum,
+    /// A record's body does not replay.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 /// Why the journal could not be used.
@@ -75,9 +78,10 @@ pub enum JournalError {
         /// The file.
         path: PathBuf,
         /// Where.
-        offset: usize,
+        offset: u64,
         /// What is wrong.
-        what: String,
+        #[source]
+        what: Damage,
     },
     /// One request's changes are too many to be one record.
     #[error("{path}: a record of {len} bytes exceeds {MAX_RECORD}: not written")]
@@ -89,145 +93,62 @@ pub enum JournalError {
     },
 }
 
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&s[..usize::from(len)]);
-}
-
-fn encode(changes: &[Change]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for c in changes {
-        match c {
-            Change::Op(TxOp::Write(p, v)) => {
-                b.push(1);
-                put_str(&mut b, p.as_bytes());
-                put_str(&mut b, v);
-            }
-            Change::Op(TxOp::Rm(p)) => {
-                b.push(2);
-                put_str(&mut b, p.as_bytes());
-            }
-            Change::Op(TxOp::SetPerms(p, perms)) => {
-                b.push(3);
-                put_str(&mut b, p.as_bytes());
-                put_str(&mut b, &perms.to_wire());
-            }
-            Change::Op(TxOp::Mkdir(p)) => {
-                b.push(4);
-                put_str(&mut b, p.as_bytes());
-            }
-            Change::Introduce(d, info) => {
-                b.push(5);
-                b.extend_from_slice(&d.to_le_bytes());
-                b.extend_from_slice(&info.mfn.to_le_bytes());
-                b.extend_from_slice(&info.port.to_le_bytes());
-            }
-            Change::Release(d) => {
-                b.push(6);
-                b.extend_from_slice(&d.to_le_bytes());
-            }
-            Change::SetTarget(d, t) => {
-                b.push(7);
-                b.extend_from_slice(&d.to_le_bytes());
-                b.extend_from_slice(&t.to_le_bytes());
-            }
+/// Reads into `buf` until it is full or the file ends; the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    b
+    Ok(got)
 }
 
-struct Cursor<'a>(&'a [u8]);
+/// How a replay ended: at the end of the file, or at a torn record (the
+/// daemon died in mid-write, before the reply) to cut off.
+enum Replayed {
+    /// The file ends here.
+    End(u64),
+    /// A torn record starts here.
+    Torn(u64, &'static str),
+}
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("record ends early".into());
+/// Replays the records after the magic, one at a time; `damaged` names
+/// the file and offset of damage.
+fn replay(
+    r: &mut impl Read,
+    d: &mut Daemon,
+    damaged: impl Fn(u64, Damage) -> JournalError,
+    io_err: impl Fn(io::Error) -> JournalError,
+) -> Result<Replayed, JournalError> {
+    let mut at = MAGIC_LEN;
+    loop {
+        let mut header = [0u8; 8];
+        match read_full(r, &mut header).map_err(&io_err)? {
+            0 => return Ok(Replayed::End(at)),
+            8 => {}
+            _ => return Ok(Replayed::Torn(at, "torn record header")),
         }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn string(&mut self) -> Result<&'a [u8], String> {
-        let l = self.take(2)?;
-        let n = usize::from(u16::from_le_bytes([l[0], l[1]]));
-        self.take(n)
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn path(&mut self) -> Result<String, String> {
-        String::from_utf8(self.string()?.to_vec()).map_err(|_| "path is not UTF-8".to_string())
-    }
-}
-
-/// Applies one batch to the daemon.
-fn apply(d: &mut Daemon, body: &[u8]) -> Result<(), String> {
-    let mut c = Cursor(body);
-    while !c.0.is_empty() {
-        let kind = c.take(1)?[0];
-        let r = match kind {
-            1 => {
-                let p = c.path()?;
-                let v = c.string()?.to_vec();
-                d.store.write(Caller::Privileged, &p, &v).map(|_| ())
-            }
-            2 => {
-                let p = c.path()?;
-                d.store.rm(Caller::Privileged, &p).map(|_| ())
-            }
-            3 => {
-                let p = c.path()?;
-                let w = c.string()?;
-                let s = w.strip_suffix(&[0]).unwrap_or(w);
-                let perms = Perms::parse(&s.split(|b| *b == 0).collect::<Vec<_>>())
-                    .map_err(|e| format!("perms: {e}"))?;
-                d.store.set_perms(Caller::Privileged, &p, perms)
-            }
-            4 => {
-                let p = c.path()?;
-                d.store.mkdir(Caller::Privileged, &p).map(|_| ())
-            }
-            5 => {
-                let dom = c.u32()?;
-                let info = DomainInfo {
-                    mfn: c.u64()?,
-                    port: c.u32()?,
-                    target: None,
-                };
-                // A record for a known domain keeps its target.
-                let e = d.domains.entry(dom).or_insert_with(|| info.clone());
-                e.mfn = info.mfn;
-                e.port = info.port;
-                Ok(())
-            }
-            6 => {
-                let dom = c.u32()?;
-                d.domains.remove(&dom);
-                Ok(())
-            }
-            7 => {
-                let (dom, target) = (c.u32()?, c.u32()?);
-                match d.domains.get_mut(&dom) {
-                    Some(info) => {
-                        info.target = Some(target);
-                        Ok(())
-                    }
-                    None => Err(XsError::Enoent),
-                }
-            }
-            k => return Err(format!("unknown op {k}")),
+        let [l0, l1, l2, l3, c0, c1, c2, c3] = header;
+        let len = u32::from_le_bytes([l0, l1, l2, l3]);
+        let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+        // Checked before anything is allocated for the body.
+        let Some(size) = usize::try_from(len).ok().filter(|l| *l <= MAX_RECORD) else {
+            return Err(damaged(at, Damage::TooLong(u64::from(len))));
         };
-        r.map_err(|e| format!("replaying op {kind}: {e}"))?;
+        let mut body = vec![0u8; size];
+        if read_full(r, &mut body).map_err(&io_err)? < size {
+            return Ok(Replayed::Torn(at, "torn last record"));
+        }
+        if crc32(&body) != crc {
+            return Err(damaged(at, Damage::Checksum));
+        }
+        record::apply(d, &body).map_err(|e| damaged(at, Damage::Decode(e)))?;
+        at += 8 + u64::from(len);
     }
-    Ok(())
 }
 
 /// The open journal.
@@ -249,7 +170,7 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         };
-        let damaged = |offset, what: String| JournalError::Damaged {
+        let damaged = |offset, what| JournalError::Damaged {
             path: path.to_path_buf(),
             offset,
             what,
@@ -265,58 +186,26 @@ impl Journal {
         // xvm's alone, also one an older xenstored left 0644.
         file.set_permissions(std::fs::Permissions::from_mode(JOURNAL_MODE))
             .map_err(io_err)?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(io_err)?;
-        if data.is_empty() {
-            file.write_all(MAGIC).map_err(io_err)?;
-            return Ok(Journal {
-                path: path.to_path_buf(),
-                file,
-                size: 8,
-                snapshot_size: 8,
-            });
-        }
-        if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
-            return Err(damaged(0, "not a journal of this xenstored".into()));
-        }
-        let mut at = MAGIC.len();
-        while at < data.len() {
-            let rest = &data[at..];
-            let torn = |what: &str| {
-                eprintln!(
-                    "xenstored: {}: {what} at byte {at}: cut off (it was never acknowledged)",
-                    path.display()
-                );
-            };
-            if rest.len() < 8 {
-                torn("torn record header");
-                break;
+        let mut r = BufReader::new(&file);
+        let mut magic = [0u8; MAGIC.len()];
+        let size = match read_full(&mut r, &mut magic).map_err(io_err)? {
+            0 => {
+                file.write_all(MAGIC).map_err(io_err)?;
+                MAGIC_LEN
             }
-            let len = usize::try_from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]))
-                .unwrap_or(usize::MAX);
-            let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-            if len > MAX_RECORD {
-                return Err(damaged(
-                    at,
-                    format!("record length {len} exceeds {MAX_RECORD}"),
-                ));
-            }
-            if rest.len() < 8 + len {
-                torn("torn last record");
-                break;
-            }
-            let body = &rest[8..8 + len];
-            if crc32(body) != crc {
-                return Err(damaged(at, "checksum mismatch".into()));
-            }
-            apply(d, body).map_err(|what| damaged(at, what))?;
-            at += 8 + len;
-        }
-        if at < data.len() {
-            file.set_len(u64::try_from(at).unwrap_or(0))
-                .map_err(io_err)?;
-        }
-        let size = u64::try_from(at).unwrap_or(0);
+            _ if &magic != MAGIC => return Err(damaged(0, Damage::NotAJournal)),
+            _ => match replay(&mut r, d, damaged, io_err)? {
+                Replayed::End(at) => at,
+                Replayed::Torn(at, what) => {
+                    eprintln!(
+                        "xenstored: {}: {what} at byte {at}: cut off (it was never acknowledged)",
+                        path.display()
+                    );
+                    file.set_len(at).map_err(io_err)?;
+                    at
+                }
+            },
+        };
         Ok(Journal {
             path: path.to_path_buf(),
             file,
@@ -428,142 +317,5 @@ fn push_record(buf: &mut Vec<u8>, batch: &[Change]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::daemon::{Limits, Role};
-    use crate::store::{Quota, Store};
-    use crate::wire::{Frame, MsgType};
-
-    fn daemon() -> Daemon {
-        let mut d = Daemon::new(Store::new(Quota::default()), Limits::default());
-        d.connect(1, Role::Control, false);
-        d.connect(2, Role::Domain(4), false);
-        d
-    }
-
-    fn send(d: &mut Daemon, j: &mut Journal, conn: u64, ty: MsgType, payload: &[u8]) {
-        let _ = d.handle(
-            conn,
-            &Frame {
-                ty: ty.number(),
-                req_id: 1,
-                tx_id: 0,
-                payload: payload.to_vec(),
-            },
-        );
-        let changes = std::mem::take(&mut d.pending);
-        j.record(&changes).expect("record");
-    }
-
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("xvm-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("dir");
-        d
-    }
-
-    #[test]
-    fn crc_matches_the_ieee_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-    }
-
-    #[test]
-    fn a_replay_gives_back_the_tree_permissions_and_domains() {
-        let p = dir("replay").join("tdb");
-        let mut d = daemon();
-        let mut j = Journal::open(&p, &mut d).expect("open");
-        send(&mut d, &mut j, 1, MsgType::Write, b"/local/domain/4/x\0v");
-        send(
-            &mut d,
-            &mut j,
-            1,
-            MsgType::SetPerms,
-            b"/local/domain/4\0n4\0",
-        );
-        send(
-            &mut d,
-            &mut j,
-            2,
-            MsgType::Write,
-            b"/local/domain/4/a/b\0mine",
-        );
-        send(&mut d, &mut j, 1, MsgType::Introduce, b"4\x000\x009\0");
-        send(&mut d, &mut j, 1, MsgType::Introduce, b"5\x000\x0010\0");
-        send(&mut d, &mut j, 1, MsgType::SetTarget, b"5\x004\0");
-        send(&mut d, &mut j, 1, MsgType::Rm, b"/local/domain/4/x\0");
-        drop(j);
-        let mut again = daemon();
-        let j = Journal::open(&p, &mut again).expect("reopen");
-        assert_eq!(again.domains, d.domains, "domains and targets come back");
-        // And again through a snapshot.
-        let mut j = j;
-        j.compact(&again).expect("compact");
-        drop(j);
-        let mut third = daemon();
-        let _j = Journal::open(&p, &mut third).expect("reopen the snapshot");
-        assert_eq!(third.domains, d.domains, "a snapshot keeps targets");
-        assert_eq!(third.store.walk(), d.store.walk());
-        assert_eq!(
-            again.store.read(Caller::Privileged, "/local/domain/4/a/b"),
-            Ok(&b"mine"[..])
-        );
-        assert_eq!(
-            again
-                .store
-                .get_perms(Caller::Privileged, "/local/domain/4/a")
-                .map(Perms::owner_id),
-            Ok(4),
-            "a created parent keeps its owner"
-        );
-        assert!(!again.store.exists("/local/domain/4/x"));
-        assert!(again.domains.contains_key(&4));
-        assert_eq!(again.store.walk().len(), d.store.walk().len());
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_and_damage_is_refused() {
-        let p = dir("torn").join("tdb");
-        let mut d = daemon();
-        let mut j = Journal::open(&p, &mut d).expect("open");
-        send(&mut d, &mut j, 1, MsgType::Write, b"/a\0one");
-        send(&mut d, &mut j, 1, MsgType::Write, b"/b\0two");
-        drop(j);
-        let full = std::fs::read(&p).expect("read");
-        std::fs::write(&p, &full[..full.len() - 3]).expect("tear");
-        let mut again = daemon();
-        Journal::open(&p, &mut again).expect("torn tail is fine");
-        assert!(again.store.exists("/a") && !again.store.exists("/b"));
-        let mut bad = full.clone();
-        bad[12] ^= 0xff;
-        std::fs::write(&p, &bad).expect("damage");
-        let e = Journal::open(&p, &mut daemon()).expect_err("damage");
-        assert!(
-            e.to_string().contains("damaged at byte 8") && e.to_string().contains("checksum"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn a_snapshot_replaces_the_journal_atomically() {
-        let p = dir("compact").join("tdb");
-        let mut d = daemon();
-        let mut j = Journal::open(&p, &mut d).expect("open");
-        for i in 0..50 {
-            send(
-                &mut d,
-                &mut j,
-                1,
-                MsgType::Write,
-                format!("/k\0{i}").as_bytes(),
-            );
-        }
-        let before = std::fs::metadata(&p).expect("stat").len();
-        j.compact(&d).expect("compact");
-        assert!(std::fs::metadata(&p).expect("stat").len() < before);
-        send(&mut d, &mut j, 1, MsgType::Write, b"/after\0x");
-        let mut again = daemon();
-        Journal::open(&p, &mut again).expect("reopen");
-        assert_eq!(again.store.read(Caller::Privileged, "/k"), Ok(&b"49"[..]));
-        assert!(again.store.exists("/after"));
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod path;
 pub mod perms;
 pub mod server;
+pub mod start;
 pub mod store;
 pub mod txn;
 pub mod watch;

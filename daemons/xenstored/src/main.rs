@@ -19,6 +19,7 @@ use xenstored::config::{Mode, run_dir};
 use xenstored::daemon::{ControlLimits, Daemon, Limits, ManageLimits};
 use xenstored::journal::Journal;
 use xenstored::server::{DmUids, Endpoint, Server};
+use xenstored::start::StartError;
 use xenstored::store::{Quota, Store};
 use xenstored::txn::TxnLimits;
 
@@ -114,10 +115,10 @@ struct Args {
     reserved_conns: usize,
 }
 
-fn start(a: Args) -> Result<(), String> {
+fn start(a: Args) -> Result<(), StartError> {
     let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
-        .map_err(|e| e.to_string())?;
-    let mode = if privlib::mode::daemon_is_system(a.session, a.system)? {
+        .map_err(StartError::Cred)?;
+    let mode = if privlib::mode::daemon_is_system(a.session, a.system).map_err(StartError::Mode)? {
         Mode::System
     } else {
         Mode::Session
@@ -131,51 +132,70 @@ fn start(a: Args) -> Result<(), String> {
     // Before anything is made: a device-model range that a user's own
     // namespace could run as is refused.
     if mode == Mode::System {
-        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count).map_err(|e| e.to_string())?;
+        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count)
+            .map_err(StartError::DmRange)?;
     }
-    let dir = run_dir(&mode)?;
+    let dir = run_dir(&mode).map_err(StartError::RunDir)?;
     let (policy, account) = match mode {
         Mode::System => {
             let policy =
-                Policy::load_system(&privlib::policy::system_path()).map_err(|e| e.to_string())?;
+                Policy::load_system(&privlib::policy::system_path()).map_err(StartError::Policy)?;
             let user = accounts::user_by_name(&a.user)
-                .map_err(|e| format!("looking up {}: {e}", a.user))?
-                .ok_or_else(|| {
-                    format!(
-                        "no account \"{}\": create it (manifests/sysusers.d/xvm.conf)",
-                        a.user
-                    )
-                })?;
+                .map_err(|source| StartError::AccountLookup {
+                    user: a.user.clone(),
+                    source,
+                })?
+                .ok_or_else(|| StartError::NoAccount(a.user.clone()))?;
             (policy, Some(user))
         }
         Mode::Session => (
-            Policy::load(false, ids.uid[1]).map_err(|e| e.to_string())?,
+            Policy::load(false, ids.uid[1]).map_err(StartError::Policy)?,
             None,
         ),
     };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| StartError::CreateDir {
+        dir: dir.clone(),
+        source,
+    })?;
     // 0711: the 0666 sockets must be reachable, the names in it need not
     // be listed; everything else in it is created 0600 (the journal, its
     // snapshots).
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
-            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).map_err(
+            |source| StartError::ChmodDir {
+                dir: dir.clone(),
+                source,
+            },
+        )?;
     }
     if let Some(u) = &account {
-        std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid)).map_err(|source| {
+            StartError::ChownDir {
+                dir: dir.clone(),
+                source,
+            }
+        })?;
     }
     let trace = match &a.trace_file {
-        Some(p) => Some(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        Some(p) => Some(
+            std::fs::File::create(p).map_err(|source| StartError::TraceFile {
+                path: p.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     if !a.no_fork {
-        privlib::os::daemonize().map_err(|e| format!("daemonize: {e}"))?;
+        privlib::os::daemonize().map_err(StartError::Daemonize)?;
     }
     if let Some(p) = &a.pid_file {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(p, format!("{}\n", std::process::id())).map_err(|source| {
+            StartError::PidFile {
+                path: p.clone(),
+                source,
+            }
+        })?;
     }
 
     // Least privilege, before anything is read from a peer: the account,
@@ -186,7 +206,7 @@ fn start(a: Args) -> Result<(), String> {
         account.as_ref().map(|u| u.gid),
         &PrivSet::none(),
     )
-    .map_err(|e| format!("init_daemon_priv: {e}"))?;
+    .map_err(StartError::InitPriv)?;
 
     let quota = Quota {
         entry_nb: a.entry_nb,
@@ -218,32 +238,32 @@ fn start(a: Args) -> Result<(), String> {
         },
     };
     let mut daemon = Daemon::new(Store::new(quota), limits);
-    let journal = Journal::open(&dir.join("tdb"), &mut daemon).map_err(|e| e.to_string())?;
+    let journal = Journal::open(&dir.join("tdb"), &mut daemon).map_err(StartError::Journal)?;
     let spec = SocketSpec {
         mode: 0o666,
         owner: None,
     };
     let endpoints = vec![
         Endpoint {
-            server: UnixServer::bind(&dir.join("socket"), spec).map_err(|e| e.to_string())?,
+            server: UnixServer::bind(&dir.join("socket"), spec).map_err(StartError::Bind)?,
             read_only: false,
         },
         Endpoint {
-            server: UnixServer::bind(&dir.join("socket_ro"), spec).map_err(|e| e.to_string())?,
+            server: UnixServer::bind(&dir.join("socket_ro"), spec).map_err(StartError::Bind)?,
             read_only: true,
         },
     ];
 
     // What xenstored never uses goes for good: forking, exec, and every
     // file outside its run directory (and /proc, to read peers).
-    let never = parse_set("proc_fork,proc_exec").map_err(|e| e.to_string())?;
-    fini_daemon_priv(&never).map_err(|e| format!("removing proc_fork, proc_exec: {e}"))?;
+    let never = parse_set("proc_fork,proc_exec").map_err(StartError::NeverSet)?;
+    fini_daemon_priv(&never).map_err(StartError::FiniPriv)?;
     let rw = landlock::READ | landlock::WRITE;
     confine_fs(&[
         (dir.as_path(), rw),
         (std::path::Path::new("/proc"), landlock::READ),
     ])
-    .map_err(|e| format!("confining files: {e}"))?;
+    .map_err(StartError::Confine)?;
 
     tracing::info!(dir = %dir.display(), nodes = daemon.store.len(), "xenstored serving");
     let dm = DmUids {
@@ -260,7 +280,7 @@ fn start(a: Args) -> Result<(), String> {
         reserve: a.reserved_conns.min(a.max_conns),
         ..privlib::GateLimits::default()
     });
-    server.run().map_err(|e| format!("event loop: {e}"))
+    server.run().map_err(StartError::EventLoop)
 }
 
 fn main() -> ExitCode {

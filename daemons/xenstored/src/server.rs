@@ -23,7 +23,7 @@ use privlib::listener::UnixServer;
 use privlib::names::{virt_manage, xvm_control};
 use privlib::os::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, poll, pollfd};
 use privlib::peer::Ucred;
-use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Verdict, require_any};
+use privlib::{Denied, Gate, GateLimits, Policy, Refusal, Slot, Verdict, require_any};
 
 use crate::daemon::{Daemon, Role};
 use crate::journal::Journal;
@@ -154,23 +154,24 @@ impl Server {
         self.trace = Some(file);
     }
 
-    fn role_for(&self, cred: &Ucred, endpoint: &str) -> Result<Role, String> {
+    fn role_for(&self, cred: &Ucred, endpoint: &str) -> Result<Role, Denied> {
         if let Some(d) = self.dm.domid(cred.euid)
             && self.daemon.domains.contains_key(&d)
         {
             tracing::info!(target: "xvm::audit", pid = cred.pid, uid = cred.euid, gid = cred.egid, endpoint, asked = "domain", held = %format!("dom{d}"), outcome = "granted", "device model of domain {d}");
             return Ok(Role::Domain(d));
         }
-        match require_any(
+        let g = require_any(
             &self.policy,
             cred,
             endpoint,
             &[xvm_control(), virt_manage()],
-        ) {
-            Ok(g) if g.privilege == xvm_control() => Ok(Role::Control),
-            Ok(_) => Ok(Role::Manage),
-            Err(denied) => Err(denied.message()),
-        }
+        )?;
+        Ok(if g.privilege == xvm_control() {
+            Role::Control
+        } else {
+            Role::Manage
+        })
     }
 
     /// Accepts and decides on one connection; `false` when there was
@@ -190,7 +191,7 @@ impl Server {
         let verdict = match &role {
             Ok(Role::Control) => Verdict::Reserved,
             Ok(_) => Verdict::Ordinary,
-            Err(msg) => Verdict::Refused(msg.clone()),
+            Err(denied) => Verdict::Refused(denied.message()),
         };
         let Some((stream, slot)) = gate.admit(stream, cred.euid, verdict) else {
             return true;

@@ -432,17 +432,14 @@ impl Store {
         })
     }
 
-    /// WRITE: creates the node (and parents) if needed; returns the paths
-    /// created, parents first.
-    pub fn write(&mut self, c: Caller, path: &str, value: &[u8]) -> Result<Vec<String>, XsError> {
+    /// WRITE: creates the node (and parents) if needed.
+    pub fn write(&mut self, c: Caller, path: &str, value: &[u8]) -> Result<Applied, XsError> {
         self.batch(|s, log| s.write_in(c, path, value, log))
-            .map(|a| a.created)
     }
 
-    /// MKDIR: the paths created, parents first (none: it was there).
-    pub fn mkdir(&mut self, c: Caller, path: &str) -> Result<Vec<String>, XsError> {
+    /// MKDIR (nothing created, nothing changed: it was there).
+    pub fn mkdir(&mut self, c: Caller, path: &str) -> Result<Applied, XsError> {
         self.batch(|s, log| s.mkdir_in(c, path, log))
-            .map(|a| a.created)
     }
 
     /// RM: removes the node and everything beneath it. Absent with a
@@ -573,8 +570,8 @@ impl Store {
         }
     }
 
-    /// Creates `path` and any missing parents; returns the node and the
-    /// paths created. Write access on the nearest existing ancestor is
+    /// Creates `path` and any missing parents; returns the node and what
+    /// was created (changed: something was). Write access on the nearest existing ancestor is
     /// needed; new nodes copy their parent's permissions, and an
     /// unprivileged creator becomes their owner.
     fn create(
@@ -582,9 +579,9 @@ impl Store {
         c: Caller,
         path: &str,
         log: &mut Vec<Undo>,
-    ) -> Result<(u32, Vec<String>), XsError> {
+    ) -> Result<(u32, Applied), XsError> {
         if let Some(id) = self.lookup(path) {
-            return Ok((id, Vec::new()));
+            return Ok((id, Applied::default()));
         }
         // Find the nearest existing ancestor and what is missing below it.
         let mut missing = vec![path];
@@ -626,7 +623,13 @@ impl Store {
             created.push(p.to_string());
             base = id;
         }
-        Ok((base, created))
+        Ok((
+            base,
+            Applied {
+                created,
+                changed: true,
+            },
+        ))
     }
 
     fn write_in(
@@ -651,17 +654,13 @@ impl Store {
             generation: old.1,
         });
         Ok(Applied {
-            created,
             changed: true,
+            ..created
         })
     }
 
     fn mkdir_in(&mut self, c: Caller, path: &str, log: &mut Vec<Undo>) -> Result<Applied, XsError> {
-        let (_, created) = self.create(c, path, log)?;
-        Ok(Applied {
-            changed: !created.is_empty(),
-            created,
-        })
+        self.create(c, path, log).map(|(_, created)| created)
     }
 
     fn rm_in(&mut self, c: Caller, path: &str, log: &mut Vec<Undo>) -> Result<Applied, XsError> {

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use privlib::mode::{client_socket, env_path};
+use privlib::mode::{ModeError, client_socket, env_path};
 use xenstored::client::{Client, ClientError};
-use xenstored::config::{Mode, run_dir};
+use xenstored::config::{ConfigError, Mode, run_dir};
 
 /// Reads and changes the XenStore.
 #[derive(Parser, Debug)]
@@ -40,12 +40,40 @@ enum Cmd {
     Release { domid: u32 },
 }
 
-fn socket(session: bool) -> Result<PathBuf, String> {
+/// Why a command failed: the one line `main` prints.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// The system run directory is not known.
+    #[error("{0}")]
+    RunDir(#[from] ConfigError),
+    /// No socket to talk to.
+    #[error("{0}")]
+    Socket(#[source] ModeError),
+    /// Connecting failed.
+    #[error("{}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: ClientError,
+    },
+    /// A request failed.
+    #[error("{what}: {source}")]
+    Request {
+        what: String,
+        #[source]
+        source: ClientError,
+    },
+    /// `write` was given an odd number of words.
+    #[error("write takes PATH VALUE pairs")]
+    OddPairs,
+}
+
+fn socket(session: bool) -> Result<PathBuf, CliError> {
     if let Some(p) = env_path("XENSTORED_PATH") {
         return Ok(p);
     }
     let own = run_dir(&Mode::Session).ok().map(|d| d.join("socket"));
-    client_socket(session, run_dir(&Mode::System)?.join("socket"), own)
+    client_socket(session, run_dir(&Mode::System)?.join("socket"), own).map_err(CliError::Socket)
 }
 
 fn ls(c: &mut Client, path: &str, depth: usize, out: &mut String) -> Result<(), ClientError> {
@@ -67,10 +95,16 @@ fn ls(c: &mut Client, path: &str, depth: usize, out: &mut String) -> Result<(), 
     Ok(())
 }
 
-fn run(a: Args) -> Result<(), String> {
+fn run(a: Args) -> Result<(), CliError> {
     let path = socket(a.session)?;
-    let mut c = Client::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let err = |what: &str, e: ClientError| format!("{what}: {e}");
+    let mut c = Client::connect(&path).map_err(|source| CliError::Connect {
+        path: path.clone(),
+        source,
+    })?;
+    let err = |what: &str, source: ClientError| CliError::Request {
+        what: what.to_string(),
+        source,
+    };
     match a.cmd {
         Cmd::Read { paths } => {
             for p in paths {
@@ -80,7 +114,7 @@ fn run(a: Args) -> Result<(), String> {
         }
         Cmd::Write { pairs } => {
             if pairs.len() % 2 != 0 {
-                return Err("write takes PATH VALUE pairs".into());
+                return Err(CliError::OddPairs);
             }
             c.transaction(5, |c: &mut Client, tx| {
                 for kv in pairs.chunks(2) {
