@@ -182,7 +182,7 @@ pub fn exec(specs: &[SetSpec], cmd: &[OsString]) -> Result<ExitStatus, ExecError
     let sets = exec_sets(crate::process::getppriv()?, specs, crate::last_cap())?;
     let (prog, rest) = cmd.split_first().ok_or_else(|| SpawnError::Invalid {
         program: String::new(),
-        what: "no command given".into(),
+        why: crate::spawn::Invalid::NoCommand,
     })?;
     let mut child = Spawn::new(prog)
         .args(rest)

@@ -3,13 +3,17 @@
 //! The `/proc` root is passed in (`Path::new("/proc")` normally), so tests
 //! and hermetic runs can point elsewhere.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::bounded;
 use crate::caps::CapMask;
 use crate::process::{default_soft, fully_privileged, sets_from};
 use crate::set::PrivSets;
-use crate::sys::{CapState, read_proc};
+use crate::sys::CapState;
+
+/// /proc status files are a few KiB; the bound keeps a strange file from
+/// making us allocate without limit.
+const MAX_PROC_FILE: u64 = 1 << 20;
 
 /// What `/proc/PID/status` says about a process's credentials.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,14 +46,8 @@ pub struct ProcCred {
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
     /// No such process, or not readable.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Read(bounded::FileError),
     /// A line that does not parse.
     #[error("{path}: bad {field} line")]
     Parse {
@@ -118,16 +116,13 @@ pub fn parse_status(pid: &str, path: &Path, text: &str) -> Result<ProcCred, Proc
 /// Reads `<proc_root>/<pid>/status` (`pid` may be `self`).
 pub fn read_cred(proc_root: &Path, pid: &str) -> Result<ProcCred, ProcError> {
     let path = proc_root.join(pid).join("status");
-    let text = read_proc(&path).map_err(|source| ProcError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = bounded::read_to_string(&path, MAX_PROC_FILE).map_err(ProcError::Read)?;
     parse_status(pid, &path, &text)
 }
 
 /// The command line of a process, space-separated (empty for a kernel thread).
 pub fn read_cmdline(proc_root: &Path, pid: &str) -> String {
-    read_proc(&proc_root.join(pid).join("cmdline"))
+    bounded::read_to_string(&proc_root.join(pid).join("cmdline"), MAX_PROC_FILE)
         .map(|s| {
             s.split('\0')
                 .filter(|a| !a.is_empty())

@@ -53,12 +53,13 @@ impl std::ops::BitOr for FsAccess {
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     /// The request itself is wrong; nothing was started.
-    #[error("spawn {program}: {what}")]
+    #[error("spawn {program}: {why}")]
     Invalid {
         /// The program.
         program: String,
         /// What is wrong.
-        what: String,
+        #[source]
+        why: Invalid,
     },
     /// The credential asks for privileges the caller cannot give.
     #[error("spawn {program}: {source}")]
@@ -91,6 +92,68 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+}
+
+/// What is wrong with a spawn request (found before anything starts).
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// A string the kernel takes NUL-terminated holds a NUL byte.
+    #[error("{0} holds a NUL byte")]
+    Nul(&'static str),
+    /// No program was named.
+    #[error("no command given")]
+    NoCommand,
+    /// The program path names no executable file.
+    #[error("not an executable file")]
+    NotExecutable,
+    /// No directory of PATH holds the program.
+    #[error("not found in PATH")]
+    NotInPath,
+    /// An environment name that is empty or holds `=`.
+    #[error("bad environment name {0:?}")]
+    EnvName(OsString),
+    /// More fds to pass than the child can move.
+    #[error("more than {MAX_PASSED_FDS} fds to pass")]
+    TooManyFds,
+    /// A target fd that is negative or given twice.
+    #[error("fd target {0} is negative or given twice")]
+    FdTarget(RawFd),
+    /// An fd to pass that is not open.
+    #[error("fd {from} to pass as {to} is not open")]
+    FdNotOpen {
+        /// The caller's fd.
+        from: RawFd,
+        /// Its number in the child.
+        to: RawFd,
+    },
+    /// No file_read and nothing allowed: not even the libraries would load.
+    #[error(
+        "file_read is not among the program's privileges and no fs_allow rule lets it \
+         read anything, not even the libraries a dynamically linked program loads: \
+         add fs_allow rules or keep file_read"
+    )]
+    NoFileRead,
+    /// /dev/null, for the standard fds not passed, could not be opened.
+    #[error("/dev/null: {0}")]
+    DevNull(#[source] io::Error),
+    /// More private /dev nodes than a private /dev holds.
+    #[error("more than {} /dev nodes", sys::MAX_DEV_NODES)]
+    TooManyNodes,
+    /// A /dev node name that is empty, holds `/` or starts with a dot.
+    #[error("bad /dev node name {0:?}")]
+    NodeName(String),
+    /// A /dev node that cannot be opened (or is a symlink).
+    #[error("{}: {source}", .path.display())]
+    Node {
+        /// The node.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The seccomp rules do not fit one filter.
+    #[error("seccomp filter: {0}")]
+    Seccomp(#[source] bpf::RuleTooLong),
 }
 
 /// A program to start, and the credential to start it with.
@@ -171,13 +234,13 @@ impl Child {
     }
 }
 
-fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
-    CString::new(s.as_bytes()).map_err(|_| format!("{what} holds a NUL byte"))
+fn cstring(what: &'static str, s: &OsStr) -> Result<CString, Invalid> {
+    CString::new(s.as_bytes()).map_err(|_| Invalid::Nul(what))
 }
 
 /// Finds `program` like execvp would, once, in the parent: the child then
 /// makes exactly one execve (which matters when exec is let through once).
-fn resolve(program: &OsStr, path_var: Option<OsString>) -> Result<PathBuf, String> {
+fn resolve(program: &OsStr, path_var: Option<OsString>) -> Result<PathBuf, Invalid> {
     let p = Path::new(program);
     let is_exec = |c: &Path| {
         std::fs::metadata(c).is_ok_and(|m| {
@@ -188,14 +251,14 @@ fn resolve(program: &OsStr, path_var: Option<OsString>) -> Result<PathBuf, Strin
         return if is_exec(p) {
             Ok(p.to_path_buf())
         } else {
-            Err("not an executable file".into())
+            Err(Invalid::NotExecutable)
         };
     }
     let path_var = path_var.unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(&path_var)
         .map(|d| d.join(p))
         .find(|c| is_exec(c))
-        .ok_or_else(|| "not found in PATH".to_string())
+        .ok_or(Invalid::NotInPath)
 }
 
 impl Spawn {
@@ -360,10 +423,10 @@ impl Spawn {
         self
     }
 
-    fn invalid(&self, what: impl Into<String>) -> SpawnError {
+    fn invalid(&self, why: Invalid) -> SpawnError {
         SpawnError::Invalid {
             program: self.program.to_string_lossy().into_owned(),
-            what: what.into(),
+            why,
         }
     }
 
@@ -399,7 +462,7 @@ impl Spawn {
         let mut env = Vec::with_capacity(self.env.len());
         for (k, v) in &self.env {
             if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(self.invalid(format!("bad environment name {k:?}")));
+                return Err(self.invalid(Invalid::EnvName(k.clone())));
             }
             let mut kv = k.clone();
             kv.push("=");
@@ -407,14 +470,17 @@ impl Spawn {
             env.push(cstring("the environment", &kv).map_err(|w| self.invalid(w))?);
         }
         if self.fds.len() > MAX_PASSED_FDS {
-            return Err(self.invalid(format!("more than {MAX_PASSED_FDS} fds to pass")));
+            return Err(self.invalid(Invalid::TooManyFds));
         }
         for (i, (from, to)) in self.fds.iter().enumerate() {
             if *to < 0 || self.fds[..i].iter().any(|(_, t)| t == to) {
-                return Err(self.invalid(format!("fd target {to} is negative or given twice")));
+                return Err(self.invalid(Invalid::FdTarget(*to)));
             }
             if !child::fd_is_open(*from) {
-                return Err(self.invalid(format!("fd {from} to pass as {to} is not open")));
+                return Err(self.invalid(Invalid::FdNotOpen {
+                    from: *from,
+                    to: *to,
+                }));
             }
         }
         let cwd = match &self.cwd {
@@ -443,11 +509,7 @@ impl Spawn {
         seccomp_rules.extend_from_slice(&self.seccomp);
         let exec_once = seccomp_rules.iter().any(bpf::Rule::notifies);
         if removal.landlock_fs & fs::READ_FILE != 0 && self.fs_allow.is_none() {
-            return Err(self.invalid(
-                "file_read is not among the program's privileges and no fs_allow rule lets it \
-                 read anything, not even the libraries a dynamically linked program loads: \
-                 add fs_allow rules or keep file_read",
-            ));
+            return Err(self.invalid(Invalid::NoFileRead));
         }
 
         // Landlock: rights the removed basic privileges and the caller's
@@ -491,7 +553,7 @@ impl Spawn {
                 .read(true)
                 .write(true)
                 .open("/dev/null")
-                .map_err(|e| self.invalid(format!("/dev/null: {e}")))?;
+                .map_err(|e| self.invalid(Invalid::DevNull(e)))?;
             for t in 0..=2 {
                 if !pairs.iter().any(|(_, to)| *to == t) {
                     pairs.push((null.as_raw_fd(), t));
@@ -549,17 +611,21 @@ impl Spawn {
         // As the new user too: its own user namespace maps only it.
         if let Some(nodes) = &self.private_dev {
             if nodes.len() > sys::MAX_DEV_NODES {
-                return Err(self.invalid(format!("more than {} /dev nodes", sys::MAX_DEV_NODES)));
+                return Err(self.invalid(Invalid::TooManyNodes));
             }
             let mut paths = Vec::new();
             for n in nodes {
                 if n.is_empty() || n.contains('/') || n.starts_with('.') {
-                    return Err(self.invalid(format!("bad /dev node name {n:?}")));
+                    return Err(self.invalid(Invalid::NodeName(n.clone())));
                 }
                 let host = Path::new("/dev").join(n);
                 // Checked here for a clear error; the child opens it again.
-                sys::sock::open_no_symlinks(None, &host, false)
-                    .map_err(|e| self.invalid(format!("{}: {e}", host.display())))?;
+                sys::sock::open_no_symlinks(None, &host, false).map_err(|source| {
+                    self.invalid(Invalid::Node {
+                        path: host.clone(),
+                        source,
+                    })
+                })?;
                 paths.push(cstring("a /dev node", host.as_os_str()).map_err(|w| self.invalid(w))?);
             }
             let uid = self.uid.unwrap_or(ids.uid[1]);
@@ -594,7 +660,8 @@ impl Spawn {
             ops.push(CredOp::LandlockRestrict(rs.fd()));
         }
         if !seccomp_rules.is_empty() {
-            let prog = bpf::assemble(&seccomp_rules).map_err(|e| self.invalid(e.to_string()))?;
+            let prog =
+                bpf::assemble(&seccomp_rules).map_err(|e| self.invalid(Invalid::Seccomp(e)))?;
             let flags = if exec_once {
                 sys::SECCOMP_FILTER_FLAG_NEW_LISTENER
             } else {

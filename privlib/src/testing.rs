@@ -3,10 +3,81 @@
 //! Without root such a test skips with a one-line reason; with
 //! `XVM_REQUIRE_ROOT_TESTS=1` (as CI sets) a skip is a failure.
 
-use std::io::Write as _;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 use crate::caps::{CapMask, num};
+pub use crate::sys::child::ChildVerdict;
+use crate::sys::child::{ForkCallError, fork_call};
 use crate::sys::{Linux, Sys};
+
+/// Why a test helper failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TestingError {
+    /// A file or directory of the fixture could not be written.
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The private mount namespace could not be made.
+    #[error("unshare mount namespace: {0}")]
+    Unshare(#[source] io::Error),
+    /// The scratch tmpfs could not be mounted.
+    #[error("tmpfs on {}: {source}", .path.display())]
+    Tmpfs {
+        /// The mount point.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A fixture file could not be bind-mounted over the host's.
+    #[error("bind {}: {source}", .path.display())]
+    Bind {
+        /// The host's file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// One step of becoming a user, or of a hostile user's attack, failed.
+    #[error("{step}: {source}")]
+    Step {
+        /// The step.
+        step: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The hostile user's thread panicked.
+    #[error("hostile thread panicked")]
+    HostilePanicked,
+    /// The child process failed.
+    #[error(transparent)]
+    Fork(#[from] ForkCallError),
+}
+
+/// For tests whose own error is a line of text: `?` on a helper keeps working.
+impl From<TestingError> for String {
+    fn from(e: TestingError) -> String {
+        e.to_string()
+    }
+}
+
+fn file_err(path: &Path) -> impl FnOnce(io::Error) -> TestingError + '_ {
+    move |source| TestingError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn step(step: &'static str) -> impl FnOnce(io::Error) -> TestingError {
+    move |source| TestingError::Step { step, source }
+}
 
 /// The capabilities root tests use: ids, capability sets, file ownership
 /// and xattrs, namespaces and mounts. (Containers and some CI machines
@@ -77,27 +148,29 @@ pub fn have_program(program: &str, package: &str, test: &str) -> bool {
 /// host; the directory itself is removed afterwards. Root only.
 pub fn in_private_tmpfs(
     name: &str,
-    f: impl FnOnce(&std::path::Path) -> Result<(), String>,
-) -> Result<(), String> {
+    f: impl FnOnce(&Path) -> ChildVerdict,
+) -> Result<(), TestingError> {
     let dir = std::env::temp_dir().join(format!("xvm-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let verdict = crate::sys::child::fork_call(|| {
-        crate::sys::ns::unshare_mounts().map_err(|e| format!("unshare mount namespace: {e}"))?;
-        crate::sys::ns::mount_tmpfs(&dir)
-            .map_err(|e| format!("tmpfs on {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
+    let verdict = fork_call(|| {
+        crate::sys::ns::unshare_mounts().map_err(TestingError::Unshare)?;
+        crate::sys::ns::mount_tmpfs(&dir).map_err(|source| TestingError::Tmpfs {
+            path: dir.clone(),
+            source,
+        })?;
         f(&dir)
     });
     let _ = std::fs::remove_dir(&dir);
-    verdict
+    Ok(verdict?)
 }
 
 /// [`fake_accounts`] where each user has a group of its own name and id,
 /// plus `groups` (name, gid, members).
 pub fn fake_users(
-    dir: &std::path::Path,
+    dir: &Path,
     users: &[(&str, u32)],
     groups: &[(&str, u32, &[&str])],
-) -> Result<(), String> {
+) -> Result<(), TestingError> {
     let with_gid: Vec<(&str, u32, u32)> = users.iter().map(|(n, id)| (*n, *id, *id)).collect();
     let mut all: Vec<(&str, u32, &[&str])> =
         users.iter().map(|(n, id)| (*n, *id, &[][..])).collect();
@@ -107,21 +180,21 @@ pub fn fake_users(
 
 /// Writes `text` as the system policy file under `root`
 /// (`root/etc/xvm/privileges.toml`, for `XVM_ROOT=root`).
-pub fn write_policy(root: &std::path::Path, text: &str) -> Result<(), String> {
+pub fn write_policy(root: &Path, text: &str) -> Result<(), TestingError> {
     let etc = root.join("etc/xvm");
-    std::fs::create_dir_all(&etc).map_err(|e| format!("{}: {e}", etc.display()))?;
+    std::fs::create_dir_all(&etc).map_err(file_err(&etc))?;
     let p = etc.join("privileges.toml");
-    std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    std::fs::write(&p, text).map_err(file_err(&p))
 }
 
 /// Replaces `/etc/passwd` and `/etc/group`, in the current (private!)
 /// mount namespace only, by files in `dir` holding `users` as
 /// (name, uid, gid) and `groups` as (name, gid, members).
 pub fn fake_accounts(
-    dir: &std::path::Path,
+    dir: &Path,
     users: &[(&str, u32, u32)],
     groups: &[(&str, u32, &[&str])],
-) -> Result<(), String> {
+) -> Result<(), TestingError> {
     let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
     for (name, uid, gid) in users {
         passwd.push_str(&format!(
@@ -134,10 +207,12 @@ pub fn fake_accounts(
     }
     for (file, text) in [("passwd", passwd), ("group", group)] {
         let ours = dir.join(file);
-        std::fs::write(&ours, text).map_err(|e| format!("{}: {e}", ours.display()))?;
-        let etc = std::path::Path::new("/etc").join(file);
-        crate::sys::ns::bind_mount(&ours, &etc)
-            .map_err(|e| format!("bind {}: {e}", etc.display()))?;
+        std::fs::write(&ours, text).map_err(file_err(&ours))?;
+        let etc = Path::new("/etc").join(file);
+        crate::sys::ns::bind_mount(&ours, &etc).map_err(|source| TestingError::Bind {
+            path: etc.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -206,7 +281,7 @@ impl tracing::Subscriber for EventCapture {
 
 /// Makes the calling process `uid` (gid the same) with supplementary
 /// `groups`, for good. For a forked child ([`as_user`]). Root only.
-pub fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
+pub fn become_user(uid: u32, groups: &[u32]) -> Result<(), TestingError> {
     for op in [
         crate::sys::CredOp::SetGroups(groups.to_vec()),
         crate::sys::CredOp::SetGid(uid),
@@ -214,7 +289,7 @@ pub fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
     ] {
         Linux
             .apply(&op)
-            .map_err(|e| format!("{}: errno {e}", op.step()))?;
+            .map_err(|e| step(op.step())(io::Error::from_raw_os_error(e)))?;
     }
     Ok(())
 }
@@ -224,12 +299,13 @@ pub fn become_user(uid: u32, groups: &[u32]) -> Result<(), String> {
 pub fn as_user(
     uid: u32,
     groups: &[u32],
-    f: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
-    crate::sys::child::fork_call(|| {
+    f: impl FnOnce() -> ChildVerdict,
+) -> Result<(), TestingError> {
+    fork_call(|| {
         become_user(uid, groups)?;
         f()
-    })
+    })?;
+    Ok(())
 }
 
 /// A hostile local user's connections to a socket: a child process that
@@ -238,7 +314,7 @@ pub fn as_user(
 #[derive(Debug)]
 pub struct Hostile {
     release: std::os::unix::net::UnixStream,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ForkCallError>>>,
     /// Connections the user managed to open (0 for a flood).
     pub opened: usize,
 }
@@ -256,18 +332,18 @@ pub enum Attack<'a> {
 impl Hostile {
     /// Starts `attack` on the socket at `path` as `uid`; returns once the
     /// connections are open (a flood: once it runs). Root only.
-    pub fn start(uid: u32, path: &std::path::Path, attack: Attack<'_>) -> Result<Hostile, String> {
+    pub fn start(uid: u32, path: &Path, attack: Attack<'_>) -> Result<Hostile, TestingError> {
         use std::io::{Read, Write};
         use std::os::unix::net::UnixStream;
-        let (release, child_release) = UnixStream::pair().map_err(|e| e.to_string())?;
-        let (mut ready, child_ready) = UnixStream::pair().map_err(|e| e.to_string())?;
+        let (release, child_release) = UnixStream::pair().map_err(step("socketpair"))?;
+        let (mut ready, child_ready) = UnixStream::pair().map_err(step("socketpair"))?;
         let path = path.to_path_buf();
         let (n, bytes, flood) = match attack {
             Attack::Hold(n, b) => (n, b.to_vec(), false),
             Attack::Flood(b) => (0, b.to_vec(), true),
         };
         let thread = std::thread::spawn(move || {
-            crate::sys::child::fork_call(move || {
+            fork_call(move || {
                 let _ = crate::sys::rlimit::raise_nofile(u64::try_from(n).unwrap_or(0) + 64);
                 become_user(uid, &[])?;
                 let mut held = Vec::with_capacity(n);
@@ -276,8 +352,10 @@ impl Hostile {
                 if flood {
                     ready
                         .write_all(&0u32.to_le_bytes())
-                        .map_err(|e| e.to_string())?;
-                    release.set_nonblocking(true).map_err(|e| e.to_string())?;
+                        .map_err(step("report ready"))?;
+                    release
+                        .set_nonblocking(true)
+                        .map_err(step("set non-blocking"))?;
                     let mut b = [0u8; 1];
                     while matches!(release.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
                     {
@@ -301,7 +379,7 @@ impl Hostile {
                 let count = u32::try_from(held.len()).unwrap_or(u32::MAX);
                 ready
                     .write_all(&count.to_le_bytes())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(step("report ready"))?;
                 let mut b = [0u8; 1];
                 let _ = release.read(&mut b);
                 Ok(())
@@ -309,11 +387,11 @@ impl Hostile {
         });
         ready
             .set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .map_err(|e| e.to_string())?;
+            .map_err(step("set read timeout"))?;
         let mut count = [0u8; 4];
         ready
             .read_exact(&mut count)
-            .map_err(|e| format!("the hostile user did not get going: {e}"))?;
+            .map_err(step("wait for the hostile user to get going"))?;
         Ok(Hostile {
             release,
             thread: Some(thread),
@@ -322,17 +400,15 @@ impl Hostile {
     }
 
     /// Lets go (closes every connection) and reports how the child ended.
-    pub fn stop(mut self) -> Result<(), String> {
+    pub fn stop(mut self) -> Result<(), TestingError> {
         self.finish()
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), TestingError> {
         use std::io::Write;
         let _ = self.release.write_all(&[1]);
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| "hostile thread panicked".to_string())?,
+            Some(t) => Ok(t.join().map_err(|_| TestingError::HostilePanicked)??),
             None => Ok(()),
         }
     }

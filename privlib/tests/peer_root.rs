@@ -28,7 +28,7 @@ const BOB: u32 = 48_101; // in no group that grants anything
 const CAROL: u32 = 48_102; // holds capabilities in some tests
 const VIRT: u32 = 48_200;
 
-fn accounts(dir: &Path) -> Result<(), String> {
+fn accounts(dir: &Path) -> Result<(), privlib::testing::TestingError> {
     fake_users(
         dir,
         &[("alice", ALICE), ("bob", BOB), ("carol", CAROL)],
@@ -162,7 +162,12 @@ fn group_members_are_served_and_others_denied_with_an_audit_record() {
 /// Connects, then execs `bin` (as the connecting process itself) with the
 /// socket as its stdout and `stdin` as its stdin: `bin` then copies a byte
 /// to the server while it holds the socket.
-fn connect_then_exec(uid: u32, sock: &Path, bin: &Path, stdin: OwnedFd) -> Result<(), String> {
+fn connect_then_exec(
+    uid: u32,
+    sock: &Path,
+    bin: &Path,
+    stdin: OwnedFd,
+) -> Result<(), privlib::testing::TestingError> {
     as_user(uid, &[], || {
         let s = UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
         let e = Command::new(bin)
@@ -248,7 +253,7 @@ fn a_capability_grants_until_it_is_dropped() {
             "[virt_manage]\ncapabilities = [\"cap_dac_override\"]\n",
         )?;
         let (sock, _) = serve(dir, p, vec![virt_manage()])?;
-        fork_call(|| {
+        Ok(fork_call(|| {
             // Carol runs with CAP_DAC_OVERRIDE, as a service would.
             let cap = CapMask::of(&[num::DAC_OVERRIDE]);
             for op in [
@@ -279,7 +284,7 @@ fn a_capability_grants_until_it_is_dropped() {
                 r.starts_with("permission denied: virt_manage required"),
                 format!("after dropping it: {r}"),
             )
-        })
+        })?)
     });
     verdict.expect("capability grant");
 }

@@ -161,7 +161,7 @@ fn after_init_daemon_priv_root_is_gone_for_good() {
         });
         let _ = victim.kill();
         let _ = victim.wait();
-        verdict
+        Ok(verdict?)
     });
     verdict.expect("invariant 2");
 }

@@ -180,6 +180,7 @@ fn a_stalled_client_and_long_operations_do_not_delay_list() {
         stalled
             .join()
             .map_err(|_| "stalled client panicked".to_string())?
+            .map_err(String::from)
     });
     if let Err(e) = verdict {
         panic!("{e}");

@@ -116,6 +116,7 @@ fn carol_refused(sock: &Path) -> Result<(), String> {
         ),
         Ok(_) => Err("carol was served".into()),
     })
+    .map_err(String::from)
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn debian_xenstore_utils_are_served_during_an_attack() {
         let o = common::xs(&d.socket(), "xenstore-write", &["/hostile/probe", "here"]);
         check(o.status.success(), format!("xenstore-write: {o:?}"))?;
         everyone_served(&d)?;
-        held.stop()
+        held.stop().map_err(String::from)
     });
     if let Err(e) = verdict {
         panic!("{e}");

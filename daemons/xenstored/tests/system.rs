@@ -32,6 +32,7 @@ fn setup(root: &Path) -> Result<(), String> {
         root,
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
     )
+    .map_err(String::from)
 }
 
 fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {

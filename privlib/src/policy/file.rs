@@ -114,19 +114,16 @@ pub(super) fn read_bounded(file: &Path) -> Result<String, Problem> {
     read_text(f)
 }
 
-/// The components of `path`, made absolute against the working directory.
-fn components(path: &Path) -> Result<VecDeque<OsString>, Problem> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|source| Problem::Open {
-                path: PathBuf::from("."),
-                source,
-            })?
-            .join(path)
-    };
-    Ok(components_relative(&abs))
+/// `path` made absolute against the working directory.
+fn absolute(path: &Path) -> Result<PathBuf, Problem> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|source| Problem::Open {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    Ok(cwd.join(path))
 }
 
 /// Reads a system-mode policy file: every directory the kernel passes
@@ -134,7 +131,7 @@ fn components(path: &Path) -> Result<VecDeque<OsString>, Problem> {
 /// must be root's and writable by root alone; the file is a regular file
 /// of at most [`MAX_POLICY_LEN`] bytes, and not itself a symlink.
 pub(super) fn read_root_only(file: &Path) -> Result<String, Problem> {
-    let mut todo = components(file)?;
+    let mut todo = components_relative(&absolute(file)?);
     let root_path = PathBuf::from("/");
     let open_at = |dir: Option<&File>, name: &Path, shown: &Path| {
         open_no_symlinks(dir.map(File::as_fd), name, false)

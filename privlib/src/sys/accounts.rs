@@ -27,7 +27,7 @@ const BUF: usize = 16 * 1024;
 /// Entries longer than this are refused rather than retried forever.
 const MAX_BUF: usize = 1 << 20;
 
-fn cstr(s: &str) -> io::Result<CString> {
+fn cstr(s: &str) -> Result<CString, io::Error> {
     CString::new(s)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name holds a NUL byte"))
 }

@@ -599,16 +599,52 @@ pub fn pidfd_kill(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Why [`fork_call`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForkCallError {
+    /// A step in the parent (pipe, fork, reading the verdict) failed.
+    #[error("{step}: {source}")]
+    Parent {
+        /// The step.
+        step: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The child failed and said why: its error, as text, since no error
+    /// value crosses a fork.
+    #[error("{0}")]
+    Child(String),
+    /// The child ended without a verdict (killed, or exited non-zero
+    /// without saying why).
+    #[error("child ended with wait status {0:#x}")]
+    Status(i32),
+}
+
+/// For the tests that run [`fork_call`] inside a function whose error is a
+/// line of text.
+impl From<ForkCallError> for String {
+    fn from(e: ForkCallError) -> String {
+        e.to_string()
+    }
+}
+
+/// What a function run in a forked child reports: its failure as a line of
+/// text, the one thing that crosses back over the fork (no error value
+/// can), which the parent returns as [`ForkCallError::Child`].
+pub type ChildVerdict = Result<(), String>;
+
 /// Runs `f` in a forked child and returns its verdict. For tests and tools
 /// only: the child may allocate, which glibc's fork keeps safe for malloc,
 /// but a lock held by another parent thread at fork time would stay held.
-pub fn fork_call(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    let (r, w) = pipe().map_err(|e| format!("pipe: {e}"))?;
+pub fn fork_call(f: impl FnOnce() -> ChildVerdict) -> Result<(), ForkCallError> {
+    let parent = |step| move |source| ForkCallError::Parent { step, source };
+    let (r, w) = pipe().map_err(parent("pipe"))?;
     // SAFETY: see the function comment; the child ends with _exit and never
     // returns into the caller's frames.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", io::Error::last_os_error()));
+        return Err(parent("fork")(io::Error::last_os_error()));
     }
     if pid == 0 {
         drop(r);
@@ -628,16 +664,18 @@ pub fn fork_call(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     drop(w);
     let mut msg = Vec::new();
     let mut file = std::fs::File::from(r);
-    io::Read::read_to_end(&mut file, &mut msg).map_err(|e| format!("read: {e}"))?;
+    io::Read::read_to_end(&mut file, &mut msg).map_err(parent("read the child's verdict"))?;
     let mut status = 0;
     // SAFETY: waits for our own child; `status` is a live int.
     unsafe { libc::waitpid(pid, &raw mut status, 0) };
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         Ok(())
     } else if msg.is_empty() {
-        Err(format!("child ended with wait status {status:#x}"))
+        Err(ForkCallError::Status(status))
     } else {
-        Err(String::from_utf8_lossy(&msg).into_owned())
+        Err(ForkCallError::Child(
+            String::from_utf8_lossy(&msg).into_owned(),
+        ))
     }
 }
 

@@ -681,15 +681,3 @@ pub fn apply_raw(op: &CredOp) -> Result<(), i32> {
         } => child::install_seccomp(prog, *flags, *listener_to),
     }
 }
-
-/// Reads a whole small file under /proc for callers above this layer.
-pub(crate) fn read_proc(path: &std::path::Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut s = String::new();
-    // /proc status files are a few KiB; cap the read so a strange file
-    // cannot make us allocate without bound.
-    std::fs::File::open(path)?
-        .take(1 << 20)
-        .read_to_string(&mut s)?;
-    Ok(s)
-}
