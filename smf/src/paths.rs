@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use privlib::mode::{client_socket, session_data, session_run, xvm_root};
+use privlib::mode::{ModeError, client_socket, session_data, session_run, xvm_root};
 
 /// The directories.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct Paths {
 
 impl Paths {
     /// The directories of system (`true`) or session mode.
-    pub fn new(system: bool) -> Result<Paths, String> {
+    pub fn new(system: bool) -> Result<Paths, ModeError> {
         if system {
             let root = xvm_root();
             return Ok(Paths {
@@ -41,7 +41,7 @@ impl Paths {
     }
 
     /// The control socket a client means ([`privlib::mode::client_socket`]).
-    pub fn client_socket(session: bool) -> Result<PathBuf, String> {
+    pub fn client_socket(session: bool) -> Result<PathBuf, ModeError> {
         let own = Paths::new(false).ok().map(|p| p.run.join("control"));
         client_socket(session, Paths::new(true)?.run.join("control"), own)
     }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::fmri::Fmri;
-use crate::manifest::{PropType, Property, Resolved};
+use crate::manifest::{PropType, Property, PropertyGroup, Resolved, split_prop};
 
 /// A property set by the administrator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,14 +51,6 @@ fn unescape(s: &str) -> String {
         }
     }
     out
-}
-
-/// Splits `pg/prop`.
-pub fn split_prop(s: &str) -> Result<(&str, &str), String> {
-    match s.split_once('/') {
-        Some((g, p)) if !g.is_empty() && !p.is_empty() && !p.contains('/') => Ok((g, p)),
-        _ => Err(format!("\"{s}\" is not pg/prop")),
-    }
 }
 
 impl Overrides {
@@ -157,7 +149,7 @@ impl Overrides {
                     pg.properties.retain(|q| q.name != p);
                     pg.properties.push(prop);
                 }
-                None => r.property_groups.push(crate::manifest::PropertyGroup {
+                None => r.property_groups.push(PropertyGroup {
                     name: g.to_string(),
                     ty: "application".into(),
                     properties: vec![prop],
@@ -167,112 +159,9 @@ impl Overrides {
     }
 }
 
-/// Splits a command line into words: blanks separate, `'...'` and `"..."`
-/// quote, `\` escapes the next character. No shell runs the methods.
-pub fn split_command(s: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        match c {
-            ' ' | '\t' | '\n' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' | '"' => {
-                in_word = true;
-                loop {
-                    match it.next() {
-                        Some(q) if q == c => break,
-                        Some('\\') if c == '"' => {
-                            cur.push(it.next().ok_or("a \\ ends the line")?);
-                        }
-                        Some(o) => cur.push(o),
-                        None => return Err(format!("unclosed {c}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.push(it.next().ok_or("a \\ ends the line")?);
-            }
-            o => {
-                in_word = true;
-                cur.push(o);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    if words.is_empty() {
-        return Err("no command".into());
-    }
-    Ok(words)
-}
-
-/// Expands a method's `%` tokens: `%{pg/prop}` (the property's values,
-/// space-separated; an unset property is an error naming it), `%s` service,
-/// `%i` instance, `%f` FMRI, `%m` method, `%%`.
-pub fn expand(text: &str, r: &Resolved, method: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('%') => out.push('%'),
-            Some('s') => out.push_str(&r.fmri.service),
-            Some('i') => out.push_str(r.fmri.instance.as_deref().unwrap_or("")),
-            Some('f') => out.push_str(&r.fmri.to_string()),
-            Some('m') => out.push_str(method),
-            Some('{') => {
-                let mut name = String::new();
-                loop {
-                    match it.next() {
-                        Some('}') => break,
-                        Some(ch) => name.push(ch),
-                        None => return Err(format!("%{{{name} is not closed")),
-                    }
-                }
-                let (g, p) = split_prop(&name)?;
-                let prop = r
-                    .prop(g, p)
-                    .ok_or_else(|| format!("%{{{name}}}: {} has no property {name}", r.fmri))?;
-                out.push_str(&prop.values.join(" "));
-            }
-            Some(o) => return Err(format!("unknown token %{o}")),
-            None => return Err("a % ends the line".into()),
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_lines_split_like_a_shell_would_without_one() {
-        assert_eq!(
-            split_command(r#"/usr/sbin/xenstored -N --entry-nb 'a b' "c \"d\"" e\ f"#),
-            Ok(vec![
-                "/usr/sbin/xenstored".to_string(),
-                "-N".into(),
-                "--entry-nb".into(),
-                "a b".into(),
-                "c \"d\"".into(),
-                "e f".into()
-            ])
-        );
-        assert!(split_command("a 'b").is_err());
-        assert!(split_command("   ").is_err());
-    }
 
     #[test]
     fn escapes_survive_a_round_trip() {

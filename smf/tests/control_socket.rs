@@ -242,6 +242,7 @@ fn attacker(
             }
             Ok(())
         })
+        .map_err(|e| e.to_string())
     });
     Ok((ours, handle))
 }

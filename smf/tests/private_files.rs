@@ -211,6 +211,7 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
                 format!("bob opened or listed:\n{}", opened.join("\n")),
             )
         })
+        .map_err(|e| e.to_string())
     });
     if let Err(e) = verdict {
         panic!("{e}");

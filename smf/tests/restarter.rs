@@ -306,7 +306,7 @@ fn manifests(dir: &Path) -> Result<(), String> {
 }
 
 fn accounts(base: &Path) -> Result<(), String> {
-    fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[])
+    fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[]).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -51,14 +51,14 @@ fn run(a: Args) -> Result<(), String> {
     let uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?
         .uid[1];
-    let system = privlib::mode::daemon_is_system(a.session, a.system)?;
+    let system = privlib::mode::daemon_is_system(a.session, a.system).map_err(|e| e.to_string())?;
     privlib::log::StderrLog::new(if a.verbose {
         tracing::Level::DEBUG
     } else {
         tracing::Level::INFO
     })
     .install();
-    let paths = Paths::new(system)?;
+    let paths = Paths::new(system).map_err(|e| e.to_string())?;
     // The stack's own directories may be passed, not listed, by others:
     // the control socket (0666) is the gate, the rest is root's.
     for d in [paths.run.parent(), paths.state.parent()]

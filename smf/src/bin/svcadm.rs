@@ -102,7 +102,7 @@ fn wait(socket: &std::path::Path, fmri: &str, want: &str) -> Result<(), String> 
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let socket = client_socket(a.session)?;
+    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
     let each = |verb: &str, fmris: &[String], extra: Option<&str>| -> Result<(), String> {
         for f in fmris {
             let mut fields = vec![verb, f.as_str()];

@@ -80,7 +80,7 @@ fn run(a: Args) -> Result<(), String> {
     match &a.cmd {
         Cmd::Setprop { words } => {
             let fmri = selected(&a)?;
-            let socket = smf::control::client_socket(a.session)?;
+            let socket = smf::control::client_socket(a.session).map_err(|e| e.to_string())?;
             let (prop, rest) = match &words[..] {
                 [p, eq, rest @ ..] if eq == "=" && !rest.is_empty() => (p, rest),
                 _ => return Err("usage: svccfg -s FMRI setprop pg/prop = [type:] value".into()),
@@ -105,7 +105,7 @@ fn run(a: Args) -> Result<(), String> {
         }
         Cmd::Listprop => {
             let fmri = selected(&a)?;
-            let socket = smf::control::client_socket(a.session)?;
+            let socket = smf::control::client_socket(a.session).map_err(|e| e.to_string())?;
             for l in smf::control::request(&socket, &["listprop", fmri])? {
                 let f: Vec<&str> = l.splitn(3, '\t').collect();
                 println!(

@@ -21,7 +21,7 @@ struct Args {
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let socket = client_socket(a.session)?;
+    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
     match &a.prop {
         Some(p) => {
             for l in request(&socket, &["getprop", &a.fmri, p])? {

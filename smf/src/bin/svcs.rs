@@ -95,7 +95,7 @@ fn procs(pid: i32) -> String {
 }
 
 fn run(a: Args) -> Result<bool, String> {
-    let socket = client_socket(a.session)?;
+    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
     if a.long {
         if a.fmris.is_empty() {
             return Err("-l needs an FMRI".into());

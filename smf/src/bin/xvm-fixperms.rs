@@ -45,7 +45,7 @@ fn run(a: Args) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
         return Ok(report(
             Plan {
-                root: privlib::mode::session_run()?,
+                root: privlib::mode::session_run().map_err(|e| e.to_string())?,
                 uid: ids.uid[1],
                 gid: ids.gid[1],
                 dry_run: a.dry_run,

@@ -1,0 +1,92 @@
+//! The manifest reader: XML in, a [`Bundle`] or a [`ManifestError`] at
+//! the file, line and column at fault out.
+//!
+//! - [`reader`]: positions and the checks every element shares;
+//! - `service`: bundle, service, instance and their shared parts,
+//!   dependencies;
+//! - `method`: exec methods, method contexts and credentials;
+//! - `property`: property groups, values, stability and templates.
+
+use std::path::{Path, PathBuf};
+
+use roxmltree::{Document, ParsingOptions};
+
+use super::error::ManifestError;
+use super::model::Bundle;
+use reader::Reader;
+
+mod method;
+mod property;
+pub mod reader;
+mod service;
+#[cfg(test)]
+mod tests;
+
+/// Parses manifest `text`, read from `file`.
+pub fn parse(file: &Path, text: &str) -> Result<Bundle, ManifestError> {
+    let opts = ParsingOptions {
+        allow_dtd: true,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, opts).map_err(|e| {
+        let p = e.pos();
+        ManifestError {
+            file: file.to_path_buf(),
+            line: p.row,
+            column: p.col,
+            why: format!("not well-formed XML: {e}"),
+        }
+    })?;
+    Reader { file, doc: &doc }.bundle()
+}
+
+/// Reads and parses the manifest at `path`.
+pub fn load(path: &Path) -> Result<Bundle, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        why: e.to_string(),
+    })?;
+    parse(path, &text)
+}
+
+/// Every `*.xml` manifest under `dir` (one level), sorted by file name;
+/// also checks that no FMRI is defined twice.
+pub fn load_dir(dir: &Path) -> Result<Vec<Bundle>, ManifestError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| ManifestError {
+            file: dir.to_path_buf(),
+            line: 0,
+            column: 0,
+            why: e.to_string(),
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    files.sort();
+    let mut out: Vec<Bundle> = Vec::new();
+    for f in files {
+        let b = load(&f)?;
+        for s in &b.services {
+            if let Some(o) = out
+                .iter()
+                .find(|o| o.services.iter().any(|x| x.name == s.name))
+            {
+                return Err(ManifestError {
+                    file: f.clone(),
+                    line: 1,
+                    column: 1,
+                    why: format!(
+                        "service {} is already defined in {}",
+                        s.name,
+                        o.file.display()
+                    ),
+                });
+            }
+        }
+        out.push(b);
+    }
+    Ok(out)
+}
