@@ -506,12 +506,7 @@ fn apply_sets(
             if threads != 1 {
                 return Err(PrivError::MultiThreaded(threads));
             }
-            let rs = landlock_ruleset(
-                sys.landlock_abi(),
-                removal.landlock_fs,
-                removal.landlock_scope,
-                &[],
-            )?;
+            let rs = landlock_ruleset(sys, removal.landlock_fs, removal.landlock_scope, &[])?;
             ops.push(CredOp::LandlockRestrict(rs.fd()));
             _ruleset = Some(rs);
         }
@@ -540,11 +535,12 @@ fn apply_sets(
 /// Builds a Landlock ruleset handling `fs_rights` and `scope`, with
 /// `allow` (path, rights) exceptions. Fails closed when the kernel cannot.
 pub fn landlock_ruleset(
-    abi: u32,
+    sys: &impl Sys,
     fs_rights: u64,
     scope: u64,
     allow: &[(&std::path::Path, u64)],
 ) -> Result<Ruleset, PrivError> {
+    let abi = sys.landlock_abi();
     // Truncation is a write that Landlock handles from ABI 3 on: before
     // that, file_write could not really be taken away.
     let need_scope = if scope != 0 {
@@ -566,15 +562,18 @@ pub fn landlock_ruleset(
         });
     }
     let handled = fs_rights & sys::landlock::fs_rights(abi);
-    let mut rs = Ruleset::create(abi, handled, scope).map_err(|e| PrivError::Step {
-        step: "landlock_create_ruleset",
-        source: e,
-    })?;
-    for (path, rights) in allow {
-        rs.allow(path, *rights).map_err(|e| PrivError::Step {
-            step: "landlock_add_rule",
+    let mut rs = sys
+        .landlock_create(abi, handled, scope)
+        .map_err(|e| PrivError::Step {
+            step: "landlock_create_ruleset",
             source: e,
         })?;
+    for (path, rights) in allow {
+        sys.landlock_allow(&mut rs, path, *rights)
+            .map_err(|e| PrivError::Step {
+                step: "landlock_add_rule",
+                source: e,
+            })?;
     }
     Ok(rs)
 }
@@ -589,9 +588,8 @@ pub fn confine_fs(allow: &[(&std::path::Path, u64)]) -> Result<(), PrivError> {
     if threads != 1 {
         return Err(PrivError::MultiThreaded(threads));
     }
-    let abi = sys.landlock_abi();
-    let rights = crate::sys::landlock::fs_rights(abi);
-    let rs = landlock_ruleset(abi, rights, 0, allow)?;
+    let rights = crate::sys::landlock::fs_rights(sys.landlock_abi());
+    let rs = landlock_ruleset(&sys, rights, 0, allow)?;
     let mut ops = Vec::new();
     if !sys.no_new_privs() {
         ops.push(CredOp::NoNewPrivs);

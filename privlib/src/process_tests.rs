@@ -368,3 +368,47 @@ fn p_i_and_l_change_only_in_a_single_threaded_process() {
     )
     .expect("E per thread");
 }
+
+#[test]
+fn removing_file_write_restricts_with_the_fakes_ruleset() {
+    use crate::sys::fake::Call;
+    let mut sys = Recording::service(60, 60, CapMask::EMPTY);
+    let mut st = ProcState::default();
+    setppriv_with(
+        &mut sys,
+        &mut st,
+        PrivOp::Off,
+        Which::Permitted,
+        &set("file_write"),
+    )
+    .expect("off");
+    let restricted = sys.log.iter().find_map(|op| match op {
+        CredOp::LandlockRestrict(fd) => Some(*fd),
+        _ => None,
+    });
+    // The fake's own fd number: no ruleset was made in this process.
+    assert!(restricted.is_some_and(|fd| fd >= 1000), "{:?}", sys.log);
+    assert!(
+        sys.calls.borrow().contains(&Call::LandlockCreate {
+            abi: 7,
+            handled_fs: crate::sys::landlock::fs::WRITE,
+            scoped: 0,
+        }),
+        "{:?}",
+        sys.calls
+    );
+    // With the fake's ABI too old for truncation, it is refused.
+    let mut old = Recording::service(60, 60, CapMask::EMPTY);
+    old.landlock_abi = 2;
+    let e = setppriv_with(
+        &mut old,
+        &mut ProcState::default(),
+        PrivOp::Off,
+        Which::Permitted,
+        &set("file_write"),
+    );
+    assert!(
+        matches!(e, Err(PrivError::NoLandlock { have: 2, .. })),
+        "{e:?}"
+    );
+}

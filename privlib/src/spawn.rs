@@ -25,7 +25,7 @@ use crate::process::{PrivError, landlock_ruleset};
 use crate::set::PrivSet;
 use crate::sys::child::{self, ExecImage, MAX_PASSED_FDS};
 use crate::sys::landlock::{Ruleset, fs};
-use crate::sys::{self, CapState, CredOp, Linux, Sys, bpf, secbit};
+use crate::sys::{self, CapState, CredOp, HeldFd, Linux, Sys, bpf, secbit};
 
 /// File-system access a Landlock rule allows beneath a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,7 +188,7 @@ pub struct Plan {
     /// The Landlock ruleset the child enforces (kept open until the fork).
     pub ruleset: Option<Ruleset>,
     /// /dev/null, for standard fds that are not passed (kept open until the fork).
-    pub devnull: Option<OwnedFd>,
+    pub devnull: Option<HeldFd>,
     /// Whether exec is let through once by a seccomp listener.
     pub exec_once: bool,
 }
@@ -240,24 +240,21 @@ fn cstring(what: &'static str, s: &OsStr) -> Result<CString, Invalid> {
 
 /// Finds `program` like execvp would, once, in the parent: the child then
 /// makes exactly one execve (which matters when exec is let through once).
-fn resolve(program: &OsStr, path_var: Option<OsString>) -> Result<PathBuf, Invalid> {
+fn resolve(sys: &impl Sys, program: &OsStr) -> Result<PathBuf, Invalid> {
     let p = Path::new(program);
-    let is_exec = |c: &Path| {
-        std::fs::metadata(c).is_ok_and(|m| {
-            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-        })
-    };
     if program.as_bytes().contains(&b'/') {
-        return if is_exec(p) {
+        return if sys.is_executable(p) {
             Ok(p.to_path_buf())
         } else {
             Err(Invalid::NotExecutable)
         };
     }
-    let path_var = path_var.unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let path_var = sys
+        .path_var()
+        .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(&path_var)
         .map(|d| d.join(p))
-        .find(|c| is_exec(c))
+        .find(|c| sys.is_executable(c))
         .ok_or(Invalid::NotInPath)
 }
 
@@ -450,8 +447,7 @@ impl Spawn {
         };
 
         // Validate.
-        let path_var = std::env::var_os("PATH");
-        let path = resolve(&self.program, path_var).map_err(|w| self.invalid(w))?;
+        let path = resolve(sys, &self.program).map_err(|w| self.invalid(w))?;
         let c_path = cstring("program path", path.as_os_str()).map_err(|w| self.invalid(w))?;
         let args = self
             .args
@@ -476,7 +472,7 @@ impl Spawn {
             if *to < 0 || self.fds[..i].iter().any(|(_, t)| t == to) {
                 return Err(self.invalid(Invalid::FdTarget(*to)));
             }
-            if !child::fd_is_open(*from) {
+            if !sys.fd_is_open(*from) {
                 return Err(self.invalid(Invalid::FdNotOpen {
                     from: *from,
                     to: *to,
@@ -514,10 +510,9 @@ impl Spawn {
 
         // Landlock: rights the removed basic privileges and the caller's
         // confinement handle; the program file stays readable and executable.
-        let abi = sys.landlock_abi();
         let mut handled = removal.landlock_fs;
         if self.fs_allow.is_some() {
-            handled |= sys::landlock::fs_rights(abi);
+            handled |= sys::landlock::fs_rights(sys.landlock_abi());
         }
         let ruleset = if handled != 0 || removal.landlock_scope != 0 {
             let mut allow: Vec<(&Path, u64)> = vec![(path.as_path(), fs::READ_FILE | fs::EXECUTE)];
@@ -525,7 +520,7 @@ impl Spawn {
                 allow.push((p.as_path(), a.0));
             }
             Some(
-                landlock_ruleset(abi, handled, removal.landlock_scope, &allow)
+                landlock_ruleset(sys, handled, removal.landlock_scope, &allow)
                     .map_err(privs_err)?,
             )
         } else {
@@ -549,17 +544,15 @@ impl Spawn {
         let mut pairs = self.fds.clone();
         let mut devnull = None;
         if (0..=2).any(|t| !pairs.iter().any(|(_, to)| *to == t)) {
-            let null = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
+            let null = sys
+                .open_devnull()
                 .map_err(|e| self.invalid(Invalid::DevNull(e)))?;
             for t in 0..=2 {
                 if !pairs.iter().any(|(_, to)| *to == t) {
                     pairs.push((null.as_raw_fd(), t));
                 }
             }
-            devnull = Some(OwnedFd::from(null));
+            devnull = Some(null);
         }
         ops.push(CredOp::RemapFds(pairs));
         // E = P for the steps below.
@@ -620,7 +613,7 @@ impl Spawn {
                 }
                 let host = Path::new("/dev").join(n);
                 // Checked here for a clear error; the child opens it again.
-                sys::sock::open_no_symlinks(None, &host, false).map_err(|source| {
+                sys.check_node(&host).map_err(|source| {
                     self.invalid(Invalid::Node {
                         path: host.clone(),
                         source,

@@ -140,6 +140,7 @@ fn unpassed_standard_fds_get_dev_null() {
         .as_ref()
         .map(AsRawFd::as_raw_fd)
         .expect("/dev/null opened");
+    assert!(null >= 1000, "the fake's fd, not a real open: {null}");
     assert!(plan.ops.contains(&CredOp::RemapFds(vec![
         (2, 5),
         (null, 0),
@@ -207,6 +208,79 @@ fn no_file_read_without_rules_is_named_before_forking() {
         .expect_err("cannot load");
     assert!(
         e.to_string().contains("file_read") && e.to_string().contains("fs_allow"),
+        "{e}"
+    );
+}
+
+/// A fake whose PATH, fds, files and Landlock ABI are not the host's.
+fn elsewhere() -> Recording {
+    let mut fake = Recording::root();
+    fake.path_var = Some("/fake/bin".into());
+    fake.executables = vec![PathBuf::from("/fake/bin/prog")];
+    fake.open_fds = vec![0, 1, 2, 7];
+    fake.landlock_abi = 2;
+    fake
+}
+
+#[test]
+fn a_plan_asks_the_fake_and_never_the_host() {
+    use crate::sys::fake::Call;
+    let fake = elsewhere();
+    // Neither the program nor the allowed directory exists on the host,
+    // and fd 7 is not open here: only the fake's answers let this plan.
+    let plan = Spawn::new("prog")
+        .pass_fd(7, 3)
+        .no_stdio()
+        .fs_allow("/fake/no-such-dir", FsAccess::READ)
+        .plan(&fake)
+        .expect("plan");
+    assert_eq!(plan.image.path().to_bytes(), b"/fake/bin/prog");
+    let ruleset = plan.ruleset.as_ref().expect("ruleset").fd();
+    let null = plan.devnull.as_ref().map(AsRawFd::as_raw_fd).expect("null");
+    assert!(
+        plan.ops.contains(&CredOp::LandlockRestrict(ruleset)),
+        "{:?}",
+        plan.ops
+    );
+    let handled = sys::landlock::fs_rights(2);
+    let calls = fake.calls.borrow();
+    for want in [
+        Call::PathVar,
+        Call::IsExecutable(PathBuf::from("/fake/bin/prog")),
+        Call::FdIsOpen(7),
+        Call::OpenDevNull(null),
+        Call::LandlockCreate {
+            abi: 2,
+            handled_fs: handled,
+            scoped: 0,
+        },
+        Call::LandlockAllow(PathBuf::from("/fake/no-such-dir"), FsAccess::READ.0),
+    ] {
+        assert!(calls.contains(&want), "{want:?} not in {calls:?}");
+    }
+}
+
+#[test]
+fn the_fakes_landlock_abi_decides_what_can_be_taken_away() {
+    // Removing file_write needs ABI 3 (truncation); the fake has 2,
+    // whatever the host runs.
+    let e = Spawn::new("prog")
+        .privileges(set("basic,!file_write"))
+        .fs_allow("/fake", FsAccess::READ)
+        .plan(&elsewhere())
+        .expect_err("ABI 2");
+    assert!(
+        matches!(
+            e,
+            SpawnError::Privileges {
+                source: PrivError::NoLandlock {
+                    have: 2,
+                    need: 3,
+                    ..
+                },
+                ..
+            }
+        ),
         "{e}"
     );
 }

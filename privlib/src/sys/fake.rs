@@ -2,11 +2,50 @@
 //! state, records every [`CredOp`] and updates the state the way Linux
 //! would for the parts privlib relies on. Used by unit tests to check the
 //! plan of a privilege drop without root.
+//!
+//! It makes no system call: the file-system and fd questions a plan asks
+//! (is this fd open, what is PATH, is this file executable, open
+//! /dev/null, build a Landlock ruleset) are answered from its own data
+//! and recorded in [`Recording::calls`].
 
+use std::cell::{Cell, RefCell};
+use std::ffi::OsString;
 use std::io;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
 
-use super::{CapState, CredOp, Ids, Sys, secbit};
+use super::landlock::Ruleset;
+use super::{CapState, CredOp, HeldFd, Ids, Sys, secbit};
 use crate::caps::{CapMask, num};
+
+/// A question the fake answered instead of the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// Whether an fd is open.
+    FdIsOpen(RawFd),
+    /// The caller's PATH.
+    PathVar,
+    /// Whether a file is executable.
+    IsExecutable(PathBuf),
+    /// Whether a device node opens.
+    CheckNode(PathBuf),
+    /// /dev/null opened; the fd number handed out.
+    OpenDevNull(RawFd),
+    /// A Landlock ruleset created.
+    LandlockCreate {
+        /// The ABI asked for.
+        abi: u32,
+        /// The file-system rights handled.
+        handled_fs: u64,
+        /// The scopes.
+        scoped: u64,
+    },
+    /// A Landlock rule added (the rights as the kernel would keep them).
+    LandlockAllow(PathBuf, u64),
+}
+
+/// The first fd number the fake hands out: far above what tests pass.
+const FIRST_FAKE_FD: RawFd = 1000;
 
 /// Simulated process state plus the log of ops.
 #[derive(Debug, Clone)]
@@ -31,8 +70,19 @@ pub struct Recording {
     pub last_cap: u8,
     /// Landlock ABI.
     pub landlock_abi: u32,
+    /// Fds open in the process.
+    pub open_fds: Vec<RawFd>,
+    /// Its PATH.
+    pub path_var: Option<OsString>,
+    /// The executable files there are.
+    pub executables: Vec<PathBuf>,
+    /// The device nodes there are.
+    pub dev_nodes: Vec<PathBuf>,
     /// Every op applied, in order.
     pub log: Vec<CredOp>,
+    /// Every question answered, in order.
+    pub calls: RefCell<Vec<Call>>,
+    next_fd: Cell<RawFd>,
 }
 
 impl Recording {
@@ -54,7 +104,13 @@ impl Recording {
             threads: 1,
             last_cap: 40,
             landlock_abi: 7,
+            open_fds: vec![0, 1, 2],
+            path_var: Some(OsString::from("/usr/bin:/bin")),
+            executables: vec![PathBuf::from("/bin/true"), PathBuf::from("/usr/bin/true")],
+            dev_nodes: vec![PathBuf::from("/dev/null"), PathBuf::from("/dev/kvm")],
             log: Vec::new(),
+            calls: RefCell::new(Vec::new()),
+            next_fd: Cell::new(FIRST_FAKE_FD),
         }
     }
 
@@ -80,6 +136,16 @@ impl Recording {
     /// The ops' step names, for compact assertions.
     pub fn steps(&self) -> Vec<&'static str> {
         self.log.iter().map(CredOp::step).collect()
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.borrow_mut().push(call);
+    }
+
+    fn new_fd(&self) -> RawFd {
+        let fd = self.next_fd.get();
+        self.next_fd.set(fd + 1);
+        fd
     }
 }
 
@@ -113,6 +179,56 @@ impl Sys for Recording {
     }
     fn landlock_abi(&self) -> u32 {
         self.landlock_abi
+    }
+
+    fn fd_is_open(&self, fd: RawFd) -> bool {
+        self.record(Call::FdIsOpen(fd));
+        self.open_fds.contains(&fd)
+    }
+
+    fn path_var(&self) -> Option<OsString> {
+        self.record(Call::PathVar);
+        self.path_var.clone()
+    }
+
+    fn is_executable(&self, path: &Path) -> bool {
+        self.record(Call::IsExecutable(path.to_path_buf()));
+        self.executables.iter().any(|e| e == path)
+    }
+
+    fn check_node(&self, path: &Path) -> io::Result<()> {
+        self.record(Call::CheckNode(path.to_path_buf()));
+        if self.dev_nodes.iter().any(|n| n == path) {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        }
+    }
+
+    fn open_devnull(&self) -> io::Result<HeldFd> {
+        let fd = self.new_fd();
+        self.record(Call::OpenDevNull(fd));
+        Ok(HeldFd::recorded(fd))
+    }
+
+    fn landlock_create(&self, abi: u32, handled_fs: u64, scoped: u64) -> io::Result<Ruleset> {
+        self.record(Call::LandlockCreate {
+            abi,
+            handled_fs,
+            scoped,
+        });
+        if abi == 0 || abi > self.landlock_abi {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        Ok(Ruleset::recorded(self.new_fd(), handled_fs))
+    }
+
+    fn landlock_allow(&self, rs: &mut Ruleset, path: &Path, access: u64) -> io::Result<()> {
+        self.record(Call::LandlockAllow(
+            path.to_path_buf(),
+            access & rs.handled(),
+        ));
+        Ok(())
     }
 
     fn apply(&mut self, op: &CredOp) -> Result<(), i32> {

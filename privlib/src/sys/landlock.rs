@@ -7,6 +7,8 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::held::HeldFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -103,7 +105,7 @@ pub fn fs_rights(abi: u32) -> u64 {
 /// A created ruleset, ready to be enforced by `CredOp::LandlockRestrict`.
 #[derive(Debug)]
 pub struct Ruleset {
-    fd: OwnedFd,
+    fd: HeldFd,
     handled: u64,
 }
 
@@ -138,9 +140,22 @@ impl Ruleset {
         // SAFETY: the kernel just returned this fd to us and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Ruleset {
-            fd,
+            fd: HeldFd::owned(fd),
             handled: handled_fs,
         })
+    }
+
+    /// A ruleset the recording fake made: `fd` is only a number.
+    pub fn recorded(fd: RawFd, handled_fs: u64) -> Ruleset {
+        Ruleset {
+            fd: HeldFd::recorded(fd),
+            handled: handled_fs,
+        }
+    }
+
+    /// The file-system rights it handles.
+    pub fn handled(&self) -> u64 {
+        self.handled
     }
 
     /// Allows `access` beneath `path` (a file gets only the file rights).
@@ -187,8 +202,7 @@ impl Ruleset {
 
     /// Moves the ruleset's fd to the lowest free number at or above `floor`.
     pub fn move_above(&mut self, floor: RawFd) -> io::Result<()> {
-        self.fd = super::child::dup_above(self.fd.as_raw_fd(), floor)?;
-        Ok(())
+        self.fd.move_above(floor)
     }
 
     /// The ruleset's fd, for `CredOp::LandlockRestrict`.

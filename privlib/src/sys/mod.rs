@@ -13,6 +13,7 @@ pub mod bpf;
 pub mod child;
 pub mod diag;
 pub mod fake;
+pub mod held;
 pub mod landlock;
 pub mod ns;
 pub mod peer;
@@ -21,9 +22,13 @@ pub mod probe;
 pub mod rlimit;
 pub mod sock;
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::RawFd;
+use std::path::Path;
+
+pub use held::HeldFd;
+use landlock::Ruleset;
 
 use crate::caps::{CapMask, MAX_CAP};
 
@@ -372,6 +377,20 @@ pub trait Sys {
     fn last_cap(&self) -> u8;
     /// The Landlock ABI version (0: none).
     fn landlock_abi(&self) -> u32;
+    /// Whether `fd` is open in this process.
+    fn fd_is_open(&self, fd: RawFd) -> bool;
+    /// The caller's `PATH`, where a program to spawn is looked up.
+    fn path_var(&self) -> Option<OsString>;
+    /// Whether `path` is a regular file with an execute bit.
+    fn is_executable(&self, path: &Path) -> bool;
+    /// Checks that the device node `path` opens without following a symlink.
+    fn check_node(&self, path: &Path) -> io::Result<()>;
+    /// Opens /dev/null for reading and writing.
+    fn open_devnull(&self) -> io::Result<HeldFd>;
+    /// Creates a Landlock ruleset handling `handled_fs` and `scoped`.
+    fn landlock_create(&self, abi: u32, handled_fs: u64, scoped: u64) -> io::Result<Ruleset>;
+    /// Adds a rule to `rs` allowing `access` beneath `path`.
+    fn landlock_allow(&self, rs: &mut Ruleset, path: &Path, access: u64) -> io::Result<()>;
     /// Applies one op to the calling thread; the error is an errno.
     fn apply(&mut self, op: &CredOp) -> Result<(), i32>;
 }
@@ -527,6 +546,40 @@ impl Sys for Linux {
 
     fn landlock_abi(&self) -> u32 {
         landlock::abi_version()
+    }
+
+    fn fd_is_open(&self, fd: RawFd) -> bool {
+        child::fd_is_open(fd)
+    }
+
+    fn path_var(&self) -> Option<OsString> {
+        std::env::var_os("PATH")
+    }
+
+    fn is_executable(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| {
+            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+        })
+    }
+
+    fn check_node(&self, path: &Path) -> io::Result<()> {
+        sock::open_no_symlinks(None, path, false).map(drop)
+    }
+
+    fn open_devnull(&self) -> io::Result<HeldFd> {
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?;
+        Ok(HeldFd::owned(null.into()))
+    }
+
+    fn landlock_create(&self, abi: u32, handled_fs: u64, scoped: u64) -> io::Result<Ruleset> {
+        Ruleset::create(abi, handled_fs, scoped)
+    }
+
+    fn landlock_allow(&self, rs: &mut Ruleset, path: &Path, access: u64) -> io::Result<()> {
+        rs.allow(path, access)
     }
 
     fn apply(&mut self, op: &CredOp) -> Result<(), i32> {
