@@ -1,0 +1,38 @@
+//! The one hermetic fixture of xvm-lp's tests, and (in `tests/`) the
+//! tests of the whole stack: those that start more than one of our
+//! daemons.
+//!
+//! Every crate's integration tests dev-depend on this crate; it builds on
+//! `privlib::testing` (private mount namespaces, bind-mounted
+//! `/etc/passwd` and `/etc/group`, becoming a user, hostile users), which
+//! stays in privlib because privlib's own tests need it below this layer.
+//!
+//! - [`skip`]: the one way a test skips: one parseable line
+//!   `skipped <test>: <reason>`, a failure under `XVM_REQUIRE_ROOT_TESTS=1`
+//!   for the kinds a CI machine must provide.
+//! - [`bins`]: the workspace's built binaries, found beside the test
+//!   executable.
+//! - [`daemon`]: a started daemon (killed on drop), waiting for its
+//!   ready line or socket with a deadline.
+//! - [`hermetic`]: an `XVM_ROOT` tree with its own accounts (the xvm
+//!   account and test users), its policy, the xVM directories, and the
+//!   daemons run in a private mount namespace that sees those accounts.
+//! - [`stack`]: xenstored and xend in system mode over a hermetic tree,
+//!   and `xm` run as a test user.
+//! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
+//!   and the checks of an unprivileged device model.
+
+pub mod bins;
+pub mod daemon;
+pub mod error;
+pub mod hermetic;
+pub mod procfs;
+pub mod skip;
+pub mod stack;
+
+pub use bins::{bin, bindir};
+pub use daemon::{Daemon, wait_for_socket, wait_until};
+pub use error::{Error, check};
+pub use hermetic::{Accounts, Hermetic, scratch, serial};
+pub use skip::{Skip, require, require_kvm, require_program, require_root};
+pub use stack::{Stack, Xm};

@@ -1,0 +1,275 @@
+//! Our daemons started for tests: one xenstored, the system-mode stack
+//! (xenstored and xend over a [`Hermetic`] tree), the restarter, and `xm`
+//! run as a test user.
+
+use std::io::Read as _;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::bins::{bin, bindir};
+use crate::daemon::Daemon;
+use crate::error::{Error, check};
+use crate::hermetic::{Accounts, Hermetic, User};
+
+/// One xenstored (`-N`, in the foreground) with its run directory.
+#[derive(Debug)]
+pub struct Xenstored {
+    /// The daemon.
+    pub daemon: Daemon,
+    /// Its run directory (`XENSTORED_RUNDIR`).
+    pub dir: PathBuf,
+}
+
+impl Xenstored {
+    /// Starts `xenstored -N ARGS` with `envs`, run directory `dir`, its
+    /// log beside it; waits until it serves.
+    pub fn start(dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Result<Xenstored, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+        let mut cmd = Command::new(bin("xenstored")?);
+        cmd.arg("-N").args(args).env("XENSTORED_RUNDIR", dir);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let daemon = Daemon::spawn("xenstored", cmd, &dir.with_extension("log"))?
+            .ready_when_logged("xenstored serving")?;
+        Ok(Xenstored {
+            daemon,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The read-write socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("socket")
+    }
+
+    /// The read-only socket.
+    pub fn socket_ro(&self) -> PathBuf {
+        self.dir.join("socket_ro")
+    }
+}
+
+/// Runs a xenstore-utils program (`xenstore-read`, ...) against `socket`.
+pub fn xs(socket: &Path, program: &str, args: &[&str]) -> Result<Output, Error> {
+    Command::new(program)
+        .args(args)
+        .env("XENSTORED_PATH", socket)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: program.into(),
+            source,
+        })
+}
+
+/// `cmd` (running `svc-startd`: `Command::new(bin("svc-startd")?)`, or
+/// [`Hermetic::command`] of it) as `svc-startd --system` over
+/// `manifests`, with `XVM_ROOT=root` and the workspace's binaries.
+pub fn startd_system(mut cmd: Command, manifests: &Path, root: &Path) -> Command {
+    cmd.arg("--system")
+        .arg("--manifests")
+        .arg(manifests)
+        .arg("--bindir")
+        .arg(bindir())
+        .env("XVM_ROOT", root);
+    cmd
+}
+
+/// What a client printed, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Xm {
+    /// Exit code (-1: killed).
+    pub code: i32,
+    /// Its stdout.
+    pub out: String,
+    /// Its stderr.
+    pub err: String,
+}
+
+impl Xm {
+    /// `Ok(self)` when it exited 0, else an error naming `what` with its
+    /// output.
+    pub fn ok(self, what: &str) -> Result<Xm, Error> {
+        check(
+            self.code == 0,
+            format!("{what}: exit {}\n{}{}", self.code, self.out, self.err),
+        )?;
+        Ok(self)
+    }
+
+    /// Whether its `xm list` output shows `name` with id `id` ("-": a
+    /// stopped managed domain).
+    pub fn lists(&self, name: &str, id: &str) -> bool {
+        self.out
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq([name, id]))
+    }
+}
+
+/// `xm ARGS` as `who`, against the system stack under `root`.
+pub fn xm(root: &Path, who: &User, args: &[&str]) -> Result<Xm, Error> {
+    let groups = if who.groups.is_empty() {
+        "--clear-groups".to_string()
+    } else {
+        let g: Vec<String> = who.groups.iter().map(u32::to_string).collect();
+        format!("--groups={}", g.join(","))
+    };
+    let o = Command::new("setpriv")
+        .arg(format!("--reuid={}", who.uid))
+        .arg(format!("--regid={}", who.uid))
+        .arg(groups)
+        .arg(bin("xm")?)
+        .args(args)
+        .env("XVM_ROOT", root)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XEND_SOCKET")
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "setpriv xm".into(),
+            source,
+        })?;
+    Ok(Xm {
+        code: o.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    })
+}
+
+/// The system-mode stack over a hermetic tree: xenstored, then xend, each
+/// switched to xvm by itself; device models at `dm_base` + domid.
+/// Dropped: the daemons are killed, then the tree goes.
+#[derive(Debug)]
+pub struct Stack {
+    /// The store.
+    pub xenstored: Daemon,
+    /// The domain manager.
+    pub xend: Daemon,
+    /// The tree (dropped last).
+    pub tree: Hermetic,
+}
+
+impl Stack {
+    /// [`Hermetic::new`] with its xVM directories and the test guest
+    /// (`tree.base()/test.cfg`), then xenstored and xend (with
+    /// `xend_args` more).
+    pub fn start(
+        name: &str,
+        accounts: Accounts,
+        image: &[u8],
+        xend_args: &[&str],
+    ) -> Result<Stack, Error> {
+        let tree = Hermetic::new(name, accounts)?;
+        tree.lay_out_xvm_dirs()?;
+        tree.test_guest("var/lib/xend/storage", image)?;
+        let dm = accounts.dm_base.to_string();
+        let mut cmd = tree.command(&bin("xenstored")?);
+        cmd.args(["-N", "--system", "--dm-uid-base", &dm]);
+        let xenstored = Daemon::spawn("xenstored", cmd, &tree.base().join("xenstored.log"))?
+            .ready_when_logged("xenstored serving")?;
+        tree.reap_at_end(xenstored.pid());
+        let xend = start_xend(&tree, "xend.log", xend_args)?;
+        Ok(Stack {
+            xenstored,
+            xend,
+            tree,
+        })
+    }
+
+    /// Kills xend (SIGKILL, as a crash) and starts a new one with
+    /// `xend_args`, its log in `log` under the tree's base.
+    pub fn restart_xend(&mut self, log: &str, xend_args: &[&str]) -> Result<(), Error> {
+        self.xend.kill();
+        self.xend = start_xend(&self.tree, log, xend_args)?;
+        Ok(())
+    }
+
+    /// The `XVM_ROOT`.
+    pub fn root(&self) -> &Path {
+        self.tree.root()
+    }
+
+    /// The accounts.
+    pub fn accounts(&self) -> Accounts {
+        self.tree.accounts()
+    }
+
+    /// The test guest's config.
+    pub fn test_cfg(&self) -> String {
+        self.tree.base().join("test.cfg").display().to_string()
+    }
+
+    /// `xm ARGS` as `who`.
+    pub fn xm(&self, who: &User, args: &[&str]) -> Result<Xm, Error> {
+        xm(self.root(), who, args)
+    }
+
+    /// `xm ARGS` as alice (virt_manage by group alone).
+    pub fn alice(&self, args: &[&str]) -> Result<Xm, Error> {
+        self.xm(&self.accounts().alice(), args)
+    }
+
+    /// A domain's run directory (serial, vnc, qemu.log).
+    pub fn domain_dir(&self, domid: u32) -> PathBuf {
+        self.root().join(format!("run/xend/domains/{domid}"))
+    }
+
+    /// xenstored's read-write socket.
+    pub fn store_socket(&self) -> PathBuf {
+        self.root().join("run/xenstored/socket")
+    }
+
+    /// xend's log so far.
+    pub fn xend_log(&self) -> String {
+        self.xend.log_text()
+    }
+}
+
+fn start_xend(tree: &Hermetic, log: &str, xend_args: &[&str]) -> Result<Daemon, Error> {
+    let dm = tree.accounts().dm_base.to_string();
+    let mut cmd = tree.command(&bin("xend")?);
+    cmd.args(["--system", "--dm-uid-base", &dm]).args(xend_args);
+    let d =
+        Daemon::spawn("xend", cmd, &tree.base().join(log))?.ready_when_logged("xend serving")?;
+    tree.reap_at_end(d.pid());
+    Ok(d)
+}
+
+/// Reads a domain's serial socket until `banner` has arrived, at most
+/// 60 s (TCG on a loaded machine); what arrived.
+pub fn read_banner(serial: &Path, banner: &[u8]) -> Result<UnixStream, Error> {
+    let mut s = UnixStream::connect(serial).map_err(Error::io("connect", serial))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(Error::io("timeout", serial))?;
+    let mut got = Vec::new();
+    let t = Instant::now();
+    while !got.windows(banner.len()).any(|w| w == banner) {
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => return Err(Error::Check(format!("serial closed after {got:?}"))),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) if t.elapsed() < Duration::from_secs(60) => {}
+            Err(e) => {
+                return Err(Error::Check(format!(
+                    "no banner after 60 s ({e}); got {:?}",
+                    String::from_utf8_lossy(&got)
+                )));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Reads the RFB greeting on a domain's VNC socket.
+pub fn vnc_greeting(sock: &Path) -> Result<(), Error> {
+    let mut v = UnixStream::connect(sock).map_err(Error::io("connect", sock))?;
+    v.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(Error::io("timeout", sock))?;
+    let mut hello = [0u8; 12];
+    v.read_exact(&mut hello)
+        .map_err(Error::io("VNC greeting on", sock))?;
+    check(
+        hello.starts_with(b"RFB 003."),
+        format!("VNC greeting: {hello:?}"),
+    )
+}
