@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::store::Quota;
+use crate::wire::XsError;
 
 fn daemon() -> Daemon {
     let mut d = Daemon::new(
@@ -34,15 +35,16 @@ fn req(d: &mut Daemon, conn: u64, ty: MsgType, tx: u32, payload: &[u8]) -> Vec<O
     )
 }
 
-fn reply(d: &mut Daemon, conn: u64, ty: MsgType, payload: &[u8]) -> Result<Vec<u8>, String> {
+fn reply(d: &mut Daemon, conn: u64, ty: MsgType, payload: &[u8]) -> Result<Vec<u8>, XsError> {
     let out = req(d, conn, ty, 0, payload);
     let f = &out[0].frame;
     assert_eq!(out[0].conn, conn);
     assert_eq!(f.req_id, 9);
     if f.ty == MsgType::Error.number() {
-        Err(String::from_utf8_lossy(&f.payload)
-            .trim_end_matches('\0')
-            .to_string())
+        let name = f.payload.strip_suffix(&[0]).unwrap_or(&f.payload);
+        let e = XsError::from_name(name);
+        assert_eq!(e.name().as_bytes(), name, "a known error name");
+        Err(e)
     } else {
         assert_eq!(f.ty, ty.number());
         Ok(f.payload.clone())
@@ -66,15 +68,15 @@ fn read_write_directory_and_errors() {
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Read, b"/nope\0"),
-        Err("ENOENT".into())
+        Err(XsError::Enoent)
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Write, b"/no-nul"),
-        Err("EINVAL".into())
+        Err(XsError::Einval)
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Read, b"/a//b\0"),
-        Err("EINVAL".into())
+        Err(XsError::Einval)
     );
     assert_eq!(reply(&mut d, 1, MsgType::Rm, b"/a\0"), Ok(b"OK\0".to_vec()));
     let unknown = d.handle(
@@ -113,11 +115,11 @@ fn roles_decide_what_may_be_sent() {
     );
     assert_eq!(
         reply(&mut d, 2, MsgType::Introduce, b"5\x000\x001\0"),
-        Err("EACCES".into())
+        Err(XsError::Eacces)
     );
     assert_eq!(
         reply(&mut d, 3, MsgType::Introduce, b"5\x000\x001\0"),
-        Err("EACCES".into())
+        Err(XsError::Eacces)
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Introduce, b"5\x000\x001\0"),
@@ -125,7 +127,7 @@ fn roles_decide_what_may_be_sent() {
     );
     assert_eq!(
         reply(&mut d, 4, MsgType::Write, b"/x\0v"),
-        Err("EROFS".into())
+        Err(XsError::Erofs)
     );
     assert_eq!(
         reply(&mut d, 4, MsgType::Read, b"/m\0"),
@@ -134,7 +136,7 @@ fn roles_decide_what_may_be_sent() {
     );
     assert_eq!(
         reply(&mut d, 3, MsgType::Read, b"/m\0"),
-        Err("EACCES".into()),
+        Err(XsError::Eacces),
         "domain 5 meets n0"
     );
 }
@@ -154,14 +156,14 @@ fn watches_fire_at_once_and_on_change_and_respect_quota() {
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Watch, b"/w\0tok\0"),
-        Err("EEXIST".into())
+        Err(XsError::Eexist)
     );
     for i in 0..3 {
         reply(&mut d, 3, MsgType::Watch, format!("/q{i}\0t\0").as_bytes()).expect("within quota");
     }
     assert_eq!(
         reply(&mut d, 3, MsgType::Watch, b"/q9\0t\0"),
-        Err("E2BIG".into())
+        Err(XsError::E2big)
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Unwatch, b"/w\0tok\0"),
@@ -169,7 +171,7 @@ fn watches_fire_at_once_and_on_change_and_respect_quota() {
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Unwatch, b"/w\0tok\0"),
-        Err("ENOENT".into())
+        Err(XsError::Enoent)
     );
 }
 
@@ -204,7 +206,7 @@ fn introduce_and_release_fire_their_special_watches() {
     );
     assert_eq!(
         reply(&mut d, 1, MsgType::Release, b"8\0"),
-        Err("ENOENT".into())
+        Err(XsError::Enoent)
     );
 }
 
@@ -220,7 +222,7 @@ fn transactions_over_the_wire() {
     assert_eq!(out[0].frame.payload, b"OK\0");
     assert_eq!(
         reply(&mut d, 2, MsgType::Read, b"/t\0"),
-        Err("ENOENT".into()),
+        Err(XsError::Enoent),
         "not visible yet"
     );
     let nested = req(&mut d, 1, MsgType::TransactionStart, tx, b"\0");
@@ -262,6 +264,6 @@ fn a_reply_too_long_is_e2big() {
     }
     assert_eq!(
         reply(&mut d, 1, MsgType::Directory, b"/big\0"),
-        Err("E2BIG".into())
+        Err(XsError::E2big)
     );
 }

@@ -15,12 +15,14 @@
 //! - [`config`]: the run directory.
 
 pub mod client;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod journal;
 pub mod limits;
 pub mod path;
 pub mod perms;
+pub mod role;
 pub mod server;
 pub mod start;
 pub mod store;

@@ -3,7 +3,7 @@
 //! every transaction. Node quotas are enforced by the store
 //! ([`crate::store`]), the others by the daemon ([`crate::daemon`]).
 
-use crate::daemon::Role;
+use crate::role::Role;
 use crate::store::Quota;
 use crate::txn::TxnLimits;
 

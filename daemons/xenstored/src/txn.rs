@@ -237,9 +237,9 @@ impl Txn {
         store: &Store,
         c: Caller,
         path: &str,
-    ) -> Result<Vec<String>, XsError> {
+    ) -> Result<Vec<&str>, XsError> {
         match self.present(store, c, path, Access::Read)? {
-            Entry::Present { children, .. } => Ok(children.iter().cloned().collect()),
+            Entry::Present { children, .. } => Ok(children.iter().map(String::as_str).collect()),
             Entry::Absent => Err(XsError::Enoent),
         }
     }
@@ -393,6 +393,16 @@ impl Txn {
         })
     }
 
+    /// Records one change of any kind, as the methods above do.
+    pub fn change(&mut self, store: &Store, c: Caller, op: TxOp) -> Result<(), XsError> {
+        match op {
+            TxOp::Write(p, v) => self.write(store, c, &p, &v),
+            TxOp::Mkdir(p) => self.mkdir(store, c, &p),
+            TxOp::Rm(p) => self.rm(store, c, &p),
+            TxOp::SetPerms(p, perms) => self.set_perms(store, c, &p, perms),
+        }
+    }
+
     /// Commits: EAGAIN (and nothing applied) if anything it saw changed;
     /// otherwise applies its operations, all or none, and returns each
     /// with what it did (for watches and the journal).
@@ -425,10 +435,7 @@ mod tests {
         t.rm(&s, Caller::Privileged, "/a/x").expect("rm");
         assert_eq!(t.read(&s, Caller::Privileged, "/a/y"), Ok(b"2".to_vec()));
         assert_eq!(t.read(&s, Caller::Privileged, "/a/x"), Err(XsError::Enoent));
-        assert_eq!(
-            t.directory(&s, Caller::Privileged, "/a"),
-            Ok(vec!["y".to_string()])
-        );
+        assert_eq!(t.directory(&s, Caller::Privileged, "/a"), Ok(vec!["y"]));
         assert_eq!(
             s.read(Caller::Privileged, "/a/x"),
             Ok(&b"1"[..]),

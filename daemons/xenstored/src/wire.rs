@@ -313,15 +313,20 @@ impl Frame {
         })
     }
 
-    /// The NUL-separated strings of the payload (a trailing NUL ends the
-    /// last one; a last string without NUL is kept as is).
+    /// The NUL-separated strings of the payload ([`payload_strings`]).
     pub fn strings(&self) -> Vec<&[u8]> {
-        let p = self.payload.strip_suffix(&[0]).unwrap_or(&self.payload);
-        if p.is_empty() && self.payload.is_empty() {
-            return Vec::new();
-        }
-        p.split(|b| *b == 0).collect()
+        payload_strings(&self.payload)
     }
+}
+
+/// The NUL-separated strings of a payload (a trailing NUL ends the last
+/// one; a last string without NUL is kept as is).
+pub fn payload_strings(payload: &[u8]) -> Vec<&[u8]> {
+    let p = payload.strip_suffix(&[0]).unwrap_or(payload);
+    if p.is_empty() && payload.is_empty() {
+        return Vec::new();
+    }
+    p.split(|b| *b == 0).collect()
 }
 
 /// Splits a byte stream into frames, never holding more than one frame.
