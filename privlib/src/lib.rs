@@ -61,12 +61,13 @@ pub mod sys;
 pub mod testing;
 
 pub use authz::{Denied, Grant, require_any};
+pub use basic::landlock::{LandlockError, confine_fs};
 pub use gate::{Gate, GateLimits, Refusal, Slot, Verdict};
 pub use peer::{Ucred, getpeerucred};
 pub use policy::{Policy, PolicyError};
 pub use process::{
-    InitFlags, PrivError, PrivOp, confine_fs, fini_daemon_priv, getppriv, init_daemon_priv,
-    init_suid_priv, priv_bracket, priv_bracket_init, relinquish, setppriv,
+    InitFlags, PrivError, PrivOp, fini_daemon_priv, getppriv, init_daemon_priv, init_suid_priv,
+    priv_bracket, priv_bracket_init, relinquish, setppriv,
 };
 pub use set::{PrivSet, PrivSets, SetError, SetSpec, Which};
 pub use spawn::{Child, FsAccess, Spawn, SpawnError};

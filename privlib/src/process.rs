@@ -8,15 +8,16 @@
 //! Basic, shim and unenforced privileges are not kernel state: privlib
 //! records them per process, and enforces removed basic privileges with
 //! seccomp and Landlock (see [`crate::basic`]), which cannot be undone.
+//! A daemon's own file confinement is [`crate::basic::landlock::confine_fs`].
 
 use std::io;
 use std::sync::Mutex;
 
-use crate::basic;
+use crate::basic::{self, landlock::LandlockError};
 use crate::caps::{CapMask, num};
 use crate::names::Backing;
 use crate::set::{PrivSet, PrivSets, Which};
-use crate::sys::{self, CapState, CredOp, Linux, Sys, bpf, landlock::Ruleset, secbit};
+use crate::sys::{self, CapState, CredOp, Linux, Sys, bpf, secbit};
 
 /// Flags of [`init_daemon_priv`] and [`init_suid_priv`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,16 +82,9 @@ pub enum PrivError {
     /// Narrowing the limit set needs CAP_SETPCAP.
     #[error("cannot narrow the limit set without proc_setid (CAP_SETPCAP)")]
     LimitNeedsSetpcap,
-    /// Landlock is needed for file_read, file_write or proc_session.
-    #[error("Landlock ABI {have} is running, {need} is needed to remove {what}")]
-    NoLandlock {
-        /// The running ABI.
-        have: u32,
-        /// The ABI needed.
-        need: u32,
-        /// The privilege.
-        what: &'static str,
-    },
+    /// Landlock could not take away file_read, file_write or proc_session.
+    #[error(transparent)]
+    Landlock(#[from] LandlockError),
     /// `init_suid_priv` runs once.
     #[error("init_suid_priv was already called")]
     SuidTwice,
@@ -506,7 +500,8 @@ fn apply_sets(
             if threads != 1 {
                 return Err(PrivError::MultiThreaded(threads));
             }
-            let rs = landlock_ruleset(sys, removal.landlock_fs, removal.landlock_scope, &[])?;
+            let rs =
+                basic::landlock::ruleset(sys, removal.landlock_fs, removal.landlock_scope, &[])?;
             ops.push(CredOp::LandlockRestrict(rs.fd()));
             _ruleset = Some(rs);
         }
@@ -530,72 +525,6 @@ fn apply_sets(
         limit: non_cap(&new.limit),
     });
     Ok(())
-}
-
-/// Builds a Landlock ruleset handling `fs_rights` and `scope`, with
-/// `allow` (path, rights) exceptions. Fails closed when the kernel cannot.
-pub fn landlock_ruleset(
-    sys: &impl Sys,
-    fs_rights: u64,
-    scope: u64,
-    allow: &[(&std::path::Path, u64)],
-) -> Result<Ruleset, PrivError> {
-    let abi = sys.landlock_abi();
-    // Truncation is a write that Landlock handles from ABI 3 on: before
-    // that, file_write could not really be taken away.
-    let need_scope = if scope != 0 {
-        6
-    } else if fs_rights & crate::sys::landlock::fs::TRUNCATE != 0 {
-        3
-    } else {
-        1
-    };
-    if abi < need_scope {
-        return Err(PrivError::NoLandlock {
-            have: abi,
-            need: need_scope,
-            what: if scope != 0 {
-                "proc_session"
-            } else {
-                "file_read or file_write"
-            },
-        });
-    }
-    let handled = fs_rights & sys::landlock::fs_rights(abi);
-    let mut rs = sys
-        .landlock_create(abi, handled, scope)
-        .map_err(|e| PrivError::Step {
-            step: "landlock_create_ruleset",
-            source: e,
-        })?;
-    for (path, rights) in allow {
-        sys.landlock_allow(&mut rs, path, *rights)
-            .map_err(|e| PrivError::Step {
-                step: "landlock_add_rule",
-                source: e,
-            })?;
-    }
-    Ok(rs)
-}
-
-/// Confines the calling (single-threaded) process's file access for good
-/// with Landlock: only `allow` (path, Landlock rights of
-/// [`crate::sys::landlock::fs`]) remain reachable. A daemon calls it once
-/// it has opened what it needs, keeping its own directories.
-pub fn confine_fs(allow: &[(&std::path::Path, u64)]) -> Result<(), PrivError> {
-    let mut sys = Linux;
-    let threads = sys.thread_count()?;
-    if threads != 1 {
-        return Err(PrivError::MultiThreaded(threads));
-    }
-    let rights = crate::sys::landlock::fs_rights(sys.landlock_abi());
-    let rs = landlock_ruleset(&sys, rights, 0, allow)?;
-    let mut ops = Vec::new();
-    if !sys.no_new_privs() {
-        ops.push(CredOp::NoNewPrivs);
-    }
-    ops.push(CredOp::LandlockRestrict(rs.fd()));
-    run(&mut sys, &ops)
 }
 
 /// Sets the bracketed privileges (they must be in P) and turns them off in

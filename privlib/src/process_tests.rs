@@ -408,7 +408,10 @@ fn removing_file_write_restricts_with_the_fakes_ruleset() {
         &set("file_write"),
     );
     assert!(
-        matches!(e, Err(PrivError::NoLandlock { have: 2, .. })),
+        matches!(
+            e,
+            Err(PrivError::Landlock(LandlockError::TooOld { have: 2, .. }))
+        ),
         "{e:?}"
     );
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::basic;
 use crate::caps::num;
-use crate::process::{PrivError, landlock_ruleset};
+use crate::process::PrivError;
 use crate::set::PrivSet;
 use crate::sys::child::{self, ExecImage, MAX_PASSED_FDS};
 use crate::sys::landlock::{Ruleset, fs};
@@ -520,8 +520,8 @@ impl Spawn {
                 allow.push((p.as_path(), a.0));
             }
             Some(
-                landlock_ruleset(sys, handled, removal.landlock_scope, &allow)
-                    .map_err(privs_err)?,
+                basic::landlock::ruleset(sys, handled, removal.landlock_scope, &allow)
+                    .map_err(|e| privs_err(e.into()))?,
             )
         } else {
             None

@@ -273,11 +273,11 @@ fn the_fakes_landlock_abi_decides_what_can_be_taken_away() {
         matches!(
             e,
             SpawnError::Privileges {
-                source: PrivError::NoLandlock {
+                source: PrivError::Landlock(crate::basic::landlock::LandlockError::TooOld {
                     have: 2,
                     need: 3,
                     ..
-                },
+                }),
                 ..
             }
         ),

@@ -108,7 +108,7 @@ pub enum StartError {
     FiniPriv(#[source] PrivError),
     /// Confining files to the run directory (Landlock).
     #[error("confining files: {0}")]
-    Confine(#[source] PrivError),
+    Confine(#[source] privlib::LandlockError),
     /// The event loop failed.
     #[error("event loop: {0}")]
     EventLoop(#[source] io::Error),
