@@ -45,6 +45,26 @@ impl Xenstored {
         self.dir.join("socket")
     }
 
+    /// The daemon's pid.
+    pub fn pid(&self) -> i32 {
+        self.daemon.pid()
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        self.daemon.log_text()
+    }
+
+    /// Whether it still runs.
+    pub fn alive(&self) -> bool {
+        self.daemon.alive()
+    }
+
+    /// Ends it now (SIGKILL).
+    pub fn kill(&mut self) {
+        self.daemon.kill();
+    }
+
     /// The read-only socket.
     pub fn socket_ro(&self) -> PathBuf {
         self.dir.join("socket_ro")
@@ -52,15 +72,16 @@ impl Xenstored {
 }
 
 /// Runs a xenstore-utils program (`xenstore-read`, ...) against `socket`.
-pub fn xs(socket: &Path, program: &str, args: &[&str]) -> Result<Output, Error> {
+///
+/// # Panics
+/// When the program cannot be started: the test has required it
+/// ([`crate::require_program`]).
+pub fn xs(socket: &Path, program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
         .env("XENSTORED_PATH", socket)
         .output()
-        .map_err(|source| Error::Spawn {
-            program: program.into(),
-            source,
-        })
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
 }
 
 /// `cmd` (running `svc-startd`: `Command::new(bin("svc-startd")?)`, or

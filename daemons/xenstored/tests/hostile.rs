@@ -5,19 +5,16 @@
 //! (xvm_control by `uids = [0]`) and alice (virt_manage by group), and
 //! Debian's `xenstore-read` where it is installed.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Running, start};
-use privlib::testing::{
-    Attack, Hostile, as_user, fake_users, have_program, in_private_tmpfs, root_or_skip,
-    write_policy,
-};
+use privlib::testing::{Attack, Hostile, as_user, fake_users, in_private_tmpfs, write_policy};
 use xenstored::client::Client;
+use xvm_tests::stack::Xenstored;
+use xvm_tests::stack::xs;
+use xvm_tests::{require_program, require_root};
 
 const XVM: u32 = 48_520;
 const ALICE: u32 = 48_121; // virt_manage by group
@@ -33,7 +30,7 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what.into()) }
 }
 
-fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
+fn daemon(root: &Path, extra: &[&str]) -> Result<Xenstored, String> {
     fake_users(
         root,
         &[
@@ -48,7 +45,7 @@ fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
         root,
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
     )?;
-    start(&root.join("run/xenstored"), extra, &[("XVM_ROOT", root)])
+    Ok(Xenstored::start(&root.join("run/xenstored"), extra, &[("XVM_ROOT", root)])?)
 }
 
 /// One whole round trip (connect, write or read, answer) on `sock`,
@@ -73,7 +70,7 @@ fn served_promptly(sock: &Path, who: &str, write: bool) -> Result<(), String> {
 
 /// Root, alice and (where installed) Debian's xenstore-read, each served
 /// at once on both sockets.
-fn everyone_served(d: &Running) -> Result<(), String> {
+fn everyone_served(d: &Xenstored) -> Result<(), String> {
     served_promptly(&d.socket(), "root", true)?;
     served_promptly(&d.socket_ro(), "root on socket_ro", false)?;
     let (rw, ro) = (d.socket(), d.socket_ro());
@@ -83,7 +80,7 @@ fn everyone_served(d: &Running) -> Result<(), String> {
     })?;
     if which("xenstore-read") {
         let t = Instant::now();
-        let o = common::xs(&d.socket(), "xenstore-read", &["/hostile/probe"]);
+        let o = xs(&d.socket(), "xenstore-read", &["/hostile/probe"]);
         let out = String::from_utf8_lossy(&o.stdout);
         check(
             o.status.success() && out.trim() == "here" && t.elapsed() < PROMPT,
@@ -122,7 +119,7 @@ fn carol_refused(sock: &Path) -> Result<(), String> {
 #[test]
 fn two_thousand_idle_connections_of_a_user_without_privilege_lock_nobody_out() {
     let test = "two_thousand_idle_connections_of_a_user_without_privilege_lock_nobody_out";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-hold", |root| {
@@ -144,7 +141,7 @@ fn two_thousand_idle_connections_of_a_user_without_privilege_lock_nobody_out() {
         held.stop()?;
         held_ro.stop()?;
         everyone_served(&d)?;
-        check(d.child_alive(), format!("xenstored died: {}", d.log_text()))
+        check(d.alive(), format!("xenstored died: {}", d.log_text()))
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -154,7 +151,7 @@ fn two_thousand_idle_connections_of_a_user_without_privilege_lock_nobody_out() {
 #[test]
 fn a_flood_of_connections_delays_no_privileged_client() {
     let test = "a_flood_of_connections_delays_no_privileged_client";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-flood", |root| {
@@ -169,7 +166,7 @@ fn a_flood_of_connections_delays_no_privileged_client() {
         for f in floods {
             f.stop()?;
         }
-        check(d.child_alive(), "xenstored died")
+        check(d.alive(), "xenstored died")
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -179,7 +176,7 @@ fn a_flood_of_connections_delays_no_privileged_client() {
 #[test]
 fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded() {
     let test = "a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-stall", |root| {
@@ -225,7 +222,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
         stalled
             .join()
             .map_err(|_| "stalled client panicked".to_string())??;
-        check(d.child_alive(), "xenstored died")
+        check(d.alive(), "xenstored died")
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -235,7 +232,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
 #[test]
 fn oversized_and_truncated_frames_end_only_their_own_connection() {
     let test = "oversized_and_truncated_frames_end_only_their_own_connection";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-frames", |root| {
@@ -266,7 +263,7 @@ fn oversized_and_truncated_frames_end_only_their_own_connection() {
             Ok(())
         })?;
         everyone_served(&d)?;
-        check(d.child_alive(), "xenstored died")
+        check(d.alive(), "xenstored died")
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -276,13 +273,13 @@ fn oversized_and_truncated_frames_end_only_their_own_connection() {
 #[test]
 fn debian_xenstore_utils_are_served_during_an_attack() {
     let test = "debian_xenstore_utils_are_served_during_an_attack";
-    if !root_or_skip(test) || !have_program("xenstore-read", "xenstore-utils", test) {
+    if !require_root(test) || !require_program(test, "xenstore-read", "xenstore-utils") {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-utils", |root| {
         let d = daemon(root, &[])?;
         let held = Hostile::start(BOB, &d.socket(), Attack::Hold(2000, b""))?;
-        let o = common::xs(&d.socket(), "xenstore-write", &["/hostile/probe", "here"]);
+        let o = xs(&d.socket(), "xenstore-write", &["/hostile/probe", "here"]);
         check(o.status.success(), format!("xenstore-write: {o:?}"))?;
         everyone_served(&d)?;
         held.stop().map_err(String::from)
@@ -292,7 +289,7 @@ fn debian_xenstore_utils_are_served_during_an_attack() {
     }
 }
 
-fn vm_rss_kib(pid: u32) -> Result<u64, String> {
+fn vm_rss_kib(pid: i32) -> Result<u64, String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -303,7 +300,7 @@ fn vm_rss_kib(pid: u32) -> Result<u64, String> {
 #[test]
 fn clients_that_do_not_read_their_replies_pin_no_more_than_the_bound() {
     let test = "clients_that_do_not_read_their_replies_pin_no_more_than_the_bound";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-unread", |root| {
@@ -372,7 +369,7 @@ fn clients_that_do_not_read_their_replies_pin_no_more_than_the_bound() {
 #[test]
 fn a_device_model_range_inside_a_users_subordinate_ids_is_refused() {
     let test = "a_device_model_range_inside_a_users_subordinate_ids_is_refused";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("xs-hostile-subuid", |root| {

@@ -2,15 +2,14 @@
 //! its own passwd and group (the xvm account, test users), its own
 //! policy under XVM_ROOT, and the daemon started as root. Root only.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Running, start};
-use privlib::testing::{as_user, fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{as_user, fake_users, in_private_tmpfs, write_policy};
 use xenstored::client::{Client, ClientError};
 use xenstored::wire::XsError;
+use xvm_tests::require_root;
+use xvm_tests::stack::Xenstored;
 
 const XVM: u32 = 48_500;
 const ALICE: u32 = 48_100; // virt_manage by group
@@ -35,10 +34,10 @@ fn setup(root: &Path) -> Result<(), String> {
     .map_err(String::from)
 }
 
-fn daemon(root: &Path, extra: &[&str]) -> Result<Running, String> {
+fn daemon(root: &Path, extra: &[&str]) -> Result<Xenstored, String> {
     let mut args = vec!["--dm-uid-base", "49000"];
     args.extend_from_slice(extra);
-    start(&root.join("run/xenstored"), &args, &[("XVM_ROOT", root)])
+    Ok(Xenstored::start(&root.join("run/xenstored"), &args, &[("XVM_ROOT", root)])?)
 }
 
 fn xs_err(r: Result<impl std::fmt::Debug, ClientError>) -> String {
@@ -50,7 +49,7 @@ fn xs_err(r: Result<impl std::fmt::Debug, ClientError>) -> String {
 
 #[test]
 fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
-    if !root_or_skip("runs_as_xvm_with_nothing_and_serves_by_privilege") {
+    if !require_root("runs_as_xvm_with_nothing_and_serves_by_privilege") {
         return;
     }
     let verdict = in_private_tmpfs("xs-system", |root| {
@@ -192,7 +191,7 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
 
 #[test]
 fn acknowledged_writes_survive_kill_9() {
-    if !root_or_skip("acknowledged_writes_survive_kill_9") {
+    if !require_root("acknowledged_writes_survive_kill_9") {
         return;
     }
     let verdict = in_private_tmpfs("xs-kill", |root| {
@@ -234,7 +233,7 @@ fn acknowledged_writes_survive_kill_9() {
 
 #[test]
 fn a_damaged_store_is_reported_not_dropped() {
-    if !root_or_skip("a_damaged_store_is_reported_not_dropped") {
+    if !require_root("a_damaged_store_is_reported_not_dropped") {
         return;
     }
     let verdict = in_private_tmpfs("xs-damage", |root| {
@@ -261,7 +260,7 @@ fn a_damaged_store_is_reported_not_dropped() {
 
 #[test]
 fn the_watcher_of_introduce_and_release_hears_both() {
-    if !root_or_skip("the_watcher_of_introduce_and_release_hears_both") {
+    if !require_root("the_watcher_of_introduce_and_release_hears_both") {
         return;
     }
     let verdict = in_private_tmpfs("xs-events", |root| {

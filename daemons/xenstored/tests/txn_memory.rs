@@ -1,16 +1,15 @@
 //! The real daemon (session mode), as a client sees it: a transaction
 //! cannot grow it, and a watch event is whole or the watch is refused.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{scratch, start};
 use xenstored::client::{Client, ClientError};
 use xenstored::wire::{ABS_PATH_MAX, PAYLOAD_MAX, XsError};
+use xvm_tests::scratch;
+use xvm_tests::stack::Xenstored;
 
 /// VmRSS of `pid`, in KiB, from /proc.
-fn vm_rss_kib(pid: u32) -> u64 {
+fn vm_rss_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     status
         .lines()
@@ -21,7 +20,12 @@ fn vm_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn twenty_thousand_big_writes_in_one_transaction_are_refused_and_memory_stays_flat() {
-    let d = start(&scratch("txn-memory"), &["--session"], &[]).expect("start");
+    let d = Xenstored::start(
+        &scratch("txn-memory").expect("scratch dir"),
+        &["--session"],
+        &[],
+    )
+    .expect("start");
     let mut c = Client::connect(&d.socket()).expect("connect");
     c.write(0, "/t/one", b"before").expect("write");
     let before = vm_rss_kib(d.pid());
@@ -57,8 +61,8 @@ fn twenty_thousand_big_writes_in_one_transaction_are_refused_and_memory_stays_fl
 #[test]
 fn a_long_token_watch_is_refused_or_its_events_arrive_whole() {
     let max = ABS_PATH_MAX.to_string();
-    let d = start(
-        &scratch("long-token"),
+    let d = Xenstored::start(
+        &scratch("long-token").expect("scratch dir"),
         &["--session", "--path-max", &max],
         &[],
     )
@@ -101,14 +105,14 @@ fn a_long_token_watch_is_refused_or_its_events_arrive_whole() {
 
 #[test]
 fn the_deepest_write_and_a_big_commit_survive_a_restart() {
-    let dir = scratch("journal-size");
+    let dir = scratch("journal-size").expect("scratch dir");
     let mut path = String::from("/d");
     while path.len() + 2 <= 2048 {
         path.push_str("/a");
     }
     let value = vec![b'v'; 4000];
     {
-        let d = start(&dir, &["--session"], &[]).expect("start");
+        let d = Xenstored::start(&dir, &["--session"], &[]).expect("start");
         let mut c = Client::connect(&d.socket()).expect("connect");
         // Nodes with long paths and values, for a snapshot to hold.
         for i in 0..600 {
@@ -130,7 +134,7 @@ fn the_deepest_write_and_a_big_commit_survive_a_restart() {
         c.transaction_end(tx, true).expect("commit");
         assert!(n > 100, "{n} writes");
     }
-    let d = start(&dir, &["--session"], &[]).expect("restart: the journal is readable");
+    let d = Xenstored::start(&dir, &["--session"], &[]).expect("restart: the journal is readable");
     let mut c = Client::connect(&d.socket()).expect("connect");
     assert_eq!(c.read(0, &path).expect("read"), b"deep");
     assert_eq!(c.read(0, "/t/one").expect("read"), value);

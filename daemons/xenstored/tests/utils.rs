@@ -1,8 +1,7 @@
 //! Debian's xenstore-utils, unchanged, against our xenstored (session mode).
 
-mod common;
-
-use common::{have_xenstore_utils, scratch, start, xs};
+use xvm_tests::stack::{Xenstored, xs};
+use xvm_tests::{require_program, scratch};
 
 fn out(o: &std::process::Output) -> (i32, String, String) {
     (
@@ -14,10 +13,15 @@ fn out(o: &std::process::Output) -> (i32, String, String) {
 
 #[test]
 fn every_xenstore_util_gets_xens_answers() {
-    if !have_xenstore_utils("every_xenstore_util_gets_xens_answers") {
+    if !require_program(
+        "every_xenstore_util_gets_xens_answers",
+        "xenstore-read",
+        "xenstore-utils",
+    ) {
         return;
     }
-    let d = start(&scratch("utils"), &["--session"], &[]).expect("start");
+    let d = Xenstored::start(&scratch("utils").expect("scratch dir"), &["--session"], &[])
+        .expect("start");
     let s = d.socket();
 
     assert_eq!(
@@ -105,7 +109,12 @@ fn every_xenstore_util_gets_xens_answers() {
 fn a_client_that_never_reads_its_events_is_cut_off() {
     use std::io::{Read, Write};
     use xenstored::wire::{Frame, MsgType};
-    let d = start(&scratch("slow-reader"), &["--session"], &[]).expect("start");
+    let d = Xenstored::start(
+        &scratch("slow-reader").expect("scratch dir"),
+        &["--session"],
+        &[],
+    )
+    .expect("start");
     // A watcher with a long token that never reads what it is sent (the
     // longest that fits with any path: 4096 - 3072 - 2 bytes).
     let mut lazy = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");

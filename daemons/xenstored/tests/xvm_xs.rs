@@ -1,10 +1,9 @@
 //! `xvm-xs`, our small client, against the real daemon (session mode).
 
-mod common;
-
 use std::process::Command;
 
-use common::{scratch, start};
+use xvm_tests::scratch;
+use xvm_tests::stack::Xenstored;
 
 fn xvm_xs(socket: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_xvm-xs"))
@@ -21,7 +20,12 @@ fn xvm_xs(socket: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn reads_writes_lists_and_names_what_failed() {
-    let d = start(&scratch("xvm-xs"), &["--session"], &[]).expect("start");
+    let d = Xenstored::start(
+        &scratch("xvm-xs").expect("scratch dir"),
+        &["--session"],
+        &[],
+    )
+    .expect("start");
     let s = d.socket();
     let ok = |args: &[&str]| {
         let (code, out, err) = xvm_xs(&s, args);
