@@ -4,26 +4,12 @@
 
 use std::path::Path;
 
-fn examples_present(test: &str) -> bool {
-    if Path::new("/etc/xen/xlexample.hvm").exists() {
-        return true;
-    }
-    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: /etc/xen/xlexample.hvm is missing (apt-get install xen-utils-common; scripts/deps does)"
-    );
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: needs /etc/xen/xlexample.hvm (xen-utils-common)"
-    );
-    false
-}
+use xvm_tests::skip::require_file;
 
 #[test]
 fn debians_examples_parse_or_are_refused_with_the_reason() {
-    if !examples_present("debians_examples_parse_or_are_refused_with_the_reason") {
+    let test = "debians_examples_parse_or_are_refused_with_the_reason";
+    if !require_file(test, "/etc/xen/xlexample.hvm", "xen-utils-common") {
         return;
     }
     let c = xend::config::load(Path::new("/etc/xen/xlexample.hvm")).expect("xlexample.hvm parses");
