@@ -71,7 +71,7 @@ fn run(a: Args) -> Result<(), String> {
     mkdir(&paths.state, 0o700)?;
     mkdir(&paths.log, 0o750)?;
     let bundles = smf::manifest::load_dir(&a.manifests).map_err(|e| e.to_string())?;
-    let overrides = Overrides::load(&paths.state.join("properties"))?;
+    let overrides = Overrides::load(&paths.state.join("properties")).map_err(|e| e.to_string())?;
     let policy = Policy::load(system, uid).map_err(|e| e.to_string())?;
     let bindir = match a.bindir {
         Some(b) => b,

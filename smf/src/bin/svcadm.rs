@@ -72,7 +72,7 @@ enum Cmd {
 }
 
 fn state_of(socket: &std::path::Path, fmri: &str) -> Result<(String, String), String> {
-    let show = request(socket, &["show", fmri])?;
+    let show = request(socket, &["show", fmri]).map_err(|e| e.to_string())?;
     let get = |k: &str| {
         show.iter()
             .find_map(|l| l.strip_prefix(&format!("{k}\t")))

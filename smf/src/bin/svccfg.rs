@@ -89,7 +89,8 @@ fn run(a: Args) -> Result<(), String> {
                 Some(t) if rest.len() > 1 => (t.to_string(), rest[1..].join(" ")),
                 _ => {
                     // No type given: the property's own.
-                    let have = smf::control::request(&socket, &["getprop", fmri, prop])?;
+                    let have = smf::control::request(&socket, &["getprop", fmri, prop])
+                        .map_err(|e| e.to_string())?;
                     let t = have
                         .first()
                         .and_then(|l| l.split('\t').nth(1))
@@ -100,13 +101,16 @@ fn run(a: Args) -> Result<(), String> {
                 }
             };
             let value = value.trim_matches('"').to_string();
-            smf::control::request(&socket, &["setprop", fmri, prop, &ty, &value])?;
+            smf::control::request(&socket, &["setprop", fmri, prop, &ty, &value])
+                .map_err(|e| e.to_string())?;
             return Ok(());
         }
         Cmd::Listprop => {
             let fmri = selected(&a)?;
             let socket = smf::control::client_socket(a.session).map_err(|e| e.to_string())?;
-            for l in smf::control::request(&socket, &["listprop", fmri])? {
+            for l in
+                smf::control::request(&socket, &["listprop", fmri]).map_err(|e| e.to_string())?
+            {
                 let f: Vec<&str> = l.splitn(3, '\t').collect();
                 println!(
                     "{:<28}{:<10}{}",

@@ -24,12 +24,12 @@ fn run(a: Args) -> Result<(), String> {
     let socket = client_socket(a.session).map_err(|e| e.to_string())?;
     match &a.prop {
         Some(p) => {
-            for l in request(&socket, &["getprop", &a.fmri, p])? {
+            for l in request(&socket, &["getprop", &a.fmri, p]).map_err(|e| e.to_string())? {
                 println!("{}", l.splitn(3, '\t').nth(2).unwrap_or(""));
             }
         }
         None => {
-            for l in request(&socket, &["listprop", &a.fmri])? {
+            for l in request(&socket, &["listprop", &a.fmri]).map_err(|e| e.to_string())? {
                 println!("{}", l.replace('\t', " "));
             }
         }

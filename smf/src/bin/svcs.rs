@@ -44,7 +44,8 @@ struct Row {
 }
 
 fn rows(socket: &std::path::Path) -> Result<Vec<Row>, String> {
-    request(socket, &["list"])?
+    request(socket, &["list"])
+        .map_err(|e| e.to_string())?
         .into_iter()
         .map(|l| {
             let f: Vec<&str> = l.splitn(6, '\t').collect();
@@ -101,7 +102,7 @@ fn run(a: Args) -> Result<bool, String> {
             return Err("-l needs an FMRI".into());
         }
         for f in &a.fmris {
-            for l in request(&socket, &["show", f])? {
+            for l in request(&socket, &["show", f]).map_err(|e| e.to_string())? {
                 let (k, v) = l.split_once('\t').unwrap_or((&l, ""));
                 println!("{k:<12}{v}");
             }

@@ -1,18 +1,18 @@
 //! What each verb does: read or change the restarter, data lines back.
 
-use super::error::ControlError;
+use super::error::{Answer, ControlError};
 use crate::fmri::Fmri;
-use crate::manifest::{PropType, RestartOn, split_prop};
+use crate::manifest::{PropType, split_prop};
 use crate::props::Override;
 use crate::restarter::{Restarter, State, humantime};
 
 fn instance(r: &Restarter, f: Option<&String>) -> Result<usize, ControlError> {
     let f = f.ok_or(ControlError::Usage("an FMRI is needed"))?;
     r.find(&Fmri::parse(f).map_err(ControlError::Fmri)?)
-        .map_err(ControlError::Refused)
+        .map_err(ControlError::Instance)
 }
 
-pub(super) fn list(r: &mut Restarter, _: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn list(r: &mut Restarter, _: &[String]) -> Answer {
     Ok(r.svcs
         .iter()
         .map(|s| {
@@ -29,7 +29,7 @@ pub(super) fn list(r: &mut Restarter, _: &[String]) -> Result<Vec<String>, Contr
         .collect())
 }
 
-pub(super) fn show(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn show(r: &mut Restarter, args: &[String]) -> Answer {
     let i = instance(r, args.first())?;
     let s = &r.svcs[i];
     let mut out = vec![
@@ -50,25 +50,21 @@ pub(super) fn show(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, Co
         out.push(format!(
             "dependency\t{}/{} {}",
             d.grouping.as_str(),
-            restart_on(d.restart_on),
+            d.restart_on.as_str(),
             d.fmris.join(" ")
         ));
     }
     Ok(out)
 }
 
-pub(super) fn props(
-    r: &Restarter,
-    args: &[String],
-    one: bool,
-) -> Result<Vec<String>, ControlError> {
+fn props(r: &Restarter, args: &[String], one: bool) -> Answer {
     let i = instance(r, args.first())?;
     let s = &r.svcs[i];
     let want = args
         .get(1)
         .map(|p| split_prop(p))
         .transpose()
-        .map_err(ControlError::Refused)?;
+        .map_err(ControlError::Property)?;
     let mut out = Vec::new();
     for g in &s.r.property_groups {
         for p in &g.properties {
@@ -84,94 +80,82 @@ pub(super) fn props(
         }
     }
     if one && out.is_empty() {
-        return Err(ControlError::Refused(format!(
-            "{}: no property {}",
-            s.r.fmri,
-            args.get(1).map_or("", String::as_str)
-        )));
+        return Err(ControlError::NoProperty {
+            fmri: s.r.fmri.clone(),
+            prop: args.get(1).cloned().unwrap_or_default(),
+        });
     }
     Ok(out)
 }
 
-pub(super) fn getprop(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn getprop(r: &mut Restarter, args: &[String]) -> Answer {
     props(r, args, true)
 }
 
-pub(super) fn listprop(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn listprop(r: &mut Restarter, args: &[String]) -> Answer {
     props(r, args, false)
 }
 
-pub(super) fn set_enabled(
-    r: &mut Restarter,
-    args: &[String],
-    on: bool,
-) -> Result<Vec<String>, ControlError> {
+fn set_enabled(r: &mut Restarter, args: &[String], on: bool) -> Answer {
     let i = instance(r, args.first())?;
     let temporary = args.get(1).is_some_and(|t| t == "-t");
     r.set_enabled(i, on, temporary)
-        .map_err(ControlError::Refused)?;
+        .map_err(ControlError::Instance)?;
     Ok(Vec::new())
 }
 
-pub(super) fn enable(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn enable(r: &mut Restarter, args: &[String]) -> Answer {
     set_enabled(r, args, true)
 }
 
-pub(super) fn disable(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn disable(r: &mut Restarter, args: &[String]) -> Answer {
     set_enabled(r, args, false)
 }
 
-pub(super) fn restart(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn restart(r: &mut Restarter, args: &[String]) -> Answer {
     let i = instance(r, args.first())?;
     if r.svcs[i].stopping.is_some() {
-        return Err(ControlError::Refused(format!(
-            "{} is already stopping",
-            r.svcs[i].r.fmri
-        )));
+        return Err(ControlError::Stopping(r.svcs[i].r.fmri.clone()));
     }
     if r.svcs[i].child.is_none() || r.svcs[i].state != State::Online {
-        return Err(ControlError::Refused(format!(
-            "{} is not online",
-            r.svcs[i].r.fmri
-        )));
+        return Err(ControlError::NotOnline(r.svcs[i].r.fmri.clone()));
     }
     r.stop(i, true);
     Ok(Vec::new())
 }
 
-pub(super) fn refresh(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn refresh(r: &mut Restarter, args: &[String]) -> Answer {
     instance(r, args.first())?;
     r.load();
     Ok(Vec::new())
 }
 
-pub(super) fn clear(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn clear(r: &mut Restarter, args: &[String]) -> Answer {
     let i = instance(r, args.first())?;
-    r.clear(i).map_err(ControlError::Refused)?;
+    r.clear(i).map_err(ControlError::Instance)?;
     Ok(Vec::new())
 }
 
-pub(super) fn setprop(r: &mut Restarter, args: &[String]) -> Result<Vec<String>, ControlError> {
+pub(super) fn setprop(r: &mut Restarter, args: &[String]) -> Answer {
     let i = instance(r, args.first())?;
     let [_, prop, ty, value] = args else {
         return Err(ControlError::Usage(
             "setprop takes FMRI, pg/prop, type and value",
         ));
     };
-    let (group, name) = split_prop(prop).map_err(ControlError::Refused)?;
-    let ty = PropType::from_name(ty)
-        .ok_or_else(|| ControlError::Refused(format!("no property type \"{ty}\"")))?;
+    let (group, name) = split_prop(prop).map_err(ControlError::Property)?;
+    let ty = PropType::from_name(ty).ok_or_else(|| ControlError::NoType(ty.clone()))?;
     if prop == "general/enabled" && ty != PropType::Boolean {
         return Err(ControlError::Usage(
             "general/enabled is a boolean (true or false)",
         ));
     }
     if let Some(old) = r.svcs[i].r.prop(group, name).filter(|p| p.ty != ty) {
-        return Err(ControlError::Refused(format!(
-            "{prop} is of type {}, not {}",
-            old.ty.name(),
-            ty.name()
-        )));
+        return Err(ControlError::OtherType {
+            prop: prop.clone(),
+            has: old.ty.name(),
+            given: ty.name(),
+        });
     }
     let f = r.svcs[i].r.fmri.clone();
     r.overrides
@@ -183,15 +167,6 @@ pub(super) fn setprop(r: &mut Restarter, args: &[String]) -> Result<Vec<String>,
                 value: value.clone(),
             },
         )
-        .map_err(ControlError::Refused)?;
+        .map_err(ControlError::Overrides)?;
     Ok(Vec::new())
-}
-
-pub(super) fn restart_on(r: RestartOn) -> &'static str {
-    match r {
-        RestartOn::None => "none",
-        RestartOn::Error => "error",
-        RestartOn::Restart => "restart",
-        RestartOn::Refresh => "refresh",
-    }
 }

@@ -52,8 +52,8 @@ pub mod server;
 pub mod verb;
 pub mod wire;
 
-pub use client::{client_socket, request};
-pub use error::ControlError;
+pub use client::{ClientError, client_socket, request};
+pub use error::{Answer, ControlError, Lines};
 pub use limits::{ANSWER_TIMEOUT, LIMITS, MAX_LINE, READ_TIMEOUT};
 pub use server::{ControlServer, Inbox, Job, admit, authorize};
 pub use verb::{Access, Handler, Request, Verb, handle};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use privlib::names::xvm_control;
 use privlib::{Policy, Slot, Ucred, Verdict, require_any};
 
-use super::error::ControlError;
+use super::error::{Answer, ControlError};
 use super::limits::{ANSWER_TIMEOUT, LIMITS};
 use super::verb::{Access, Request, Verb};
 use super::wire::{answer, read_request};
@@ -44,7 +44,7 @@ pub fn authorize(
 pub struct Job {
     /// The request.
     pub request: Request,
-    reply: SyncSender<Result<Vec<String>, ControlError>>,
+    reply: SyncSender<Answer>,
     /// Past this its client has been told there was no answer: the job
     /// is dropped, never done late.
     deadline: std::time::Instant,
@@ -52,7 +52,7 @@ pub struct Job {
 
 impl Job {
     /// Gives the result to the waiting connection (gone: nothing to do).
-    pub fn answer(self, result: Result<Vec<String>, ControlError>) {
+    pub fn answer(self, result: Answer) {
         let _ = self.reply.try_send(result);
     }
 }
@@ -134,7 +134,7 @@ impl ControlServer {
         drop(slot);
     }
 
-    fn ask_loop(&self, request: Request) -> Result<Vec<String>, ControlError> {
+    fn ask_loop(&self, request: Request) -> Answer {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         // A little short of the client's wait, so a job is either done
         // and answered, or dropped and answered NoAnswer: never both.
@@ -146,7 +146,7 @@ impl ControlServer {
             deadline,
         }) {
             Ok(()) => {}
-            Err(TrySendError::Disconnected(_)) => return Err(ControlError::Stopping),
+            Err(TrySendError::Disconnected(_)) => return Err(ControlError::Shutdown),
             // Cannot happen (see `new`); answered rather than waited for.
             Err(TrySendError::Full(_)) => return Err(ControlError::NoAnswer),
         }
@@ -155,7 +155,7 @@ impl ControlServer {
         match answer.recv_timeout(ANSWER_TIMEOUT) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) => Err(ControlError::NoAnswer),
-            Err(RecvTimeoutError::Disconnected) => Err(ControlError::Stopping),
+            Err(RecvTimeoutError::Disconnected) => Err(ControlError::Shutdown),
         }
     }
 }

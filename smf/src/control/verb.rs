@@ -3,7 +3,7 @@
 
 use privlib::names::{PrivId, virt_manage, xvm_control};
 
-use super::error::ControlError;
+use super::error::{Answer, ControlError};
 use super::handlers::{
     clear, disable, enable, getprop, list, listprop, refresh, restart, setprop, show,
 };
@@ -32,7 +32,7 @@ impl Access {
 }
 
 /// A handler: the restarter and the request's fields after the verb.
-pub type Handler = fn(&mut Restarter, &[String]) -> Result<Vec<String>, ControlError>;
+pub type Handler = fn(&mut Restarter, &[String]) -> Answer;
 
 /// The verbs of the control protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ impl Request {
 }
 
 /// Serves one request in the restarter's loop; data lines, or why not.
-pub fn handle(r: &mut Restarter, req: &Request) -> Result<Vec<String>, ControlError> {
+pub fn handle(r: &mut Restarter, req: &Request) -> Answer {
     let (_, handler) = req.verb.entry();
     handler(r, &req.args)
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use privlib::Refusal;
 
-use super::error::ControlError;
+use super::error::{Answer, ControlError};
 use super::limits::{MAX_LINE, READ_TIMEOUT};
 use super::verb::Request;
 
@@ -69,7 +69,7 @@ pub fn read_request(mut stream: &UnixStream) -> Result<Request, ControlError> {
 }
 
 /// Writes the answer.
-pub fn answer(mut stream: &UnixStream, result: Result<Vec<String>, ControlError>) {
+pub fn answer(mut stream: &UnixStream, result: Answer) {
     let mut text = String::new();
     match result {
         Ok(lines) => {

@@ -2,11 +2,75 @@
 //! into words (no shell runs the methods) and their `%` tokens expanded.
 
 use super::model::Exec;
-use super::property::split_prop;
+use super::property::{PropertyError, split_prop};
 use super::resolve::Resolved;
+use crate::fmri::Fmri;
+
+/// A command line's words, the program first.
+pub type Words = Vec<String>;
+
+/// Why an `exec`, a command line or a `%` token cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// `:kill` followed by something other than `-SIGNAL`.
+    #[error("exec=\"{0}\": :kill takes -SIGNAL")]
+    KillTakesSignal(String),
+    /// `:kill -SIGNAL` with a signal that does not exist.
+    #[error("exec=\"{exec}\": no signal \"{signal}\"")]
+    NoSignal {
+        /// The `exec` as written.
+        exec: String,
+        /// The signal as written.
+        signal: String,
+    },
+    /// A `:` method other than `:kill` and `:true`.
+    #[error("exec=\"{0}\": the only special methods are :kill and :true")]
+    Special(String),
+    /// `exec=""`.
+    #[error("exec is empty")]
+    Empty,
+    /// The command line does not split into words.
+    #[error("exec=\"{exec}\": {source}")]
+    Command {
+        /// The `exec` as written.
+        exec: String,
+        /// Why.
+        #[source]
+        source: Box<ExecError>,
+    },
+    /// A quote that is not closed.
+    #[error("unclosed {0}")]
+    Unclosed(char),
+    /// A `\\` with nothing after it.
+    #[error("a \\ ends the line")]
+    TrailingBackslash,
+    /// Only blanks.
+    #[error("no command")]
+    NoCommand,
+    /// `%{` without its `}`.
+    #[error("%{{{0} is not closed")]
+    TokenNotClosed(String),
+    /// `%{pg/prop}` names a property the instance does not have.
+    #[error("%{{{name}}}: {fmri} has no property {name}")]
+    NoProperty {
+        /// The instance.
+        fmri: Fmri,
+        /// The property named.
+        name: String,
+    },
+    /// `%{name}` where name is not `pg/prop`.
+    #[error("{0}")]
+    PropName(#[source] PropertyError),
+    /// `%` followed by a letter that is no token.
+    #[error("unknown token %{0}")]
+    UnknownToken(char),
+    /// A `%` with nothing after it.
+    #[error("a % ends the line")]
+    TrailingPercent,
+}
 
 /// Reads `exec`: `:kill`, `:kill -SIGNAL`, `:true`, or a command line.
-pub fn parse_exec(text: &str) -> Result<Exec, String> {
+pub fn parse_exec(text: &str) -> Result<Exec, ExecError> {
     let t = text.trim();
     if t == ":true" {
         return Ok(Exec::True);
@@ -18,20 +82,24 @@ pub fn parse_exec(text: &str) -> Result<Exec, String> {
         }
         let sig = rest
             .strip_prefix('-')
-            .ok_or_else(|| format!("exec=\"{text}\": :kill takes -SIGNAL"))?;
+            .ok_or_else(|| ExecError::KillTakesSignal(text.to_string()))?;
         return signal(sig)
             .map(Exec::Kill)
-            .ok_or_else(|| format!("exec=\"{text}\": no signal \"{sig}\""));
+            .ok_or_else(|| ExecError::NoSignal {
+                exec: text.to_string(),
+                signal: sig.to_string(),
+            });
     }
     if t.starts_with(':') {
-        return Err(format!(
-            "exec=\"{text}\": the only special methods are :kill and :true"
-        ));
+        return Err(ExecError::Special(text.to_string()));
     }
     if t.is_empty() {
-        return Err("exec is empty".into());
+        return Err(ExecError::Empty);
     }
-    split_command(t).map_err(|e| format!("exec=\"{text}\": {e}"))?;
+    split_command(t).map_err(|e| ExecError::Command {
+        exec: text.to_string(),
+        source: Box::new(e),
+    })?;
     Ok(Exec::Command(t.to_string()))
 }
 
@@ -54,7 +122,7 @@ fn signal(s: &str) -> Option<i32> {
 
 /// Splits a command line into words: blanks separate, `'...'` and `"..."`
 /// quote, `\` escapes the next character. No shell runs the methods.
-pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+pub fn split_command(s: &str) -> Result<Words, ExecError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -73,16 +141,16 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
                     match it.next() {
                         Some(q) if q == c => break,
                         Some('\\') if c == '"' => {
-                            cur.push(it.next().ok_or("a \\ ends the line")?);
+                            cur.push(it.next().ok_or(ExecError::TrailingBackslash)?);
                         }
                         Some(o) => cur.push(o),
-                        None => return Err(format!("unclosed {c}")),
+                        None => return Err(ExecError::Unclosed(c)),
                     }
                 }
             }
             '\\' => {
                 in_word = true;
-                cur.push(it.next().ok_or("a \\ ends the line")?);
+                cur.push(it.next().ok_or(ExecError::TrailingBackslash)?);
             }
             o => {
                 in_word = true;
@@ -94,7 +162,7 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
         words.push(cur);
     }
     if words.is_empty() {
-        return Err("no command".into());
+        return Err(ExecError::NoCommand);
     }
     Ok(words)
 }
@@ -102,7 +170,7 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
 /// Expands a method's `%` tokens: `%{pg/prop}` (the property's values,
 /// space-separated; an unset property is an error naming it), `%s` service,
 /// `%i` instance, `%f` FMRI, `%m` method, `%%`.
-pub fn expand(text: &str, r: &Resolved, method: &str) -> Result<String, String> {
+pub fn expand(text: &str, r: &Resolved, method: &str) -> Result<String, ExecError> {
     let mut out = String::new();
     let mut it = text.chars().peekable();
     while let Some(c) = it.next() {
@@ -122,17 +190,18 @@ pub fn expand(text: &str, r: &Resolved, method: &str) -> Result<String, String> 
                     match it.next() {
                         Some('}') => break,
                         Some(ch) => name.push(ch),
-                        None => return Err(format!("%{{{name} is not closed")),
+                        None => return Err(ExecError::TokenNotClosed(name)),
                     }
                 }
-                let (g, p) = split_prop(&name)?;
-                let prop = r
-                    .prop(g, p)
-                    .ok_or_else(|| format!("%{{{name}}}: {} has no property {name}", r.fmri))?;
+                let (g, p) = split_prop(&name).map_err(ExecError::PropName)?;
+                let prop = r.prop(g, p).ok_or_else(|| ExecError::NoProperty {
+                    fmri: r.fmri.clone(),
+                    name: name.clone(),
+                })?;
                 out.push_str(&prop.values.join(" "));
             }
-            Some(o) => return Err(format!("unknown token %{o}")),
-            None => return Err("a % ends the line".into()),
+            Some(o) => return Err(ExecError::UnknownToken(o)),
+            None => return Err(ExecError::TrailingPercent),
         }
     }
     Ok(out)

@@ -26,11 +26,11 @@ pub mod resolve;
 pub mod xml;
 
 pub use error::ManifestError;
-pub use exec::{expand, parse_exec, split_command};
+pub use exec::{ExecError, expand, parse_exec, split_command};
 pub use model::{
     Bundle, Credential, Dependency, Dependent, Exec, ExecMethod, Grouping, Instance, MethodContext,
     Parts, Property, PropertyGroup, RestartOn, Service,
 };
-pub use property::{PropType, split_prop};
+pub use property::{PropType, PropertyError, split_prop};
 pub use resolve::Resolved;
 pub use xml::{load, load_dir, parse};

@@ -43,6 +43,18 @@ pub enum RestartOn {
     Refresh,
 }
 
+impl RestartOn {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartOn::None => "none",
+            RestartOn::Error => "error",
+            RestartOn::Restart => "restart",
+            RestartOn::Refresh => "refresh",
+        }
+    }
+}
+
 /// A `dependency` (or, turned around, a `dependent`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dependency {

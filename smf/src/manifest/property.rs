@@ -2,6 +2,22 @@
 
 use crate::fmri::Fmri;
 
+/// A property value or name that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertyError {
+    /// The value is not of the property's type.
+    #[error("\"{value}\" is not a {} value", .ty.name())]
+    NotOfType {
+        /// The value.
+        value: String,
+        /// The type.
+        ty: PropType,
+    },
+    /// The name is not `pg/prop`.
+    #[error("\"{0}\" is not pg/prop")]
+    NotPgProp(String),
+}
+
 /// A property's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PropType {
@@ -70,7 +86,7 @@ impl PropType {
     }
 
     /// Whether `v` is a value of this type; the reason when not.
-    pub fn check(self, v: &str) -> Result<(), String> {
+    pub fn check(self, v: &str) -> Result<(), PropertyError> {
         let ok = match self {
             PropType::Boolean => matches!(v, "true" | "false"),
             PropType::Count => v.parse::<u64>().is_ok(),
@@ -85,15 +101,18 @@ impl PropType {
         if ok {
             Ok(())
         } else {
-            Err(format!("\"{v}\" is not a {} value", self.name()))
+            Err(PropertyError::NotOfType {
+                value: v.to_string(),
+                ty: self,
+            })
         }
     }
 }
 
 /// Splits `pg/prop`.
-pub fn split_prop(s: &str) -> Result<(&str, &str), String> {
+pub fn split_prop(s: &str) -> Result<(&str, &str), PropertyError> {
     match s.split_once('/') {
         Some((g, p)) if !g.is_empty() && !p.is_empty() && !p.contains('/') => Ok((g, p)),
-        _ => Err(format!("\"{s}\" is not pg/prop")),
+        _ => Err(PropertyError::NotPgProp(s.to_string())),
     }
 }

@@ -7,7 +7,34 @@ use std::time::SystemTime;
 use super::state::{Config, Restarter, State, Svc};
 use crate::fmri::Fmri;
 use crate::manifest::{Bundle, Dependency, Grouping, PropType, Resolved};
-use crate::props::{Override, Overrides};
+use crate::props::{Override, Overrides, PropsError};
+
+/// Why an instance could not be found, started or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// No instance has the name.
+    #[error("{0}: no such instance")]
+    NoSuch(Fmri),
+    /// Several instances have the (shortened) name.
+    #[error("{0}: names several instances; give one")]
+    Several(Fmri),
+    /// A dependency does not let it start yet.
+    #[error("waiting for dependency {name} ({grouping} {fmris})")]
+    Waiting {
+        /// The dependency's name.
+        name: String,
+        /// Its grouping.
+        grouping: &'static str,
+        /// What it names, space-separated.
+        fmris: String,
+    },
+    /// `svcadm clear` of an instance that is not in maintenance.
+    #[error("{0} is not in maintenance")]
+    NotInMaintenance(Fmri),
+    /// The override file could not be changed.
+    #[error("{0}")]
+    Overrides(#[source] PropsError),
+}
 
 fn enabled_override(o: &Overrides, f: &Fmri) -> Option<bool> {
     o.for_fmri(f)
@@ -69,7 +96,7 @@ impl Restarter {
     /// The instance `f` names (a service FMRI names its only instance).
     /// As svcadm allows, a name may be shortened to its last components:
     /// `store` for `svc:/system/xvm/store:default`.
-    pub fn find(&self, f: &Fmri) -> Result<usize, String> {
+    pub fn find(&self, f: &Fmri) -> Result<usize, InstanceError> {
         let pick = |exact: bool| -> Vec<usize> {
             self.svcs
                 .iter()
@@ -94,8 +121,8 @@ impl Restarter {
         }
         match hits[..] {
             [i] => Ok(i),
-            [] => Err(format!("{f}: no such instance")),
-            _ => Err(format!("{f}: names several instances; give one")),
+            [] => Err(InstanceError::NoSuch(f.clone())),
+            _ => Err(InstanceError::Several(f.clone())),
         }
     }
 
@@ -137,7 +164,7 @@ impl Restarter {
     }
 
     /// Whether `s`'s dependencies let it start; what it waits for if not.
-    pub fn deps_met(&self, s: &Svc) -> Result<(), String> {
+    pub fn deps_met(&self, s: &Svc) -> Result<(), InstanceError> {
         for d in &self.dependencies_of(s) {
             let states: Vec<Option<State>> = d.fmris.iter().map(|f| self.dep_state(f)).collect();
             let online = |st: &Option<State>| *st == Some(State::Online);
@@ -153,31 +180,37 @@ impl Restarter {
                 Grouping::ExcludeAll => !states.iter().any(online),
             };
             if !ok {
-                return Err(format!(
-                    "waiting for dependency {} ({} {})",
-                    d.name,
-                    d.grouping.as_str(),
-                    d.fmris.join(" ")
-                ));
+                return Err(InstanceError::Waiting {
+                    name: d.name.clone(),
+                    grouping: d.grouping.as_str(),
+                    fmris: d.fmris.join(" "),
+                });
             }
         }
         Ok(())
     }
 
     /// `svcadm enable/disable [-t]`.
-    pub fn set_enabled(&mut self, i: usize, on: bool, temporary: bool) -> Result<(), String> {
+    pub fn set_enabled(
+        &mut self,
+        i: usize,
+        on: bool,
+        temporary: bool,
+    ) -> Result<(), InstanceError> {
         if temporary {
             self.svcs[i].temporary = Some(on);
         } else {
             let f = self.svcs[i].r.fmri.clone();
-            self.overrides.set(
-                &f,
-                "general/enabled",
-                Override {
-                    ty: PropType::Boolean,
-                    value: on.to_string(),
-                },
-            )?;
+            self.overrides
+                .set(
+                    &f,
+                    "general/enabled",
+                    Override {
+                        ty: PropType::Boolean,
+                        value: on.to_string(),
+                    },
+                )
+                .map_err(InstanceError::Overrides)?;
             self.svcs[i].enabled = on;
             self.svcs[i].temporary = None;
         }
@@ -188,10 +221,10 @@ impl Restarter {
     }
 
     /// `svcadm clear`: out of maintenance.
-    pub fn clear(&mut self, i: usize) -> Result<(), String> {
+    pub fn clear(&mut self, i: usize) -> Result<(), InstanceError> {
         let s = &mut self.svcs[i];
         if s.state != State::Maintenance {
-            return Err(format!("{} is not in maintenance", s.r.fmri));
+            return Err(InstanceError::NotInMaintenance(s.r.fmri.clone()));
         }
         s.exits.clear();
         s.set(State::Offline, "cleared by the administrator");

@@ -35,7 +35,7 @@ impl Restarter {
                 }
                 Err(why) => {
                     if s.state != State::Offline {
-                        self.svcs[i].set(State::Offline, why);
+                        self.svcs[i].set(State::Offline, why.to_string());
                         changed = true;
                     }
                 }

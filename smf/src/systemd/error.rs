@@ -31,7 +31,7 @@ pub enum UnitError {
     },
     /// A method's command could not be made into a line.
     #[error("{0}")]
-    Command(String),
+    Command(#[source] crate::manifest::ExecError),
     /// A value would not stay on its line.
     #[error("{fmri}: {what} would not stay on its line: {why} ({line:?})")]
     Line {

@@ -12,8 +12,8 @@ fn store() -> Resolved {
     b.instances().remove(0)
 }
 
-fn export(r: &Resolved) -> Result<String, String> {
-    unit(r, "manifests/smf/xvm-store.xml", DEFAULT_BINDIR).map_err(|e| e.to_string())
+fn export(r: &Resolved) -> Result<String, UnitError> {
+    unit(r, "manifests/smf/xvm-store.xml", DEFAULT_BINDIR)
 }
 
 fn set_prop(r: &mut Resolved, pg: &str, name: &str, value: &str) {
@@ -140,8 +140,9 @@ fn a_value_that_would_leave_its_line_is_refused_not_written() {
                 Err(e) => e,
             };
             assert!(
-                e.starts_with("svc:/system/xvm/store:default: ")
-                    && e.contains(&format!("{what} would not stay on its line")),
+                e.to_string().starts_with("svc:/system/xvm/store:default: ")
+                    && e.to_string()
+                        .contains(&format!("{what} would not stay on its line")),
                 "{what} {v:?}: {e}"
             );
         }
@@ -158,7 +159,8 @@ fn a_privilege_set_that_would_leave_its_comment_line_is_refused() {
         cred(&mut r).privileges = Some(format!("basic,!proc_info{sep},net_access"));
         match export(&r) {
             Err(e) => assert!(
-                e.contains("would not stay on its line") || e.contains("privilege"),
+                e.to_string().contains("would not stay on its line")
+                    || e.to_string().contains("privilege"),
                 "{sep:?}: {e}"
             ),
             Ok(u) => panic!("{sep:?}: exported\n{u}"),
@@ -167,7 +169,11 @@ fn a_privilege_set_that_would_leave_its_comment_line_is_refused() {
     let mut r = store();
     cred(&mut r).privileges = Some("basic,!proc_info\n,net_access".into());
     let e = export(&r).expect_err("privileges");
-    assert!(e.contains("a comment would not stay on its line"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("a comment would not stay on its line"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -185,7 +191,11 @@ fn environment_values_are_quoted_for_systemd() {
     assert!(u.contains("\nEnvironment=\"B=ends in \\\\\"\n"), "{u}");
     r.context.environment = vec![("A".into(), "x\ny".into())];
     let e = export(&r).expect_err("newline");
-    assert!(e.contains("Environment= would not stay on its line"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Environment= would not stay on its line"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ impl Reader<'_, '_> {
             ));
         }
         let exec_text = self.req(n, "exec")?;
-        let exec = parse_exec(&exec_text).map_err(|why| self.attr_err(n, "exec", why))?;
+        let exec =
+            parse_exec(&exec_text).map_err(|why| self.attr_err(n, "exec", why.to_string()))?;
         let t = self.req(n, "timeout_seconds")?;
         // -1 is SMF's "no limit" too.
         let timeout_seconds = match t.as_str() {

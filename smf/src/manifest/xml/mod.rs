@@ -28,26 +28,26 @@ pub fn parse(file: &Path, text: &str) -> Result<Bundle, ManifestError> {
         allow_dtd: true,
         ..ParsingOptions::default()
     };
-    let doc = Document::parse_with_options(text, opts).map_err(|e| {
-        let p = e.pos();
-        ManifestError {
+    let doc = Document::parse_with_options(text, opts).map_err(|source| {
+        let p = source.pos();
+        ManifestError::Xml {
             file: file.to_path_buf(),
             line: p.row,
             column: p.col,
-            why: format!("not well-formed XML: {e}"),
+            source,
         }
     })?;
     Reader { file, doc: &doc }.bundle()
 }
 
-/// Reads and parses the manifest at `path`.
+/// The largest manifest read: the shipped ones are a few KiB; a bigger
+/// file is a mistake (or a FIFO, or `/dev/zero`), refused before it is
+/// held in memory.
+pub const MAX_MANIFEST: u64 = 1 << 20;
+
+/// Reads (at most [`MAX_MANIFEST`] bytes) and parses the manifest at `path`.
 pub fn load(path: &Path) -> Result<Bundle, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        why: e.to_string(),
-    })?;
+    let text = privlib::bounded::read_to_string(path, MAX_MANIFEST).map_err(ManifestError::Read)?;
     parse(path, &text)
 }
 
@@ -55,11 +55,9 @@ pub fn load(path: &Path) -> Result<Bundle, ManifestError> {
 /// also checks that no FMRI is defined twice.
 pub fn load_dir(dir: &Path) -> Result<Vec<Bundle>, ManifestError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ManifestError {
-            file: dir.to_path_buf(),
-            line: 0,
-            column: 0,
-            why: e.to_string(),
+        .map_err(|source| ManifestError::List {
+            dir: dir.to_path_buf(),
+            source,
         })?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -74,7 +72,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Bundle>, ManifestError> {
                 .iter()
                 .find(|o| o.services.iter().any(|x| x.name == s.name))
             {
-                return Err(ManifestError {
+                return Err(ManifestError::At {
                     file: f.clone(),
                     line: 1,
                     column: 1,

@@ -21,7 +21,7 @@ pub type R<T> = Result<T, ManifestError>;
 impl Reader<'_, '_> {
     pub(super) fn err_at(&self, pos: usize, why: String) -> ManifestError {
         let p = self.doc.text_pos_at(pos);
-        ManifestError {
+        ManifestError::At {
             file: self.file.to_path_buf(),
             line: p.row,
             column: p.col,

@@ -42,7 +42,7 @@ impl Reader<'_, '_> {
         }
         for (i, s) in services.iter().enumerate() {
             if services[..i].iter().any(|o| o.name == s.name) {
-                return Err(ManifestError {
+                return Err(ManifestError::At {
                     file: self.file.to_path_buf(),
                     line: 1,
                     column: 1,
