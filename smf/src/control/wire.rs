@@ -1,11 +1,11 @@
 //! The line protocol on the server's side: one request read, bounded in
 //! size and in time; one answer written; the refusal the gate sends.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
 
 use privlib::Refusal;
+use privlib::bounded::{LineError, LineReader};
 
 use super::error::{Answer, ControlError};
 use super::limits::{MAX_LINE, READ_TIMEOUT};
@@ -25,43 +25,21 @@ impl Refusal for LineRefusal {
     }
 }
 
-/// Reads one request line, bounded in size and in total time (not per
-/// read: a peer trickling a byte at a time gets no longer than a fast one).
-pub fn read_request(mut stream: &UnixStream) -> Result<Request, ControlError> {
-    let deadline = Instant::now() + READ_TIMEOUT;
-    let mut line = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !line.ends_with(b"\n") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ControlError::Timeout);
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(ControlError::Read)?;
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Err(ControlError::Unterminated),
-            Ok(n) => n,
-            // Interrupted, or the read timed out: the deadline decides.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::Interrupted
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(ControlError::Read(e)),
-        };
-        if line.len().saturating_add(n) > MAX_LINE.saturating_add(1) {
-            return Err(ControlError::TooLong);
-        }
-        line.extend_from_slice(&buf[..n]);
-    }
-    line.pop();
-    if line.contains(&b'\n') {
+/// Reads one request line with privlib's [`LineReader`]: at most
+/// [`MAX_LINE`] bytes, all of it within [`READ_TIMEOUT`] (one deadline, not
+/// one per read: a peer trickling a byte at a time gets no longer than a
+/// fast one); anything after the newline is a second request, refused.
+pub fn read_request(stream: &UnixStream) -> Result<Request, ControlError> {
+    let mut reader = LineReader::new(stream, MAX_LINE);
+    reader.within(READ_TIMEOUT);
+    let line = match reader.read_line() {
+        Ok(Some(line)) => line,
+        Ok(None) | Err(LineError::Unterminated) => return Err(ControlError::Unterminated),
+        Err(LineError::TooLong { .. }) => return Err(ControlError::TooLong),
+        Err(LineError::Timeout { .. }) => return Err(ControlError::Timeout),
+        Err(LineError::Io(e)) => return Err(ControlError::Read(e)),
+    };
+    if reader.has_buffered() {
         return Err(ControlError::MoreThanOne);
     }
     let text = String::from_utf8(line).map_err(ControlError::NotUtf8)?;
@@ -89,7 +67,7 @@ pub fn answer(mut stream: &UnixStream, result: Answer) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::control::verb::Verb;
