@@ -381,6 +381,27 @@ pub enum Format {
     Qcow2,
 }
 
+impl Format {
+    /// Every format, for messages.
+    pub const ALL: [Format; 2] = [Format::Raw, Format::Qcow2];
+
+    /// Its name in a disk spec and on qemu's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+
+    /// The format `name` names (`""` is raw, as in xl.cfg).
+    pub fn from_name(name: &str) -> Option<Format> {
+        if name.is_empty() {
+            return Some(Format::Raw);
+        }
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// One disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disk {
@@ -878,10 +899,7 @@ impl DomainConfig {
                     // `target=` last: it takes the rest, commas and all.
                     quoted(&format!(
                         "format={},vdev={},access={}{},target={}",
-                        match d.format {
-                            Format::Raw => "raw",
-                            Format::Qcow2 => "qcow2",
-                        },
+                        d.format.name(),
                         d.vdev,
                         if d.read_only { "ro" } else { "rw" },
                         if d.cdrom { ",devtype=cdrom" } else { "" },

@@ -90,6 +90,12 @@ pub enum DomainError {
     /// The device model could not be started.
     #[error(transparent)]
     Dm(#[from] DmError),
+    /// A launch was refused before anything was made.
+    #[error(transparent)]
+    Prepare(#[from] crate::dm::prepare::PrepareError),
+    /// A launch failed at a step (named in the error).
+    #[error(transparent)]
+    Run(#[from] crate::launch::RunError),
     /// A QMP command failed.
     #[error("{0}")]
     Qmp(String),

@@ -1,59 +1,170 @@
-//! Starting a reserved domain (its directory, sockets, log, device model
-//! and xenstore entries) and ending one.
+//! Starting a reserved domain, and ending one.
+//!
+//! A start is [`prepare`] (checks everything, opens the disks, makes
+//! nothing: see [`crate::dm::prepare`]) then [`run`], which acts in a
+//! fixed order, one error variant per step:
+//! 1. rlimits: the device model's limits (no core dump, a bound on open
+//!    files: [`dm::DM_NOFILE`]) are the first thing its process gets, set by privlib's
+//!    child right after the signals are reset, before any namespace, fd or
+//!    id changes (prepare checked that xend's hard limit allows them);
+//!    xend's own limits are not changed. They are fixed on the spawn in
+//!    [`dm::spawn`], so they fail as part of step 5.
+//! 2. the domain's run directory, mode 0700, made fresh ([`RunError::Dir`]);
+//! 3. its sockets, bound by xend in that directory: QMP, serial and VNC
+//!    ([`RunError::Socket`]);
+//! 4. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
+//!    ([`RunError::Log`], [`RunError::Pipe`]);
+//! 5. the device model, with proc_setid raised for this step only
+//!    ([`RunError::Spawn`], which names privlib's step);
+//! 6. the log pump (a failure is logged: the domain runs without its log);
+//! 7. its saved state, before anything else can happen to this xend
+//!    ([`RunError::State`]);
+//! 8. its xenstore entries ([`RunError::Store`]).
+//!
+//! A failure from step 3 on removes the directory; from step 7 on, the
+//! device model is killed first.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
-use xenstored::client::Client as XsClient;
-
-use crate::disk::open_disk;
 use crate::dm::kill::kill;
 use crate::dm::log::{QEMU_LOG_MAX, pump_log};
-use crate::dm::{self, DmSpec};
+use crate::dm::prepare::{Host, Prepared, Request, prepare};
+use crate::dm::{self, DmError, DmSpec};
+use crate::entries::{self, EntriesError};
 use crate::error::DomainError;
 use crate::manager::{DState, Domain, Reservation, Settings, save_state};
 
-/// Starts a reserved domain: opens its disks, makes its directory and
-/// sockets, starts its device model and registers it in the store.
+/// Why a prepared launch failed, by step.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Step 2: the run directory could not be made.
+    #[error("domain {domid}: making {}: {source}", path.display())]
+    Dir {
+        /// The domain.
+        domid: u32,
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Step 3: a socket could not be bound.
+    #[error("domain {domid}: binding {}: {source}", path.display())]
+    Socket {
+        /// The domain.
+        domid: u32,
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Step 4: the log file could not be made.
+    #[error("domain {domid}: making {}: {source}", path.display())]
+    Log {
+        /// The domain.
+        domid: u32,
+        /// The log.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Step 4: the pipe for qemu's output could not be made.
+    #[error("domain {domid}: a pipe for qemu's log: {source}")]
+    Pipe {
+        /// The domain.
+        domid: u32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Step 5: the device model did not start.
+    #[error(transparent)]
+    Spawn(#[from] DmError),
+    /// Step 7: the state could not be saved. (The saved-state code still
+    /// reports a message; its cause comes as that.)
+    #[error("domain {domid}: saving its state: {source}")]
+    State {
+        /// The domain.
+        domid: u32,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Step 8: the store entries could not be written.
+    #[error("domain {domid}: {source}")]
+    Store {
+        /// The domain.
+        domid: u32,
+        /// The cause.
+        #[source]
+        source: EntriesError,
+    },
+}
+
+/// Starts a reserved domain: [`prepare`] on this host, then [`run`].
 /// Needs only the settings, so it runs without the manager's lock.
 pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
-    let (domid, uid, gid, cfg) = (r.domid, r.uid, r.gid, &r.cfg);
-    // Validate and open everything before anything starts.
-    let disks = cfg
-        .disks
-        .iter()
-        .map(|d| open_disk(&s.image_dirs, d).map_err(DomainError::Disk))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dir = s.run.join("domains").join(domid.to_string());
-    let _ = std::fs::remove_dir_all(&dir);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(DomainError::io(&dir))?;
-    }
-    let listen = |name: &str| {
-        UnixListener::bind(dir.join(name))
-            .map(OwnedFd::from)
-            .map_err(DomainError::io(dir.join(name)))
+    let req = Request {
+        domid: r.domid,
+        uid: r.uid,
+        gid: r.gid,
+        config: &r.cfg,
+        uuid: &r.uuid,
+        source: &r.source,
+        text: &r.text,
     };
-    let (qmp, serial) = (listen("qmp")?, listen("serial")?);
-    let vnc = if cfg.vnc {
-        let l = UnixListener::bind(dir.join("vnc")).map_err(DomainError::io(dir.join("vnc")))?;
-        l.set_nonblocking(true)
-            .map_err(DomainError::io(dir.join("vnc")))?;
+    let p = prepare(s, req, &Host::system()).map_err(DomainError::Prepare)?;
+    run(p).map_err(DomainError::Run)
+}
+
+/// A listening socket at `path`.
+fn bind(domid: u32, path: PathBuf) -> Result<UnixListener, RunError> {
+    UnixListener::bind(&path).map_err(|source| RunError::Socket {
+        domid,
+        path,
+        source,
+    })
+}
+
+/// Steps 3 and 4: the sockets, the log file and the pipe, in `dir`.
+struct Made {
+    qmp: OwnedFd,
+    serial: OwnedFd,
+    vnc: Option<UnixListener>,
+    log_file: std::fs::File,
+    log_read: OwnedFd,
+    log: OwnedFd,
+}
+
+fn make(p: &Prepared) -> Result<Made, RunError> {
+    let (domid, dir) = (p.domid, &p.dir);
+    // 3. The sockets: only xend (and root) can reach them, in its 0700
+    //    directory; qemu gets the listening fds.
+    let qmp = bind(domid, dir.join("qmp"))?.into();
+    let serial = bind(domid, dir.join("serial"))?.into();
+    let vnc = if p.config.vnc {
+        let path = dir.join("vnc");
+        let l = bind(domid, path.clone())?;
+        l.set_nonblocking(true).map_err(|source| RunError::Socket {
+            domid,
+            path,
+            source,
+        })?;
         Some(l)
     } else {
         None
     };
-    // qemu's stdout and stderr: a pipe that xend copies into qemu.log (for
-    // xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a file
-    // with RLIMIT_FSIZE: that limit bounds the write *offset* in every
-    // regular file the process writes, so it would also stop the guest
-    // writing its disk image past that size.
+    // 4. qemu's stdout and stderr: a pipe that xend copies into qemu.log
+    //    (for xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a
+    //    file with RLIMIT_FSIZE: that limit bounds the write *offset* in
+    //    every regular file the process writes, so it would also stop the
+    //    guest writing its disk image past that size.
+    let path = dir.join("qemu.log");
     let log_file = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -61,33 +172,74 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(dir.join("qemu.log"))
+            .open(&path)
     }
-    .map_err(DomainError::io(dir.join("qemu.log")))?;
-    let (log_read, log) = privlib::os::fd::pipe().map_err(|source| DomainError::System {
-        what: "a pipe for qemu's log",
+    .map_err(|source| RunError::Log {
+        domid,
+        path,
         source,
     })?;
+    let (log_read, log) =
+        privlib::os::fd::pipe().map_err(|source| RunError::Pipe { domid, source })?;
+    Ok(Made {
+        qmp,
+        serial,
+        vnc,
+        log_file,
+        log_read,
+        log,
+    })
+}
+
+/// Acts on a prepared launch, in the order of this module's list.
+pub fn run(p: Prepared) -> Result<Domain, RunError> {
+    let domid = p.domid;
+    // 1. The rlimits go on the spawn first ([`dm::spawn`]); DM_NOFILE was
+    //    checked against xend's hard limit in prepare.
+    // 2. The directory, fresh: what an earlier domain of this id left is
+    //    removed.
+    let _ = std::fs::remove_dir_all(&p.dir);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&p.dir)
+            .map_err(|source| RunError::Dir {
+                domid,
+                path: p.dir.clone(),
+                source,
+            })?;
+    }
+    let gone = |e: RunError| {
+        let _ = std::fs::remove_dir_all(&p.dir);
+        e
+    };
+    // 3-4. Sockets and log.
+    let made = make(&p).map_err(gone)?;
+    // 5. The device model. proc_setid is raised for this one step only
+    //    (device-model range).
     let spec = DmSpec {
         domid,
-        config: cfg,
-        uid,
-        gid,
-        kvm: s.kvm,
-        groups: s.dm_range.then(|| s.kvm_gid.into_iter().collect()),
-        qmp: &qmp,
-        serial: &serial,
-        disks: &disks,
-        log: &log,
-        qemu: s.qemu.clone(),
+        config: &p.config,
+        uid: p.uid,
+        gid: p.gid,
+        kvm: p.kvm,
+        groups: p.groups.clone(),
+        qmp: &made.qmp,
+        serial: &made.serial,
+        disks: &p.disks,
+        log: &made.log,
+        qemu: p.qemu.clone(),
     };
-    // proc_setid is raised for this one step only (system mode).
     let child = {
-        let _on = s.dm_range.then(crate::privs::Bracket::on);
-        dm::launch(&spec)?
+        let _on = p.dm_range.then(crate::privs::Bracket::on);
+        dm::spawn(&spec).map_err(|e| gone(e.into()))?
     };
     drop(spec);
-    drop(log);
+    drop(made.log);
+    // 6. The log pump, until qemu's end closes the pipe.
+    let (log_read, log_file) = (made.log_read, made.log_file);
     let pump = std::thread::Builder::new()
         .name(format!("qemu-log-{domid}"))
         .spawn(move || pump_log(log_read, log_file, QEMU_LOG_MAX));
@@ -96,87 +248,51 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
     }
     let mut d = Domain {
         domid,
-        config: cfg.clone(),
-        uuid: r.uuid.clone(),
+        config: p.config,
+        uuid: p.uuid,
         state: DState::Running,
         child: Some(child),
         started: SystemTime::now(),
-        dir,
-        uid,
-        vnc,
+        dir: p.dir,
+        uid: p.uid,
+        vnc: made.vnc,
     };
-    // Recorded before anything else, so a new xend finds this qemu
-    // whatever happens to this one from here on.
-    if let Err(e) = save_state(&d, uid, &r.source, &r.text) {
-        kill(&mut d, s.dm_range);
-        let _ = std::fs::remove_dir_all(&d.dir);
-        return Err(DomainError::State(e));
+    // 7. Recorded before anything else, so a new xend finds this qemu
+    //    whatever happens to this one from here on.
+    if let Err(why) = save_state(&d, p.uid, &p.source, &p.text) {
+        abandon(&mut d, p.dm_range);
+        return Err(RunError::State {
+            domid,
+            source: why.into(),
+        });
     }
-    if let Err(e) = register(s, &d) {
-        kill(&mut d, s.dm_range);
-        let _ = std::fs::remove_dir_all(&d.dir);
-        return Err(e);
+    // 8. The store.
+    if let Err(source) = entries::register(&p.xenstore, &d) {
+        abandon(&mut d, p.dm_range);
+        return Err(RunError::Store { domid, source });
     }
     Ok(d)
 }
 
-fn xs(s: &Settings) -> Result<XsClient, DomainError> {
-    XsClient::connect(&s.xenstore).map_err(|source| DomainError::StoreConnect {
-        path: s.xenstore.clone(),
-        source,
-    })
+/// A started domain that cannot be kept: its qemu killed, its directory
+/// removed.
+fn abandon(d: &mut Domain, dm_range: bool) {
+    kill(d, dm_range);
+    let _ = std::fs::remove_dir_all(&d.dir);
 }
 
-/// Writes the domain's nodes and introduces it (`@introduceDomain`).
-fn register(s: &Settings, d: &Domain) -> Result<(), DomainError> {
-    let mut xs = xs(s)?;
-    let base = format!("/local/domain/{}", d.domid);
-    let vm = format!("/vm/{}", d.uuid);
-    let kib = (d.config.memory_mib * 1024).to_string();
-    let id = d.domid.to_string();
-    let writes: [(String, &[u8]); 8] = [
-        (format!("{base}/name"), d.config.name.as_bytes()),
-        (format!("{base}/domid"), id.as_bytes()),
-        (format!("{base}/vm"), vm.as_bytes()),
-        (format!("{base}/memory/target"), kib.as_bytes()),
-        (format!("{base}/console/type"), b"xenconsoled"),
-        (format!("{vm}/name"), d.config.name.as_bytes()),
-        (format!("{vm}/uuid"), d.uuid.as_bytes()),
-        (format!("{vm}/domid"), id.as_bytes()),
-    ];
-    let e = DomainError::Store;
-    xs.transaction(5, |c, tx| {
-        for (p, v) in &writes {
-            c.write(tx, p, v)?;
-        }
-        Ok(())
-    })
-    .map_err(e)?;
-    // The domain owns its directory, as on Xen; dom0 reads it.
-    xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
-        .map_err(e)?;
-    xs.introduce(d.domid, 0, 1).map_err(e)
-}
-
+/// Removes a domain's xenstore entries (see [`entries::unregister`]).
 pub(crate) fn unregister(s: &Settings, d: &Domain) {
-    match xs(s) {
-        Ok(mut xs) => {
-            let _ = xs.rm(0, &format!("/local/domain/{}", d.domid));
-            let _ = xs.rm(0, &format!("/vm/{}", d.uuid));
-            if let Err(e) = xs.release(d.domid) {
-                tracing::warn!(domid = d.domid, "xenstore release: {e}");
-            }
-        }
-        Err(e) => tracing::warn!(domid = d.domid, "{e}"),
-    }
+    entries::unregister(&s.xenstore, d);
 }
 
-/// Ends a domain taken out by [`Manager::take`]: its qemu killed (this
-/// may wait seconds), its store entries and run directory gone. Needs no
-/// lock; returns the domid for [`Manager::release`].
+/// Ends a domain taken out by [`crate::manager::Manager::take`]: its
+/// qemu killed (this may wait seconds), its store entries and run
+/// directory gone. Needs no lock; returns the domid for
+/// [`crate::manager::Manager::release`].
 pub fn end(s: &Settings, mut d: Domain) -> u32 {
     kill(&mut d, s.dm_range);
-    unregister(s, &d);
+    entries::unregister(&s.xenstore, &d);
     let _ = std::fs::remove_dir_all(&d.dir);
     tracing::info!(domid = d.domid, "domain destroyed");
     d.domid

@@ -6,7 +6,8 @@
 //! - [`dm`]: the device model, qemu started with no privilege at all;
 //!   its log ([`dm::log`]) and how it is ended ([`dm::kill`]);
 //! - [`disk`]: opening disk images beneath the image directories;
-//! - [`launch`]: starting a reserved domain and ending one;
+//! - [`launch`]: starting a reserved domain (prepare, then run) and
+//!   ending one; [`entries`]: its xenstore entries;
 //! - [`manager`]: the domains, their device models and xenstore entries;
 //! - [`rpc`]: JSON-RPC 2.0 on xend's socket, and the client xm uses;
 //! - [`server`]: serving clients concurrently over one locked manager;
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod disk;
 pub mod dm;
+pub mod entries;
 pub mod error;
 pub mod launch;
 pub mod manager;

@@ -19,13 +19,14 @@
 
 pub mod kill;
 pub mod log;
+pub mod prepare;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use privlib::{FsAccess, PrivSet, Spawn, parse_set};
 
-use crate::config::{DomainConfig, Format};
+use crate::config::DomainConfig;
 
 /// Where qemu is.
 pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
@@ -66,13 +67,42 @@ pub struct DmSpec<'a> {
 /// Why a device model could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DmError {
-    /// The spec does not fit.
-    #[error("domain {domid}: {why}")]
-    Invalid {
+    /// Uid, gid or a supplementary group 0.
+    #[error("domain {domid}: a device model never runs as uid or gid 0")]
+    RootId {
         /// The domain.
         domid: u32,
-        /// What is wrong.
-        why: String,
+    },
+    /// Not one open disk per configured disk.
+    #[error("domain {domid}: {configured} disks configured, {opened} opened")]
+    DiskCount {
+        /// The domain.
+        domid: u32,
+        /// Disks in its config.
+        configured: usize,
+        /// Disks opened.
+        opened: usize,
+    },
+    /// More disks than the emulated IDE controller has slots.
+    #[error(
+        "domain {domid}: {count} disks: more than {MAX_DISKS} (the IDE controller has {MAX_DISKS} slots)"
+    )]
+    TooManyDisks {
+        /// The domain.
+        domid: u32,
+        /// Disks in its config.
+        count: usize,
+    },
+    /// The read-only twin of a disk fd could not be opened.
+    #[error("domain {domid}: disk {index}: a read-only fd: {source}")]
+    ReadOnlyTwin {
+        /// The domain.
+        domid: u32,
+        /// The disk, from 0 in config order.
+        index: usize,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// privlib could not start it.
     #[error("domain {domid}: starting qemu: {source}")]
@@ -80,8 +110,41 @@ pub enum DmError {
         /// The domain.
         domid: u32,
         /// The failure (names the step).
+        #[source]
         source: privlib::SpawnError,
     },
+}
+
+/// Disks a domain may have: the emulated IDE controller's slots.
+pub const MAX_DISKS: usize = 4;
+
+/// Refuses ids a device model must never run as: uid, gid or a
+/// supplementary group 0.
+pub fn check_ids(domid: u32, uid: u32, gid: u32, groups: Option<&[u32]>) -> Result<(), DmError> {
+    if uid == 0 || gid == 0 || groups.is_some_and(|g| g.contains(&0)) {
+        return Err(DmError::RootId { domid });
+    }
+    Ok(())
+}
+
+/// Refuses more disks than the IDE controller has slots.
+pub fn check_disk_count(domid: u32, c: &DomainConfig) -> Result<(), DmError> {
+    if c.disks.len() > MAX_DISKS {
+        return Err(DmError::TooManyDisks {
+            domid,
+            count: c.disks.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The host's device nodes a device model gets in its private `/dev`.
+pub fn dev_nodes(kvm: bool) -> Vec<&'static str> {
+    let mut nodes = vec!["null", "zero", "urandom"];
+    if kvm {
+        nodes.push("kvm");
+    }
+    nodes
 }
 
 /// The fd numbers of disk `i` in qemu: (read-write, read-only).
@@ -137,10 +200,7 @@ pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
         a.push("-drive".into());
         a.push(format!(
             "file=/dev/fdset/{set},format={},if=ide,index={},media={}{}",
-            match d.format {
-                Format::Raw => "raw",
-                Format::Qcow2 => "qcow2",
-            },
+            d.format.name(),
             crate::config::ide_index(&d.vdev).unwrap_or(i),
             if d.cdrom { "cdrom" } else { "disk" },
             if d.read_only { ",readonly=on" } else { "" }
@@ -163,34 +223,30 @@ pub fn qemu_args(spec: &DmSpec<'_>) -> Vec<String> {
 /// Open files a device model may have (disks, VNC clients, sockets).
 pub const DM_NOFILE: u64 = 1024;
 
-/// Starts the device model of `spec`.
+/// Starts the device model of `spec`, checking its ids and disks first
+/// (for callers that did not go through [`prepare::prepare`]).
 pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
-    let invalid = |why: String| DmError::Invalid {
-        domid: spec.domid,
-        why,
-    };
-    // 1. Validate.
-    if spec.uid == 0 || spec.gid == 0 || spec.groups.as_ref().is_some_and(|g| g.contains(&0)) {
-        return Err(invalid("a device model never runs as uid or gid 0".into()));
-    }
+    check_ids(spec.domid, spec.uid, spec.gid, spec.groups.as_deref())?;
+    check_disk_count(spec.domid, spec.config)?;
+    spawn(spec)
+}
+
+/// Starts the device model of `spec`, whose ids and disks are checked:
+/// privlib's spawn does steps 2-5 of this module's list in its fixed order.
+pub fn spawn(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
     if spec.disks.len() != spec.config.disks.len() {
-        return Err(invalid(format!(
-            "{} disks configured, {} opened",
-            spec.config.disks.len(),
-            spec.disks.len()
-        )));
+        return Err(DmError::DiskCount {
+            domid: spec.domid,
+            configured: spec.config.disks.len(),
+            opened: spec.disks.len(),
+        });
     }
-    if spec.disks.len() > 4 {
-        return Err(invalid(
-            "more than 4 disks (the IDE controller has 4 slots)".into(),
-        ));
-    }
-    let mut nodes = vec!["null", "zero", "urandom"];
-    if spec.kvm {
-        nodes.push("kvm");
-    }
-    // 2-5: privlib's spawn does them in its fixed order.
+    let nodes = dev_nodes(spec.kvm);
     let mut sp = Spawn::new(&spec.qemu)
+        // No core dumps (a guest's memory), and a bound on open files:
+        // the child sets them first, while still privileged.
+        .rlimit(libc::RLIMIT_CORE, 0, 0)
+        .rlimit(libc::RLIMIT_NOFILE, DM_NOFILE, DM_NOFILE)
         .args(qemu_args(spec))
         .uid(spec.uid)
         .gid(spec.gid)
@@ -203,10 +259,7 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
         .pass_fd(spec.log.as_raw_fd(), 1)
         .pass_fd(spec.log.as_raw_fd(), 2)
         .pass_fd(spec.qmp.as_raw_fd(), FD_QMP)
-        .pass_fd(spec.serial.as_raw_fd(), FD_SERIAL)
-        // No core dumps (a guest's memory), and a bound on open files.
-        .rlimit(libc::RLIMIT_CORE, 0, 0)
-        .rlimit(libc::RLIMIT_NOFILE, DM_NOFILE, DM_NOFILE);
+        .pass_fd(spec.serial.as_raw_fd(), FD_SERIAL);
     if let Some(g) = &spec.groups {
         sp = sp.groups(g);
     }
@@ -219,10 +272,16 @@ pub fn launch(spec: &DmSpec<'_>) -> Result<privlib::Child, DmError> {
     // A read-only twin of each disk fd, opened through the fd itself (the
     // same file, whatever its path now names).
     let mut twins = Vec::new();
-    for (i, d) in spec.disks.iter().enumerate() {
-        let ro = std::fs::File::open(format!("/proc/self/fd/{}", d.as_raw_fd()))
-            .map_err(|e| invalid(format!("disk {i}: a read-only fd: {e}")))?;
-        let (rw_fd, ro_fd) = disk_fds(i);
+    for (index, d) in spec.disks.iter().enumerate() {
+        let ro =
+            std::fs::File::open(format!("/proc/self/fd/{}", d.as_raw_fd())).map_err(|source| {
+                DmError::ReadOnlyTwin {
+                    domid: spec.domid,
+                    index,
+                    source,
+                }
+            })?;
+        let (rw_fd, ro_fd) = disk_fds(index);
         sp = sp
             .pass_fd(d.as_raw_fd(), rw_fd)
             .pass_fd(ro.as_raw_fd(), ro_fd);
