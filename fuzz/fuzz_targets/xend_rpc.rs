@@ -1,4 +1,4 @@
-//! xend's request lines: `xend::rpc::read_line` on a unix socket, then
+//! xend's request lines: `xend::rpc::next_request` on a unix socket, then
 //! `xend::rpc::decode`, as xend serves a connection.
 //!
 //! The input is `[cut, pad, stream...]`: the peer sends spaces (JSON
@@ -7,17 +7,17 @@
 //! 240 to 255 are 8 KiB below `MAX_LINE` and up in steps of 1 KiB, across
 //! the bound (kept rare: a quarter of a megabyte per run is slow). What
 //! must hold:
-//! - `read_line` gives a line only when the stream starts with it and a
+//! - `next_request` gives a line only when the stream starts with it and a
 //!   newline, and shorter than `MAX_LINE`; nothing only for an empty
 //!   stream; a stream that is one line ending in a newline, within the
 //!   bound, is that line; one with no newline is an error;
-//! - while it reads, `read_line` holds at most `MAX_LINE` + 1 bytes
+//! - while it reads, `next_request` holds at most `MAX_LINE` + 1 bytes
 //!   (twice that for the moment its buffer grows and is copied);
 //! - `decode` gives only version 2.0 requests, which encode and decode
 //!   back to the same method, params and id (floats aside); its errors are
-//!   `INVALID_REQUEST` with a message of bounded length, whatever the
-//!   line; what it holds while decoding is bounded by a fixed multiple of
-//!   the line (`AMPLIFY`).
+//!   `INVALID_REQUEST` or `PARSE_ERROR` with a message of bounded length,
+//!   whatever the line; what it holds while decoding is bounded by a fixed
+//!   multiple of the line (`AMPLIFY`).
 #![no_main]
 
 use std::io::{Read, Write};
@@ -25,7 +25,8 @@ use std::os::unix::net::UnixStream;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use xend::rpc::{self, INVALID_REQUEST, MAX_LINE, Undecodable};
+use xend::api::{INVALID_REQUEST, PARSE_ERROR};
+use xend::rpc::{self, MAX_LINE, Undecodable};
 use xvm_fuzz::Counting;
 
 #[global_allocator]
@@ -100,7 +101,10 @@ fn decode_ok(line: &[u8]) {
             }
         }
         Err(e) => {
-            assert_eq!(e.error().code, INVALID_REQUEST, "{e:?}");
+            assert!(
+                [INVALID_REQUEST, PARSE_ERROR].contains(&e.error().code),
+                "{e:?}"
+            );
             assert!(
                 e.error().message.len() <= MESSAGE_MAX,
                 "an error message of {} bytes",
@@ -142,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
         });
         let base = ALLOC.live();
         ALLOC.reset_peak();
-        let got = rpc::read_line(&ours);
+        let got = rpc::next_request(&mut rpc::line_reader(&ours)).map_err(|e| e.to_string());
         let held = ALLOC.peak().saturating_sub(base);
         assert!(
             held <= 2 * (MAX_LINE + 1) + SLACK,

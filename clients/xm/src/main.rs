@@ -14,8 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use privlib::mode::{client_socket, env_path, session_run, xvm_root};
-use serde_json::{Value, json};
-use xend::rpc::Client;
+use xend::api::DomainInfo;
+use xend::client::Client;
+use xend::config::DomainConfig;
 
 /// Manages domains through xend.
 #[derive(Parser, Debug)]
@@ -99,47 +100,39 @@ fn socket(session: bool) -> Result<PathBuf, String> {
         return Ok(p);
     }
     let own = session_run().ok().map(|d| d.join("xend/xmlrpc.sock"));
-    client_socket(session, xvm_root().join("run/xend/xmlrpc.sock"), own)
+    client_socket(session, xvm_root().join("run/xend/xmlrpc.sock"), own).map_err(|e| e.to_string())
 }
 
-fn call(session: bool, method: &str, params: Value) -> Result<Value, String> {
-    let mut c = Client::connect(&socket(session)?)?;
-    c.call(method, params).map_err(|e| e.message)
+fn connect(session: bool) -> Result<Client, String> {
+    Client::connect(&socket(session)?).map_err(|e| e.to_string())
 }
 
-fn list(v: &Value) -> String {
+/// `xm list`'s table, as Xen's xm prints it.
+fn list(rows: &[DomainInfo]) -> String {
     let mut out = format!(
         "{:<32}{:>5}{:>6}{:>6}{:>11}{:>9}\n",
         "Name", "ID", "Mem", "VCPUs", "State", "Time(s)"
     );
-    for d in v.as_array().into_iter().flatten() {
+    for d in rows {
         out.push_str(&format!(
             "{:<32}{:>5}{:>6}{:>6}{:>11}{:>9.1}\n",
-            d["name"].as_str().unwrap_or("?"),
-            d["domid"]
-                .as_u64()
-                .map_or_else(|| "-".to_string(), |i| i.to_string()),
-            d["memory"].as_u64().unwrap_or(0),
-            d["vcpus"].as_u64().unwrap_or(0),
-            d["state"].as_str().unwrap_or("?"),
-            d["time"].as_f64().unwrap_or(0.0)
+            d.name,
+            d.domid.map_or_else(|| "-".to_string(), |i| i.to_string()),
+            d.memory,
+            d.vcpus,
+            d.state.letters(),
+            d.time
         ));
     }
     out
 }
 
-/// Reads a config (bounded), checks it here first, and names what it has
-/// that is not supported.
-fn read_config(file: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    if meta.len() > xend::config::MAX_FILE as u64 {
-        return Err(format!(
-            "{}: larger than {} bytes",
-            file.display(),
-            xend::config::MAX_FILE
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+/// Reads a config (at most [`xend::config::MAX_FILE`] bytes, the bound
+/// xend holds it to), checks it here first, and names what it has that
+/// is not supported.
+fn read_config(file: &Path) -> Result<(String, DomainConfig), String> {
+    let max = u64::try_from(xend::config::MAX_FILE).unwrap_or(u64::MAX);
+    let text = privlib::bounded::read_to_string(file, max).map_err(|e| e.to_string())?;
     let cfg = xend::config::parse(file, &text).map_err(|e| e.to_string())?;
     for (k, p) in &cfg.unsupported {
         eprintln!(
@@ -149,60 +142,52 @@ fn read_config(file: &Path) -> Result<String, String> {
             p.column
         );
     }
-    Ok(text)
+    Ok((text, cfg))
+}
+
+fn started(d: &DomainInfo) {
+    match d.domid {
+        Some(id) => println!("Started domain {} (id={id})", d.name),
+        None => println!("Started domain {}", d.name),
+    }
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let s = a.session;
-    let dom = |method: &str, d: &str| call(s, method, json!({"domain": d}));
+    let e = |e: xend::client::ClientError| e.to_string();
+    if let Cmd::Create {
+        dry_run: true,
+        file,
+    } = &a.cmd
+    {
+        print!("{}", read_config(file)?.1.to_text());
+        return Ok(());
+    }
+    let mut c = connect(a.session)?;
     match &a.cmd {
-        Cmd::Create { dry_run, file } => {
-            let text = read_config(file)?;
-            let cfg = xend::config::parse(file, &text).map_err(|e| e.to_string())?;
-            if *dry_run {
-                print!("{}", cfg.to_text());
-                return Ok(());
-            }
-            let source = file.display().to_string();
-            let r = call(
-                s,
-                "domain.create",
-                json!({"source": source, "config": text}),
-            )?;
-            println!(
-                "Started domain {} (id={})",
-                r["name"].as_str().unwrap_or("?"),
-                r["domid"].as_u64().unwrap_or(0)
-            );
+        Cmd::Create { file, .. } => {
+            let (text, _) = read_config(file)?;
+            started(&c.create(&file.display().to_string(), &text).map_err(e)?);
         }
         Cmd::New { file } => {
-            let text = read_config(file)?;
-            let source = file.display().to_string();
-            let r = call(s, "domain.new", json!({"source": source, "config": text}))?;
-            println!("Domain {} stored", r["name"].as_str().unwrap_or("?"));
+            let (text, _) = read_config(file)?;
+            let r = c
+                .new_managed(&file.display().to_string(), &text)
+                .map_err(e)?;
+            println!("Domain {} stored", r.name);
         }
-        Cmd::Start { name } => {
-            let r = dom("domain.start", name)?;
-            println!(
-                "Started domain {} (id={})",
-                r["name"].as_str().unwrap_or("?"),
-                r["domid"].as_u64().unwrap_or(0)
-            );
-        }
-        Cmd::Delete { name } => drop(dom("domain.delete", name)?),
-        Cmd::List => print!("{}", list(&call(s, "domain.list", json!({}))?)),
-        Cmd::Shutdown { domain } => drop(dom("domain.shutdown", domain)?),
-        Cmd::Destroy { domain } => drop(dom("domain.destroy", domain)?),
-        Cmd::Reboot { domain } => drop(dom("domain.reboot", domain)?),
-        Cmd::Pause { domain } => drop(dom("domain.pause", domain)?),
-        Cmd::Unpause { domain } => drop(dom("domain.unpause", domain)?),
-        Cmd::Domid { name } => println!("{}", dom("domain.info", name)?["domid"]),
-        Cmd::Domname { id } => {
-            println!(
-                "{}",
-                dom("domain.info", id)?["name"].as_str().unwrap_or("?")
-            );
-        }
+        Cmd::Start { name } => started(&c.start(name).map_err(e)?),
+        Cmd::Delete { name } => drop(c.delete(name).map_err(e)?),
+        Cmd::List => print!("{}", list(&c.list().map_err(e)?)),
+        Cmd::Shutdown { domain } => drop(c.shutdown(domain).map_err(e)?),
+        Cmd::Destroy { domain } => drop(c.destroy(domain).map_err(e)?),
+        Cmd::Reboot { domain } => drop(c.reboot(domain).map_err(e)?),
+        Cmd::Pause { domain } => drop(c.pause(domain).map_err(e)?),
+        Cmd::Unpause { domain } => drop(c.unpause(domain).map_err(e)?),
+        Cmd::Domid { name } => match c.info(name).map_err(e)?.domid {
+            Some(id) => println!("{id}"),
+            None => return Err(format!("{name} is not running")),
+        },
+        Cmd::Domname { id } => println!("{}", c.info(id).map_err(e)?.name),
     }
     Ok(())
 }
@@ -214,5 +199,40 @@ fn main() -> ExitCode {
             eprintln!("xm: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xend::api::DomainState;
+
+    #[test]
+    fn list_prints_each_row_and_managed_ones_without_an_id() {
+        let row = |name: &str, domid: Option<u32>, state| DomainInfo {
+            name: name.into(),
+            domid,
+            uuid: None,
+            memory: 512,
+            vcpus: 2,
+            state,
+            time: 1.5,
+            pid: None,
+            serial: None,
+        };
+        let out = list(&[
+            row("Domain-0", Some(0), DomainState::Running),
+            row("web", None, DomainState::None),
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["Domain-0", "0", "512", "2", "r-----", "1.5"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["web", "-", "512", "2", "------", "1.5"]
+        );
     }
 }

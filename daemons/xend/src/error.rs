@@ -1,8 +1,9 @@
 //! What a domain operation can fail with: [`DomainError`].
 //!
-//! The steps still written with string errors (disk opening, saved
-//! state, QMP) come in as [`DomainError::Disk`], [`DomainError::State`]
-//! and [`DomainError::Qmp`] with their message; the rest keep their cause.
+//! Saved state and QMP keep their typed cause ([`DomainError::State`],
+//! [`DomainError::Qmp`]); disk opening still comes in as
+//! [`DomainError::Disk`] with its message. How each is answered on the
+//! wire: `crate::server::kind_of`.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,9 @@ pub enum DomainError {
         #[source]
         source: std::io::Error,
     },
+    /// A file is not one xend reads (not regular, not text).
+    #[error(transparent)]
+    File(privlib::bounded::FileError),
     /// Our own process could not be read in /proc.
     #[error("reading /proc/self: {0}")]
     Proc(#[source] privlib::procfs::ProcError),
@@ -85,8 +89,8 @@ pub enum DomainError {
     #[error("{0}")]
     Disk(String),
     /// The domain's state could not be saved, or a UUID made.
-    #[error("{0}")]
-    State(String),
+    #[error(transparent)]
+    State(#[from] crate::manager::saved::StateError),
     /// The device model could not be started.
     #[error(transparent)]
     Dm(#[from] DmError),
@@ -97,8 +101,8 @@ pub enum DomainError {
     #[error(transparent)]
     Run(#[from] crate::launch::RunError),
     /// A QMP command failed.
-    #[error("{0}")]
-    Qmp(String),
+    #[error(transparent)]
+    Qmp(#[from] crate::qmp::QmpError),
 }
 
 impl DomainError {

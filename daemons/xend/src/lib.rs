@@ -15,15 +15,21 @@
 //! - [`privs`]: what xend holds, and when;
 //! - [`testguest`]: the test guest's disk image.
 
+pub mod api;
+pub mod client;
 pub mod config;
 pub mod disk;
 pub mod dm;
 pub mod entries;
 pub mod error;
 pub mod launch;
+pub mod layout;
 pub mod manager;
 pub mod privs;
 pub mod qmp;
 pub mod rpc;
 pub mod server;
+#[cfg(test)]
+mod server_tests;
 pub mod testguest;
+pub mod uuid;

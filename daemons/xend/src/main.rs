@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
-use privlib::mode::{env_path, session_data, session_run, xvm_root};
+use privlib::mode::xvm_root;
 use privlib::os::accounts;
-use privlib::os::poll::{POLLIN, poll, pollfd};
-use privlib::{
-    Gate, GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init,
-};
+use privlib::{GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init};
+use xend::layout::Layout;
 use xend::manager::{Manager, Settings};
-use xend::server::{RpcRefusal, Xend};
+use xend::server::Xend;
 
 /// The domain manager.
 #[derive(Parser, Debug)]
@@ -83,33 +81,20 @@ fn kvm(system: bool) -> (bool, Option<u32>) {
 
 fn run(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
-    let system = privlib::mode::daemon_is_system(a.session, a.system)?;
+    let system = privlib::mode::daemon_is_system(a.session, a.system).map_err(|e| e.to_string())?;
     privlib::log::StderrLog::new(if a.verbose {
         tracing::Level::DEBUG
     } else {
         tracing::Level::INFO
     })
     .install();
-    let root = xvm_root();
-    let (run, images, xenstore, managed) = if system {
-        (
-            root.join("run/xend"),
-            vec![root.join("var/lib/xend/storage")],
-            env_path("XENSTORED_PATH").unwrap_or_else(|| root.join("run/xenstored/socket")),
-            root.join("var/lib/xend/domains"),
-        )
+    let layout = if system {
+        Layout::system(&xvm_root())
     } else {
-        let rt = session_run()?;
-        let data = session_data()?;
-        (
-            rt.join("xend"),
-            vec![data.join("images")],
-            env_path("XENSTORED_PATH").unwrap_or_else(|| rt.join("xenstored/socket")),
-            data.join("domains"),
-        )
+        Layout::session().map_err(|e| e.to_string())?
     };
     let image_dirs = if a.image_dirs.is_empty() {
-        images
+        layout.image_dirs.clone()
     } else {
         a.image_dirs
     };
@@ -125,23 +110,9 @@ fn run(a: Args) -> Result<(), String> {
     } else {
         None
     };
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&run)
-            .map_err(|e| format!("{}: {e}", run.display()))?;
-        // 0711 whatever the umask: the 0666 socket must be reachable, the
-        // names in it need not be listed; each domain's directory is 0700.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o711))
-            .map_err(|e| format!("chmod {}: {e}", run.display()))?;
-    }
-    if let Some(u) = &account {
-        std::os::unix::fs::chown(&run, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("chown {}: {e}", run.display()))?;
-    }
+    layout
+        .prepare(account.as_ref())
+        .map_err(|e| e.to_string())?;
     // Device models under their own uids: system mode, or root in session
     // mode (a device model never runs as root).
     let dm_range = system || ids.uid[1] == 0;
@@ -169,7 +140,12 @@ fn run(a: Args) -> Result<(), String> {
             .map_err(|e| format!("bracketing proc_setid: {e}"))?;
     }
 
-    let socket = run.join("xmlrpc.sock");
+    // As the account now: what it keeps its state in must be its own.
+    layout
+        .check(account.as_ref().map_or(ids.uid[1], |u| u.uid))
+        .map_err(|e| e.to_string())?;
+
+    let socket = layout.run.join("xmlrpc.sock");
     let server = UnixServer::bind(
         &socket,
         SocketSpec {
@@ -182,42 +158,33 @@ fn run(a: Args) -> Result<(), String> {
     let mut m = Manager::new(Settings {
         system,
         dm_range,
-        run: run.clone(),
+        run: layout.run.clone(),
         image_dirs,
         dm_uid_base: a.dm_uid_base,
         dm_uid_count: a.dm_uid_count,
         kvm: use_kvm,
         kvm_gid,
-        xenstore,
+        xenstore: layout.xenstore.clone(),
         qemu: a.qemu,
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
-        managed,
+        managed: layout.managed.clone(),
     });
     m.adopt_all();
     let domains = m.domains.len();
     let xend = Arc::new(Xend::new(m, policy, endpoint.clone()));
     // Threads from here on: the privilege drop above is done.
-    let gate = Gate::new(
-        GateLimits {
-            total: a.max_conns,
-            per_uid: a.max_conns_per_uid,
-            ..GateLimits::default()
-        },
-        RpcRefusal,
-    )
+    let gate = xend::server::gate(GateLimits {
+        total: a.max_conns,
+        per_uid: a.max_conns_per_uid,
+        ..GateLimits::default()
+    })
     .map_err(|e| format!("connection gate: {e}"))?;
     {
         let xend = Arc::clone(&xend);
         std::thread::Builder::new()
             .name("accept".into())
             .spawn(move || {
-                let served = Arc::clone(&xend);
-                let r = server.serve_gated(
-                    &gate,
-                    |cred| xend.verdict(cred),
-                    move |stream, _cred, slot| served.connection(&stream, slot),
-                );
-                if let Err(e) = r {
+                if let Err(e) = xend.serve(&server, &gate) {
                     tracing::error!("accepting on xend's socket: {e}");
                     std::process::exit(1);
                 }
@@ -227,23 +194,10 @@ fn run(a: Args) -> Result<(), String> {
     tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains, "xend serving");
     // This thread looks after the domains: device models that end,
     // shutdowns past their deadline, VNC clients to hand over.
-    loop {
-        xend.tick();
-        let (vnc, pidfds) = {
-            let m = xend.lock();
-            (m.vnc_listeners(), m.pidfds())
-        };
-        let mut fds: Vec<_> = vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)).collect();
-        fds.extend(pidfds.into_iter().map(|fd| pollfd(fd, POLLIN)));
-        poll(&mut fds, 500).map_err(|e| format!("poll: {e}"))?;
-        for (i, (id, _)) in vnc.iter().enumerate() {
-            if fds[i].revents & POLLIN != 0 {
-                xend.vnc_accept(*id);
-            }
-        }
+    match xend.watch() {
+        Err(e) => Err(format!("poll: {e}")),
     }
 }
-
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,

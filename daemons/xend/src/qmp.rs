@@ -1,73 +1,116 @@
 //! A small QMP client: greeting, capabilities, one command at a time,
 //! events skipped (at most [`MAX_EVENTS`] before an answer). A session has
-//! one deadline for all its reads ([`DEADLINE`]), and a line is bounded:
-//! a qemu that trickles bytes or floods events cannot hold xend.
+//! one deadline for all its reads ([`DEADLINE`]), and a line is bounded
+//! ([`MAX_LINE`]): a qemu that trickles bytes or floods events cannot hold
+//! xend. Lines are read by [`privlib::bounded::LineReader`].
+//!
+//! # Format
+//! QMP (qemu's `docs/interop/qmp-spec.rst`): JSON objects, one per line.
+//! qemu greets with `{"QMP": {...}}`; each `{"execute": CMD, "arguments":
+//! {...}}` is answered by `{"return": VALUE}` or `{"error": {...}}`, with
+//! `{"event": ...}` lines possibly in between.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use privlib::bounded::{LineError, LineReader};
+use serde_json::{Value, json};
 
 /// Longest QMP line read.
-const MAX_LINE: u64 = 1 << 20;
+pub const MAX_LINE: usize = 1 << 20;
 /// Events skipped while waiting for one answer.
 pub const MAX_EVENTS: usize = 64;
 /// How long a whole QMP session may take.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
+/// Why a QMP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QmpError {
+    /// The socket could not be reached.
+    #[error("QMP {}: {source}", path.display())]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The socket could not be set up or written.
+    #[error("QMP {step}: {source}")]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line could not be read: too long, past the deadline, cut.
+    #[error("QMP: {0}")]
+    Read(#[source] LineError),
+    /// qemu closed the connection.
+    #[error("QMP: qemu closed the connection")]
+    Closed,
+    /// A line is not JSON.
+    #[error("QMP: {0}")]
+    Json(#[source] serde_json::Error),
+    /// qemu did not greet as QMP does.
+    #[error("QMP: no greeting but {0}")]
+    NoGreeting(Value),
+    /// qemu answered a command with an error.
+    #[error("QMP {command}: {error}")]
+    Command {
+        /// The command.
+        command: String,
+        /// qemu's error object.
+        error: Value,
+    },
+    /// Only events came.
+    #[error("QMP {0}: more than {MAX_EVENTS} events and no answer")]
+    Events(String),
+}
+
 /// A QMP session.
 #[derive(Debug)]
 pub struct Qmp {
-    reader: BufReader<UnixStream>,
+    reader: LineReader<UnixStream>,
     writer: UnixStream,
-    deadline: std::time::Instant,
+}
+
+fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> QmpError {
+    move |source| QmpError::Io { step, source }
 }
 
 impl Qmp {
     /// Connects and negotiates capabilities.
-    pub fn connect(path: &Path) -> Result<Qmp, String> {
-        let s = UnixStream::connect(path).map_err(|e| format!("QMP {}: {e}", path.display()))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        let writer = s.try_clone().map_err(|e| e.to_string())?;
+    pub fn connect(path: &Path) -> Result<Qmp, QmpError> {
+        let s = UnixStream::connect(path).map_err(|source| QmpError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let writer = s.try_clone().map_err(io("socket"))?;
         writer
             .set_write_timeout(Some(DEADLINE))
-            .map_err(|e| e.to_string())?;
-        let mut q = Qmp {
-            reader: BufReader::new(s),
-            writer,
-            deadline: std::time::Instant::now() + DEADLINE,
-        };
+            .map_err(io("socket"))?;
+        let mut reader = LineReader::new(s, MAX_LINE);
+        reader.deadline(Instant::now() + DEADLINE);
+        let mut q = Qmp { reader, writer };
         let greeting = q.line()?;
         if greeting.get("QMP").is_none() {
-            return Err(format!("QMP: no greeting but {greeting}"));
+            return Err(QmpError::NoGreeting(greeting));
         }
         q.execute("qmp_capabilities")?;
         Ok(q)
     }
 
-    fn line(&mut self) -> Result<Value, String> {
-        let left = self
-            .deadline
-            .saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(format!("QMP: no answer within {} s", DEADLINE.as_secs()));
-        }
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::new();
-        (&mut self.reader)
-            .take(MAX_LINE)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("QMP: {e}"))?;
-        if buf.is_empty() {
-            return Err("QMP: qemu closed the connection".into());
-        }
-        serde_json::from_slice(&buf).map_err(|e| format!("QMP: {e}"))
+    fn line(&mut self) -> Result<Value, QmpError> {
+        let buf = self
+            .reader
+            .read_line()
+            .map_err(QmpError::Read)?
+            .ok_or(QmpError::Closed)?;
+        serde_json::from_slice(&buf).map_err(QmpError::Json)
     }
 
     /// Hands qemu an accepted client connection for `protocol` (`vnc`):
@@ -76,53 +119,110 @@ impl Qmp {
         &mut self,
         protocol: &str,
         fd: std::os::fd::BorrowedFd<'_>,
-    ) -> Result<(), String> {
-        let mut line =
-            serde_json::json!({"execute": "getfd", "arguments": {"fdname": "client"}}).to_string();
+    ) -> Result<(), QmpError> {
+        let mut line = json!({"execute": "getfd", "arguments": {"fdname": "client"}}).to_string();
         line.push('\n');
-        privlib::os::fd::send_with_fd(&self.writer, line.as_bytes(), fd)
-            .map_err(|e| format!("QMP getfd: {e}"))?;
+        privlib::os::fd::send_with_fd(&self.writer, line.as_bytes(), fd).map_err(io("getfd"))?;
         self.answer("getfd")?;
         self.call(
             "add_client",
-            serde_json::json!({"protocol": protocol, "fdname": "client", "skipauth": false}),
+            json!({"protocol": protocol, "fdname": "client", "skipauth": false}),
         )
         .map(drop)
     }
 
     /// Runs `command` with `arguments`; its return value.
-    pub fn call(&mut self, command: &str, arguments: Value) -> Result<Value, String> {
-        let mut line = serde_json::json!({"execute": command, "arguments": arguments}).to_string();
-        line.push('\n');
-        self.writer
-            .write_all(line.as_bytes())
-            .map_err(|e| format!("QMP: {e}"))?;
-        self.answer(command)
+    pub fn call(&mut self, command: &str, arguments: Value) -> Result<Value, QmpError> {
+        self.send(
+            &json!({"execute": command, "arguments": arguments}),
+            command,
+        )
     }
 
     /// Runs `command`; its return value.
-    pub fn execute(&mut self, command: &str) -> Result<Value, String> {
-        let mut line = serde_json::json!({"execute": command}).to_string();
+    pub fn execute(&mut self, command: &str) -> Result<Value, QmpError> {
+        self.send(&json!({"execute": command}), command)
+    }
+
+    fn send(&mut self, msg: &Value, command: &str) -> Result<Value, QmpError> {
+        let mut line = msg.to_string();
         line.push('\n');
         self.writer
             .write_all(line.as_bytes())
-            .map_err(|e| format!("QMP: {e}"))?;
+            .map_err(io("write"))?;
         self.answer(command)
     }
 
-    fn answer(&mut self, command: &str) -> Result<Value, String> {
+    fn answer(&mut self, command: &str) -> Result<Value, QmpError> {
         for _ in 0..=MAX_EVENTS {
             let v = self.line()?;
             if let Some(r) = v.get("return") {
                 return Ok(r.clone());
             }
             if let Some(e) = v.get("error") {
-                return Err(format!("QMP {command}: {e}"));
+                return Err(QmpError::Command {
+                    command: command.to_string(),
+                    error: e.clone(),
+                });
             }
             // An event: not what we wait for.
         }
-        Err(format!(
-            "QMP {command}: more than {MAX_EVENTS} events and no answer"
-        ))
+        Err(QmpError::Events(command.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A fake qemu at a fresh socket that writes `script` to the first
+    /// client, then reads until it closes.
+    fn fake(name: &str, script: Vec<u8>) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("xend-qmp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let l = UnixListener::bind(&p).expect("bind");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let _ = s.write_all(&script);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
+            }
+        });
+        p
+    }
+
+    #[test]
+    fn a_session_answers_and_skips_events() {
+        let p = fake(
+            "ok",
+            b"{\"QMP\":{}}\n{\"return\":{}}\n{\"event\":\"X\"}\n{\"return\":7}\n".to_vec(),
+        );
+        let mut q = Qmp::connect(&p).expect("connected");
+        assert_eq!(q.execute("query-x").expect("answer"), json!(7));
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let p = fake("greet", b"{\"hello\":1}\n".to_vec());
+        assert!(matches!(Qmp::connect(&p), Err(QmpError::NoGreeting(_))));
+        let p = fake(
+            "err",
+            b"{\"QMP\":{}}\n{\"error\":{\"class\":\"X\"}}\n".to_vec(),
+        );
+        let e = Qmp::connect(&p).expect_err("refused");
+        assert!(matches!(&e, QmpError::Command { command, .. } if command == "qmp_capabilities"));
+        let mut flood = b"{\"QMP\":{}}\n".to_vec();
+        flood.extend(b"{\"event\":\"X\"}\n".repeat(MAX_EVENTS + 1));
+        let p = fake("flood", flood);
+        assert!(matches!(Qmp::connect(&p), Err(QmpError::Events(_))));
+        let p = fake("long", vec![b' '; MAX_LINE + 2]);
+        assert!(matches!(
+            Qmp::connect(&p),
+            Err(QmpError::Read(LineError::TooLong { .. }))
+        ));
+        let p = fake("closed", Vec::new());
+        assert!(matches!(Qmp::connect(&p), Err(QmpError::Closed)));
     }
 }

@@ -1,20 +1,29 @@
-//! JSON-RPC 2.0, one request per line, on xend's socket. A line is at
-//! most [`MAX_LINE`] bytes and must arrive within [`READ_TIMEOUT`].
+//! JSON-RPC 2.0 framing on xend's socket: one request per line, each at
+//! most [`MAX_LINE`] bytes with its newline, complete within
+//! [`READ_TIMEOUT`] of when xend starts waiting for it; one answer line
+//! per request. What the methods and their params mean is [`crate::api`].
+//!
+//! Hand-written rather than a JSON-RPC crate: the framing must be bounded
+//! in bytes, time and decoded size before serde builds anything, and the
+//! crates read whole streams or lines without a bound.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use privlib::bounded::{LineError, LineReader};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Longest request or answer line.
+use crate::api::{INVALID_REQUEST, PARSE_ERROR, RpcError};
+
+/// Longest request or answer line, its newline included.
 pub const MAX_LINE: usize = 256 * 1024;
 /// How long a peer may take to send its request line.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A request.
+/// A request as it arrives: method and params still untyped (typed by
+/// [`crate::api::Call::parse`]).
 #[derive(Debug, Deserialize, Serialize)]
 pub struct Request {
     /// Always "2.0".
@@ -29,78 +38,34 @@ pub struct Request {
     pub id: Value,
 }
 
-/// An error object.
-#[derive(Debug, Deserialize, Serialize, Clone, PartialEq, Eq)]
-pub struct RpcError {
-    /// JSON-RPC error code.
-    pub code: i64,
-    /// What went wrong, for a person.
-    pub message: String,
+/// Why no request line could be read; each is answered (to id `null`)
+/// and ends the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// Too long, too slow, cut short, or the stream failed.
+    #[error("request: {0}")]
+    Line(#[from] LineError),
+    /// A second request came before the first was answered.
+    #[error("one request at a time: wait for the answer")]
+    Pipelined,
 }
 
-/// Invalid request, method not found, invalid params, internal error;
-/// and ours: permission denied.
-pub const INVALID_REQUEST: i64 = -32600;
-/// No such method.
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// Bad parameters.
-pub const INVALID_PARAMS: i64 = -32602;
-/// The operation failed.
-pub const FAILED: i64 = -32000;
-/// The peer lacks the privilege.
-pub const DENIED: i64 = -32001;
+/// A reader of request lines (or answer lines) bounded by [`MAX_LINE`].
+pub fn line_reader(s: &UnixStream) -> LineReader<&UnixStream> {
+    LineReader::new(s, MAX_LINE - 1)
+}
 
-/// Reads one line, bounded in size and total time.
-pub fn read_line(mut s: &UnixStream) -> Result<Option<Vec<u8>>, String> {
-    let deadline = Instant::now() + READ_TIMEOUT;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 4096];
-    // Bytes already searched for the newline: each is looked at once, so a
-    // peer sending a byte at a time costs linear time, not quadratic.
-    let mut searched = 0;
-    loop {
-        if let Some(i) = line[searched..].iter().position(|b| *b == b'\n') {
-            if searched + i + 1 != line.len() {
-                return Err("one request at a time: wait for the answer".into());
-            }
-            line.pop();
-            return Ok(Some(line));
-        }
-        searched = line.len();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!(
-                "request not complete within {} s",
-                READ_TIMEOUT.as_secs()
-            ));
-        }
-        s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-        // Never more than one byte past the bound: what a peer makes xend
-        // hold is MAX_LINE + 1 bytes, not the next power of two above it.
-        let room = (MAX_LINE + 1).saturating_sub(line.len()).min(byte.len());
-        match s.read(&mut byte[..room]) {
-            Ok(0) if line.is_empty() => return Ok(None),
-            Ok(0) => return Err("request not ended by a newline".into()),
-            Ok(n) => {
-                if line.len() + n > line.capacity() {
-                    let want = (line.capacity() * 2).clamp(line.len() + n, MAX_LINE + 1);
-                    line.reserve_exact(want - line.len());
-                }
-                line.extend_from_slice(&byte[..n]);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        if line.len() > MAX_LINE {
-            return Err(format!("request longer than {MAX_LINE} bytes"));
-        }
+/// The next request line, without its newline; `None` when the peer
+/// closed between requests. The line must be complete within
+/// [`READ_TIMEOUT`] from now, and nothing may follow it before it is
+/// answered: a client waits for each answer, so xend never writes into a
+/// peer that is not reading.
+pub fn next_request(r: &mut LineReader<&UnixStream>) -> Result<Option<Vec<u8>>, FrameError> {
+    let line = r.within(READ_TIMEOUT).read_line()?;
+    if line.is_some() && r.has_buffered() {
+        return Err(FrameError::Pipelined);
     }
+    Ok(line)
 }
 
 /// A request line that is not a JSON-RPC 2.0 request, and how to answer it.
@@ -166,25 +131,23 @@ fn containers(line: &[u8]) -> usize {
     n
 }
 
-/// Decodes one request line (as [`read_line`] returns it, without its
-/// newline).
+/// Decodes one request line (as [`next_request`] returns it, without
+/// its newline).
 ///
 /// # Format
 /// A JSON object `{"jsonrpc": "2.0", "method": STRING, "params": VALUE,
 /// "id": VALUE}`; `params` and `id` may be left out (`null`), and hold
 /// at most [`MAX_CONTAINERS`] objects and arrays in all. Any other
-/// `jsonrpc` is [`Undecodable::WrongVersion`]; anything else that is not
-/// such an object is [`Undecodable::NotARequest`]. Both carry
-/// [`INVALID_REQUEST`].
+/// `jsonrpc` is [`Undecodable::WrongVersion`]; anything else is
+/// [`Undecodable::NotARequest`]: [`PARSE_ERROR`] when the line is not
+/// JSON at all, [`INVALID_REQUEST`] when it is JSON of another shape.
 pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
     const WHY_MAX: usize = 200;
     if containers(line) > MAX_CONTAINERS {
-        return Err(Undecodable::NotARequest(RpcError {
-            code: INVALID_REQUEST,
-            message: format!(
-                "not a JSON-RPC 2.0 request: more than {MAX_CONTAINERS} objects and arrays"
-            ),
-        }));
+        return Err(Undecodable::NotARequest(RpcError::new(
+            INVALID_REQUEST,
+            format!("not a JSON-RPC 2.0 request: more than {MAX_CONTAINERS} objects and arrays"),
+        )));
     }
     let req: Request = serde_json::from_slice(line).map_err(|e| {
         // serde_json quotes what it did not expect: for a line that is one
@@ -199,94 +162,40 @@ pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
             why.truncate(cut);
             why.push_str(&format!("... at line {} column {}", e.line(), e.column()));
         }
-        Undecodable::NotARequest(RpcError {
-            code: INVALID_REQUEST,
-            message: format!("not a JSON-RPC 2.0 request: {why}"),
-        })
+        let code = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => PARSE_ERROR,
+            serde_json::error::Category::Data | serde_json::error::Category::Io => INVALID_REQUEST,
+        };
+        Undecodable::NotARequest(RpcError::new(
+            code,
+            format!("not a JSON-RPC 2.0 request: {why}"),
+        ))
     })?;
     if req.jsonrpc != "2.0" {
         return Err(Undecodable::WrongVersion {
             id: req.id,
-            error: RpcError {
-                code: INVALID_REQUEST,
-                message: "jsonrpc must be \"2.0\"".into(),
-            },
+            error: RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
         });
     }
     Ok(req)
 }
 
-/// Writes the answer to `id`.
-pub fn answer(mut s: &UnixStream, id: &Value, result: Result<Value, RpcError>) {
+/// An answer line to `id` (`result` or `error`), newline included.
+pub fn answer_line(id: &Value, result: Result<Value, RpcError>) -> Vec<u8> {
     let msg = match result {
         Ok(v) => serde_json::json!({"jsonrpc": "2.0", "result": v, "id": id}),
         Err(e) => serde_json::json!({"jsonrpc": "2.0", "error": e, "id": id}),
     };
-    let mut text = msg.to_string();
-    text.push('\n');
+    let mut text = msg.to_string().into_bytes();
+    text.push(b'\n');
+    text
+}
+
+/// Writes the answer to `id` (bounded in time: a peer that does not read
+/// holds its own thread at most [`READ_TIMEOUT`]).
+pub fn answer(mut s: &UnixStream, id: &Value, result: Result<Value, RpcError>) {
     let _ = s.set_write_timeout(Some(READ_TIMEOUT));
-    let _ = s.write_all(text.as_bytes());
-}
-
-/// A connection to xend.
-#[derive(Debug)]
-pub struct Client {
-    stream: UnixStream,
-    next_id: u64,
-}
-
-impl Client {
-    /// Connects to xend's socket.
-    pub fn connect(path: &Path) -> Result<Client, String> {
-        let stream = UnixStream::connect(path)
-            .map_err(|e| format!("xend at {}: {e} (is xend running?)", path.display()))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .map_err(|e| e.to_string())?;
-        Ok(Client { stream, next_id: 1 })
-    }
-
-    /// Calls `method`; the result, or the error's message.
-    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut line =
-            serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id})
-                .to_string();
-        line.push('\n');
-        let io = |e: String| RpcError {
-            code: FAILED,
-            message: e,
-        };
-        // A refused peer is answered before its request is read.
-        let sent = self.stream.write_all(line.as_bytes());
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 8192];
-        while !buf.ends_with(b"\n") {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return Err(io(format!("xend: {e}"))),
-            }
-            if buf.len() > MAX_LINE {
-                return Err(io("xend's answer is too long".into()));
-            }
-        }
-        if buf.is_empty() {
-            return Err(io(match sent {
-                Err(e) => format!("xend: {e}"),
-                Ok(()) => "xend closed the connection without an answer".into(),
-            }));
-        }
-        let v: Value =
-            serde_json::from_slice(&buf).map_err(|e| io(format!("xend's answer: {e}")))?;
-        if let Some(err) = v.get("error") {
-            return Err(
-                serde_json::from_value(err.clone()).unwrap_or_else(|_| io(format!("xend: {err}")))
-            );
-        }
-        Ok(v.get("result").cloned().unwrap_or(Value::Null))
-    }
+    let _ = s.write_all(&answer_line(id, result));
 }
 
 #[cfg(test)]
@@ -298,7 +207,7 @@ mod tests {
         let writer = std::thread::spawn(move || {
             let _ = theirs.write_all(&peer);
         });
-        let got = read_line(&ours);
+        let got = next_request(&mut line_reader(&ours)).map_err(|e| e.to_string());
         drop(ours);
         writer.join().expect("writer");
         got
@@ -314,11 +223,11 @@ mod tests {
         over.push(b'\n');
         assert_eq!(
             read_from(over),
-            Err(format!("request longer than {MAX_LINE} bytes"))
+            Err(format!("request: line longer than {} bytes", MAX_LINE - 1))
         );
         assert_eq!(
             read_from(vec![b' '; 3 * MAX_LINE]),
-            Err(format!("request longer than {MAX_LINE} bytes"))
+            Err(format!("request: line longer than {} bytes", MAX_LINE - 1))
         );
         assert_eq!(read_from(Vec::new()), Ok(None));
         assert_eq!(
@@ -365,18 +274,21 @@ mod tests {
         );
         assert!(decode(text.as_bytes()).is_ok(), "{text}");
 
-        for bad in [
-            &b"domain.list"[..],
-            br#"{"jsonrpc":"2.0","id":1}"#,
-            br#"{"jsonrpc":2,"method":"x"}"#,
-            br#"{"jsonrpc":"2.0","method":"x"} trailing"#,
-            b"\xff",
-            b"",
+        // Not JSON: a parse error; JSON of another shape: an invalid
+        // request.
+        for (bad, code) in [
+            (&b"domain.list"[..], PARSE_ERROR),
+            (br#"{"jsonrpc":"2.0","id":1}"#, INVALID_REQUEST),
+            (br#"{"jsonrpc":2,"method":"x"}"#, INVALID_REQUEST),
+            (br#"[1,2]"#, INVALID_REQUEST),
+            (br#"{"jsonrpc":"2.0","method":"x"} trailing"#, PARSE_ERROR),
+            (b"\xff", PARSE_ERROR),
+            (b"", PARSE_ERROR),
         ] {
             let e = decode(bad).expect_err("not a request");
             assert!(matches!(e, Undecodable::NotARequest(_)), "{e:?}");
             assert_eq!(e.id(), &Value::Null);
-            assert_eq!(e.error().code, INVALID_REQUEST);
+            assert_eq!(e.error().code, code, "{e:?}");
             assert!(
                 e.error()
                     .message

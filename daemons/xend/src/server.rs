@@ -19,17 +19,21 @@
 //! thread starts with xend's permitted set and raises `proc_setid` in its
 //! own effective set around a launch (see [`crate::privs`]).
 
+use std::convert::Infallible;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use privlib::listener::UnixServer;
 use privlib::names::{virt_manage, xvm_control};
-use privlib::{Policy, Refusal, Slot, Ucred, Verdict, require_any};
-use serde_json::{Value, json};
+use privlib::os::poll::{POLLIN, poll, pollfd};
+use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Ucred, Verdict, require_any};
+use serde_json::Value;
 
+use crate::api::{self, Call, DomainAck, DomainInfo, ErrorKind, RpcError};
 use crate::error::DomainError;
 use crate::manager::{self, DState, Ending, Manager};
-use crate::rpc::{self, RpcError};
+use crate::rpc;
 
 /// Requests one connection may send before it is closed.
 pub const MAX_REQUESTS: usize = 64;
@@ -52,15 +56,13 @@ impl Refusal for RpcRefusal {
             .and_then(|line| serde_json::from_slice::<Value>(line).ok())
             .and_then(|v| v.get("id").cloned())
             .unwrap_or(Value::Null);
-        let msg = json!({
-            "jsonrpc": "2.0",
-            "error": RpcError { code: rpc::DENIED, message: why.to_string() },
-            "id": id,
-        });
-        let mut text = msg.to_string();
-        text.push('\n');
-        text.into_bytes()
+        rpc::answer_line(&id, Err(RpcError::new(api::DENIED, why)))
     }
+}
+
+/// The gate xend's socket is served through, refusing as JSON-RPC does.
+pub fn gate(limits: GateLimits) -> std::io::Result<Gate> {
+    Gate::new(limits, RpcRefusal)
 }
 
 /// The running xend: the domains, and who may ask for what.
@@ -75,11 +77,42 @@ fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn failed(e: DomainError) -> RpcError {
-    RpcError {
-        code: rpc::FAILED,
-        message: e.to_string(),
+/// The kind a domain operation's failure is answered as. One exhaustive
+/// match: a new [`DomainError`] variant must be given its kind here.
+pub fn kind_of(e: &DomainError) -> ErrorKind {
+    match e {
+        DomainError::NoDomain(_) | DomainError::NoManaged(_) => ErrorKind::NoDomain,
+        DomainError::NameTaken(_) | DomainError::UuidTaken(_) | DomainError::Running(_) => {
+            ErrorKind::Busy
+        }
+        DomainError::NoFreeId | DomainError::UidOverflow | DomainError::ManagedFull => {
+            ErrorKind::Limit
+        }
+        DomainError::Config(_) | DomainError::TooLarge { .. } => ErrorKind::BadConfig,
+        DomainError::Io { .. }
+        | DomainError::File(_)
+        | DomainError::Proc(_)
+        | DomainError::System { .. }
+        | DomainError::StoreConnect { .. }
+        | DomainError::Store(_)
+        | DomainError::Disk(_)
+        | DomainError::State(_)
+        | DomainError::Dm(_)
+        | DomainError::Prepare(_)
+        | DomainError::Run(_)
+        | DomainError::Qmp(_) => ErrorKind::Failed,
     }
+}
+
+fn failed(e: DomainError) -> RpcError {
+    RpcError::failed(kind_of(&e), e.to_string())
+}
+
+/// A typed result on the wire.
+fn reply<T: serde::Serialize>(r: Result<T, DomainError>) -> Result<Value, RpcError> {
+    let v = r.map_err(failed)?;
+    serde_json::to_value(v)
+        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))
 }
 
 impl Xend {
@@ -119,24 +152,62 @@ impl Xend {
         }
     }
 
+    /// Accepts on `server` through `gate` for ever, each admitted peer
+    /// served on a thread of its own ([`Xend::connection`]). Returns only
+    /// when accepting fails.
+    pub fn serve(self: &Arc<Self>, server: &UnixServer, gate: &Gate) -> std::io::Result<()> {
+        let served = Arc::clone(self);
+        server.serve_gated(
+            gate,
+            |cred| self.verdict(cred),
+            move |stream, _cred, slot| served.connection(&stream, slot),
+        )
+    }
+
+    /// Looks after the domains for ever ([`Xend::tick`], VNC clients):
+    /// returns only when poll fails.
+    pub fn watch(self: &Arc<Self>) -> std::io::Result<Infallible> {
+        loop {
+            self.tick();
+            let (vnc, pidfds) = {
+                let m = self.lock();
+                (m.vnc_listeners(), m.pidfds())
+            };
+            let mut fds: Vec<_> = vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)).collect();
+            fds.extend(pidfds.into_iter().map(|fd| pollfd(fd, POLLIN)));
+            poll(&mut fds, 500)?;
+            for (i, (id, _)) in vnc.iter().enumerate() {
+                if fds[i].revents & POLLIN != 0 {
+                    self.vnc_accept(*id);
+                }
+            }
+        }
+    }
+
     /// Serves one admitted connection: up to [`MAX_REQUESTS`] requests,
-    /// each line bounded in size and time ([`rpc::read_line`]).
+    /// each line bounded in size and time ([`rpc::next_request`]).
+    ///
+    /// # Format
+    /// Each request line gets one answer line ([`crate::api`]). A line
+    /// that cannot be read (too long, too slow, cut, or followed by
+    /// another before it was answered) or is no request object is
+    /// answered to id `null` and ends the connection; a request of
+    /// another version, an unknown method or wrong params is answered to
+    /// its id and the connection goes on.
     pub fn connection(&self, stream: &UnixStream, _slot: Slot) {
+        let mut reader = rpc::line_reader(stream);
         for _ in 0..MAX_REQUESTS {
-            let line = match rpc::read_line(stream) {
+            let line = match rpc::next_request(&mut reader) {
                 Ok(Some(l)) => l,
                 Ok(None) => return,
-                Err(message) => {
-                    let e = RpcError {
-                        code: rpc::INVALID_REQUEST,
-                        message,
-                    };
+                Err(e) => {
+                    let e = RpcError::new(api::INVALID_REQUEST, e.to_string());
                     return rpc::answer(stream, &Value::Null, Err(e));
                 }
             };
             match rpc::decode(&line) {
                 Ok(req) => {
-                    let result = self.handle(&req);
+                    let result = Call::parse(&req.method, req.params).and_then(|c| self.handle(c));
                     rpc::answer(stream, &req.id, result);
                 }
                 Err(u @ rpc::Undecodable::WrongVersion { .. }) => {
@@ -148,55 +219,35 @@ impl Xend {
     }
 
     /// Answers one request.
-    pub fn handle(&self, req: &rpc::Request) -> Result<Value, RpcError> {
-        let param = |k: &str| -> Result<String, RpcError> {
-            req.params
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| RpcError {
-                    code: rpc::INVALID_PARAMS,
-                    message: format!("{} needs the string parameter \"{k}\"", req.method),
-                })
-        };
-        match req.method.as_str() {
-            "domain.create" => self
-                .create(&param("source")?, &param("config")?)
-                .map_err(failed),
+    pub fn handle(&self, call: Call) -> Result<Value, RpcError> {
+        match call {
+            Call::Create(p) => reply(self.create(&p.source, &p.config)),
             // Managed configs are files: read and written without the lock.
-            "domain.list" => {
+            Call::List => {
                 let managed = manager::managed_configs(&self.settings());
-                Ok(self.lock().list_with(managed))
+                reply(Ok(self.lock().list_with(managed)))
             }
-            "domain.new" => {
-                manager::store_managed(&self.settings(), &param("source")?, &param("config")?)
-                    .map_err(failed)
-            }
-            "domain.start" => {
-                let name = param("domain")?;
-                let (source, text) =
-                    manager::managed_config(&self.settings(), &name).map_err(failed)?;
-                self.create(&source, &text).map_err(failed)
-            }
-            "domain.delete" => self
-                .lock()
-                .delete_managed(&param("domain")?)
-                .map_err(failed),
-            "domain.info" => self.lock().info(&param("domain")?).map_err(failed),
-            "domain.destroy" => self.destroy(&param("domain")?).map_err(failed),
-            "domain.shutdown" => self.shutdown(&param("domain")?).map_err(failed),
-            "domain.reboot" => self.reboot(&param("domain")?).map_err(failed),
-            "domain.pause" => self.pause(&param("domain")?, true).map_err(failed),
-            "domain.unpause" => self.pause(&param("domain")?, false).map_err(failed),
-            other => Err(RpcError {
-                code: rpc::METHOD_NOT_FOUND,
-                message: format!("no method {other}"),
-            }),
+            Call::New(p) => reply(manager::store_managed(
+                &self.settings(),
+                &p.source,
+                &p.config,
+            )),
+            Call::Start(p) => reply(
+                manager::managed_config(&self.settings(), &p.domain)
+                    .and_then(|(source, text)| self.create(&source, &text)),
+            ),
+            Call::Delete(p) => reply(self.lock().delete_managed(&p.domain)),
+            Call::Info(p) => reply(self.lock().info(&p.domain)),
+            Call::Destroy(p) => reply(self.destroy(&p.domain)),
+            Call::Shutdown(p) => reply(self.shutdown(&p.domain)),
+            Call::Reboot(p) => reply(self.reboot(&p.domain)),
+            Call::Pause(p) => reply(self.pause(&p.domain, true)),
+            Call::Unpause(p) => reply(self.pause(&p.domain, false)),
         }
     }
 
     /// Creates a domain; only the reservation and the record take the lock.
-    pub fn create(&self, source: &str, text: &str) -> Result<Value, DomainError> {
+    pub fn create(&self, source: &str, text: &str) -> Result<DomainInfo, DomainError> {
         let (r, s) = {
             let mut m = self.lock();
             (m.reserve(source, text)?, m.s.clone())
@@ -206,18 +257,18 @@ impl Xend {
     }
 
     /// Destroys a domain; its qemu is ended without the lock.
-    pub fn destroy(&self, which: &str) -> Result<Value, DomainError> {
+    pub fn destroy(&self, which: &str) -> Result<DomainAck, DomainError> {
         let (d, s) = {
             let mut m = self.lock();
             (m.take(which)?, m.s.clone())
         };
         let id = manager::end(&s, d);
         self.lock().release(id);
-        Ok(json!({ "domid": id }))
+        Ok(DomainAck { domid: id })
     }
 
     /// Reboots: destroy, then create from the same config.
-    pub fn reboot(&self, which: &str) -> Result<Value, DomainError> {
+    pub fn reboot(&self, which: &str) -> Result<DomainInfo, DomainError> {
         let (name, text) = self.lock().config_of(which)?;
         self.destroy(which)?;
         self.create(&name, &text)
@@ -225,7 +276,7 @@ impl Xend {
 
     /// Presses the power button (ACPI); [`Xend::tick`] destroys the domain
     /// at the deadline if it has not powered off by then.
-    pub fn shutdown(&self, which: &str) -> Result<Value, DomainError> {
+    pub fn shutdown(&self, which: &str) -> Result<DomainAck, DomainError> {
         let (id, uuid, qmp, timeout) = {
             let m = self.lock();
             let (id, uuid, qmp) = m.qmp_of(which)?;
@@ -234,11 +285,11 @@ impl Xend {
         manager::qmp_command(&qmp, "system_powerdown")?;
         self.lock()
             .set_state(id, &uuid, DState::ShuttingDown(Instant::now() + timeout));
-        Ok(json!({ "domid": id }))
+        Ok(DomainAck { domid: id })
     }
 
     /// Pauses (`pause`) or resumes a domain.
-    pub fn pause(&self, which: &str, pause: bool) -> Result<Value, DomainError> {
+    pub fn pause(&self, which: &str, pause: bool) -> Result<DomainAck, DomainError> {
         let (id, uuid, qmp) = self.lock().qmp_of(which)?;
         manager::qmp_command(&qmp, if pause { "stop" } else { "cont" })?;
         let state = if pause {
@@ -247,7 +298,7 @@ impl Xend {
             DState::Running
         };
         self.lock().set_state(id, &uuid, state);
-        Ok(json!({ "domid": id }))
+        Ok(DomainAck { domid: id })
     }
 
     /// Looks after the domains: each device model that ended, and each

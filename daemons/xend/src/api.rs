@@ -1,0 +1,480 @@
+//! xend's protocol, typed once: the methods, their parameters, their
+//! replies and the error codes, shared by the server ([`crate::server`]),
+//! the client ([`crate::client`]), xm and virtd.
+//!
+//! # Format
+//! JSON-RPC 2.0 over a unix socket, one request per line and one answer
+//! line per request (framing: [`crate::rpc`]):
+//!
+//! ```text
+//! -> {"jsonrpc":"2.0","method":"domain.info","params":{"domain":"web"},"id":1}
+//! <- {"jsonrpc":"2.0","result":{"name":"web","domid":3,...},"id":1}
+//! <- {"jsonrpc":"2.0","error":{"code":-32002,"message":"no domain web",
+//!     "data":{"kind":"no_domain"}},"id":1}
+//! ```
+//!
+//! | method | params | result |
+//! |---|---|---|
+//! | `domain.list` | none, `null` or `{}` | `[DomainInfo]`: Domain-0, running, starting/ending, managed |
+//! | `domain.info` | [`DomainParams`] | [`DomainInfo`] |
+//! | `domain.create` | [`ConfigParams`] | [`DomainInfo`] |
+//! | `domain.new` | [`ConfigParams`] | [`Named`] |
+//! | `domain.start` | [`DomainParams`] | [`DomainInfo`] |
+//! | `domain.delete` | [`DomainParams`] | [`Named`] |
+//! | `domain.destroy`, `.shutdown`, `.pause`, `.unpause` | [`DomainParams`] | [`DomainAck`] |
+//! | `domain.reboot` | [`DomainParams`] | [`DomainInfo`] |
+//!
+//! Errors use JSON-RPC's codes as its spec says: [`PARSE_ERROR`] (the
+//! line is not JSON), [`INVALID_REQUEST`] (JSON, but not a request; or a
+//! line too long, too slow, or sent before the last was answered),
+//! [`METHOD_NOT_FOUND`], [`INVALID_PARAMS`] (a known method, params of
+//! the wrong shape: the message names the method and what was wrong),
+//! [`INTERNAL_ERROR`]. xend's own are in -32000..-32099: [`DENIED`] (the
+//! peer lacks the privilege), and one code per kind of failed operation
+//! ([`ErrorKind::code`]); `data.kind` names the kind exactly.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The line is not JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON, but not a JSON-RPC 2.0 request (or not framed as one).
+pub const INVALID_REQUEST: i64 = -32600;
+/// No such method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// A known method, parameters of the wrong shape.
+pub const INVALID_PARAMS: i64 = -32602;
+/// xend failed in a way that is no fault of the request.
+pub const INTERNAL_ERROR: i64 = -32603;
+/// The peer lacks the privilege (`xvm_control` or `virt_manage`).
+pub const DENIED: i64 = -32001;
+/// The operation failed ([`ErrorKind::Failed`]).
+pub const FAILED: i64 = -32000;
+
+/// Every method, named once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `domain.list`.
+    List,
+    /// `domain.info`.
+    Info,
+    /// `domain.create`.
+    Create,
+    /// `domain.new`.
+    New,
+    /// `domain.start`.
+    Start,
+    /// `domain.delete`.
+    Delete,
+    /// `domain.destroy`.
+    Destroy,
+    /// `domain.shutdown`.
+    Shutdown,
+    /// `domain.reboot`.
+    Reboot,
+    /// `domain.pause`.
+    Pause,
+    /// `domain.unpause`.
+    Unpause,
+}
+
+impl Method {
+    /// Every method.
+    pub const ALL: [Method; 11] = [
+        Method::List,
+        Method::Info,
+        Method::Create,
+        Method::New,
+        Method::Start,
+        Method::Delete,
+        Method::Destroy,
+        Method::Shutdown,
+        Method::Reboot,
+        Method::Pause,
+        Method::Unpause,
+    ];
+
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::List => "domain.list",
+            Method::Info => "domain.info",
+            Method::Create => "domain.create",
+            Method::New => "domain.new",
+            Method::Start => "domain.start",
+            Method::Delete => "domain.delete",
+            Method::Destroy => "domain.destroy",
+            Method::Shutdown => "domain.shutdown",
+            Method::Reboot => "domain.reboot",
+            Method::Pause => "domain.pause",
+            Method::Unpause => "domain.unpause",
+        }
+    }
+
+    /// The method called `name`.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Parameters naming a config: `{"source": PATH, "config": TEXT}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigParams {
+    /// Where the text came from (for FILE:LINE:COLUMN in errors).
+    pub source: String,
+    /// The xl.cfg text.
+    pub config: String,
+}
+
+/// Parameters naming a domain: `{"domain": NAME-OR-ID}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainParams {
+    /// A name, or a domid in decimal.
+    pub domain: String,
+}
+
+/// No parameters: `{}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// One request, typed: the method and its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `domain.list`.
+    List,
+    /// `domain.info`.
+    Info(DomainParams),
+    /// `domain.create`.
+    Create(ConfigParams),
+    /// `domain.new`.
+    New(ConfigParams),
+    /// `domain.start`.
+    Start(DomainParams),
+    /// `domain.delete`.
+    Delete(DomainParams),
+    /// `domain.destroy`.
+    Destroy(DomainParams),
+    /// `domain.shutdown`.
+    Shutdown(DomainParams),
+    /// `domain.reboot`.
+    Reboot(DomainParams),
+    /// `domain.pause`.
+    Pause(DomainParams),
+    /// `domain.unpause`.
+    Unpause(DomainParams),
+}
+
+fn params_of<T: serde::de::DeserializeOwned + Default>(
+    m: Method,
+    params: Value,
+) -> Result<T, RpcError> {
+    match params {
+        Value::Null => Ok(T::default()),
+        p => typed(m, p),
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(m: Method, params: Value) -> Result<T, RpcError> {
+    serde_json::from_value(params)
+        .map_err(|e| RpcError::new(INVALID_PARAMS, format!("{}: invalid params: {e}", m.name())))
+}
+
+impl Call {
+    /// The request for `method` with `params`: [`METHOD_NOT_FOUND`] for a
+    /// name no method has, [`INVALID_PARAMS`] naming the method and what
+    /// is wrong for params of another shape.
+    pub fn parse(method: &str, params: Value) -> Result<Call, RpcError> {
+        let m = Method::from_name(method)
+            .ok_or_else(|| RpcError::new(METHOD_NOT_FOUND, format!("no method {method}")))?;
+        Ok(match m {
+            Method::List => {
+                let NoParams {} = params_of(m, params)?;
+                Call::List
+            }
+            Method::Info => Call::Info(typed(m, params)?),
+            Method::Create => Call::Create(typed(m, params)?),
+            Method::New => Call::New(typed(m, params)?),
+            Method::Start => Call::Start(typed(m, params)?),
+            Method::Delete => Call::Delete(typed(m, params)?),
+            Method::Destroy => Call::Destroy(typed(m, params)?),
+            Method::Shutdown => Call::Shutdown(typed(m, params)?),
+            Method::Reboot => Call::Reboot(typed(m, params)?),
+            Method::Pause => Call::Pause(typed(m, params)?),
+            Method::Unpause => Call::Unpause(typed(m, params)?),
+        })
+    }
+
+    /// Its method.
+    pub fn method(&self) -> Method {
+        match self {
+            Call::List => Method::List,
+            Call::Info(_) => Method::Info,
+            Call::Create(_) => Method::Create,
+            Call::New(_) => Method::New,
+            Call::Start(_) => Method::Start,
+            Call::Delete(_) => Method::Delete,
+            Call::Destroy(_) => Method::Destroy,
+            Call::Shutdown(_) => Method::Shutdown,
+            Call::Reboot(_) => Method::Reboot,
+            Call::Pause(_) => Method::Pause,
+            Call::Unpause(_) => Method::Unpause,
+        }
+    }
+
+    /// Its params on the wire.
+    pub fn params(&self) -> Value {
+        let v = match self {
+            Call::List => serde_json::to_value(NoParams {}),
+            Call::Create(p) | Call::New(p) => serde_json::to_value(p),
+            Call::Info(p)
+            | Call::Start(p)
+            | Call::Delete(p)
+            | Call::Destroy(p)
+            | Call::Shutdown(p)
+            | Call::Reboot(p)
+            | Call::Pause(p)
+            | Call::Unpause(p) => serde_json::to_value(p),
+        };
+        // Structs of strings always serialize.
+        v.unwrap_or(Value::Null)
+    }
+}
+
+/// A domain's state, as `xm list` shows it (Xen's six flag letters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DomainState {
+    /// Running (`r-----`).
+    #[serde(rename = "r-----")]
+    Running,
+    /// Paused (`--p---`).
+    #[serde(rename = "--p---")]
+    Paused,
+    /// Asked to power off (`---s--`).
+    #[serde(rename = "---s--")]
+    ShuttingDown,
+    /// Its device model ended unasked, kept for inspection (`----c-`).
+    #[serde(rename = "----c-")]
+    Crashed,
+    /// Being ended (`-----d`).
+    #[serde(rename = "-----d")]
+    Dying,
+    /// No flag: starting, or a managed domain not running (`------`).
+    #[serde(rename = "------")]
+    None,
+}
+
+impl DomainState {
+    /// The six letters.
+    pub fn letters(self) -> &'static str {
+        match self {
+            DomainState::Running => "r-----",
+            DomainState::Paused => "--p---",
+            DomainState::ShuttingDown => "---s--",
+            DomainState::Crashed => "----c-",
+            DomainState::Dying => "-----d",
+            DomainState::None => "------",
+        }
+    }
+}
+
+/// One row of `domain.list`, or `domain.info`'s answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainInfo {
+    /// Its name.
+    pub name: String,
+    /// Its id; `null` for a managed domain that is not running.
+    pub domid: Option<u32>,
+    /// Its UUID (Domain-0 and managed domains not running have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Memory, MiB.
+    pub memory: u64,
+    /// Virtual CPUs.
+    pub vcpus: u64,
+    /// Its state.
+    pub state: DomainState,
+    /// Seconds since it started.
+    pub time: f64,
+    /// Its device model's pid, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Its serial console's socket, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<PathBuf>,
+}
+
+/// The answer to `domain.new` and `domain.delete`: the domain's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    /// The managed domain's name.
+    pub name: String,
+}
+
+/// The answer to `destroy`, `shutdown`, `pause`, `unpause`: the domid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainAck {
+    /// The domain acted on.
+    pub domid: u32,
+}
+
+/// What kind of failure an operation met: each has its own code, and
+/// `data.kind` carries its name, so a client tells "no such domain" from
+/// "busy" without reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Anything else: I/O, the store, the device model, QMP.
+    Failed,
+    /// No domain (running or managed) of that name or id.
+    NoDomain,
+    /// The name or UUID is taken, or the domain runs and must not.
+    Busy,
+    /// A bound is reached: domids, managed domains.
+    Limit,
+    /// The config is refused (FILE:LINE:COLUMN in the message).
+    BadConfig,
+}
+
+impl ErrorKind {
+    /// Its JSON-RPC error code.
+    pub fn code(self) -> i64 {
+        match self {
+            ErrorKind::Failed => FAILED,
+            ErrorKind::NoDomain => -32002,
+            ErrorKind::Busy => -32003,
+            ErrorKind::Limit => -32004,
+            ErrorKind::BadConfig => -32005,
+        }
+    }
+}
+
+/// The `data` of xend's own errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorData {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+}
+
+/// A JSON-RPC error object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RpcError {
+    /// Its code.
+    pub code: i64,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// For a failed operation: its kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ErrorData>,
+}
+
+impl RpcError {
+    /// An error with no `data`.
+    pub fn new(code: i64, message: impl Into<String>) -> RpcError {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// A failed operation of `kind`.
+    pub fn failed(kind: ErrorKind, message: impl Into<String>) -> RpcError {
+        RpcError {
+            code: kind.code(),
+            message: message.into(),
+            data: Some(ErrorData { kind }),
+        }
+    }
+
+    /// The kind of a failed operation, if it is one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.data.map(|d| d.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_method_has_one_name_and_its_params_round_trip() {
+        for m in Method::ALL {
+            assert_eq!(Method::from_name(m.name()), Some(m));
+        }
+        let calls = [
+            Call::List,
+            Call::Create(ConfigParams {
+                source: "a.cfg".into(),
+                config: "name = \"a\"\n".into(),
+            }),
+            Call::Destroy(DomainParams { domain: "a".into() }),
+        ];
+        for c in calls {
+            assert_eq!(Call::parse(c.method().name(), c.params()), Ok(c.clone()));
+        }
+        assert_eq!(Call::parse("domain.list", Value::Null), Ok(Call::List));
+    }
+
+    #[test]
+    fn wrong_params_name_the_method_and_what_is_wrong() {
+        let e = Call::parse("domain.destroy", json!({"dom": "a"})).expect_err("shape");
+        assert_eq!(e.code, INVALID_PARAMS);
+        assert!(
+            e.message.starts_with("domain.destroy: invalid params: "),
+            "{e}"
+        );
+        assert!(e.message.contains("dom"), "{e}");
+        let e = Call::parse("domain.create", json!({"source": "x"})).expect_err("missing");
+        assert!(e.message.contains("missing field `config`"), "{e}");
+        let e = Call::parse("domain.list", json!([1])).expect_err("an array");
+        assert_eq!(e.code, INVALID_PARAMS);
+        let e = Call::parse("domain.frobnicate", Value::Null).expect_err("unknown");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (METHOD_NOT_FOUND, "no method domain.frobnicate")
+        );
+    }
+
+    #[test]
+    fn kinds_have_codes_of_their_own_in_the_application_range() {
+        let kinds = [
+            ErrorKind::Failed,
+            ErrorKind::NoDomain,
+            ErrorKind::Busy,
+            ErrorKind::Limit,
+            ErrorKind::BadConfig,
+        ];
+        let mut codes: Vec<i64> = kinds.iter().map(|k| k.code()).collect();
+        codes.push(DENIED);
+        assert!(codes.iter().all(|c| (-32099..=-32000).contains(c)));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), kinds.len() + 1);
+        let e = RpcError::failed(ErrorKind::NoDomain, "no domain a");
+        assert_eq!(
+            serde_json::to_value(&e).expect("encodes"),
+            json!({"code": -32002, "message": "no domain a", "data": {"kind": "no_domain"}})
+        );
+    }
+
+    #[test]
+    fn a_row_reads_as_the_wire_has_it() {
+        let row: DomainInfo = serde_json::from_value(json!({
+            "name": "Domain-0", "domid": 0, "memory": 512, "vcpus": 2,
+            "state": "r-----", "time": 0.0
+        }))
+        .expect("a row");
+        assert_eq!(
+            (row.domid, row.state, row.uuid),
+            (Some(0), DomainState::Running, None)
+        );
+        assert_eq!(row.state.letters(), "r-----");
+    }
+}

@@ -1,0 +1,214 @@
+//! The client of xend's socket: one typed method per API method
+//! ([`crate::api`]), for xm and virtd.
+//!
+//! # Format
+//! Each call writes one request line and reads one answer line
+//! ([`crate::rpc`]), bounded by [`crate::rpc::MAX_LINE`] and by
+//! [`ANSWER_TIMEOUT`] (a `create` starts a device model: seconds).
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::{
+    Call, ConfigParams, DomainAck, DomainInfo, DomainParams, ErrorKind, Named, RpcError,
+};
+use crate::rpc;
+
+/// How long xend may take to answer one call.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a call got no result.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// xend's socket could not be reached.
+    #[error("xend at {}: {source} (is xend running?)", path.display())]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The request could not be sent, and no answer came.
+    #[error("xend: sending {method}: {source}")]
+    Send {
+        /// The method.
+        method: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The answer line could not be read.
+    #[error("xend's answer to {method}: {source}")]
+    Read {
+        /// The method.
+        method: &'static str,
+        /// The cause.
+        #[source]
+        source: privlib::bounded::LineError,
+    },
+    /// xend closed the connection without answering.
+    #[error("xend closed the connection without answering {0}")]
+    Closed(&'static str),
+    /// The answer is not a JSON-RPC answer of the expected shape.
+    #[error("xend's answer to {method}: {source}")]
+    Answer {
+        /// The method.
+        method: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// xend answered with an error.
+    #[error("{0}")]
+    Rpc(#[source] RpcError),
+}
+
+impl ClientError {
+    /// The kind of a failed operation, when xend answered one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Rpc(e) => e.kind(),
+            _ => None,
+        }
+    }
+}
+
+/// An answer line, before its result is typed.
+#[derive(Debug, serde::Deserialize)]
+struct Answer {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
+/// A connection to xend.
+#[derive(Debug)]
+pub struct Client {
+    stream: UnixStream,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to xend's socket at `path`.
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Client { stream, next_id: 1 })
+    }
+
+    /// Sends `call`; its result as `T`.
+    pub fn call<T: DeserializeOwned>(&mut self, call: &Call) -> Result<T, ClientError> {
+        let method = call.method().name();
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&rpc::Request {
+            jsonrpc: "2.0".into(),
+            method: method.into(),
+            params: call.params(),
+            id: id.into(),
+        })
+        .map_err(|source| ClientError::Answer { method, source })?;
+        line.push(b'\n');
+        // A refused peer is answered before its request is read: read the
+        // answer even when the write failed.
+        let sent = (&self.stream).write_all(&line);
+        let mut reader = rpc::line_reader(&self.stream);
+        let got = reader.within(ANSWER_TIMEOUT).read_line();
+        let buf = match (got, sent) {
+            (Ok(Some(b)), _) => b,
+            (Ok(None), Err(source)) => return Err(ClientError::Send { method, source }),
+            (Ok(None), Ok(())) => return Err(ClientError::Closed(method)),
+            (Err(source), _) => return Err(ClientError::Read { method, source }),
+        };
+        let a: Answer = serde_json::from_slice(&buf)
+            .map_err(|source| ClientError::Answer { method, source })?;
+        if let Some(e) = a.error {
+            return Err(ClientError::Rpc(e));
+        }
+        serde_json::from_value(a.result.unwrap_or(Value::Null))
+            .map_err(|source| ClientError::Answer { method, source })
+    }
+
+    fn on<T: DeserializeOwned>(
+        &mut self,
+        m: fn(DomainParams) -> Call,
+        which: &str,
+    ) -> Result<T, ClientError> {
+        self.call(&m(DomainParams {
+            domain: which.to_string(),
+        }))
+    }
+
+    /// `domain.list`: Domain-0, the running, starting and ending domains,
+    /// then the managed ones not running.
+    pub fn list(&mut self) -> Result<Vec<DomainInfo>, ClientError> {
+        self.call(&Call::List)
+    }
+
+    /// `domain.info`: the domain `which` (a name or a domid).
+    pub fn info(&mut self, which: &str) -> Result<DomainInfo, ClientError> {
+        self.on(Call::Info, which)
+    }
+
+    /// `domain.create`: starts a domain from xl.cfg `text` read from
+    /// `source`.
+    pub fn create(&mut self, source: &str, text: &str) -> Result<DomainInfo, ClientError> {
+        self.call(&Call::Create(config_params(source, text)))
+    }
+
+    /// `domain.new`: stores a managed domain's config; starts nothing.
+    pub fn new_managed(&mut self, source: &str, text: &str) -> Result<Named, ClientError> {
+        self.call(&Call::New(config_params(source, text)))
+    }
+
+    /// `domain.start`: starts the managed domain `name`.
+    pub fn start(&mut self, name: &str) -> Result<DomainInfo, ClientError> {
+        self.on(Call::Start, name)
+    }
+
+    /// `domain.delete`: forgets the managed domain `name`.
+    pub fn delete(&mut self, name: &str) -> Result<Named, ClientError> {
+        self.on(Call::Delete, name)
+    }
+
+    /// `domain.destroy`: ends `which` at once.
+    pub fn destroy(&mut self, which: &str) -> Result<DomainAck, ClientError> {
+        self.on(Call::Destroy, which)
+    }
+
+    /// `domain.shutdown`: asks `which` to power off.
+    pub fn shutdown(&mut self, which: &str) -> Result<DomainAck, ClientError> {
+        self.on(Call::Shutdown, which)
+    }
+
+    /// `domain.reboot`: destroys `which` and starts it again.
+    pub fn reboot(&mut self, which: &str) -> Result<DomainInfo, ClientError> {
+        self.on(Call::Reboot, which)
+    }
+
+    /// `domain.pause`.
+    pub fn pause(&mut self, which: &str) -> Result<DomainAck, ClientError> {
+        self.on(Call::Pause, which)
+    }
+
+    /// `domain.unpause`.
+    pub fn unpause(&mut self, which: &str) -> Result<DomainAck, ClientError> {
+        self.on(Call::Unpause, which)
+    }
+}
+
+fn config_params(source: &str, text: &str) -> ConfigParams {
+    ConfigParams {
+        source: source.to_string(),
+        config: text.to_string(),
+    }
+}

@@ -1,0 +1,417 @@
+//! The domain table: every domain xend runs, starts or ends ([`Manager`],
+//! [`Domain`], [`DState`]), and the bookkeeping that lets the slow steps
+//! run without the lock ([`Reservation`], [`Busy`], [`Ending`]).
+//!
+//! Beside it: what survives xend and adopting it ([`saved`]), managed
+//! domains' config files ([`managed`]), the host's size for Domain-0's row
+//! ([`host`]), and looking after running domains ([`watch`]). Starting and
+//! ending a domain's device model is [`crate::launch`].
+
+pub mod host;
+pub mod managed;
+pub mod saved;
+#[cfg(test)]
+mod tests;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::api::{DomainInfo, DomainState};
+use crate::config::{self, DomainConfig};
+use crate::dm::kill::processes_of;
+use crate::error::DomainError;
+pub use crate::launch::{end, launch};
+use host::host_size;
+pub use managed::{MAX_MANAGED, managed_config, managed_configs, store_managed};
+pub(crate) use saved::save_state;
+pub use watch::{qmp_command, vnc_hand_over};
+
+/// How xend runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// System mode (xend as xvm).
+    pub system: bool,
+    /// Device models run under their own uids from the range: always in
+    /// system mode, and in session mode when started by root (a device
+    /// model never runs as root). Otherwise they run as the user.
+    pub dm_range: bool,
+    /// `<run>/xend`.
+    pub run: PathBuf,
+    /// Directories disk images must be beneath.
+    pub image_dirs: Vec<PathBuf>,
+    /// Domain N's device model runs as `dm_uid_base + N` (system mode).
+    pub dm_uid_base: u32,
+    /// How many domids there are.
+    pub dm_uid_count: u32,
+    /// Use KVM.
+    pub kvm: bool,
+    /// The kvm group device models get (system mode), when KVM is used.
+    pub kvm_gid: Option<u32>,
+    /// xenstored's socket.
+    pub xenstore: PathBuf,
+    /// The qemu binary.
+    pub qemu: PathBuf,
+    /// How long a shutdown may take before the domain is destroyed.
+    pub shutdown_timeout: Duration,
+    /// Managed domains' configs (`/var/lib/xend/domains`).
+    pub managed: PathBuf,
+}
+
+/// A domain's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DState {
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Asked to power off; destroyed at the deadline.
+    ShuttingDown(Instant),
+    /// Its qemu ended unasked, and on_crash is preserve.
+    Crashed,
+}
+
+impl DState {
+    /// As the API shows it.
+    pub fn shown(self) -> DomainState {
+        match self {
+            DState::Running => DomainState::Running,
+            DState::Paused => DomainState::Paused,
+            DState::ShuttingDown(_) => DomainState::ShuttingDown,
+            DState::Crashed => DomainState::Crashed,
+        }
+    }
+}
+
+/// One domain.
+#[derive(Debug)]
+pub struct Domain {
+    /// Its id.
+    pub domid: u32,
+    /// Its config.
+    pub config: DomainConfig,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its state.
+    pub state: DState,
+    /// Its device model.
+    pub child: Option<privlib::Child>,
+    /// When it started.
+    pub started: SystemTime,
+    /// `<run>/xend/domains/N`.
+    pub dir: PathBuf,
+    /// The uid its device model runs as.
+    pub uid: u32,
+    /// Its VNC socket (`<dir>/vnc`), when `vnc = 1`: xend's listener,
+    /// each client handed to qemu.
+    pub vnc: Option<UnixListener>,
+}
+
+/// A domain being started or ended without the manager's lock: its id,
+/// name and UUID stay taken until it is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Busy {
+    /// Its name.
+    pub name: String,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its memory (MiB) and vcpus, for `xm list`.
+    pub memory_mib: u64,
+    /// Its vcpus.
+    pub vcpus: u32,
+    /// Being ended (Xen's dying, `d`), not started.
+    pub ending: bool,
+}
+
+impl Busy {
+    fn of(c: &DomainConfig, uuid: &str, ending: bool) -> Busy {
+        Busy {
+            name: c.name.clone(),
+            uuid: uuid.to_string(),
+            memory_mib: c.memory_mib,
+            vcpus: c.vcpus,
+            ending,
+        }
+    }
+}
+
+/// Every domain.
+#[derive(Debug)]
+pub struct Manager {
+    /// The settings.
+    pub s: Settings,
+    /// By domid.
+    pub domains: BTreeMap<u32, Domain>,
+    /// Domains starting or ending, by domid (not in `domains`).
+    pub busy: BTreeMap<u32, Busy>,
+}
+
+/// A domain reserved by [`Manager::reserve`], to be started by
+/// [`launch`] (no lock needed) and recorded by [`Manager::finish`].
+#[derive(Debug)]
+pub struct Reservation {
+    /// Its id.
+    pub domid: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) cfg: DomainConfig,
+    pub(crate) uuid: String,
+    pub(crate) source: String,
+    pub(crate) text: String,
+}
+
+/// What [`Manager::tick`] found to do, done without the lock by its
+/// caller ([`end`], then [`Manager::release`]): a domain taken out to be
+/// ended, and for `on_* = restart`, created again from its config.
+#[derive(Debug)]
+pub struct Ending {
+    /// The domain, out of [`Manager::domains`] and marked busy.
+    pub domain: Domain,
+    /// `Some((source, config text))` to start it again after.
+    pub restart: Option<(String, String)>,
+}
+
+impl Manager {
+    /// A manager with no domains.
+    pub fn new(s: Settings) -> Manager {
+        Manager {
+            s,
+            domains: BTreeMap::new(),
+            busy: BTreeMap::new(),
+        }
+    }
+
+    /// The domain `which` names (a name or a domid).
+    pub fn find(&self, which: &str) -> Result<u32, DomainError> {
+        if let Ok(id) = which.parse::<u32>()
+            && self.domains.contains_key(&id)
+        {
+            return Ok(id);
+        }
+        self.domains
+            .values()
+            .find(|d| d.config.name == which)
+            .map(|d| d.domid)
+            .ok_or_else(|| DomainError::NoDomain(which.to_string()))
+    }
+
+    fn uid_of(&self, domid: u32) -> Result<u32, DomainError> {
+        if !self.s.dm_range {
+            return privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map(|c| c.uid[1])
+                .map_err(DomainError::Proc);
+        }
+        self.s
+            .dm_uid_base
+            .checked_add(domid)
+            .filter(|u| *u != 0)
+            .ok_or(DomainError::UidOverflow)
+    }
+
+    /// Checks a config and takes a domid, name and UUID for it (they stay
+    /// taken until [`Manager::finish`]). Quick: nothing is opened or
+    /// started.
+    pub fn reserve(&mut self, source: &str, text: &str) -> Result<Reservation, DomainError> {
+        let cfg = config::parse(Path::new(source), text)?;
+        if self.domains.values().any(|d| d.config.name == cfg.name)
+            || self.busy.values().any(|b| b.name == cfg.name)
+        {
+            return Err(DomainError::NameTaken(cfg.name));
+        }
+        if let Some(u) = &cfg.uuid
+            && (self.domains.values().any(|d| d.uuid == *u)
+                || self.busy.values().any(|b| b.uuid == *u))
+        {
+            return Err(DomainError::UuidTaken(u.clone()));
+        }
+        // The lowest free id whose device-model uid runs nothing: an old
+        // qemu still alive under that uid must never share it with a new
+        // domain (it could trace the new one).
+        let domid = (1..self.s.dm_uid_count)
+            .find(|i| {
+                !self.domains.contains_key(i)
+                    && !self.busy.contains_key(i)
+                    && (!self.s.dm_range
+                        || self.uid_of(*i).is_ok_and(|u| processes_of(u).is_empty()))
+            })
+            .ok_or(DomainError::NoFreeId)?;
+        let uid = self.uid_of(domid)?;
+        let gid = if self.s.dm_range {
+            uid
+        } else {
+            privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map_err(DomainError::Proc)?
+                .gid[1]
+        };
+        let uuid = match &cfg.uuid {
+            Some(u) => u.clone(),
+            None => crate::uuid::random().map_err(saved::StateError::from)?,
+        };
+        self.busy.insert(domid, Busy::of(&cfg, &uuid, false));
+        Ok(Reservation {
+            domid,
+            uid,
+            gid,
+            cfg,
+            uuid,
+            source: source.to_string(),
+            text: text.to_string(),
+        })
+    }
+
+    /// Records a domain [`launch`] started (or gives its reservation up
+    /// when it did not start).
+    pub fn finish(
+        &mut self,
+        r: Reservation,
+        started: Result<Domain, DomainError>,
+    ) -> Result<DomainInfo, DomainError> {
+        self.busy.remove(&r.domid);
+        let d = started?;
+        let info = info(&d);
+        tracing::info!(domid = d.domid, name = %d.config.name, uid = d.uid, "domain started");
+        self.domains.insert(d.domid, d);
+        Ok(info)
+    }
+
+    /// Every domain, as `xm list` shows them: domain 0, the running ones,
+    /// the starting and ending ones, then managed domains not running (no
+    /// id). `managed` is read by [`managed_configs`], without the lock:
+    /// they are files. Domain-0 is the host: its memory and CPUs.
+    pub fn list_with(&self, managed: Vec<(String, DomainConfig)>) -> Vec<DomainInfo> {
+        let (memory, vcpus) = host_size();
+        let row = |name: &str, domid, memory, vcpus: u32, state| DomainInfo {
+            name: name.to_string(),
+            domid,
+            uuid: None,
+            memory,
+            vcpus: u64::from(vcpus),
+            state,
+            time: 0.0,
+            pid: None,
+            serial: None,
+        };
+        let mut v = vec![DomainInfo {
+            vcpus,
+            ..row("Domain-0", Some(0), memory, 0, DomainState::Running)
+        }];
+        v.extend(self.domains.values().map(info));
+        // Starting, or ending (Xen's dying): listed with their id until done.
+        v.extend(self.busy.iter().map(|(id, b)| {
+            let state = if b.ending {
+                DomainState::Dying
+            } else {
+                DomainState::None
+            };
+            DomainInfo {
+                uuid: Some(b.uuid.clone()),
+                ..row(&b.name, Some(*id), b.memory_mib, b.vcpus, state)
+            }
+        }));
+        for (name, cfg) in managed {
+            if !self.domains.values().any(|d| d.config.name == name)
+                && !self.busy.values().any(|b| b.name == name)
+            {
+                v.push(row(
+                    &name,
+                    None,
+                    cfg.memory_mib,
+                    cfg.vcpus,
+                    DomainState::None,
+                ));
+            }
+        }
+        v
+    }
+
+    /// One domain's details.
+    pub fn info(&self, which: &str) -> Result<DomainInfo, DomainError> {
+        let id = self.find(which)?;
+        Ok(info(&self.domains[&id]))
+    }
+
+    /// Takes a domain out to be ended: it leaves [`Manager::domains`] and
+    /// its id, name and UUID stay taken until [`Manager::release`].
+    pub fn take(&mut self, which: &str) -> Result<Domain, DomainError> {
+        let id = self.find(which)?;
+        let d = self
+            .domains
+            .remove(&id)
+            .ok_or_else(|| DomainError::NoDomain(which.to_string()))?;
+        self.busy.insert(id, Busy::of(&d.config, &d.uuid, true));
+        Ok(d)
+    }
+
+    /// Frees the id, name and UUID of a domain [`end`] has ended.
+    pub fn release(&mut self, domid: u32) {
+        self.busy.remove(&domid);
+    }
+
+    /// The domain `which` names, as (domid, UUID, QMP socket), for a
+    /// command sent without the lock ([`qmp_command`]).
+    pub fn qmp_of(&self, which: &str) -> Result<(u32, String, PathBuf), DomainError> {
+        let id = self.find(which)?;
+        let d = &self.domains[&id];
+        Ok((id, d.uuid.clone(), d.dir.join("qmp")))
+    }
+
+    /// Records a domain's new state after a QMP command, if the same
+    /// domain still runs under that id (the UUID tells a domain that
+    /// ended meanwhile, and a new one given the same lowest free id).
+    pub fn set_state(&mut self, id: u32, uuid: &str, state: DState) {
+        if let Some(d) = self.domains.get_mut(&id)
+            && d.uuid == uuid
+        {
+            d.state = state;
+        }
+    }
+
+    /// What `reboot` starts again: the config text and its name.
+    pub fn config_of(&self, which: &str) -> Result<(String, String), DomainError> {
+        let id = self.find(which)?;
+        let c = &self.domains[&id].config;
+        Ok((c.name.clone(), c.to_text()))
+    }
+
+    /// The VNC listeners to watch: (domid, fd).
+    pub fn vnc_listeners(&self) -> Vec<(u32, i32)> {
+        self.domains
+            .values()
+            .filter_map(|d| d.vnc.as_ref().map(|l| (d.domid, l.as_raw_fd())))
+            .collect()
+    }
+
+    /// Accepts a waiting VNC client of domain `id` (the listener does not
+    /// block), with the QMP socket to hand it to ([`vnc_hand_over`]).
+    pub fn vnc_take(&mut self, id: u32) -> Option<(std::os::unix::net::UnixStream, PathBuf)> {
+        let d = self.domains.get(&id)?;
+        let (client, _) = d.vnc.as_ref()?.accept().ok()?;
+        Some((client, d.dir.join("qmp")))
+    }
+
+    /// The pidfds to watch.
+    pub fn pidfds(&self) -> Vec<i32> {
+        self.domains
+            .values()
+            .filter_map(|d| d.child.as_ref().map(|c| c.pidfd().as_raw_fd()))
+            .collect()
+    }
+}
+
+/// A domain as the API shows it.
+fn info(d: &Domain) -> DomainInfo {
+    DomainInfo {
+        name: d.config.name.clone(),
+        domid: Some(d.domid),
+        uuid: Some(d.uuid.clone()),
+        memory: d.config.memory_mib,
+        vcpus: u64::from(d.config.vcpus),
+        state: d.state.shown(),
+        time: d.started.elapsed().map_or(0.0, |t| t.as_secs_f64()),
+        pid: d.child.as_ref().map(privlib::Child::pid),
+        serial: Some(d.dir.join("serial")),
+    }
+}

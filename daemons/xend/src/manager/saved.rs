@@ -1,0 +1,318 @@
+//! What survives xend: each running domain's `state.json`, written when
+//! it starts ([`save_state`]), and the adoption of those domains by the
+//! next xend ([`Manager::adopt_all`]).
+//!
+//! # Format
+//! `<run>/xend/domains/DOMID/state.json`, mode 0600, replaced atomically:
+//! one JSON object `{"domid", "uuid", "source", "config", "pid", "uid",
+//! "start_time", "started"}` and nothing else; at most
+//! [`STATE_MAX`] bytes. The directory name is the domid; nothing in the
+//! file is believed that xend can work out itself.
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::config::{self, ConfigError};
+use crate::dm::kill::{ProcStatError, kill_uid, proc_identity};
+use crate::error::DomainError;
+use crate::launch::unregister;
+use crate::manager::{DState, Domain, Manager};
+
+/// The longest state file: the config text (at most
+/// [`config::MAX_FILE`]) escaped, and a few numbers.
+pub const STATE_MAX: u64 = 2 * config::MAX_FILE as u64;
+
+/// What survives xend: enough to find and adopt a running domain.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedState {
+    /// The domain's id.
+    pub domid: u32,
+    /// Its UUID.
+    pub uuid: String,
+    /// Where its config came from.
+    pub source: String,
+    /// Its config text.
+    pub config: String,
+    /// Its device model's pid.
+    pub pid: i32,
+    /// The uid its device model runs as.
+    pub uid: u32,
+    /// The device model's start time (clock ticks since boot).
+    pub start_time: u64,
+    /// When the domain started (seconds since the epoch).
+    pub started: u64,
+}
+
+/// Why a state file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The device model's start time could not be read.
+    #[error("the device model: {0}")]
+    Identity(#[source] ProcStatError),
+    /// The file could not be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file could not be read, or is over [`STATE_MAX`].
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: privlib::bounded::FileError,
+    },
+    /// The file is torn, or not one of ours.
+    #[error("{}: not a state file of xend's: {source}", path.display())]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No UUID could be made for a new domain.
+    #[error(transparent)]
+    Uuid(#[from] crate::uuid::UuidError),
+}
+
+/// Why a domain a previous xend left was not adopted (it is cleaned up).
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// xend died while starting it, before its state was written.
+    #[error("no state.json (xend died while starting it)")]
+    NoState,
+    /// The state file could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The file speaks of another domain or uid, or has no valid UUID.
+    #[error("state.json does not match domain {domid} (uid {uid}); refused")]
+    Mismatch {
+        /// The directory's domid.
+        domid: u32,
+        /// The uid that domid's device model runs as.
+        uid: u32,
+    },
+    /// The domid's device-model uid is unknown.
+    #[error(transparent)]
+    Uid(#[from] DomainError),
+    /// A domain of that id is already known.
+    #[error("domain {0} is already known")]
+    Known(u32),
+    /// The saved config no longer parses.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The recorded pid cannot be pinned (it is gone).
+    #[error("pid {pid}: {source}")]
+    Pid {
+        /// The pid.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pid's identity could not be read.
+    #[error(transparent)]
+    Identity(#[from] ProcStatError),
+    /// The pid is another process now.
+    #[error("pid {0} is another process now")]
+    Reused(i32),
+    /// The VNC listener could not be made again.
+    #[error("{}: {source}", path.display())]
+    Vnc {
+        /// Its socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Records a started domain in `<dir>/state.json` (for xend's next run).
+pub(crate) fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Result<(), StateError> {
+    let pid = d.child.as_ref().map_or(0, privlib::Child::pid);
+    let (start_time, _) = proc_identity(pid).map_err(StateError::Identity)?;
+    let st = SavedState {
+        domid: d.domid,
+        uuid: d.uuid.clone(),
+        source: source.to_string(),
+        config: text.to_string(),
+        pid,
+        uid,
+        start_time,
+        started: d
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs()),
+    };
+    write_state(&d.dir, &st)
+}
+
+/// Writes `st` as `dir/state.json`, atomically.
+pub fn write_state(dir: &Path, st: &SavedState) -> Result<(), StateError> {
+    let path = dir.join("state.json");
+    // A struct of strings and numbers always serializes.
+    let body = serde_json::to_vec(st).unwrap_or_default();
+    replace_file(&dir.join("state.json.new"), &path, &body)
+        .map_err(|source| StateError::Write { path, source })
+}
+
+/// Replaces `path` by `bytes` atomically: written to `tmp` (mode 0600:
+/// configs and saved state are for xvm alone), synced, renamed over
+/// `path`, the directory synced.
+pub(crate) fn replace_file(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// Reads a state file: at most [`STATE_MAX`] bytes, exactly the fields
+/// of [`SavedState`].
+pub fn read_state(path: &Path) -> Result<SavedState, StateError> {
+    let body = privlib::bounded::read_file(path, STATE_MAX).map_err(|source| StateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&body).map_err(|source| StateError::Foreign {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Manager {
+    /// Finds the domains a previous xend left running (each domain's
+    /// `state.json`) and takes them over: the recorded qemu must still be
+    /// the same process (pid, start time and uid, checked through a
+    /// pidfd). A domain whose qemu is gone is cleaned up.
+    pub fn adopt_all(&mut self) {
+        let dir = self.s.run.join("domains");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let path = e.path().join("state.json");
+            // The directory name is the domid; nothing in state.json is
+            // believed that can be worked out from what xend knows.
+            let Some(domid) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|d| *d >= 1 && *d < self.s.dm_uid_count)
+            else {
+                tracing::warn!(dir = %e.path().display(), "not a domain directory; left alone");
+                continue;
+            };
+            match self.adopt(domid, &path) {
+                Ok(()) => tracing::info!(domid, "domain adopted"),
+                Err(why) => {
+                    tracing::warn!(state = %path.display(), "not adopted: {why}; cleaning up");
+                    self.clean_up(domid, &e.path(), &path);
+                }
+            }
+        }
+    }
+
+    /// Ends what is left of a domain that was not adopted: whatever still
+    /// runs under its uid, its store entries, its run directory.
+    fn clean_up(&self, domid: u32, dir: &Path, path: &Path) {
+        if self.s.dm_range
+            && let Ok(uid) = self.uid_of(domid)
+        {
+            kill_uid(uid, domid);
+        }
+        if let Ok(st) = read_state(path)
+            && let Ok(cfg) = config::parse(Path::new(&st.source), &st.config)
+            && crate::uuid::is_valid(&st.uuid)
+        {
+            let d = Domain {
+                domid,
+                config: cfg,
+                uuid: st.uuid,
+                state: DState::Crashed,
+                child: None,
+                started: SystemTime::now(),
+                dir: dir.to_path_buf(),
+                uid: self.uid_of(domid).unwrap_or(u32::MAX),
+                vnc: None,
+            };
+            unregister(&self.s, &d);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Adopts domain `domid` from its state file at `path`.
+    pub fn adopt(&mut self, domid: u32, path: &Path) -> Result<(), AdoptError> {
+        if !path.exists() {
+            return Err(AdoptError::NoState);
+        }
+        let st = read_state(path)?;
+        let want_uid = self.uid_of(domid)?;
+        if st.domid != domid
+            || st.uid != want_uid
+            || want_uid == 0
+            || !crate::uuid::is_valid(&st.uuid)
+        {
+            return Err(AdoptError::Mismatch {
+                domid,
+                uid: want_uid,
+            });
+        }
+        if self.domains.contains_key(&domid) {
+            return Err(AdoptError::Known(domid));
+        }
+        let cfg = config::parse(Path::new(&st.source), &st.config)?;
+        let child = privlib::Child::adopt(st.pid).map_err(|source| AdoptError::Pid {
+            pid: st.pid,
+            source,
+        })?;
+        // The pidfd pins the process: now its identity can be checked.
+        let (start, uid) = proc_identity(st.pid)?;
+        if start != st.start_time || uid != st.uid {
+            return Err(AdoptError::Reused(st.pid));
+        }
+        let mut d = Domain {
+            domid,
+            config: cfg,
+            uuid: st.uuid,
+            state: DState::Running,
+            child: Some(child),
+            started: SystemTime::UNIX_EPOCH + Duration::from_secs(st.started),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            uid: st.uid,
+            vnc: None,
+        };
+        if d.config.vnc {
+            // The old xend's listener died with it: a new one, same place.
+            let p = d.dir.join("vnc");
+            let _ = std::fs::remove_file(&p);
+            let vnc = |source| AdoptError::Vnc {
+                path: p.clone(),
+                source,
+            };
+            let l = UnixListener::bind(&p).map_err(vnc)?;
+            l.set_nonblocking(true).map_err(vnc)?;
+            d.vnc = Some(l);
+        }
+        self.domains.insert(domid, d);
+        Ok(())
+    }
+}

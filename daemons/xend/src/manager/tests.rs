@@ -1,0 +1,196 @@
+//! The domain table's files without root or qemu: managed configs, saved
+//! state, adoption refusals.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::managed::{MAX_MANAGED, managed_config, managed_configs, managed_path, store_managed};
+use super::saved::{AdoptError, STATE_MAX, SavedState, StateError, read_state, write_state};
+use super::{Manager, Settings};
+use crate::api::DomainState;
+use crate::error::DomainError;
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        system: false,
+        dm_range: false,
+        run: dir.join("run"),
+        image_dirs: Vec::new(),
+        dm_uid_base: 200_000,
+        dm_uid_count: 1000,
+        kvm: false,
+        kvm_gid: None,
+        xenstore: dir.join("no-xenstored"),
+        qemu: PathBuf::from("/nonexistent/qemu"),
+        shutdown_timeout: Duration::from_secs(1),
+        managed: dir.join("domains"),
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xend-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test dir");
+    dir
+}
+
+fn cfg(name: &str) -> String {
+    format!("name = \"{name}\"\ntype = \"hvm\"\nmemory = 32\n")
+}
+
+#[test]
+fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
+    let dir = tmp("managed");
+    let s = settings(&dir);
+    for i in 0..MAX_MANAGED {
+        store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
+    }
+    let e = store_managed(&s, "t.cfg", &cfg("one-too-many")).expect_err("bounded");
+    assert!(matches!(e, DomainError::ManagedFull), "{e}");
+    assert!(e.to_string().contains("managed domains are stored already"));
+    // Replacing one that exists is no new one.
+    store_managed(&s, "t.cfg", &cfg("d0")).expect("replaced");
+    let mode = std::fs::metadata(s.managed.join("d0.cfg")).expect("stat");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let m = Manager::new(s.clone());
+    let rows = m.list_with(managed_configs(&s));
+    assert_eq!(rows.len(), 1 + MAX_MANAGED);
+    assert_eq!(
+        (rows[0].name.as_str(), rows[0].domid),
+        ("Domain-0", Some(0))
+    );
+    assert!(rows[0].memory > 0 && rows[0].vcpus > 0, "{:?}", rows[0]);
+    assert_eq!((rows[1].domid, rows[1].state), (None, DomainState::None));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn managed_names_must_be_plain_file_names() {
+    let dir = tmp("names");
+    let s = settings(&dir);
+    for bad in ["", "a/b", "../etc", ".hidden", "/abs"] {
+        let e = managed_path(&s, bad).expect_err(bad);
+        assert!(matches!(e, DomainError::NoManaged(_)), "{bad}: {e}");
+    }
+    assert_eq!(
+        managed_path(&s, "web").expect("plain"),
+        s.managed.join("web.cfg")
+    );
+    let e = managed_config(&s, "web").expect_err("none stored");
+    assert!(matches!(e, DomainError::NoManaged(_)), "{e}");
+    store_managed(&s, "web.cfg", &cfg("web")).expect("stored");
+    let (source, text) = managed_config(&s, "web").expect("read back");
+    assert_eq!(
+        (source, text),
+        (s.managed.join("web.cfg").display().to_string(), cfg("web"))
+    );
+    let mut m = Manager::new(s.clone());
+    assert_eq!(m.delete_managed("web").expect("deleted").name, "web");
+    let e = m.delete_managed("web").expect_err("gone");
+    assert!(matches!(e, DomainError::NoManaged(_)), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn state(domid: u32, uid: u32) -> SavedState {
+    SavedState {
+        domid,
+        uuid: "6f0c9a5e-1d2b-4c3d-9e8f-0123456789ab".into(),
+        source: "web.cfg".into(),
+        config: cfg("web"),
+        pid: 1,
+        uid,
+        start_time: 1,
+        started: 1,
+    }
+}
+
+#[test]
+fn state_files_read_back_and_torn_or_foreign_ones_are_refused_by_name() {
+    let dir = tmp("state");
+    let st = state(3, 1000);
+    write_state(&dir, &st).expect("written");
+    let path = dir.join("state.json");
+    assert_eq!(read_state(&path).expect("read back"), st);
+    assert!(!dir.join("state.json.new").exists());
+
+    let body = std::fs::read(&path).expect("body");
+    std::fs::write(&path, &body[..body.len() / 2]).expect("torn");
+    let e = read_state(&path).expect_err("torn");
+    assert!(matches!(e, StateError::Foreign { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with(&path.display().to_string()),
+        "{e}"
+    );
+
+    std::fs::write(&path, br#"{"domid":3,"owner":"someone else"}"#).expect("foreign");
+    let e = read_state(&path).expect_err("foreign");
+    assert!(e.to_string().contains("not a state file of xend's"), "{e}");
+
+    let big = usize::try_from(STATE_MAX).expect("small") + 1;
+    std::fs::write(&path, vec![b' '; big]).expect("large");
+    let e = read_state(&path).expect_err("too large");
+    assert!(matches!(e, StateError::Read { .. }), "{e}");
+    assert!(e.to_string().contains("larger than"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn adoption_refuses_what_does_not_match() {
+    let dir = tmp("adopt");
+    // Device models in the uid range: domain 1's is 200001, whoever runs
+    // the test (a domain is never adopted as uid 0).
+    let s = Settings {
+        dm_range: true,
+        ..settings(&dir)
+    };
+    let uid = s.dm_uid_base + 1;
+    let mut m = Manager::new(s.clone());
+    let domain_dir = |id: u32| {
+        let d = s.run.join("domains").join(id.to_string());
+        std::fs::create_dir_all(&d).expect("domain dir");
+        d
+    };
+
+    // No state file: xend died while starting it.
+    let d = domain_dir(1);
+    let e = m.adopt(1, &d.join("state.json")).expect_err("no state");
+    assert!(matches!(e, AdoptError::NoState), "{e}");
+
+    // A file of another domain, of another uid, or without a valid UUID.
+    for st in [
+        state(2, uid),
+        state(1, uid + 1),
+        SavedState {
+            uuid: "not-a-uuid".into(),
+            ..state(1, uid)
+        },
+    ] {
+        write_state(&d, &st).expect("written");
+        let e = m.adopt(1, &d.join("state.json")).expect_err("mismatch");
+        assert!(matches!(e, AdoptError::Mismatch { domid: 1, .. }), "{e}");
+        assert!(e.to_string().contains("does not match domain 1"), "{e}");
+    }
+
+    // A saved config that no longer parses.
+    write_state(
+        &d,
+        &SavedState {
+            config: "name = \n".into(),
+            ..state(1, uid)
+        },
+    )
+    .expect("written");
+    let e = m.adopt(1, &d.join("state.json")).expect_err("config");
+    assert!(matches!(e, AdoptError::Config(_)), "{e}");
+
+    // adopt_all cleans up what it refuses: the directory is gone. (Out of
+    // the uid range, so that cleaning up kills nothing.)
+    let mut m = Manager::new(settings(&dir));
+    m.adopt_all();
+    assert!(!d.exists(), "refused domain directory left behind");
+    assert!(m.domains.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
