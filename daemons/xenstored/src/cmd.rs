@@ -16,6 +16,7 @@ use std::num::ParseIntError;
 
 use crate::daemon::{Daemon, Outgoing, Role};
 use crate::path::{self, NodePath};
+use crate::txn::TxOp;
 use crate::wire::{Frame, MsgType, PAYLOAD_MAX, XsError, payload_strings};
 
 pub mod control;
@@ -234,6 +235,9 @@ pub struct Ctx {
     pub tx: u32,
 }
 
+/// A request's reply payload, or the XenStore error it is answered with.
+pub type Reply = Result<Vec<u8>, XsError>;
+
 /// The `OK\0` reply.
 pub(crate) fn ok() -> Vec<u8> {
     b"OK\0".to_vec()
@@ -243,23 +247,23 @@ pub(crate) fn ok() -> Vec<u8> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// READ.
-    Read(node::Read),
+    Read(node::OnNode),
     /// DIRECTORY.
-    Directory(node::Directory),
+    Directory(node::OnNode),
     /// DIRECTORY_PART.
     DirectoryPart(node::DirectoryPart),
     /// GET_PERMS.
-    GetPerms(node::GetPerms),
+    GetPerms(node::OnNode),
     /// WRITE.
     Write(node::Write),
     /// MKDIR.
-    Mkdir(node::Mkdir),
+    Mkdir(node::OnNode),
     /// RM.
-    Rm(node::Rm),
+    Rm(node::OnNode),
     /// SET_PERMS.
     SetPerms(node::SetPerms),
     /// WATCH.
-    Watch(watch::Watch),
+    Watch(crate::watch::Watch),
     /// UNWATCH.
     Unwatch(watch::Unwatch),
     /// RESET_WATCHES.
@@ -288,15 +292,15 @@ impl Request {
     /// Parses the payload of a request of type `ty`.
     pub fn parse(ty: MsgType, p: &Payload<'_>) -> Result<Request, ParseError> {
         Ok(match ty {
-            MsgType::Read => Request::Read(node::Read::parse(p)?),
-            MsgType::Directory => Request::Directory(node::Directory::parse(p)?),
+            MsgType::Read => Request::Read(node::OnNode::parse(p)?),
+            MsgType::Directory => Request::Directory(node::OnNode::parse(p)?),
             MsgType::DirectoryPart => Request::DirectoryPart(node::DirectoryPart::parse(p)?),
-            MsgType::GetPerms => Request::GetPerms(node::GetPerms::parse(p)?),
+            MsgType::GetPerms => Request::GetPerms(node::OnNode::parse(p)?),
             MsgType::Write => Request::Write(node::Write::parse(p)?),
-            MsgType::Mkdir => Request::Mkdir(node::Mkdir::parse(p)?),
-            MsgType::Rm => Request::Rm(node::Rm::parse(p)?),
+            MsgType::Mkdir => Request::Mkdir(node::OnNode::parse(p)?),
+            MsgType::Rm => Request::Rm(node::OnNode::parse(p)?),
             MsgType::SetPerms => Request::SetPerms(node::SetPerms::parse(p)?),
-            MsgType::Watch => Request::Watch(watch::Watch::parse(p)?),
+            MsgType::Watch => Request::Watch(watch::parse(p)?),
             MsgType::Unwatch => Request::Unwatch(watch::Unwatch::parse(p)?),
             MsgType::ResetWatches => Request::ResetWatches,
             MsgType::TransactionStart => Request::TransactionStart,
@@ -317,22 +321,17 @@ impl Request {
     }
 
     /// Applies the request; the reply payload.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, cx: &Ctx, out: &mut Vec<Outgoing>) -> Reply {
         match self {
-            Request::Read(r) => r.apply(d, cx),
-            Request::Directory(r) => r.apply(d, cx),
+            Request::Read(n) => node::read(d, cx, &n.path),
+            Request::Directory(n) => node::directory(d, cx, &n.path),
             Request::DirectoryPart(r) => r.apply(d, cx),
-            Request::GetPerms(r) => r.apply(d, cx),
+            Request::GetPerms(n) => node::get_perms(d, cx, &n.path),
             Request::Write(r) => r.apply(d, cx, out),
-            Request::Mkdir(r) => r.apply(d, cx, out),
-            Request::Rm(r) => r.apply(d, cx, out),
+            Request::Mkdir(n) => node::change(d, cx, TxOp::Mkdir(n.path), out),
+            Request::Rm(n) => node::change(d, cx, TxOp::Rm(n.path), out),
             Request::SetPerms(r) => r.apply(d, cx, out),
-            Request::Watch(r) => r.apply(d, cx, out),
+            Request::Watch(w) => watch::watch(d, cx, w, out),
             Request::Unwatch(r) => r.apply(d, cx),
             Request::ResetWatches => watch::reset(d, cx),
             Request::TransactionStart => transaction::start(d, cx),

@@ -18,7 +18,7 @@ fn parse(ty: MsgType, bytes: &[u8]) -> Result<Request, ParseError> {
 fn paths_resolve_against_the_home_domain() {
     assert_eq!(
         parse(MsgType::Read, b"x/y\0"),
-        Ok(Request::Read(node::Read {
+        Ok(Request::Read(node::OnNode {
             path: "/local/domain/5/x/y".into()
         }))
     );
@@ -77,7 +77,7 @@ fn a_watch_whose_events_cannot_fit_a_frame_is_e2big() {
     assert_eq!(e.errno(), XsError::E2big);
     assert_eq!(
         parse(MsgType::Watch, b"@releaseDomain\0tok\0"),
-        Ok(Request::Watch(watch::Watch {
+        Ok(Request::Watch(crate::watch::Watch {
             given: "@releaseDomain".into(),
             path: NodePath::Special("@releaseDomain".into()),
             token: b"tok".to_vec(),

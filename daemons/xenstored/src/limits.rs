@@ -3,8 +3,8 @@
 //! every transaction. Node quotas are enforced by the store
 //! ([`crate::store`]), the others by the daemon ([`crate::daemon`]).
 
+use crate::quota::Quota;
 use crate::role::Role;
-use crate::store::Quota;
 use crate::txn::TxnLimits;
 
 /// Per-connection limits (Xen's defaults).

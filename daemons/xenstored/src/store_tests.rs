@@ -84,16 +84,23 @@ fn domains_meet_permissions_and_own_what_they_create() {
         .expect("privileged");
 }
 
-#[test]
-fn quotas_bound_domains_only() {
+/// A store with `/h`, owned by domain `d` (which owns 1 node then).
+fn store_with_home_of(d: u32) -> Store {
     let mut s = store();
     s.write(Caller::Privileged, "/h", b"").expect("write");
+    let owner = format!("n{d}");
     s.set_perms(
         Caller::Privileged,
         "/h",
-        Perms::parse(&[b"n7"]).expect("perms"),
+        Perms::parse(&[owner.as_bytes()]).expect("perms"),
     )
     .expect("perms");
+    s
+}
+
+#[test]
+fn quotas_bound_domains_only() {
+    let mut s = store_with_home_of(7);
     assert_eq!(
         s.write(Caller::Domain(7), "/h/big", &[b'x'; 17]),
         Err(XsError::Enospc)
@@ -244,14 +251,7 @@ fn virt_manage_has_its_own_quota_and_counts_what_it_creates() {
 
 #[test]
 fn taking_a_node_counts_against_the_quota() {
-    let mut s = store();
-    s.write(Caller::Privileged, "/h", b"").expect("write");
-    s.set_perms(
-        Caller::Privileged,
-        "/h",
-        Perms::parse(&[b"n7"]).expect("perms"),
-    )
-    .expect("perms");
+    let mut s = store_with_home_of(7);
     for i in 0..9 {
         s.write(Caller::Domain(7), &format!("/h/n{i}"), b"")
             .expect("within quota");

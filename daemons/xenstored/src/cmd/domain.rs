@@ -6,7 +6,7 @@
 //! INTRODUCE is `domid\0mfn\0port\0` (later strings ignored, as Xen
 //! does), SET_TARGET `domid\0target\0`, the others `domid\0`.
 
-use super::{ParseError, Payload, number, ok};
+use super::{ParseError, Payload, Reply, number, ok};
 use crate::daemon::{Change, Daemon, DomainInfo, Outgoing};
 use crate::path::{INTRODUCE_DOMAIN, RELEASE_DOMAIN, domain_path};
 use crate::wire::XsError;
@@ -128,7 +128,7 @@ impl Release {
     }
 
     /// `OK\0`; ENOENT for a domain not introduced.
-    pub fn apply(self, d: &mut Daemon, out: &mut Vec<Outgoing>) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, out: &mut Vec<Outgoing>) -> Reply {
         d.domains.remove(&self.domid).ok_or(XsError::Enoent)?;
         d.pending.push(Change::Release(self.domid));
         d.special_event(RELEASE_DOMAIN, out);
@@ -150,7 +150,7 @@ impl Resume {
     }
 
     /// `OK\0`; ENOENT for a domain not introduced.
-    pub fn apply(self, d: &Daemon) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &Daemon) -> Reply {
         d.domains.get(&self.domid).ok_or(XsError::Enoent)?;
         Ok(ok())
     }
@@ -176,7 +176,7 @@ impl SetTarget {
     }
 
     /// `OK\0`; ENOENT unless both are introduced.
-    pub fn apply(self, d: &mut Daemon) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon) -> Reply {
         if !d.domains.contains_key(&self.target) {
             return Err(XsError::Enoent);
         }

@@ -10,73 +10,68 @@
 //! payload, NULs and all). SET_PERMS is `path\0perm\0perm\0...`, the first
 //! entry the owner. DIRECTORY_PART is `path\0offset\0`.
 
-use super::{Ctx, ParseError, Payload, number, ok};
+use super::{Ctx, ParseError, Payload, Reply, number, ok};
 use crate::daemon::{Daemon, Outgoing};
 use crate::path::{INTRODUCE_DOMAIN, NodePath, RELEASE_DOMAIN};
 use crate::perms::Perms;
 use crate::txn::TxOp;
-use crate::wire::{PAYLOAD_MAX, XsError};
+use crate::wire::PAYLOAD_MAX;
 
-/// Parses the one path of a request that takes nothing else.
-fn one_path(p: &Payload<'_>) -> Result<String, ParseError> {
-    let [path] = p.strings()?;
-    p.node(path)
+/// A request on one node that takes nothing else: READ, DIRECTORY,
+/// GET_PERMS, MKDIR, RM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnNode {
+    /// The node's absolute path.
+    pub path: String,
 }
 
-/// Applies `op` as the request's one change: `OK\0`.
-fn change(d: &mut Daemon, cx: &Ctx, op: TxOp, out: &mut Vec<Outgoing>) -> Result<Vec<u8>, XsError> {
-    d.change(cx.conn, cx.tx, cx.role.caller(), op, out)
-        .map(|()| ok())
+impl OnNode {
+    /// From `path\0`.
+    pub fn parse(p: &Payload<'_>) -> Result<OnNode, ParseError> {
+        let [path] = p.strings()?;
+        p.node(path).map(|path| OnNode { path })
+    }
 }
 
 /// READ: the node's value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Read {
-    /// The node.
-    pub path: String,
-}
-
-impl Read {
-    /// From `path\0`.
-    pub fn parse(p: &Payload<'_>) -> Result<Read, ParseError> {
-        one_path(p).map(|path| Read { path })
-    }
-
-    /// The value.
-    pub fn apply(self, d: &mut Daemon, cx: &Ctx) -> Result<Vec<u8>, XsError> {
-        let caller = cx.role.caller();
-        if cx.tx != 0 {
-            let (t, s) = d.txn_mut(cx.conn, cx.tx)?;
-            t.read(s, caller, &self.path)
-        } else {
-            d.store.read(caller, &self.path).map(<[u8]>::to_vec)
-        }
+pub fn read(d: &mut Daemon, cx: &Ctx, path: &str) -> Reply {
+    let caller = cx.role.caller();
+    if cx.tx != 0 {
+        let (t, s) = d.txn_mut(cx.conn, cx.tx)?;
+        t.read(s, caller, path)
+    } else {
+        d.store.read(caller, path).map(<[u8]>::to_vec)
     }
 }
 
-/// DIRECTORY: the children's names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Directory {
-    /// The node.
-    pub path: String,
+/// DIRECTORY: `name\0` for each child, sorted.
+pub fn directory(d: &mut Daemon, cx: &Ctx, path: &str) -> Reply {
+    let names = d.children(cx.conn, cx.tx, cx.role.caller(), path)?;
+    let mut v = Vec::new();
+    for n in names {
+        v.extend_from_slice(n.as_bytes());
+        v.push(0);
+    }
+    Ok(v)
 }
 
-impl Directory {
-    /// From `path\0`.
-    pub fn parse(p: &Payload<'_>) -> Result<Directory, ParseError> {
-        one_path(p).map(|path| Directory { path })
-    }
+/// GET_PERMS: `perm\0` for each entry, the owner first.
+pub fn get_perms(d: &mut Daemon, cx: &Ctx, path: &str) -> Reply {
+    let caller = cx.role.caller();
+    let perms = if cx.tx != 0 {
+        let (t, s) = d.txn_mut(cx.conn, cx.tx)?;
+        t.get_perms(s, caller, path)?
+    } else {
+        d.store.get_perms(caller, path)?.clone()
+    };
+    Ok(perms.to_wire())
+}
 
-    /// `name\0` for each child, sorted.
-    pub fn apply(self, d: &mut Daemon, cx: &Ctx) -> Result<Vec<u8>, XsError> {
-        let names = d.children(cx.conn, cx.tx, cx.role.caller(), &self.path)?;
-        let mut v = Vec::new();
-        for n in names {
-            v.extend_from_slice(n.as_bytes());
-            v.push(0);
-        }
-        Ok(v)
-    }
+/// Applies (or records in the frame's transaction) the request's one
+/// change: `OK\0`. MKDIR, RM, and WRITE and SET_PERMS after parsing.
+pub fn change(d: &mut Daemon, cx: &Ctx, op: TxOp, out: &mut Vec<Outgoing>) -> Reply {
+    d.change(cx.conn, cx.tx, cx.role.caller(), op, out)
+        .map(|()| ok())
 }
 
 /// DIRECTORY_PART: one chunk of a long list of children.
@@ -101,7 +96,7 @@ impl DirectoryPart {
     /// # Format
     /// `generation\0`, then the whole `name\0` entries from byte `offset`
     /// of the full list that fit, and one more `\0` after the last chunk.
-    pub fn apply(self, d: &mut Daemon, cx: &Ctx) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, cx: &Ctx) -> Reply {
         let generation = d.store.generation_of(&self.path).unwrap_or(0);
         let names = d.children(cx.conn, cx.tx, cx.role.caller(), &self.path)?;
         let mut out = format!("{generation}\0").into_bytes();
@@ -129,32 +124,6 @@ impl DirectoryPart {
     }
 }
 
-/// GET_PERMS: the node's permission list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GetPerms {
-    /// The node.
-    pub path: String,
-}
-
-impl GetPerms {
-    /// From `path\0`.
-    pub fn parse(p: &Payload<'_>) -> Result<GetPerms, ParseError> {
-        one_path(p).map(|path| GetPerms { path })
-    }
-
-    /// `perm\0` for each entry, the owner first.
-    pub fn apply(self, d: &mut Daemon, cx: &Ctx) -> Result<Vec<u8>, XsError> {
-        let caller = cx.role.caller();
-        let perms = if cx.tx != 0 {
-            let (t, s) = d.txn_mut(cx.conn, cx.tx)?;
-            t.get_perms(s, caller, &self.path)?
-        } else {
-            d.store.get_perms(caller, &self.path)?.clone()
-        };
-        Ok(perms.to_wire())
-    }
-}
-
 /// WRITE: sets a node's value, creating it and missing parents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
@@ -179,61 +148,8 @@ impl Write {
     }
 
     /// `OK\0`.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, cx: &Ctx, out: &mut Vec<Outgoing>) -> Reply {
         change(d, cx, TxOp::Write(self.path, self.value), out)
-    }
-}
-
-/// MKDIR: creates a node and missing parents, with an empty value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mkdir {
-    /// The node.
-    pub path: String,
-}
-
-impl Mkdir {
-    /// From `path\0`.
-    pub fn parse(p: &Payload<'_>) -> Result<Mkdir, ParseError> {
-        one_path(p).map(|path| Mkdir { path })
-    }
-
-    /// `OK\0`.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
-        change(d, cx, TxOp::Mkdir(self.path), out)
-    }
-}
-
-/// RM: removes a node and everything beneath it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rm {
-    /// The node.
-    pub path: String,
-}
-
-impl Rm {
-    /// From `path\0`.
-    pub fn parse(p: &Payload<'_>) -> Result<Rm, ParseError> {
-        one_path(p).map(|path| Rm { path })
-    }
-
-    /// `OK\0`.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
-        change(d, cx, TxOp::Rm(self.path), out)
     }
 }
 
@@ -279,12 +195,7 @@ impl SetPerms {
     }
 
     /// `OK\0`.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, cx: &Ctx, out: &mut Vec<Outgoing>) -> Reply {
         match self.on {
             PermsOn::Special => Ok(ok()),
             PermsOn::Node(path) => change(d, cx, TxOp::SetPerms(path, self.perms), out),

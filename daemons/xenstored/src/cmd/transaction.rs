@@ -5,14 +5,14 @@
 //! `N\0`. TRANSACTION_END is `T\0` (commit) or `F\0` (abort), in the frame
 //! of the transaction it ends.
 
-use super::{Ctx, ParseError, Payload, ok};
+use super::{Ctx, ParseError, Payload, Reply, ok};
 use crate::daemon::{Daemon, Outgoing};
 use crate::txn::Txn;
 use crate::wire::XsError;
 
 /// TRANSACTION_START: the new transaction's id. EBUSY if the frame names
 /// one still open, ENOSPC past the role's quota of open transactions.
-pub fn start(d: &mut Daemon, cx: &Ctx) -> Result<Vec<u8>, XsError> {
+pub fn start(d: &mut Daemon, cx: &Ctx) -> Reply {
     let max = d.limits.transactions(cx.role);
     let txn = d.limits.txn;
     let n = d.next_tx;
@@ -47,12 +47,7 @@ impl TransactionEnd {
 
     /// `OK\0`; EAGAIN (and nothing applied) when the commit meets a
     /// conflicting change.
-    pub fn apply(
-        self,
-        d: &mut Daemon,
-        cx: &Ctx,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<Vec<u8>, XsError> {
+    pub fn apply(self, d: &mut Daemon, cx: &Ctx, out: &mut Vec<Outgoing>) -> Reply {
         let t = d
             .conn_mut(cx.conn)?
             .txns
