@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::perms::Perms;
-use crate::wire::{Frame, FrameReader, MsgType, XsError};
+use crate::wire::{Frame, FrameReader, FrameTooLong, MsgType, XsError};
 
 /// What went wrong, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +25,34 @@ pub enum ClientError {
     #[error("xenstored connection: {0}")]
     Io(#[from] io::Error),
     /// The daemon answered something else than asked.
-    #[error("xenstored sent an unexpected reply")]
-    Protocol,
+    #[error("xenstored sent an unexpected reply: {0}")]
+    Protocol(#[source] Unexpected),
+}
+
+/// What was wrong with a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum Unexpected {
+    /// A frame longer than the protocol allows.
+    #[error(transparent)]
+    TooLong(#[from] FrameTooLong),
+    /// A reply of another type or to another request.
+    #[error("type {ty}, request {req_id} in reply to type {asked}, request {sent}")]
+    Mismatch {
+        /// The reply's type.
+        ty: u32,
+        /// The reply's request id.
+        req_id: u32,
+        /// The type asked.
+        asked: u32,
+        /// The request id sent.
+        sent: u32,
+    },
+    /// A permission list that does not parse.
+    #[error("permissions: {0}")]
+    Perms(#[source] XsError),
+    /// A transaction id that is not a number.
+    #[error("transaction id: {0}")]
+    TxId(#[source] std::num::ParseIntError),
 }
 
 /// A connection to xenstored.
@@ -77,7 +103,7 @@ impl Client {
             let frames = self
                 .reader
                 .push(&buf[..n])
-                .map_err(|_| ClientError::Protocol)?;
+                .map_err(|e| ClientError::Protocol(e.into()))?;
             let mut it = frames.into_iter();
             if let Some(f) = it.next() {
                 // A request is answered before any later frame arrives,
@@ -133,7 +159,12 @@ impl Client {
             });
         }
         if r.ty != ty.number() || r.req_id != self.req_id {
-            return Err(ClientError::Protocol);
+            return Err(ClientError::Protocol(Unexpected::Mismatch {
+                ty: r.ty,
+                req_id: r.req_id,
+                asked: ty.number(),
+                sent: self.req_id,
+            }));
         }
         Ok(r.payload)
     }
@@ -173,7 +204,7 @@ impl Client {
     pub fn get_perms(&mut self, tx: u32, path: &str) -> Result<Perms, ClientError> {
         let r = self.request(MsgType::GetPerms, tx, nul(path))?;
         let entries: Vec<&[u8]> = r.split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
-        Perms::parse(&entries).map_err(|_| ClientError::Protocol)
+        Perms::parse(&entries).map_err(|e| ClientError::Protocol(Unexpected::Perms(e)))
     }
 
     /// SET_PERMS.
@@ -232,7 +263,7 @@ impl Client {
         for f in self
             .reader
             .push(&buf[..n])
-            .map_err(|_| ClientError::Protocol)?
+            .map_err(|e| ClientError::Protocol(e.into()))?
         {
             if let [p, t] = f.strings()[..] {
                 self.events
@@ -247,7 +278,7 @@ impl Client {
         let r = self.request(MsgType::TransactionStart, 0, vec![0])?;
         String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(&r))
             .parse()
-            .map_err(|_| ClientError::Protocol)
+            .map_err(|e| ClientError::Protocol(Unexpected::TxId(e)))
     }
 
     /// TRANSACTION_END.
