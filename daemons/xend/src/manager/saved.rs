@@ -1,5 +1,5 @@
 //! What survives xend: each running domain's `state.json`, written when
-//! it starts ([`save_state`]), and the adoption of those domains by the
+//! it starts (`save_state`, from [`crate::launch`]), and the adoption of those domains by the
 //! next xend ([`Manager::adopt_all`]).
 //!
 //! # Format
