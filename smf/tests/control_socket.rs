@@ -12,17 +12,19 @@
 //!   privilege; a `virt_manage` user asking for a change gets one naming
 //!   `xvm_control`; an unknown verb is named.
 
-mod common;
-use common::{bindir, check};
+use xvm_tests::daemon::Daemon;
+use xvm_tests::stack::startd_system;
+use xvm_tests::{bin, bindir, check};
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use privlib::sys::child::fork_call;
-use privlib::testing::{become_user, fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{become_user, fake_users, in_private_tmpfs, write_policy};
+use xvm_tests::require_root;
 
 const XVM: u32 = 48_710;
 const ALICE: u32 = 48_711;
@@ -32,7 +34,7 @@ const FMRI: &str = "svc:/site/test/sleeper:default";
 
 /// svc-startd in system mode over one long-running service; SIGTERM on drop.
 struct Startd {
-    child: Child,
+    child: Daemon,
     log: PathBuf,
     root: PathBuf,
 }
@@ -71,7 +73,8 @@ impl Startd {
         )
         .map_err(|e| e.to_string())?;
         let log = base.join("startd.log");
-        let child = common::spawn_system_startd(&m, &root, &log)?;
+        let cmd = startd_system(Command::new(bin("svc-startd")?), &m, &root);
+        let child = Daemon::spawn("svc-startd", cmd, &log)?;
         let s = Startd { child, log, root };
         let t = Instant::now();
         while !s.log_text().contains("svc-startd serving") {
@@ -118,10 +121,10 @@ impl Startd {
             took < Duration::from_secs(1),
             format!("{when}: root's svcs -a took {took:?}"),
         )?;
-        check(
+        Ok(check(
             out.contains(FMRI),
             format!("{when}: svcs -a does not list {FMRI}:\n{out}"),
-        )
+        )?)
     }
 
     /// The service's pid, once online (`svcs -l`).
@@ -149,7 +152,7 @@ impl Startd {
 
 impl Drop for Startd {
     fn drop(&mut self) {
-        common::terminate(&mut self.child);
+        self.child.terminate();
     }
 }
 
@@ -265,7 +268,7 @@ fn wait_held(ctl: &mut UnixStream) -> Result<String, String> {
 
 #[test]
 fn an_unprivileged_user_holding_2000_connections_delays_nobody() {
-    if !root_or_skip("an_unprivileged_user_holding_2000_connections_delays_nobody") {
+    if !require_root("an_unprivileged_user_holding_2000_connections_delays_nobody") {
         return;
     }
     let verdict = in_private_tmpfs("startd-hostile", |base| {
@@ -312,10 +315,10 @@ fn an_unprivileged_user_holding_2000_connections_delays_nobody() {
 
         // Bob himself: one line, naming the privilege he lacks.
         let answer = ask_as(BOB, &[], &startd.socket(), "list\n")?;
-        check(
+        Ok(check(
             answer == "ERR permission denied: xvm_control or virt_manage required\n",
             format!("bob's answer: {answer:?}"),
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -324,7 +327,7 @@ fn an_unprivileged_user_holding_2000_connections_delays_nobody() {
 
 #[test]
 fn a_stalled_privileged_client_delays_no_other_client_and_not_the_restarter() {
-    if !root_or_skip("a_stalled_privileged_client_delays_no_other_client_and_not_the_restarter") {
+    if !require_root("a_stalled_privileged_client_delays_no_other_client_and_not_the_restarter") {
         return;
     }
     let verdict = in_private_tmpfs("startd-stall", |base| {
@@ -397,10 +400,10 @@ fn a_stalled_privileged_client_delays_no_other_client_and_not_the_restarter() {
             .map_err(|e| e.to_string())?;
         let mut answer = String::new();
         let _ = stalled.read_to_string(&mut answer);
-        check(
+        Ok(check(
             answer == "ERR request not complete within 2 seconds\n",
             format!("the stalled request: {answer:?}"),
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

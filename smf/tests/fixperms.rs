@@ -6,7 +6,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip};
+use privlib::testing::{fake_users, in_private_tmpfs};
+use xvm_tests::require_root;
 
 const XVM: u32 = 48_600;
 
@@ -35,7 +36,7 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
 
 #[test]
 fn dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent() {
-    if !root_or_skip("dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent") {
+    if !require_root("dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent") {
         return;
     }
     let verdict = in_private_tmpfs("fixperms", |base| {
@@ -175,7 +176,7 @@ fn dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent() {
 
 #[test]
 fn device_nodes_fifos_sockets_and_hard_links_are_left_alone() {
-    if !root_or_skip("device_nodes_fifos_sockets_and_hard_links_are_left_alone") {
+    if !require_root("device_nodes_fifos_sockets_and_hard_links_are_left_alone") {
         return;
     }
     let verdict = in_private_tmpfs("fixperms-kinds", |base| {
@@ -265,7 +266,7 @@ fn device_nodes_fifos_sockets_and_hard_links_are_left_alone() {
 /// owner must still never change.
 #[test]
 fn a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned() {
-    if !root_or_skip("a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned") {
+    if !require_root("a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned") {
         return;
     }
     let verdict = in_private_tmpfs("fixperms-race", |base| {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use privlib::testing::have_program;
+use xvm_tests::require_program;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +46,7 @@ fn every_shipped_manifest_is_valid_for_svccfg_and_xmllint() {
             (0, String::new(), String::new()),
             "{m}"
         );
-        if have_program("xmllint", "libxml2-utils", "xmllint") {
+        if require_program("xmllint", "xmllint", "libxml2-utils") {
             let o = Command::new("xmllint")
                 .args(["--noout", &m])
                 .output()
@@ -197,10 +197,10 @@ fn the_checked_in_units_are_what_the_manifests_give() {
 
 #[test]
 fn units_verify_clean_and_rate_1_5_or_better() {
-    if !have_program(
+    if !require_program(
+        "units_verify_clean_and_rate_1_5_or_better",
         "systemd-analyze",
         "systemd",
-        "units_verify_clean_and_rate_1_5_or_better",
     ) {
         return;
     }

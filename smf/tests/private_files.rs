@@ -8,27 +8,27 @@
 //! list. The host's own directories (`run`, `var`, `var/lib`, ...) are
 //! not the stack's and are left out.
 
-mod common;
-use common::{bindir, check};
+use xvm_tests::daemon::Daemon;
+use xvm_tests::stack::startd_system;
+use xvm_tests::{bin, bindir, check};
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use privlib::testing::{
-    as_user, fake_users, have_program, in_private_tmpfs, root_or_skip, write_policy,
-};
+use privlib::testing::{as_user, fake_users, in_private_tmpfs, write_policy};
+use xvm_tests::{require_program, require_root};
 
 const XVM: u32 = 48_730;
 const BOB: u32 = 48_731;
 const SECRET: &str = "xvm-lp-secret-7f3a";
 
-struct Startd(Child);
+struct Startd(Daemon);
 
 impl Drop for Startd {
     fn drop(&mut self) {
-        common::terminate(&mut self.0);
+        self.0.terminate();
     }
 }
 
@@ -94,7 +94,7 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::Metadata)>, String> {
 #[test]
 fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
     let test = "a_refused_user_can_read_or_list_nothing_the_stack_made";
-    if !root_or_skip(test) || !have_program("xenstore-write", "xenstore-utils", test) {
+    if !require_root(test) || !require_program(test, "xenstore-write", "xenstore-utils") {
         return;
     }
     let verdict = in_private_tmpfs("private-files", |base| {
@@ -108,8 +108,8 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
         )?;
         let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
         let log = base.join("startd.log");
-        let child = common::spawn_system_startd(&manifests, &root, &log)?;
-        let _startd = Startd(child);
+        let cmd = startd_system(Command::new(bin("svc-startd")?), &manifests, &root);
+        let _startd = Startd(Daemon::spawn("svc-startd", cmd, &log)?);
         let env = [("XVM_ROOT", root.as_path())];
         let svcs = bindir().join("svcs");
         let online = |fmri: &str| {
@@ -206,10 +206,10 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
                 })
                 .map(|(p, _)| p.display().to_string())
                 .collect();
-            check(
+            Ok(check(
                 opened.is_empty(),
                 format!("bob opened or listed:\n{}", opened.join("\n")),
-            )
+            )?)
         })
         .map_err(|e| e.to_string())
     });

@@ -8,15 +8,16 @@
 //! svc-startd and reaches the daemon, a user without privilege is refused.
 //! Session mode: the same stack as a non-root user.
 
-mod common;
-use common::{bindir, check};
+use xvm_tests::daemon::Daemon;
+use xvm_tests::{bindir, check};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{fake_users, in_private_tmpfs, write_policy};
+use xvm_tests::require_root;
 
 const XVM: u32 = 48_700;
 const ALICE: u32 = 48_701;
@@ -56,7 +57,7 @@ fn tool(
 }
 
 struct Stack {
-    child: Child,
+    child: Daemon,
     log: PathBuf,
     uid: Option<u32>,
     env: Vec<(&'static str, PathBuf)>,
@@ -90,12 +91,11 @@ impl Stack {
             .arg(manifests)
             .arg("--bindir")
             .arg(bindir())
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(log).map_err(|e| e.to_string())?);
+            .stdin(Stdio::null());
         for (k, v) in &env {
             c.env(k, v);
         }
-        let child = c.spawn().map_err(|e| e.to_string())?;
+        let child = Daemon::spawn("svc-startd", c, log)?;
         let s = Stack {
             child,
             log: log.to_path_buf(),
@@ -203,28 +203,13 @@ impl Stack {
 
     fn stop(mut self) -> Result<(), String> {
         // SIGTERM: every instance stops, then the restarter.
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let t = Instant::now();
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return Ok(());
-            }
-            if t.elapsed() > Duration::from_secs(20) {
-                let _ = self.child.kill();
-                return Err(format!(
-                    "svc-startd did not stop on SIGTERM: {}",
-                    self.log_text()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Ok(self.child.stop(Duration::from_secs(20))?)
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        common::terminate(&mut self.child);
+        self.child.terminate();
     }
 }
 
@@ -259,7 +244,10 @@ fn unprivileged(pid: i32, uid: u32) -> Result<(), String> {
             format!("pid {pid} {k}: {v}"),
         )?;
     }
-    check(status_field(pid, "NoNewPrivs")? == "1", "NoNewPrivs")
+    Ok(check(
+        status_field(pid, "NoNewPrivs")? == "1",
+        "NoNewPrivs",
+    )?)
 }
 
 /// The shipped manifests plus one whose daemon fails at once.
@@ -306,12 +294,13 @@ fn manifests(dir: &Path) -> Result<(), String> {
 }
 
 fn accounts(base: &Path) -> Result<(), String> {
-    fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[]).map_err(|e| e.to_string())
+    fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[])
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn system_mode_runs_every_daemon_as_its_manifest_says() {
-    if !root_or_skip("system_mode_runs_every_daemon_as_its_manifest_says") {
+    if !require_root("system_mode_runs_every_daemon_as_its_manifest_says") {
         return;
     }
     assert!(
@@ -388,11 +377,8 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
             format!("svcs -p:\n{out}"),
         )?;
         // The restarter keeps only what it hands out plus proc_setid/proc_owner.
-        let eff = u64::from_str_radix(
-            &status_field(i32::try_from(stack.child.id()).unwrap_or(0), "CapEff")?,
-            16,
-        )
-        .map_err(|e| e.to_string())?;
+        let eff = u64::from_str_radix(&status_field(stack.child.pid(), "CapEff")?, 16)
+            .map_err(|e| e.to_string())?;
         check(
             eff & (1 << 21) == 0 && eff != 0,
             format!("svc-startd CapEff {eff:#x}"),
@@ -548,7 +534,7 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
 
 #[test]
 fn session_mode_runs_the_stack_as_the_user() {
-    if !root_or_skip("session_mode_runs_the_stack_as_the_user") {
+    if !require_root("session_mode_runs_the_stack_as_the_user") {
         return;
     }
     assert!(

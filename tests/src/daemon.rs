@@ -96,20 +96,32 @@ impl Daemon {
     /// Ends it the way a service manager would: SIGTERM (so a restarter
     /// stops its services), SIGKILL if it has not ended within 10 s.
     pub fn terminate(&mut self) {
+        let _ = self.stop(Duration::from_secs(10));
+    }
+
+    /// SIGTERM, then waits for the end at most `limit`; past that,
+    /// SIGKILL and an error with the log.
+    pub fn stop(&mut self, limit: Duration) -> Result<(), Error> {
         if let Ok(Some(_)) = self.child.try_wait() {
-            return;
+            return Ok(());
         }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        match self.wait_exit(limit) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.kill();
+                Err(Error::Timeout {
+                    what: format!(
+                        "{} to stop on SIGTERM; its log:\n{}",
+                        self.name,
+                        self.log_text()
+                    ),
+                    secs: limit.as_secs(),
+                })
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        self.kill();
     }
 
     /// Waits for it to end by itself, at most `limit`; its exit code.
