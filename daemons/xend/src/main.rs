@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use privlib::listener::{SocketSpec, UnixServer};
 use privlib::mode::xvm_root;
 use privlib::os::accounts;
 use privlib::{GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init};
@@ -146,14 +145,7 @@ fn run(a: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let socket = layout.run.join("xmlrpc.sock");
-    let server = UnixServer::bind(
-        &socket,
-        SocketSpec {
-            mode: 0o666,
-            owner: None,
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let server = xend::server::bind(&socket).map_err(|e| e.to_string())?;
     let endpoint = socket.display().to_string();
     let mut m = Manager::new(Settings {
         system,

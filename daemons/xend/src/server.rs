@@ -60,6 +60,18 @@ impl Refusal for RpcRefusal {
     }
 }
 
+/// Binds xend's socket at `path`, mode 0666: the gate at accept is the
+/// check, not the file's mode.
+pub fn bind(path: &std::path::Path) -> Result<UnixServer, privlib::listener::ListenError> {
+    UnixServer::bind(
+        path,
+        privlib::listener::SocketSpec {
+            mode: 0o666,
+            owner: None,
+        },
+    )
+}
+
 /// The gate xend's socket is served through, refusing as JSON-RPC does.
 pub fn gate(limits: GateLimits) -> std::io::Result<Gate> {
     Gate::new(limits, RpcRefusal)

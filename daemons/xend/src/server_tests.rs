@@ -9,30 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use privlib::listener::{SocketSpec, UnixServer};
 use privlib::{GateLimits, Policy};
 use serde_json::{Value, json};
 
-use crate::manager::{Manager, Settings};
+use crate::manager::{Manager, test_settings};
 use crate::rpc::MAX_LINE;
 use crate::server::{self, Xend};
-
-fn settings(dir: &Path) -> Settings {
-    Settings {
-        system: false,
-        dm_range: false,
-        run: dir.join("run"),
-        image_dirs: Vec::new(),
-        dm_uid_base: 200_000,
-        dm_uid_count: 1000,
-        kvm: false,
-        kvm_gid: None,
-        xenstore: dir.join("no-xenstored"),
-        qemu: PathBuf::from("/nonexistent/qemu"),
-        shutdown_timeout: Duration::from_secs(1),
-        managed: dir.join("domains"),
-    }
-}
 
 /// A served socket; `served` says whether the policy serves us.
 fn serve(name: &str, served: bool) -> PathBuf {
@@ -44,16 +26,9 @@ fn serve(name: &str, served: bool) -> PathBuf {
     // that does not serve us.
     let policy = Policy::Session(if served { me } else { me.wrapping_add(1) });
     let sock = dir.join("xmlrpc.sock");
-    let server = UnixServer::bind(
-        &sock,
-        SocketSpec {
-            mode: 0o666,
-            owner: None,
-        },
-    )
-    .expect("bind");
+    let server = server::bind(&sock).expect("bind");
     let xend = Arc::new(Xend::new(
-        Manager::new(settings(&dir)),
+        Manager::new(test_settings(&dir)),
         policy,
         sock.display().to_string(),
     ));

@@ -401,6 +401,26 @@ impl Manager {
     }
 }
 
+/// Settings for a manager that starts nothing (tests): session mode, no
+/// uid range, no xenstored, no qemu, everything beneath `dir`.
+#[cfg(test)]
+pub(crate) fn test_settings(dir: &Path) -> Settings {
+    Settings {
+        system: false,
+        dm_range: false,
+        run: dir.join("run"),
+        image_dirs: Vec::new(),
+        dm_uid_base: 200_000,
+        dm_uid_count: 1000,
+        kvm: false,
+        kvm_gid: None,
+        xenstore: dir.join("no-xenstored"),
+        qemu: PathBuf::from("/nonexistent/qemu"),
+        shutdown_timeout: Duration::from_secs(1),
+        managed: dir.join("domains"),
+    }
+}
+
 /// A domain as the API shows it.
 fn info(d: &Domain) -> DomainInfo {
     DomainInfo {

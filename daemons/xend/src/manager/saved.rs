@@ -1,6 +1,6 @@
 //! What survives xend: each running domain's `state.json`, written when
-//! it starts (`save_state`, from [`crate::launch`]), and the adoption of those domains by the
-//! next xend ([`Manager::adopt_all`]).
+//! it starts (`save_state`, from [`crate::launch`]), and the adoption of
+//! those domains by the next xend ([`Manager::adopt_all`]).
 //!
 //! # Format
 //! `<run>/xend/domains/DOMID/state.json`, mode 0600, replaced atomically:

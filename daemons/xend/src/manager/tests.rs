@@ -1,31 +1,13 @@
 //! The domain table's files without root or qemu: managed configs, saved
 //! state, adoption refusals.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use super::managed::{MAX_MANAGED, managed_config, managed_configs, managed_path, store_managed};
 use super::saved::{AdoptError, STATE_MAX, SavedState, StateError, read_state, write_state};
-use super::{Manager, Settings};
+use super::{Manager, Settings, test_settings};
 use crate::api::DomainState;
 use crate::error::DomainError;
-
-fn settings(dir: &Path) -> Settings {
-    Settings {
-        system: false,
-        dm_range: false,
-        run: dir.join("run"),
-        image_dirs: Vec::new(),
-        dm_uid_base: 200_000,
-        dm_uid_count: 1000,
-        kvm: false,
-        kvm_gid: None,
-        xenstore: dir.join("no-xenstored"),
-        qemu: PathBuf::from("/nonexistent/qemu"),
-        shutdown_timeout: Duration::from_secs(1),
-        managed: dir.join("domains"),
-    }
-}
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xend-{name}-{}", std::process::id()));
@@ -41,7 +23,7 @@ fn cfg(name: &str) -> String {
 #[test]
 fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
     let dir = tmp("managed");
-    let s = settings(&dir);
+    let s = test_settings(&dir);
     for i in 0..MAX_MANAGED {
         store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
     }
@@ -70,7 +52,7 @@ fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
 #[test]
 fn managed_names_must_be_plain_file_names() {
     let dir = tmp("names");
-    let s = settings(&dir);
+    let s = test_settings(&dir);
     for bad in ["", "a/b", "../etc", ".hidden", "/abs"] {
         let e = managed_path(&s, bad).expect_err(bad);
         assert!(matches!(e, DomainError::NoManaged(_)), "{bad}: {e}");
@@ -144,7 +126,7 @@ fn adoption_refuses_what_does_not_match() {
     // the test (a domain is never adopted as uid 0).
     let s = Settings {
         dm_range: true,
-        ..settings(&dir)
+        ..test_settings(&dir)
     };
     let uid = s.dm_uid_base + 1;
     let mut m = Manager::new(s.clone());
@@ -188,7 +170,7 @@ fn adoption_refuses_what_does_not_match() {
 
     // adopt_all cleans up what it refuses: the directory is gone. (Out of
     // the uid range, so that cleaning up kills nothing.)
-    let mut m = Manager::new(settings(&dir));
+    let mut m = Manager::new(test_settings(&dir));
     m.adopt_all();
     assert!(!d.exists(), "refused domain directory left behind");
     assert!(m.domains.is_empty());
