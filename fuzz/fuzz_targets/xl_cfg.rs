@@ -11,7 +11,7 @@
 //!   on, and `vnclisten`/`vncdisplay` when VNC is off.
 //!
 //! The seeds `known-*.cfg` are what this target found once (fixed in
-//! daemons/xend/src/config.rs): a newline escaped into a disk target, and
+//! daemons/xend/src/config/): a newline escaped into a disk target, and
 //! a `vnclisten` checked only up to its first `:` and printed unescaped,
 //! so that `to_text` printed a string not closed on its line, or one
 //! ended early by a quote and followed by a statement of the writer's

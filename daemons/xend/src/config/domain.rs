@@ -1,0 +1,432 @@
+//! What a domain config means: [`DomainConfig`] read from xl.cfg
+//! statements ([`super::syntax`]), every value checked.
+//!
+//! Keys this stack does not act on are reported by name (with their
+//! place), never dropped silently; a PV guest is refused with a clear
+//! message, as only HVM guests run here. No value acted on may hold a
+//! control character, and [`DomainConfig::to_text`] prints every string
+//! escaped, so what it prints reads back as the same config.
+
+use std::path::Path;
+
+use super::disk::{Disk, ide_index, parse_disk};
+use super::error::{ConfigError, DomainFault, Pos, VnclistenFault};
+use super::syntax::{Value, parse_statements, quoted};
+
+/// What happens when a guest powers off, reboots or crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The domain goes away.
+    Destroy,
+    /// It starts again.
+    Restart,
+    /// It is kept, stopped, for inspection.
+    Preserve,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Action> {
+        Some(match s {
+            "destroy" => Action::Destroy,
+            "restart" => Action::Restart,
+            "preserve" => Action::Preserve,
+            _ => return None,
+        })
+    }
+
+    /// Its xl.cfg spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Destroy => "destroy",
+            Action::Restart => "restart",
+            Action::Preserve => "preserve",
+        }
+    }
+}
+
+/// A domain's configuration, as this stack runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// `name`.
+    pub name: String,
+    /// `uuid`, if given.
+    pub uuid: Option<String>,
+    /// `memory`, in MiB.
+    pub memory_mib: u64,
+    /// `vcpus`.
+    pub vcpus: u32,
+    /// `disk`.
+    pub disks: Vec<Disk>,
+    /// `serial`: `pty` (the console daemon's), or `none`.
+    pub serial: String,
+    /// `vnc`.
+    pub vnc: bool,
+    /// `vnclisten` (`127.0.0.1`, or an address the administrator chose),
+    /// kept for the console gates; VNC is served on the domain's unix
+    /// socket.
+    pub vnclisten: String,
+    /// `vncdisplay`, if fixed.
+    pub vncdisplay: Option<u32>,
+    /// `on_poweroff`.
+    pub on_poweroff: Action,
+    /// `on_reboot`.
+    pub on_reboot: Action,
+    /// `on_crash`.
+    pub on_crash: Action,
+    /// Keys present but not acted on here, with where they are.
+    pub unsupported: Vec<(String, Pos)>,
+}
+
+/// Keys xl.cfg has that this stack knows it does not act on (they are
+/// reported, not refused).
+const KNOWN_UNSUPPORTED: &[&str] = &[
+    "vif",
+    "sdl",
+    "maxmem",
+    "maxvcpus",
+    "cpus",
+    "pci",
+    "usb",
+    "usbdevice",
+    "boot",
+    "kernel",
+    "ramdisk",
+    "extra",
+    "bootloader",
+    "acpi",
+    "apic",
+    "pae",
+    "viridian",
+    "videoram",
+    "vga",
+    "stdvga",
+    "soundhw",
+    "localtime",
+    "nographic",
+    "keymap",
+    "device_model_version",
+    "device_model_override",
+    "seclabel",
+    "vtpm",
+    "vfb",
+    "channel",
+    "rdm",
+    "shadow_memory",
+    "hap",
+    "nestedhvm",
+    "cpuid",
+    "timer_mode",
+    "hpet",
+    "xen_platform_pci",
+    "tsc_mode",
+];
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Str(s) => s.trim().parse().ok(),
+        Value::List(_) => None,
+    }
+}
+
+fn as_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The first control character in `s` (C0, DEL or C1), if any.
+fn control(s: &str) -> Option<char> {
+    s.chars().find(|ch| ch.is_control())
+}
+
+/// Checks a `vnclisten` value in full: `HOST` or `HOST:PORT`, where
+/// `HOST` is an IPv4 address, `localhost`, or an IPv6 address in
+/// brackets (`[::1]`), and `PORT` is decimal digits, at most 65535.
+fn check_vnclisten(l: &str) -> Result<(), VnclistenFault> {
+    let (host_ok, port) = if let Some(rest) = l.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or(VnclistenFault::UnclosedBracket)?;
+        (h.parse::<std::net::Ipv6Addr>().is_ok(), after)
+    } else {
+        let (h, after) = l.find(':').map_or((l, ""), |i| l.split_at(i));
+        (
+            h == "localhost" || h.parse::<std::net::Ipv4Addr>().is_ok(),
+            after,
+        )
+    };
+    if !host_ok {
+        return Err(VnclistenFault::BadHost);
+    }
+    if port.is_empty() {
+        return Ok(());
+    }
+    let digits = port.strip_prefix(':').ok_or(VnclistenFault::NoColon)?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.parse::<u16>().is_err()
+    {
+        return Err(VnclistenFault::BadPort);
+    }
+    Ok(())
+}
+
+/// Parses a domain config read from `file`.
+pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
+    let stmts = parse_statements(file, text)?;
+    let err = |pos: Pos, fault: DomainFault| ConfigError {
+        file: file.to_path_buf(),
+        pos,
+        fault: fault.into(),
+    };
+    let mut c = DomainConfig {
+        name: String::new(),
+        uuid: None,
+        memory_mib: 128,
+        vcpus: 1,
+        disks: Vec::new(),
+        serial: "pty".into(),
+        vnc: false,
+        vnclisten: "127.0.0.1".into(),
+        vncdisplay: None,
+        on_poweroff: Action::Destroy,
+        on_reboot: Action::Restart,
+        on_crash: Action::Destroy,
+        unsupported: Vec::new(),
+    };
+    let mut name_seen = false;
+    let mut hvm = false;
+    for (key, v, pos) in &stmts {
+        // No value acted on holds a control character: none has any use
+        // for one, and each would reach names, paths and the text
+        // `to_text` prints. (Keys not acted on are only reported.)
+        if !KNOWN_UNSUPPORTED.contains(&key.as_str()) {
+            let one = |s: &str, at: Pos| match control(s) {
+                Some(ch) => Err(err(
+                    at,
+                    DomainFault::ControlChar {
+                        key: key.clone(),
+                        value: quoted(s),
+                        code: u32::from(ch),
+                    },
+                )),
+                None => Ok(()),
+            };
+            match v {
+                Value::Str(s) => one(s, *pos)?,
+                Value::Int(_) => {}
+                Value::List(items) => {
+                    for (item, at) in items {
+                        if let Value::Str(s) = item {
+                            one(s, *at)?;
+                        }
+                    }
+                }
+            }
+        }
+        let want_str = |what: &'static str| {
+            as_text(v).map(str::to_string).ok_or_else(|| {
+                err(
+                    *pos,
+                    DomainFault::NotAString {
+                        key: key.clone(),
+                        what,
+                    },
+                )
+            })
+        };
+        let want_int = |lo: i64, hi: i64| {
+            int(v).filter(|i| (lo..=hi).contains(i)).ok_or_else(|| {
+                err(
+                    *pos,
+                    DomainFault::OutOfRange {
+                        key: key.clone(),
+                        lo,
+                        hi,
+                        value: v.to_string(),
+                    },
+                )
+            })
+        };
+        match key.as_str() {
+            "name" => {
+                let n = want_str("the domain's name")?;
+                if n.is_empty()
+                    || n.len() > 64
+                    || !n
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+                {
+                    return Err(err(*pos, DomainFault::BadName(n)));
+                }
+                c.name = n;
+                name_seen = true;
+            }
+            "type" | "builder" => {
+                let t = want_str("hvm")?;
+                match t.as_str() {
+                    "hvm" => hvm = true,
+                    "generic" if key == "builder" => {}
+                    "pv" | "pvh" | "linux" => {
+                        return Err(err(
+                            *pos,
+                            DomainFault::PvGuest {
+                                key: key.clone(),
+                                value: t,
+                            },
+                        ));
+                    }
+                    o => {
+                        return Err(err(
+                            *pos,
+                            DomainFault::UnknownType {
+                                key: key.clone(),
+                                value: o.to_string(),
+                            },
+                        ));
+                    }
+                }
+            }
+            "memory" => c.memory_mib = u64::try_from(want_int(16, 1 << 20)?).unwrap_or(128),
+            "vcpus" => c.vcpus = u32::try_from(want_int(1, 128)?).unwrap_or(1),
+            "uuid" => {
+                let u = want_str("a UUID")?;
+                if !crate::uuid::is_valid(&u) {
+                    return Err(err(*pos, DomainFault::BadUuid(u)));
+                }
+                c.uuid = Some(u.to_lowercase());
+            }
+            "disk" => {
+                let Value::List(items) = v else {
+                    return Err(err(*pos, DomainFault::DiskNotAList));
+                };
+                for (item, ipos) in items {
+                    let spec =
+                        as_text(item).ok_or_else(|| err(*ipos, DomainFault::DiskSpecNotAString))?;
+                    let disk = parse_disk(spec).map_err(|fault| ConfigError {
+                        file: file.to_path_buf(),
+                        pos: *ipos,
+                        fault: fault.into(),
+                    })?;
+                    if c.disks
+                        .iter()
+                        .any(|d| ide_index(&d.vdev) == ide_index(&disk.vdev))
+                    {
+                        return Err(err(
+                            *ipos,
+                            DomainFault::SlotTaken {
+                                spec: spec.to_string(),
+                                vdev: disk.vdev,
+                            },
+                        ));
+                    }
+                    c.disks.push(disk);
+                }
+            }
+            "serial" => {
+                let s = match v {
+                    Value::List(items) if items.len() == 1 => {
+                        as_text(&items[0].0).map(str::to_string)
+                    }
+                    _ => as_text(v).map(str::to_string),
+                }
+                .ok_or_else(|| err(*pos, DomainFault::SerialNotAString))?;
+                if !matches!(s.as_str(), "pty" | "none") {
+                    return Err(err(*pos, DomainFault::BadSerial(s)));
+                }
+                c.serial = s;
+            }
+            "vnc" => c.vnc = want_int(0, 1)? == 1,
+            "vnclisten" => {
+                let l = want_str("an address")?;
+                check_vnclisten(&l).map_err(|why| {
+                    err(
+                        *pos,
+                        DomainFault::BadVnclisten {
+                            value: quoted(&l),
+                            why,
+                        },
+                    )
+                })?;
+                c.vnclisten = l;
+            }
+            "vncdisplay" => c.vncdisplay = Some(u32::try_from(want_int(0, 99)?).unwrap_or(0)),
+            "on_poweroff" | "on_reboot" | "on_crash" => {
+                let a = want_str("destroy, restart or preserve")?;
+                let act = Action::parse(&a).ok_or_else(|| {
+                    err(
+                        *pos,
+                        DomainFault::BadAction {
+                            key: key.clone(),
+                            value: a.clone(),
+                        },
+                    )
+                })?;
+                match key.as_str() {
+                    "on_poweroff" => c.on_poweroff = act,
+                    "on_reboot" if act != Action::Restart => {
+                        return Err(err(*pos, DomainFault::RebootNotRestart(a)));
+                    }
+                    "on_reboot" => c.on_reboot = act,
+                    _ => c.on_crash = act,
+                }
+            }
+            k if KNOWN_UNSUPPORTED.contains(&k) => c.unsupported.push((k.to_string(), *pos)),
+            k => {
+                return Err(err(*pos, DomainFault::UnknownKey(k.to_string())));
+            }
+        }
+    }
+    if !name_seen {
+        return Err(err(Pos::START, DomainFault::NoName));
+    }
+    if !hvm {
+        return Err(err(Pos::START, DomainFault::NoHvm));
+    }
+    Ok(c)
+}
+
+impl DomainConfig {
+    /// The config as xl.cfg text (what `xm create -n` prints, and what
+    /// xend creates the domain from again on reboot and on a crash with
+    /// `on_crash = "restart"`). Every string is printed with [`quoted`],
+    /// so for every config [`parse`] returns, parsing this text gives the
+    /// same config back (but for the keys not acted on, and `vnclisten`
+    /// and `vncdisplay` when VNC is off, which are left out); and whatever
+    /// a config holds, no string printed ends early or adds a statement.
+    pub fn to_text(&self) -> String {
+        let mut t = format!("name = {}\ntype = \"hvm\"\n", quoted(&self.name));
+        if let Some(u) = &self.uuid {
+            t.push_str(&format!("uuid = {}\n", quoted(u)));
+        }
+        t.push_str(&format!(
+            "memory = {}\nvcpus = {}\n",
+            self.memory_mib, self.vcpus
+        ));
+        if !self.disks.is_empty() {
+            let d: Vec<String> = self.disks.iter().map(|d| quoted(&d.to_spec())).collect();
+            t.push_str(&format!("disk = [ {} ]\n", d.join(", ")));
+        }
+        t.push_str(&format!("serial = {}\n", quoted(&self.serial)));
+        t.push_str(&format!("vnc = {}\n", u8::from(self.vnc)));
+        if self.vnc {
+            t.push_str(&format!("vnclisten = {}\n", quoted(&self.vnclisten)));
+            if let Some(d) = self.vncdisplay {
+                t.push_str(&format!("vncdisplay = {d}\n"));
+            }
+        }
+        t.push_str(&format!(
+            "on_poweroff = \"{}\"\non_reboot = \"{}\"\non_crash = \"{}\"\n",
+            self.on_poweroff.name(),
+            self.on_reboot.name(),
+            self.on_crash.name()
+        ));
+        t
+    }
+}
+
+#[cfg(test)]
+#[path = "domain_tests.rs"]
+mod tests;
