@@ -350,4 +350,43 @@ mod tests {
         assert!(e.contains("it needs owner uid"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
     }
+
+    /// The case of issue 11: `var/lib` left 0700 root by the restarter.
+    /// xend, as its account, is told which parent stops it and what it
+    /// needs, not a bare "Permission denied" at the first `xm new`.
+    #[test]
+    fn a_parent_xend_cannot_search_is_named_with_its_mode_and_owner() {
+        if !privlib::testing::root_or_skip(
+            "a_parent_xend_cannot_search_is_named_with_its_mode_and_owner",
+        ) {
+            return;
+        }
+        const XVM: u32 = 48_870;
+        let root = tmp("unreachable");
+        let l = Layout::system(&root);
+        let account = User {
+            name: "xvm".into(),
+            uid: XVM,
+            gid: XVM,
+        };
+        l.prepare(Some(&account)).expect("prepared as root");
+        chmod(&root, 0o755).expect("root reachable");
+        chmod(&root.join("var"), 0o755).expect("var reachable");
+        chmod(&root.join("var/lib"), 0o700).expect("var/lib as the restarter left it");
+        let lib = root.join("var/lib").display().to_string();
+        let verdict = privlib::testing::as_user(XVM, &[], move || match l.check(XVM) {
+            Ok(()) => Err("var/lib 0700 root was not refused".into()),
+            Err(e) => {
+                let e = e.to_string();
+                let want = format!("{lib} is mode 0700 owned by 0:0; it needs search permission");
+                if e.contains("not reachable by xend (uid 48870)") && e.contains(&want) {
+                    Ok(())
+                } else {
+                    Err(format!("{e} (wanted {want})"))
+                }
+            }
+        });
+        let _ = std::fs::remove_dir_all(&root);
+        verdict.expect("refused by name");
+    }
 }
