@@ -39,22 +39,8 @@ use std::path::{Path, PathBuf};
 
 use privlib::os::fs::{chown_fd, open_no_symlinks};
 
-/// The directories, relative to the root, with their modes: run
-/// directories others may pass but not list (their 0666 sockets are the
-/// gate), the rest private.
-pub const DIRS: [(&str, u32); 8] = [
-    ("run/xenstored", 0o711),
-    ("run/xend", 0o711),
-    ("run/xend/boot", 0o700),
-    ("var/lib/xend", 0o700),
-    ("var/lib/xend/domains", 0o700),
-    ("var/lib/xend/storage", 0o700),
-    ("var/log/xen", 0o750),
-    ("var/xen/dump", 0o700),
-];
-
-/// Session mode: under `$XDG_RUNTIME_DIR/xvm`, the user's own, private.
-pub const SESSION_DIRS: [(&str, u32); 2] = [("", 0o700), ("xenstored", 0o700)];
+use crate::layout::{Dir, Owner};
+pub use crate::layout::{SESSION_DIRS, SYSTEM_DIRS};
 
 /// Nesting beyond which a tree is not walked (and the run fails).
 const MAX_DEPTH: usize = 64;
@@ -64,14 +50,15 @@ const MAX_DEPTH: usize = 64;
 pub struct Plan {
     /// The root (`XVM_ROOT`, or `/`).
     pub root: PathBuf,
-    /// The owner.
+    /// The owner of the daemons' directories ([`Owner::Daemons`]).
     pub uid: u32,
-    /// The group.
+    /// Their group.
     pub gid: u32,
     /// Print, change nothing.
     pub dry_run: bool,
-    /// The directories and their modes ([`DIRS`] or [`SESSION_DIRS`]).
-    pub dirs: &'static [(&'static str, u32)],
+    /// The directories, parents first ([`SYSTEM_DIRS`], [`SESSION_DIRS`],
+    /// [`crate::layout::STARTD_SYSTEM_DIRS`]).
+    pub dirs: &'static [Dir],
 }
 
 /// The outcome: changes made (or that would be), nodes left alone on
@@ -94,23 +81,24 @@ impl Plan {
     /// Runs the plan.
     pub fn run(&self) -> Report {
         let mut r = Report::default();
-        for (rel, mode) in self.dirs {
-            self.dir(Path::new(rel), *mode, &mut r);
+        for d in self.dirs {
+            self.dir(d, &mut r);
         }
         r
     }
 
-    fn dir(&self, rel: &Path, mode: u32, r: &mut Report) {
+    fn dir(&self, d: &Dir, r: &mut Report) {
+        let (rel, mode) = (Path::new(d.path), d.mode);
         let path = self.root.join(rel);
+        let (uid, gid) = match d.owner {
+            Owner::Host | Owner::Root => (0, 0),
+            Owner::Daemons => (self.uid, self.gid),
+        };
         let fd = match open_no_symlinks(None, &path, true) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                r.changes.push(format!(
-                    "mkdir {} ({}:{} {mode:04o})",
-                    path.display(),
-                    self.uid,
-                    self.gid
-                ));
+                r.changes
+                    .push(format!("mkdir {} ({uid}:{gid} {mode:04o})", path.display()));
                 if self.dry_run {
                     return;
                 }
@@ -122,7 +110,7 @@ impl Plan {
                 }
                 match open_no_symlinks(None, &path, true) {
                     Ok(fd) => {
-                        self.fix(&fd, &path, Some(mode), &mut Report::default());
+                        self.fix(&fd, &path, (uid, gid, mode), &mut Report::default());
                         fd
                     }
                     Err(e) => {
@@ -136,8 +124,17 @@ impl Plan {
                 return;
             }
         };
-        self.fix(&fd, &path, Some(mode), r);
-        self.walk(&fd, &path, rel, 0, r);
+        match d.owner {
+            // The real root's own directories are the host's business: a
+            // host where the daemons cannot pass them is reported, not
+            // changed.
+            Owner::Host if self.root == Path::new("/") => passable(&fd, &path, r),
+            Owner::Host | Owner::Root => self.fix(&fd, &path, (uid, gid, mode), r),
+            Owner::Daemons => {
+                self.fix(&fd, &path, (uid, gid, mode), r);
+                self.walk(&fd, &path, rel, 0, r);
+            }
+        }
     }
 
     fn refusal(&self, path: &Path, e: &std::io::Error) -> String {
@@ -150,8 +147,9 @@ impl Plan {
         }
     }
 
-    /// Owner (and, for the listed directories, mode) of one node.
-    fn fix(&self, fd: &OwnedFd, path: &Path, mode: Option<u32>, r: &mut Report) {
+    /// Owner and mode of one listed directory: `(uid, gid, mode)`.
+    fn fix(&self, fd: &OwnedFd, path: &Path, want: (u32, u32, u32), r: &mut Report) {
+        let (uid, gid, m) = want;
         let meta = match fstat(fd) {
             Ok(m) => m,
             Err(e) => {
@@ -159,41 +157,30 @@ impl Plan {
                 return;
             }
         };
-        if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
+        if (meta.uid(), meta.gid()) != (uid, gid) {
             r.changes.push(format!(
-                "chown {}:{} -> {}:{} {}",
+                "chown {}:{} -> {uid}:{gid} {}",
                 meta.uid(),
                 meta.gid(),
-                self.uid,
-                self.gid,
                 path.display()
             ));
             if !self.dry_run
-                && let Err(e) = chown_fd(fd.as_fd(), self.uid, self.gid)
+                && let Err(e) = chown_fd(fd.as_fd(), uid, gid)
             {
                 r.failures.push(format!("chown {}: {e}", path.display()));
             }
         }
-        if let Some(m) = mode
-            && meta.mode() & 0o7777 != m
-        {
+        if meta.mode() & 0o7777 != m {
             r.changes.push(format!(
                 "chmod {:04o} -> {m:04o} {}",
                 meta.mode() & 0o7777,
                 path.display()
             ));
-            if !self.dry_run {
-                // A directory fd is a real open file: fchmod works on it.
-                let f = match fd.try_clone() {
-                    Ok(c) => File::from(c),
-                    Err(e) => {
-                        r.failures.push(format!("chmod {}: {e}", path.display()));
-                        return;
-                    }
-                };
-                if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(m)) {
-                    r.failures.push(format!("chmod {}: {e}", path.display()));
-                }
+            // A directory fd is a real open file: fchmod works on it.
+            if !self.dry_run
+                && let Err(e) = chmod_fd(fd, m)
+            {
+                r.failures.push(format!("chmod {}: {e}", path.display()));
             }
         }
     }
@@ -233,7 +220,7 @@ impl Plan {
         for (name, is_dir, is_link) in names {
             let child_rel = rel.join(&name);
             let child = path.join(&name);
-            if self.dirs.iter().any(|(d, _)| Path::new(d) == child_rel) {
+            if self.dirs.iter().any(|d| Path::new(d.path) == child_rel) {
                 continue;
             }
             if name.as_encoded_bytes().starts_with(VAULT_PREFIX.as_bytes()) {
@@ -430,6 +417,19 @@ impl Plan {
             "{} hard links after the change; change undone",
             after.nlink()
         )))
+    }
+}
+
+/// Whether others (the daemons) may pass the host's directory at `fd`.
+fn passable(fd: &OwnedFd, path: &Path, r: &mut Report) {
+    match fstat(fd) {
+        Ok(m) if m.mode() & 0o001 != 0 => {}
+        Ok(m) => r.failures.push(format!(
+            "{}: mode {:04o}: the daemons cannot pass it (a host has it 0755); left alone",
+            path.display(),
+            m.mode() & 0o7777
+        )),
+        Err(e) => r.failures.push(format!("{}: {e}", path.display())),
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod control;
 pub mod fixperms;
 pub mod fmri;
+pub mod layout;
 pub mod manifest;
 pub mod paths;
 pub mod props;

@@ -43,10 +43,6 @@ struct Args {
     verbose: bool,
 }
 
-fn mkdir(p: &Path, mode: u32) -> Result<(), String> {
-    smf::paths::make_dir(p, mode).map_err(|e| format!("{}: {e}", p.display()))
-}
-
 fn run(a: Args) -> Result<(), String> {
     let uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?
@@ -59,17 +55,11 @@ fn run(a: Args) -> Result<(), String> {
     })
     .install();
     let paths = Paths::new(system).map_err(|e| e.to_string())?;
-    // The stack's own directories may be passed, not listed, by others:
-    // the control socket (0666) is the gate, the rest is root's.
-    for d in [paths.run.parent(), paths.state.parent()]
-        .into_iter()
-        .flatten()
-    {
-        mkdir(d, 0o711)?;
+    // System mode: the host's directories and svc-startd's own, as a
+    // host has them (smf::layout), before anything reads or writes there.
+    for change in paths.make().map_err(|e| e.to_string())? {
+        tracing::info!("{change}");
     }
-    mkdir(&paths.run, 0o711)?;
-    mkdir(&paths.state, 0o700)?;
-    mkdir(&paths.log, 0o750)?;
     let bundles = smf::manifest::load_dir(&a.manifests).map_err(|e| e.to_string())?;
     let overrides = Overrides::load(&paths.state.join("properties")).map_err(|e| e.to_string())?;
     let policy = Policy::load(system, uid).map_err(|e| e.to_string())?;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privlib::os::accounts;
-use smf::fixperms::{DIRS, Plan, Report, SESSION_DIRS};
+use smf::fixperms::{Plan, Report, SESSION_DIRS, SYSTEM_DIRS};
 
 /// Fixes ownership and modes of the xVM directories.
 #[derive(Parser, Debug)]
@@ -68,7 +68,7 @@ fn run(a: Args) -> Result<bool, String> {
             uid: user.uid,
             gid,
             dry_run: a.dry_run,
-            dirs: &DIRS,
+            dirs: &SYSTEM_DIRS,
         }
         .run(),
     ))

@@ -1,0 +1,159 @@
+//! The tree the stack runs in, as a host has it: one table that
+//! svc-startd (its own directories), `xvm-fixperms` (the daemons') and
+//! the `tmpfiles.d` export all lay out from.
+//!
+//! Three kinds of directory:
+//! - the host's ([`Owner::Host`]): `run`, `var`, `var/lib`, `var/log`,
+//!   `var/xen`; root's, 0755, as every host has them, so the daemons
+//!   (running as xvm) can pass them to reach their own. Made when missing.
+//!   On the real root (`/`) an existing one is the host's business and is
+//!   only checked to be passable; under an `XVM_ROOT` of its own the tree
+//!   is the stack's, and an existing one is made right like the others.
+//! - svc-startd's own ([`Owner::Root`]): root's, at their modes, not
+//!   walked;
+//! - the daemons' (DESIGN.md 4, [`Owner::Daemons`]): xvm:xvm at their
+//!   modes, and everything inside them xvm's too.
+//!
+//! Each list holds parents before their children.
+
+/// Who owns a directory of the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The host's: root:root 0755.
+    Host,
+    /// svc-startd's: root:root at its mode.
+    Root,
+    /// The daemons' (xvm:xvm, or the session's user), contents included.
+    Daemons,
+}
+
+/// One directory, relative to the root (`XVM_ROOT`, or `/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dir {
+    /// Its path below the root (`""`: the root itself).
+    pub path: &'static str,
+    /// Its mode.
+    pub mode: u32,
+    /// Its owner.
+    pub owner: Owner,
+}
+
+const fn host(path: &'static str) -> Dir {
+    Dir {
+        path,
+        mode: 0o755,
+        owner: Owner::Host,
+    }
+}
+
+const fn root(path: &'static str, mode: u32) -> Dir {
+    Dir {
+        path,
+        mode,
+        owner: Owner::Root,
+    }
+}
+
+const fn daemons(path: &'static str, mode: u32) -> Dir {
+    Dir {
+        path,
+        mode,
+        owner: Owner::Daemons,
+    }
+}
+
+/// svc-startd's run directory (its `control` socket).
+pub const STARTD_RUN: &str = "run/xvm/svc-startd";
+/// svc-startd's persistent state (the administrator's properties).
+pub const STARTD_STATE: &str = "var/lib/xvm/smf";
+/// svc-startd's method logs.
+pub const STARTD_LOG: &str = "var/log/xvm";
+
+/// The host's directories the stack's live in.
+pub const HOST_DIRS: [Dir; 5] = [
+    host("run"),
+    host("var"),
+    host("var/lib"),
+    host("var/log"),
+    host("var/xen"),
+];
+
+/// svc-startd's own, after [`HOST_DIRS`]: the run directories others may
+/// pass but not list (the control socket, 0666, is the gate), the state
+/// root's alone, the logs readable by root's group.
+pub const STARTD_DIRS: [Dir; 5] = [
+    root("run/xvm", 0o711),
+    root(STARTD_RUN, 0o711),
+    root("var/lib/xvm", 0o711),
+    root(STARTD_STATE, 0o700),
+    root(STARTD_LOG, 0o750),
+];
+
+/// The daemons' directories (DESIGN.md 4), after [`HOST_DIRS`]: run
+/// directories others may pass but not list (their 0666 sockets are the
+/// gate), the rest private.
+pub const XVM_DIRS: [Dir; 8] = [
+    daemons("run/xenstored", 0o711),
+    daemons("run/xend", 0o711),
+    daemons("run/xend/boot", 0o700),
+    daemons("var/lib/xend", 0o700),
+    daemons("var/lib/xend/domains", 0o700),
+    daemons("var/lib/xend/storage", 0o700),
+    daemons("var/log/xen", 0o750),
+    daemons("var/xen/dump", 0o700),
+];
+
+/// What `xvm-fixperms` lays out in system mode: the host's directories,
+/// then the daemons'.
+pub const SYSTEM_DIRS: [Dir; 13] = concat(HOST_DIRS, XVM_DIRS);
+
+/// What svc-startd lays out in system mode before anything else.
+pub const STARTD_SYSTEM_DIRS: [Dir; 10] = concat(HOST_DIRS, STARTD_DIRS);
+
+/// Session mode: under `$XDG_RUNTIME_DIR/xvm`, the user's own, private.
+pub const SESSION_DIRS: [Dir; 2] = [daemons("", 0o700), daemons("xenstored", 0o700)];
+
+/// `a` then `b`, at compile time.
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [Dir; A],
+    b: [Dir; B],
+) -> [Dir; N] {
+    assert!(A + B == N, "the lengths add up");
+    let mut out = [host(""); N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parent_comes_before_its_children() {
+        for list in [&SYSTEM_DIRS[..], &STARTD_SYSTEM_DIRS[..]] {
+            for (i, d) in list.iter().enumerate() {
+                let mut p = std::path::Path::new(d.path);
+                while let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    let at = list
+                        .iter()
+                        .position(|x| std::path::Path::new(x.path) == parent);
+                    assert!(
+                        at.is_some_and(|j| j < i),
+                        "{}: its parent {} is not listed before it",
+                        d.path,
+                        parent.display()
+                    );
+                    p = parent;
+                }
+            }
+        }
+    }
+}
