@@ -38,7 +38,7 @@ pub mod poll {
 /// File descriptors: a close-on-exec pipe, and one fd sent over a unix
 /// stream (SCM_RIGHTS).
 pub mod fd {
-    pub use crate::sys::child::pipe;
+    pub use crate::sys::fds::pipe;
     pub use crate::sys::sock::send_with_fd;
 }
 

@@ -143,7 +143,7 @@ impl Ucred {
 pub fn getpeerucred_at(fd: RawFd, proc_root: &Path) -> io::Result<Ucred> {
     let (pid, euid, egid) = kpeer::peer_cred(fd)?;
     let groups = kpeer::peer_groups(fd)?;
-    let sock = crate::sys::child::dup_above(fd, 3)?;
+    let sock = crate::sys::fds::dup_above(fd, 3)?;
     Ok(Ucred {
         pid,
         euid,

@@ -29,7 +29,7 @@ impl HeldFd {
     /// recorded one stays as it is).
     pub fn move_above(&mut self, floor: RawFd) -> io::Result<()> {
         if let Some(fd) = &self.owned {
-            let moved = super::child::dup_above(fd.as_raw_fd(), floor)?;
+            let moved = super::fds::dup_above(fd.as_raw_fd(), floor)?;
             self.raw = moved.as_raw_fd();
             self.owned = Some(moved);
         }

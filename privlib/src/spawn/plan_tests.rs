@@ -4,6 +4,7 @@ use super::*;
 use std::os::fd::AsRawFd;
 
 use crate::caps::CapMask;
+use crate::spawn::FsAccess;
 use crate::sys::fake::Recording;
 
 fn set(s: &str) -> PrivSet {
