@@ -54,7 +54,7 @@ fn xm_new_start_and_delete_a_managed_domain_under_svc_startd() {
 
         // The tree as a real host has it: every parent reachable, the
         // xVM directories xvm's.
-        for d in ["var", "var/lib", "var/lib/xend", "run"] {
+        for d in ["var", "var/lib", "run"] {
             let m = std::fs::metadata(tree.root().join(d)).map_err(Error::io("stat", d))?;
             check(
                 m.permissions().mode() & 0o005 == 0o005,
@@ -64,7 +64,11 @@ fn xm_new_start_and_delete_a_managed_domain_under_svc_startd() {
                 ),
             )?;
         }
-        for d in ["var/lib/xend/domains", "var/lib/xend/storage"] {
+        for d in [
+            "var/lib/xend",
+            "var/lib/xend/domains",
+            "var/lib/xend/storage",
+        ] {
             let m = std::fs::metadata(tree.root().join(d)).map_err(Error::io("stat", d))?;
             check(
                 m.uid() == IDS.xvm,
