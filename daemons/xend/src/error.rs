@@ -1,14 +1,14 @@
 //! What a domain operation can fail with: [`DomainError`].
 //!
-//! Saved state and QMP keep their typed cause ([`DomainError::State`],
-//! [`DomainError::Qmp`]); disk opening still comes in as
-//! [`DomainError::Disk`] with its message. How each is answered on the
-//! wire: `crate::server::kind_of`.
+//! Every variant keeps its typed cause: saved state and QMP
+//! ([`DomainError::State`], [`DomainError::Qmp`]), a launch refused before
+//! anything was made ([`DomainError::Prepare`]) or failing at a step
+//! ([`DomainError::Run`]). How each is answered on the wire:
+//! `crate::server::kind_of`.
 
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::dm::DmError;
 use crate::manager::MAX_MANAGED;
 
 /// Why a domain could not be created, found, changed or ended.
@@ -64,36 +64,9 @@ pub enum DomainError {
     /// Our own process could not be read in /proc.
     #[error("reading /proc/self: {0}")]
     Proc(#[source] privlib::procfs::ProcError),
-    /// A pipe could not be made.
-    #[error("{what}: {source}")]
-    System {
-        /// What was being done.
-        what: &'static str,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// xenstored could not be reached.
-    #[error("xenstored at {}: {source}", path.display())]
-    StoreConnect {
-        /// Its socket.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: xenstored::client::ClientError,
-    },
-    /// xenstored refused a change.
-    #[error("xenstore: {0}")]
-    Store(#[source] xenstored::client::ClientError),
-    /// A disk was refused or could not be opened.
-    #[error("{0}")]
-    Disk(String),
     /// The domain's state could not be saved, or a UUID made.
     #[error(transparent)]
     State(#[from] crate::manager::saved::StateError),
-    /// The device model could not be started.
-    #[error(transparent)]
-    Dm(#[from] DmError),
     /// A launch was refused before anything was made.
     #[error(transparent)]
     Prepare(#[from] crate::dm::prepare::PrepareError),

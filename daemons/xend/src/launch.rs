@@ -35,6 +35,7 @@ use crate::dm::prepare::{Host, Prepared, Request, prepare};
 use crate::dm::{self, DmError, DmSpec};
 use crate::entries::{self, EntriesError};
 use crate::error::DomainError;
+use crate::manager::saved::StateError;
 use crate::manager::{DState, Domain, Reservation, Settings, save_state};
 
 /// Why a prepared launch failed, by step.
@@ -85,15 +86,14 @@ pub enum RunError {
     /// Step 5: the device model did not start.
     #[error(transparent)]
     Spawn(#[from] DmError),
-    /// Step 7: the state could not be saved. (The saved-state code still
-    /// reports a message; its cause comes as that.)
+    /// Step 7: the state could not be saved.
     #[error("domain {domid}: saving its state: {source}")]
     State {
         /// The domain.
         domid: u32,
         /// The cause.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: StateError,
     },
     /// Step 8: the store entries could not be written.
     #[error("domain {domid}: {source}")]
@@ -259,12 +259,9 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
     };
     // 7. Recorded before anything else, so a new xend finds this qemu
     //    whatever happens to this one from here on.
-    if let Err(why) = save_state(&d, p.uid, &p.source, &p.text) {
+    if let Err(source) = save_state(&d, p.uid, &p.source, &p.text) {
         abandon(&mut d, p.dm_range);
-        return Err(RunError::State {
-            domid,
-            source: why.into(),
-        });
+        return Err(RunError::State { domid, source });
     }
     // 8. The store.
     if let Err(source) = entries::register(&p.xenstore, &d) {

@@ -104,12 +104,7 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
         DomainError::Io { .. }
         | DomainError::File(_)
         | DomainError::Proc(_)
-        | DomainError::System { .. }
-        | DomainError::StoreConnect { .. }
-        | DomainError::Store(_)
-        | DomainError::Disk(_)
         | DomainError::State(_)
-        | DomainError::Dm(_)
         | DomainError::Prepare(_)
         | DomainError::Run(_)
         | DomainError::Qmp(_) => ErrorKind::Failed,

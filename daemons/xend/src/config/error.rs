@@ -84,7 +84,7 @@ pub enum SyntaxFault {
     UnknownEscape(char),
     /// A string whose escapes made bytes that are not UTF-8.
     #[error("string is not UTF-8")]
-    NotUtf8,
+    NotUtf8(#[source] std::string::FromUtf8Error),
     /// A statement that does not start with a key.
     #[error("expected a key, found {found}")]
     ExpectedKey {

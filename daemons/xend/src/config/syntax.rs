@@ -209,7 +209,7 @@ impl<'a> Lexer<'a> {
                 Some(c) => out.push(c),
             }
         }
-        String::from_utf8(out).map_err(|_| self.err(start, SyntaxFault::NotUtf8))
+        String::from_utf8(out).map_err(|e| self.err(start, SyntaxFault::NotUtf8(e)))
     }
 }
 

@@ -21,11 +21,20 @@ pub enum ProcStatError {
         #[source]
         source: privlib::bounded::FileError,
     },
-    /// The fields after the command name do not parse.
+    /// Too few fields after the command name.
     #[error("pid {pid}: unreadable stat")]
     Parse {
         /// The process.
         pid: i32,
+    },
+    /// The start time is not a number.
+    #[error("pid {pid}: start time: {source}")]
+    StartTime {
+        /// The process.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: std::num::ParseIntError,
     },
     /// Its credentials (/proc/PID/status) could not be read.
     #[error("pid {pid}: {source}")]
@@ -45,22 +54,36 @@ const STAT_MAX: u64 = 4096;
 /// The fields of /proc/PID/stat after the command name, which may hold
 /// anything: they follow its last `)`. `privlib::procfs` reads only
 /// /proc/PID/status, so this is the one reader of stat in xend.
-fn stat_fields(pid: i32) -> Result<Vec<String>, ProcStatError> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = privlib::bounded::read_to_string(Path::new(&path), STAT_MAX)
-        .map_err(|source| ProcStatError::Read { pid, source })?;
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    Ok(rest.split_whitespace().map(str::to_string).collect())
+struct Stat {
+    /// Field 3 (the state) on.
+    fields: Vec<String>,
+}
+
+impl Stat {
+    fn read(pid: i32) -> Result<Stat, ProcStatError> {
+        let path = format!("/proc/{pid}/stat");
+        let stat = privlib::bounded::read_to_string(Path::new(&path), STAT_MAX)
+            .map_err(|source| ProcStatError::Read { pid, source })?;
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        Ok(Stat {
+            fields: rest.split_whitespace().map(str::to_string).collect(),
+        })
+    }
+
+    /// Field `n` (from 1, as proc(5) counts; `n` >= 3).
+    fn field(&self, n: usize) -> Option<&str> {
+        self.fields.get(n.checked_sub(3)?).map(String::as_str)
+    }
 }
 
 /// A process's start time (clock ticks since boot, /proc/PID/stat field
 /// 22) and real uid.
 pub(crate) fn proc_identity(pid: i32) -> Result<(u64, u32), ProcStatError> {
-    // Field 22 is the 20th after the command name (field 2).
-    let start = stat_fields(pid)?
-        .get(19)
-        .and_then(|v| v.parse().ok())
-        .ok_or(ProcStatError::Parse { pid })?;
+    let stat = Stat::read(pid)?;
+    let field = stat.field(22).ok_or(ProcStatError::Parse { pid })?;
+    let start = field
+        .parse()
+        .map_err(|source| ProcStatError::StartTime { pid, source })?;
     let cred = privlib::procfs::read_cred(Path::new("/proc"), &pid.to_string())
         .map_err(|source| ProcStatError::Cred { pid, source })?;
     Ok((start, cred.uid[0]))
@@ -77,7 +100,7 @@ fn ended_within(c: &privlib::Child, ms: i32) -> bool {
 
 /// Whether `pid` is a zombie (it can do nothing any more).
 fn zombie(pid: i32) -> bool {
-    stat_fields(pid).is_ok_and(|f| f.first().is_some_and(|st| st.starts_with('Z')))
+    Stat::read(pid).is_ok_and(|s| s.field(3).is_some_and(|st| st.starts_with('Z')))
 }
 
 /// Every live process running as `uid` (from /proc; zombies left out).

@@ -212,6 +212,15 @@ pub enum PrepareError {
         /// The file.
         path: PathBuf,
     },
+    /// xend's hard limit on open files is not a number.
+    #[error("{}: Max open files: {source}", path.display())]
+    LimitsNumber {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::num::ParseIntError,
+    },
     /// The hard limit on open files is below the device model's.
     #[error("xend's hard limit of {hard} open files is below the device model's {want}")]
     NofileTooLow {
@@ -373,7 +382,13 @@ fn hard_nofile(path: &Path) -> Result<Option<u64>, PrepareError> {
         .ok_or_else(unreadable)?;
     match line.split_whitespace().nth(1) {
         Some("unlimited") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| unreadable()),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|source| PrepareError::LimitsNumber {
+                path: path.to_path_buf(),
+                source,
+            }),
         None => Err(unreadable()),
     }
 }

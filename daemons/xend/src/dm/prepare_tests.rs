@@ -281,6 +281,9 @@ fn a_hard_limit_below_the_device_models_is_refused() {
     std::fs::write(&host.limits, "Max processes  10  10  processes\n").expect("limits");
     let e = refused(&s, &host, &c);
     assert!(matches!(e, PrepareError::LimitsUnreadable { .. }), "{e:?}");
+    std::fs::write(&host.limits, "Max open files  64  lots  files\n").expect("limits");
+    let e = refused(&s, &host, &c);
+    assert!(matches!(e, PrepareError::LimitsNumber { .. }), "{e:?}");
     // This process's own table reads.
     let real = Host {
         limits: PathBuf::from("/proc/self/limits"),
