@@ -8,6 +8,7 @@
 //! - [`systemd`]: hardened units from manifests (`svccfg export --systemd`);
 //! - [`fixperms`]: `xvm-fixperms`, ownership of an existing installation.
 
+pub mod cli;
 pub mod control;
 pub mod fixperms;
 pub mod fmri;

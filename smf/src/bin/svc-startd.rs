@@ -203,11 +203,5 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("svc-startd: {e}");
-            ExitCode::from(1)
-        }
-    }
+    smf::cli::exit(Some("svc-startd"), run(Args::parse()).map(|()| true))
 }

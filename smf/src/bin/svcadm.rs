@@ -25,50 +25,39 @@ struct Args {
     cmd: Cmd,
 }
 
+/// The instances a verb acts on.
+#[derive(clap::Args, Debug)]
+struct Instances {
+    /// Instances.
+    #[arg(required = true)]
+    fmris: Vec<String>,
+}
+
+/// How `enable` and `disable` change instances.
+#[derive(clap::Args, Debug)]
+struct Change {
+    /// Until svc-startd restarts only.
+    #[arg(short = 't')]
+    temporary: bool,
+    /// Wait until each is online (enable; or fails) or stopped (disable).
+    #[arg(short = 's')]
+    sync: bool,
+    #[command(flatten)]
+    instances: Instances,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Enables instances.
-    Enable {
-        /// Until svc-startd restarts only.
-        #[arg(short = 't')]
-        temporary: bool,
-        /// Wait until each is online (or fails).
-        #[arg(short = 's')]
-        sync: bool,
-        /// Instances.
-        #[arg(required = true)]
-        fmris: Vec<String>,
-    },
+    Enable(Change),
     /// Disables instances.
-    Disable {
-        /// Until svc-startd restarts only.
-        #[arg(short = 't')]
-        temporary: bool,
-        /// Wait until each is stopped.
-        #[arg(short = 's')]
-        sync: bool,
-        /// Instances.
-        #[arg(required = true)]
-        fmris: Vec<String>,
-    },
+    Disable(Change),
     /// Restarts online instances.
-    Restart {
-        /// Instances.
-        #[arg(required = true)]
-        fmris: Vec<String>,
-    },
+    Restart(Instances),
     /// Re-reads the properties of instances.
-    Refresh {
-        /// Instances.
-        #[arg(required = true)]
-        fmris: Vec<String>,
-    },
+    Refresh(Instances),
     /// Takes instances out of maintenance.
-    Clear {
-        /// Instances.
-        #[arg(required = true)]
-        fmris: Vec<String>,
-    },
+    Clear(Instances),
 }
 
 fn state_of(socket: &std::path::Path, fmri: &str) -> Result<(String, String), String> {
@@ -111,44 +100,26 @@ fn run(a: Args) -> Result<(), String> {
         }
         Ok(())
     };
-    match a.cmd {
-        Cmd::Enable {
-            temporary,
-            sync,
-            fmris,
-        } => {
-            each("enable", &fmris, temporary.then_some("-t"))?;
-            if sync {
-                for f in &fmris {
-                    wait(&socket, f, "online")?;
-                }
+    // enable/disable, then (-s) wait for the state each should reach.
+    let change = |verb: &str, want: &str, c: &Change| -> Result<(), String> {
+        each(verb, &c.instances.fmris, c.temporary.then_some("-t"))?;
+        if c.sync {
+            for f in &c.instances.fmris {
+                wait(&socket, f, want)?;
             }
         }
-        Cmd::Disable {
-            temporary,
-            sync,
-            fmris,
-        } => {
-            each("disable", &fmris, temporary.then_some("-t"))?;
-            if sync {
-                for f in &fmris {
-                    wait(&socket, f, "disabled")?;
-                }
-            }
-        }
-        Cmd::Restart { fmris } => each("restart", &fmris, None)?,
-        Cmd::Refresh { fmris } => each("refresh", &fmris, None)?,
-        Cmd::Clear { fmris } => each("clear", &fmris, None)?,
+        Ok(())
+    };
+    match &a.cmd {
+        Cmd::Enable(c) => change("enable", "online", c)?,
+        Cmd::Disable(c) => change("disable", "disabled", c)?,
+        Cmd::Restart(i) => each("restart", &i.fmris, None)?,
+        Cmd::Refresh(i) => each("refresh", &i.fmris, None)?,
+        Cmd::Clear(i) => each("clear", &i.fmris, None)?,
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("svcadm: {e}");
-            ExitCode::from(1)
-        }
-    }
+    smf::cli::exit(Some("svcadm"), run(Args::parse()).map(|()| true))
 }

@@ -38,11 +38,5 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("svcprop: {e}");
-            ExitCode::from(1)
-        }
-    }
+    smf::cli::exit(Some("svcprop"), run(Args::parse()).map(|()| true))
 }

@@ -150,12 +150,5 @@ fn run(a: Args) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("svcs: {e}");
-            ExitCode::from(1)
-        }
-    }
+    smf::cli::exit(Some("svcs"), run(Args::parse()))
 }

@@ -86,12 +86,5 @@ fn report(r: Report) -> bool {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("xvm-fixperms: {e}");
-            ExitCode::from(1)
-        }
-    }
+    smf::cli::exit(Some("xvm-fixperms"), run(Args::parse()))
 }
