@@ -154,22 +154,25 @@ fn started(d: &DomainInfo) {
 
 fn run(a: Args) -> Result<(), String> {
     let e = |e: xend::client::ClientError| e.to_string();
-    if let Cmd::Create {
-        dry_run: true,
-        file,
-    } = &a.cmd
-    {
-        print!("{}", read_config(file)?.1.to_text());
-        return Ok(());
-    }
+    // A config is read and checked before xend is asked: its errors need
+    // no xend, and `create -n` starts nothing.
+    let text = match &a.cmd {
+        Cmd::Create {
+            dry_run: true,
+            file,
+        } => {
+            print!("{}", read_config(file)?.1.to_text());
+            return Ok(());
+        }
+        Cmd::Create { file, .. } | Cmd::New { file } => read_config(file)?.0,
+        _ => String::new(),
+    };
     let mut c = connect(a.session)?;
     match &a.cmd {
         Cmd::Create { file, .. } => {
-            let (text, _) = read_config(file)?;
             started(&c.create(&file.display().to_string(), &text).map_err(e)?);
         }
         Cmd::New { file } => {
-            let (text, _) = read_config(file)?;
             let r = c
                 .new_managed(&file.display().to_string(), &text)
                 .map_err(e)?;
