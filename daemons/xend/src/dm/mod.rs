@@ -1,13 +1,21 @@
 //! The device model: one qemu per domain, with no privilege at all.
 //!
+//! - [`prepare`] checks everything a launch needs and makes nothing;
+//!   [`crate::launch::run`] then makes the domain's directory, sockets and
+//!   log, and calls [`spawn`] here;
+//! - [`log`] keeps qemu's output, bounded; [`kill`] ends it without any
+//!   capability.
+//!
 //! The launch, in this order (each step below the one it depends on):
-//! 1. Validate everything first: the qemu binary, the uid, the disks (xend
-//!    has opened them; qemu gets the open fds, never a path), the sockets
-//!    (xend has bound QMP and serial in its own 0700 directory and passes
-//!    the listening fds: only xend can connect to them).
-//! 2. Fork (privlib's spawn). In the child, as root still: the bounding
-//!    set emptied, supplementary groups set to `kvm` only when the domain
-//!    uid can use /dev/kvm, then gid and uid = the domain's own.
+//! 1. Validate everything first ([`prepare`]): the ids, the qemu binary,
+//!    the disks (opened by xend; qemu gets the open fds, never a path),
+//!    the /dev nodes, the limits. xend binds QMP and serial in its own
+//!    0700 directory and passes the listening fds: only xend can connect
+//!    to them.
+//! 2. Fork (privlib's spawn). In the child, as root still: rlimits first
+//!    (no core dump, [`DM_NOFILE`] open files), the bounding set emptied,
+//!    supplementary groups set to `kvm` only when the domain uid can use
+//!    /dev/kvm, then gid and uid = the domain's own.
 //! 3. As that uid: a user namespace mapping only it, whose mount
 //!    namespace gets a read-only tmpfs /dev holding null, zero, urandom
 //!    (and kvm when used); no capability survives, inside or out.
