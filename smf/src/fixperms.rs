@@ -104,7 +104,7 @@ impl Plan {
                 }
                 // Missing parents as a host has them (root's, 0755); the
                 // directory itself gets its owner and mode below.
-                if let Err(e) = crate::paths::make_dir(&path, 0o700) {
+                if let Err(e) = crate::layout::make_dir(&path, 0o700) {
                     r.failures.push(format!("{}: {e}", path.display()));
                     return;
                 }

@@ -132,6 +132,23 @@ const fn concat<const A: usize, const B: usize, const N: usize>(
     out
 }
 
+/// Makes directory `p` with `mode`, and each missing parent as a host has
+/// them (mode 0755), whatever the umask.
+pub fn make_dir(p: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = p.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        make_dir(parent, 0o755)?;
+    }
+    match std::fs::create_dir(p) {
+        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,12 @@
 //! `$XDG_RUNTIME_DIR/xvm/svc-startd/`, `$XDG_DATA_HOME/xvm/smf/` (or
 //! `~/.local/share/xvm/smf/`), `$XDG_RUNTIME_DIR/xvm/log/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use privlib::mode::{ModeError, client_socket, session_data, session_run, xvm_root};
 
 use crate::fixperms::Plan;
-use crate::layout::{STARTD_LOG, STARTD_RUN, STARTD_STATE, STARTD_SYSTEM_DIRS};
+use crate::layout::{STARTD_LOG, STARTD_RUN, STARTD_STATE, STARTD_SYSTEM_DIRS, make_dir};
 
 /// Why svc-startd's directories could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -118,22 +118,5 @@ impl Paths {
     pub fn client_socket(session: bool) -> Result<PathBuf, ModeError> {
         let own = Paths::new(false).ok().map(|p| p.run.join("control"));
         client_socket(session, Paths::new(true)?.run.join("control"), own)
-    }
-}
-
-/// Makes directory `p` with `mode`, and each missing parent as a host has
-/// them (mode 0755), whatever the umask.
-pub fn make_dir(p: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(parent) = p.parent()
-        && !parent.as_os_str().is_empty()
-        && !parent.exists()
-    {
-        make_dir(parent, 0o755)?;
-    }
-    match std::fs::create_dir(p) {
-        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }

@@ -20,7 +20,7 @@ pub enum ControlError {
     /// The line was empty.
     #[error("empty request")]
     Empty,
-    /// The verb is not one of [`Verb`].
+    /// The verb is not one of [`Verb`](crate::control::Verb).
     #[error("unknown verb {0}")]
     UnknownVerb(String),
     /// The peer did not end its line in time.

@@ -22,7 +22,7 @@
 //!
 //! - [`lines`]: a unit written line by line, each line checked; command
 //!   lines quoted for systemd;
-//! - [`unit`]: one instance's unit;
+//! - [`mod@unit`]: one instance's unit;
 //! - [`files`]: `sysusers.d` and `tmpfiles.d`;
 //! - [`error`]: why an instance could not be exported.
 //!
