@@ -39,6 +39,25 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
+/// One audit event, with the same fields for a grant and a refusal:
+/// level, peer, endpoint, asked, held, outcome, then the message.
+macro_rules! audit {
+    ($level:expr, $peer:expr, $endpoint:expr, $asked:expr, $held:expr, $outcome:literal, $($msg:tt)+) => {
+        tracing::event!(
+            target: "xvm::audit",
+            $level,
+            pid = $peer.pid,
+            uid = $peer.euid,
+            gid = $peer.egid,
+            endpoint = $endpoint,
+            asked = %$asked,
+            held = %$held,
+            outcome = $outcome,
+            $($msg)+
+        )
+    };
+}
+
 /// Lets `peer` in if it holds any of `asked` under `policy`; `endpoint`
 /// names the socket or operation for the audit record.
 pub fn require_any(
@@ -61,15 +80,13 @@ pub fn require_any(
     });
     match held.first().cloned() {
         Some((privilege, why)) => {
-            tracing::info!(
-                target: "xvm::audit",
-                pid = peer.pid,
-                uid = peer.euid,
-                gid = peer.egid,
+            audit!(
+                tracing::Level::INFO,
+                peer,
                 endpoint,
-                asked = %asked_s,
-                held = %held_s,
-                outcome = "granted",
+                asked_s,
+                held_s,
+                "granted",
                 "granted {} to uid {} by {why}",
                 privilege.name(),
                 peer.euid
@@ -90,15 +107,13 @@ pub fn require_any(
             let denied = Denied {
                 asked: asked.to_vec(),
             };
-            tracing::warn!(
-                target: "xvm::audit",
-                pid = peer.pid,
-                uid = peer.euid,
-                gid = peer.egid,
+            audit!(
+                tracing::Level::WARN,
+                peer,
                 endpoint,
-                asked = %asked_s,
-                held = "none",
-                outcome = "denied",
+                asked_s,
+                "none",
+                "denied",
                 "{} for uid {}{caps_note}",
                 denied.message(),
                 peer.euid

@@ -63,13 +63,11 @@ fn clearlimitset_and_inheritprivs() {
     assert_eq!(sys.caps.permitted, caps("net_privaddr"));
 
     let mut sys = Recording::root();
-    init_daemon_priv_with(
+    drop_to_xvm(
         &mut sys,
         &mut ProcState::default(),
         InitFlags::LIMITPRIVS | InitFlags::INHERITPRIVS,
-        Some(60),
-        Some(60),
-        &set("net_privaddr"),
+        "net_privaddr",
     )
     .expect("drop");
     assert_eq!(sys.caps.inheritable, caps("net_privaddr"));
@@ -123,14 +121,7 @@ fn an_unprivileged_process_relies_on_no_new_privs() {
 fn refuses_what_it_cannot_do() {
     let mut sys = Recording::root();
     sys.threads = 3;
-    let e = init_daemon_priv_with(
-        &mut sys,
-        &mut ProcState::default(),
-        InitFlags::NONE,
-        Some(60),
-        Some(60),
-        &set("none"),
-    );
+    let e = drop_to_xvm(&mut sys, &mut ProcState::default(), InitFlags::NONE, "none");
     assert!(matches!(e, Err(PrivError::MultiThreaded(3))), "{e:?}");
     assert!(
         sys.log.is_empty(),
@@ -154,14 +145,7 @@ fn refuses_what_it_cannot_do() {
     let mut sys = Recording::root();
     sys.caps.permitted = sys.caps.permitted.minus(CapMask::of(&[num::SETPCAP]));
     sys.caps.effective = sys.caps.permitted;
-    let e = init_daemon_priv_with(
-        &mut sys,
-        &mut ProcState::default(),
-        InitFlags::NONE,
-        Some(60),
-        Some(60),
-        &set("none"),
-    );
+    let e = drop_to_xvm(&mut sys, &mut ProcState::default(), InitFlags::NONE, "none");
     assert!(matches!(e, Err(PrivError::NoSetpcap)), "{e:?}");
 }
 

@@ -7,18 +7,21 @@ use crate::process::tests_common::{caps, drop_to_xvm, set};
 use crate::process::{InitFlags, fini_daemon_priv_with};
 use crate::sys::fake::Recording;
 
+/// `setppriv(Off, which, privs)` on the fake.
+fn take_off(
+    sys: &mut Recording,
+    st: &mut ProcState,
+    which: Which,
+    privs: &str,
+) -> Result<(), PrivError> {
+    setppriv_with(sys, st, PrivOp::Off, which, &set(privs))
+}
+
 #[test]
 fn removing_a_basic_privilege_installs_a_filter_for_good() {
     let mut sys = Recording::service(60, 60, CapMask::EMPTY);
     let mut st = ProcState::default();
-    setppriv_with(
-        &mut sys,
-        &mut st,
-        PrivOp::Off,
-        Which::Effective,
-        &set("proc_fork,proc_exec"),
-    )
-    .expect("off");
+    take_off(&mut sys, &mut st, Which::Effective, "proc_fork,proc_exec").expect("off");
     let seccomp = sys.log.iter().find_map(|op| match op {
         CredOp::Seccomp { flags, .. } => Some(*flags),
         _ => None,
@@ -87,23 +90,10 @@ fn p_i_and_l_change_only_in_a_single_threaded_process() {
     let mut sys = Recording::service(60, 60, caps("file_chown"));
     sys.threads = 2;
     let mut st = ProcState::default();
-    let e = setppriv_with(
-        &mut sys,
-        &mut st,
-        PrivOp::Off,
-        Which::Permitted,
-        &set("file_chown"),
-    );
+    let e = take_off(&mut sys, &mut st, Which::Permitted, "file_chown");
     assert!(matches!(e, Err(PrivError::MultiThreaded(2))), "{e:?}");
     // E is bracketing, per thread by design.
-    setppriv_with(
-        &mut sys,
-        &mut st,
-        PrivOp::Off,
-        Which::Effective,
-        &set("file_chown"),
-    )
-    .expect("E per thread");
+    take_off(&mut sys, &mut st, Which::Effective, "file_chown").expect("E per thread");
 }
 
 #[test]
@@ -111,14 +101,7 @@ fn removing_file_write_restricts_with_the_fakes_ruleset() {
     use crate::sys::fake::Call;
     let mut sys = Recording::service(60, 60, CapMask::EMPTY);
     let mut st = ProcState::default();
-    setppriv_with(
-        &mut sys,
-        &mut st,
-        PrivOp::Off,
-        Which::Permitted,
-        &set("file_write"),
-    )
-    .expect("off");
+    take_off(&mut sys, &mut st, Which::Permitted, "file_write").expect("off");
     let restricted = sys.log.iter().find_map(|op| match op {
         CredOp::LandlockRestrict(fd) => Some(*fd),
         _ => None,
@@ -137,12 +120,11 @@ fn removing_file_write_restricts_with_the_fakes_ruleset() {
     // With the fake's ABI too old for truncation, it is refused.
     let mut old = Recording::service(60, 60, CapMask::EMPTY);
     old.landlock_abi = 2;
-    let e = setppriv_with(
+    let e = take_off(
         &mut old,
         &mut ProcState::default(),
-        PrivOp::Off,
         Which::Permitted,
-        &set("file_write"),
+        "file_write",
     );
     assert!(
         matches!(

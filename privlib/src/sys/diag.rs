@@ -294,21 +294,27 @@ fn connect_kernel(sock: BorrowedFd<'_>) -> Result<(), DiagError> {
         .map_err(DiagError::Connect)
 }
 
-/// Sends `req` to the kernel, whole.
-fn send_request(sock: BorrowedFd<'_>, req: &[u8]) -> Result<(), DiagError> {
-    let kernel = kernel_addr();
-    // SAFETY: `req` and `kernel` are live for the call, with their sizes.
-    let sent = unsafe {
+/// Sends one datagram to netlink port `port` (0: the kernel); the bytes sent.
+fn send_to_port(sock: BorrowedFd<'_>, port: u32, data: &[u8]) -> io::Result<usize> {
+    let mut to = kernel_addr();
+    to.nl_pid = port;
+    // SAFETY: `data` and `to` are live for the call, with their sizes.
+    let n = unsafe {
         libc::sendto(
             sock.as_raw_fd(),
-            req.as_ptr().cast(),
-            req.len(),
+            data.as_ptr().cast(),
+            data.len(),
             0,
-            (&raw const kernel).cast(),
+            (&raw const to).cast(),
             NL_ADDR_LEN,
         )
     };
-    let sent = usize::try_from(sent).map_err(|_| DiagError::Send(io::Error::last_os_error()))?;
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Sends `req` to the kernel, whole.
+fn send_request(sock: BorrowedFd<'_>, req: &[u8]) -> Result<(), DiagError> {
+    let sent = send_to_port(sock, 0, req).map_err(DiagError::Send)?;
     if sent != req.len() {
         return Err(DiagError::ShortSend {
             sent,

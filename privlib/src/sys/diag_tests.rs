@@ -134,27 +134,6 @@ fn port_of(sock: BorrowedFd<'_>) -> u32 {
     me.nl_pid
 }
 
-/// Sends `data` from `from` to netlink port `port`.
-fn send_to_port(from: BorrowedFd<'_>, port: u32, data: &[u8]) -> io::Result<()> {
-    let mut to = kernel_addr();
-    to.nl_pid = port;
-    // SAFETY: `data` and `to` are live for the call, with their sizes.
-    let n = unsafe {
-        libc::sendto(
-            from.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            0,
-            (&raw const to).cast(),
-            NL_ADDR_LEN,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Another process on the host (here: another socket of ours) sends a
 /// perfect answer, claiming uid 0, to the lookup socket's port before
 /// the kernel can: it is not believed.
@@ -167,7 +146,7 @@ fn a_forged_answer_from_a_process_is_not_believed() {
     let port = port_of(victim.as_fd());
     let forger = open_socket(Duration::from_millis(200)).expect("socket");
     match send_to_port(forger.as_fd(), port, &forged) {
-        Ok(()) => {}
+        Ok(_) => {}
         // Without CAP_NET_ADMIN the kernel carries no unicast between
         // processes in this family: there is no forger to play.
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && !crate::testing::is_root() => {

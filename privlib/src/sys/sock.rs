@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -97,25 +97,33 @@ pub fn open_no_symlinks(
     name: &Path,
     want_dir: bool,
 ) -> io::Result<OwnedFd> {
-    let c = CString::new(name.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let flags = if want_dir {
         libc::O_RDONLY | libc::O_DIRECTORY
     } else {
         libc::O_PATH
     } | libc::O_NOFOLLOW
         | libc::O_CLOEXEC;
-    // SAFETY: open_how is plain data; zeroed is mode 0 and no flags.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = u64::try_from(flags).unwrap_or(0);
-    how.resolve = libc::RESOLVE_NO_SYMLINKS
+    let resolve = libc::RESOLVE_NO_SYMLINKS
         | if dir.is_some() {
             libc::RESOLVE_BENEATH
         } else {
             0
         };
     let base = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    openat2(base, name, flags, resolve)
+}
+
+/// `openat2(base, name, flags, resolve)`: one open with the kernel's
+/// resolution rules, which O_NOFOLLOW alone cannot give (it guards the
+/// last component only). `base` is a live directory fd or AT_FDCWD.
+fn openat2(base: RawFd, name: &Path, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
+    let c = CString::new(name.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: open_how is plain data; zeroed is mode 0 and no flags.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = u64::try_from(flags).unwrap_or(0);
+    how.resolve = resolve;
     // SAFETY: a NUL-terminated path, a live open_how of the size passed,
-    // and a dir fd that is live (or AT_FDCWD).
+    // and a dir fd that is live (or AT_FDCWD), as the caller promises.
     let raw = unsafe {
         libc::syscall(
             libc::SYS_openat2,
@@ -148,7 +156,6 @@ pub fn open_beneath(
     name: &Path,
     write: bool,
 ) -> io::Result<OwnedFd> {
-    let c = CString::new(name.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // O_NONBLOCK: a FIFO or device put there cannot block the open; the
     // caller checks the type and reopens (see `reopen`).
     let flags = if write { libc::O_RDWR } else { libc::O_RDONLY }
@@ -156,27 +163,12 @@ pub fn open_beneath(
         | libc::O_CLOEXEC
         | libc::O_NOCTTY
         | libc::O_NONBLOCK;
-    // SAFETY: open_how is plain data; zeroed is mode 0 and no flags.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = u64::try_from(flags).unwrap_or(0);
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: a NUL-terminated path, a live open_how of the size passed,
-    // and a live directory fd.
-    let raw = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &raw const how,
-            size_of::<libc::open_how>(),
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let raw = i32::try_from(raw).map_err(io::Error::other)?;
-    // SAFETY: a fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    openat2(
+        dir.as_raw_fd(),
+        name,
+        flags,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Sends `data` with one file descriptor attached (SCM_RIGHTS) on a
