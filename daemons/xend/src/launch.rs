@@ -294,3 +294,7 @@ pub fn end(s: &Settings, mut d: Domain) -> u32 {
     tracing::info!(domid = d.domid, "domain destroyed");
     d.domid
 }
+
+#[cfg(test)]
+#[path = "launch_tests.rs"]
+mod tests;
