@@ -28,11 +28,11 @@ impl Reader<'_, '_> {
         // -1 is SMF's "no limit" too.
         let timeout_seconds = match t.as_str() {
             "-1" => 0,
-            _ => t.parse().map_err(|_| {
+            _ => t.parse().map_err(|e: std::num::ParseIntError| {
                 self.attr_err(
                     n,
                     "timeout_seconds",
-                    format!("timeout_seconds=\"{t}\": not a number of seconds"),
+                    format!("timeout_seconds=\"{t}\": not a number of seconds ({e})"),
                 )
             })?,
         };

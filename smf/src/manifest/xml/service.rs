@@ -81,8 +81,12 @@ impl Reader<'_, '_> {
             ));
         }
         let version = self.req(n, "version")?;
-        let version = version.parse().map_err(|_| {
-            self.attr_err(n, "version", format!("version=\"{version}\": not a number"))
+        let version = version.parse().map_err(|e: std::num::ParseIntError| {
+            self.attr_err(
+                n,
+                "version",
+                format!("version=\"{version}\": not a number ({e})"),
+            )
         })?;
         let mut parts = Parts::default();
         let mut instances = Vec::new();
