@@ -7,7 +7,7 @@
 //! `$XDG_RUNTIME_DIR/xvm/svc-startd/`, `$XDG_DATA_HOME/xvm/smf/` (or
 //! `~/.local/share/xvm/smf/`), `$XDG_RUNTIME_DIR/xvm/log/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use privlib::mode::{ModeError, client_socket, session_data, session_run, xvm_root};
 
@@ -25,7 +25,10 @@ pub enum PathsError {
         /// What failed.
         failures: Vec<String>,
     },
-    /// Session mode: a directory could not be made.
+    /// Who the caller is could not be read.
+    #[error("reading the caller's credentials: {0}")]
+    Caller(#[source] privlib::procfs::ProcError),
+    /// A directory could not be made.
     #[error("{}: {source}", path.display())]
     Make {
         /// The directory.
@@ -78,6 +81,18 @@ impl Paths {
     /// user's own, private.
     pub fn make(&self) -> Result<Vec<String>, PathsError> {
         if let Some(root) = &self.root {
+            let euid = privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map_err(PathsError::Caller)?
+                .uid[1];
+            if euid != 0 {
+                // `--system` run by a user (a tree of one's own): the same
+                // directories and modes, the caller's, as it can make them.
+                for d in &STARTD_SYSTEM_DIRS {
+                    let p = root.join(d.path);
+                    make_dir(&p, d.mode).map_err(|source| PathsError::Make { path: p, source })?;
+                }
+                return Ok(Vec::new());
+            }
             let report = Plan {
                 root: root.clone(),
                 uid: 0,
