@@ -42,7 +42,7 @@
 //! - [`client`]: the tools' side, [`request`].
 //!
 //! Imports point one way: `server -> wire -> verb -> handlers -> error
-//! -> limits`; `client -> limits`.
+//! -> limits`; `client -> error`. Below: the restarter, props, manifest.
 
 pub mod client;
 pub mod error;
