@@ -6,15 +6,24 @@
 //! privlib maps the one onto the other and adds the two privileges of the
 //! xVM stack, `xvm_control` and `virt_manage`.
 //!
-//! How the modules fit:
+//! How the modules fit (imports point down the list, never back up):
 //! - [`caps`]: Linux capabilities by number and name;
 //! - [`names`]: the privilege table, and how each name is backed on Linux;
 //! - [`set`]: privilege sets and their text forms (`basic,!proc_info`);
-//! - [`basic`]: seccomp and Landlock for removed basic privileges;
-//! - [`process`]: the calling process (`init_daemon_priv`, `priv_bracket`, ...);
-//! - [`procfs`]: any process's sets, read from `/proc`;
-//! - [`spawn`]: starting a program with a credential;
+//! - [`basic`]: taking basic privileges away for real: what a removal
+//!   takes (`basic`), the seccomp rules per privilege (`basic::seccomp`),
+//!   Landlock rulesets and a daemon's own [`confine_fs`] (`basic::landlock`);
+//! - [`process`]: the calling process, each call a thin wrapper over its
+//!   `_with` form that the fake can check: `init_daemon_priv` and
+//!   `fini_daemon_priv` (`process::daemon`), `setppriv` and the one path
+//!   every set change takes (`process::sets`), bracketing and the set-uid
+//!   calls (`process::bracket`);
+//! - [`procfs`]: any process's sets, read from `/proc` (bounded);
+//! - [`spawn`]: starting a program with a credential: the builder
+//!   (`spawn`), its errors, the checked [`spawn::Plan`] of the child's
+//!   steps (made through `Sys` only), and the fork and exec (`spawn::run`);
 //! - [`subid`]: the device-model uid range owned by no user's namespace;
+//! - [`mode`]: system or session mode, and the session run directory rule;
 //! - [`peer`]: who is at the other end of a socket ([`peer::getpeerucred`],
 //!   loopback TCP through sock_diag);
 //! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
@@ -26,10 +35,17 @@
 //! - [`bounded`]: size- and time-bounded reads of lines and files;
 //! - [`os`]: the safe system calls the daemons may make (openat2 helpers,
 //!   accounts, poll, fd passing);
-//! - `sys` (private): the only module with `unsafe`: the kernel calls, with
-//!   a recording fake for tests;
+//! - `sys` (private): the only module with `unsafe`. The `Sys` trait is
+//!   the kernel as privlib sees it: queries, the file and fd questions a
+//!   plan asks, and `CredOp`s (`sys::credop`) applied one by one. `Linux`
+//!   (`sys::linux`) makes the calls; `sys::fake::Recording` answers from
+//!   data and records every op and question, so a plan under it makes no
+//!   system call. Below: raw application in a forked child (`sys::apply`,
+//!   `sys::capset`, `sys::seccomp`), process creation (`sys::child`), fds
+//!   and SCM_RIGHTS (`sys::fds`), pidfds, Landlock, BPF, sock_diag, openat2
+//!   (`sys::sock`), accounts, namespaces, poll, rlimits;
 //! - `testing` (feature `testing`, for tests only): hermetic accounts and
-//!   users in a private mount namespace.
+//!   users in a private mount namespace, typed `TestingError`s.
 
 pub mod authz;
 pub mod basic;

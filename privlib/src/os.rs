@@ -1,6 +1,6 @@
 //! What the daemons may use of the system layer, as safe functions.
 //!
-//! [`crate::sys`] is private: it holds every `unsafe` block and the calls
+//! `crate::sys` is private: it holds every `unsafe` block and the calls
 //! that change credentials, and only privlib's own modules drive it. The
 //! daemons need a few plain operations from it (opening files without
 //! following symlinks, the account database, poll and signalfd, passing an

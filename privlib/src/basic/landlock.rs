@@ -1,7 +1,7 @@
 //! Landlock for removed basic privileges (`file_read`, `file_write`,
 //! `proc_session`) and for a daemon's own confinement ([`confine_fs`]).
 //!
-//! The rulesets are built through [`Sys`], so a plan under the recording
+//! The rulesets are built through `Sys`, so a plan under the recording
 //! fake makes none; the raw calls are in the system layer's `landlock`.
 
 use std::io;
@@ -86,7 +86,7 @@ pub fn confine_fs(allow: &[(&Path, u64)]) -> Result<(), LandlockError> {
     confine_fs_with(&mut Linux, allow)
 }
 
-/// [`confine_fs`] through a given [`Sys`].
+/// [`confine_fs`] through a given `Sys`.
 pub fn confine_fs_with(sys: &mut impl Sys, allow: &[(&Path, u64)]) -> Result<(), LandlockError> {
     let threads = sys.thread_count().map_err(|source| LandlockError::Step {
         step: "count threads",

@@ -6,7 +6,7 @@ use crate::caps::{CapMask, num};
 use crate::set::{PrivSet, PrivSets};
 use crate::sys::{CapState, CredOp, Sys, secbit};
 
-/// [`priv_bracket_init`] through a given [`Sys`].
+/// [`priv_bracket_init`](super::priv_bracket_init) through a given `Sys`.
 pub fn priv_bracket_init_with(
     sys: &mut impl Sys,
     st: &mut ProcState,
@@ -28,7 +28,7 @@ pub fn priv_bracket_init_with(
     Ok(())
 }
 
-/// [`priv_bracket`] through a given [`Sys`].
+/// [`priv_bracket`](super::priv_bracket) through a given `Sys`.
 pub fn priv_bracket_with(
     sys: &mut impl Sys,
     st: &mut ProcState,
@@ -47,7 +47,7 @@ pub fn priv_bracket_with(
     run(sys, &[CredOp::SetCaps(CapState { effective, ..caps })])
 }
 
-/// [`init_suid_priv`] through a given [`Sys`].
+/// [`init_suid_priv`](super::init_suid_priv) through a given `Sys`.
 pub fn init_suid_priv_with(
     sys: &mut impl Sys,
     st: &mut ProcState,
@@ -114,7 +114,7 @@ pub fn init_suid_priv_with(
     Ok(())
 }
 
-/// [`relinquish`] through a given [`Sys`].
+/// [`relinquish`](super::relinquish) through a given `Sys`.
 pub fn relinquish_with(sys: &mut impl Sys, st: &mut ProcState) -> Result<(), PrivError> {
     let Some(bracket) = st.bracket.take() else {
         return Ok(());

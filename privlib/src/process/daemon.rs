@@ -7,7 +7,7 @@ use crate::caps::{CapMask, num};
 use crate::set::{PrivSet, PrivSets, Which};
 use crate::sys::{CapState, CredOp, Sys, secbit};
 
-/// The umask [`init_daemon_priv`] sets.
+/// The umask [`init_daemon_priv`](super::init_daemon_priv) sets.
 pub const DAEMON_UMASK: u32 = 0o077;
 
 /// Switches to `uid`:`gid` (when given) and keeps `privs` plus basic:
@@ -131,7 +131,7 @@ pub fn init_daemon_priv_with(
     Ok(())
 }
 
-/// [`fini_daemon_priv`] through a given [`Sys`].
+/// [`fini_daemon_priv`](super::fini_daemon_priv) through a given `Sys`.
 pub fn fini_daemon_priv_with(
     sys: &mut impl Sys,
     st: &mut ProcState,

@@ -11,9 +11,9 @@
 //! A daemon's own file confinement is [`crate::basic::landlock::confine_fs`].
 //!
 //! Each call is a thin wrapper here over its `_with` form, which takes the
-//! [`Sys`] and the process record, so the recording fake can pin what it
-//! does: [`daemon`] (`init_daemon_priv`, `fini_daemon_priv`), [`sets`]
-//! (`setppriv` and the one path every set change takes), [`bracket`]
+//! `Sys` and the process record, so the recording fake can pin what it
+//! does: `daemon` (`init_daemon_priv`, `fini_daemon_priv`), `sets`
+//! (`setppriv` and the one path every set change takes), `bracket`
 //! (bracketing and the set-uid calls).
 
 mod bracket;

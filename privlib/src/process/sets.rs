@@ -9,7 +9,7 @@ use crate::caps::{CapMask, num};
 use crate::set::{PrivSet, PrivSets, Which};
 use crate::sys::{self, CapState, CredOp, Sys, bpf};
 
-/// [`setppriv`] through a given [`Sys`].
+/// [`setppriv`](super::setppriv) through a given `Sys`.
 pub fn setppriv_with(
     sys: &mut impl Sys,
     st: &mut ProcState,

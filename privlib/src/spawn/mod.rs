@@ -1,7 +1,7 @@
 //! Starting a program with a credential.
 //!
 //! [`Spawn`] validates everything first, then forks; the child applies a
-//! fixed list of [`CredOp`]s and execs, so it is least-privileged *before*
+//! fixed list of `CredOp`s and execs, so it is least-privileged *before*
 //! the new program runs a single instruction. The order (see
 //! [`Spawn::plan`]) is part of the security design and is unit-tested
 //! against the recording fake.
@@ -10,9 +10,9 @@
 //! privlib puts the credential's privileges there, which gives the Solaris
 //! rule: the new program's E = P = I ∩ L.
 //!
-//! [`Spawn`] is the request (this module: the builder), [`plan`] checks
-//! it and works out the child's steps, [`run`] forks, execs and hands back
-//! the [`Child`]; [`error`] says what went wrong and where.
+//! [`Spawn`] is the request (this module: the builder), `plan` checks
+//! it and works out the child's steps, `run` forks, execs and hands back
+//! the [`Child`]; `error` says what went wrong and where.
 
 mod error;
 mod plan;

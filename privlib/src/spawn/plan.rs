@@ -1,4 +1,4 @@
-//! Checking a spawn and working out the child's steps, through [`Sys`]
+//! Checking a spawn and working out the child's steps, through `Sys`
 //! only: under the recording fake a plan makes no system call.
 
 use std::ffi::{CString, OsStr, OsString};
