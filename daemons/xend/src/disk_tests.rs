@@ -6,22 +6,18 @@ use std::path::{Path, PathBuf};
 
 use super::{DiskError, open_disk};
 use crate::config::{Disk, Format};
+use crate::scratch::Scratch;
 
-/// A fresh image directory (canonical: no symlink on the way to it) and
-/// a directory outside it, removed when dropped.
+/// A fresh image directory and a directory outside it.
 struct Images {
-    root: PathBuf,
+    root: Scratch,
     dir: PathBuf,
     outside: PathBuf,
 }
 
 impl Images {
     fn new(test: &str) -> Images {
-        let root = std::env::temp_dir()
-            .canonicalize()
-            .expect("temp dir")
-            .join(format!("xend-disk-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = Scratch::new(&format!("disk-{test}"));
         let (dir, outside) = (root.join("images"), root.join("outside"));
         std::fs::create_dir_all(&dir).expect("image dir");
         std::fs::create_dir_all(&outside).expect("outside dir");
@@ -36,12 +32,6 @@ impl Images {
     fn image(&self, path: &Path) -> PathBuf {
         std::fs::write(path, [0u8; 512]).expect("image");
         path.to_path_buf()
-    }
-}
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

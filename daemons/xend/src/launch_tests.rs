@@ -6,13 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{RunError, run};
 use crate::config;
 use crate::dm::prepare::Prepared;
-
-fn scratch(test: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("xend-run-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).expect("scratch");
-    root
-}
+use crate::scratch::Scratch;
 
 fn prepared(dir: PathBuf) -> Prepared {
     let text = "name = \"g\"\ntype = \"hvm\"\nmemory = 32\n";
@@ -36,7 +30,7 @@ fn prepared(dir: PathBuf) -> Prepared {
 
 #[test]
 fn a_directory_that_cannot_be_made_is_step_2() {
-    let root = scratch("dir");
+    let root = Scratch::new("run-dir");
     std::fs::write(root.join("file"), "").expect("file");
     let dir = root.join("file/domains/3");
     let e = run(prepared(dir.clone())).expect_err("no directory under a file");
@@ -45,12 +39,11 @@ fn a_directory_that_cannot_be_made_is_step_2() {
         "{e:?}"
     );
     assert!(e.to_string().contains(&dir.display().to_string()), "{e}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
 fn a_socket_that_cannot_be_bound_is_step_3_and_the_directory_goes() {
-    let root = scratch("socket");
+    let root = Scratch::new("run-socket");
     // Longer than a unix socket's path may be (108 bytes).
     let dir = root.join("d".repeat(120)).join("3");
     let e = run(prepared(dir.clone())).expect_err("no socket");
@@ -62,5 +55,4 @@ fn a_socket_that_cannot_be_bound_is_step_3_and_the_directory_goes() {
         !dir.exists(),
         "the directory is removed after a failed step"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }

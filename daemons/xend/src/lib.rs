@@ -37,6 +37,8 @@ pub mod manager;
 pub mod privs;
 pub mod qmp;
 pub mod rpc;
+#[cfg(test)]
+mod scratch;
 pub mod server;
 #[cfg(test)]
 mod server_tests;

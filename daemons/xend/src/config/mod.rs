@@ -52,9 +52,8 @@ mod tests {
 
     #[test]
     fn a_config_file_is_read_bounded_and_refusals_name_it() {
-        let dir = std::env::temp_dir().join(format!("xend-config-load-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let scratch = crate::scratch::Scratch::new("config-load");
+        let dir = scratch.path().to_path_buf();
         let good = dir.join("g.cfg");
         std::fs::write(&good, "name = \"g\"\ntype = \"hvm\"\n").expect("write");
         assert_eq!(load(&good).expect("loads").name, "g");

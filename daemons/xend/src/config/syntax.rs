@@ -46,7 +46,7 @@ impl fmt::Display for Value {
 /// `s` as a double-quoted string this module's lexer reads back as `s`:
 /// `\`, `"`, newline, tab and carriage return are escaped, so what is
 /// printed never ends the string or the line early. Any other control
-/// character (which [`parse`] refuses in every value it acts on) is
+/// character (which [`super::parse`] refuses in every value it acts on) is
 /// printed as `\u{..}`, an escape the lexer refuses: such a string reads
 /// back as an error, never as something else.
 pub fn quoted(s: &str) -> String {

@@ -10,6 +10,7 @@ use crate::config::{self, DomainConfig};
 use crate::disk::DiskError;
 use crate::dm::DmError;
 use crate::manager::Settings;
+use crate::scratch::Scratch;
 
 const BASE: u32 = 300_000;
 const DOMID: u32 = 3;
@@ -17,16 +18,12 @@ const DOMID: u32 = 3;
 /// A made-up host in a fresh directory: an image directory with one
 /// image, an executable qemu, empty subid files, a limits table.
 struct Fake {
-    root: PathBuf,
+    root: Scratch,
 }
 
 impl Fake {
     fn new(test: &str) -> Fake {
-        let root = std::env::temp_dir()
-            .canonicalize()
-            .expect("temp dir")
-            .join(format!("xend-prepare-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = Scratch::new(&format!("prepare-{test}"));
         std::fs::create_dir_all(root.join("images")).expect("images");
         std::fs::create_dir_all(root.join("bin")).expect("bin");
         std::fs::write(root.join("images/guest.img"), [0u8; 512]).expect("image");
@@ -79,12 +76,6 @@ impl Fake {
 
     fn image(&self) -> PathBuf {
         self.root.join("images/guest.img")
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
