@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{Disk, Format, Value, parse_statements};
+use crate::config::{Disk, Fault, Format, SyntaxFault, Value, parse_statements};
 
 const GOOD: &str = r#"# a test guest
 name = "guest1"
@@ -296,12 +296,11 @@ fn to_text_adds_no_statement_whatever_a_config_holds() {
         "{printed}"
     );
     assert!(printed.contains("\\u{1}\\u{85}\\r\\t\\\\"), "{printed}");
-    let e = parse_statements(Path::new("p"), &printed)
-        .expect_err("\\u")
-        .to_string();
+    let e = parse_statements(Path::new("p"), &printed).expect_err("\\u");
+    assert_eq!(e.pos.line, 6, "{e}");
     assert!(
-        e.starts_with("p:6:") && e.contains("unknown escape \\u"),
-        "{e}"
+        matches!(e.fault, Fault::Syntax(SyntaxFault::UnknownEscape('u'))),
+        "{e:?}"
     );
     // Without them every string reads back as it was, and parse
     // refuses the config for the control characters it holds.
@@ -314,12 +313,11 @@ fn to_text_adds_no_statement_whatever_a_config_holds() {
     assert_eq!(get("serial"), Some(Value::Str(c.serial.clone())));
     assert_eq!(get("on_crash"), Some(Value::Str("destroy".into())));
     assert_eq!(stmts.len(), 11);
-    let e = parse(Path::new("p"), &printed)
-        .expect_err("controls")
-        .to_string();
+    let e = parse(Path::new("p"), &printed).expect_err("controls");
+    assert_eq!(e.pos, Pos::START, "{e}");
     assert!(
-        e.starts_with("p:1:1: name ") && e.contains("control character"),
-        "{e}"
+        matches!(&e.fault, Fault::Domain(DomainFault::ControlChar { key, .. }) if key == "name"),
+        "{e:?}"
     );
 }
 
