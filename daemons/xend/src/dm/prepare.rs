@@ -24,7 +24,7 @@
 //! disks.
 //!
 //! Where the host is read (`/etc/subuid`, `/dev`, `/proc/self/limits`,
-//! `PATH`) comes in as a [`Host`], so the refusals are tested without
+//! `PATH`, xend's groups) comes in as a [`Host`], so the refusals are tested without
 //! root on a made-up host.
 
 use std::ffi::OsString;
@@ -47,6 +47,9 @@ pub struct Host {
     pub limits: PathBuf,
     /// `PATH`, for a qemu given without a slash.
     pub path: Option<OsString>,
+    /// xend's own supplementary groups: a session-mode device model keeps
+    /// them, so they count when its right to execute qemu is checked.
+    pub groups: Vec<u32>,
 }
 
 impl Host {
@@ -57,6 +60,11 @@ impl Host {
             dev: PathBuf::from("/dev"),
             limits: PathBuf::from("/proc/self/limits"),
             path: std::env::var_os("PATH"),
+            // Unreadable, they count as none: the check can then only
+            // refuse a qemu that the group bits alone would let run.
+            groups: privlib::procfs::read_cred(Path::new("/proc"), "self")
+                .map(|c| c.groups)
+                .unwrap_or_default(),
         }
     }
 }
@@ -263,7 +271,12 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
     }
     // 2. The binary.
     let qemu = resolve(&s.qemu, host.path.as_deref())?;
-    executable_by(&qemu, r.uid, r.gid, groups.as_deref().unwrap_or(&[]))?;
+    executable_by(
+        &qemu,
+        r.uid,
+        r.gid,
+        groups.as_deref().unwrap_or(&host.groups),
+    )?;
     // 3. The disks.
     check_disk_count(r.domid, r.config)?;
     let disks = r

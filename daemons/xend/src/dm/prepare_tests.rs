@@ -63,6 +63,7 @@ impl Fake {
             dev: PathBuf::from("/dev"),
             limits: self.root.join("limits"),
             path: None,
+            groups: Vec::new(),
         }
     }
 
@@ -281,4 +282,42 @@ fn a_hard_limit_below_the_device_models_is_refused() {
         ..host
     };
     assert!(super::hard_nofile(&real.limits).is_ok());
+}
+
+#[test]
+fn the_group_bits_count_for_the_device_models_groups() {
+    use std::os::unix::fs::MetadataExt;
+    let f = Fake::new("groups");
+    let qemu = f.root.join("bin/qemu");
+    let mut gid = std::fs::metadata(&qemu).expect("stat").gid();
+    if gid == 0 {
+        // As root: a group of its own (kvm is never group 0).
+        std::os::unix::fs::chown(&qemu, None, Some(4_000_002)).expect("chgrp");
+        gid = 4_000_002;
+    }
+    std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    let c = f.config(&f.image());
+    // Device-model range: its only supplementary group is kvm's.
+    let kvm = |kvm_gid| Settings {
+        kvm_gid,
+        ..f.settings()
+    };
+    prepare(
+        &kvm(Some(gid)),
+        request(&c, BASE + DOMID, BASE + DOMID),
+        &f.host(),
+    )
+    .expect("executable through the kvm group");
+    let e = refused(&kvm(None), &f.host(), &c);
+    assert!(matches!(e, PrepareError::QemuNotExecutable { .. }), "{e:?}");
+    // Session mode: the device model keeps xend's own groups.
+    let session = Settings {
+        dm_range: false,
+        ..f.settings()
+    };
+    let (uid, other) = (4_000_001, 4_000_001);
+    let with = |groups| Host { groups, ..f.host() };
+    prepare(&session, request(&c, uid, other), &with(vec![gid])).expect("through xend's group");
+    let e = prepare(&session, request(&c, uid, other), &with(Vec::new())).expect_err("no group");
+    assert!(matches!(e, PrepareError::QemuNotExecutable { .. }), "{e:?}");
 }
