@@ -178,10 +178,11 @@ impl<'a> Payload<'a> {
     /// Exactly `N` NUL-separated strings.
     pub fn strings<const N: usize>(&self) -> Result<[&'a [u8]; N], ParseError> {
         let s = payload_strings(self.bytes);
-        let got = s.len();
-        s.try_into().map_err(|_| ParseError::Strings {
+        // From the slice, not the Vec: converting the Vec would shrink
+        // its allocation first, one more allocator call per request.
+        <[&[u8]; N]>::try_from(s.as_slice()).map_err(|_| ParseError::Strings {
             want: ["0", "1", "2", "3"].get(N).copied().unwrap_or("more"),
-            got,
+            got: s.len(),
         })
     }
 
