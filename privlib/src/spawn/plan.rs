@@ -2,7 +2,7 @@
 //! only: under the recording fake a plan makes no system call.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,9 @@ use crate::sys::child::ExecImage;
 use crate::sys::fds::MAX_PASSED_FDS;
 use crate::sys::landlock::{Ruleset, fs};
 use crate::sys::{self, CapState, CredOp, HeldFd, Sys, bpf, secbit};
+
+/// Fds to pass: (the caller's, the child's number).
+type FdPairs = Vec<(RawFd, RawFd)>;
 
 /// The checked plan of a spawn: what the child will do, in order.
 #[derive(Debug)]
@@ -76,38 +79,8 @@ impl Spawn {
         };
 
         // Validate.
-        let path = resolve(sys, &self.program).map_err(|w| self.invalid(w))?;
-        let c_path = cstring("program path", path.as_os_str()).map_err(|w| self.invalid(w))?;
-        let args = self
-            .args
-            .iter()
-            .map(|a| cstring("an argument", a))
-            .collect::<Result<Vec<_>, _>>();
-        let args = args.map_err(|w| self.invalid(w))?;
-        let mut env = Vec::with_capacity(self.env.len());
-        for (k, v) in &self.env {
-            if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(self.invalid(Invalid::EnvName(k.clone())));
-            }
-            let mut kv = k.clone();
-            kv.push("=");
-            kv.push(v);
-            env.push(cstring("the environment", &kv).map_err(|w| self.invalid(w))?);
-        }
-        if self.fds.len() > MAX_PASSED_FDS {
-            return Err(self.invalid(Invalid::TooManyFds));
-        }
-        for (i, (from, to)) in self.fds.iter().enumerate() {
-            if *to < 0 || self.fds[..i].iter().any(|(_, t)| t == to) {
-                return Err(self.invalid(Invalid::FdTarget(*to)));
-            }
-            if !sys.fd_is_open(*from) {
-                return Err(self.invalid(Invalid::FdNotOpen {
-                    from: *from,
-                    to: *to,
-                }));
-            }
-        }
+        let (path, image) = self.image(sys)?;
+        self.check_fds(sys)?;
         let cwd = match &self.cwd {
             Some(d) => Some(cstring("cwd", d.as_os_str()).map_err(|w| self.invalid(w))?),
             None => None,
@@ -137,24 +110,7 @@ impl Spawn {
             return Err(self.invalid(Invalid::NoFileRead));
         }
 
-        // Landlock: rights the removed basic privileges and the caller's
-        // confinement handle; the program file stays readable and executable.
-        let mut handled = removal.landlock_fs;
-        if self.fs_allow.is_some() {
-            handled |= sys::landlock::fs_rights(sys.landlock_abi());
-        }
-        let ruleset = if handled != 0 || removal.landlock_scope != 0 {
-            let mut allow: Vec<(&Path, u64)> = vec![(path.as_path(), fs::READ_FILE | fs::EXECUTE)];
-            for (p, a) in self.fs_allow.iter().flatten() {
-                allow.push((p.as_path(), a.0));
-            }
-            Some(
-                basic::landlock::ruleset(sys, handled, removal.landlock_scope, &allow)
-                    .map_err(|e| privs_err(e.into()))?,
-            )
-        } else {
-            None
-        };
+        let ruleset = self.ruleset(sys, &path, &removal)?;
 
         // Act: the child's steps.
         let mut ops = vec![CredOp::ResetSignals];
@@ -168,21 +124,7 @@ impl Spawn {
                 hard: *hard,
             });
         }
-        // Standard fds that are not passed read and write /dev/null: a
-        // closed fd 0-2 would be taken by the program's next open.
-        let mut pairs = self.fds.clone();
-        let mut devnull = None;
-        if (0..=2).any(|t| !pairs.iter().any(|(_, to)| *to == t)) {
-            let null = sys
-                .open_devnull()
-                .map_err(|e| self.invalid(Invalid::DevNull(e)))?;
-            for t in 0..=2 {
-                if !pairs.iter().any(|(_, to)| *to == t) {
-                    pairs.push((null.as_raw_fd(), t));
-                }
-            }
-            devnull = Some(null);
-        }
+        let (pairs, devnull) = self.fds_with_devnull(sys)?;
         ops.push(CredOp::RemapFds(pairs));
         // E = P for the steps below.
         if caps.effective != caps.permitted {
@@ -231,35 +173,8 @@ impl Spawn {
             ops.push(CredOp::Chdir(c));
         }
         // As the new user too: its own user namespace maps only it.
-        if let Some(nodes) = &self.private_dev {
-            if nodes.len() > sys::MAX_DEV_NODES {
-                return Err(self.invalid(Invalid::TooManyNodes));
-            }
-            let mut paths = Vec::new();
-            for n in nodes {
-                if n.is_empty() || n.contains('/') || n.starts_with('.') {
-                    return Err(self.invalid(Invalid::NodeName(n.clone())));
-                }
-                let host = Path::new("/dev").join(n);
-                // Checked here for a clear error; the child opens it again.
-                sys.check_node(&host).map_err(|source| {
-                    self.invalid(Invalid::Node {
-                        path: host.clone(),
-                        source,
-                    })
-                })?;
-                paths.push(cstring("a /dev node", host.as_os_str()).map_err(|w| self.invalid(w))?);
-            }
-            let uid = self.uid.unwrap_or(ids.uid[1]);
-            let gid = self.gid.unwrap_or(ids.gid[1]);
-            ops.push(CredOp::PrivateDev(sys::PrivateDev {
-                uid_map: cstring("uid_map", OsStr::new(&format!("{uid} {uid} 1")))
-                    .map_err(|w| self.invalid(w))?,
-                gid_map: cstring("gid_map", OsStr::new(&format!("{gid} {gid} 1")))
-                    .map_err(|w| self.invalid(w))?,
-                nodes: paths,
-                bounding: limit_caps,
-            }));
+        if let Some(op) = self.private_dev_op(sys, ids, limit_caps)? {
+            ops.push(op);
         }
         ops.push(CredOp::SetCaps(CapState {
             effective: post_caps,
@@ -298,11 +213,144 @@ impl Spawn {
         }
         Ok(Plan {
             ops,
-            image: ExecImage::new(c_path, args, env),
+            image,
             ruleset,
             devnull,
             exec_once,
         })
+    }
+
+    /// The program found on PATH (once, in the parent: the child then makes
+    /// exactly one execve) and its argument and environment vectors.
+    fn image(&self, sys: &impl Sys) -> Result<(PathBuf, ExecImage), SpawnError> {
+        let path = resolve(sys, &self.program).map_err(|w| self.invalid(w))?;
+        let c_path = cstring("program path", path.as_os_str()).map_err(|w| self.invalid(w))?;
+        let args = self
+            .args
+            .iter()
+            .map(|a| cstring("an argument", a))
+            .collect::<Result<Vec<_>, _>>();
+        let args = args.map_err(|w| self.invalid(w))?;
+        let mut env = Vec::with_capacity(self.env.len());
+        for (k, v) in &self.env {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(self.invalid(Invalid::EnvName(k.clone())));
+            }
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            env.push(cstring("the environment", &kv).map_err(|w| self.invalid(w))?);
+        }
+        Ok((path, ExecImage::new(c_path, args, env)))
+    }
+
+    /// Every fd to pass is open, and every target is given once.
+    fn check_fds(&self, sys: &impl Sys) -> Result<(), SpawnError> {
+        if self.fds.len() > MAX_PASSED_FDS {
+            return Err(self.invalid(Invalid::TooManyFds));
+        }
+        for (i, (from, to)) in self.fds.iter().enumerate() {
+            if *to < 0 || self.fds[..i].iter().any(|(_, t)| t == to) {
+                return Err(self.invalid(Invalid::FdTarget(*to)));
+            }
+            if !sys.fd_is_open(*from) {
+                return Err(self.invalid(Invalid::FdNotOpen {
+                    from: *from,
+                    to: *to,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Landlock ruleset, if any: the rights the removed basic
+    /// privileges and the caller's confinement handle, with the program
+    /// file (`path`) readable and executable.
+    fn ruleset(
+        &self,
+        sys: &impl Sys,
+        path: &Path,
+        removal: &basic::Removal,
+    ) -> Result<Option<Ruleset>, SpawnError> {
+        let mut handled = removal.landlock_fs;
+        if self.fs_allow.is_some() {
+            handled |= sys::landlock::fs_rights(sys.landlock_abi());
+        }
+        if handled == 0 && removal.landlock_scope == 0 {
+            return Ok(None);
+        }
+        let mut allow: Vec<(&Path, u64)> = vec![(path, fs::READ_FILE | fs::EXECUTE)];
+        for (p, a) in self.fs_allow.iter().flatten() {
+            allow.push((p.as_path(), a.0));
+        }
+        basic::landlock::ruleset(sys, handled, removal.landlock_scope, &allow)
+            .map(Some)
+            .map_err(|e| SpawnError::Privileges {
+                program: self.program.to_string_lossy().into_owned(),
+                source: e.into(),
+            })
+    }
+
+    /// The (from, to) fds for the child. Standard fds that are not passed
+    /// read and write /dev/null (returned, to be held until the fork): a
+    /// closed fd 0-2 would be taken by the program's next open.
+    fn fds_with_devnull(&self, sys: &impl Sys) -> Result<(FdPairs, Option<HeldFd>), SpawnError> {
+        let mut pairs = self.fds.clone();
+        let unpassed = |pairs: &[(RawFd, RawFd)], t: RawFd| !pairs.iter().any(|(_, to)| *to == t);
+        if !(0..=2).any(|t| unpassed(&pairs, t)) {
+            return Ok((pairs, None));
+        }
+        let null = sys
+            .open_devnull()
+            .map_err(|e| self.invalid(Invalid::DevNull(e)))?;
+        for t in 0..=2 {
+            if unpassed(&pairs, t) {
+                pairs.push((null.as_raw_fd(), t));
+            }
+        }
+        Ok((pairs, Some(null)))
+    }
+
+    /// The private /dev step, if asked for: the nodes checked by name and
+    /// on the host, and the one-uid maps of the child's user namespace.
+    fn private_dev_op(
+        &self,
+        sys: &impl Sys,
+        ids: sys::Ids,
+        bounding: crate::caps::CapMask,
+    ) -> Result<Option<CredOp>, SpawnError> {
+        let Some(nodes) = &self.private_dev else {
+            return Ok(None);
+        };
+        if nodes.len() > sys::MAX_DEV_NODES {
+            return Err(self.invalid(Invalid::TooManyNodes));
+        }
+        let mut paths = Vec::new();
+        for n in nodes {
+            if n.is_empty() || n.contains('/') || n.starts_with('.') {
+                return Err(self.invalid(Invalid::NodeName(n.clone())));
+            }
+            let host = Path::new("/dev").join(n);
+            // Checked here for a clear error; the child opens it again.
+            sys.check_node(&host).map_err(|source| {
+                self.invalid(Invalid::Node {
+                    path: host.clone(),
+                    source,
+                })
+            })?;
+            paths.push(cstring("a /dev node", host.as_os_str()).map_err(|w| self.invalid(w))?);
+        }
+        let uid = self.uid.unwrap_or(ids.uid[1]);
+        let gid = self.gid.unwrap_or(ids.gid[1]);
+        let map = |what, id: u32| {
+            cstring(what, OsStr::new(&format!("{id} {id} 1"))).map_err(|w| self.invalid(w))
+        };
+        Ok(Some(CredOp::PrivateDev(sys::PrivateDev {
+            uid_map: map("uid_map", uid)?,
+            gid_map: map("gid_map", gid)?,
+            nodes: paths,
+            bounding,
+        })))
     }
 }
 
