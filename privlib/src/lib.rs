@@ -29,6 +29,7 @@
 //! - [`policy`]: the policy file granting `xvm_control` and `virt_manage`;
 //! - [`authz`]: [`authz::require_any`], the one decision, with its audit event;
 //! - [`gate`]: who gets a connection slot, decided at accept; the refuser;
+//! - [`cli`]: the command-line flags the daemons and clients share;
 //! - [`listener`]: the unix socket every daemon listens on;
 //! - [`log`]: the daemons' stderr log;
 //! - [`ppriv`]: the `ppriv` tool's output;
@@ -51,6 +52,7 @@ pub mod authz;
 pub mod basic;
 pub mod bounded;
 pub mod caps;
+pub mod cli;
 pub mod gate;
 pub mod listener;
 pub mod log;

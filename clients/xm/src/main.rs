@@ -12,22 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use privlib::mode::{client_socket, env_path, session_run, xvm_root};
 use xend::api::DomainInfo;
 use xend::client::Client;
 use xend::config::DomainConfig;
 
-/// Manages domains through xend.
-#[derive(Parser, Debug)]
-#[command(name = "xm", version)]
-struct Args {
-    /// The session xend, even as root.
-    #[arg(long)]
-    session: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+/// The command line: `--session` and one verb.
+type Args = privlib::cli::ClientArgs<Cmd>;
+
+/// What `--help` says the tool is.
+const ABOUT: &str = "Manages domains through xend.";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -167,7 +162,7 @@ fn run(a: Args) -> Result<(), String> {
         Cmd::Create { file, .. } | Cmd::New { file } => read_config(file)?.0,
         _ => String::new(),
     };
-    let mut c = connect(a.session)?;
+    let mut c = connect(a.mode.session)?;
     match &a.cmd {
         Cmd::Create { file, .. } => {
             started(&c.create(&file.display().to_string(), &text).map_err(e)?);
@@ -196,7 +191,7 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(Args::parse_as("xm", ABOUT)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xm: {e}");

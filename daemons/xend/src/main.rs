@@ -22,21 +22,10 @@ use xend::server::Xend;
 #[derive(Parser, Debug)]
 #[command(name = "xend", version)]
 struct Args {
-    /// Session mode (the default when not root).
-    #[arg(long, conflicts_with = "system")]
-    session: bool,
-    /// System mode even when started as the account itself.
-    #[arg(long)]
-    system: bool,
-    /// The account to run as in system mode.
-    #[arg(long, default_value = "xvm")]
-    user: String,
-    /// Device models run as this uid plus their domid (system mode).
-    #[arg(long = "dm-uid-base", default_value_t = 200_000)]
-    dm_uid_base: u32,
-    /// How many domids the range covers.
-    #[arg(long = "dm-uid-count", default_value_t = 1000)]
-    dm_uid_count: u32,
+    #[command(flatten)]
+    mode: privlib::cli::DaemonMode,
+    #[command(flatten)]
+    account: privlib::cli::DaemonAccount,
     /// Disk images must be beneath one of these (repeatable).
     #[arg(long = "image-dir")]
     image_dirs: Vec<PathBuf>,
@@ -52,9 +41,6 @@ struct Args {
     /// Connections one user may have served at once.
     #[arg(long = "max-conns-per-uid", default_value_t = 32)]
     max_conns_per_uid: usize,
-    /// Log more.
-    #[arg(short = 'v', long)]
-    verbose: bool,
 }
 
 /// KVM when /dev/kvm is a device the `kvm` group (system) or we
@@ -80,13 +66,8 @@ fn kvm(system: bool) -> (bool, Option<u32>) {
 
 fn run(a: Args) -> Result<(), String> {
     let ids = privlib::procfs::read_cred(Path::new("/proc"), "self").map_err(|e| e.to_string())?;
-    let system = privlib::mode::daemon_is_system(a.session, a.system).map_err(|e| e.to_string())?;
-    privlib::log::StderrLog::new(if a.verbose {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    })
-    .install();
+    let system = a.mode.is_system().map_err(|e| e.to_string())?;
+    a.mode.install_log();
     let layout = if system {
         Layout::system(&xvm_root())
     } else {
@@ -100,10 +81,13 @@ fn run(a: Args) -> Result<(), String> {
     let policy = Policy::load(system, ids.uid[1]).map_err(|e| e.to_string())?;
     let account = if system {
         Some(
-            accounts::user_by_name(&a.user)
-                .map_err(|e| format!("looking up {}: {e}", a.user))?
+            accounts::user_by_name(&a.account.user)
+                .map_err(|e| format!("looking up {}: {e}", a.account.user))?
                 .ok_or_else(|| {
-                    format!("no account \"{}\" (manifests/sysusers.d/xvm.conf)", a.user)
+                    format!(
+                        "no account \"{}\" (manifests/sysusers.d/xvm.conf)",
+                        a.account.user
+                    )
                 })?,
         )
     } else {
@@ -116,7 +100,8 @@ fn run(a: Args) -> Result<(), String> {
     // mode (a device model never runs as root).
     let dm_range = system || ids.uid[1] == 0;
     if dm_range {
-        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count).map_err(|e| e.to_string())?;
+        privlib::subid::check_dm_range(a.account.dm_uid_base, a.account.dm_uid_count)
+            .map_err(|e| e.to_string())?;
     }
     let (use_kvm, kvm_gid) = kvm(dm_range);
 
@@ -152,8 +137,8 @@ fn run(a: Args) -> Result<(), String> {
         dm_range,
         run: layout.run.clone(),
         image_dirs,
-        dm_uid_base: a.dm_uid_base,
-        dm_uid_count: a.dm_uid_count,
+        dm_uid_base: a.account.dm_uid_base,
+        dm_uid_count: a.account.dm_uid_count,
         kvm: use_kvm,
         kvm_gid,
         xenstore: layout.xenstore.clone(),

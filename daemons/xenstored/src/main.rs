@@ -25,7 +25,7 @@ use xenstored::txn::TxnLimits;
 
 /// The XenStore daemon.
 #[derive(Parser, Debug)]
-#[command(name = "xenstored", version, disable_version_flag = true)]
+#[command(name = "xenstored", version)]
 struct Args {
     /// Stay in the foreground.
     #[arg(short = 'N', long = "no-fork")]
@@ -36,9 +36,6 @@ struct Args {
     /// Log every frame in and out to this file.
     #[arg(short = 'T', long = "trace-file")]
     trace_file: Option<PathBuf>,
-    /// Log more.
-    #[arg(short = 'V', long = "verbose")]
-    verbose: bool,
     /// Nodes a domain may own.
     #[arg(short = 'E', long = "entry-nb", default_value_t = 1000)]
     entry_nb: usize,
@@ -87,22 +84,10 @@ struct Args {
     /// Transactions one xvm_control connection may have open.
     #[arg(long = "control-transaction", default_value_t = ControlLimits::default().transaction)]
     control_transaction: usize,
-    /// Session mode (the default when not started as root).
-    #[arg(long, conflicts_with = "system")]
-    session: bool,
-    /// System mode even when started as the account itself, as a service
-    /// manager does (the default when started as root).
-    #[arg(long)]
-    system: bool,
-    /// The account to run as in system mode.
-    #[arg(long, default_value = "xvm")]
-    user: String,
-    /// Device models run as this uid plus their domid.
-    #[arg(long = "dm-uid-base", default_value_t = 200_000)]
-    dm_uid_base: u32,
-    /// How many domids the device-model uid range covers.
-    #[arg(long = "dm-uid-count", default_value_t = 1000)]
-    dm_uid_count: u32,
+    #[command(flatten)]
+    mode: privlib::cli::DaemonMode,
+    #[command(flatten)]
+    account: privlib::cli::DaemonAccount,
     /// Connections served at once, both sockets together (the last
     /// `--reserved-conns` of them only for xvm_control peers).
     #[arg(long = "max-conns", default_value_t = privlib::GateLimits::default().total)]
@@ -118,21 +103,16 @@ struct Args {
 fn start(a: Args) -> Result<(), StartError> {
     let ids = privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
         .map_err(StartError::Cred)?;
-    let mode = if privlib::mode::daemon_is_system(a.session, a.system).map_err(StartError::Mode)? {
+    let mode = if a.mode.is_system().map_err(StartError::Mode)? {
         Mode::System
     } else {
         Mode::Session
     };
-    privlib::log::StderrLog::new(if a.verbose {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    })
-    .install();
+    a.mode.install_log();
     // Before anything is made: a device-model range that a user's own
     // namespace could run as is refused.
     if mode == Mode::System {
-        privlib::subid::check_dm_range(a.dm_uid_base, a.dm_uid_count)
+        privlib::subid::check_dm_range(a.account.dm_uid_base, a.account.dm_uid_count)
             .map_err(StartError::DmRange)?;
     }
     let dir = run_dir(&mode).map_err(StartError::RunDir)?;
@@ -140,12 +120,12 @@ fn start(a: Args) -> Result<(), StartError> {
         Mode::System => {
             let policy =
                 Policy::load_system(&privlib::policy::system_path()).map_err(StartError::Policy)?;
-            let user = accounts::user_by_name(&a.user)
+            let user = accounts::user_by_name(&a.account.user)
                 .map_err(|source| StartError::AccountLookup {
-                    user: a.user.clone(),
+                    user: a.account.user.clone(),
                     source,
                 })?
-                .ok_or_else(|| StartError::NoAccount(a.user.clone()))?;
+                .ok_or_else(|| StartError::NoAccount(a.account.user.clone()))?;
             (policy, Some(user))
         }
         Mode::Session => (
@@ -267,8 +247,8 @@ fn start(a: Args) -> Result<(), StartError> {
 
     tracing::info!(dir = %dir.display(), nodes = daemon.store.len(), "xenstored serving");
     let dm = DmUids {
-        base: a.dm_uid_base,
-        count: a.dm_uid_count,
+        base: a.account.dm_uid_base,
+        count: a.account.dm_uid_count,
     };
     let mut server = Server::new(daemon, Some(journal), policy, dm, endpoints);
     if let Some(t) = trace {

@@ -26,34 +26,24 @@ use smf::restarter::{Config, Restarter};
 #[derive(Parser, Debug)]
 #[command(name = "svc-startd", version)]
 struct Args {
-    /// Session mode: everything runs as you (the default when not root).
-    #[arg(long, conflicts_with = "system")]
-    session: bool,
-    /// System mode even when not started as root.
-    #[arg(long)]
-    system: bool,
+    /// Session mode runs everything as you; system mode (the default as
+    /// root, or --system as anyone) the services as their manifests say.
+    #[command(flatten)]
+    mode: privlib::cli::DaemonMode,
     /// The manifests (every *.xml in it).
     #[arg(long, default_value = "/usr/share/xvm/smf")]
     manifests: PathBuf,
     /// Where programs named bare in `exec` are (default: beside svc-startd).
     #[arg(long)]
     bindir: Option<PathBuf>,
-    /// Log more.
-    #[arg(short = 'v', long)]
-    verbose: bool,
 }
 
 fn run(a: Args) -> Result<(), String> {
     let uid = privlib::procfs::read_cred(Path::new("/proc"), "self")
         .map_err(|e| e.to_string())?
         .uid[1];
-    let system = privlib::mode::daemon_is_system(a.session, a.system).map_err(|e| e.to_string())?;
-    privlib::log::StderrLog::new(if a.verbose {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    })
-    .install();
+    let system = a.mode.is_system().map_err(|e| e.to_string())?;
+    a.mode.install_log();
     let paths = Paths::new(system).map_err(|e| e.to_string())?;
     // System mode: the host's directories and svc-startd's own, as a
     // host has them (smf::layout), before anything reads or writes there.

@@ -11,19 +11,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use smf::control::{client_socket, request};
 
-/// Manipulates service instances.
-#[derive(Parser, Debug)]
-#[command(name = "svcadm", version)]
-struct Args {
-    /// The session restarter, even as root.
-    #[arg(long)]
-    session: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+/// The command line: `--session` and one verb.
+type Args = privlib::cli::ClientArgs<Cmd>;
+
+/// What `--help` says the tool is.
+const ABOUT: &str = "Manipulates service instances.";
 
 /// The instances a verb acts on.
 #[derive(clap::Args, Debug)]
@@ -91,7 +86,7 @@ fn wait(socket: &std::path::Path, fmri: &str, want: &str) -> Result<(), String> 
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
+    let socket = client_socket(a.mode.session).map_err(|e| e.to_string())?;
     let each = |verb: &str, fmris: &[String], extra: Option<&str>| -> Result<(), String> {
         for f in fmris {
             let mut fields = vec![verb, f.as_str()];
@@ -121,5 +116,8 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    smf::cli::exit(Some("svcadm"), run(Args::parse()).map(|()| true))
+    smf::cli::exit(
+        Some("svcadm"),
+        run(Args::parse_as("svcadm", ABOUT)).map(|()| true),
+    )
 }

@@ -22,9 +22,8 @@ struct Args {
     /// The instance `setprop` and `listprop` act on.
     #[arg(short = 's')]
     select: Option<String>,
-    /// The session restarter, even as root.
-    #[arg(long)]
-    session: bool,
+    #[command(flatten)]
+    mode: privlib::cli::ClientMode,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -80,7 +79,7 @@ fn run(a: Args) -> Result<(), String> {
     match &a.cmd {
         Cmd::Setprop { words } => {
             let fmri = selected(&a)?;
-            let socket = smf::control::client_socket(a.session).map_err(|e| e.to_string())?;
+            let socket = smf::control::client_socket(a.mode.session).map_err(|e| e.to_string())?;
             let (prop, rest) = match &words[..] {
                 [p, eq, rest @ ..] if eq == "=" && !rest.is_empty() => (p, rest),
                 _ => return Err("usage: svccfg -s FMRI setprop pg/prop = [type:] value".into()),
@@ -107,7 +106,7 @@ fn run(a: Args) -> Result<(), String> {
         }
         Cmd::Listprop => {
             let fmri = selected(&a)?;
-            let socket = smf::control::client_socket(a.session).map_err(|e| e.to_string())?;
+            let socket = smf::control::client_socket(a.mode.session).map_err(|e| e.to_string())?;
             for l in
                 smf::control::request(&socket, &["listprop", fmri]).map_err(|e| e.to_string())?
             {

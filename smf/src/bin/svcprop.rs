@@ -13,15 +13,14 @@ struct Args {
     /// One property.
     #[arg(short = 'p')]
     prop: Option<String>,
-    /// The session restarter, even as root.
-    #[arg(long)]
-    session: bool,
+    #[command(flatten)]
+    mode: privlib::cli::ClientMode,
     /// The instance.
     fmri: String,
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
+    let socket = client_socket(a.mode.session).map_err(|e| e.to_string())?;
     match &a.prop {
         Some(p) => {
             for l in request(&socket, &["getprop", &a.fmri, p]).map_err(|e| e.to_string())? {

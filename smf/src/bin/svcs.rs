@@ -27,9 +27,8 @@ struct Args {
     /// Instances that are not running as they should, and why.
     #[arg(short = 'x')]
     explain: bool,
-    /// The session restarter, even as root.
-    #[arg(long)]
-    session: bool,
+    #[command(flatten)]
+    mode: privlib::cli::ClientMode,
     /// Instances (default: all).
     fmris: Vec<String>,
 }
@@ -96,7 +95,7 @@ fn procs(pid: i32) -> String {
 }
 
 fn run(a: Args) -> Result<bool, String> {
-    let socket = client_socket(a.session).map_err(|e| e.to_string())?;
+    let socket = client_socket(a.mode.session).map_err(|e| e.to_string())?;
     if a.long {
         if a.fmris.is_empty() {
             return Err("-l needs an FMRI".into());

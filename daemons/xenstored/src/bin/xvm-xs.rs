@@ -6,21 +6,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use privlib::mode::{ModeError, client_socket, env_path};
 use xenstored::client::{Client, ClientError};
 use xenstored::config::{ConfigError, Mode, run_dir};
 
-/// Reads and changes the XenStore.
-#[derive(Parser, Debug)]
-#[command(name = "xvm-xs", version)]
-struct Args {
-    /// Use the session daemon even as root.
-    #[arg(long)]
-    session: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+/// The command line: `--session` and one verb.
+type Args = privlib::cli::ClientArgs<Cmd>;
+
+/// What `--help` says the tool is.
+const ABOUT: &str = "Reads and changes the XenStore.";
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -96,7 +91,7 @@ fn ls(c: &mut Client, path: &str, depth: usize, out: &mut String) -> Result<(), 
 }
 
 fn run(a: Args) -> Result<(), CliError> {
-    let path = socket(a.session)?;
+    let path = socket(a.mode.session)?;
     let mut c = Client::connect(&path).map_err(|source| CliError::Connect {
         path: path.clone(),
         source,
@@ -152,7 +147,7 @@ fn run(a: Args) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(Args::parse_as("xvm-xs", ABOUT)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xvm-xs: {e}");
