@@ -2,8 +2,6 @@
 //! mount namespace with its own /etc/passwd and /etc/group, a server on
 //! the listener helper, and clients running as test users. Root only.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -13,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{check, copy_binary, serial};
 use privlib::caps::{CapMask, num};
 use privlib::listener::{SocketSpec, UnixServer};
 use privlib::names::{PrivId, virt_manage};
@@ -22,6 +19,8 @@ use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, diag, ns};
 use privlib::testing::{EventCapture, as_user, fake_users, in_private_tmpfs, root_or_skip};
 use privlib::{Policy, require_any};
+use xvm_tests::hermetic::copy_binary;
+use xvm_tests::{check, scratch, serial};
 
 const ALICE: u32 = 48_100; // in group virt
 const BOB: u32 = 48_101; // in no group that grants anything
@@ -120,14 +119,14 @@ fn group_members_are_served_and_others_denied_with_an_audit_record() {
         let (sock, _) = serve(dir, p, vec![virt_manage()])?;
         as_user(ALICE, &[VIRT], || {
             let r = ask(&sock)?;
-            check(r == "ok: group virt", format!("alice: {r}"))
+            Ok(check(r == "ok: group virt", format!("alice: {r}"))?)
         })?;
         as_user(BOB, &[], || {
             let r = ask(&sock)?;
-            check(
+            Ok(check(
                 r.starts_with("permission denied: virt_manage required"),
                 format!("bob: {r}"),
-            )
+            )?)
         })?;
         let events = audit.events("xvm::audit");
         check(
@@ -151,10 +150,10 @@ fn group_members_are_served_and_others_denied_with_an_audit_record() {
                 format!("audit field {f} missing"),
             )?;
         }
-        check(
+        Ok(check(
             b.get("asked").map(String::as_str) == Some("virt_manage"),
             format!("{b:?}"),
-        )
+        )?)
     });
     verdict.expect("group policy");
 }
@@ -280,10 +279,10 @@ fn a_capability_grants_until_it_is_dropped() {
                 .apply(&CredOp::SetCaps(CapState::default()))
                 .map_err(|e| format!("drop: errno {e}"))?;
             let r = ask(&sock)?;
-            check(
+            Ok(check(
                 r.starts_with("permission denied: virt_manage required"),
                 format!("after dropping it: {r}"),
-            )
+            )?)
         })?)
     });
     verdict.expect("capability grant");
@@ -401,17 +400,17 @@ fn the_shipped_default_policy_checks_clean() {
             .output()
             .map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&out.stdout);
-        check(
+        Ok(check(
             text.contains("virt_manage: yes, by group virt") && text.contains("xvm_control: no"),
             format!("who: {text}"),
-        )
+        )?)
     });
     verdict.expect("shipped default");
 }
 
 #[test]
 fn a_bad_policy_names_file_line_and_column() {
-    let dir = common::scratch("bad-policy");
+    let dir = scratch("bad-policy").expect("scratch dir");
     let f = dir.join("bad.toml");
     std::fs::write(
         &f,

@@ -2,17 +2,15 @@
 //! default's split of the two privileges, the "root's alone" rule on the
 //! path as the kernel resolves it, and the bounds on what is read.
 
-mod common;
-
 use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{check, scratch, serial};
 use privlib::Policy;
 use privlib::policy::MAX_POLICY_LEN;
 use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use xvm_tests::{check, scratch, serial};
 
 const ALICE: u32 = 48_110; // in xvm-manage
 const BOB: u32 = 48_111; // in no group
@@ -101,10 +99,10 @@ fn the_shipped_policy_gives_the_management_group_virt_manage_alone() {
         )?;
         // The daemons load it the same way (system mode, root's alone).
         let (code, out, err) = xvm_policy(&["check"], Some(dir));
-        check(
+        Ok(check(
             code == Some(0) && out.is_empty(),
             format!("check of the installed copy: {err}"),
-        )
+        )?)
     });
     verdict.expect("shipped policy");
 }
@@ -154,7 +152,7 @@ fn the_shipped_groups_are_created_by_sysusers_and_kept_apart() {
 /// A root-owned scratch tree: `base/open` is mode 0777 (anyone may rename
 /// what is in it), `base/safe` 0755; each holds `sub/privileges.toml`.
 fn tree(name: &str) -> PathBuf {
-    let base = scratch(name);
+    let base = scratch(name).expect("scratch dir");
     for (d, mode) in [("open", 0o777), ("safe", 0o755)] {
         let sub = base.join(d).join("sub");
         std::fs::create_dir_all(&sub).expect("dir");
@@ -263,7 +261,7 @@ fn check_applies_the_daemons_rules_to_any_file() {
 
 #[test]
 fn check_refuses_devices_and_fifos_without_waiting() {
-    let dir = scratch("policy-fifo");
+    let dir = scratch("policy-fifo").expect("scratch dir");
     let fifo = dir.join("fifo.toml");
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
@@ -304,7 +302,7 @@ fn padded(len: u64) -> String {
 
 #[test]
 fn an_oversized_policy_is_refused() {
-    let dir = scratch("policy-size");
+    let dir = scratch("policy-size").expect("scratch dir");
     let big = dir.join("big.toml");
     std::fs::write(&big, padded(MAX_POLICY_LEN + 1)).expect("write");
     let fits = dir.join("fits.toml");
@@ -327,7 +325,7 @@ fn an_oversized_policy_is_refused() {
 
 #[test]
 fn a_privilege_named_twice_is_refused_by_check() {
-    let dir = scratch("policy-dup");
+    let dir = scratch("policy-dup").expect("scratch dir");
     let f = dir.join("dup.toml");
     std::fs::write(
         &f,

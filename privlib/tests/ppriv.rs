@@ -1,11 +1,10 @@
 //! The `ppriv` tool, run as a user would.
 
-mod common;
-
 use std::process::Command;
 
-use common::{field, serial};
 use privlib::testing::root_or_skip;
+use xvm_tests::procfs::field;
+use xvm_tests::serial;
 
 fn ppriv(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ppriv"))

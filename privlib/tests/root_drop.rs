@@ -2,14 +2,11 @@
 //! unprivileged uid a process cannot regain root or capabilities. Each
 //! test forks, drops in the child, and tries. Root only.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{UID, check, copy_binary, field, serial};
 use privlib::caps::{CapMask, num};
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, probe};
@@ -17,6 +14,12 @@ use privlib::testing::{in_private_tmpfs, root_or_skip};
 use privlib::{
     InitFlags, PrivOp, PrivSet, init_daemon_priv, parse_set, priv_bracket, priv_bracket_init,
 };
+use xvm_tests::hermetic::copy_binary;
+use xvm_tests::procfs::field;
+use xvm_tests::{check, serial};
+
+/// An unprivileged uid with no passwd entry, unlikely to own anything.
+const UID: u32 = 48_000;
 
 fn drop_to(uid: u32, privs: &str) -> Result<(), String> {
     let privs = parse_set(privs).map_err(|e| e.to_string())?;
@@ -79,10 +82,10 @@ fn after_init_daemon_priv_root_is_gone_for_good() {
                 format!("control: suid gave Uid {}", field(&s, "Uid")),
             )?;
             let s = status_of(&fcap_cat)?.ok_or("fcap-cat refused")?;
-            check(
+            Ok(check(
                 field(&s, "CapEff") != "0000000000000000",
                 "control: file capabilities not granted",
-            )
+            )?)
         })?;
 
         let mut victim = Command::new("sleep")
@@ -154,10 +157,10 @@ fn after_init_daemon_priv_root_is_gone_for_good() {
                 format!("reading the root-only file: {e:?}"),
             )?;
             // Securebits: uid 0 means nothing any more, and that is locked.
-            check(
+            Ok(check(
                 Linux.securebits() & 0x0f == 0x0f,
                 format!("securebits {:#x}", Linux.securebits()),
-            )
+            )?)
         });
         let _ = victim.kill();
         let _ = victim.wait();
@@ -194,20 +197,20 @@ fn a_bracketed_privilege_works_only_while_bracketed_on() {
                 field(&s, "CapEff") == "0000000000000000",
                 format!("CapEff {}", field(&s, "CapEff")),
             )?;
-            check(
+            Ok(check(
                 field(&s, "CapPrm") == "0000000000000001",
                 format!("CapPrm {}", field(&s, "CapPrm")),
-            )
+            )?)
         })?;
         let owner =
             std::os::unix::fs::MetadataExt::uid(&fs::metadata(&file).map_err(|e| e.to_string())?);
-        check(
+        Ok(check(
             owner == UID + 1,
             format!(
                 "owner is {owner}, the bracketed chown should have made it {}",
                 UID + 1
             ),
-        )
+        )?)
     });
     verdict.expect("bracket");
 }
@@ -252,7 +255,7 @@ fn started_as_the_user_with_ambient_capabilities_it_trims() {
             field(&s, "CapBnd") == "0000000000000001",
             format!("CapBnd {}", field(&s, "CapBnd")),
         )?;
-        check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs")
+        Ok(check(field(&s, "NoNewPrivs") == "1", "NoNewPrivs")?)
     });
     verdict.expect("ambient trim");
 }
@@ -281,12 +284,12 @@ fn removed_basic_privileges_are_enforced_on_the_process() {
         let unix = std::os::unix::net::UnixDatagram::unbound();
         check(unix.is_ok(), "unix sockets must stay")?;
         let sets = privlib::getppriv().map_err(|e| e.to_string())?;
-        check(
+        Ok(check(
             !sets
                 .permitted
                 .has(privlib::names::lookup("proc_fork").ok_or("name")?),
             "P still has proc_fork",
-        )
+        )?)
     });
     verdict.expect("basic removal");
 }
@@ -324,11 +327,11 @@ fn a_filter_that_cannot_reach_every_thread_is_an_error() {
             "setppriv reported success though no filter was installed",
         )?;
         let sets = privlib::getppriv().map_err(|e| e.to_string())?;
-        check(
+        Ok(check(
             sets.permitted
                 .has(privlib::names::lookup("proc_fork").ok_or("name")?),
             "proc_fork recorded as gone",
-        )
+        )?)
     });
     verdict.expect("tsync");
 }

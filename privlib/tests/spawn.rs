@@ -1,15 +1,17 @@
 //! `Spawn` for real: the child is least-privileged before exec, and a
 //! failure names its step.
 
-mod common;
-
 use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 
-use common::{UID, field, scratch, serial};
 use privlib::testing::root_or_skip;
 use privlib::{Spawn, SpawnError, parse_set};
+use xvm_tests::procfs::field;
+use xvm_tests::{scratch, serial};
+
+/// An unprivileged uid with no passwd entry, unlikely to own anything.
+const UID: u32 = 48_000;
 
 /// Runs `spawn`, returns (exit code, stdout, stderr).
 fn run(spawn: Spawn) -> (i32, String, String) {
@@ -135,7 +137,7 @@ fn without_proc_exec_only_the_program_itself_starts() {
 #[test]
 fn without_file_write_nothing_is_written() {
     let _g = serial();
-    let dir = scratch("no-write");
+    let dir = scratch("no-write").expect("scratch dir");
     let target = dir.join("f");
     let (code, out, _) = run(sh(&format!("echo x > {} || echo refused; cat /etc/hostname >&2 && echo read; echo y >/dev/null || echo null-refused", target.display()))
         .privileges(parse_set("basic,!file_write").expect("set")));

@@ -297,6 +297,17 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
         .map_err(Error::io("chmod", path))
 }
 
+/// Copies the system binary `src` to `dir/name`, root's, with `mode`
+/// (0o4755: a setuid-root copy), for tests of what a dropped process may
+/// no longer exec.
+pub fn copy_binary(src: &str, dir: &Path, name: &str, mode: u32) -> Result<PathBuf, Error> {
+    let dst = dir.join(name);
+    std::fs::copy(src, &dst).map_err(Error::io("copy to", &dst))?;
+    chown(&dst, Some(0), Some(0)).map_err(Error::io("chown", &dst))?;
+    set_mode(&dst, mode)?;
+    Ok(dst)
+}
+
 /// A fresh, empty directory under the system temp dir, for tests that
 /// need no root.
 pub fn scratch(name: &str) -> Result<PathBuf, Error> {
