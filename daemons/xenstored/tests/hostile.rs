@@ -45,7 +45,11 @@ fn daemon(root: &Path, extra: &[&str]) -> Result<Xenstored, String> {
         root,
         "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n",
     )?;
-    Ok(Xenstored::start(&root.join("run/xenstored"), extra, &[("XVM_ROOT", root)])?)
+    Ok(Xenstored::start(
+        &root.join("run/xenstored"),
+        extra,
+        &[("XVM_ROOT", root)],
+    )?)
 }
 
 /// One whole round trip (connect, write or read, answer) on `sock`,

@@ -37,7 +37,11 @@ fn setup(root: &Path) -> Result<(), String> {
 fn daemon(root: &Path, extra: &[&str]) -> Result<Xenstored, String> {
     let mut args = vec!["--dm-uid-base", "49000"];
     args.extend_from_slice(extra);
-    Ok(Xenstored::start(&root.join("run/xenstored"), &args, &[("XVM_ROOT", root)])?)
+    Ok(Xenstored::start(
+        &root.join("run/xenstored"),
+        &args,
+        &[("XVM_ROOT", root)],
+    )?)
 }
 
 fn xs_err(r: Result<impl std::fmt::Debug, ClientError>) -> String {
