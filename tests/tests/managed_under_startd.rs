@@ -5,7 +5,7 @@
 //! (virt_manage by group alone), and the daemons run as xvm.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xvm_tests::daemon::Daemon;
@@ -15,11 +15,40 @@ use xvm_tests::{
     Accounts, Error, Hermetic, bin, check, require_program, require_root, wait_for_socket,
 };
 
-/// The manifests' device-model range starts at 200000.
+/// The shipped manifests with xend's device-model range moved from
+/// 200000 to this, clear of a real stack's domains on the same host.
 const IDS: Accounts = Accounts {
-    dm_base: 200_000,
+    dm_base: 290_000,
     ..Accounts::from_base(48_880)
 };
+
+/// The shipped manifests, copied into `dir` with xend's `dm-uid-base`
+/// set to `IDS.dm_base`.
+fn manifests(dir: &Path) -> Result<PathBuf, Error> {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
+    let ours = dir.join("manifests");
+    std::fs::create_dir_all(&ours).map_err(Error::io("create", &ours))?;
+    for e in std::fs::read_dir(&shipped).map_err(Error::io("list", &shipped))? {
+        let p = e.map_err(Error::io("list", &shipped))?.path();
+        let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
+        let base = format!(
+            "name=\"dm-uid-base\" type=\"count\" value=\"{}\"",
+            IDS.dm_base
+        );
+        let text = text.replace(
+            "name=\"dm-uid-base\" type=\"count\" value=\"200000\"",
+            &base,
+        );
+        let to = ours.join(p.file_name().unwrap_or_default());
+        std::fs::write(&to, text).map_err(Error::io("write", &to))?;
+    }
+    let xend = std::fs::read_to_string(ours.join("xvm-xend.xml")).unwrap_or_default();
+    check(
+        xend.contains(&IDS.dm_base.to_string()),
+        "xvm-xend.xml no longer sets dm-uid-base to 200000: update this test",
+    )?;
+    Ok(ours)
+}
 
 /// svc-startd, stopped with SIGTERM (so it stops its services) when
 /// dropped.
@@ -39,7 +68,7 @@ fn xm_new_start_and_delete_a_managed_domain_under_svc_startd() {
     }
     let r = (|| {
         let tree = Hermetic::new("managed-startd", IDS)?;
-        let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
+        let manifests = manifests(tree.base())?;
         let cmd = startd_system(tree.command(&bin("svc-startd")?), &manifests, tree.root());
         let startd = Startd(Daemon::spawn(
             "svc-startd",
