@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use xenstored::client::{Client as XsClient, ClientError};
 
-use crate::manager::Domain;
+use crate::domain::Domain;
 
 /// Why a domain's entries could not be written.
 #[derive(Debug, thiserror::Error)]

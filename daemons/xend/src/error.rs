@@ -1,15 +1,18 @@
-//! What a domain operation can fail with: [`DomainError`].
+//! What a domain operation can fail with: [`DomainError`], what the
+//! manager and the server return.
 //!
 //! Every variant keeps its typed cause: saved state and QMP
 //! ([`DomainError::State`], [`DomainError::Qmp`]), a launch refused before
 //! anything was made ([`DomainError::Prepare`]) or failing at a step
-//! ([`DomainError::Run`]). How each is answered on the wire:
-//! `crate::server::kind_of`.
+//! ([`DomainError::Run`]). It sits above the modules whose errors it
+//! wraps (each converts into it with `From`); none of them returns it.
+//! How each is answered on the wire: `crate::server::kind_of`.
 
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::manager::MAX_MANAGED;
+use crate::domain::MAX_MANAGED;
+use crate::launch::LaunchError;
 
 /// Why a domain could not be created, found, changed or ended.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +69,7 @@ pub enum DomainError {
     Proc(#[source] privlib::procfs::ProcError),
     /// The domain's state could not be saved, or a UUID made.
     #[error(transparent)]
-    State(#[from] crate::manager::saved::StateError),
+    State(#[from] crate::saved::StateError),
     /// A launch was refused before anything was made.
     #[error(transparent)]
     Prepare(#[from] crate::dm::prepare::PrepareError),
@@ -76,6 +79,15 @@ pub enum DomainError {
     /// A QMP command failed.
     #[error(transparent)]
     Qmp(#[from] crate::qmp::QmpError),
+}
+
+impl From<LaunchError> for DomainError {
+    fn from(e: LaunchError) -> DomainError {
+        match e {
+            LaunchError::Prepare(e) => DomainError::Prepare(e),
+            LaunchError::Run(e) => DomainError::Run(e),
+        }
+    }
 }
 
 impl DomainError {

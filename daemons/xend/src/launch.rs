@@ -2,7 +2,8 @@
 //!
 //! A start is [`prepare`] (checks everything, opens the disks, makes
 //! nothing: see [`crate::dm::prepare`]) then [`run`], which acts in a
-//! fixed order, one error variant per step:
+//! fixed order, one error variant per step ([`LaunchError`] is either;
+//! the manager turns it into its `DomainError`):
 //! 1. rlimits: the device model's limits (no core dump, a bound on open
 //!    files: [`dm::DM_NOFILE`]) are the first thing its process gets, set by privlib's
 //!    child right after the signals are reset, before any namespace, fd or
@@ -31,12 +32,23 @@ use std::time::SystemTime;
 
 use crate::dm::kill::kill;
 use crate::dm::log::{QEMU_LOG_MAX, pump_log};
-use crate::dm::prepare::{Host, Prepared, Request, prepare};
+use crate::dm::prepare::{Host, PrepareError, Prepared, Request, prepare};
 use crate::dm::{self, DmError, DmSpec};
+use crate::domain::{DState, Domain, Reservation, Settings};
 use crate::entries::{self, EntriesError};
-use crate::error::DomainError;
-use crate::manager::saved::StateError;
-use crate::manager::{DState, Domain, Reservation, Settings, save_state};
+use crate::saved::{StateError, save_state};
+
+/// Why a reserved domain did not start: refused before anything was made,
+/// or failed at a step of [`run`].
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// Refused by [`prepare`]: nothing was made.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// Failed at a step of [`run`] (named in the error).
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
 
 /// Why a prepared launch failed, by step.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +120,7 @@ pub enum RunError {
 
 /// Starts a reserved domain: [`prepare`] on this host, then [`run`].
 /// Needs only the settings, so it runs without the manager's lock.
-pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
+pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, LaunchError> {
     let req = Request {
         domid: r.domid,
         uid: r.uid,
@@ -118,8 +130,8 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, DomainError> {
         source: &r.source,
         text: &r.text,
     };
-    let p = prepare(s, req, &Host::system()).map_err(DomainError::Prepare)?;
-    run(p).map_err(DomainError::Run)
+    let p = prepare(s, req, &Host::system())?;
+    Ok(run(p)?)
 }
 
 /// A listening socket at `path`.

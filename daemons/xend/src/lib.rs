@@ -29,14 +29,17 @@ pub mod client;
 pub mod config;
 pub mod disk;
 pub mod dm;
+pub mod domain;
 pub mod entries;
 pub mod error;
 pub mod launch;
 pub mod layout;
 pub mod manager;
 pub mod privs;
+pub mod procstat;
 pub mod qmp;
 pub mod rpc;
+pub mod saved;
 #[cfg(test)]
 mod scratch;
 pub mod server;

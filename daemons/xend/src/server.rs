@@ -31,8 +31,9 @@ use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Ucred, Verdict, require_a
 use serde_json::Value;
 
 use crate::api::{self, Call, DomainAck, DomainInfo, ErrorKind, RpcError};
+use crate::domain::{DState, Settings};
 use crate::error::DomainError;
-use crate::manager::{self, DState, Ending, Manager};
+use crate::manager::{self, Ending, Manager};
 use crate::rpc;
 
 /// Requests one connection may send before it is closed.
@@ -140,7 +141,7 @@ impl Xend {
     }
 
     /// The settings (a copy, for work done without the lock).
-    pub fn settings(&self) -> manager::Settings {
+    pub fn settings(&self) -> Settings {
         self.lock().s.clone()
     }
 

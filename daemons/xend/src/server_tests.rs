@@ -12,7 +12,8 @@ use std::time::Duration;
 use privlib::{GateLimits, Policy};
 use serde_json::{Value, json};
 
-use crate::manager::{Manager, test_settings};
+use crate::domain::test_settings;
+use crate::manager::Manager;
 use crate::rpc::MAX_LINE;
 use crate::server::{self, Xend};
 

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::config::DomainConfig;
 use crate::disk::{DiskError, open_disk};
 use crate::dm::{DM_NOFILE, DmError, check_disk_count, check_ids, dev_nodes};
-use crate::manager::Settings;
+use crate::domain::Settings;
 
 /// Where [`prepare`] reads the host.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use super::{Host, PrepareError, Request, prepare};
 use crate::config::{self, DomainConfig};
 use crate::disk::DiskError;
 use crate::dm::DmError;
-use crate::manager::Settings;
+use crate::domain::Settings;
 use crate::scratch::Scratch;
 
 const BASE: u32 = 300_000;

@@ -11,13 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::api::Named;
 use crate::config::{self, DomainConfig};
+use crate::domain::{MAX_MANAGED, Settings};
 use crate::error::DomainError;
-use crate::manager::saved::replace_file;
-use crate::manager::{Manager, Settings};
-
-/// Managed domains xend keeps at most: each is a file read by every
-/// `xm list`, and any `virt_manage` user may store them.
-pub const MAX_MANAGED: usize = 256;
+use crate::manager::Manager;
+use crate::saved::replace_file;
 
 /// The file of managed domain `name`; a name that is no plain file name
 /// names no managed domain.

@@ -1,114 +1,38 @@
-//! The domain table: every domain xend runs, starts or ends ([`Manager`],
-//! [`Domain`], [`DState`]), and the bookkeeping that lets the slow steps
-//! run without the lock ([`Reservation`], [`Busy`], [`Ending`]).
+//! The domain table: every domain xend runs, starts or ends
+//! ([`Manager`]), and the bookkeeping that lets the slow steps run without
+//! the lock ([`Busy`], [`Ending`]; a [`Reservation`] is made here). What a
+//! domain is ([`Domain`], [`DState`], [`Settings`]) is [`crate::domain`],
+//! re-exported here.
 //!
-//! Beside it: what survives xend and adopting it ([`saved`]), managed
-//! domains' config files ([`managed`]), the host's size for Domain-0's row
-//! ([`host`]), and looking after running domains ([`watch`]). Starting and
-//! ending a domain's device model is [`crate::launch`].
+//! Beside it: adopting what a previous xend left running ([`adopt`], from
+//! [`crate::saved`]), managed domains' config files ([`managed`]), the
+//! host's size for Domain-0's row ([`host`]), and looking after running
+//! domains ([`watch`]). Starting and ending a domain's device model is
+//! [`crate::launch`]; its failures come up as [`crate::launch::LaunchError`]
+//! and leave here as [`DomainError`].
 
+pub mod adopt;
 pub mod host;
 pub mod managed;
-pub mod saved;
 #[cfg(test)]
 mod tests;
 pub mod watch;
 
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::{DomainInfo, DomainState};
 use crate::config::{self, DomainConfig};
-use crate::dm::kill::processes_of;
+pub use crate::domain::{DState, Domain, MAX_MANAGED, Reservation, Settings};
 use crate::error::DomainError;
+use crate::launch::LaunchError;
 pub use crate::launch::{end, launch};
+use crate::procstat::processes_of;
+use crate::saved::StateError;
 use host::host_size;
-pub use managed::{MAX_MANAGED, managed_config, managed_configs, store_managed};
-pub(crate) use saved::save_state;
+pub use managed::{managed_config, managed_configs, store_managed};
 pub use watch::{qmp_command, vnc_hand_over};
-
-/// How xend runs.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// System mode (xend as xvm).
-    pub system: bool,
-    /// Device models run under their own uids from the range: always in
-    /// system mode, and in session mode when started by root (a device
-    /// model never runs as root). Otherwise they run as the user.
-    pub dm_range: bool,
-    /// `<run>/xend`.
-    pub run: PathBuf,
-    /// Directories disk images must be beneath.
-    pub image_dirs: Vec<PathBuf>,
-    /// Domain N's device model runs as `dm_uid_base + N` (system mode).
-    pub dm_uid_base: u32,
-    /// How many domids there are.
-    pub dm_uid_count: u32,
-    /// Use KVM.
-    pub kvm: bool,
-    /// The kvm group device models get (system mode), when KVM is used.
-    pub kvm_gid: Option<u32>,
-    /// xenstored's socket.
-    pub xenstore: PathBuf,
-    /// The qemu binary.
-    pub qemu: PathBuf,
-    /// How long a shutdown may take before the domain is destroyed.
-    pub shutdown_timeout: Duration,
-    /// Managed domains' configs (`/var/lib/xend/domains`).
-    pub managed: PathBuf,
-}
-
-/// A domain's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DState {
-    /// Running.
-    Running,
-    /// Paused.
-    Paused,
-    /// Asked to power off; destroyed at the deadline.
-    ShuttingDown(Instant),
-    /// Its qemu ended unasked, and on_crash is preserve.
-    Crashed,
-}
-
-impl DState {
-    /// As the API shows it.
-    pub fn shown(self) -> DomainState {
-        match self {
-            DState::Running => DomainState::Running,
-            DState::Paused => DomainState::Paused,
-            DState::ShuttingDown(_) => DomainState::ShuttingDown,
-            DState::Crashed => DomainState::Crashed,
-        }
-    }
-}
-
-/// One domain.
-#[derive(Debug)]
-pub struct Domain {
-    /// Its id.
-    pub domid: u32,
-    /// Its config.
-    pub config: DomainConfig,
-    /// Its UUID.
-    pub uuid: String,
-    /// Its state.
-    pub state: DState,
-    /// Its device model.
-    pub child: Option<privlib::Child>,
-    /// When it started.
-    pub started: SystemTime,
-    /// `<run>/xend/domains/N`.
-    pub dir: PathBuf,
-    /// The uid its device model runs as.
-    pub uid: u32,
-    /// Its VNC socket (`<dir>/vnc`), when `vnc = 1`: xend's listener,
-    /// each client handed to qemu.
-    pub vnc: Option<UnixListener>,
-}
 
 /// A domain being started or ended without the manager's lock: its id,
 /// name and UUID stay taken until it is done.
@@ -147,20 +71,6 @@ pub struct Manager {
     pub domains: BTreeMap<u32, Domain>,
     /// Domains starting or ending, by domid (not in `domains`).
     pub busy: BTreeMap<u32, Busy>,
-}
-
-/// A domain reserved by [`Manager::reserve`], to be started by
-/// [`launch`] (no lock needed) and recorded by [`Manager::finish`].
-#[derive(Debug)]
-pub struct Reservation {
-    /// Its id.
-    pub domid: u32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-    pub(crate) cfg: DomainConfig,
-    pub(crate) uuid: String,
-    pub(crate) source: String,
-    pub(crate) text: String,
 }
 
 /// What [`Manager::tick`] found to do, done without the lock by its
@@ -248,7 +158,7 @@ impl Manager {
         };
         let uuid = match &cfg.uuid {
             Some(u) => u.clone(),
-            None => crate::uuid::random().map_err(saved::StateError::from)?,
+            None => crate::uuid::random().map_err(StateError::from)?,
         };
         self.busy.insert(domid, Busy::of(&cfg, &uuid, false));
         Ok(Reservation {
@@ -267,7 +177,7 @@ impl Manager {
     pub fn finish(
         &mut self,
         r: Reservation,
-        started: Result<Domain, DomainError>,
+        started: Result<Domain, LaunchError>,
     ) -> Result<DomainInfo, DomainError> {
         self.busy.remove(&r.domid);
         let d = started?;
@@ -398,26 +308,6 @@ impl Manager {
             .values()
             .filter_map(|d| d.child.as_ref().map(|c| c.pidfd().as_raw_fd()))
             .collect()
-    }
-}
-
-/// Settings for a manager that starts nothing (tests): session mode, no
-/// uid range, no xenstored, no qemu, everything beneath `dir`.
-#[cfg(test)]
-pub(crate) fn test_settings(dir: &Path) -> Settings {
-    Settings {
-        system: false,
-        dm_range: false,
-        run: dir.join("run"),
-        image_dirs: Vec::new(),
-        dm_uid_base: 200_000,
-        dm_uid_count: 1000,
-        kvm: false,
-        kvm_gid: None,
-        xenstore: dir.join("no-xenstored"),
-        qemu: PathBuf::from("/nonexistent/qemu"),
-        shutdown_timeout: Duration::from_secs(1),
-        managed: dir.join("domains"),
     }
 }
 

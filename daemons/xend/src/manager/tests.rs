@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::managed::{MAX_MANAGED, managed_config, managed_configs, managed_path, store_managed};
-use super::saved::{AdoptError, STATE_MAX, SavedState, StateError, read_state, write_state};
-use super::{Manager, Settings, test_settings};
+use super::Manager;
+use super::adopt::AdoptError;
+use super::managed::{managed_config, managed_configs, managed_path, store_managed};
 use crate::api::DomainState;
+use crate::domain::{MAX_MANAGED, Settings, test_settings};
 use crate::error::DomainError;
+use crate::saved::{STATE_MAX, SavedState, StateError, read_state, write_state};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xend-{name}-{}", std::process::id()));

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use crate::config::Action;
 use crate::dm::log::{QEMU_LOG_TAIL, log_tail};
+use crate::domain::DState;
 use crate::error::DomainError;
-use crate::manager::{DState, Ending, Manager};
+use crate::manager::{Ending, Manager};
 use crate::qmp::Qmp;
 
 impl Manager {

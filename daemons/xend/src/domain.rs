@@ -1,0 +1,135 @@
+//! What a domain is at run time, and what it is launched with: the
+//! settings of this xend ([`Settings`]), a running domain ([`Domain`],
+//! [`DState`]), one reserved to be started ([`Reservation`]), and the
+//! limits on them ([`MAX_MANAGED`]).
+//!
+//! Plain data: everything that starts, records or ends a domain
+//! ([`crate::dm`], [`crate::entries`], [`crate::saved`],
+//! [`crate::launch`], [`crate::manager`]) is built over this module, and
+//! it uses none of them.
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::api::DomainState;
+use crate::config::DomainConfig;
+
+/// Managed domains xend keeps at most: each is a file read by every
+/// `xm list`, and any `virt_manage` user may store them.
+pub const MAX_MANAGED: usize = 256;
+
+/// How xend runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// System mode (xend as xvm).
+    pub system: bool,
+    /// Device models run under their own uids from the range: always in
+    /// system mode, and in session mode when started by root (a device
+    /// model never runs as root). Otherwise they run as the user.
+    pub dm_range: bool,
+    /// `<run>/xend`.
+    pub run: PathBuf,
+    /// Directories disk images must be beneath.
+    pub image_dirs: Vec<PathBuf>,
+    /// Domain N's device model runs as `dm_uid_base + N` (system mode).
+    pub dm_uid_base: u32,
+    /// How many domids there are.
+    pub dm_uid_count: u32,
+    /// Use KVM.
+    pub kvm: bool,
+    /// The kvm group device models get (system mode), when KVM is used.
+    pub kvm_gid: Option<u32>,
+    /// xenstored's socket.
+    pub xenstore: PathBuf,
+    /// The qemu binary.
+    pub qemu: PathBuf,
+    /// How long a shutdown may take before the domain is destroyed.
+    pub shutdown_timeout: Duration,
+    /// Managed domains' configs (`/var/lib/xend/domains`).
+    pub managed: PathBuf,
+}
+
+/// A domain's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DState {
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Asked to power off; destroyed at the deadline.
+    ShuttingDown(Instant),
+    /// Its qemu ended unasked, and on_crash is preserve.
+    Crashed,
+}
+
+impl DState {
+    /// As the API shows it.
+    pub fn shown(self) -> DomainState {
+        match self {
+            DState::Running => DomainState::Running,
+            DState::Paused => DomainState::Paused,
+            DState::ShuttingDown(_) => DomainState::ShuttingDown,
+            DState::Crashed => DomainState::Crashed,
+        }
+    }
+}
+
+/// One domain.
+#[derive(Debug)]
+pub struct Domain {
+    /// Its id.
+    pub domid: u32,
+    /// Its config.
+    pub config: DomainConfig,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its state.
+    pub state: DState,
+    /// Its device model.
+    pub child: Option<privlib::Child>,
+    /// When it started.
+    pub started: SystemTime,
+    /// `<run>/xend/domains/N`.
+    pub dir: PathBuf,
+    /// The uid its device model runs as.
+    pub uid: u32,
+    /// Its VNC socket (`<dir>/vnc`), when `vnc = 1`: xend's listener,
+    /// each client handed to qemu.
+    pub vnc: Option<UnixListener>,
+}
+
+/// A domain reserved by [`crate::manager::Manager::reserve`], to be
+/// started by [`crate::launch::launch`] (no lock needed) and recorded by
+/// [`crate::manager::Manager::finish`].
+#[derive(Debug)]
+pub struct Reservation {
+    /// Its id.
+    pub domid: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) cfg: DomainConfig,
+    pub(crate) uuid: String,
+    pub(crate) source: String,
+    pub(crate) text: String,
+}
+
+/// Settings for a manager that starts nothing (tests): session mode, no
+/// uid range, no xenstored, no qemu, everything beneath `dir`.
+#[cfg(test)]
+pub(crate) fn test_settings(dir: &std::path::Path) -> Settings {
+    Settings {
+        system: false,
+        dm_range: false,
+        run: dir.join("run"),
+        image_dirs: Vec::new(),
+        dm_uid_base: 200_000,
+        dm_uid_count: 1000,
+        kvm: false,
+        kvm_gid: None,
+        xenstore: dir.join("no-xenstored"),
+        qemu: PathBuf::from("/nonexistent/qemu"),
+        shutdown_timeout: Duration::from_secs(1),
+        managed: dir.join("domains"),
+    }
+}
