@@ -1,28 +1,38 @@
 //! xend: the domain manager of xvm-lp.
 //!
-//! A request travels down this map, and an answer back up:
+//! A request travels down this map, and an answer back up. Imports point
+//! one way: a module uses only modules listed before it here (`crate::X`
+//! never points to a later one, so there is no cycle):
 //!
-//! - The protocol: [`api`] types it once (method names, params, replies,
-//!   error codes), [`rpc`] frames it (bounded lines, decoding),
-//!   [`server`] serves it (the gate, a thread per peer, one locked
-//!   manager; `main.rs` only parses arguments, builds and serves), and
-//!   [`client`] speaks it for xm and virtd.
-//! - The domain table: [`manager`] (domains, reservations, busy and
-//!   ending ones), beside it what survives xend and adoption
-//!   ([`manager::saved`]), managed configs ([`manager::managed`]),
-//!   Domain-0's size ([`manager::host`]) and looking after running
-//!   domains ([`manager::watch`]).
-//! - A domain's life: [`launch`] starts a reserved domain (prepare, then
-//!   run) and ends one; [`entries`] writes its xenstore entries; [`dm`]
-//!   is the device model, qemu with no privilege at all, its log
-//!   ([`dm::log`]) and how it is ended ([`dm::kill`]); [`disk`] opens
-//!   disk images beneath the image directories; [`qmp`] talks to it.
-//! - What a domain is: [`config`], xl.cfg(5) with every refusal naming
-//!   file, line and column; [`uuid`]; [`error`], what a domain operation
-//!   fails with ([`error::DomainError`]).
-//! - The host: [`layout`], where xend keeps things and making sure it
-//!   can; [`privs`], what xend holds and when; [`testguest`], the test
-//!   guest's disk image.
+//! 1. The ground: [`uuid`]; [`config`], xl.cfg(5) with every refusal
+//!    naming file, line and column; [`disk`], opening disk images beneath
+//!    the image directories; [`qmp`], talking to a device model;
+//!    [`procstat`], what xend reads of a process in /proc; [`privs`],
+//!    what xend holds and when; [`layout`], where xend keeps things and
+//!    making sure it can; [`api`], the protocol typed once (method names,
+//!    params, replies, error codes), and [`rpc`], its framing (bounded
+//!    lines, decoding); [`testguest`], the test guest's disk image.
+//! 2. What a domain is: [`domain`], the settings xend launches with, a
+//!    running or reserved domain, the limits on them (plain data).
+//! 3. What survives xend: [`saved`], each domain's `state.json`.
+//! 4. The device model and the store: [`dm`], qemu with no privilege at
+//!    all, checked before it is started ([`dm::prepare`]), its log
+//!    ([`dm::log`]) and how it is ended ([`dm::kill`]); [`entries`], a
+//!    domain's xenstore entries.
+//! 5. A domain's life: [`launch`] starts a reserved domain (prepare, then
+//!    run) and ends one, failing with its own
+//!    [`launch::LaunchError`].
+//! 6. What a domain operation fails with: [`error`]
+//!    ([`error::DomainError`], which each lower error converts into).
+//! 7. The domain table: [`manager`] (domains, reservations, busy and
+//!    ending ones), adopting what a previous xend left running
+//!    ([`manager::adopt`]), managed configs ([`manager::managed`]),
+//!    Domain-0's size ([`manager::host`]) and looking after running
+//!    domains ([`manager::watch`]).
+//! 8. Serving: [`server`] (the gate, a thread per peer, one locked
+//!    manager; `main.rs` only parses arguments, builds and serves); beside
+//!    it [`client`], which speaks the protocol ([`api`] over [`rpc`]) for
+//!    xm and virtd.
 
 pub mod api;
 pub mod client;

@@ -14,8 +14,9 @@ use clap::Parser;
 use privlib::mode::xvm_root;
 use privlib::os::accounts;
 use privlib::{GateLimits, InitFlags, Policy, init_daemon_priv, parse_set, priv_bracket_init};
+use xend::domain::Settings;
 use xend::layout::Layout;
-use xend::manager::{Manager, Settings};
+use xend::manager::Manager;
 use xend::server::Xend;
 
 /// The domain manager.
