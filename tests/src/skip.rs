@@ -105,31 +105,37 @@ pub fn require_file(test: &str, path: &str, package: &str) -> bool {
     )
 }
 
-fn kvm_opens() -> bool {
+/// The KVM device's number (misc major 10, minor 232: KVM_MINOR).
+const KVM_DEV: (u32, u32) = (10, 232);
+
+/// What makes `/dev/kvm` unusable here, if anything: absent, not the KVM
+/// device, or not opening read-write.
+fn kvm_problem() -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = match std::fs::metadata("/dev/kvm") {
+        Err(e) => return Some(format!("/dev/kvm: {e}")),
+        Ok(m) => m,
+    };
+    let dev = (libc::major(m.rdev()), libc::minor(m.rdev()));
+    if !m.file_type().is_char_device() || dev != KVM_DEV {
+        return Some(format!("not the KVM device {}:{}", KVM_DEV.0, KVM_DEV.1));
+    }
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
-        .is_ok()
+        .err()
+        .map(|e| format!("it does not open read-write: {e}"))
 }
 
-/// `true` when `/dev/kvm` is a character device this process opens
+fn kvm_opens() -> bool {
+    kvm_problem().is_none()
+}
+
+/// `true` when `/dev/kvm` is the KVM device and this process opens it
 /// read-write (a test then hands its device model a node of its own).
 pub fn require_kvm(test: &str) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    let why = match std::fs::metadata("/dev/kvm") {
-        Err(e) => Some(format!("/dev/kvm: {e}")),
-        Ok(m) if !m.file_type().is_char_device() => Some("not a character device".into()),
-        Ok(_) => match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/kvm")
-        {
-            Err(e) => Some(format!("it does not open read-write: {e}")),
-            Ok(_) => None,
-        },
-    };
-    match why {
+    match kvm_problem() {
         None => true,
         Some(why) => {
             skip(test, &Skip::Kvm(why));
