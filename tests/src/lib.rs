@@ -2,7 +2,9 @@
 //! tests of the whole stack: those that start more than one of our
 //! daemons.
 //!
-//! Every crate's integration tests dev-depend on this crate; it builds on
+//! The integration tests of privlib, smf, xenstored and xend dev-depend on
+//! this crate (privlib's is a dev-dependency cycle, which cargo takes for
+//! integration tests); it builds on
 //! `privlib::testing` (private mount namespaces, bind-mounted
 //! `/etc/passwd` and `/etc/group`, becoming a user, hostile users), which
 //! stays in privlib because privlib's own tests need it below this layer.
