@@ -3,11 +3,11 @@
 //! Without root such a test skips with a one-line reason; with
 //! `XVM_REQUIRE_ROOT_TESTS=1` (as CI sets) a skip is a failure.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::caps::{CapMask, num};
-pub use crate::sys::child::ChildVerdict;
+pub use crate::sys::child::{ChildFailure, ChildVerdict};
 use crate::sys::child::{ForkCallError, fork_call};
 use crate::sys::{Linux, Sys};
 
@@ -100,46 +100,6 @@ pub fn is_root() -> bool {
         && sys
             .caps()
             .is_ok_and(|c| c.effective.contains(CapMask::of(&NEEDED)))
-}
-
-/// `true` when the test may go on as root; otherwise prints why it skips,
-/// or panics when `XVM_REQUIRE_ROOT_TESTS=1` forbids skipping.
-pub fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: needs root (uid 0 with setuid, setgid, setpcap, chown, dac_override, fowner, setfcap, sys_admin), and XVM_REQUIRE_ROOT_TESTS=1 forbids skipping"
-    );
-    // Straight to fd 2: libtest captures eprintln! of passing tests, and
-    // a skip must be seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: needs root (XVM_REQUIRE_ROOT_TESTS=1 makes this a failure)"
-    );
-    false
-}
-
-/// `true` when `program` is on the PATH; otherwise prints why the test
-/// skips (naming the Debian `package` that has it), or panics when
-/// `XVM_REQUIRE_ROOT_TESTS=1` forbids skipping (scripts/deps installs it).
-pub fn have_program(program: &str, package: &str, test: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    if std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
-        return true;
-    }
-    let required = std::env::var("XVM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: {program} is missing (apt-get install {package}; scripts/deps does)"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: needs {program} ({package}; scripts/deps installs it as root)"
-    );
-    false
 }
 
 /// Runs `f` in a forked child inside a private mount namespace with a

@@ -17,9 +17,10 @@ use privlib::names::{PrivId, virt_manage};
 use privlib::peer::tcp_peer_uid;
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, diag, ns};
-use privlib::testing::{EventCapture, as_user, fake_users, in_private_tmpfs, root_or_skip};
+use privlib::testing::{EventCapture, as_user, fake_users, in_private_tmpfs};
 use privlib::{Policy, require_any};
 use xvm_tests::hermetic::copy_binary;
+use xvm_tests::require_root;
 use xvm_tests::{check, scratch, serial};
 
 const ALICE: u32 = 48_100; // in group virt
@@ -104,7 +105,7 @@ fn ask(path: &Path) -> Result<String, String> {
 
 #[test]
 fn group_members_are_served_and_others_denied_with_an_audit_record() {
-    if !root_or_skip("group_members_are_served_and_others_denied_with_an_audit_record") {
+    if !require_root("group_members_are_served_and_others_denied_with_an_audit_record") {
         return;
     }
     let _g = serial();
@@ -173,7 +174,7 @@ fn connect_then_exec(
             .stdin(Stdio::from(stdin))
             .stdout(Stdio::from(OwnedFd::from(s)))
             .exec();
-        Err(format!("exec {}: {e}", bin.display()))
+        Err(format!("exec {}: {e}", bin.display()).into())
     })
 }
 
@@ -190,7 +191,7 @@ fn wait_verdict(v: &Mutex<Vec<String>>, n: usize) -> Result<String, String> {
 
 #[test]
 fn exec_of_a_privileged_program_after_connect_gains_nothing() {
-    if !root_or_skip("exec_of_a_privileged_program_after_connect_gains_nothing") {
+    if !require_root("exec_of_a_privileged_program_after_connect_gains_nothing") {
         return;
     }
     let _g = serial();
@@ -241,7 +242,7 @@ fn exec_of_a_privileged_program_after_connect_gains_nothing() {
 
 #[test]
 fn a_capability_grants_until_it_is_dropped() {
-    if !root_or_skip("a_capability_grants_until_it_is_dropped") {
+    if !require_root("a_capability_grants_until_it_is_dropped") {
         return;
     }
     let _g = serial();
@@ -290,7 +291,7 @@ fn a_capability_grants_until_it_is_dropped() {
 
 #[test]
 fn a_loopback_tcp_client_is_identified_by_uid() {
-    if !root_or_skip("a_loopback_tcp_client_is_identified_by_uid") {
+    if !require_root("a_loopback_tcp_client_is_identified_by_uid") {
         return;
     }
     let _g = serial();
@@ -322,7 +323,7 @@ fn a_loopback_tcp_client_is_identified_by_uid() {
 
 #[test]
 fn a_non_loopback_peer_has_no_identity() {
-    if !root_or_skip("a_non_loopback_peer_has_no_identity") {
+    if !require_root("a_non_loopback_peer_has_no_identity") {
         return;
     }
     let _g = serial();
@@ -370,7 +371,7 @@ fn a_non_loopback_peer_has_no_identity() {
 
 #[test]
 fn the_shipped_default_policy_checks_clean() {
-    if !root_or_skip("the_shipped_default_policy_checks_clean") {
+    if !require_root("the_shipped_default_policy_checks_clean") {
         return;
     }
     let _g = serial();

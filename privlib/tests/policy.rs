@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use privlib::Policy;
 use privlib::policy::MAX_POLICY_LEN;
-use privlib::testing::{fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{fake_users, in_private_tmpfs, write_policy};
+use xvm_tests::require_root;
 use xvm_tests::{check, scratch, serial};
 
 const ALICE: u32 = 48_110; // in xvm-manage
@@ -57,7 +58,7 @@ fn xvm_policy(args: &[&str], root: Option<&Path>) -> (Option<i32>, String, Strin
 
 #[test]
 fn the_shipped_policy_gives_the_management_group_virt_manage_alone() {
-    if !root_or_skip("the_shipped_policy_gives_the_management_group_virt_manage_alone") {
+    if !require_root("the_shipped_policy_gives_the_management_group_virt_manage_alone") {
         return;
     }
     let _g = serial();
@@ -166,7 +167,7 @@ fn tree(name: &str) -> PathBuf {
 
 #[test]
 fn a_symlinked_ancestor_is_judged_where_it_leads() {
-    if !root_or_skip("a_symlinked_ancestor_is_judged_where_it_leads") {
+    if !require_root("a_symlinked_ancestor_is_judged_where_it_leads") {
         return;
     }
     let base = tree("policy-symlink");
@@ -222,7 +223,7 @@ fn a_symlinked_ancestor_is_judged_where_it_leads() {
 
 #[test]
 fn check_applies_the_daemons_rules_to_any_file() {
-    if !root_or_skip("check_applies_the_daemons_rules_to_any_file") {
+    if !require_root("check_applies_the_daemons_rules_to_any_file") {
         return;
     }
     let base = tree("policy-check-rules");
@@ -315,7 +316,7 @@ fn an_oversized_policy_is_refused() {
     );
     let (code, _, err) = xvm_policy(&["check", "--session", &fits.to_string_lossy()], None);
     assert_eq!(code, Some(0), "exactly the bound is fine: {err}");
-    if root_or_skip("an_oversized_policy_is_refused (system mode)") {
+    if require_root("an_oversized_policy_is_refused (system mode)") {
         let e = Policy::load_system(&big).expect_err("too large");
         assert!(e.to_string().contains("more than the 65536"), "{e}");
         Policy::load_system(&fits).expect("exactly the bound");

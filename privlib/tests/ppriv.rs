@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use privlib::testing::root_or_skip;
 use xvm_tests::procfs::field;
+use xvm_tests::require_root;
 use xvm_tests::serial;
 
 fn ppriv(args: &[&str]) -> (i32, String, String) {
@@ -20,7 +20,7 @@ fn ppriv(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn all_sets_basic_leaves_no_capability() {
-    if !root_or_skip("all_sets_basic_leaves_no_capability") {
+    if !require_root("all_sets_basic_leaves_no_capability") {
         return;
     }
     let _g = serial();
@@ -33,7 +33,7 @@ fn all_sets_basic_leaves_no_capability() {
 
 #[test]
 fn limit_set_with_file_chown_is_cap_chown_alone() {
-    if !root_or_skip("limit_set_with_file_chown_is_cap_chown_alone") {
+    if !require_root("limit_set_with_file_chown_is_cap_chown_alone") {
         return;
     }
     let _g = serial();
@@ -158,7 +158,7 @@ fn a_privilege_sharing_its_capability_cannot_be_taken_out_alone() {
         ),
         "{list}"
     );
-    if !root_or_skip("a_privilege_sharing_its_capability_cannot_be_taken_out_alone (as root)") {
+    if !require_root("a_privilege_sharing_its_capability_cannot_be_taken_out_alone (as root)") {
         return;
     }
     let _g = serial();

@@ -10,12 +10,13 @@ use std::process::{Command, Stdio};
 use privlib::caps::{CapMask, num};
 use privlib::sys::child::fork_call;
 use privlib::sys::{CapState, CredOp, Linux, Sys, probe};
-use privlib::testing::{in_private_tmpfs, root_or_skip};
+use privlib::testing::in_private_tmpfs;
 use privlib::{
     InitFlags, PrivOp, PrivSet, init_daemon_priv, parse_set, priv_bracket, priv_bracket_init,
 };
 use xvm_tests::hermetic::copy_binary;
 use xvm_tests::procfs::field;
+use xvm_tests::require_root;
 use xvm_tests::{check, serial};
 
 /// An unprivileged uid with no passwd entry, unlikely to own anything.
@@ -48,7 +49,7 @@ fn status_of(bin: &Path) -> Result<Option<String>, String> {
 
 #[test]
 fn after_init_daemon_priv_root_is_gone_for_good() {
-    if !root_or_skip("after_init_daemon_priv_root_is_gone_for_good") {
+    if !require_root("after_init_daemon_priv_root_is_gone_for_good") {
         return;
     }
     let _g = serial();
@@ -171,7 +172,7 @@ fn after_init_daemon_priv_root_is_gone_for_good() {
 
 #[test]
 fn a_bracketed_privilege_works_only_while_bracketed_on() {
-    if !root_or_skip("a_bracketed_privilege_works_only_while_bracketed_on") {
+    if !require_root("a_bracketed_privilege_works_only_while_bracketed_on") {
         return;
     }
     let _g = serial();
@@ -217,7 +218,7 @@ fn a_bracketed_privilege_works_only_while_bracketed_on() {
 
 #[test]
 fn started_as_the_user_with_ambient_capabilities_it_trims() {
-    if !root_or_skip("started_as_the_user_with_ambient_capabilities_it_trims") {
+    if !require_root("started_as_the_user_with_ambient_capabilities_it_trims") {
         return;
     }
     let _g = serial();

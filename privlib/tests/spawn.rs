@@ -5,9 +5,9 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 
-use privlib::testing::root_or_skip;
 use privlib::{Spawn, SpawnError, parse_set};
 use xvm_tests::procfs::field;
+use xvm_tests::require_root;
 use xvm_tests::{scratch, serial};
 
 /// An unprivileged uid with no passwd entry, unlikely to own anything.
@@ -39,7 +39,7 @@ fn sh(script: &str) -> Spawn {
 
 #[test]
 fn full_credential_is_in_place_before_exec() {
-    if !root_or_skip("full_credential_is_in_place_before_exec") {
+    if !require_root("full_credential_is_in_place_before_exec") {
         return;
     }
     let _g = serial();
@@ -98,7 +98,7 @@ fn environment_is_clean() {
 
 #[test]
 fn kept_privileges_reach_the_program() {
-    if !root_or_skip("kept_privileges_reach_the_program") {
+    if !require_root("kept_privileges_reach_the_program") {
         return;
     }
     let _g = serial();
@@ -229,7 +229,7 @@ fn a_failing_child_step_is_named() {
 
 #[test]
 fn namespaces_are_unshared_before_the_drop() {
-    if !root_or_skip("namespaces_are_unshared_before_the_drop") {
+    if !require_root("namespaces_are_unshared_before_the_drop") {
         return;
     }
     let _g = serial();
@@ -260,7 +260,7 @@ fn namespaces_are_unshared_before_the_drop() {
 
 #[test]
 fn a_private_dev_holds_only_the_nodes_given_and_no_capability_remains() {
-    if !root_or_skip("a_private_dev_holds_only_the_nodes_given_and_no_capability_remains") {
+    if !require_root("a_private_dev_holds_only_the_nodes_given_and_no_capability_remains") {
         return;
     }
     let _g = serial();

@@ -171,7 +171,7 @@ fn ask_as(uid: u32, groups: &[u32], socket: &Path, line: &str) -> Result<String,
         let mut answer = String::new();
         s.read_to_string(&mut answer)
             .map_err(|e| format!("read: {e}"))?;
-        w.write_all(answer.as_bytes()).map_err(|e| e.to_string())
+        Ok(w.write_all(answer.as_bytes()).map_err(|e| e.to_string())?)
     })?;
     // The child wrote and exited, and our copy of its end went with the
     // closure: read to the end.
@@ -215,7 +215,7 @@ fn attacker(
                     }
                     Err(e) => {
                         if started.elapsed() > Duration::from_secs(30) {
-                            return Err(format!("only {} connections: {e}", held.len()));
+                            return Err(format!("only {} connections: {e}", held.len()).into());
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
@@ -231,7 +231,7 @@ fn attacker(
                 match ctl.read(&mut b) {
                     Ok(_) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("control: {e}")),
+                    Err(e) => return Err(format!("control: {e}").into()),
                 }
                 if Instant::now() > deadline {
                     return Err("never told to let go".into());

@@ -164,10 +164,10 @@ fn dry_run_lists_a_real_run_fixes_and_a_second_run_is_silent() {
             format!("third run: exit {code}\n{out3}{err}"),
         )?;
         let (code, out4, _) = fixperms(&root, false)?;
-        check(
+        Ok(check(
             code == 0 && out4.is_empty(),
             format!("fourth run printed:\n{out4}"),
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -249,10 +249,10 @@ fn device_nodes_fifos_sockets_and_hard_links_are_left_alone() {
             owner(&outside).0 == 0 && owner(&outside).1 == XVM,
             format!("the hard-linked file was changed: {:?}", owner(&outside)),
         )?;
-        check(
+        Ok(check(
             owner(&storage.join("disk.img")).0 == XVM,
             "the regular file beside them was not fixed",
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -338,10 +338,10 @@ fn a_name_linked_and_unlinked_in_a_loop_never_gets_an_outside_file_chowned() {
             .map(|d| d.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(".xvm-fixperms"))
             .collect();
-        check(
+        Ok(check(
             left.is_empty(),
             format!("vaults left behind: {left:?}\n{notes}"),
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privlib::testing::{as_user, fake_users, in_private_tmpfs, root_or_skip, write_policy};
+use privlib::testing::{as_user, fake_users, in_private_tmpfs, write_policy};
+use xvm_tests::require_root;
 
 const XVM: u32 = 48_750;
 
@@ -48,7 +49,7 @@ fn stat(p: &Path) -> Result<(u32, u32, u32), String> {
 #[test]
 fn system_mode_lays_out_the_tree_as_a_host_has_it() {
     let test = "system_mode_lays_out_the_tree_as_a_host_has_it";
-    if !root_or_skip(test) {
+    if !require_root(test) {
         return;
     }
     let verdict = in_private_tmpfs("layout", |base| {
@@ -163,17 +164,17 @@ fn system_mode_lays_out_the_tree_as_a_host_has_it() {
         // nowhere it has no business.
         let domains = root.join("var/lib/xend/domains");
         let smf_state = root.join("var/lib/xvm/smf");
-        as_user(XVM, &[XVM], move || {
+        Ok(as_user(XVM, &[XVM], move || {
             std::fs::read_dir(&domains)
                 .map_err(|e| format!("xvm lists {}: {e}", domains.display()))?;
             std::fs::write(domains.join("probe.cfg"), "name = \"probe\"\n")
                 .map_err(|e| format!("xvm writes in {}: {e}", domains.display()))?;
-            check(
+            Ok(check(
                 std::fs::read_dir(&smf_state).is_err(),
                 format!("xvm lists svc-startd's {}", smf_state.display()),
-            )
+            )?)
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

@@ -194,7 +194,7 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
             .filter(|(_, m)| !m.file_type().is_socket_like())
             .map(|(p, m)| (p.clone(), m.is_dir()))
             .collect();
-        as_user(BOB, &[], move || {
+        Ok(as_user(BOB, &[], move || {
             let opened: Vec<String> = paths
                 .iter()
                 .filter(|(p, dir)| {
@@ -211,7 +211,7 @@ fn a_refused_user_can_read_or_list_nothing_the_stack_made() {
                 format!("bob opened or listed:\n{}", opened.join("\n")),
             )?)
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

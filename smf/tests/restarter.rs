@@ -525,7 +525,7 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
             cmd.contains("--entry-nb\x0042\x00"),
             format!("xenstored did not get it: {cmd:?}"),
         )?;
-        stack.stop()
+        Ok(stack.stop()?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -585,7 +585,7 @@ fn session_mode_runs_the_stack_as_the_user() {
             &[("XDG_RUNTIME_DIR", &rt)],
         )?;
         check(code == 1, format!("bob reached alice's restarter: {err}"))?;
-        stack.stop()
+        Ok(stack.stop()?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

@@ -356,9 +356,8 @@ mod tests {
     /// needs, not a bare "Permission denied" at the first `xm new`.
     #[test]
     fn a_parent_xend_cannot_search_is_named_with_its_mode_and_owner() {
-        if !privlib::testing::root_or_skip(
-            "a_parent_xend_cannot_search_is_named_with_its_mode_and_owner",
-        ) {
+        if !xvm_tests::require_root("a_parent_xend_cannot_search_is_named_with_its_mode_and_owner")
+        {
             return;
         }
         const XVM: u32 = 48_870;
@@ -382,7 +381,7 @@ mod tests {
                 if e.contains("not reachable by xend (uid 48870)") && e.contains(&want) {
                     Ok(())
                 } else {
-                    Err(format!("{e} (wanted {want})"))
+                    Err(format!("{e} (wanted {want})").into())
                 }
             }
         });

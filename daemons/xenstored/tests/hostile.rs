@@ -80,7 +80,7 @@ fn everyone_served(d: &Xenstored) -> Result<(), String> {
     let (rw, ro) = (d.socket(), d.socket_ro());
     as_user(ALICE, &[VIRT], || {
         served_promptly(&rw, "alice", true)?;
-        served_promptly(&ro, "alice on socket_ro", false)
+        Ok(served_promptly(&ro, "alice on socket_ro", false)?)
     })?;
     if which("xenstore-read") {
         let t = Instant::now();
@@ -110,11 +110,11 @@ fn which(p: &str) -> bool {
 fn carol_refused(sock: &Path) -> Result<(), String> {
     let sock = sock.to_path_buf();
     as_user(CAROL, &[], move || match Client::connect(&sock) {
-        Err(e) => check(
+        Err(e) => Ok(check(
             e.to_string()
                 .contains("permission denied: xvm_control or virt_manage required"),
             format!("carol: {e}"),
-        ),
+        )?),
         Ok(_) => Err("carol was served".into()),
     })
     .map_err(String::from)
@@ -145,7 +145,10 @@ fn two_thousand_idle_connections_of_a_user_without_privilege_lock_nobody_out() {
         held.stop()?;
         held_ro.stop()?;
         everyone_served(&d)?;
-        check(d.alive(), format!("xenstored died: {}", d.log_text()))
+        Ok(check(
+            d.alive(),
+            format!("xenstored died: {}", d.log_text()),
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -170,7 +173,7 @@ fn a_flood_of_connections_delays_no_privileged_client() {
         for f in floods {
             f.stop()?;
         }
-        check(d.alive(), "xenstored died")
+        Ok(check(d.alive(), "xenstored died")?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -214,10 +217,10 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
                 held.push(Client::connect(&s2).map_err(|e| format!("alice: {e}"))?);
             }
             match Client::connect(&s2) {
-                Err(e) => check(
+                Err(e) => Ok(check(
                     e.to_string().contains("permission denied"),
                     format!("9th: {e}"),
-                ),
+                )?),
                 Ok(_) => Err("alice's ninth connection was served".into()),
             }
         })?;
@@ -226,7 +229,7 @@ fn a_privileged_client_stalled_mid_frame_delays_nobody_and_one_user_is_bounded()
         stalled
             .join()
             .map_err(|_| "stalled client panicked".to_string())??;
-        check(d.alive(), "xenstored died")
+        Ok(check(d.alive(), "xenstored died")?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -267,7 +270,7 @@ fn oversized_and_truncated_frames_end_only_their_own_connection() {
             Ok(())
         })?;
         everyone_served(&d)?;
-        check(d.alive(), "xenstored died")
+        Ok(check(d.alive(), "xenstored died")?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -286,7 +289,7 @@ fn debian_xenstore_utils_are_served_during_an_attack() {
         let o = xs(&d.socket(), "xenstore-write", &["/hostile/probe", "here"]);
         check(o.status.success(), format!("xenstore-write: {o:?}"))?;
         everyone_served(&d)?;
-        held.stop().map_err(String::from)
+        Ok(held.stop().map_err(String::from)?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -360,10 +363,10 @@ fn clients_that_do_not_read_their_replies_pin_no_more_than_the_bound() {
             .map_err(|_| "alice's thread panicked".to_string())??;
         // At most 1 MiB of replies waiting per connection (plus one reply
         // over it): 32 MiB, where unbounded replies took over 70 MiB.
-        check(
+        Ok(check(
             after.saturating_sub(before) < 40 * 1024,
             format!("xenstored grew from {before} KiB to {after} KiB"),
-        )
+        )?)
     });
     if let Err(e) = verdict {
         panic!("{e}");
@@ -393,7 +396,7 @@ fn a_device_model_range_inside_a_users_subordinate_ids_is_refused() {
         )?;
         // Outside bob's range it starts.
         let d = daemon(root, &["--dm-uid-base", "60000"])?;
-        served_promptly(&d.socket(), "root", true)
+        Ok(served_promptly(&d.socket(), "root", true)?)
     });
     if let Err(e) = verdict {
         panic!("{e}");

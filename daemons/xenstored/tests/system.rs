@@ -111,10 +111,10 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
         let sock = d.socket();
         as_user(BOB, &[], || {
             let e = xs_err(Client::connect(&sock));
-            check(
+            Ok(check(
                 e == "permission denied: xvm_control or virt_manage required",
                 format!("bob: {e}"),
-            )
+            )?)
         })?;
         let log = d.log_text();
         check(
@@ -136,7 +136,10 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
                 "virt_manage reads as dom0",
             )?;
             let e = xs_err(c.introduce(4, 0, 1));
-            check(e == "EACCES", format!("introduce by virt_manage: {e}"))
+            Ok(check(
+                e == "EACCES",
+                format!("introduce by virt_manage: {e}"),
+            )?)
         })?;
 
         // Domain 3's device model: node permissions and quotas apply.
@@ -170,7 +173,7 @@ fn runs_as_xvm_with_nothing_and_serves_by_privilege() {
                     .map_err(|e| format!("watch {i}: {e}"))?;
             }
             let e = xs_err(c.watch("w3", "t"));
-            check(e == "E2BIG", format!("watch quota: {e}"))
+            Ok(check(e == "E2BIG", format!("watch quota: {e}"))?)
         })?;
 
         // socket_ro: every write-type request gets EROFS.
@@ -254,10 +257,10 @@ fn a_damaged_store_is_reported_not_dropped() {
         let e = daemon(root, &[])
             .err()
             .ok_or("a damaged store must stop the daemon")?;
-        check(
+        Ok(check(
             e.contains("damaged at byte") && e.contains("tdb"),
             format!("message: {e}"),
-        )
+        )?)
     });
     verdict.expect("damage");
 }
@@ -299,10 +302,10 @@ fn the_watcher_of_introduce_and_release_hears_both() {
             ],
             format!("events: {seen:?}"),
         )?;
-        check(
+        Ok(check(
             matches!(c.release(7), Err(ClientError::Xs(XsError::Enoent))),
             "release twice",
-        )
+        )?)
     });
     verdict.expect("special watches");
 }

@@ -272,10 +272,22 @@ impl From<ForkCallError> for String {
     }
 }
 
-/// What a function run in a forked child reports: its failure as a line of
-/// text, the one thing that crosses back over the fork (no error value
-/// can), which the parent returns as [`ForkCallError::Child`].
-pub type ChildVerdict = Result<(), String>;
+/// A function run in a forked child failed: what it said, as text, the one
+/// thing that crosses back over the fork (no error value can); the parent
+/// returns it as [`ForkCallError::Child`]. `?` turns any error a child
+/// meets into one (by its `Display`; like `anyhow::Error`, it is not an
+/// error type itself, so that blanket conversion can exist).
+#[derive(Debug)]
+pub struct ChildFailure(pub String);
+
+impl<E: std::fmt::Display> From<E> for ChildFailure {
+    fn from(e: E) -> ChildFailure {
+        ChildFailure(e.to_string())
+    }
+}
+
+/// What a function run in a forked child reports.
+pub type ChildVerdict = Result<(), ChildFailure>;
 
 /// Runs `f` in a forked child and returns its verdict. For tests and tools
 /// only: the child may allocate, which glibc's fork keeps safe for malloc,
@@ -292,10 +304,10 @@ pub fn fork_call(f: impl FnOnce() -> ChildVerdict) -> Result<(), ForkCallError> 
     if pid == 0 {
         drop(r);
         let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-            .unwrap_or_else(|_| Err("child panicked".to_string()));
+            .unwrap_or_else(|_| Err(ChildFailure("child panicked".to_string())));
         let code = match verdict {
             Ok(()) => 0,
-            Err(msg) => {
+            Err(ChildFailure(msg)) => {
                 // SAFETY: write from a live buffer.
                 unsafe { libc::write(w.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
                 1

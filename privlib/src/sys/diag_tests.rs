@@ -150,7 +150,7 @@ fn a_forged_answer_from_a_process_is_not_believed() {
         // Without CAP_NET_ADMIN the kernel carries no unicast between
         // processes in this family: there is no forger to play.
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && !crate::testing::is_root() => {
-            crate::testing::root_or_skip(
+            xvm_tests::require_root(
                 "a_forged_answer_from_a_process_is_not_believed (forging needs CAP_NET_ADMIN)",
             );
             return;
