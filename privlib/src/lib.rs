@@ -44,7 +44,8 @@
 //!   system call. Below: raw application in a forked child (`sys::apply`,
 //!   `sys::capset`, `sys::seccomp`), process creation (`sys::child`), fds
 //!   and SCM_RIGHTS (`sys::fds`), pidfds, Landlock, BPF, sock_diag, openat2
-//!   (`sys::sock`), accounts, namespaces, poll, rlimits;
+//!   (`sys::openat`), unix sockets (`sys::sock`), accounts, namespaces,
+//!   poll, rlimits;
 //! - `testing` (feature `testing`, for tests only): hermetic accounts and
 //!   users in a private mount namespace, typed `TestingError`s.
 

@@ -17,7 +17,7 @@ pub mod accounts {
 /// Opening files in trees others can write to: never through a symlink,
 /// and beneath a directory never outside it (openat2's RESOLVE_* flags).
 pub mod fs {
-    pub use crate::sys::sock::{chown_fd, open_beneath, open_no_symlinks};
+    pub use crate::sys::openat::{chown_fd, open_beneath, open_no_symlinks};
 }
 
 /// Waiting on fds, and signals as an fd.

@@ -19,7 +19,7 @@ use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Component, Path, PathBuf};
 
 use super::Problem;
-use crate::sys::sock::{open_beneath, open_no_symlinks};
+use crate::sys::openat::{open_beneath, open_no_symlinks};
 
 /// The most bytes a policy file may hold. The shipped one is under 3 KiB.
 pub const MAX_POLICY_LEN: u64 = 64 * 1024;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::landlock::Ruleset;
 use super::{
-    CapState, CredOp, HeldFd, Ids, Sys, ambient_op, apply_raw, capset, fds, landlock, prctl, sock,
+    CapState, CredOp, HeldFd, Ids, Sys, ambient_op, apply_raw, capset, fds, landlock, openat, prctl,
 };
 use crate::caps::{CapMask, MAX_CAP};
 
@@ -125,7 +125,7 @@ impl Sys for Linux {
     }
 
     fn check_node(&self, path: &Path) -> io::Result<()> {
-        sock::open_no_symlinks(None, path, false).map(drop)
+        openat::open_no_symlinks(None, path, false).map(drop)
     }
 
     fn open_devnull(&self) -> io::Result<HeldFd> {

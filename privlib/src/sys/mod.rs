@@ -21,6 +21,7 @@ pub mod held;
 pub mod landlock;
 mod linux;
 pub mod ns;
+pub mod openat;
 pub mod peer;
 pub mod pidfd;
 pub mod poll;
@@ -136,6 +137,16 @@ pub(crate) fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> libc
 
 pub(crate) fn check(r: libc::c_long) -> Result<(), i32> {
     if r < 0 { Err(errno()) } else { Ok(()) }
+}
+
+/// A libc call's `int` result as an `io::Result`: negative means failed,
+/// with the cause in errno (read at once, before anything can change it).
+pub(crate) fn check_io(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// A `PR_CAP_AMBIENT` sub-operation as prctl's unsigned long argument.
