@@ -307,11 +307,14 @@ fn chown(dir: &Path, u: &User) -> Result<(), LayoutError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("xend-layout-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    /// A fresh scratch directory (removed when dropped) and the root
+    /// beneath it that the layout is made in (not made yet).
+    fn tmp(name: &str) -> (Scratch, PathBuf) {
+        let s = Scratch::new(&format!("layout-{name}"));
+        let root = s.join("root");
+        (s, root)
     }
 
     fn me() -> u32 {
@@ -320,7 +323,7 @@ mod tests {
 
     #[test]
     fn prepare_makes_what_is_missing_and_check_accepts_it() {
-        let root = tmp("fresh");
+        let (_scratch, root) = tmp("fresh");
         let l = Layout::system(&root);
         l.prepare(None).expect("prepared");
         l.check(me()).expect("checked");
@@ -328,12 +331,11 @@ mod tests {
         assert_eq!(mode(&root.join("var/lib")), Some(0o755));
         assert_eq!(mode(&l.managed), Some(0o700));
         assert_eq!(mode(&l.run), Some(0o711));
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
     fn check_names_the_path_and_what_it_needs() {
-        let root = tmp("bad");
+        let (_scratch, root) = tmp("bad");
         let l = Layout::system(&root);
         let e = l.check(me()).expect_err("nothing there").to_string();
         assert!(e.contains("var/lib/xend: missing"), "{e}");
@@ -348,7 +350,6 @@ mod tests {
             .expect_err("not ours")
             .to_string();
         assert!(e.contains("it needs owner uid"), "{e}");
-        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// The case of issue 11: `var/lib` left 0700 root by the restarter.
@@ -361,7 +362,7 @@ mod tests {
             return;
         }
         const XVM: u32 = 48_870;
-        let root = tmp("unreachable");
+        let (_scratch, root) = tmp("unreachable");
         let l = Layout::system(&root);
         let account = User {
             name: "xvm".into(),
@@ -385,7 +386,6 @@ mod tests {
                 }
             }
         });
-        let _ = std::fs::remove_dir_all(&root);
         verdict.expect("refused by name");
     }
 }

@@ -174,13 +174,15 @@ impl Qmp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
     use std::os::unix::net::UnixListener;
 
-    /// A fake qemu at a fresh socket that writes `script` to the first
-    /// client, then reads until it closes.
-    fn fake(name: &str, script: Vec<u8>) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("xend-qmp-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&p);
+    /// A fake qemu at a fresh socket (in a scratch directory, removed
+    /// when dropped) that writes `script` to the first client, then reads
+    /// until it closes.
+    fn fake(name: &str, script: Vec<u8>) -> (Scratch, PathBuf) {
+        let dir = Scratch::new(&format!("qmp-{name}"));
+        let p = dir.join("qmp");
         let l = UnixListener::bind(&p).expect("bind");
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = l.accept() {
@@ -189,25 +191,24 @@ mod tests {
                 let _ = std::io::copy(&mut s, &mut std::io::sink());
             }
         });
-        p
+        (dir, p)
     }
 
     #[test]
     fn a_session_answers_and_skips_events() {
-        let p = fake(
+        let (_dir, p) = fake(
             "ok",
             b"{\"QMP\":{}}\n{\"return\":{}}\n{\"event\":\"X\"}\n{\"return\":7}\n".to_vec(),
         );
         let mut q = Qmp::connect(&p).expect("connected");
         assert_eq!(q.execute("query-x").expect("answer"), json!(7));
-        let _ = std::fs::remove_file(&p);
     }
 
     #[test]
     fn refusals_are_typed() {
-        let p = fake("greet", b"{\"hello\":1}\n".to_vec());
+        let (_dir, p) = fake("greet", b"{\"hello\":1}\n".to_vec());
         assert!(matches!(Qmp::connect(&p), Err(QmpError::NoGreeting(_))));
-        let p = fake(
+        let (_dir, p) = fake(
             "err",
             b"{\"QMP\":{}}\n{\"error\":{\"class\":\"X\"}}\n".to_vec(),
         );
@@ -215,14 +216,14 @@ mod tests {
         assert!(matches!(&e, QmpError::Command { command, .. } if command == "qmp_capabilities"));
         let mut flood = b"{\"QMP\":{}}\n".to_vec();
         flood.extend(b"{\"event\":\"X\"}\n".repeat(MAX_EVENTS + 1));
-        let p = fake("flood", flood);
+        let (_dir, p) = fake("flood", flood);
         assert!(matches!(Qmp::connect(&p), Err(QmpError::Events(_))));
-        let p = fake("long", vec![b' '; MAX_LINE + 2]);
+        let (_dir, p) = fake("long", vec![b' '; MAX_LINE + 2]);
         assert!(matches!(
             Qmp::connect(&p),
             Err(QmpError::Read(LineError::TooLong { .. }))
         ));
-        let p = fake("closed", Vec::new());
+        let (_dir, p) = fake("closed", Vec::new());
         assert!(matches!(Qmp::connect(&p), Err(QmpError::Closed)));
     }
 }

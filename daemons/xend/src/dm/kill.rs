@@ -1,6 +1,6 @@
 //! Ending a device model without any capability.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use privlib::PrivSet;
 
@@ -9,11 +9,7 @@ use crate::qmp::Qmp;
 
 /// Whether the process behind `c` has ended, waiting up to `ms`.
 fn ended_within(c: &privlib::Child, ms: i32) -> bool {
-    let mut fds = [privlib::os::poll::pollfd(
-        c.pidfd().as_raw_fd(),
-        privlib::os::poll::POLLIN,
-    )];
-    privlib::os::poll::poll(&mut fds, ms).is_ok_and(|n| n > 0)
+    privlib::os::poll::readable(c.pidfd().as_fd(), ms)
 }
 
 /// SIGKILL to every process of a device-model uid, from a helper running

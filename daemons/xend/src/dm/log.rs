@@ -42,17 +42,9 @@ pub fn pump_log(from: OwnedFd, log: std::fs::File, max: u64) {
 }
 
 /// The last `max` bytes of a log, read from its end (never the whole
-/// file, whatever its size).
+/// file, whatever its size); an unreadable log shows as nothing.
 pub(crate) fn log_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map_or(0, |m| m.len());
-    if f.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.take(max).read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
+    privlib::bounded::read_tail(path, max)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }

@@ -1,8 +1,6 @@
 //! The domain table's files without root or qemu: managed configs, saved
 //! state, adoption refusals.
 
-use std::path::PathBuf;
-
 use super::Manager;
 use super::adopt::AdoptError;
 use super::managed::{managed_config, managed_configs, managed_path, store_managed};
@@ -10,12 +8,10 @@ use crate::api::DomainState;
 use crate::domain::{MAX_MANAGED, Settings, test_settings};
 use crate::error::DomainError;
 use crate::saved::{STATE_MAX, SavedState, StateError, read_state, write_state};
+use crate::scratch::Scratch;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xend-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test dir");
-    dir
+fn tmp(name: &str) -> Scratch {
+    Scratch::new(&format!("manager-{name}"))
 }
 
 fn cfg(name: &str) -> String {
@@ -25,7 +21,7 @@ fn cfg(name: &str) -> String {
 #[test]
 fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
     let dir = tmp("managed");
-    let s = test_settings(&dir);
+    let s = test_settings(dir.path());
     for i in 0..MAX_MANAGED {
         store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
     }
@@ -48,13 +44,12 @@ fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
     );
     assert!(rows[0].memory > 0 && rows[0].vcpus > 0, "{:?}", rows[0]);
     assert_eq!((rows[1].domid, rows[1].state), (None, DomainState::None));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn managed_names_must_be_plain_file_names() {
     let dir = tmp("names");
-    let s = test_settings(&dir);
+    let s = test_settings(dir.path());
     for bad in ["", "a/b", "../etc", ".hidden", "/abs"] {
         let e = managed_path(&s, bad).expect_err(bad);
         assert!(matches!(e, DomainError::NoManaged(_)), "{bad}: {e}");
@@ -75,7 +70,6 @@ fn managed_names_must_be_plain_file_names() {
     assert_eq!(m.delete_managed("web").expect("deleted").name, "web");
     let e = m.delete_managed("web").expect_err("gone");
     assert!(matches!(e, DomainError::NoManaged(_)), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn state(domid: u32, uid: u32) -> SavedState {
@@ -95,7 +89,7 @@ fn state(domid: u32, uid: u32) -> SavedState {
 fn state_files_read_back_and_torn_or_foreign_ones_are_refused_by_name() {
     let dir = tmp("state");
     let st = state(3, 1000);
-    write_state(&dir, &st).expect("written");
+    write_state(dir.path(), &st).expect("written");
     let path = dir.join("state.json");
     assert_eq!(read_state(&path).expect("read back"), st);
     assert!(!dir.join("state.json.new").exists());
@@ -118,7 +112,6 @@ fn state_files_read_back_and_torn_or_foreign_ones_are_refused_by_name() {
     let e = read_state(&path).expect_err("too large");
     assert!(matches!(e, StateError::Read { .. }), "{e}");
     assert!(e.to_string().contains("larger than"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -128,7 +121,7 @@ fn adoption_refuses_what_does_not_match() {
     // the test (a domain is never adopted as uid 0).
     let s = Settings {
         dm_range: true,
-        ..test_settings(&dir)
+        ..test_settings(dir.path())
     };
     let uid = s.dm_uid_base + 1;
     let mut m = Manager::new(s.clone());
@@ -172,9 +165,8 @@ fn adoption_refuses_what_does_not_match() {
 
     // adopt_all cleans up what it refuses: the directory is gone. (Out of
     // the uid range, so that cleaning up kills nothing.)
-    let mut m = Manager::new(test_settings(&dir));
+    let mut m = Manager::new(test_settings(dir.path()));
     m.adopt_all();
     assert!(!d.exists(), "refused domain directory left behind");
     assert!(m.domains.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,7 @@
 //! past their deadline ([`Manager::tick`]), and the QMP commands sent to
 //! a domain without the manager's lock.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Instant;
 
@@ -35,13 +35,10 @@ impl Manager {
                 }));
                 continue;
             }
-            let ended = d.child.as_ref().is_some_and(|c| {
-                let mut fds = [privlib::os::poll::pollfd(
-                    c.pidfd().as_raw_fd(),
-                    privlib::os::poll::POLLIN,
-                )];
-                privlib::os::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0)
-            });
+            let ended = d
+                .child
+                .as_ref()
+                .is_some_and(|c| privlib::os::poll::readable(c.pidfd().as_fd(), 0));
             if !ended {
                 continue;
             }
