@@ -8,14 +8,17 @@
 //! act as that domain in the store, and trace or signal its qemu. The
 //! daemons refuse to start on such an overlap ([`check_dm_range`]).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use crate::bounded::{self, FileError};
 
 /// The files that hand out subordinate ids.
 pub const FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
 
-/// Bytes read of each file at most.
-const MAX_LEN: u64 = 4 << 20;
+/// The largest file checked. Debian's `useradd` writes about 20 bytes a
+/// user, so this is some 200,000 users; a larger file is refused whole,
+/// never cut short: a range past the cut would go unchecked.
+pub const MAX_LEN: u64 = 4 << 20;
 
 /// Why a device-model range cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +44,14 @@ pub enum DmRangeError {
         /// Its last id.
         end: u64,
     },
-    /// The file could not be read.
-    #[error("{}: {source}", file.display())]
+    /// A file could not be read whole (it is larger than [`MAX_LEN`], not
+    /// a regular file, not text, or unreadable): its ranges are unknown, so
+    /// the range cannot be shown free.
+    #[error("{source}: cannot check the device-model uid range against it")]
     Read {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
+        /// Why, naming the file.
         #[source]
-        source: std::io::Error,
+        source: FileError,
     },
 }
 
@@ -58,24 +61,14 @@ pub fn check_dm_range_in(files: &[&Path], base: u32, count: u32) -> Result<(), D
     let lo = u64::from(base);
     let hi = lo + u64::from(count.max(1)) - 1;
     for file in files {
-        let mut text = String::new();
-        match std::fs::File::open(file) {
-            Ok(f) => {
-                f.take(MAX_LEN)
-                    .read_to_string(&mut text)
-                    .map_err(|source| DmRangeError::Read {
-                        file: file.to_path_buf(),
-                        source,
-                    })?;
+        let text = match bounded::read_to_string(file, MAX_LEN) {
+            Ok(text) => text,
+            // A missing file hands out nothing.
+            Err(FileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(DmRangeError::Read {
-                    file: file.to_path_buf(),
-                    source,
-                });
-            }
-        }
+            Err(source) => return Err(DmRangeError::Read { source }),
+        };
         for (i, l) in text.lines().enumerate() {
             let mut f = l.trim().splitn(3, ':');
             let (Some(owner), Some(start), Some(n)) = (f.next(), f.next(), f.next()) else {
@@ -131,6 +124,35 @@ mod tests {
         assert!(check_dm_range_in(&[&f], 231_071, 1).is_err());
         assert!(check_dm_range_in(&[&f], 99_000, 1000).is_ok());
         assert!(check_dm_range_in(&[&f], 99_000, 1001).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_naming_it_not_cut_short() {
+        let dir = std::env::temp_dir().join(format!("xvm-subid-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("subuid");
+        // Free ranges up to the bound, then one that overlaps past it: a
+        // reader that stopped at the bound would call the range free.
+        let filler = "nobody:1:1\n";
+        let mut text = filler.repeat(usize::try_from(MAX_LEN).expect("fits") / filler.len());
+        text.push_str("mallory:200000:1000\n");
+        assert!(text.len() as u64 > MAX_LEN);
+        std::fs::write(&f, &text).expect("write");
+        let e = check_dm_range_in(&[&f], 200_000, 10).expect_err("refused");
+        assert!(
+            matches!(
+                &e,
+                DmRangeError::Read {
+                    source: FileError::TooLarge { max: MAX_LEN, .. }
+                }
+            ),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(msg.contains(&f.display().to_string()), "{msg}");
+        // Even a range the file's readable part leaves free is refused.
+        assert!(check_dm_range_in(&[&f], 900_000, 10).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
