@@ -114,7 +114,7 @@ impl Client {
             jsonrpc: "2.0".into(),
             method: method.into(),
             params: call.params(),
-            id: id.into(),
+            id: Some(id.into()),
         })
         .map_err(|source| ClientError::Answer { method, source })?;
         line.push(b'\n');

@@ -33,9 +33,29 @@ pub struct Request {
     /// Its parameters (an object).
     #[serde(default)]
     pub params: Value,
-    /// The id echoed back.
-    #[serde(default)]
-    pub id: Value,
+    /// The id echoed back; `None` when the request has no `id` member at
+    /// all: a notification, which is never answered (JSON-RPC 2.0, 4.1).
+    /// `"id": null` is an id (`Some(Value::Null)`), answered like any.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<Value>,
+}
+
+impl Request {
+    /// Whether it is a notification (no `id` member): executed, never
+    /// answered.
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none()
+    }
+}
+
+/// An `id` member that is there, `null` included (serde would read
+/// `null` into an `Option` as `None`, which is kept for "absent").
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Why no request line could be read; each is answered (to id `null`)
@@ -57,15 +77,20 @@ pub fn line_reader(s: &UnixStream) -> LineReader<&UnixStream> {
 
 /// The next request line, without its newline; `None` when the peer
 /// closed between requests. The line must be complete within
-/// [`READ_TIMEOUT`] from now, and nothing may follow it before it is
-/// answered: a client waits for each answer, so xend never writes into a
-/// peer that is not reading.
+/// [`READ_TIMEOUT`] from now.
 pub fn next_request(r: &mut LineReader<&UnixStream>) -> Result<Option<Vec<u8>>, FrameError> {
-    let line = r.within(READ_TIMEOUT).read_line()?;
-    if line.is_some() && r.has_buffered() {
+    Ok(r.within(READ_TIMEOUT).read_line()?)
+}
+
+/// Refuses a line that is to be answered while another follows it: a
+/// client waits for each answer, so xend never writes into a peer that
+/// is not reading. (A notification gets no answer, so its sender need not
+/// wait: what follows one is read as the next request.)
+pub fn alone(r: &LineReader<&UnixStream>) -> Result<(), FrameError> {
+    if r.has_buffered() {
         return Err(FrameError::Pipelined);
     }
-    Ok(line)
+    Ok(())
 }
 
 /// A request line that is not a JSON-RPC 2.0 request, and how to answer it.
@@ -136,9 +161,11 @@ fn containers(line: &[u8]) -> usize {
 ///
 /// # Format
 /// A JSON object `{"jsonrpc": "2.0", "method": STRING, "params": VALUE,
-/// "id": VALUE}`; `params` and `id` may be left out (`null`), and hold
+/// "id": VALUE}`; `params` may be left out (`null`), and `id` too (a
+/// notification: [`Request::is_notification`]); they hold
 /// at most [`MAX_CONTAINERS`] objects and arrays in all. Any other
-/// `jsonrpc` is [`Undecodable::WrongVersion`]; anything else is
+/// `jsonrpc` is [`Undecodable::WrongVersion`] (answered to its id, or
+/// `null` when it has none: it is no valid notification either); anything else is
 /// [`Undecodable::NotARequest`]: [`PARSE_ERROR`] when the line is not
 /// JSON at all, [`INVALID_REQUEST`] when it is JSON of another shape.
 pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
@@ -173,7 +200,7 @@ pub fn decode(line: &[u8]) -> Result<Request, Undecodable> {
     })?;
     if req.jsonrpc != "2.0" {
         return Err(Undecodable::WrongVersion {
-            id: req.id,
+            id: req.id.unwrap_or(Value::Null),
             error: RpcError::new(INVALID_REQUEST, "jsonrpc must be \"2.0\""),
         });
     }
@@ -202,12 +229,17 @@ pub fn answer(mut s: &UnixStream, id: &Value, result: Result<Value, RpcError>) {
 mod tests {
     use super::*;
 
+    /// The first line `peer` sends, refused as [`alone`] refuses it when
+    /// more follows.
     fn read_from(peer: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
         let (mut theirs, ours) = UnixStream::pair().expect("socketpair");
         let writer = std::thread::spawn(move || {
             let _ = theirs.write_all(&peer);
         });
-        let got = next_request(&mut line_reader(&ours)).map_err(|e| e.to_string());
+        let mut r = line_reader(&ours);
+        let got = next_request(&mut r)
+            .and_then(|l| alone(&r).map(|()| l))
+            .map_err(|e| e.to_string());
         drop(ours);
         writer.join().expect("writer");
         got
@@ -240,10 +272,18 @@ mod tests {
     fn decode_answers_as_xend_does() {
         let r = decode(br#"{"jsonrpc":"2.0","method":"domain.list","params":{},"id":7}"#)
             .expect("a request");
-        assert_eq!((r.method.as_str(), &r.id), ("domain.list", &Value::from(7)));
-        // params and id may be left out.
+        assert_eq!(
+            (r.method.as_str(), &r.id),
+            ("domain.list", &Some(Value::from(7)))
+        );
+        // params and id may be left out: without an id, a notification;
+        // an id of null is an id.
         let r = decode(br#"{"jsonrpc":"2.0","method":"domain.list"}"#).expect("bare");
-        assert_eq!((r.params, r.id), (Value::Null, Value::Null));
+        assert!(r.is_notification());
+        assert_eq!((r.params, r.id), (Value::Null, None));
+        let r = decode(br#"{"jsonrpc":"2.0","method":"domain.list","id":null}"#).expect("null");
+        assert!(!r.is_notification());
+        assert_eq!(r.id, Some(Value::Null));
 
         let e =
             decode(br#"{"jsonrpc":"1.0","method":"domain.list","id":"a"}"#).expect_err("version");

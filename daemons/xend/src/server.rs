@@ -196,12 +196,14 @@ impl Xend {
     /// each line bounded in size and time ([`rpc::next_request`]).
     ///
     /// # Format
-    /// Each request line gets one answer line ([`crate::api`]). A line
-    /// that cannot be read (too long, too slow, cut, or followed by
-    /// another before it was answered) or is no request object is
-    /// answered to id `null` and ends the connection; a request of
-    /// another version, an unknown method or wrong params is answered to
-    /// its id and the connection goes on.
+    /// Each request line gets one answer line ([`crate::api`]), except a
+    /// notification (a request without an `id` member), which gets none,
+    /// not even for an unknown method or wrong params. A line that cannot
+    /// be read (too long, too slow, cut), that is no request object, or
+    /// that is to be answered while another line follows it, is answered
+    /// to id `null` and ends the connection; a request of another
+    /// version, an unknown method or wrong params is answered to its id
+    /// and the connection goes on.
     pub fn connection(&self, stream: &UnixStream, _slot: Slot) {
         let mut reader = rpc::line_reader(stream);
         for _ in 0..MAX_REQUESTS {
@@ -213,10 +215,31 @@ impl Xend {
                     return rpc::answer(stream, &Value::Null, Err(e));
                 }
             };
-            match rpc::decode(&line) {
+            let decoded = rpc::decode(&line);
+            if let Ok(req) = &decoded
+                && req.is_notification()
+            {
+                // JSON-RPC 2.0 (4.1): a notification is executed, state
+                // changes included (a client that wants no answer still
+                // means the call; the gate and the privilege checks in
+                // `handle` apply as to any request), and never answered:
+                // its result and any error, an unknown method too, are
+                // dropped (logged at debug for the operator).
+                let result =
+                    Call::parse(&req.method, req.params.clone()).and_then(|c| self.handle(c));
+                if let Err(e) = result {
+                    tracing::debug!(method = %req.method, "notification failed: {}", e.message);
+                }
+                continue;
+            }
+            if let Err(e) = rpc::alone(&reader) {
+                let e = RpcError::new(api::INVALID_REQUEST, e.to_string());
+                return rpc::answer(stream, &Value::Null, Err(e));
+            }
+            match decoded {
                 Ok(req) => {
                     let result = Call::parse(&req.method, req.params).and_then(|c| self.handle(c));
-                    rpc::answer(stream, &req.id, result);
+                    rpc::answer(stream, &req.id.unwrap_or(Value::Null), result);
                 }
                 Err(u @ rpc::Undecodable::WrongVersion { .. }) => {
                     rpc::answer(stream, u.id(), Err(u.error().clone()));

@@ -237,3 +237,43 @@ fn the_client_speaks_the_same_api() {
     assert_eq!(e.kind(), Some(crate::api::ErrorKind::NoDomain), "{e}");
     assert_eq!(e.to_string(), "no domain web");
 }
+
+/// A request without an `id` member is a notification: executed (here it
+/// stores a managed config, which the list then shows) and never
+/// answered, an unknown method neither; `"id": null` is answered.
+#[test]
+fn notifications_are_executed_and_not_answered() {
+    let sock = serve("notify", true);
+    let got = exchange(
+        &sock,
+        concat!(
+            r#"{"jsonrpc":"2.0","method":"domain.new","params":{"source":"n.cfg","config":"name = \"quiet\"\ntype = \"hvm\"\nmemory = 32\n"}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","method":"domain.frobnicate"}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","method":"domain.list","id":2}"#,
+            "\n"
+        )
+        .as_bytes()
+        .to_vec(),
+        1,
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["id"], json!(2), "{got:?}");
+    let rows = got[0]["result"].as_array().expect("rows");
+    assert!(rows.iter().any(|r| r["name"] == "quiet"), "{got:?}");
+    let got = exchange(
+        &sock,
+        concat!(
+            r#"{"jsonrpc":"2.0","method":"domain.frobnicate","id":null}"#,
+            "\n"
+        )
+        .as_bytes()
+        .to_vec(),
+        1,
+    );
+    assert_eq!(
+        got,
+        [error(-32601, "no method domain.frobnicate", Value::Null)]
+    );
+}
