@@ -275,9 +275,12 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         abandon(&mut d, p.dm_range);
         return Err(RunError::State { domid, source });
     }
-    // 8. The store.
+    // 8. The store. A failure after the transaction committed (at
+    //    set_perms or introduce) leaves nodes written: they are removed
+    //    as for any ended domain.
     if let Err(source) = entries::register(&p.xenstore, &d) {
         abandon(&mut d, p.dm_range);
+        entries::unregister(&p.xenstore, &d);
         return Err(RunError::Store { domid, source });
     }
     Ok(d)
