@@ -8,6 +8,9 @@
 //! - [`read_file`] / [`read_to_string`]: a whole regular file, refused past
 //!   a size (the size is checked on the bytes read, not on a stat that can
 //!   race with a writer).
+//! - [`read_opened`]: the same bound on a file the caller opened and
+//!   checked itself (the policy file, read from the fd whose owner was
+//!   checked); [`open_nonblocking`] opens without blocking on a FIFO.
 //! - [`read_tail`]: the last bytes of a file (logs).
 
 use std::fs::File;
@@ -215,21 +218,30 @@ pub enum FileError {
     },
 }
 
+/// Opens `path` for reading without blocking on what it turns out to be
+/// (O_NONBLOCK: a FIFO put in the file's place cannot block the open) and
+/// without making a terminal ours (O_NOCTTY). The caller checks the type.
+pub fn open_nonblocking(path: &Path) -> Result<File, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 fn open_regular(path: &Path) -> Result<File, FileError> {
-    let io = |source| FileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // O_NONBLOCK: a FIFO put in the file's place cannot block the open.
-    let f = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(io)?
-    };
-    let t = f.metadata().map_err(io)?.file_type();
+    let f = open_nonblocking(path)?;
+    let t = f
+        .metadata()
+        .map_err(|source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .file_type();
     if !t.is_file() || t.is_fifo() {
         return Err(FileError::NotRegular {
             path: path.to_path_buf(),
@@ -240,7 +252,13 @@ fn open_regular(path: &Path) -> Result<File, FileError> {
 
 /// A whole regular file of at most `max` bytes.
 pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
-    let f = open_regular(path)?;
+    read_opened(open_regular(path)?, path, max)
+}
+
+/// All of `f`, already opened as `path` (and checked by the caller, who
+/// must read from the very fd it checked), refused past `max` bytes. The
+/// bound is on the bytes read: a file that grew after a stat is caught.
+pub fn read_opened(f: impl Read, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let mut out = Vec::new();
     f.take(max.saturating_add(1))
         .read_to_end(&mut out)
@@ -248,7 +266,7 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
             path: path.to_path_buf(),
             source,
         })?;
-    if out.len() as u64 > max {
+    if u64::try_from(out.len()).unwrap_or(u64::MAX) > max {
         return Err(FileError::TooLarge {
             path: path.to_path_buf(),
             max,

@@ -69,7 +69,7 @@ pub enum Problem {
     },
     /// Reading failed.
     #[error("cannot read: {0}")]
-    Read(#[source] std::io::Error),
+    Read(#[source] crate::bounded::FileError),
     /// Not a regular file (a device, a FIFO, a symlink, ...).
     #[error("{} is {kind}, not a regular file; refusing the policy", path.display())]
     NotRegular {
@@ -83,6 +83,12 @@ pub enum Problem {
     TooLarge {
         /// Its size (or what was read of it).
         size: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// It grew past the bound between the size check and the read.
+    #[error("the file grew past the {max} bytes a policy file may hold while it was read")]
+    Grew {
         /// The bound.
         max: u64,
     },

@@ -13,12 +13,12 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Read as _;
 use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Component, Path, PathBuf};
 
 use super::Problem;
+use crate::bounded::{self, FileError};
 use crate::sys::openat::{open_beneath, open_no_symlinks};
 
 /// The most bytes a policy file may hold. The shipped one is under 3 KiB.
@@ -78,40 +78,31 @@ fn check_root_only(path: &Path, meta: &std::fs::Metadata, sticky_ok: bool) -> Re
     Ok(())
 }
 
-/// Reads at most [`MAX_POLICY_LEN`] bytes of text from an opened file.
-fn read_text(mut f: File) -> Result<String, Problem> {
-    let mut bytes = Vec::new();
-    f.by_ref()
-        .take(MAX_POLICY_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(Problem::Read)?;
-    let n = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if n > MAX_POLICY_LEN {
-        // It grew after fstat.
-        return Err(Problem::TooLarge {
-            size: n,
-            max: MAX_POLICY_LEN,
-        });
-    }
+/// Reads at most [`MAX_POLICY_LEN`] bytes of text from the opened, checked
+/// file `f` (the one at `path`).
+fn read_text(f: File, path: &Path) -> Result<String, Problem> {
+    let bytes = bounded::read_opened(f, path, MAX_POLICY_LEN).map_err(|e| match e {
+        // fstat said it fits: it grew since.
+        FileError::TooLarge { max, .. } => Problem::Grew { max },
+        e => Problem::Read(e),
+    })?;
     String::from_utf8(bytes).map_err(|e| Problem::NotUtf8(e.utf8_error()))
 }
 
 /// Reads a policy file of the invoking user's own (session mode): a
 /// regular file, bounded; opened non-blocking, so a FIFO cannot hang us.
 pub(super) fn read_bounded(file: &Path) -> Result<String, Problem> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let open_err = |source| Problem::Open {
         path: file.to_path_buf(),
         source,
     };
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(file)
-        .map_err(open_err)?;
+    let f = bounded::open_nonblocking(file).map_err(|e| match e {
+        FileError::Io { source, .. } => open_err(source),
+        e => Problem::Read(e),
+    })?;
     let meta = f.metadata().map_err(open_err)?;
     check_regular(file, &meta)?;
-    read_text(f)
+    read_text(f, file)
 }
 
 /// `path` made absolute against the working directory.
@@ -211,7 +202,7 @@ pub(super) fn read_root_only(file: &Path) -> Result<String, Problem> {
             if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
                 return Err(Problem::Moved { path: here });
             }
-            return read_text(f);
+            return read_text(f, &here);
         }
         if !meta.is_dir() {
             return Err(Problem::Open {

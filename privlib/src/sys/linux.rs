@@ -20,7 +20,10 @@ pub struct Linux;
 pub fn kernel_last_cap() -> u8 {
     static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        // A number below 64 and a newline; anything longer is not the
+        // kernel's answer (bounded: whatever is mounted there is read no
+        // further than this).
+        crate::bounded::read_to_string(Path::new("/proc/sys/kernel/cap_last_cap"), 16)
             .ok()
             .and_then(|s| s.trim().parse::<u8>().ok())
             .unwrap_or_else(|| {
