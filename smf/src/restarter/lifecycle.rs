@@ -2,7 +2,7 @@
 //! start what is ready; and the shutdown.
 
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::state::{BURST, BURST_WINDOW, Restarter, State, humantime};
@@ -117,11 +117,8 @@ impl Restarter {
         let Some(child) = &mut s.child else {
             return false;
         };
-        let mut fds = [privlib::os::poll::pollfd(
-            child.pidfd().as_raw_fd(),
-            privlib::os::poll::POLLIN,
-        )];
-        if !privlib::os::poll::poll(&mut fds, 0).is_ok_and(|n| n > 0) {
+        // A pidfd is readable once its process has ended.
+        if !privlib::os::poll::readable(child.pidfd().as_fd(), 0) {
             return false;
         }
         let status = child.wait();
