@@ -1,13 +1,17 @@
 //! A blocking XenStore client for xm, xend, virtd and tests.
 //!
 //! One request at a time, as libxenstore does; watch events that arrive
-//! in between are kept for [`Client::next_event`].
+//! in between are kept for [`Client::next_event`]. Every request has a
+//! deadline ([`DEFAULT_TIMEOUT`], or [`Client::connect_with_timeout`] /
+//! [`Client::set_timeout`]) for sending it and for the whole reply: a
+//! stalled xenstored is [`ClientError::Timeout`], never a hang of xend's
+//! registration or of xm.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::perms::Perms;
 use crate::wire::{Frame, FrameReader, FrameTooLong, MsgType, XsError};
@@ -24,6 +28,18 @@ pub enum ClientError {
     /// The socket failed.
     #[error("xenstored connection: {0}")]
     Io(#[from] io::Error),
+    /// The daemon did not take the request, or did not answer it, in time.
+    #[error(
+        "xenstored at {} did not answer within {} ms",
+        socket.display(),
+        after.as_millis()
+    )]
+    Timeout {
+        /// The socket connected to.
+        socket: PathBuf,
+        /// The deadline that passed.
+        after: Duration,
+    },
     /// The daemon answered something else than asked.
     #[error("xenstored sent an unexpected reply: {0}")]
     Protocol(#[source] Unexpected),
@@ -55,10 +71,17 @@ pub enum Unexpected {
     TxId(#[source] std::num::ParseIntError),
 }
 
+/// How long a request may take, sent and answered, unless set otherwise:
+/// far more than a live xenstored needs, short enough that a stalled one
+/// is reported rather than waited on for ever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection to xenstored.
 #[derive(Debug)]
 pub struct Client {
     stream: UnixStream,
+    socket: PathBuf,
+    timeout: Duration,
     reader: FrameReader,
     events: VecDeque<(String, Vec<u8>)>,
     req_id: u32,
@@ -78,22 +101,75 @@ impl Client {
     /// privilege gets [`ClientError::Denied`] here, and a later EACCES is
     /// always about a node.
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        Client::connect_with_timeout(path, DEFAULT_TIMEOUT)
+    }
+
+    /// [`Client::connect`], each request (the first one too) allowed
+    /// `timeout` to be sent and answered.
+    pub fn connect_with_timeout(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
         let stream = UnixStream::connect(path)?;
         let mut c = Client {
             stream,
+            socket: path.to_path_buf(),
+            timeout: Duration::ZERO,
             reader: FrameReader::default(),
             events: VecDeque::new(),
             req_id: 0,
             first: true,
         };
+        c.set_timeout(timeout)?;
         c.request(MsgType::GetDomainPath, 0, b"0\0".to_vec())?;
         Ok(c)
     }
 
+    /// How long each later request may take, sent and answered (at least
+    /// a millisecond: a zero timeout would mean none to the socket).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        self.stream.set_write_timeout(Some(timeout))?;
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    fn timed_out(&self) -> ClientError {
+        ClientError::Timeout {
+            socket: self.socket.clone(),
+            after: self.timeout,
+        }
+    }
+
+    /// Reads what has arrived, waiting no later than `deadline`.
+    fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, ClientError> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(self.timed_out());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The reply to the request just sent: one deadline for all of it, so
+    /// a daemon sending a byte at a time gets no longer than a fast one.
     fn next_frame(&mut self) -> Result<Frame, ClientError> {
+        let deadline = Instant::now() + self.timeout;
         let mut buf = [0u8; 8192];
         loop {
-            let n = self.stream.read(&mut buf)?;
+            let n = self.read_by(&mut buf, deadline)?;
             if n == 0 {
                 return Err(ClientError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -144,7 +220,18 @@ impl Client {
             tx_id: tx,
             payload,
         };
-        self.stream.write_all(&f.to_bytes())?;
+        // The write timeout bounds each write; a daemon that stops reading
+        // fills the socket buffer and the send fails here.
+        self.stream.write_all(&f.to_bytes()).map_err(|e| {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                self.timed_out()
+            } else {
+                e.into()
+            }
+        })?;
         let first = std::mem::replace(&mut self.first, false);
         let r = self.next_frame()?;
         if r.ty == MsgType::Error.number() {
@@ -238,10 +325,11 @@ impl Client {
         if let Some(e) = self.events.pop_front() {
             return Ok(Some(e));
         }
-        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         let mut buf = [0u8; 8192];
         let got = self.stream.read(&mut buf);
-        self.stream.set_read_timeout(None)?;
+        self.stream.set_read_timeout(Some(self.timeout))?;
         let n = match got {
             Ok(0) => {
                 return Err(ClientError::Io(io::Error::new(
@@ -349,5 +437,90 @@ impl Client {
     pub fn domain_path(&mut self, domid: u32) -> Result<String, ClientError> {
         let r = self.request(MsgType::GetDomainPath, 0, format!("{domid}\0").into_bytes())?;
         Ok(String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(&r)).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::HEADER_LEN;
+    use std::os::unix::net::UnixListener;
+    use std::sync::mpsc;
+
+    /// A socket in a fresh directory, and a fake xenstored on it that
+    /// answers the first `answer` requests (with an empty payload of the
+    /// request's own type and id) and then reads on without ever answering,
+    /// until the test is done.
+    fn stalled_daemon(name: &str, answer: usize) -> (PathBuf, mpsc::Sender<()>) {
+        let dir = std::env::temp_dir().join(format!("xs-client-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let sock = dir.join("socket");
+        let l = UnixListener::bind(&sock).expect("bind");
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = l.accept() else { return };
+            for _ in 0..answer {
+                let mut h = [0u8; HEADER_LEN];
+                if s.read_exact(&mut h).is_err() {
+                    return;
+                }
+                let h = crate::wire::Header::parse(&h);
+                let mut body = vec![0u8; usize::try_from(h.len).expect("len")];
+                if s.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let reply = Frame {
+                    ty: h.ty,
+                    req_id: h.req_id,
+                    tx_id: h.tx_id,
+                    payload: b"/local/domain/0\0".to_vec(),
+                };
+                if s.write_all(&reply.to_bytes()).is_err() {
+                    return;
+                }
+            }
+            // Hold the connection open, answering nothing.
+            let _ = wait.recv();
+            drop(s);
+        });
+        (sock, done)
+    }
+
+    fn assert_timed_out(r: Result<impl std::fmt::Debug, ClientError>, sock: &Path, began: Instant) {
+        let e = r.expect_err("a stalled daemon must fail the call");
+        assert!(
+            matches!(&e, ClientError::Timeout { socket, after }
+                if socket == sock && *after == Duration::from_millis(200)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&sock.display().to_string()), "{e}");
+        let took = began.elapsed();
+        assert!(
+            took >= Duration::from_millis(200),
+            "gave up early: {took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "waited {took:?}");
+    }
+
+    #[test]
+    fn a_daemon_that_never_answers_fails_the_connect_in_time() {
+        let (sock, done) = stalled_daemon("connect", 0);
+        let began = Instant::now();
+        let r = Client::connect_with_timeout(&sock, Duration::from_millis(200));
+        assert_timed_out(r, &sock, began);
+        drop(done);
+        let _ = std::fs::remove_dir_all(sock.parent().expect("dir"));
+    }
+
+    #[test]
+    fn a_daemon_that_stalls_after_connect_fails_the_call_in_time() {
+        let (sock, done) = stalled_daemon("call", 1);
+        let mut c =
+            Client::connect_with_timeout(&sock, Duration::from_millis(200)).expect("answered");
+        let began = Instant::now();
+        assert_timed_out(c.read(0, "/vm"), &sock, began);
+        drop(done);
+        let _ = std::fs::remove_dir_all(sock.parent().expect("dir"));
     }
 }
