@@ -1,39 +1,68 @@
 //! Starting a reserved domain, and ending one.
 //!
-//! A start is [`prepare`] (checks everything, opens the disks, makes
-//! nothing: see [`crate::dm::prepare`]) then [`run`], which acts in a
-//! fixed order, one error variant per step ([`LaunchError`] is either;
-//! the manager turns it into its `DomainError`):
-//! 1. rlimits: the device model's limits (no core dump, a bound on open
-//!    files: [`dm::DM_NOFILE`]) are the first thing its process gets, set by privlib's
-//!    child right after the signals are reset, before any namespace, fd or
-//!    id changes (prepare checked that xend's hard limit allows them);
-//!    xend's own limits are not changed. They are fixed on the spawn in
-//!    [`dm::spawn`], so they fail as part of step 5.
-//! 2. the domain's run directory, mode 0700, made fresh ([`RunError::Dir`]);
-//! 3. its sockets, bound by xend in that directory: QMP, serial and VNC
-//!    ([`RunError::Socket`]);
-//! 4. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
-//!    ([`RunError::Log`], [`RunError::Pipe`]);
-//! 5. the device model, with proc_setid raised for this step only
-//!    ([`RunError::Spawn`], which names privlib's step);
-//! 6. the log pump (a failure is logged: the domain runs without its log);
-//! 7. its saved state, before anything else can happen to this xend
-//!    ([`RunError::State`]);
-//! 8. its xenstore entries ([`RunError::Store`]).
+//! A start is [`prepare`] then [`run`]. This is the one list of a
+//! device-model launch (the modules it names point here): first
+//! everything is checked and nothing is made, then xend acts in a fixed
+//! order, one error variant per step ([`LaunchError`] is either; the
+//! manager turns it into its `DomainError`).
 //!
-//! A failure from step 3 on removes the directory; from step 7 on, the
-//! device model is killed first.
+//! [`prepare`] ([`crate::dm::prepare`], [`PrepareError`]): checks, makes
+//! nothing (no directory, socket, file or process; no privilege raised):
+//! - P1. the ids: never 0; in the device-model range `base + domid` for
+//!   uid and gid, held by no user's subordinate range;
+//! - P2. the qemu binary: found, a regular file the device model's uid
+//!   may execute;
+//! - P3. the disks: at most the IDE controller's four, each opened by
+//!   xend beneath an image directory (the checks are made on the open fd,
+//!   which is what qemu gets: nothing can be swapped in between), with a
+//!   read-only twin, one per configured disk;
+//! - P4. the device nodes of its private `/dev` (null, zero, urandom, and
+//!   kvm when used): character devices on the host;
+//! - P5. the limits: xend's hard `RLIMIT_NOFILE` leaves room for
+//!   [`dm::DM_NOFILE`] (a hard limit is raised only with sys_resource,
+//!   which xend never holds).
+//!
+//! [`run`] ([`RunError`]): acts, in this order:
+//! 1. the domain's run directory, mode 0700, made fresh: a leftover of
+//!    an earlier domain of this id is cleared, never reused
+//!    ([`RunError::Dir`]);
+//! 2. its sockets, bound by xend in that directory: QMP, serial and VNC
+//!    ([`RunError::Socket`]); qemu gets the listening fds, and only xend
+//!    (and root) can reach them;
+//! 3. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
+//!    ([`RunError::Log`], [`RunError::Pipe`]);
+//! 4. the device model ([`dm::spawn`]), with proc_setid raised for this
+//!    step only ([`RunError::Spawn`], which names privlib's step).
+//!    privlib's child acts in its fixed order: the signals reset, then the
+//!    rlimits (no core dump, [`dm::DM_NOFILE`] open files; set first, as
+//!    root still, before the fds are moved and the ids change; xend's own
+//!    limits are not changed); the bounding set emptied; supplementary
+//!    groups `kvm` only when the domain uid uses /dev/kvm; gid and uid =
+//!    the domain's own; then, as that uid, its own user namespace mapping
+//!    only it, whose mount namespace gets a read-only tmpfs /dev with
+//!    only the P4 nodes (the device model unshares nothing else, and
+//!    nothing before the ids change); no capability left; no_new_privs;
+//!    Landlock (read /usr and the loader cache, read-write only those
+//!    nodes); seccomp (no fork, no further exec, no network sockets); exec
+//!    qemu, which adds its own `-sandbox` filter;
+//! 5. the log pump (a failure is logged: the domain runs without its log);
+//! 6. its saved state, before anything else can happen to this xend
+//!    ([`RunError::State`]);
+//! 7. its xenstore entries ([`RunError::Store`]).
+//!
+//! A failure from step 2 on removes the directory; from step 6 on, the
+//! device model is killed first; at step 7, what was written to the store
+//! is removed too.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::dm::kill::kill;
 use crate::dm::log::{QEMU_LOG_MAX, pump_log};
 use crate::dm::prepare::{Host, PrepareError, Prepared, Request, prepare};
-use crate::dm::{self, DmError, DmSpec};
+use crate::dm::{self, DmError, DmFds};
 use crate::domain::{DState, Domain, Reservation, Settings};
 use crate::entries::{self, EntriesError};
 use crate::saved::{StateError, save_state};
@@ -53,7 +82,8 @@ pub enum LaunchError {
 /// Why a prepared launch failed, by step.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Step 2: the run directory could not be made.
+    /// Step 1: the run directory could not be made (or a leftover could
+    /// not be cleared).
     #[error("domain {domid}: making {}: {source}", path.display())]
     Dir {
         /// The domain.
@@ -64,7 +94,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 3: a socket could not be bound.
+    /// Step 2: a socket could not be bound.
     #[error("domain {domid}: binding {}: {source}", path.display())]
     Socket {
         /// The domain.
@@ -75,7 +105,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 4: the log file could not be made.
+    /// Step 3: the log file could not be made.
     #[error("domain {domid}: making {}: {source}", path.display())]
     Log {
         /// The domain.
@@ -86,7 +116,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 4: the pipe for qemu's output could not be made.
+    /// Step 3: the pipe for qemu's output could not be made.
     #[error("domain {domid}: a pipe for qemu's log: {source}")]
     Pipe {
         /// The domain.
@@ -95,10 +125,10 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 5: the device model did not start.
+    /// Step 4: the device model did not start.
     #[error(transparent)]
     Spawn(#[from] DmError),
-    /// Step 7: the state could not be saved.
+    /// Step 6: the state could not be saved.
     #[error("domain {domid}: saving its state: {source}")]
     State {
         /// The domain.
@@ -107,7 +137,7 @@ pub enum RunError {
         #[source]
         source: StateError,
     },
-    /// Step 8: the store entries could not be written.
+    /// Step 7: the store entries could not be written.
     #[error("domain {domid}: {source}")]
     Store {
         /// The domain.
@@ -134,6 +164,39 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, LaunchError> {
     Ok(run(p)?)
 }
 
+/// Step 1: the domain's directory `dir`, 0700, made here and now. Its
+/// parent (`<run>/domains`) is made when missing. A leftover of an
+/// earlier domain of this id (what a failed removal left: start-up adopts
+/// or clears every directory, and this domid is reserved, so no live
+/// domain owns it) is cleared, with a warning, rather than refused: a
+/// refusal would fail every later start of the lowest free domid. The
+/// directory itself is then created without `recursive`, so one that
+/// could not be cleared (or appeared again) is an error, never reused.
+fn fresh_dir(domid: u32, dir: &Path) -> Result<(), RunError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let err = |source| RunError::Dir {
+        domid,
+        path: dir.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(err)?;
+    }
+    if std::fs::symlink_metadata(dir).is_ok() {
+        tracing::warn!(domid, dir = %dir.display(), "a leftover run directory: cleared");
+        // Not followed if a symlink: the link itself goes.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)
+}
+
 /// A listening socket at `path`.
 fn bind(domid: u32, path: PathBuf) -> Result<UnixListener, RunError> {
     UnixListener::bind(&path).map_err(|source| RunError::Socket {
@@ -143,7 +206,7 @@ fn bind(domid: u32, path: PathBuf) -> Result<UnixListener, RunError> {
     })
 }
 
-/// Steps 3 and 4: the sockets, the log file and the pipe, in `dir`.
+/// Steps 2 and 3: the sockets, the log file and the pipe, in `dir`.
 struct Made {
     qmp: OwnedFd,
     serial: OwnedFd,
@@ -155,7 +218,7 @@ struct Made {
 
 fn make(p: &Prepared) -> Result<Made, RunError> {
     let (domid, dir) = (p.domid, &p.dir);
-    // 3. The sockets: only xend (and root) can reach them, in its 0700
+    // 2. The sockets: only xend (and root) can reach them, in its 0700
     //    directory; qemu gets the listening fds.
     let qmp = bind(domid, dir.join("qmp"))?.into();
     let serial = bind(domid, dir.join("serial"))?.into();
@@ -171,7 +234,7 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
     } else {
         None
     };
-    // 4. qemu's stdout and stderr: a pipe that xend copies into qemu.log
+    // 3. qemu's stdout and stderr: a pipe that xend copies into qemu.log
     //    (for xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a
     //    file with RLIMIT_FSIZE: that limit bounds the write *offset* in
     //    every regular file the process writes, so it would also stop the
@@ -206,51 +269,27 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
 /// Acts on a prepared launch, in the order of this module's list.
 pub fn run(p: Prepared) -> Result<Domain, RunError> {
     let domid = p.domid;
-    // 1. The rlimits go on the spawn first ([`dm::spawn`]); DM_NOFILE was
-    //    checked against xend's hard limit in prepare.
-    // 2. The directory, fresh: what an earlier domain of this id left is
-    //    removed.
-    let _ = std::fs::remove_dir_all(&p.dir);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&p.dir)
-            .map_err(|source| RunError::Dir {
-                domid,
-                path: p.dir.clone(),
-                source,
-            })?;
-    }
+    // 1. The directory.
+    fresh_dir(domid, &p.dir)?;
     let gone = |e: RunError| {
         let _ = std::fs::remove_dir_all(&p.dir);
         e
     };
-    // 3-4. Sockets and log.
+    // 2-3. Sockets and log.
     let made = make(&p).map_err(gone)?;
-    // 5. The device model. proc_setid is raised for this one step only
+    // 4. The device model. proc_setid is raised for this one step only
     //    (device-model range).
-    let spec = DmSpec {
-        domid,
-        config: &p.config,
-        uid: p.uid,
-        gid: p.gid,
-        kvm: p.kvm,
-        groups: p.groups.clone(),
+    let fds = DmFds {
         qmp: &made.qmp,
         serial: &made.serial,
-        disks: &p.disks,
         log: &made.log,
-        qemu: p.qemu.clone(),
     };
     let child = {
         let _on = p.dm_range.then(crate::privs::Bracket::on);
-        dm::spawn(&spec).map_err(|e| gone(e.into()))?
+        dm::spawn(&p, &fds).map_err(|e| gone(e.into()))?
     };
-    drop(spec);
     drop(made.log);
-    // 6. The log pump, until qemu's end closes the pipe.
+    // 5. The log pump, until qemu's end closes the pipe.
     let (log_read, log_file) = (made.log_read, made.log_file);
     let pump = std::thread::Builder::new()
         .name(format!("qemu-log-{domid}"))
@@ -269,13 +308,13 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         uid: p.uid,
         vnc: made.vnc,
     };
-    // 7. Recorded before anything else, so a new xend finds this qemu
+    // 6. Recorded before anything else, so a new xend finds this qemu
     //    whatever happens to this one from here on.
     if let Err(source) = save_state(&d, p.uid, &p.source, &p.text) {
         abandon(&mut d, p.dm_range);
         return Err(RunError::State { domid, source });
     }
-    // 8. The store. A failure after the transaction committed (at
+    // 7. The store. A failure after the transaction committed (at
     //    set_perms or introduce) leaves nodes written: they are removed
     //    as for any ended domain.
     if let Err(source) = entries::register(&p.xenstore, &d) {

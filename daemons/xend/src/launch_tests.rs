@@ -29,7 +29,7 @@ fn prepared(dir: PathBuf) -> Prepared {
 }
 
 #[test]
-fn a_directory_that_cannot_be_made_is_step_2() {
+fn a_directory_that_cannot_be_made_is_step_1() {
     let root = Scratch::new("run-dir");
     std::fs::write(root.join("file"), "").expect("file");
     let dir = root.join("file/domains/3");
@@ -42,7 +42,7 @@ fn a_directory_that_cannot_be_made_is_step_2() {
 }
 
 #[test]
-fn a_socket_that_cannot_be_bound_is_step_3_and_the_directory_goes() {
+fn a_socket_that_cannot_be_bound_is_step_2_and_the_directory_goes() {
     let root = Scratch::new("run-socket");
     // Longer than a unix socket's path may be (108 bytes).
     let dir = root.join("d".repeat(120)).join("3");
@@ -54,5 +54,38 @@ fn a_socket_that_cannot_be_bound_is_step_3_and_the_directory_goes() {
     assert!(
         !dir.exists(),
         "the directory is removed after a failed step"
+    );
+}
+
+/// A leftover domain directory is cleared, not reused: a stale socket in
+/// it would make step 2's bind fail, and does not.
+#[test]
+fn a_leftover_directory_is_cleared_and_one_that_cannot_be_is_refused() {
+    let root = Scratch::new("run-leftover");
+    let dir = root.join("domains/3");
+    std::fs::create_dir_all(&dir).expect("leftover");
+    let stale = std::os::unix::net::UnixListener::bind(dir.join("qmp")).expect("stale qmp");
+    drop(stale);
+    std::fs::write(dir.join("state.json"), "{}").expect("stale state");
+    let e = run(prepared(dir.clone())).expect_err("no qemu");
+    assert!(
+        matches!(&e, RunError::Spawn(_)),
+        "got past steps 1-3: {e:?}"
+    );
+    assert!(
+        !dir.exists(),
+        "the directory is removed after a failed step"
+    );
+    // A leftover that is no directory cannot be cleared: refused at step
+    // 1, and left as it was.
+    std::fs::write(&dir, "not a directory").expect("file");
+    let e = run(prepared(dir.clone())).expect_err("refused");
+    assert!(
+        matches!(&e, RunError::Dir { path, .. } if *path == dir),
+        "{e:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dir).expect("left"),
+        "not a directory"
     );
 }

@@ -1,4 +1,6 @@
-//! A real qemu started by `dm::launch` (root, hermetic): the test guest
+//! A real qemu started as xend starts one, `dm::prepare` then
+//! `dm::spawn` (root, hermetic: a made-up host's subid files, the
+//! sockets and log the test's own): the test guest
 //! (a 512-byte boot sector) prints its banner on COM1, which arrives on
 //! the serial socket; the qemu runs as base + domid with no capability,
 //! no_new_privs and seccomp, in its own mount namespace whose /dev holds
@@ -7,12 +9,15 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use privlib::testing::in_private_tmpfs;
 use xend::config;
-use xend::dm::{self, DmSpec};
+use xend::dm::prepare::{Host, Request, prepare};
+use xend::dm::{self, DmFds};
+use xend::domain::Settings;
 use xend::testguest::BANNER;
 use xvm_tests::procfs::{check_unprivileged_qemu, dev_nodes};
 use xvm_tests::stack::read_banner;
@@ -71,6 +76,37 @@ fn hermetic_kvm(dir: &Path) -> Result<(), Error> {
     run("mount", &["--bind", &node_s, "/dev/kvm"])
 }
 
+/// xend's settings for a device model under `BASE + domid` whose images
+/// are in `dir`.
+fn settings(dir: &Path, kvm: Option<u32>) -> Settings {
+    Settings {
+        system: true,
+        dm_range: true,
+        run: dir.join("run"),
+        image_dirs: vec![dir.to_path_buf()],
+        dm_uid_base: BASE,
+        dm_uid_count: 100,
+        kvm: kvm.is_some(),
+        kvm_gid: kvm,
+        xenstore: dir.join("no-xenstored"),
+        qemu: dm::QEMU.into(),
+        shutdown_timeout: Duration::from_secs(1),
+        managed: dir.join("managed"),
+    }
+}
+
+/// This host, but with no subordinate-id files: the test's uids are its
+/// own, whatever /etc/subuid says.
+fn host() -> Host {
+    Host {
+        subid: Vec::new(),
+        dev: PathBuf::from("/dev"),
+        limits: PathBuf::from("/proc/self/limits"),
+        path: None,
+        groups: Vec::new(),
+    }
+}
+
 fn boots(test: &str, use_kvm: bool) {
     if !require_root(test)
         || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
@@ -92,29 +128,26 @@ fn boots(test: &str, use_kvm: bool) {
             img.display()
         );
         let cfg = config::parse(Path::new("test.cfg"), &cfg_text).map_err(|e| e.to_string())?;
-        let qmp = UnixListener::bind(dir.join("qmp")).map_err(e)?;
-        let serial = UnixListener::bind(dir.join("serial")).map_err(e)?;
-        let disk = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&img)
-            .map_err(e)?;
-        let log = std::fs::File::create(dir.join("qemu.log")).map_err(e)?;
         let domid = 7;
-        let spec = DmSpec {
+        let req = Request {
             domid,
-            config: &cfg,
             uid: BASE + domid,
             gid: BASE + domid,
-            kvm: kvm.is_some(),
-            groups: Some(kvm.into_iter().collect()),
-            qmp: &OwnedFd::from(qmp),
-            serial: &OwnedFd::from(serial),
-            disks: &[OwnedFd::from(disk)],
-            log: &OwnedFd::from(log),
-            qemu: dm::QEMU.into(),
+            config: &cfg,
+            uuid: "00000000-0000-4000-8000-000000000007",
+            source: "test.cfg",
+            text: &cfg_text,
         };
-        let mut child = dm::launch(&spec).map_err(|e| e.to_string())?;
+        let prepared = prepare(&settings(dir, kvm), req, &host()).map_err(|e| e.to_string())?;
+        let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
+        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
+        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
+        let fds = DmFds {
+            qmp: &qmp,
+            serial: &serial,
+            log: &log,
+        };
+        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
         let pid = child.pid();
         let result = (|| {
             read_banner(&dir.join("serial"), BANNER).map_err(|err| {

@@ -1,23 +1,12 @@
 //! Everything a device-model launch needs, checked before anything is
 //! made (firecracker's jailer: `Env::new` validates, `Env::run` acts).
 //!
-//! [`prepare`] checks, in this order, and makes nothing: no directory,
-//! socket, log file or process, no privilege raised:
-//! 1. the ids: never 0; in the device-model range, `base + domid` for uid
-//!    and gid, and no user's subordinate range (`/etc/subuid`,
-//!    `/etc/subgid`) holds them;
-//! 2. the qemu binary: found (PATH only for a bare name), a regular file
-//!    the device model's uid may execute;
-//! 3. the disks: at most the IDE controller's four, each opened by
-//!    [`open_disk`] beneath an image directory. Opening is checking here:
-//!    the checks (no symlink, no hard link, a file or block device) are
-//!    made on the open fd, and that fd is what qemu gets, so nothing can
-//!    be swapped between the check and the use; opening creates nothing;
-//! 4. the device nodes its private `/dev` gets (null, zero, urandom, and
-//!    kvm when used): character devices on the host;
-//! 5. the limits it runs under: xend's hard `RLIMIT_NOFILE` leaves room
-//!    for [`DM_NOFILE`] (a hard limit is raised only with sys_resource,
-//!    which xend never holds).
+//! [`prepare`] checks, in the order of the list in [`crate::launch`]
+//! (its part P: ids, binary, disks, device nodes, limits), and makes
+//! nothing: no directory, socket, log file or process, no privilege
+//! raised. A [`Prepared`] is made only here (its fields are the crate's),
+//! so whatever starts a device model ([`crate::dm::spawn`]) has been
+//! through every check.
 //!
 //! There is no kernel or initrd to check: `kernel` and `ramdisk` are keys
 //! this stack reports and does not act on; an HVM guest boots from its
@@ -33,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::DomainConfig;
 use crate::disk::{DiskError, open_disk};
-use crate::dm::{DM_NOFILE, DmError, check_disk_count, check_ids, dev_nodes};
+use crate::dm::{DM_NOFILE, MAX_DISKS, dev_nodes};
 use crate::domain::Settings;
 
 /// Where [`prepare`] reads the host.
@@ -90,47 +79,94 @@ pub struct Request<'a> {
     pub text: &'a str,
 }
 
-/// A checked launch: everything [`crate::launch::run`] needs, and the
-/// disks already open.
+/// One open disk: the fd xend opened (read-write unless the disk is
+/// read-only) and its read-only twin, opened through that fd itself (the
+/// same file, whatever its path now names): qemu asks for the mode it
+/// needs, and an fdset answers only with a matching fd.
+#[derive(Debug)]
+pub(crate) struct DiskFds {
+    /// As opened by [`open_disk`].
+    pub(crate) rw: OwnedFd,
+    /// Read-only, the same file.
+    pub(crate) ro: OwnedFd,
+}
+
+/// A checked launch: everything [`crate::launch::run`] and
+/// [`crate::dm::spawn`] need, and the disks already open. Made only by
+/// [`prepare`].
 #[derive(Debug)]
 pub struct Prepared {
     /// The domain.
-    pub domid: u32,
+    pub(crate) domid: u32,
     /// The device model's uid and gid.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Its gid.
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// Its supplementary groups (`None`: the user's own, session mode).
-    pub groups: Option<Vec<u32>>,
+    pub(crate) groups: Option<Vec<u32>>,
     /// Use KVM.
-    pub kvm: bool,
+    pub(crate) kvm: bool,
     /// The qemu binary, resolved.
-    pub qemu: PathBuf,
+    pub(crate) qemu: PathBuf,
     /// The config.
-    pub config: DomainConfig,
+    pub(crate) config: DomainConfig,
     /// The disks, open, in config order.
-    pub disks: Vec<OwnedFd>,
+    pub(crate) disks: Vec<DiskFds>,
     /// The domain's run directory, to be made (`<run>/domains/N`).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Whether it runs under the device-model uid range (how it is killed,
     /// and whether proc_setid is raised to start it).
-    pub dm_range: bool,
+    pub(crate) dm_range: bool,
     /// Its UUID.
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// Where its config came from.
-    pub source: String,
+    pub(crate) source: String,
     /// The config's text.
-    pub text: String,
+    pub(crate) text: String,
     /// xenstored's socket.
-    pub xenstore: PathBuf,
+    pub(crate) xenstore: PathBuf,
 }
 
 /// Why a launch was refused before anything was made.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    /// An id 0, or too many disks.
-    #[error(transparent)]
-    Dm(#[from] DmError),
+    /// Uid, gid or a supplementary group 0.
+    #[error("domain {domid}: a device model never runs as uid or gid 0")]
+    RootId {
+        /// The domain.
+        domid: u32,
+    },
+    /// More disks than the emulated IDE controller has slots.
+    #[error(
+        "domain {domid}: {count} disks: more than {MAX_DISKS} (the IDE controller has {MAX_DISKS} slots)"
+    )]
+    TooManyDisks {
+        /// The domain.
+        domid: u32,
+        /// Disks in its config.
+        count: usize,
+    },
+    /// Not one open disk per configured disk.
+    #[error("domain {domid}: {configured} disks configured, {opened} opened")]
+    DiskCount {
+        /// The domain.
+        domid: u32,
+        /// Disks in its config.
+        configured: usize,
+        /// Disks opened.
+        opened: usize,
+    },
+    /// The read-only twin of a disk fd could not be opened.
+    #[error("domain {domid}: disk {index}: a read-only fd: {source}")]
+    ReadOnlyTwin {
+        /// The domain.
+        domid: u32,
+        /// The disk, from 0 in config order.
+        index: usize,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The uid is not the domain's in the device-model range.
     #[error(
         "domain {domid}: uid {uid} is not {base} + {domid} in the device-model range of {count}"
@@ -240,13 +276,15 @@ pub enum PrepareError {
 }
 
 /// Checks everything the launch of `r` needs, opens its disks, and makes
-/// nothing (steps 1-5 of this module's list).
+/// nothing (steps P1-P5 of [`crate::launch`]'s list).
 pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, PrepareError> {
     let groups = s
         .dm_range
         .then(|| s.kvm_gid.into_iter().collect::<Vec<_>>());
-    // 1. The ids.
-    check_ids(r.domid, r.uid, r.gid, groups.as_deref())?;
+    // P1. The ids.
+    if r.uid == 0 || r.gid == 0 || groups.as_deref().is_some_and(|g| g.contains(&0)) {
+        return Err(PrepareError::RootId { domid: r.domid });
+    }
     if s.dm_range {
         let inside = r.domid >= 1
             && r.domid < s.dm_uid_count
@@ -269,7 +307,7 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         let files: Vec<&Path> = host.subid.iter().map(PathBuf::as_path).collect();
         privlib::subid::check_dm_range_in(&files, r.uid, 1)?;
     }
-    // 2. The binary.
+    // P2. The binary.
     let qemu = resolve(&s.qemu, host.path.as_deref())?;
     executable_by(
         &qemu,
@@ -277,24 +315,45 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         r.gid,
         groups.as_deref().unwrap_or(&host.groups),
     )?;
-    // 3. The disks.
-    check_disk_count(r.domid, r.config)?;
+    // P3. The disks: each opened, and its read-only twin with it.
+    if r.config.disks.len() > MAX_DISKS {
+        return Err(PrepareError::TooManyDisks {
+            domid: r.domid,
+            count: r.config.disks.len(),
+        });
+    }
     let disks = r
         .config
         .disks
         .iter()
-        .map(|d| {
-            open_disk(&s.image_dirs, d).map_err(|source| PrepareError::Disk {
+        .enumerate()
+        .map(|(index, d)| {
+            let rw = open_disk(&s.image_dirs, d).map_err(|source| PrepareError::Disk {
                 domid: r.domid,
                 source,
-            })
+            })?;
+            let ro = twin(&rw).map_err(|source| PrepareError::ReadOnlyTwin {
+                domid: r.domid,
+                index,
+                source,
+            })?;
+            Ok(DiskFds { rw, ro })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    // 4. The device nodes.
+        .collect::<Result<Vec<_>, PrepareError>>()?;
+    // qemu's fd numbers and `-drive` options are laid out per configured
+    // disk: one open disk for each, or none of it starts.
+    if disks.len() != r.config.disks.len() {
+        return Err(PrepareError::DiskCount {
+            domid: r.domid,
+            configured: r.config.disks.len(),
+            opened: disks.len(),
+        });
+    }
+    // P4. The device nodes.
     for n in dev_nodes(s.kvm) {
         char_device(&host.dev.join(n))?;
     }
-    // 5. The limits.
+    // P5. The limits.
     let hard = hard_nofile(&host.limits)?;
     if hard.is_some_and(|h| h < DM_NOFILE) {
         return Err(PrepareError::NofileTooLow {
@@ -318,6 +377,13 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         text: r.text.to_string(),
         xenstore: s.xenstore.clone(),
     })
+}
+
+/// A read-only fd of the file `fd` is open on, opened through the fd
+/// itself (`/proc/self/fd/N`): the same file, whatever its path names now.
+fn twin(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).map(OwnedFd::from)
 }
 
 /// `program` as exec will find it: itself when it has a slash, else the

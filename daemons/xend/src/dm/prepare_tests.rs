@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::{Host, PrepareError, Request, prepare};
 use crate::config::{self, DomainConfig};
 use crate::disk::DiskError;
-use crate::dm::DmError;
 use crate::domain::Settings;
 use crate::scratch::Scratch;
 
@@ -132,29 +131,20 @@ fn ids_outside_the_range_or_zero_are_refused() {
         "{e:?}"
     );
     let e = prepare(&s, request(&c, 0, 0), &host).expect_err("root");
-    assert!(
-        matches!(e, PrepareError::Dm(DmError::RootId { .. })),
-        "{e:?}"
-    );
+    assert!(matches!(e, PrepareError::RootId { .. }), "{e:?}");
     let kvm0 = Settings {
         kvm_gid: Some(0),
         ..s.clone()
     };
     let e = refused(&kvm0, &host, &c);
-    assert!(
-        matches!(e, PrepareError::Dm(DmError::RootId { .. })),
-        "{e:?}"
-    );
+    assert!(matches!(e, PrepareError::RootId { .. }), "{e:?}");
     // Session mode: the user's own ids, but never root's.
     let session = Settings {
         dm_range: false,
         ..s
     };
     let e = prepare(&session, request(&c, 0, 1000), &host).expect_err("root");
-    assert!(
-        matches!(e, PrepareError::Dm(DmError::RootId { .. })),
-        "{e:?}"
-    );
+    assert!(matches!(e, PrepareError::RootId { .. }), "{e:?}");
     prepare(&session, request(&c, 1000, 1000), &host).expect("a user's own uid");
 }
 
@@ -226,7 +216,7 @@ fn a_disk_outside_the_image_directories_or_one_too_many_is_refused() {
     five.disks.extend(std::iter::repeat_n(one, 4));
     let e = refused(&f.settings(), &f.host(), &five);
     assert!(
-        matches!(e, PrepareError::Dm(DmError::TooManyDisks { count: 5, .. })),
+        matches!(e, PrepareError::TooManyDisks { count: 5, .. }),
         "{e:?}"
     );
 }
