@@ -25,7 +25,7 @@ pub mod property;
 pub mod resolve;
 pub mod xml;
 
-pub use error::ManifestError;
+pub use error::{Fault, ManifestError};
 pub use exec::{ExecError, expand, parse_exec, split_command};
 pub use model::{
     Bundle, Credential, Dependency, Dependent, Exec, ExecMethod, Grouping, Instance, MethodContext,

@@ -3,6 +3,7 @@
 use roxmltree::Node;
 
 use super::reader::{R, Reader};
+use crate::manifest::error::Fault;
 use crate::manifest::exec::parse_exec;
 use crate::manifest::model::{Credential, ExecMethod, MethodContext};
 
@@ -22,17 +23,19 @@ impl Reader<'_, '_> {
             ));
         }
         let exec_text = self.req(n, "exec")?;
-        let exec =
-            parse_exec(&exec_text).map_err(|why| self.attr_err(n, "exec", why.to_string()))?;
+        let exec = parse_exec(&exec_text).map_err(|e| self.attr_err(n, "exec", Fault::Exec(e)))?;
         let t = self.req(n, "timeout_seconds")?;
         // -1 is SMF's "no limit" too.
         let timeout_seconds = match t.as_str() {
             "-1" => 0,
-            _ => t.parse().map_err(|e: std::num::ParseIntError| {
+            _ => t.parse().map_err(|source| {
                 self.attr_err(
                     n,
                     "timeout_seconds",
-                    format!("timeout_seconds=\"{t}\": not a number of seconds ({e})"),
+                    Fault::Timeout {
+                        value: t.clone(),
+                        source,
+                    },
                 )
             })?,
         };
@@ -141,8 +144,17 @@ impl Reader<'_, '_> {
         let user = self.req(n, "user")?;
         for k in ["privileges", "limit_privileges"] {
             if let Some(v) = opt(k) {
-                privlib::parse_set(&v)
-                    .map_err(|e| self.attr_err(n, k, format!("{k}=\"{v}\": {e}")))?;
+                privlib::parse_set(&v).map_err(|source| {
+                    self.attr_err(
+                        n,
+                        k,
+                        Fault::Privileges {
+                            attr: k,
+                            value: v.clone(),
+                            source,
+                        },
+                    )
+                })?;
             }
         }
         Ok(Credential {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, ParsingOptions};
 
-use super::error::ManifestError;
+use super::error::{Fault, ManifestError};
 use super::model::Bundle;
 use reader::Reader;
 
@@ -76,11 +76,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Bundle>, ManifestError> {
                     file: f.clone(),
                     line: 1,
                     column: 1,
-                    why: format!(
-                        "service {} is already defined in {}",
-                        s.name,
-                        o.file.display()
-                    ),
+                    fault: Fault::AlreadyDefined {
+                        service: s.name.clone(),
+                        other: o.file.clone(),
+                    },
                 });
             }
         }

@@ -3,6 +3,7 @@
 use roxmltree::Node;
 
 use super::reader::{R, Reader};
+use crate::manifest::error::Fault;
 use crate::manifest::model::{Property, PropertyGroup};
 use crate::manifest::property::PropType;
 
@@ -56,8 +57,16 @@ impl Reader<'_, '_> {
         let name = self.req(n, "name")?;
         let ty = self.prop_type(n)?;
         let value = self.req(n, "value")?;
-        ty.check(&value)
-            .map_err(|why| self.attr_err(n, "value", format!("{name}: {why}")))?;
+        ty.check(&value).map_err(|source| {
+            self.attr_err(
+                n,
+                "value",
+                Fault::Value {
+                    property: name.clone(),
+                    source,
+                },
+            )
+        })?;
         Ok(Property {
             name,
             ty,
@@ -82,8 +91,16 @@ impl Reader<'_, '_> {
                 }
                 self.attrs(v, &["value"])?;
                 let value = self.req(v, "value")?;
-                ty.check(&value)
-                    .map_err(|why| self.attr_err(v, "value", format!("{name}: {why}")))?;
+                ty.check(&value).map_err(|source| {
+                    self.attr_err(
+                        v,
+                        "value",
+                        Fault::Value {
+                            property: name.clone(),
+                            source,
+                        },
+                    )
+                })?;
                 values.push(value);
             }
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use roxmltree::{Document, Node};
 
-use crate::manifest::error::ManifestError;
+use crate::manifest::error::{Fault, ManifestError};
 
 /// A document being read, and its file (for the positions).
 pub struct Reader<'a, 'i> {
@@ -19,18 +19,18 @@ pub struct Reader<'a, 'i> {
 pub type R<T> = Result<T, ManifestError>;
 
 impl Reader<'_, '_> {
-    pub(super) fn err_at(&self, pos: usize, why: String) -> ManifestError {
+    pub(super) fn err_at(&self, pos: usize, fault: impl Into<Fault>) -> ManifestError {
         let p = self.doc.text_pos_at(pos);
         ManifestError::At {
             file: self.file.to_path_buf(),
             line: p.row,
             column: p.col,
-            why,
+            fault: fault.into(),
         }
     }
 
-    pub(super) fn err(&self, n: Node<'_, '_>, why: String) -> ManifestError {
-        self.err_at(n.range().start, why)
+    pub(super) fn err(&self, n: Node<'_, '_>, fault: impl Into<Fault>) -> ManifestError {
+        self.err_at(n.range().start, fault)
     }
 
     /// Refuses attributes outside `allowed`.
@@ -60,11 +60,16 @@ impl Reader<'_, '_> {
         })
     }
 
-    pub(super) fn attr_err(&self, n: Node<'_, '_>, name: &str, why: String) -> ManifestError {
+    pub(super) fn attr_err(
+        &self,
+        n: Node<'_, '_>,
+        name: &str,
+        fault: impl Into<Fault>,
+    ) -> ManifestError {
         let pos = n
             .attribute_node(name)
             .map_or(n.range().start, |a| a.range_value().start);
-        self.err_at(pos, why)
+        self.err_at(pos, fault)
     }
 
     pub(super) fn boolean(&self, n: Node<'_, '_>, name: &str) -> R<Option<bool>> {

@@ -5,7 +5,7 @@ use roxmltree::Node;
 
 use super::reader::{R, Reader};
 use crate::fmri::{self, Fmri};
-use crate::manifest::error::ManifestError;
+use crate::manifest::error::{Fault, ManifestError};
 use crate::manifest::model::{
     Bundle, Dependency, Dependent, Grouping, Instance, Parts, RestartOn, Service,
 };
@@ -46,7 +46,7 @@ impl Reader<'_, '_> {
                     file: self.file.to_path_buf(),
                     line: 1,
                     column: 1,
-                    why: format!("service {} is defined twice", s.name),
+                    fault: Fault::Twice(s.name.clone()),
                 });
             }
         }
@@ -81,11 +81,14 @@ impl Reader<'_, '_> {
             ));
         }
         let version = self.req(n, "version")?;
-        let version = version.parse().map_err(|e: std::num::ParseIntError| {
+        let version = version.parse().map_err(|source| {
             self.attr_err(
                 n,
                 "version",
-                format!("version=\"{version}\": not a number ({e})"),
+                Fault::Version {
+                    value: version.clone(),
+                    source,
+                },
             )
         })?;
         let mut parts = Parts::default();
@@ -99,7 +102,7 @@ impl Reader<'_, '_> {
                 "create_default_instance" => {
                     self.attrs(c, &["enabled"])?;
                     let enabled = self.boolean(c, "enabled")?.ok_or_else(|| {
-                        self.err(c, "<create_default_instance> needs \"enabled\"".into())
+                        self.err(c, "<create_default_instance> needs \"enabled\"")
                     })?;
                     instances.push(Instance {
                         name: "default".into(),
@@ -148,7 +151,7 @@ impl Reader<'_, '_> {
         }
         let enabled = self
             .boolean(n, "enabled")?
-            .ok_or_else(|| self.err(n, "<instance> needs the attribute \"enabled\"".into()))?;
+            .ok_or_else(|| self.err(n, "<instance> needs the attribute \"enabled\""))?;
         let mut parts = Parts::default();
         for c in n.children().filter(Node::is_element) {
             if !self.part(c, &mut parts)? {
@@ -174,7 +177,7 @@ impl Reader<'_, '_> {
             "dependent" => parts.dependents.push(self.dependent(c)?),
             "method_context" => {
                 if parts.context.is_some() {
-                    return Err(self.err(c, "a second <method_context>".into()));
+                    return Err(self.err(c, "a second <method_context>"));
                 }
                 parts.context = Some(self.context(c)?);
             }
@@ -188,7 +191,7 @@ impl Reader<'_, '_> {
             "property_group" => parts.property_groups.push(self.property_group(c)?),
             "template" => {
                 if parts.template_seen {
-                    return Err(self.err(c, "a second <template>".into()));
+                    return Err(self.err(c, "a second <template>"));
                 }
                 parts.template_seen = true;
                 parts.common_name = self.template(c)?;

@@ -210,3 +210,75 @@ fn a_service_defined_twice_is_found_however_it_was_written() {
     let e = parse_text(&text).expect_err("twice");
     assert!(e.to_string().contains("defined twice"), "{e}");
 }
+
+#[test]
+fn a_typed_cause_is_kept_beneath_the_position() {
+    use std::error::Error as _;
+
+    use crate::manifest::Fault;
+    // (from, to, the message as svccfg validate prints it after the
+    // position, and whether the fault is the one expected).
+    type Check = fn(&Fault) -> bool;
+    let cases: [(&str, &str, &str, Check); 4] = [
+        (
+            r#"timeout_seconds="60""#,
+            r#"timeout_seconds="soon""#,
+            "timeout_seconds=\"soon\": not a number of seconds (invalid digit found in string)",
+            |f| matches!(f, Fault::Timeout { value, .. } if value == "soon"),
+        ),
+        (
+            r#"version="1""#,
+            r#"version="one""#,
+            "version=\"one\": not a number (invalid digit found in string)",
+            |f| matches!(f, Fault::Version { value, .. } if value == "one"),
+        ),
+        (
+            r#"limit_privileges="basic""#,
+            r#"limit_privileges="basic,no_such""#,
+            "limit_privileges=\"basic,no_such\": ",
+            |f| {
+                matches!(
+                    f,
+                    Fault::Privileges {
+                        attr: "limit_privileges",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            r#"exec="prog --mode %{restarter/mode}""#,
+            r#"exec=":kill -NOPE""#,
+            "",
+            |f| matches!(f, Fault::Exec(_)),
+        ),
+    ];
+    for (from, to, said, is) in cases {
+        let (text, ..) = changed(from, to, 0);
+        let e = parse_text(&text).expect_err(to);
+        let ManifestError::At { fault, .. } = &e else {
+            panic!("{to}: not at a position: {e:?}");
+        };
+        assert!(is(fault), "{to}: {fault:?}");
+        assert!(e.to_string().contains(said), "{to}: {e}");
+        // The chain reaches the cause, not only its words.
+        let cause = e.source().and_then(|f| f.source());
+        assert!(cause.is_some(), "{to}: no cause beneath {fault:?}");
+    }
+}
+
+#[test]
+fn a_property_value_of_the_wrong_type_keeps_its_cause() {
+    use crate::manifest::{Fault, PropertyError};
+    let (text, ..) = changed(
+        r#"<propval name="address-families" type="astring" value="AF_UNIX"/>"#,
+        r#"<propval name="port" type="count" value="many"/>"#,
+        0,
+    );
+    let e = parse_text(&text).expect_err("count");
+    assert!(
+        matches!(&e, ManifestError::At { fault: Fault::Value { property, source: PropertyError::NotOfType { .. } }, .. } if property == "port"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(": port: "), "{e}");
+}
