@@ -20,7 +20,8 @@
 //!    ([`dm::log`]) and how it is ended ([`dm::kill`]); [`entries`], a
 //!    domain's xenstore entries.
 //! 5. A domain's life: [`launch`] starts a reserved domain (prepare, then
-//!    run) and ends one, failing with its own
+//!    run: the one list of a launch's steps is there) and ends one,
+//!    failing with its own
 //!    [`launch::LaunchError`].
 //! 6. What a domain operation fails with: [`error`]
 //!    ([`error::DomainError`], which each lower error converts into).
@@ -30,9 +31,10 @@
 //!    Domain-0's size ([`manager::host`]) and looking after running
 //!    domains ([`manager::watch`]).
 //! 8. Serving: [`server`] (the gate, a thread per peer, one locked
-//!    manager; `main.rs` only parses arguments, builds and serves); beside
-//!    it [`client`], which speaks the protocol ([`api`] over [`rpc`]) for
-//!    xm and virtd.
+//!    manager); beside it [`start`], xend's start-up steps in order, each
+//!    failing with its own [`start::StartError`] (`main.rs` only parses
+//!    arguments, calls it and prints the one line), and [`client`], which
+//!    speaks the protocol ([`api`] over [`rpc`]) for xm and virtd.
 
 pub mod api;
 pub mod client;
@@ -55,5 +57,6 @@ mod scratch;
 pub mod server;
 #[cfg(test)]
 mod server_tests;
+pub mod start;
 pub mod testguest;
 pub mod uuid;
