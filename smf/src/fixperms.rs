@@ -42,6 +42,9 @@ use privlib::os::fs::{chown_fd, open_no_symlinks};
 use crate::layout::{Dir, Owner};
 pub use crate::layout::{SESSION_DIRS, SYSTEM_DIRS};
 
+mod failure;
+pub use failure::Failure;
+
 /// Nesting beyond which a tree is not walked (and the run fails).
 const MAX_DEPTH: usize = 64;
 
@@ -74,7 +77,7 @@ pub struct Report {
     pub left_alone: Vec<String>,
     /// What could not be fixed: a listed directory behind a symlink, or
     /// an error. Any of these makes the run fail.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
 }
 
 impl Plan {
@@ -105,7 +108,7 @@ impl Plan {
                 // Missing parents as a host has them (root's, 0755); the
                 // directory itself gets its owner and mode below.
                 if let Err(e) = crate::layout::make_dir(&path, 0o700) {
-                    r.failures.push(format!("{}: {e}", path.display()));
+                    r.failures.push(Failure::io(&path, e));
                     return;
                 }
                 match open_no_symlinks(None, &path, true) {
@@ -114,13 +117,13 @@ impl Plan {
                         fd
                     }
                     Err(e) => {
-                        r.failures.push(format!("{}: {e}", path.display()));
+                        r.failures.push(Failure::io(&path, e));
                         return;
                     }
                 }
             }
             Err(e) => {
-                r.failures.push(self.refusal(&path, &e));
+                r.failures.push(self.refusal(&path, e));
                 return;
             }
         };
@@ -137,13 +140,14 @@ impl Plan {
         }
     }
 
-    fn refusal(&self, path: &Path, e: &std::io::Error) -> String {
-        if is_symlink(path, e) {
-            format!("{}: a symlink on the way; left alone", path.display())
+    fn refusal(&self, path: &Path, e: std::io::Error) -> Failure {
+        let path = path.to_path_buf();
+        if is_symlink(&path, &e) {
+            Failure::Symlink { path }
         } else if e.raw_os_error() == Some(libc::ENOTDIR) {
-            format!("{}: not a directory; left alone", path.display())
+            Failure::NotDirectory { path }
         } else {
-            format!("{}: {e}", path.display())
+            Failure::Io { path, source: e }
         }
     }
 
@@ -153,7 +157,7 @@ impl Plan {
         let meta = match fstat(fd) {
             Ok(m) => m,
             Err(e) => {
-                r.failures.push(format!("{}: {e}", path.display()));
+                r.failures.push(Failure::io(path, e));
                 return;
             }
         };
@@ -167,7 +171,10 @@ impl Plan {
             if !self.dry_run
                 && let Err(e) = chown_fd(fd.as_fd(), uid, gid)
             {
-                r.failures.push(format!("chown {}: {e}", path.display()));
+                r.failures.push(Failure::Chown {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
             }
         }
         if meta.mode() & 0o7777 != m {
@@ -180,7 +187,10 @@ impl Plan {
             if !self.dry_run
                 && let Err(e) = chmod_fd(fd, m)
             {
-                r.failures.push(format!("chmod {}: {e}", path.display()));
+                r.failures.push(Failure::Chmod {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
             }
         }
     }
@@ -189,15 +199,16 @@ impl Plan {
     /// their own turn with their own mode).
     fn walk(&self, dir: &OwnedFd, path: &Path, rel: &Path, depth: usize, r: &mut Report) {
         if depth >= MAX_DEPTH {
-            r.failures
-                .push(format!("{}: nested too deep; not walked", path.display()));
+            r.failures.push(Failure::TooDeep {
+                path: path.to_path_buf(),
+            });
             return;
         }
         let listing = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string());
         let entries = match std::fs::read_dir(&listing) {
             Ok(e) => e,
             Err(e) => {
-                r.failures.push(format!("{}: {e}", path.display()));
+                r.failures.push(Failure::io(path, e));
                 return;
             }
         };
@@ -212,7 +223,7 @@ impl Plan {
                         t.is_some_and(|t| t.is_symlink()),
                     ));
                 }
-                Err(e) => r.failures.push(format!("{}: {e}", path.display())),
+                Err(e) => r.failures.push(Failure::io(path, e)),
             }
         }
         names.sort();
@@ -240,7 +251,7 @@ impl Plan {
                     let meta = match fstat(&fd) {
                         Ok(m) => m,
                         Err(e) => {
-                            r.failures.push(format!("{}: {e}", child.display()));
+                            r.failures.push(Failure::io(&child, e));
                             continue;
                         }
                     };
@@ -273,20 +284,24 @@ impl Plan {
                     }
                 }
                 // Swapped for a symlink since the listing: still left alone.
-                Err(e) if is_symlink(&child, &e) => r.left_alone.push(self.refusal(&child, &e)),
+                Err(e) if is_symlink(&child, &e) => {
+                    r.left_alone.push(self.refusal(&child, e).to_string());
+                }
                 // Removed since the listing: nothing to change.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => r.left_alone.push(format!(
                     "{}: removed while walking; left alone",
                     child.display()
                 )),
-                Err(e) => r.failures.push(self.refusal(&child, &e)),
+                Err(e) => r.failures.push(self.refusal(&child, e)),
             }
         }
         if let Some(v) = vault {
             let at_path = path.join(&v.name);
             if let Err(e) = v.remove(dir.as_fd()) {
-                r.failures
-                    .push(format!("{}: removing it: {e}", at_path.display()));
+                r.failures.push(Failure::RemoveVault {
+                    path: at_path,
+                    source: e,
+                });
             }
         }
     }
@@ -325,7 +340,10 @@ impl Plan {
         if before.is_dir() {
             match chown_fd(fd.as_fd(), self.uid, self.gid) {
                 Ok(()) => r.changes.push(change),
-                Err(e) => r.failures.push(format!("chown {}: {e}", path.display())),
+                Err(e) => r.failures.push(Failure::Chown {
+                    path: path.to_path_buf(),
+                    source: e,
+                }),
             }
             return;
         }
@@ -334,10 +352,10 @@ impl Plan {
             None => match Vault::make(dir) {
                 Ok(v) => vault.insert(v),
                 Err(e) => {
-                    r.failures.push(format!(
-                        "{}: no private directory beside it to hold its name: {e}",
-                        path.display()
-                    ));
+                    r.failures.push(Failure::NoVault {
+                        path: path.to_path_buf(),
+                        source: e,
+                    });
                     return;
                 }
             },
@@ -350,8 +368,10 @@ impl Plan {
                     path.display()
                 ));
             } else {
-                r.failures
-                    .push(format!("{}: holding its name: {e}", path.display()));
+                r.failures.push(Failure::Hold {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
             }
             return;
         }
@@ -371,11 +391,11 @@ impl Plan {
             }
         });
         if let Err(e) = back {
-            r.failures.push(format!(
-                "{}: putting its name back failed ({e}); the file is at {}",
-                path.display(),
-                path.with_file_name(&v.name).join(HELD).display()
-            ));
+            r.failures.push(Failure::PutBack {
+                path: path.to_path_buf(),
+                held: path.with_file_name(&v.name).join(HELD),
+                source: e,
+            });
         }
         match outcome {
             Ok(()) => r.changes.push(change),
@@ -383,7 +403,11 @@ impl Plan {
                 r.left_alone
                     .push(format!("{}: {why}; left alone", path.display()));
             }
-            Err(Held::Failed(why)) => r.failures.push(format!("{}: {why}", path.display())),
+            Err(Held::Failed { step, source }) => r.failures.push(Failure::Held {
+                path: path.to_path_buf(),
+                step,
+                source,
+            }),
         }
     }
 
@@ -393,7 +417,8 @@ impl Plan {
     fn change_held(&self, v: &Vault, before: &Metadata) -> Result<(), Held> {
         let fd = open_no_symlinks(Some(v.fd.as_fd()), Path::new(HELD), false)
             .map_err(|e| Held::LeftAlone(format!("replaced while walking ({e})")))?;
-        let m = fstat(&fd).map_err(|e| Held::Failed(format!("fstat: {e}")))?;
+        let failed = |step| move |source| Held::Failed { step, source };
+        let m = fstat(&fd).map_err(failed("fstat"))?;
         if (m.dev(), m.ino()) != (before.dev(), before.ino()) || !m.is_file() {
             return Err(Held::LeftAlone("replaced while walking".into()));
         }
@@ -402,9 +427,8 @@ impl Plan {
         if m.nlink() != 1 {
             return Err(Held::LeftAlone(format!("{} hard links", m.nlink())));
         }
-        chown_fd(fd.as_fd(), self.uid, self.gid)
-            .map_err(|e| Held::Failed(format!("chown: {e}")))?;
-        let after = fstat(&fd).map_err(|e| Held::Failed(format!("fstat after chown: {e}")))?;
+        chown_fd(fd.as_fd(), self.uid, self.gid).map_err(failed("chown"))?;
+        let after = fstat(&fd).map_err(failed("fstat after chown"))?;
         if after.nlink() == 1 {
             return Ok(());
         }
@@ -412,7 +436,7 @@ impl Plan {
         // same fd, owner then mode (chown clears the set-id bits).
         chown_fd(fd.as_fd(), m.uid(), m.gid())
             .and_then(|()| chmod_fd(&fd, m.mode() & 0o7777))
-            .map_err(|e| Held::Failed(format!("linked while changed, and undoing failed: {e}")))?;
+            .map_err(failed("linked while changed, and undoing failed"))?;
         Err(Held::LeftAlone(format!(
             "{} hard links after the change; change undone",
             after.nlink()
@@ -424,12 +448,11 @@ impl Plan {
 fn passable(fd: &OwnedFd, path: &Path, r: &mut Report) {
     match fstat(fd) {
         Ok(m) if m.mode() & 0o001 != 0 => {}
-        Ok(m) => r.failures.push(format!(
-            "{}: mode {:04o}: the daemons cannot pass it (a host has it 0755); left alone",
-            path.display(),
-            m.mode() & 0o7777
-        )),
-        Err(e) => r.failures.push(format!("{}: {e}", path.display())),
+        Ok(m) => r.failures.push(Failure::Impassable {
+            path: path.to_path_buf(),
+            mode: m.mode() & 0o7777,
+        }),
+        Err(e) => r.failures.push(Failure::io(path, e)),
     }
 }
 
@@ -450,8 +473,11 @@ struct Node<'a> {
 enum Held {
     /// On purpose (reported, not a failure).
     LeftAlone(String),
-    /// A failure.
-    Failed(String),
+    /// A failure: the step, and why.
+    Failed {
+        step: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// The name a file is held under in its [`Vault`].
@@ -540,3 +566,6 @@ fn is_symlink(path: &Path, e: &std::io::Error) -> bool {
     e.raw_os_error() == Some(libc::ELOOP)
         || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
+
+#[cfg(test)]
+mod tests;

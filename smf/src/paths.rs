@@ -11,19 +11,19 @@ use std::path::{Path, PathBuf};
 
 use privlib::mode::{ModeError, client_socket, session_data, session_run, xvm_root};
 
-use crate::fixperms::Plan;
+use crate::fixperms::{Failure, Plan};
 use crate::layout::{STARTD_LOG, STARTD_RUN, STARTD_STATE, STARTD_SYSTEM_DIRS, make_dir};
 
 /// Why svc-startd's directories could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
     /// System mode: the layout failed (each failure, as xvm-fixperms says it).
-    #[error("laying out {}: {}", root.display(), failures.join("; "))]
+    #[error("laying out {}: {}", root.display(), joined(failures))]
     Layout {
         /// The root.
         root: PathBuf,
-        /// What failed.
-        failures: Vec<String>,
+        /// What failed, each with its node and cause.
+        failures: Vec<Failure>,
     },
     /// Who the caller is could not be read.
     #[error("reading the caller's credentials: {0}")]
@@ -37,6 +37,12 @@ pub enum PathsError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The failures, one after another as one line.
+fn joined(failures: &[Failure]) -> String {
+    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    each.join("; ")
 }
 
 /// The directories.

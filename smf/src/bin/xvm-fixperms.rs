@@ -79,8 +79,11 @@ fn report(r: Report) -> bool {
     for c in &r.changes {
         println!("{c}");
     }
-    for p in r.left_alone.iter().chain(&r.failures) {
+    for p in &r.left_alone {
         eprintln!("xvm-fixperms: {p}");
+    }
+    for f in &r.failures {
+        eprintln!("xvm-fixperms: {f}");
     }
     r.failures.is_empty()
 }
