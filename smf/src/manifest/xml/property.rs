@@ -52,21 +52,27 @@ impl Reader<'_, '_> {
             .ok_or_else(|| self.attr_err(n, "type", format!("type=\"{t}\": no such property type")))
     }
 
-    fn propval(&self, n: Node<'_, '_>) -> R<Property> {
-        self.attrs(n, &["name", "type", "value", "override"])?;
-        let name = self.req(n, "name")?;
-        let ty = self.prop_type(n)?;
+    /// The `value` attribute of `n`, checked against property `name`'s type.
+    fn value(&self, n: Node<'_, '_>, ty: PropType, name: &str) -> R<String> {
         let value = self.req(n, "value")?;
         ty.check(&value).map_err(|source| {
             self.attr_err(
                 n,
                 "value",
                 Fault::Value {
-                    property: name.clone(),
+                    property: name.to_string(),
                     source,
                 },
             )
         })?;
+        Ok(value)
+    }
+
+    fn propval(&self, n: Node<'_, '_>) -> R<Property> {
+        self.attrs(n, &["name", "type", "value", "override"])?;
+        let name = self.req(n, "name")?;
+        let ty = self.prop_type(n)?;
+        let value = self.value(n, ty, &name)?;
         Ok(Property {
             name,
             ty,
@@ -90,17 +96,7 @@ impl Reader<'_, '_> {
                     return Err(self.unknown(v, list, "value_node"));
                 }
                 self.attrs(v, &["value"])?;
-                let value = self.req(v, "value")?;
-                ty.check(&value).map_err(|source| {
-                    self.attr_err(
-                        v,
-                        "value",
-                        Fault::Value {
-                            property: name.clone(),
-                            source,
-                        },
-                    )
-                })?;
+                let value = self.value(v, ty, &name)?;
                 values.push(value);
             }
         }
