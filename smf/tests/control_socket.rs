@@ -55,21 +55,7 @@ impl Startd {
         std::fs::create_dir_all(&m).map_err(|e| e.to_string())?;
         std::fs::write(
             m.join("sleeper.xml"),
-            r#"<?xml version="1.0"?>
-<service_bundle type="manifest" name="test-sleeper">
-  <service name="site/test/sleeper" type="service" version="1">
-    <create_default_instance enabled="true"/>
-    <method_context>
-      <method_credential user="xvm" group="xvm" privileges="basic"/>
-    </method_context>
-    <exec_method type="method" name="start" exec="/bin/sleep 3600" timeout_seconds="10"/>
-    <exec_method type="method" name="stop" exec=":kill" timeout_seconds="10"/>
-    <property_group name="startd" type="framework">
-      <propval name="duration" type="astring" value="child"/>
-    </property_group>
-  </service>
-</service_bundle>
-"#,
+            xvm_tests::child_service("sleeper", "/bin/sleep 3600"),
         )
         .map_err(|e| e.to_string())?;
         let log = base.join("startd.log");

@@ -31,19 +31,7 @@ fn tool(
     env: &[(&str, &Path)],
 ) -> Result<(i32, String, String), String> {
     let prog = bindir().join(name);
-    let mut c = match uid {
-        Some(u) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={u}"),
-                &format!("--regid={u}"),
-                "--clear-groups",
-            ])
-            .arg(&prog);
-            c
-        }
-        None => Command::new(&prog),
-    };
+    let mut c = xvm_tests::command_as(&prog, uid);
     c.args(args);
     for (k, v) in env {
         c.env(k, v);
@@ -73,19 +61,7 @@ impl Stack {
         session: bool,
     ) -> Result<Stack, String> {
         let prog = bindir().join("svc-startd");
-        let mut c = match uid {
-            Some(u) => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={u}"),
-                    &format!("--regid={u}"),
-                    "--clear-groups",
-                ])
-                .arg(&prog);
-                c
-            }
-            None => Command::new(&prog),
-        };
+        let mut c = xvm_tests::command_as(&prog, uid);
         c.arg(if session { "--session" } else { "--system" })
             .arg("--manifests")
             .arg(manifests)
@@ -260,21 +236,7 @@ fn manifests(dir: &Path) -> Result<(), String> {
     }
     std::fs::write(
         dir.join("test-broken.xml"),
-        r#"<?xml version="1.0"?>
-<service_bundle type="manifest" name="test-broken">
-  <service name="site/test/broken" type="service" version="1">
-    <create_default_instance enabled="true"/>
-    <method_context>
-      <method_credential user="xvm" group="xvm" privileges="basic"/>
-    </method_context>
-    <exec_method type="method" name="start" exec="/bin/false" timeout_seconds="10"/>
-    <exec_method type="method" name="stop" exec=":kill" timeout_seconds="10"/>
-    <property_group name="startd" type="framework">
-      <propval name="duration" type="astring" value="child"/>
-    </property_group>
-  </service>
-</service_bundle>
-"#,
+        xvm_tests::child_service("broken", "/bin/false"),
     )
     .map_err(|e| e.to_string())?;
     // A daemon that forks away (SMF's default, contract): refused, saying why.
@@ -293,6 +255,17 @@ fn manifests(dir: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// Root, and the daemons the restarter starts are built.
+fn may_run_the_stack(test: &str) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    if let Err(e) = xvm_tests::bin("xenstored") {
+        panic!("{test}: {e}");
+    }
+    true
+}
+
 fn accounts(base: &Path) -> Result<(), String> {
     fake_users(base, &[("xvm", XVM), ("alice", ALICE), ("bob", BOB)], &[])
         .map_err(|e| e.to_string())
@@ -300,13 +273,9 @@ fn accounts(base: &Path) -> Result<(), String> {
 
 #[test]
 fn system_mode_runs_every_daemon_as_its_manifest_says() {
-    if !require_root("system_mode_runs_every_daemon_as_its_manifest_says") {
+    if !may_run_the_stack("system_mode_runs_every_daemon_as_its_manifest_says") {
         return;
     }
-    assert!(
-        bindir().join("xenstored").exists(),
-        "xenstored is not built: run cargo test --workspace"
-    );
     let verdict = in_private_tmpfs("svc-startd", |base| {
         accounts(base)?;
         let root = base.join("root");
@@ -534,13 +503,9 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
 
 #[test]
 fn session_mode_runs_the_stack_as_the_user() {
-    if !require_root("session_mode_runs_the_stack_as_the_user") {
+    if !may_run_the_stack("session_mode_runs_the_stack_as_the_user") {
         return;
     }
-    assert!(
-        bindir().join("xenstored").exists(),
-        "xenstored is not built: run cargo test --workspace"
-    );
     let verdict = in_private_tmpfs("svc-startd-session", |base| {
         accounts(base)?;
         let rt = base.join("run-user");

@@ -19,6 +19,8 @@
 //! - [`hermetic`]: an `XVM_ROOT` tree with its own accounts (the xvm
 //!   account and test users), its policy, the xVM directories, and the
 //!   daemons run in a private mount namespace that sees those accounts.
+//! - [`manifest`]: the test services' SMF manifests, and commands run as
+//!   a given uid.
 //! - [`stack`]: xenstored and xend in system mode over a hermetic tree,
 //!   and `xm` run as a test user.
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
@@ -28,6 +30,7 @@ pub mod bins;
 pub mod daemon;
 pub mod error;
 pub mod hermetic;
+pub mod manifest;
 pub mod procfs;
 pub mod skip;
 pub mod stack;
@@ -36,5 +39,6 @@ pub use bins::{bin, bindir};
 pub use daemon::{Daemon, wait_for_socket, wait_until};
 pub use error::{Error, check};
 pub use hermetic::{Accounts, Hermetic, scratch, serial};
+pub use manifest::{child_service, command_as};
 pub use skip::{Skip, require, require_kvm, require_program, require_root};
 pub use stack::{Stack, Xm};
