@@ -5,6 +5,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
+use xvm_tests::check;
 
 use privlib::testing::{fake_users, in_private_tmpfs};
 use xvm_tests::require_root;
@@ -28,10 +29,6 @@ fn fixperms(root: &Path, dry: bool) -> Result<(i32, String, String), String> {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     ))
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
 }
 
 #[test]

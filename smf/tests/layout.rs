@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use xvm_tests::check;
 
 use privlib::testing::{as_user, fake_users, in_private_tmpfs, write_policy};
 use xvm_tests::require_root;
@@ -33,10 +34,6 @@ fn bindir() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
-}
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
 }
 
 /// Owner, group and mode of `p` (not following a symlink).

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use xvm_tests::check;
 
 use privlib::testing::{Attack, Hostile, as_user, fake_users, in_private_tmpfs, write_policy};
 use xenstored::client::Client;
@@ -25,10 +26,6 @@ const VIRT: u32 = 48_220;
 /// What "served at once" means here: well above a loaded machine's
 /// scheduling noise, far below the seconds the old accept path took.
 const PROMPT: Duration = Duration::from_secs(1);
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
 
 fn daemon(root: &Path, extra: &[&str]) -> Result<Xenstored, String> {
     fake_users(
@@ -66,10 +63,10 @@ fn served_promptly(sock: &Path, who: &str, write: bool) -> Result<(), String> {
         .map_err(|e| format!("{who}: read: {e}"))?;
     check(v == b"here", format!("{who}: read {v:?}"))?;
     let took = t.elapsed();
-    check(
+    Ok(check(
         took < PROMPT,
         format!("{who}: served after {took:?}, not within {PROMPT:?}"),
-    )
+    )?)
 }
 
 /// Root, alice and (where installed) Debian's xenstore-read, each served

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use xvm_tests::check;
 
 use privlib::testing::{as_user, fake_users, in_private_tmpfs, write_policy};
 use xenstored::client::{Client, ClientError};
@@ -16,10 +17,6 @@ const ALICE: u32 = 48_100; // virt_manage by group
 const BOB: u32 = 48_101; // nothing
 const VIRT: u32 = 48_200;
 const DM_BASE: u32 = 49_000; // domain 3's device model runs as 49003
-
-fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.into()) }
-}
 
 fn setup(root: &Path) -> Result<(), String> {
     fake_users(
