@@ -5,7 +5,9 @@
 //! the serial socket; the qemu runs as base + domid with no capability,
 //! no_new_privs and seccomp, in its own mount namespace whose /dev holds
 //! only the allowed nodes. Under TCG, and under KVM where /dev/kvm opens
-//! (else that test skips, with the reason).
+//! (else that test skips, with the reason). And a whole `launch::run`
+//! whose xenstore step fails after its transaction committed: what it
+//! wrote is removed.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
@@ -19,6 +21,7 @@ use xend::dm::prepare::{Host, Request, prepare};
 use xend::dm::{self, DmFds};
 use xend::domain::Settings;
 use xend::testguest::BANNER;
+use xenstored::wire::MsgType;
 use xvm_tests::procfs::{check_unprivileged_qemu, dev_nodes};
 use xvm_tests::stack::read_banner;
 use xvm_tests::{Error, check, require_kvm, require_program, require_root};
@@ -172,6 +175,110 @@ fn boots(test: &str, use_kvm: bool) {
         let _ = child.kill(libc::SIGKILL);
         let _ = child.wait();
         Ok(result?)
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
+
+/// What the fake xenstored was sent: each request's type and strings.
+type Sent = std::sync::Arc<std::sync::Mutex<Vec<(MsgType, Vec<String>)>>>;
+
+/// A xenstored that commits every transaction and then refuses
+/// SET_PERMS (EACCES), recording what it is sent: the store failing after
+/// the domain's nodes were written.
+fn refusing_xenstored(path: &Path) -> Sent {
+    use std::io::{Read, Write};
+    use xenstored::wire::{Frame, FrameReader, XsError};
+    let sent = Sent::default();
+    let listener = UnixListener::bind(path).expect("fake xenstored");
+    let log = std::sync::Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            let mut reader = FrameReader::default();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                for f in reader.push(&buf[..n]).unwrap_or_default() {
+                    let Some(ty) = MsgType::from_number(f.ty) else {
+                        return;
+                    };
+                    let strings = f
+                        .strings()
+                        .iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .collect();
+                    log.lock().expect("log").push((ty, strings));
+                    let reply = match ty {
+                        MsgType::TransactionStart => Frame::reply(&f, ty, b"1\0".to_vec()),
+                        MsgType::SetPerms => Frame::error(&f, XsError::Eacces),
+                        _ => Frame::reply(&f, ty, b"OK\0".to_vec()),
+                    };
+                    let _ = s.write_all(&reply.to_bytes());
+                }
+            }
+        }
+    });
+    sent
+}
+
+/// run's last step fails after the store's transaction committed (at
+/// SET_PERMS): the nodes written are removed and the domain released,
+/// its qemu killed and its directory gone. Root: run starts a real qemu
+/// first.
+#[test]
+fn a_store_failure_after_the_commit_removes_what_was_written() {
+    let test = "a_store_failure_after_the_commit_removes_what_was_written";
+    if !require_root(test) || !require_program(test, "qemu-system-x86_64", "qemu-system-x86") {
+        return;
+    }
+    let verdict = in_private_tmpfs("xend-dm-store", |dir| {
+        let e = |e: std::io::Error| e.to_string();
+        let img = dir.join("guest.img");
+        std::fs::write(&img, xend::testguest::image()).map_err(e)?;
+        let text = format!(
+            "name = \"g\"\ntype = \"hvm\"\nmemory = 32\ndisk = [ '{},raw,hda,rw' ]\n",
+            img.display()
+        );
+        let cfg = config::parse(Path::new("g.cfg"), &text).map_err(|e| e.to_string())?;
+        let s = settings(dir, None);
+        let sent = refusing_xenstored(&s.xenstore);
+        let (domid, uuid) = (8, "00000000-0000-4000-8000-000000000008");
+        let req = Request {
+            domid,
+            uid: BASE + domid,
+            gid: BASE + domid,
+            config: &cfg,
+            uuid,
+            source: "g.cfg",
+            text: &text,
+        };
+        let p = prepare(&s, req, &host()).map_err(|e| e.to_string())?;
+        let run_dir = s.run.join("domains").join(domid.to_string());
+        let got = xend::launch::run(p);
+        check(
+            matches!(&got, Err(xend::launch::RunError::Store { .. })),
+            format!("step 7 fails: {got:?}"),
+        )?;
+        let sent = sent.lock().expect("log").clone();
+        let at = |ty: MsgType, path: &str| {
+            sent.iter()
+                .position(|(t, s)| *t == ty && s.first().is_some_and(|p| p == path))
+        };
+        let base = format!("/local/domain/{domid}");
+        let refused = at(MsgType::SetPerms, &base);
+        check(refused.is_some(), format!("SET_PERMS was sent: {sent:?}"))?;
+        for path in [base.clone(), format!("/vm/{uuid}")] {
+            check(
+                at(MsgType::Rm, &path) > refused,
+                format!("{path} removed after the refusal: {sent:?}"),
+            )?;
+        }
+        check(
+            at(MsgType::Release, &domid.to_string()) > refused,
+            format!("released: {sent:?}"),
+        )?;
+        check(!run_dir.exists(), "the domain's directory is removed")?;
+        Ok(())
     });
     if let Err(e) = verdict {
         panic!("{e}");
