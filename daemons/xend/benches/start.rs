@@ -127,8 +127,7 @@ fn main() {
         println!("domain start benchmark: needs root (it starts qemu under other uids); skipped");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("xvm-bench-dm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = xvm_tests::scratch("bench-dm").expect("dir");
     std::fs::write(dir.join("guest.img"), xend::testguest::image()).expect("image");
     let text = format!(
         "name = \"bench\"\ntype = \"hvm\"\nmemory = 32\nvcpus = 1\ndisk = [ '{},raw,hda,rw' ]\n",

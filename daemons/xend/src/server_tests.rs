@@ -15,13 +15,13 @@ use serde_json::{Value, json};
 use crate::domain::test_settings;
 use crate::manager::Manager;
 use crate::rpc::MAX_LINE;
+use crate::scratch::Scratch;
 use crate::server::{self, Xend};
 
-/// A served socket; `served` says whether the policy serves us.
-fn serve(name: &str, served: bool) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xend-rpc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test dir");
+/// A served socket in a scratch directory (removed when the test drops
+/// it); `served` says whether the policy serves us.
+fn serve(name: &str, served: bool) -> (Scratch, PathBuf) {
+    let dir = Scratch::new(&format!("rpc-{name}"));
     let me = std::fs::metadata("/proc/self").expect("/proc/self").uid();
     // Session mode serves its own uid alone: another uid's policy is one
     // that does not serve us.
@@ -29,13 +29,13 @@ fn serve(name: &str, served: bool) -> PathBuf {
     let sock = dir.join("xmlrpc.sock");
     let server = server::bind(&sock).expect("bind");
     let xend = Arc::new(Xend::new(
-        Manager::new(test_settings(&dir)),
+        Manager::new(test_settings(dir.path())),
         policy,
         sock.display().to_string(),
     ));
     let gate = server::gate(GateLimits::default()).expect("gate");
     std::thread::spawn(move || xend.serve(&server, &gate));
-    sock
+    (dir, sock)
 }
 
 /// Sends `bytes` in one write (from a thread, so a peer refused midway
@@ -73,7 +73,7 @@ fn error(code: i64, message: &str, id: Value) -> Value {
 
 #[test]
 fn list_answers_domain_0_with_the_hosts_size() {
-    let sock = serve("list", true);
+    let (_dir, sock) = serve("list", true);
     let got = exchange(
         &sock,
         br#"{"jsonrpc":"2.0","method":"domain.list","id":1}
@@ -97,7 +97,7 @@ fn list_answers_domain_0_with_the_hosts_size() {
 
 #[test]
 fn unknown_methods_and_wrong_params_get_their_own_codes_and_the_connection_goes_on() {
-    let sock = serve("codes", true);
+    let (_dir, sock) = serve("codes", true);
     let got = exchange(
         &sock,
         concat!(
@@ -157,7 +157,7 @@ fn unknown_methods_and_wrong_params_get_their_own_codes_and_the_connection_goes_
 
 #[test]
 fn no_such_domain_is_told_apart_by_its_kind() {
-    let sock = serve("kind", true);
+    let (_dir, sock) = serve("kind", true);
     let got = exchange(
         &sock,
         concat!(
@@ -177,7 +177,7 @@ fn no_such_domain_is_told_apart_by_its_kind() {
 
 #[test]
 fn framing_errors_are_answered_to_null_and_end_the_connection() {
-    let sock = serve("framing", true);
+    let (_dir, sock) = serve("framing", true);
     // Not JSON at all.
     let got = exchange(&sock, b"domain.list\n".to_vec(), 2);
     assert_eq!(got.len(), 1, "{got:?}");
@@ -211,7 +211,7 @@ fn framing_errors_are_answered_to_null_and_end_the_connection() {
 
 #[test]
 fn a_peer_without_the_privilege_is_denied_to_its_id() {
-    let sock = serve("denied", false);
+    let (_dir, sock) = serve("denied", false);
     let got = exchange(
         &sock,
         concat!(r#"{"jsonrpc":"2.0","method":"domain.list","id":9}"#, "\n")
@@ -228,7 +228,7 @@ fn a_peer_without_the_privilege_is_denied_to_its_id() {
 
 #[test]
 fn the_client_speaks_the_same_api() {
-    let sock = serve("client", true);
+    let (_dir, sock) = serve("client", true);
     let mut c = crate::client::Client::connect(&sock).expect("connect");
     let rows = c.list().expect("list");
     assert_eq!(rows[0].name, "Domain-0");
@@ -243,7 +243,7 @@ fn the_client_speaks_the_same_api() {
 /// answered, an unknown method neither; `"id": null` is answered.
 #[test]
 fn notifications_are_executed_and_not_answered() {
-    let sock = serve("notify", true);
+    let (_dir, sock) = serve("notify", true);
     let got = exchange(
         &sock,
         concat!(
