@@ -40,7 +40,9 @@ use crate::rpc;
 pub const MAX_REQUESTS: usize = 64;
 
 /// How JSON-RPC refuses a peer: the `DENIED` error, to the id of its first
-/// request when that line arrived whole and names one.
+/// request when that line arrived whole and names one. A first line that
+/// is a notification is answered too (to id `null`): it is the connection
+/// that is refused, before any call is read, and the peer is told why.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RpcRefusal;
 
