@@ -56,6 +56,35 @@ pub struct DaemonAccount {
     pub dm_uid_count: u32,
 }
 
+impl DaemonAccount {
+    /// The `--user` account from the account database.
+    pub fn lookup(&self) -> Result<crate::os::accounts::User, AccountError> {
+        crate::os::accounts::user_by_name(&self.user)
+            .map_err(|source| AccountError::Lookup {
+                user: self.user.clone(),
+                source,
+            })?
+            .ok_or_else(|| AccountError::Missing(self.user.clone()))
+    }
+}
+
+/// Why a system-mode daemon's account could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The account database could not be read.
+    #[error("looking up {user}: {source}")]
+    Lookup {
+        /// The account's name.
+        user: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No such account.
+    #[error("no account \"{0}\": create it (manifests/sysusers.d/xvm.conf)")]
+    Missing(String),
+}
+
 /// Which daemon a client talks to.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct ClientMode {

@@ -18,7 +18,6 @@ use std::time::Duration;
 use privlib::cli::{DaemonAccount, DaemonMode};
 use privlib::listener::ListenError;
 use privlib::mode::{ModeError, xvm_root};
-use privlib::os::accounts;
 use privlib::procfs::ProcError;
 use privlib::subid::DmRangeError;
 use privlib::{
@@ -65,18 +64,9 @@ pub enum StartError {
     /// The privilege policy does not load.
     #[error("{0}")]
     Policy(#[source] PolicyError),
-    /// Looking up the account to run as failed.
-    #[error("looking up {user}: {source}")]
-    AccountLookup {
-        /// The account's name.
-        user: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The account to run as does not exist.
-    #[error("no account \"{0}\" (manifests/sysusers.d/xvm.conf)")]
-    NoAccount(String),
+    /// The account to run as could not be had.
+    #[error("{0}")]
+    Account(#[source] privlib::cli::AccountError),
     /// Making the layout's directories.
     #[error("{0}")]
     MakeLayout(#[source] LayoutError),
@@ -151,12 +141,7 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
     };
     let policy = Policy::load(system, ids.uid[1]).map_err(StartError::Policy)?;
     let account = if system {
-        let user = &a.account.user;
-        let found = accounts::user_by_name(user).map_err(|source| StartError::AccountLookup {
-            user: user.clone(),
-            source,
-        })?;
-        Some(found.ok_or_else(|| StartError::NoAccount(user.clone()))?)
+        Some(a.account.lookup().map_err(StartError::Account)?)
     } else {
         None
     };

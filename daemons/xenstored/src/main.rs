@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privlib::listener::{SocketSpec, UnixServer};
-use privlib::os::accounts;
 use privlib::os::landlock;
 use privlib::{
     InitFlags, Policy, PrivSet, confine_fs, fini_daemon_priv, init_daemon_priv, parse_set,
@@ -120,12 +119,7 @@ fn start(a: Args) -> Result<(), StartError> {
         Mode::System => {
             let policy =
                 Policy::load_system(&privlib::policy::system_path()).map_err(StartError::Policy)?;
-            let user = accounts::user_by_name(&a.account.user)
-                .map_err(|source| StartError::AccountLookup {
-                    user: a.account.user.clone(),
-                    source,
-                })?
-                .ok_or_else(|| StartError::NoAccount(a.account.user.clone()))?;
+            let user = a.account.lookup().map_err(StartError::Account)?;
             (policy, Some(user))
         }
         Mode::Session => (

@@ -31,18 +31,9 @@ pub enum StartError {
     /// The privilege policy does not load.
     #[error("{0}")]
     Policy(#[source] PolicyError),
-    /// Looking up the account to run as failed.
-    #[error("looking up {user}: {source}")]
-    AccountLookup {
-        /// The account's name.
-        user: String,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The account to run as does not exist.
-    #[error("no account \"{0}\": create it (manifests/sysusers.d/xvm.conf)")]
-    NoAccount(String),
+    /// The account to run as could not be had.
+    #[error("{0}")]
+    Account(#[source] privlib::cli::AccountError),
     /// Creating the run directory.
     #[error("{}: {source}", dir.display())]
     CreateDir {
