@@ -129,13 +129,16 @@ fn debug_shows_control(dbg: &str) -> bool {
     false
 }
 
-fn unit_ok(unit: &str) -> Result<(), String> {
+/// What is wrong with an exported unit, if anything: a line that is not
+/// one line, one the exporter does not write, or sections and keys out of
+/// place.
+fn unit_flaw(unit: &str) -> Option<String> {
     let mut sections = Vec::new();
     let (mut exec_start, mut user) = (0, 0);
     // Not `lines()`, which would drop a CR before a newline.
     for line in unit.split('\n') {
         if line.chars().any(char::is_control) || line.ends_with('\\') {
-            return Err(format!("a line that is not one line: {line:?}"));
+            return Some(format!("a line that is not one line: {line:?}"));
         }
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -146,18 +149,18 @@ fn unit_ok(unit: &str) -> Result<(), String> {
         }
         let key = line.split_once('=').map_or(line, |(k, _)| k);
         if !KEYS.contains(&key) {
-            return Err(format!("a line the exporter does not write: {line:?}"));
+            return Some(format!("a line the exporter does not write: {line:?}"));
         }
         exec_start += usize::from(key == "ExecStart");
         user += usize::from(key == "User");
     }
     if sections != ["[Unit]", "[Service]", "[Install]"] {
-        return Err(format!("sections {sections:?}"));
+        return Some(format!("sections {sections:?}"));
     }
     if (exec_start, user) != (1, 1) {
-        return Err(format!("{exec_start} ExecStart= and {user} User= lines"));
+        return Some(format!("{exec_start} ExecStart= and {user} User= lines"));
     }
-    Ok(())
+    None
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -165,7 +168,12 @@ fuzz_target!(|data: &[u8]| {
     let bundle = match manifest::parse(Path::new(FILE), &text) {
         Ok(b) => b,
         Err(e) => {
-            let (line, column) = (e.line as usize, e.column as usize);
+            // Text parsed in memory is never a read or listing failure:
+            // every error has a place in it.
+            let Some((line, column)) = e.position() else {
+                panic!("an error without a place: {e}");
+            };
+            let (line, column) = (line as usize, column as usize);
             assert!(
                 inside(&text, line, column),
                 "error outside the text: {e} (text {text:?})"
@@ -196,7 +204,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         if let Ok(unit) = systemd::unit(&r, FILE, systemd::DEFAULT_BINDIR)
-            && let Err(why) = unit_ok(&unit)
+            && let Some(why) = unit_flaw(&unit)
         {
             panic!("{why}\n{unit}");
         }

@@ -14,9 +14,9 @@ use xvm_tests::{Accounts, Error, Stack, check, require_program, require_root, se
 const IDS: Accounts = Accounts::from_base(48_800);
 
 /// The stack, booted by the first test that gets here; `Err` (its boot
-/// failure, as text) for every test when it did not boot.
+/// failure) for every test when it did not boot.
 fn stack(test: &str) -> Option<(MutexGuard<'static, ()>, &'static Stack)> {
-    static STACK: OnceLock<Result<Stack, String>> = OnceLock::new();
+    static STACK: OnceLock<Result<Stack, Error>> = OnceLock::new();
     if !require_root(test) || !require_program(test, "qemu-system-x86_64", "qemu-system-x86") {
         return None;
     }
@@ -28,7 +28,6 @@ fn stack(test: &str) -> Option<(MutexGuard<'static, ()>, &'static Stack)> {
             &xend::testguest::image(),
             &["--shutdown-timeout", "2"],
         )
-        .map_err(|e| e.to_string())
     });
     match s {
         Ok(s) => Some((guard, s)),

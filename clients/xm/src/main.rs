@@ -88,18 +88,36 @@ enum Cmd {
     },
 }
 
+/// What xm fails with; main prints it as one line.
+#[derive(Debug, thiserror::Error)]
+enum XmError {
+    /// Which xend to talk to could not be decided.
+    #[error("{0}")]
+    Socket(#[source] privlib::mode::ModeError),
+    /// A config file could not be read, does not parse, or is not a
+    /// domain xm can start.
+    #[error("{0}")]
+    Config(#[source] xend::config::ConfigError),
+    /// xend could not be reached, or refused or failed the call.
+    #[error("{0}")]
+    Xend(#[from] xend::client::ClientError),
+    /// `xm domid` of a managed domain that is not running.
+    #[error("{0} is not running")]
+    NotRunning(String),
+}
+
 /// xend's socket: `$XEND_SOCKET`, else by the stack's rule
 /// ([`privlib::mode::client_socket`]).
-fn socket(session: bool) -> Result<PathBuf, String> {
+fn socket(session: bool) -> Result<PathBuf, XmError> {
     if let Some(p) = env_path("XEND_SOCKET") {
         return Ok(p);
     }
     let own = session_run().ok().map(|d| d.join("xend/xmlrpc.sock"));
-    client_socket(session, xvm_root().join("run/xend/xmlrpc.sock"), own).map_err(|e| e.to_string())
+    client_socket(session, xvm_root().join("run/xend/xmlrpc.sock"), own).map_err(XmError::Socket)
 }
 
-fn connect(session: bool) -> Result<Client, String> {
-    Client::connect(&socket(session)?).map_err(|e| e.to_string())
+fn connect(session: bool) -> Result<Client, XmError> {
+    Ok(Client::connect(&socket(session)?)?)
 }
 
 /// `xm list`'s table, as Xen's xm prints it.
@@ -122,13 +140,12 @@ fn list(rows: &[DomainInfo]) -> String {
     out
 }
 
-/// Reads a config (at most [`xend::config::MAX_FILE`] bytes, the bound
-/// xend holds it to), checks it here first, and names what it has that
+/// Reads a config ([`xend::config::read_text`]: at most the bound xend
+/// holds it to), checks it here first, and names what it has that
 /// is not supported.
-fn read_config(file: &Path) -> Result<(String, DomainConfig), String> {
-    let max = u64::try_from(xend::config::MAX_FILE).unwrap_or(u64::MAX);
-    let text = privlib::bounded::read_to_string(file, max).map_err(|e| e.to_string())?;
-    let cfg = xend::config::parse(file, &text).map_err(|e| e.to_string())?;
+fn read_config(file: &Path) -> Result<(String, DomainConfig), XmError> {
+    let text = xend::config::read_text(file).map_err(XmError::Config)?;
+    let cfg = xend::config::parse(file, &text).map_err(XmError::Config)?;
     for (k, p) in &cfg.unsupported {
         eprintln!(
             "xm: {}:{}:{}: {k} is not supported here; ignored",
@@ -147,8 +164,7 @@ fn started(d: &DomainInfo) {
     }
 }
 
-fn run(a: Args) -> Result<(), String> {
-    let e = |e: xend::client::ClientError| e.to_string();
+fn run(a: Args) -> Result<(), XmError> {
     // A config is read and checked before xend is asked: its errors need
     // no xend, and `create -n` starts nothing.
     let text = match &a.cmd {
@@ -165,27 +181,25 @@ fn run(a: Args) -> Result<(), String> {
     let mut c = connect(a.mode.session)?;
     match &a.cmd {
         Cmd::Create { file, .. } => {
-            started(&c.create(&file.display().to_string(), &text).map_err(e)?);
+            started(&c.create(&file.display().to_string(), &text)?);
         }
         Cmd::New { file } => {
-            let r = c
-                .new_managed(&file.display().to_string(), &text)
-                .map_err(e)?;
+            let r = c.new_managed(&file.display().to_string(), &text)?;
             println!("Domain {} stored", r.name);
         }
-        Cmd::Start { name } => started(&c.start(name).map_err(e)?),
-        Cmd::Delete { name } => drop(c.delete(name).map_err(e)?),
-        Cmd::List => print!("{}", list(&c.list().map_err(e)?)),
-        Cmd::Shutdown { domain } => drop(c.shutdown(domain).map_err(e)?),
-        Cmd::Destroy { domain } => drop(c.destroy(domain).map_err(e)?),
-        Cmd::Reboot { domain } => drop(c.reboot(domain).map_err(e)?),
-        Cmd::Pause { domain } => drop(c.pause(domain).map_err(e)?),
-        Cmd::Unpause { domain } => drop(c.unpause(domain).map_err(e)?),
-        Cmd::Domid { name } => match c.info(name).map_err(e)?.domid {
+        Cmd::Start { name } => started(&c.start(name)?),
+        Cmd::Delete { name } => drop(c.delete(name)?),
+        Cmd::List => print!("{}", list(&c.list()?)),
+        Cmd::Shutdown { domain } => drop(c.shutdown(domain)?),
+        Cmd::Destroy { domain } => drop(c.destroy(domain)?),
+        Cmd::Reboot { domain } => drop(c.reboot(domain)?),
+        Cmd::Pause { domain } => drop(c.pause(domain)?),
+        Cmd::Unpause { domain } => drop(c.unpause(domain)?),
+        Cmd::Domid { name } => match c.info(name)?.domid {
             Some(id) => println!("{id}"),
-            None => return Err(format!("{name} is not running")),
+            None => return Err(XmError::NotRunning(name.clone())),
         },
-        Cmd::Domname { id } => println!("{}", c.info(id).map_err(e)?.name),
+        Cmd::Domname { id } => println!("{}", c.info(id)?.name),
     }
     Ok(())
 }

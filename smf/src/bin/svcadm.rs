@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use smf::control::{client_socket, request};
+use smf::control::{ClientError, client_socket, request};
 
 /// The command line: `--session` and one verb.
 type Args = privlib::cli::ClientArgs<Cmd>;
@@ -55,8 +55,55 @@ enum Cmd {
     Clear(Instances),
 }
 
-fn state_of(socket: &std::path::Path, fmri: &str) -> Result<(String, String), String> {
-    let show = request(socket, &["show", fmri]).map_err(|e| e.to_string())?;
+/// What svcadm fails with; main prints it as one line.
+#[derive(Debug, thiserror::Error)]
+enum SvcadmError {
+    /// Which restarter to talk to could not be decided.
+    #[error("{0}")]
+    Socket(#[source] privlib::mode::ModeError),
+    /// The restarter could not be asked, or refused, about an instance.
+    #[error("{fmri}: {source}")]
+    Request {
+        /// The instance.
+        fmri: String,
+        /// Why.
+        #[source]
+        source: ClientError,
+    },
+    /// `-s`: the instance went to maintenance instead.
+    #[error("{fmri} went to maintenance: {reason}")]
+    Maintenance {
+        /// The instance.
+        fmri: String,
+        /// The restarter's reason.
+        reason: String,
+    },
+    /// `-s`: the instance did not reach the state in time.
+    #[error("{fmri} is {state}, not {want}, after {} s: {reason}", WAIT.as_secs())]
+    Timeout {
+        /// The instance.
+        fmri: String,
+        /// Its state at the deadline.
+        state: String,
+        /// The state waited for.
+        want: String,
+        /// The restarter's reason.
+        reason: String,
+    },
+}
+
+/// How long `-s` waits for an instance's state.
+const WAIT: Duration = Duration::from_secs(120);
+
+fn ask(socket: &std::path::Path, fields: &[&str]) -> Result<Vec<String>, SvcadmError> {
+    request(socket, fields).map_err(|source| SvcadmError::Request {
+        fmri: fields.get(1).copied().unwrap_or_default().to_string(),
+        source,
+    })
+}
+
+fn state_of(socket: &std::path::Path, fmri: &str) -> Result<(String, String), SvcadmError> {
+    let show = ask(socket, &["show", fmri])?;
     let get = |k: &str| {
         show.iter()
             .find_map(|l| l.strip_prefix(&format!("{k}\t")))
@@ -66,37 +113,43 @@ fn state_of(socket: &std::path::Path, fmri: &str) -> Result<(String, String), St
     Ok((get("state"), get("reason")))
 }
 
-fn wait(socket: &std::path::Path, fmri: &str, want: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+fn wait(socket: &std::path::Path, fmri: &str, want: &str) -> Result<(), SvcadmError> {
+    let deadline = Instant::now() + WAIT;
     loop {
         let (state, reason) = state_of(socket, fmri)?;
         if state == want {
             return Ok(());
         }
         if state == "maintenance" && want != "maintenance" {
-            return Err(format!("{fmri} went to maintenance: {reason}"));
+            return Err(SvcadmError::Maintenance {
+                fmri: fmri.to_string(),
+                reason,
+            });
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "{fmri} is {state}, not {want}, after 120 s: {reason}"
-            ));
+            return Err(SvcadmError::Timeout {
+                fmri: fmri.to_string(),
+                state,
+                want: want.to_string(),
+                reason,
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn run(a: Args) -> Result<(), String> {
-    let socket = client_socket(a.mode.session).map_err(|e| e.to_string())?;
-    let each = |verb: &str, fmris: &[String], extra: Option<&str>| -> Result<(), String> {
+fn run(a: Args) -> Result<(), SvcadmError> {
+    let socket = client_socket(a.mode.session).map_err(SvcadmError::Socket)?;
+    let each = |verb: &str, fmris: &[String], extra: Option<&str>| -> Result<(), SvcadmError> {
         for f in fmris {
             let mut fields = vec![verb, f.as_str()];
             fields.extend(extra);
-            request(&socket, &fields).map_err(|e| format!("{f}: {e}"))?;
+            ask(&socket, &fields)?;
         }
         Ok(())
     };
     // enable/disable, then (-s) wait for the state each should reach.
-    let change = |verb: &str, want: &str, c: &Change| -> Result<(), String> {
+    let change = |verb: &str, want: &str, c: &Change| -> Result<(), SvcadmError> {
         each(verb, &c.instances.fmris, c.temporary.then_some("-t"))?;
         if c.sync {
             for f in &c.instances.fmris {
