@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xend::config;
@@ -26,35 +26,6 @@ fn kvm_gid() -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata("/dev/kvm").ok()?;
     (m.mode() & 0o060 == 0o060).then(|| m.gid())
-}
-
-/// xend's settings for a device model under `BASE + 1`, images in `dir`.
-fn settings(dir: &Path, kvm: Option<u32>) -> Settings {
-    Settings {
-        system: true,
-        dm_range: true,
-        run: dir.join("run"),
-        image_dirs: vec![dir.to_path_buf()],
-        dm_uid_base: BASE,
-        dm_uid_count: 100,
-        kvm: kvm.is_some(),
-        kvm_gid: kvm,
-        xenstore: dir.join("no-xenstored"),
-        qemu: dm::QEMU.into(),
-        shutdown_timeout: Duration::from_secs(1),
-        managed: dir.join("managed"),
-    }
-}
-
-/// This host, without subordinate-id files (the bench's uids are its own).
-fn host() -> Host {
-    Host {
-        subid: Vec::new(),
-        dev: PathBuf::from("/dev"),
-        limits: PathBuf::from("/proc/self/limits"),
-        path: None,
-        groups: Vec::new(),
-    }
 }
 
 /// Starts one domain one way; seconds to the first serial byte.
@@ -87,7 +58,12 @@ fn once(dir: &Path, cfg: &config::DomainConfig, text: &str, least: bool, kvm: Op
             source: "bench.cfg",
             text,
         };
-        prepare(&settings(dir, kvm), req, &host()).expect("prepare")
+        prepare(
+            &Settings::device_model_only(dir, BASE, kvm),
+            req,
+            &Host::own_uids(),
+        )
+        .expect("prepare")
     });
     let t = Instant::now();
     let mut child = if let Some(p) = &prepared {

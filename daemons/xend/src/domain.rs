@@ -114,6 +114,36 @@ pub struct Reservation {
     pub(crate) text: String,
 }
 
+/// Where qemu is (the default of `xend --qemu`).
+pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+
+impl Settings {
+    /// Settings for driving a device model alone, without the rest of
+    /// xend (the KVM test, the launch benchmark): system mode, device
+    /// models under `dm_uid_base + domid` (100 domids), the shipped qemu,
+    /// images, run and state directories beneath `dir`, no xenstored.
+    pub fn device_model_only(
+        dir: &std::path::Path,
+        dm_uid_base: u32,
+        kvm_gid: Option<u32>,
+    ) -> Settings {
+        Settings {
+            system: true,
+            dm_range: true,
+            run: dir.join("run"),
+            image_dirs: vec![dir.to_path_buf()],
+            dm_uid_base,
+            dm_uid_count: 100,
+            kvm: kvm_gid.is_some(),
+            kvm_gid,
+            xenstore: dir.join("no-xenstored"),
+            qemu: QEMU.into(),
+            shutdown_timeout: Duration::from_secs(1),
+            managed: dir.join("managed"),
+        }
+    }
+}
+
 /// Settings for a manager that starts nothing (tests): session mode, no
 /// uid range, no xenstored, no qemu, everything beneath `dir`.
 #[cfg(test)]

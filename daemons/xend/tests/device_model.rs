@@ -11,9 +11,8 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use privlib::testing::in_private_tmpfs;
 use xend::config;
@@ -79,37 +78,6 @@ fn hermetic_kvm(dir: &Path) -> Result<(), Error> {
     run("mount", &["--bind", &node_s, "/dev/kvm"])
 }
 
-/// xend's settings for a device model under `BASE + domid` whose images
-/// are in `dir`.
-fn settings(dir: &Path, kvm: Option<u32>) -> Settings {
-    Settings {
-        system: true,
-        dm_range: true,
-        run: dir.join("run"),
-        image_dirs: vec![dir.to_path_buf()],
-        dm_uid_base: BASE,
-        dm_uid_count: 100,
-        kvm: kvm.is_some(),
-        kvm_gid: kvm,
-        xenstore: dir.join("no-xenstored"),
-        qemu: dm::QEMU.into(),
-        shutdown_timeout: Duration::from_secs(1),
-        managed: dir.join("managed"),
-    }
-}
-
-/// This host, but with no subordinate-id files: the test's uids are its
-/// own, whatever /etc/subuid says.
-fn host() -> Host {
-    Host {
-        subid: Vec::new(),
-        dev: PathBuf::from("/dev"),
-        limits: PathBuf::from("/proc/self/limits"),
-        path: None,
-        groups: Vec::new(),
-    }
-}
-
 fn boots(test: &str, use_kvm: bool) {
     if !require_root(test)
         || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
@@ -141,7 +109,12 @@ fn boots(test: &str, use_kvm: bool) {
             source: "test.cfg",
             text: &cfg_text,
         };
-        let prepared = prepare(&settings(dir, kvm), req, &host()).map_err(|e| e.to_string())?;
+        let prepared = prepare(
+            &Settings::device_model_only(dir, BASE, kvm),
+            req,
+            &Host::own_uids(),
+        )
+        .map_err(|e| e.to_string())?;
         let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
         let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
         let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
@@ -240,7 +213,7 @@ fn a_store_failure_after_the_commit_removes_what_was_written() {
             img.display()
         );
         let cfg = config::parse(Path::new("g.cfg"), &text).map_err(|e| e.to_string())?;
-        let s = settings(dir, None);
+        let s = Settings::device_model_only(dir, BASE, None);
         let sent = refusing_xenstored(&s.xenstore);
         let (domid, uuid) = (8, "00000000-0000-4000-8000-000000000008");
         let req = Request {
@@ -252,7 +225,7 @@ fn a_store_failure_after_the_commit_removes_what_was_written() {
             source: "g.cfg",
             text: &text,
         };
-        let p = prepare(&s, req, &host()).map_err(|e| e.to_string())?;
+        let p = prepare(&s, req, &Host::own_uids()).map_err(|e| e.to_string())?;
         let run_dir = s.run.join("domains").join(domid.to_string());
         let got = xend::launch::run(p);
         check(

@@ -24,8 +24,7 @@ use privlib::{FsAccess, PrivSet, Spawn, parse_set};
 use crate::config::DomainConfig;
 use crate::dm::prepare::Prepared;
 
-/// Where qemu is.
-pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+pub use crate::domain::QEMU;
 
 /// The fd numbers qemu gets: QMP, serial, then one per disk.
 const FD_QMP: i32 = 3;

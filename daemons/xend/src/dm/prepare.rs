@@ -56,6 +56,20 @@ impl Host {
                 .unwrap_or_default(),
         }
     }
+
+    /// This host as a caller that owns its device-model uids whatever
+    /// `/etc/subuid` says (no subordinate-id files), with a qemu named by
+    /// full path and no supplementary groups of xend's own: the KVM test
+    /// and the launch benchmark.
+    pub fn own_uids() -> Host {
+        Host {
+            subid: Vec::new(),
+            dev: PathBuf::from("/dev"),
+            limits: PathBuf::from("/proc/self/limits"),
+            path: None,
+            groups: Vec::new(),
+        }
+    }
 }
 
 /// The domain to start: its id, the ids its device model runs as, and its
