@@ -80,8 +80,20 @@ pub enum RunDirProblem {
     },
 }
 
-/// An environment variable holding a path, if set and not empty.
+/// Whether this process is a set-id (or file-capability) program run by
+/// someone else: the kernel's `AT_SECURE`, or real and effective ids
+/// that differ. Its environment is then the caller's to choose, and
+/// nothing of it is trusted (DESIGN invariant 9).
+pub fn secure_exec() -> bool {
+    crate::sys::secure_exec()
+}
+
+/// An environment variable holding a path, if set and not empty; never
+/// in a set-id program ([`secure_exec`]): its paths are the system's.
 pub fn env_path(key: &str) -> Option<PathBuf> {
+    if secure_exec() {
+        return None;
+    }
     std::env::var_os(key)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

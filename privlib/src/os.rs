@@ -42,6 +42,15 @@ pub mod fd {
     pub use crate::sys::sock::send_with_fd;
 }
 
+/// Terminals: a guest console's pty pair, raw mode and restoring a
+/// terminal's modes, telling a pty slave by its device number, and a
+/// record lock that names its holder.
+pub mod tty {
+    pub use crate::sys::tty::{
+        Modes, Pty, get_modes, is_pty_slave_dev, lock_or_holder, make_raw, open_pty, set_modes,
+    };
+}
+
 /// Detaches from the terminal and the session (fork, setsid, fork).
 pub use crate::sys::child::daemonize;
 

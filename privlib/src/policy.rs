@@ -389,6 +389,9 @@ pub fn system_path() -> PathBuf {
 
 /// `$XDG_CONFIG_HOME/xvm/privileges.toml` (or `~/.config/...`).
 pub fn session_path() -> Option<PathBuf> {
+    if crate::mode::secure_exec() {
+        return None;
+    }
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;

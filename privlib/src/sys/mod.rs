@@ -29,6 +29,7 @@ pub mod probe;
 pub mod rlimit;
 pub mod seccomp;
 pub mod sock;
+pub mod tty;
 
 use std::ffi::OsString;
 use std::io;
@@ -43,6 +44,14 @@ pub use linux::{Linux, kernel_last_cap};
 pub use seccomp::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_TSYNC};
 
 use crate::caps::CapMask;
+
+/// Whether the kernel ran this program as set-id or with file
+/// capabilities for someone else (`AT_SECURE` in the auxiliary vector,
+/// fixed at exec: it stays true after the program changes its ids).
+pub fn secure_exec() -> bool {
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
 
 /// `SECBIT_*` values.
 pub mod secbit {

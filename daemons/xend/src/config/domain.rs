@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use super::disk::{Disk, ide_index, parse_disk};
-use super::error::{ConfigError, DomainFault, Pos, VnclistenFault};
+use super::error::{ConfigError, DomainFault, Pos, SerialFault, VnclistenFault};
 use super::syntax::{Value, parse_statements, quoted};
 
 /// What happens when a guest powers off, reboots or crashes.
@@ -57,8 +57,20 @@ pub struct DomainConfig {
     pub vcpus: u32,
     /// `disk`.
     pub disks: Vec<Disk>,
-    /// `serial`: `pty` (the console daemon's), or `none`.
+    /// `serial` as written: `pty` (the console daemon's pty), `none`,
+    /// `tcp:HOST:PORT`, or qemu's `telnet:HOST:PORT[,server][,nowait]`.
     pub serial: String,
+    /// Where the console daemon listens for `serial`'s TCP form (the
+    /// device model never does: it keeps no network socket).
+    pub serial_tcp: Option<TcpListen>,
+    /// `kernel`: a Linux kernel for direct kernel boot, beneath an image
+    /// directory (opened by xend, handed to qemu as an fd).
+    pub kernel: Option<String>,
+    /// `ramdisk`: its initial ramdisk (needs `kernel`).
+    pub ramdisk: Option<String>,
+    /// `cmdline` (or the legacy `root` and `extra`, joined as xl does):
+    /// the kernel's command line (needs `kernel`).
+    pub cmdline: Option<String>,
     /// `vnc`.
     pub vnc: bool,
     /// `vnclisten` (`127.0.0.1`, or an address the administrator chose),
@@ -89,9 +101,6 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "usb",
     "usbdevice",
     "boot",
-    "kernel",
-    "ramdisk",
-    "extra",
     "bootloader",
     "acpi",
     "apic",
@@ -141,6 +150,76 @@ fn control(s: &str) -> Option<char> {
     s.chars().find(|ch| ch.is_control())
 }
 
+/// A TCP address a console gate listens on (`serial = 'tcp:...'`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpListen {
+    /// The address (`localhost` is `127.0.0.1`).
+    pub ip: std::net::IpAddr,
+    /// The port.
+    pub port: u16,
+}
+
+impl TcpListen {
+    /// Whether only this host can reach it (the gate then asks each
+    /// client's owner for `virt_manage`).
+    pub fn is_loopback(&self) -> bool {
+        self.ip.is_loopback()
+    }
+
+    /// `HOST:PORT`, with an IPv6 address in brackets.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.ip, self.port)
+    }
+}
+
+/// Reads `serial`'s value: `pty`, `none`, `tcp:HOST:PORT`, or
+/// `telnet:HOST:PORT` with qemu's `,server` and `,nowait` options (the
+/// only ones: the console daemon is always the server and never waits).
+/// HOST is an IPv4 address, `localhost`, or an IPv6 address in brackets;
+/// PORT is 1 to 65535.
+fn parse_serial(s: &str) -> Result<Option<TcpListen>, SerialFault> {
+    if matches!(s, "pty" | "none") {
+        return Ok(None);
+    }
+    // The telnet form is served as plain TCP: the console daemon speaks no
+    // telnet options, as qemu's own telnet server would not either before
+    // a client asks.
+    let rest = s
+        .strip_prefix("tcp:")
+        .or_else(|| s.strip_prefix("telnet:"))
+        .ok_or(SerialFault::Kind)?;
+    let mut parts = rest.split(',');
+    let hostport = parts.next().unwrap_or("");
+    for o in parts {
+        if !matches!(o, "server" | "nowait" | "server=on" | "wait=off") {
+            return Err(SerialFault::Option(o.to_string()));
+        }
+    }
+    let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
+        let (h, after) = r.split_once(']').ok_or(SerialFault::Host)?;
+        let port = after.strip_prefix(':').ok_or(SerialFault::Port)?;
+        let ip: std::net::Ipv6Addr = h.parse().map_err(|_| SerialFault::Host)?;
+        (std::net::IpAddr::V6(ip), port)
+    } else {
+        let (h, port) = hostport.rsplit_once(':').ok_or(SerialFault::Port)?;
+        let ip = if h == "localhost" {
+            std::net::Ipv4Addr::LOCALHOST
+        } else {
+            h.parse().map_err(|_| SerialFault::Host)?
+        };
+        (std::net::IpAddr::V4(ip), port)
+    };
+    let port: u16 = if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        port.parse().map_err(|_| SerialFault::Port)?
+    } else {
+        return Err(SerialFault::Port);
+    };
+    if port == 0 {
+        return Err(SerialFault::Port);
+    }
+    Ok(Some(TcpListen { ip: host, port }))
+}
+
 /// Checks a `vnclisten` value in full: `HOST` or `HOST:PORT`, where
 /// `HOST` is an IPv4 address, `localhost`, or an IPv6 address in
 /// brackets (`[::1]`), and `PORT` is decimal digits, at most 65535.
@@ -188,6 +267,10 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
         vcpus: 1,
         disks: Vec::new(),
         serial: "pty".into(),
+        serial_tcp: None,
+        kernel: None,
+        ramdisk: None,
+        cmdline: None,
         vnc: false,
         vnclisten: "127.0.0.1".into(),
         vncdisplay: None,
@@ -198,6 +281,10 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     };
     let mut name_seen = false;
     let mut hvm = false;
+    // `cmdline`, or else the legacy `root` and `extra` (xl.cfg(5)).
+    let (mut cmdline, mut root, mut extra) = (None::<String>, None::<String>, None::<String>);
+    // The first key that needs `kernel`, and where it is.
+    let mut needs_kernel: Option<(String, Pos)> = None;
     for (key, v, pos) in &stmts {
         // No value acted on holds a control character: none has any use
         // for one, and each would reach names, paths and the text
@@ -333,10 +420,43 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
                     _ => as_text(v).map(str::to_string),
                 }
                 .ok_or_else(|| err(*pos, DomainFault::SerialNotAString))?;
-                if !matches!(s.as_str(), "pty" | "none") {
-                    return Err(err(*pos, DomainFault::BadSerial(s)));
-                }
+                c.serial_tcp = parse_serial(&s).map_err(|why| {
+                    err(
+                        *pos,
+                        DomainFault::BadSerial {
+                            value: quoted(&s),
+                            why,
+                        },
+                    )
+                })?;
                 c.serial = s;
+            }
+            "kernel" | "ramdisk" => {
+                let f = want_str("a file beneath an image directory")?;
+                if !f.starts_with('/') {
+                    return Err(err(
+                        *pos,
+                        DomainFault::NotAbsolute {
+                            key: key.clone(),
+                            value: quoted(&f),
+                        },
+                    ));
+                }
+                if key == "kernel" {
+                    c.kernel = Some(f);
+                } else {
+                    needs_kernel.get_or_insert((key.clone(), *pos));
+                    c.ramdisk = Some(f);
+                }
+            }
+            "cmdline" | "root" | "extra" => {
+                let v = want_str("the kernel's command line")?;
+                needs_kernel.get_or_insert((key.clone(), *pos));
+                match key.as_str() {
+                    "cmdline" => cmdline = Some(v),
+                    "root" => root = Some(v),
+                    _ => extra = Some(v),
+                }
             }
             "vnc" => c.vnc = want_int(0, 1)? == 1,
             "vnclisten" => {
@@ -385,6 +505,18 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     if !hvm {
         return Err(err(Pos::START, DomainFault::NoHvm));
     }
+    if let (None, Some((key, at))) = (&c.kernel, needs_kernel) {
+        return Err(err(at, DomainFault::NeedsKernel(key)));
+    }
+    // As xl: `cmdline` wins; else "root=ROOT EXTRA".
+    c.cmdline = cmdline.or_else(|| {
+        let parts: Vec<String> = root
+            .map(|r| format!("root={r}"))
+            .into_iter()
+            .chain(extra)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
     Ok(c)
 }
 
@@ -408,6 +540,15 @@ impl DomainConfig {
         if !self.disks.is_empty() {
             let d: Vec<String> = self.disks.iter().map(|d| quoted(&d.to_spec())).collect();
             t.push_str(&format!("disk = [ {} ]\n", d.join(", ")));
+        }
+        for (key, v) in [
+            ("kernel", &self.kernel),
+            ("ramdisk", &self.ramdisk),
+            ("cmdline", &self.cmdline),
+        ] {
+            if let Some(v) = v {
+                t.push_str(&format!("{key} = {}\n", quoted(v)));
+            }
         }
         t.push_str(&format!("serial = {}\n", quoted(&self.serial)));
         t.push_str(&format!("vnc = {}\n", u8::from(self.vnc)));

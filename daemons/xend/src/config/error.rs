@@ -205,9 +205,25 @@ pub enum DomainFault {
     /// `serial` is not a string.
     #[error("serial must be a string, such as \"pty\"")]
     SerialNotAString,
-    /// A serial other than `pty` or `none`.
-    #[error("serial = \"{0}\": pty (the console daemon's) or none")]
-    BadSerial(String),
+    /// A serial this stack does not serve (`value` quoted).
+    #[error("serial = {value}: {why}")]
+    BadSerial {
+        /// The value, quoted.
+        value: String,
+        /// What is wrong with it.
+        why: SerialFault,
+    },
+    /// `kernel` or `ramdisk` not an absolute path (`value` quoted).
+    #[error("{key} = {value}: an absolute path beneath an image directory")]
+    NotAbsolute {
+        /// The key.
+        key: String,
+        /// The value, quoted.
+        value: String,
+    },
+    /// `ramdisk`, `cmdline`, `root` or `extra` without `kernel`.
+    #[error("{0} needs kernel = \"...\" (direct kernel boot)")]
+    NeedsKernel(String),
     /// A `vnclisten` that is not `HOST[:PORT]` (`value` quoted).
     #[error("vnclisten {value} is not HOST[:PORT]: {why}")]
     BadVnclisten {
@@ -238,6 +254,25 @@ pub enum DomainFault {
         "no type = \"hvm\": PV guests are not supported here; only HVM guests run under an unprivileged device model"
     )]
     NoHvm,
+}
+
+/// What is wrong with a `serial` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SerialFault {
+    /// Not one of the forms.
+    #[error(
+        "pty (the console daemon's), none, tcp:HOST:PORT or telnet:HOST:PORT[,server][,nowait]"
+    )]
+    Kind,
+    /// An option qemu has that does not apply here.
+    #[error("option \"{0}\": only server and nowait (the console daemon listens, and never waits)")]
+    Option(String),
+    /// The host is not an address.
+    #[error("HOST is an IPv4 address, localhost, or an IPv6 address in brackets")]
+    Host,
+    /// The port is missing or not 1 to 65535.
+    #[error("PORT is a number from 1 to 65535")]
+    Port,
 }
 
 /// What is wrong with a `vnclisten` value.

@@ -19,9 +19,10 @@ pub mod syntax;
 use std::path::Path;
 
 pub use disk::{Disk, Format, ide_index, parse_disk};
-pub use domain::{Action, DomainConfig, parse};
+pub use domain::{Action, DomainConfig, TcpListen, parse};
 pub use error::{
-    ConfigError, DiskFault, DiskSpecError, DomainFault, Fault, Pos, SyntaxFault, VnclistenFault,
+    ConfigError, DiskFault, DiskSpecError, DomainFault, Fault, Pos, SerialFault, SyntaxFault,
+    VnclistenFault,
 };
 pub use syntax::{Value, parse_statements, quoted};
 
