@@ -153,8 +153,78 @@ fn control_characters_are_refused_where_written() {
         assert!(e.starts_with(want), "want {want}, got {e}");
     }
     // Keys not acted on are reported, not read: what they hold is no matter.
-    let c = parse(Path::new("g"), &format!("{HEAD}extra = \"a\\nb\"\n")).expect("extra");
-    assert_eq!(c.unsupported[0].0, "extra");
+    let c = parse(Path::new("g"), &format!("{HEAD}vga = \"a\\nb\"\n")).expect("vga");
+    assert_eq!(c.unsupported[0].0, "vga");
+}
+
+#[test]
+fn direct_kernel_boot_keys_are_read() {
+    let c = parse(
+        Path::new("g"),
+        &format!(
+            "{HEAD}kernel = '/img/vmlinuz'\nramdisk = '/img/initrd'\ncmdline = 'console=ttyS0'\n"
+        ),
+    )
+    .expect("parses");
+    assert_eq!(c.kernel.as_deref(), Some("/img/vmlinuz"));
+    assert_eq!(c.ramdisk.as_deref(), Some("/img/initrd"));
+    assert_eq!(c.cmdline.as_deref(), Some("console=ttyS0"));
+    assert_eq!(parse(Path::new("g"), &c.to_text()).expect("again"), c);
+    // The legacy root and extra make the command line when cmdline is not given.
+    let c = parse(
+        Path::new("g"),
+        &format!("{HEAD}kernel = '/k'\nroot = '/dev/sda1'\nextra = 'quiet'\n"),
+    )
+    .expect("parses");
+    assert_eq!(c.cmdline.as_deref(), Some("root=/dev/sda1 quiet"));
+    // Refusals, placed at the key.
+    for (text, want) in [
+        (
+            "kernel = 'vmlinuz'\n",
+            "g:3:1: kernel = \"vmlinuz\": an absolute path",
+        ),
+        ("ramdisk = '/i'\n", "g:3:1: ramdisk needs kernel"),
+        ("cmdline = 'quiet'\n", "g:3:1: cmdline needs kernel"),
+        (
+            "kernel = '/k'\ncmdline = 'a\\nb'\n",
+            "g:4:1: cmdline \"a\\nb\": a control",
+        ),
+    ] {
+        let e = refused(text);
+        assert!(e.starts_with(want), "want {want}, got {e}");
+    }
+}
+
+#[test]
+fn serial_on_tcp_is_read_and_checked() {
+    for (v, addr) in [
+        ("tcp:127.0.0.1:4555", "127.0.0.1:4555"),
+        ("tcp:localhost:4555", "127.0.0.1:4555"),
+        ("telnet:127.0.0.1:4556,server,nowait", "127.0.0.1:4556"),
+        ("tcp:[::1]:4557", "[::1]:4557"),
+        ("tcp:0.0.0.0:4558", "0.0.0.0:4558"),
+    ] {
+        let c = parse(Path::new("g"), &format!("{HEAD}serial = '{v}'\n")).expect(v);
+        let t = c.serial_tcp.clone().expect("tcp");
+        assert_eq!(t.addr().to_string(), addr, "{v}");
+        assert_eq!(t.is_loopback(), !addr.starts_with("0.0.0.0"), "{v}");
+        assert_eq!(parse(Path::new("g"), &c.to_text()).expect("again"), c);
+    }
+    for (v, why) in [
+        ("file:/tmp/x", "pty (the console daemon's), none, tcp:"),
+        ("tcp:127.0.0.1", "PORT is a number"),
+        ("tcp:127.0.0.1:0", "PORT is a number"),
+        ("tcp:127.0.0.1:65536", "PORT is a number"),
+        ("tcp:example.org:23", "HOST is an IPv4"),
+        ("tcp:[::1:23", "HOST is an IPv4"),
+        ("telnet:127.0.0.1:23,server,wait", "option \"wait\""),
+    ] {
+        let e = refused(&format!("serial = '{v}'\n"));
+        assert!(
+            e.starts_with(&format!("g:3:1: serial = \"{v}\": {why}")),
+            "{v}: {e}"
+        );
+    }
 }
 
 #[test]
