@@ -1,0 +1,1 @@
+//! xenconsoled: the console daemon of xvm-lp.
