@@ -29,6 +29,7 @@
 pub mod bins;
 pub mod daemon;
 pub mod error;
+pub mod guest;
 pub mod hermetic;
 pub mod manifest;
 pub mod procfs;

@@ -1,0 +1,1 @@
+//! The Linux test guest (being built): a Debian kernel and a busybox initramfs.
