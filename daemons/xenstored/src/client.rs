@@ -361,6 +361,13 @@ impl Client {
         Ok(self.events.pop_front())
     }
 
+    /// The next watch event already received (during an earlier request
+    /// or read), without reading the socket: for an event loop, which
+    /// polls [`Client`]'s fd for what has not arrived yet.
+    pub fn take_event(&mut self) -> Option<(String, Vec<u8>)> {
+        self.events.pop_front()
+    }
+
     /// TRANSACTION_START: the transaction id.
     pub fn transaction_start(&mut self) -> Result<u32, ClientError> {
         let r = self.request(MsgType::TransactionStart, 0, vec![0])?;
@@ -437,6 +444,14 @@ impl Client {
     pub fn domain_path(&mut self, domid: u32) -> Result<String, ClientError> {
         let r = self.request(MsgType::GetDomainPath, 0, format!("{domid}\0").into_bytes())?;
         Ok(String::from_utf8_lossy(r.strip_suffix(&[0]).unwrap_or(&r)).into_owned())
+    }
+}
+
+/// The connection's socket, for an event loop's `poll`: readable when a
+/// watch event (or anything else) has arrived.
+impl std::os::fd::AsFd for Client {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 
