@@ -31,6 +31,10 @@ fn connect(xenstore: &Path) -> Result<XsClient, EntriesError> {
     })
 }
 
+/// libxl's default `console/limit`: the bytes xenconsoled buffers toward
+/// a console's readers before it discards.
+const CONSOLE_LIMIT: &str = "1048576";
+
 /// Writes the domain's nodes and introduces it (`@introduceDomain`).
 pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), EntriesError> {
     let mut xs = connect(xenstore)?;
@@ -38,19 +42,43 @@ pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), EntriesError> 
     let vm = format!("/vm/{}", d.uuid);
     let kib = (d.config.memory_mib * 1024).to_string();
     let id = d.domid.to_string();
-    let writes: [(String, &[u8]); 8] = [
+    let writes: [(String, &[u8]); 7] = [
         (format!("{base}/name"), d.config.name.as_bytes()),
         (format!("{base}/domid"), id.as_bytes()),
         (format!("{base}/vm"), vm.as_bytes()),
         (format!("{base}/memory/target"), kib.as_bytes()),
-        (format!("{base}/console/type"), b"xenconsoled"),
         (format!("{vm}/name"), d.config.name.as_bytes()),
         (format!("{vm}/uuid"), d.uuid.as_bytes()),
         (format!("{vm}/domid"), id.as_bytes()),
     ];
+    // The console's directories are dom0's, the domain may only read
+    // them (libxl's [n0, rN]): a compromised device model or guest cannot
+    // rewrite the tty key a console client opens, nor the TCP address.
+    let dom0_owned = [format!("{base}/console"), format!("{base}/serial/0")];
+    let reader = format!("r{}", d.domid);
+    let tcp = d
+        .config
+        .serial_tcp
+        .as_ref()
+        .map(|t| std::net::SocketAddr::new(t.ip, t.port).to_string());
+    let mut console: Vec<(String, &[u8])> = vec![
+        (format!("{base}/console/type"), b"xenconsoled"),
+        (format!("{base}/console/limit"), CONSOLE_LIMIT.as_bytes()),
+    ];
+    if let Some(t) = &tcp {
+        console.push((format!("{base}/serial/0/tcp"), t.as_bytes()));
+    }
     let e = EntriesError::Store;
     xs.transaction(5, |c, tx| {
         for (p, v) in &writes {
+            c.write(tx, p, v)?;
+        }
+        for dir in &dom0_owned {
+            c.mkdir(tx, dir)?;
+            c.set_perms(tx, dir, &["n0", &reader])?;
+        }
+        // Written after the directories' permissions: they inherit them.
+        for (p, v) in &console {
             c.write(tx, p, v)?;
         }
         Ok(())
