@@ -7,10 +7,19 @@
 //! xm list                        Name ID Mem VCPUs State Time(s)
 //! xm shutdown|destroy|reboot|pause|unpause DOMAIN
 //! xm domid NAME | xm domname ID
+//! xm console [-t serial|pv] [-n N] DOMAIN   attach to its console (Ctrl-] detaches)
 //! ```
+//!
+//! `xm console` runs Xen's way: it execs the setuid `xenconsole`, which
+//! takes over the terminal (system mode: the installed one,
+//! `<XVM_ROOT or />/usr/lib/xen/bin/xenconsole`; session mode: the
+//! `xenconsole` beside xm's own executable, then the first on PATH,
+//! given `--session`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod console;
 
 use clap::Subcommand;
 use privlib::mode::{client_socket, env_path, session_run, xvm_root};
@@ -86,6 +95,17 @@ enum Cmd {
         /// Its id.
         id: String,
     },
+    /// Attaches the terminal to a domain's console (Ctrl-] detaches).
+    Console {
+        /// serial (the default: an HVM guest's first serial port) or pv.
+        #[arg(short = 't', long = "type", value_enum)]
+        kind: Option<console::ConsoleType>,
+        /// Which console of that type.
+        #[arg(short = 'n', long)]
+        num: Option<u32>,
+        /// Name or id.
+        domain: String,
+    },
 }
 
 /// What xm fails with; main prints it as one line.
@@ -104,6 +124,9 @@ enum XmError {
     /// `xm domid` of a managed domain that is not running.
     #[error("{0} is not running")]
     NotRunning(String),
+    /// `xm console`: no xenconsole to run, or it could not be run.
+    #[error("{0}")]
+    Console(#[from] console::ConsoleError),
 }
 
 /// xend's socket: `$XEND_SOCKET`, else by the stack's rule
@@ -176,6 +199,11 @@ fn run(a: Args) -> Result<(), XmError> {
             return Ok(());
         }
         Cmd::Create { file, .. } | Cmd::New { file } => read_config(file)?.0,
+        // The console is xenconsole's: it needs no xend, and this
+        // process becomes it (exec returns only on failure).
+        Cmd::Console { kind, num, domain } => {
+            return Err(console::exec(a.mode.session, *kind, *num, domain).into());
+        }
         _ => String::new(),
     };
     let mut c = connect(a.mode.session)?;
@@ -200,6 +228,7 @@ fn run(a: Args) -> Result<(), XmError> {
             None => return Err(XmError::NotRunning(name.clone())),
         },
         Cmd::Domname { id } => println!("{}", c.info(id)?.name),
+        Cmd::Console { .. } => {}
     }
     Ok(())
 }
