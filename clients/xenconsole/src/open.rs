@@ -35,7 +35,7 @@ use privlib::{PrivError, PrivOp, priv_bracket};
 /// Why the console was not opened.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OpenError {
-    /// A symlink on the way (openat2 answered ELOOP).
+    /// A symlink on the way (openat2 answered ELOOP), or in the last place.
     #[error("{}: reached through a symbolic link, which is not followed", .0.display())]
     Symlink(PathBuf),
     /// The path could not be opened.
@@ -121,6 +121,10 @@ fn kind(ft: std::fs::FileType) -> &'static str {
 /// Checks what `meta` describes is a pty slave `owner` owns, mode 0600.
 pub(crate) fn check(path: &Path, meta: &std::fs::Metadata, owner: &Owner) -> Result<(), OpenError> {
     let p = || path.to_path_buf();
+    // O_PATH | O_NOFOLLOW opens a symlink in the last place as itself.
+    if meta.file_type().is_symlink() {
+        return Err(OpenError::Symlink(p()));
+    }
     if !meta.file_type().is_char_device() {
         return Err(OpenError::NotCharDevice {
             path: p(),
