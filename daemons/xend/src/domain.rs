@@ -8,6 +8,7 @@
 //! [`crate::launch`], [`crate::manager`]) is built over this module, and
 //! it uses none of them.
 
+use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -97,6 +98,10 @@ pub struct Domain {
     /// Its VNC socket (`<dir>/vnc`), when `vnc = 1`: xend's listener,
     /// each client handed to qemu.
     pub vnc: Option<UnixListener>,
+    /// Its VNC TCP listener, when `vnc = 1` (on `vnclisten`, see
+    /// [`crate::vnc`]): xend's, each client admitted by the gate handed
+    /// to qemu. Closed when the domain ends (dropped with it).
+    pub vnc_tcp: Option<TcpListener>,
 }
 
 /// A domain reserved by [`crate::manager::Manager::reserve`], to be

@@ -28,7 +28,9 @@
 //!    ([`RunError::Dir`]);
 //! 2. its sockets, bound by xend in that directory: QMP, serial and VNC
 //!    ([`RunError::Socket`]); qemu gets the listening fds, and only xend
-//!    (and root) can reach them;
+//!    (and root) can reach them; and with `vnc = 1` xend's VNC TCP
+//!    listener on `vnclisten` ([`crate::vnc`]; a port in use is
+//!    [`RunError::Vnc`] naming the address), which qemu never gets;
 //! 3. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
 //!    ([`RunError::Log`], [`RunError::Pipe`]);
 //! 4. the device model ([`dm::spawn`]), with proc_setid raised for this
@@ -48,12 +50,15 @@
 //! 5. the log pump (a failure is logged: the domain runs without its log);
 //! 6. its saved state, before anything else can happen to this xend
 //!    ([`RunError::State`]);
-//! 7. its xenstore entries ([`RunError::Store`]).
+//! 7. its xenstore entries ([`RunError::Store`]);
+//! 8. where its VNC listens, `console/vnc-listen` and `console/vnc-port`
+//!    ([`RunError::Vnc`]).
 //!
 //! A failure from step 2 on removes the directory; from step 6 on, the
-//! device model is killed first; at step 7, what was written to the store
-//! is removed too.
+//! device model is killed first; at steps 7 and 8, what was written to
+//! the store is removed too.
 
+use std::net::TcpListener;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -66,6 +71,7 @@ use crate::dm::{self, DmError, DmFds};
 use crate::domain::{DState, Domain, Reservation, Settings};
 use crate::entries::{self, EntriesError};
 use crate::saved::{StateError, save_state};
+use crate::vnc::{self, VncError};
 
 /// Why a reserved domain did not start: refused before anything was made,
 /// or failed at a step of [`run`].
@@ -136,6 +142,17 @@ pub enum RunError {
         /// The cause.
         #[source]
         source: StateError,
+    },
+    /// Step 2 or 8: the VNC TCP listener could not be made (or its
+    /// address is refused: checked when the domain is reserved, before
+    /// anything is made), or its store keys written.
+    #[error("domain {domid}: {source}")]
+    Vnc {
+        /// The domain.
+        domid: u32,
+        /// The cause.
+        #[source]
+        source: VncError,
     },
     /// Step 7: the store entries could not be written.
     #[error("domain {domid}: {source}")]
@@ -211,6 +228,7 @@ struct Made {
     qmp: OwnedFd,
     serial: OwnedFd,
     vnc: Option<UnixListener>,
+    vnc_tcp: Option<TcpListener>,
     log_file: std::fs::File,
     log_read: OwnedFd,
     log: OwnedFd,
@@ -233,6 +251,12 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
         Some(l)
     } else {
         None
+    };
+    // xend's VNC listener on TCP: bound here, never handed to qemu.
+    let vnc_err = |source| RunError::Vnc { domid, source };
+    let vnc_tcp = match vnc::listen_addr(&p.config, domid).map_err(vnc_err)? {
+        Some(at) => Some(vnc::bind(at).map_err(vnc_err)?),
+        None => None,
     };
     // 3. qemu's stdout and stderr: a pipe that xend copies into qemu.log
     //    (for xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a
@@ -260,6 +284,7 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
         qmp,
         serial,
         vnc,
+        vnc_tcp,
         log_file,
         log_read,
         log,
@@ -307,6 +332,7 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         dir: p.dir,
         uid: p.uid,
         vnc: made.vnc,
+        vnc_tcp: made.vnc_tcp,
     };
     // 6. Recorded before anything else, so a new xend finds this qemu
     //    whatever happens to this one from here on.
@@ -322,7 +348,22 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         entries::unregister(&p.xenstore, &d);
         return Err(RunError::Store { domid, source });
     }
+    // 8. Where its VNC listens (the port the kernel chose for port 0).
+    if let Some(source) = publish_vnc(&p.xenstore, &d).err() {
+        abandon(&mut d, p.dm_range);
+        entries::unregister(&p.xenstore, &d);
+        return Err(RunError::Vnc { domid, source });
+    }
     Ok(d)
+}
+
+/// Writes where `d`'s VNC TCP listener is (nothing without one).
+pub(crate) fn publish_vnc(xenstore: &Path, d: &Domain) -> Result<(), VncError> {
+    let Some(l) = &d.vnc_tcp else {
+        return Ok(());
+    };
+    let at = l.local_addr().map_err(VncError::LocalAddr)?;
+    vnc::publish(xenstore, d.domid, &at)
 }
 
 /// A started domain that cannot be kept: its qemu killed, its directory

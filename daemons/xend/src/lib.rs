@@ -12,7 +12,9 @@
 //!    making sure it can; [`api`], the protocol typed once (method names,
 //!    params, replies, error codes), and [`rpc`], its framing (bounded
 //!    lines, decoding); [`testguest`], the test guest's disk image.
-//! 2. What a domain is: [`domain`], the settings xend launches with, a
+//! 2. What a domain is: [`vnc`], its VNC gate's rules (where it listens,
+//!    whether this xend may open that address, who may connect, its
+//!    store keys); [`domain`], the settings xend launches with, a
 //!    running or reserved domain, the limits on them (plain data).
 //! 3. What survives xend: [`saved`], each domain's `state.json`.
 //! 4. The device model and the store: [`dm`], qemu with no privilege at
@@ -60,3 +62,4 @@ mod server_tests;
 pub mod start;
 pub mod testguest;
 pub mod uuid;
+pub mod vnc;

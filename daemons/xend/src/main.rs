@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use xend::start::{Options, start};
+use xend::vnc::VncListen;
 
 /// The domain manager.
 #[derive(Parser, Debug)]
@@ -35,6 +36,11 @@ struct Args {
     /// Connections one user may have served at once.
     #[arg(long = "max-conns-per-uid", default_value_t = 32)]
     max_conns_per_uid: usize,
+    /// Where a domain's VNC may listen: `loopback` (each connection's
+    /// owner must hold virt_manage) or `any` (other addresses too, open
+    /// to all who reach them).
+    #[arg(long = "vnc-listen", value_enum, default_value_t = VncListen::Loopback)]
+    vnc_listen: VncListen,
 }
 
 fn main() -> ExitCode {
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
         shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
         max_conns: a.max_conns,
         max_conns_per_uid: a.max_conns_per_uid,
+        vnc_listen: a.vnc_listen,
     });
     eprintln!("xend: {e}");
     ExitCode::from(1)

@@ -3,7 +3,11 @@
 //! # Model
 //! A thread per served connection, bounded by privlib's [`privlib::Gate`] (its
 //! total and per-uid limits), plus the main thread that watches device
-//! models and VNC listeners ([`Xend::tick`]). The [`Manager`] sits behind
+//! models and VNC listeners ([`Xend::tick`], [`Xend::watch`]). A VNC
+//! client is accepted and decided there (the TCP gate, [`crate::vnc`],
+//! reads nothing from the peer, so nobody can stall it), then handed to
+//! qemu on a thread of its own, at most [`vnc::MAX_HANDOVERS`] a domain
+//! at once: QMP may wait. The [`Manager`] sits behind
 //! one mutex that is only held for quick bookkeeping: every step that may
 //! wait (starting a device model, ending one, which can take seconds,
 //! and every QMP command, which a compromised qemu could stall up to its
@@ -19,8 +23,11 @@
 //! thread starts with xend's permitted set and raises `proc_setid` in its
 //! own effective set around a launch (see [`crate::privs`]).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -35,6 +42,7 @@ use crate::domain::{DState, Settings};
 use crate::error::DomainError;
 use crate::manager::{self, Ending, Manager};
 use crate::rpc;
+use crate::vnc::{self, Admission};
 
 /// Requests one connection may send before it is closed.
 pub const MAX_REQUESTS: usize = 64;
@@ -86,6 +94,8 @@ pub struct Xend {
     m: Mutex<Manager>,
     policy: Policy,
     endpoint: String,
+    /// VNC clients being handed over, by domid.
+    handovers: Mutex<BTreeMap<u32, usize>>,
 }
 
 fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +142,7 @@ impl Xend {
             m: Mutex::new(m),
             policy,
             endpoint,
+            handovers: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -179,16 +190,26 @@ impl Xend {
     pub fn watch(self: &Arc<Self>) -> std::io::Result<Infallible> {
         loop {
             self.tick();
-            let (vnc, pidfds) = {
+            let (vnc, gates, pidfds) = {
                 let m = self.lock();
-                (m.vnc_listeners(), m.pidfds())
+                (m.vnc_listeners(), m.vnc_gates(), m.pidfds())
             };
-            let mut fds: Vec<_> = vnc.iter().map(|(_, fd)| pollfd(*fd, POLLIN)).collect();
+            let mut fds: Vec<_> = vnc
+                .iter()
+                .chain(&gates)
+                .map(|(_, fd)| pollfd(*fd, POLLIN))
+                .collect();
             fds.extend(pidfds.into_iter().map(|fd| pollfd(fd, POLLIN)));
             poll(&mut fds, 500)?;
+            let ready = |i: usize| fds.get(i).is_some_and(|f| f.revents & POLLIN != 0);
             for (i, (id, _)) in vnc.iter().enumerate() {
-                if fds[i].revents & POLLIN != 0 {
+                if ready(i) {
                     self.vnc_accept(*id);
+                }
+            }
+            for (i, (id, _)) in gates.iter().enumerate() {
+                if ready(vnc.len() + i) {
+                    self.vnc_gate_accept(*id);
                 }
             }
         }
@@ -373,12 +394,77 @@ impl Xend {
         }
     }
 
-    /// Hands each waiting VNC client of `id` to its qemu (QMP without the
-    /// lock).
-    pub fn vnc_accept(&self, id: u32) {
+    /// Hands a waiting client of `id`'s VNC unix socket to its qemu (on
+    /// a thread: [`Xend::vnc_dispatch`]).
+    pub fn vnc_accept(self: &Arc<Self>, id: u32) {
         let taken = self.lock().vnc_take(id);
         if let Some((client, qmp)) = taken {
-            manager::vnc_hand_over(id, &client, &qmp);
+            self.vnc_dispatch(id, client.into(), qmp);
+        }
+    }
+
+    /// Accepts up to [`vnc::MAX_ACCEPTS`] waiting clients of `id`'s VNC
+    /// TCP listener; each is decided by the gate ([`vnc::admit`]): a
+    /// refused one is closed here, before any byte, an admitted one
+    /// handed to qemu ([`Xend::vnc_dispatch`]).
+    pub fn vnc_gate_accept(self: &Arc<Self>, id: u32) {
+        for _ in 0..vnc::MAX_ACCEPTS {
+            let Some((client, qmp)) = self.lock().vnc_gate_take(id) else {
+                return;
+            };
+            let at = client
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string());
+            let endpoint = format!("VNC of domain {id} on {at}");
+            match vnc::admit(&self.policy, &client, &endpoint) {
+                Admission::Refused => drop(client),
+                Admission::Open | Admission::Granted { .. } => {
+                    self.vnc_dispatch(id, client.into(), qmp);
+                }
+            }
+        }
+    }
+
+    /// Hands `client` to domain `id`'s qemu ([`manager::vnc_hand_over`])
+    /// on a thread of its own, unless [`vnc::MAX_HANDOVERS`] of that
+    /// domain are under way (then it is closed).
+    pub fn vnc_dispatch(self: &Arc<Self>, id: u32, client: OwnedFd, qmp: PathBuf) {
+        {
+            let mut h = lock_any(&self.handovers);
+            let n = h.entry(id).or_insert(0);
+            if *n >= vnc::MAX_HANDOVERS {
+                tracing::warn!(
+                    domid = id,
+                    "VNC client closed: {n} being handed over already"
+                );
+                return;
+            }
+            *n += 1;
+        }
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("vnc-{id}"))
+            .spawn(move || {
+                manager::vnc_hand_over(id, &client, &qmp);
+                drop(client);
+                me.handover_done(id);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(
+                domid = id,
+                "VNC client closed: no thread to hand it over: {e}"
+            );
+            self.handover_done(id);
+        }
+    }
+
+    fn handover_done(&self, id: u32) {
+        let mut h = lock_any(&self.handovers);
+        if let Some(n) = h.get_mut(&id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                h.remove(&id);
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 //! uid range checked against users' subordinate ids; KVM; the privilege
 //! drop (`init_daemon_priv` to xvm, keeping only what starting and ending
 //! device models takes, bracketed); the layout checked as the account;
-//! the socket bound; domains a previous xend left adopted; then the
+//! the socket bound; the VNC address policy (a warning when it is
+//! `any`); domains a previous xend left adopted; then the
 //! accept thread and, on this thread, looking after the domains.
 
 use std::convert::Infallible;
@@ -29,6 +30,7 @@ use crate::domain::Settings;
 use crate::layout::{Layout, LayoutError};
 use crate::manager::Manager;
 use crate::server::Xend;
+use crate::vnc::VncListen;
 
 /// How to start: what `main.rs` parsed from the command line.
 #[derive(Clone, Debug)]
@@ -47,6 +49,8 @@ pub struct Options {
     pub max_conns: usize,
     /// Connections one user may have served at once.
     pub max_conns_per_uid: usize,
+    /// Where VNC listeners may be opened ([`crate::vnc`]).
+    pub vnc_listen: VncListen,
 }
 
 /// A start-up step that failed, in the order [`start`] takes them.
@@ -198,6 +202,12 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         shutdown_timeout: a.shutdown_timeout,
         managed: layout.managed.clone(),
     });
+    m.vnc_listen = a.vnc_listen;
+    if a.vnc_listen == VncListen::Any {
+        tracing::warn!(
+            "--vnc-listen any: a domain's VNC on an address other than loopback is open to every host that reaches it, with no check of who connects"
+        );
+    }
     m.adopt_all();
     let domains = m.domains.len();
     let xend = Arc::new(Xend::new(m, policy, endpoint.clone()));

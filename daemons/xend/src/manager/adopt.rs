@@ -9,10 +9,11 @@ use crate::config::{self, ConfigError};
 use crate::dm::kill::kill_uid;
 use crate::domain::{DState, Domain};
 use crate::error::DomainError;
-use crate::launch::unregister;
+use crate::launch::{publish_vnc, unregister};
 use crate::manager::Manager;
 use crate::procstat::{ProcStatError, proc_identity};
 use crate::saved::{StateError, read_state};
+use crate::vnc;
 
 /// Why a domain a previous xend left was not adopted (it is cleaned up).
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,7 @@ impl Manager {
                 dir: dir.to_path_buf(),
                 uid: self.uid_of(domid).unwrap_or(u32::MAX),
                 vnc: None,
+                vnc_tcp: None,
             };
             unregister(&self.s, &d);
         }
@@ -167,6 +169,7 @@ impl Manager {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             uid: st.uid,
             vnc: None,
+            vnc_tcp: None,
         };
         if d.config.vnc {
             // The old xend's listener died with it: a new one, same place.
@@ -180,7 +183,29 @@ impl Manager {
             l.set_nonblocking(true).map_err(vnc)?;
             d.vnc = Some(l);
         }
+        d.vnc_tcp = self.rebind_vnc_tcp(&d);
+        if let Err(e) = publish_vnc(&self.s.xenstore, &d) {
+            tracing::warn!(domid, "{e}");
+        }
         self.domains.insert(domid, d);
         Ok(())
+    }
+
+    /// The TCP listener of an adopted domain's VNC, made again where its
+    /// config says (the old xend's died with it). A failure leaves the
+    /// domain adopted without it (the guest runs on, and its unix socket
+    /// still serves), with a warning: an address this xend may not open
+    /// (`--vnc-listen` changed), a port someone else took meanwhile.
+    fn rebind_vnc_tcp(&self, d: &Domain) -> Option<std::net::TcpListener> {
+        let made = vnc::listen_addr(&d.config, d.domid).and_then(|at| match at {
+            Some(at) => vnc::allowed(&at, self.vnc_listen)
+                .and_then(|()| vnc::bind(at))
+                .map(Some),
+            None => Ok(None),
+        });
+        made.unwrap_or_else(|e| {
+            tracing::warn!(domid = d.domid, "VNC on TCP not opened again: {e}");
+            None
+        })
     }
 }

@@ -26,10 +26,11 @@ use crate::api::{DomainInfo, DomainState};
 use crate::config::{self, DomainConfig};
 pub use crate::domain::{DState, Domain, MAX_MANAGED, Reservation, Settings};
 use crate::error::DomainError;
-use crate::launch::LaunchError;
+use crate::launch::{LaunchError, RunError};
 pub use crate::launch::{end, launch};
 use crate::procstat::processes_of;
 use crate::saved::StateError;
+use crate::vnc::{self, VncListen};
 use host::host_size;
 pub use managed::{managed_config, managed_configs, store_managed};
 pub use watch::{qmp_command, vnc_hand_over};
@@ -71,6 +72,9 @@ pub struct Manager {
     pub domains: BTreeMap<u32, Domain>,
     /// Domains starting or ending, by domid (not in `domains`).
     pub busy: BTreeMap<u32, Busy>,
+    /// Where VNC listeners may be opened (`xend --vnc-listen`); a config
+    /// asking for another address is refused when it is reserved.
+    pub vnc_listen: VncListen,
 }
 
 /// What [`Manager::tick`] found to do, done without the lock by its
@@ -91,6 +95,7 @@ impl Manager {
             s,
             domains: BTreeMap::new(),
             busy: BTreeMap::new(),
+            vnc_listen: VncListen::Loopback,
         }
     }
 
@@ -148,6 +153,11 @@ impl Manager {
                         || self.uid_of(*i).is_ok_and(|u| processes_of(u).is_empty()))
             })
             .ok_or(DomainError::NoFreeId)?;
+        // VNC beyond loopback only when the administrator chose it.
+        let vnc_refused = |source| RunError::Vnc { domid, source };
+        if let Some(at) = vnc::listen_addr(&cfg, domid).map_err(vnc_refused)? {
+            vnc::allowed(&at, self.vnc_listen).map_err(vnc_refused)?;
+        }
         let uid = self.uid_of(domid)?;
         let gid = if self.s.dm_range {
             uid
@@ -299,6 +309,27 @@ impl Manager {
     pub fn vnc_take(&mut self, id: u32) -> Option<(std::os::unix::net::UnixStream, PathBuf)> {
         let d = self.domains.get(&id)?;
         let (client, _) = d.vnc.as_ref()?.accept().ok()?;
+        Some((client, d.dir.join("qmp")))
+    }
+
+    /// The VNC TCP listeners to watch: (domid, fd).
+    pub fn vnc_gates(&self) -> Vec<(u32, i32)> {
+        self.domains
+            .values()
+            .filter_map(|d| d.vnc_tcp.as_ref().map(|l| (d.domid, l.as_raw_fd())))
+            .collect()
+    }
+
+    /// Accepts a waiting TCP client of domain `id`'s VNC listener (which
+    /// does not block), with the QMP socket to hand it to once admitted
+    /// ([`vnc::admit`]). `None` when nobody waits, or the domain is gone
+    /// or crashed (its qemu ended: a waiting client is closed).
+    pub fn vnc_gate_take(&mut self, id: u32) -> Option<(std::net::TcpStream, PathBuf)> {
+        let d = self.domains.get(&id)?;
+        let (client, _) = d.vnc_tcp.as_ref()?.accept().ok()?;
+        if d.state == DState::Crashed {
+            return None;
+        }
         Some((client, d.dir.join("qmp")))
     }
 

@@ -170,3 +170,40 @@ fn adoption_refuses_what_does_not_match() {
     assert!(!d.exists(), "refused domain directory left behind");
     assert!(m.domains.is_empty());
 }
+
+#[test]
+fn a_vnclisten_beyond_loopback_is_refused_at_reserve_unless_any() {
+    use crate::launch::RunError;
+    use crate::vnc::{VncError, VncListen};
+    let dir = tmp("vnc-any");
+    let mut m = Manager::new(test_settings(dir.path()));
+    let open = format!("{}vnc = 1\nvnclisten = '0.0.0.0'\n", cfg("open"));
+    let e = m.reserve("open.cfg", &open).expect_err("loopback only");
+    assert!(
+        matches!(
+            &e,
+            DomainError::Run(RunError::Vnc {
+                source: VncError::NotLoopback { .. },
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    let line = e.to_string();
+    assert!(
+        line.contains("vnclisten 0.0.0.0: not a loopback address"),
+        "{line}"
+    );
+    assert!(
+        line.contains("svccfg -s svc:/system/xvm/xend:default setprop config/vnc-listen = any"),
+        "{line}"
+    );
+    assert!(m.busy.is_empty(), "a refusal reserves nothing");
+    // Loopback is fine, and so is VNC off whatever vnclisten says.
+    let local = format!("{}vnc = 1\nvnclisten = '127.0.0.1'\n", cfg("local"));
+    m.reserve("local.cfg", &local).expect("loopback");
+    let off = format!("{}vnc = 0\nvnclisten = '0.0.0.0'\n", cfg("off"));
+    m.reserve("off.cfg", &off).expect("no VNC, no listener");
+    m.vnc_listen = VncListen::Any;
+    m.reserve("open.cfg", &open).expect("any");
+}

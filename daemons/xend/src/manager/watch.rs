@@ -12,6 +12,7 @@ use crate::domain::DState;
 use crate::error::DomainError;
 use crate::manager::{Ending, Manager};
 use crate::qmp::Qmp;
+use crate::vnc::MAX_VNC_CLIENTS;
 
 impl Manager {
     /// Finds device models that ended and shutdowns past their deadline.
@@ -82,10 +83,40 @@ pub fn qmp_command(qmp: &Path, command: &str) -> Result<(), DomainError> {
         .map_err(DomainError::Qmp)
 }
 
-/// Hands a VNC client to domain `id`'s qemu over its QMP socket.
-pub fn vnc_hand_over(id: u32, client: &std::os::unix::net::UnixStream, qmp: &Path) {
-    let r = Qmp::connect(qmp).and_then(|mut q| q.add_client("vnc", client.as_fd()));
-    if let Err(e) = r {
-        tracing::warn!(domid = id, "VNC client not handed over: {e}");
+/// Hands a VNC client (from the unix socket or the TCP gate) to domain
+/// `id`'s qemu over its QMP socket, unless qemu serves
+/// [`MAX_VNC_CLIENTS`] already (then it is closed, with a warning).
+pub fn vnc_hand_over(id: u32, client: &impl AsFd, qmp: &Path) {
+    let r = Qmp::connect(qmp).and_then(|mut q| {
+        let serving = q.execute("query-vnc-servers").map(|v| vnc_clients(&v))?;
+        if serving >= MAX_VNC_CLIENTS {
+            return Ok(false);
+        }
+        q.add_client("vnc", client.as_fd()).map(|()| true)
+    });
+    match r {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            domid = id,
+            "VNC client closed: qemu serves {MAX_VNC_CLIENTS} clients already"
+        ),
+        Err(e) => tracing::warn!(domid = id, "VNC client not handed over: {e}"),
     }
+}
+
+/// The clients of every VNC server in a `query-vnc-servers` answer
+/// (`[{"clients": [...], ...}, ...]`); an answer of another shape counts
+/// as full, so that nothing is handed to a qemu that does not say.
+pub fn vnc_clients(answer: &serde_json::Value) -> usize {
+    let Some(servers) = answer.as_array() else {
+        return usize::MAX;
+    };
+    servers
+        .iter()
+        .map(|s| {
+            s.get("clients")
+                .and_then(serde_json::Value::as_array)
+                .map_or(usize::MAX, Vec::len)
+        })
+        .fold(0, usize::saturating_add)
 }

@@ -1,0 +1,248 @@
+//! xend's loopback VNC gate, on the whole system-mode stack (xenstored
+//! and xend, root, hermetic), with the test guest under a real qemu:
+//! - alice, who holds `virt_manage` by group alone, connects to the
+//!   domain's VNC port on 127.0.0.1 and reads qemu's RFB banner through
+//!   the gate; bob, who holds nothing, gets the connection closed with not
+//!   one byte read;
+//! - the listener is xend's: qemu has no TCP socket before a client came,
+//!   and never a listening one;
+//! - the port is in the store (`console/vnc-listen`, `console/vnc-port`);
+//!   a restarted xend opens it again for the domain it adopts; the
+//!   listener is gone once the domain is destroyed;
+//! - by default (`--vnc-listen` loopback) a config asking for vnclisten
+//!   0.0.0.0 is refused with one line naming the key and the svccfg
+//!   command that allows it.
+//!
+//! The clients are bash's `/dev/tcp` run through `setpriv` as each user,
+//! so the socket the gate looks up (sock_diag) is owned by that user.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use xvm_tests::hermetic::{User, set_mode};
+use xvm_tests::procfs::process_of;
+use xvm_tests::{Accounts, Error, Stack, check, require_program, require_root, wait_until};
+
+const IDS: Accounts = Accounts::from_base(47_300);
+
+/// `test.cfg` (the boot-sector guest with `vnc = 1`) with `extra` keys,
+/// written as `base/NAME.cfg`; its path.
+fn config(s: &Stack, name: &str, extra: &str) -> Result<String, Error> {
+    let test = s.test_cfg();
+    let text = std::fs::read_to_string(&test).map_err(Error::io("read", &test))?;
+    let path = s.tree.base().join(format!("{name}.cfg"));
+    std::fs::write(&path, format!("{text}{extra}")).map_err(Error::io("write", &path))?;
+    set_mode(&path, 0o644)?;
+    Ok(path.display().to_string())
+}
+
+/// What `who` reads from 127.0.0.1:`port` (at most the 12 bytes of an
+/// RFB banner, at most 20 s): connected as that user, so the connecting
+/// socket is theirs.
+fn read_as(who: &User, port: u16) -> Result<Vec<u8>, Error> {
+    let groups: Vec<String> = who.groups.iter().map(u32::to_string).collect();
+    let o = Command::new("setpriv")
+        .arg(format!("--reuid={}", who.uid))
+        .arg(format!("--regid={}", who.uid))
+        .arg(format!("--groups={}", groups.join(",")))
+        .args([
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/$0 || exit 3; exec timeout 20 head -c 12 <&3",
+        ])
+        .arg(port.to_string())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "setpriv bash".into(),
+            source,
+        })?;
+    check(
+        o.status.success(),
+        format!(
+            "the client as uid {}: {}: {}",
+            who.uid,
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )?;
+    Ok(o.stdout)
+}
+
+/// The TCP sockets of this network namespace, by inode: their state
+/// (`0A` is LISTEN) and local address as /proc/net/tcp{,6} write them.
+fn tcp_sockets() -> Result<BTreeMap<u64, (String, String)>, Error> {
+    let mut v = BTreeMap::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(f).map_err(Error::io("read", f))?;
+        for l in text.lines().skip(1) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if let (Some(local), Some(st), Some(inode)) = (w.get(1), w.get(3), w.get(9))
+                && let Ok(i) = inode.parse::<u64>()
+            {
+                v.insert(i, ((*st).to_string(), (*local).to_string()));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// The TCP sockets `pid` holds: (state, local address) of each.
+fn tcp_of(pid: i32) -> Result<Vec<(String, String)>, Error> {
+    let dir = format!("/proc/{pid}/fd");
+    let tcp = tcp_sockets()?;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(Error::io("read", &dir))? {
+        let Ok(link) = e.and_then(|e| std::fs::read_link(e.path())) else {
+            continue;
+        };
+        let l = link.to_string_lossy();
+        if let Some(inode) = l
+            .strip_prefix("socket:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|n| n.parse::<u64>().ok())
+            && let Some(s) = tcp.get(&inode)
+        {
+            out.push(s.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `console/vnc-listen` and `console/vnc-port` of domain `domid`.
+fn published(s: &Stack, domid: u32) -> Result<(String, u16), Error> {
+    let sock = s.store_socket();
+    let mut xs = xenstored::client::Client::connect(&sock)
+        .map_err(|e| Error::Check(format!("xenstored at {}: {e}", sock.display())))?;
+    let mut read = |k: &str| {
+        let p = format!("/local/domain/{domid}/console/{k}");
+        xs.read(0, &p)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .map_err(|e| Error::Check(format!("{p}: {e}")))
+    };
+    let listen = read("vnc-listen")?;
+    let port = read("vnc-port")?;
+    let port = port
+        .parse()
+        .map_err(|_| Error::Check(format!("console/vnc-port {port:?}")))?;
+    Ok((listen, port))
+}
+
+fn domid_of(s: &Stack, name: &str) -> Result<u32, Error> {
+    let r = s.alice(&["domid", name])?.ok("xm domid")?;
+    r.out
+        .trim()
+        .parse()
+        .map_err(|_| Error::Check(format!("xm domid: {:?}", r.out)))
+}
+
+/// alice reads the banner through the gate at `port`, bob reads nothing.
+fn gate_holds(s: &Stack, port: u16) -> Result<(), Error> {
+    let ids = s.accounts();
+    let got = read_as(&ids.alice(), port)?;
+    check(
+        got == b"RFB 003.008\n",
+        format!(
+            "alice (virt_manage by group) read {:?}, not qemu's banner; xend log:\n{}",
+            String::from_utf8_lossy(&got),
+            s.xend_log()
+        ),
+    )?;
+    let got = read_as(&ids.bob(), port)?;
+    check(
+        got.is_empty(),
+        format!(
+            "bob (no privilege) read {:?}: he must get not one byte",
+            String::from_utf8_lossy(&got)
+        ),
+    )
+}
+
+fn the_gate(s: &mut Stack) -> Result<(), Error> {
+    // By default only loopback: 0.0.0.0 is refused at create, one line.
+    let open = config(s, "open", "vnclisten = '0.0.0.0'\n")?;
+    let r = s.alice(&["create", &open])?;
+    check(
+        r.code != 0
+            && r.err.contains("vnclisten 0.0.0.0: not a loopback address")
+            && r.err
+                .contains("svccfg -s svc:/system/xvm/xend:default setprop config/vnc-listen = any")
+            && r.err.contains("restart xend")
+            && r.err.trim_end().lines().count() == 1,
+        format!(
+            "xm create with vnclisten 0.0.0.0: {}\n{}{}",
+            r.code, r.out, r.err
+        ),
+    )?;
+    let list = s.alice(&["list"])?.ok("xm list")?;
+    check(
+        !list.out.contains("testguest"),
+        format!("the refused domain runs:\n{}", list.out),
+    )?;
+
+    // Loopback, the port the kernel picks: found in the store.
+    let cfg = config(s, "loopback", "vnclisten = '127.0.0.1:0'\n")?;
+    s.alice(&["create", &cfg])?.ok("xm create")?;
+    let domid = domid_of(s, "testguest")?;
+    let qemu = process_of(s.accounts().dm_base + domid)?;
+    let (listen, port) = published(s, domid)?;
+    check(
+        listen == "127.0.0.1" && port != 0,
+        format!("console/vnc-listen {listen:?}, console/vnc-port {port}"),
+    )?;
+    // The listener is xend's; qemu has no TCP socket at all yet.
+    let hex_port = format!(":{port:04X}");
+    let xend_tcp = tcp_of(s.xend.pid())?;
+    check(
+        xend_tcp
+            .iter()
+            .any(|(st, local)| st == "0A" && local.ends_with(&hex_port)),
+        format!("xend does not listen on port {port}: {xend_tcp:?}"),
+    )?;
+    let q = tcp_of(qemu)?;
+    check(q.is_empty(), format!("qemu holds TCP sockets: {q:?}"))?;
+
+    gate_holds(s, port)?;
+    let q = tcp_of(qemu)?;
+    check(
+        q.iter().all(|(st, _)| st != "0A"),
+        format!("qemu listens on TCP: {q:?}"),
+    )?;
+    check(
+        s.xend_log().contains("denied"),
+        "bob's refusal is in the audit record",
+    )?;
+
+    // A restarted xend adopts the domain and opens its VNC again.
+    s.restart_xend("xend-2.log", &[])?;
+    let (_, port) = published(s, domid)?;
+    gate_holds(s, port)?;
+
+    // Gone with the domain.
+    s.alice(&["destroy", "testguest"])?.ok("xm destroy")?;
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until(Duration::from_secs(20), "the VNC listener closed", || {
+        Ok(TcpStream::connect_timeout(&at, Duration::from_secs(2)).is_err())
+    })
+}
+
+#[test]
+fn vnc_on_loopback_serves_virt_manage_alone_and_qemu_keeps_no_tcp_socket() {
+    let test = "vnc_on_loopback_serves_virt_manage_alone_and_qemu_keeps_no_tcp_socket";
+    if !require_root(test)
+        || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
+        || !require_program(test, "bash", "bash")
+    {
+        return;
+    }
+    let mut s = match Stack::start("vnc-gate", IDS, &xend::testguest::image(), &[]) {
+        Ok(s) => s,
+        Err(e) => panic!("the stack did not start: {e}"),
+    };
+    let r = the_gate(&mut s);
+    if let Err(e) = r {
+        let _ = s.alice(&["destroy", "testguest"]);
+        panic!("{e}\nxend log:\n{}", s.xend_log());
+    }
+}
