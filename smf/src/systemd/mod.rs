@@ -11,7 +11,9 @@
 //!   fails closed without it, so capability-backed grants would be lost).
 //!
 //! `sandbox/address-families` replaces the default `AF_UNIX` (`none` for a
-//! program with no socket at all).
+//! program with no socket at all); `sandbox/ip-allow` names the only IP
+//! traffic let past `IPAddressDeny=any` (`localhost`: a loopback gate);
+//! `sandbox/syscalls` adds calls back to the system-call allow list.
 //!
 //! Bare program names in `exec` are taken from `bindir`.
 //!

@@ -82,6 +82,9 @@ fn cases() -> Vec<(&'static str, Put)> {
         ("RestrictAddressFamilies=", |r, v| {
             set_prop(r, "sandbox", "address-families", &format!("AF_UNIX {v}"));
         }),
+        ("IPAddressAllow=", |r, v| {
+            set_prop(r, "sandbox", "ip-allow", v)
+        }),
         ("RestrictNamespaces=", |r, v| {
             set_prop(r, "sandbox", "namespaces", v)
         }),

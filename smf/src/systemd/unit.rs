@@ -238,6 +238,11 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
         }
     }
     w.line("IPAddressDeny=any")?;
+    // Exceptions the manifest names (`sandbox/ip-allow`: `localhost` for
+    // a daemon serving loopback TCP behind its own gate).
+    if let Some(a) = prop_str(r, "sandbox", "ip-allow") {
+        w.line(&format!("IPAddressAllow={a}"))?;
+    }
     // System calls.
     w.line("SystemCallArchitectures=native")?;
     w.line("SystemCallFilter=@system-service")?;
@@ -265,7 +270,16 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
     w.line(&format!("SystemCallFilter=~{}", deny.join(" ")))?;
     // What privlib's init_daemon_priv and confinement use (capset can
     // only lower capabilities under no_new_privs and an empty bounding set).
-    w.line("SystemCallFilter=capset seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self")?;
+    // Calls of a denied group the manifest names (`sandbox/syscalls`:
+    // `fchown` for a daemon that gives a new pty to itself).
+    let mut allow =
+        "capset seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self"
+            .to_string();
+    if let Some(extra) = prop_str(r, "sandbox", "syscalls") {
+        allow.push(' ');
+        allow.push_str(extra);
+    }
+    w.line(&format!("SystemCallFilter={allow}"))?;
     w.line("SystemCallErrorNumber=EPERM")?;
     w.line("")?;
     w.line("[Install]")?;
