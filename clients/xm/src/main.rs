@@ -228,6 +228,7 @@ fn run(a: Args) -> Result<(), XmError> {
             None => return Err(XmError::NotRunning(name.clone())),
         },
         Cmd::Domname { id } => println!("{}", c.info(id)?.name),
+        // Returned above: exec comes back only with an error.
         Cmd::Console { .. } => {}
     }
     Ok(())
