@@ -13,7 +13,10 @@
 //! bytes when the console cannot take it yet (stdin is not read until it
 //! drains), so a stalled guest never grows this process and Ctrl-] is
 //! still seen. The console fd is non-blocking; stdin and stdout keep
-//! their flags (they are shared with the user's shell).
+//! their flags (they are shared with the user's shell), so a write to a
+//! terminal that stops reading waits: the guest's output then waits in
+//! xenconsoled's bounded buffer, and a SIGTERM sent meanwhile is taken
+//! once the write returns.
 
 use std::fs::File;
 use std::io::{self, IsTerminal as _, Read as _, Write as _};
