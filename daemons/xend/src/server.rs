@@ -409,14 +409,11 @@ impl Xend {
     /// handed to qemu ([`Xend::vnc_dispatch`]).
     pub fn vnc_gate_accept(self: &Arc<Self>, id: u32) {
         for _ in 0..vnc::MAX_ACCEPTS {
-            let Some((client, qmp)) = self.lock().vnc_gate_take(id) else {
+            let Some((client, at, qmp)) = self.lock().vnc_gate_take(id) else {
                 return;
             };
-            let at = client
-                .local_addr()
-                .map_or_else(|_| "?".to_string(), |a| a.to_string());
             let endpoint = format!("VNC of domain {id} on {at}");
-            match vnc::admit(&self.policy, &client, &endpoint) {
+            match vnc::admit(&self.policy, &at, &client, &endpoint) {
                 Admission::Refused => drop(client),
                 Admission::Open | Admission::Granted { .. } => {
                     self.vnc_dispatch(id, client.into(), qmp);

@@ -11,7 +11,8 @@
 //!   listener is gone once the domain is destroyed;
 //! - by default (`--vnc-listen` loopback) a config asking for vnclisten
 //!   0.0.0.0 is refused with one line naming the key and the svccfg
-//!   command that allows it.
+//!   command that allows it; with `--vnc-listen any` xend warns at start,
+//!   and such a domain's VNC is open to bob too.
 //!
 //! The clients are bash's `/dev/tcp` run through `setpriv` as each user,
 //! so the socket the gate looks up (sock_diag) is owned by that user.
@@ -214,13 +215,45 @@ fn the_gate(s: &mut Stack) -> Result<(), Error> {
         "bob's refusal is in the audit record",
     )?;
 
-    // A restarted xend adopts the domain and opens its VNC again.
-    s.restart_xend("xend-2.log", &[])?;
+    // A restarted xend adopts the domain and opens its VNC again; now
+    // with `--vnc-listen any`, which it warns of, and which leaves a
+    // loopback listener gated.
+    s.restart_xend("xend-2.log", &["--vnc-listen", "any"])?;
+    check(
+        s.xend_log().contains("--vnc-listen any: a domain's VNC"),
+        format!("no warning of --vnc-listen any:\n{}", s.xend_log()),
+    )?;
     let (_, port) = published(s, domid)?;
     gate_holds(s, port)?;
 
     // Gone with the domain.
     s.alice(&["destroy", "testguest"])?.ok("xm destroy")?;
+    closed(port)?;
+
+    // Beyond loopback, allowed now: open to all, bob too.
+    let any = config(s, "any", "vnclisten = '0.0.0.0:0'\n")?;
+    s.alice(&["create", &any])?
+        .ok("xm create with vnclisten 0.0.0.0")?;
+    let domid = domid_of(s, "testguest")?;
+    let (listen, port) = published(s, domid)?;
+    check(
+        listen == "0.0.0.0",
+        format!("console/vnc-listen {listen:?}"),
+    )?;
+    let got = read_as(&s.accounts().bob(), port)?;
+    check(
+        got == b"RFB 003.008\n",
+        format!(
+            "bob on an open address read {:?}",
+            String::from_utf8_lossy(&got)
+        ),
+    )?;
+    s.alice(&["destroy", "testguest"])?.ok("xm destroy")?;
+    closed(port)
+}
+
+/// Waits until nothing listens on 127.0.0.1:`port`.
+fn closed(port: u16) -> Result<(), Error> {
     let at = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until(Duration::from_secs(20), "the VNC listener closed", || {
         Ok(TcpStream::connect_timeout(&at, Duration::from_secs(2)).is_err())

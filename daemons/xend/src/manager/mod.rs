@@ -321,16 +321,21 @@ impl Manager {
     }
 
     /// Accepts a waiting TCP client of domain `id`'s VNC listener (which
-    /// does not block), with the QMP socket to hand it to once admitted
-    /// ([`vnc::admit`]). `None` when nobody waits, or the domain is gone
-    /// or crashed (its qemu ended: a waiting client is closed).
-    pub fn vnc_gate_take(&mut self, id: u32) -> Option<(std::net::TcpStream, PathBuf)> {
+    /// does not block), with the listener's address and the QMP socket to
+    /// hand it to once admitted ([`vnc::admit`]). `None` when nobody
+    /// waits, or the domain is gone or crashed (its qemu ended: a waiting
+    /// client is closed).
+    pub fn vnc_gate_take(
+        &mut self,
+        id: u32,
+    ) -> Option<(std::net::TcpStream, std::net::SocketAddr, PathBuf)> {
         let d = self.domains.get(&id)?;
-        let (client, _) = d.vnc_tcp.as_ref()?.accept().ok()?;
+        let l = d.vnc_tcp.as_ref()?;
+        let (client, _) = l.accept().ok()?;
         if d.state == DState::Crashed {
             return None;
         }
-        Some((client, d.dir.join("qmp")))
+        Some((client, l.local_addr().ok()?, d.dir.join("qmp")))
     }
 
     /// The pidfds to watch.

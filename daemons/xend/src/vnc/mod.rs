@@ -226,20 +226,22 @@ pub fn account_cred(uid: u32) -> Ucred {
     Ucred::from_uid(uid, gid, groups, "sock_diag+accounts")
 }
 
-/// Decides a connection accepted on a VNC listener; `endpoint` names the
-/// listener in the audit record. On a loopback listener the peer's owner
-/// must hold `virt_manage` or `xvm_control` ([`require_any`] decides and
-/// emits the audit event); a peer whose owner cannot be found is refused,
-/// with an audit event of its own.
-pub fn admit(policy: &Policy, stream: &TcpStream, endpoint: &str) -> Admission {
-    let local = match stream.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(target: "xvm::audit", endpoint, outcome = "denied", "VNC peer refused: its socket has no address: {e}");
-            return Admission::Refused;
-        }
-    };
-    if !privlib::peer::is_loopback(&local) {
+/// Decides a connection accepted on a VNC listener bound to `listening`;
+/// `endpoint` names the listener in the audit record. The listener's
+/// address decides, not the connection's: one beyond loopback is open to
+/// all (a local user reaches it through the host's other addresses as
+/// well, so checking only its loopback connections would keep nobody
+/// out). On a loopback listener the peer's owner must hold `virt_manage`
+/// or `xvm_control` ([`require_any`] decides and emits the audit event);
+/// a peer whose owner cannot be found is refused, with an audit event of
+/// its own.
+pub fn admit(
+    policy: &Policy,
+    listening: &SocketAddr,
+    stream: &TcpStream,
+    endpoint: &str,
+) -> Admission {
+    if !privlib::peer::is_loopback(listening) {
         return Admission::Open;
     }
     let uid = match privlib::peer::tcp_peer_uid(stream) {
