@@ -404,3 +404,7 @@ impl Console {
         self.discarded
     }
 }
+
+#[cfg(test)]
+#[path = "console_tests.rs"]
+mod tests;

@@ -152,3 +152,32 @@ fn refuse(mut stream: TcpStream, line: &str) {
     let _ = stream.write_all(format!("{line}\n").as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_more_than_its_share_behind_is_dropped_and_the_others_kept() {
+        let mut t = TcpServe::bind("127.0.0.1:0".parse().expect("addr"), 8192).expect("bind");
+        let mut conns = Vec::new();
+        for who in ["slow", "keeps up"] {
+            let c = TcpStream::connect(t.addr).expect("connect");
+            let (s, _) = t.listener.accept().expect("accept");
+            s.set_nonblocking(true).expect("nonblocking");
+            t.clients.push(TcpClient {
+                stream: s,
+                out: Bounded::new(8192),
+                who: who.into(),
+            });
+            conns.push(c);
+        }
+        t.push(1, &[b'x'; 6000]);
+        // "keeps up" takes its share; "slow" never does.
+        assert!(t.flush(1));
+        t.push(1, &[b'y'; 6000]);
+        assert_eq!(t.clients.len(), 1);
+        assert_eq!(t.clients[0].who, "keeps up");
+        assert_eq!(t.clients[0].out.len(), 6000);
+    }
+}
