@@ -89,3 +89,40 @@ fn a_leftover_directory_is_cleared_and_one_that_cannot_be_is_refused() {
         "not a directory"
     );
 }
+
+/// `prepared` with VNC on `vnclisten`.
+fn with_vnc(dir: PathBuf, vnclisten: &str) -> Prepared {
+    let mut p = prepared(dir);
+    let text = format!("{}vnc = 1\nvnclisten = '{vnclisten}'\n", p.text);
+    p.config = config::parse(Path::new("g.cfg"), &text).expect("config");
+    p.text = text;
+    p
+}
+
+#[test]
+fn a_vnc_port_in_use_is_step_2_naming_the_address_and_the_directory_goes() {
+    let root = Scratch::new("run-vnc");
+    let dir = root.join("domains/3");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = taken.local_addr().expect("addr");
+    let e = run(with_vnc(dir.clone(), &at.to_string())).expect_err("in use");
+    assert!(
+        matches!(&e, RunError::Vnc { domid: 3, source: crate::vnc::VncError::InUse { addr } } if *addr == at),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("domain 3: VNC address {at} is in use")),
+        "{e}"
+    );
+    assert!(
+        !dir.exists(),
+        "the directory is removed after a failed step"
+    );
+    // Free: step 2 passes (the launch fails later, at the missing qemu),
+    // and the listener goes with the failed launch.
+    drop(taken);
+    let e = run(with_vnc(dir.clone(), &at.to_string())).expect_err("no qemu");
+    assert!(matches!(&e, RunError::Spawn(_)), "got past step 2: {e:?}");
+    std::net::TcpListener::bind(at).expect("the failed launch's listener is closed");
+}
