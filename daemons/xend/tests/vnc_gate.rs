@@ -205,10 +205,17 @@ fn the_gate(s: &mut Stack) -> Result<(), Error> {
     check(q.is_empty(), format!("qemu holds TCP sockets: {q:?}"))?;
 
     gate_holds(s, port)?;
+    // It held alice's connection (handed over), never a listener, and
+    // lets it go once she has gone.
     let q = tcp_of(qemu)?;
     check(
         q.iter().all(|(st, _)| st != "0A"),
         format!("qemu listens on TCP: {q:?}"),
+    )?;
+    wait_until(
+        Duration::from_secs(20),
+        "qemu to close alice's connection",
+        || Ok(tcp_of(qemu)?.is_empty()),
     )?;
     check(
         s.xend_log().contains("denied"),
