@@ -333,6 +333,29 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
                 .contains("--system"),
             "xenstored not in system mode",
         )?;
+        // xenconsoled: xvm with nothing at all, serving, its log directory
+        // made under the tree's var/log/xen.
+        let console = stack.wait_state("system/xvm/console", "online")?;
+        let console_log = root.join("var/log/xvm/system-xvm-console-default.log");
+        let t = Instant::now();
+        while !std::fs::read_to_string(&console_log)
+            .unwrap_or_default()
+            .contains("xenconsoled serving")
+        {
+            check(
+                t.elapsed() < Duration::from_secs(20),
+                format!(
+                    "xenconsoled never served: {}",
+                    std::fs::read_to_string(&console_log).unwrap_or_default()
+                ),
+            )?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unprivileged(console, XVM)?;
+        check(
+            root.join("var/log/xen/console").is_dir(),
+            "no var/log/xen/console",
+        )?;
         // fixperms ran first and made the run directory xvm's.
         let meta = std::fs::metadata(root.join("run/xenstored")).map_err(|e| e.to_string())?;
         check(

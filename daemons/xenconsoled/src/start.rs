@@ -220,7 +220,18 @@ pub fn start(a: Options) -> Result<(), StartError> {
     // Started as root: what is made is the account's. Started as the
     // account (a service manager did the switch): it is ours already.
     let owner = (ids.uid[1] == 0 && account.is_some()).then_some(me);
-    make_dir(&paths.run, 0o700, owner)?;
+    // The run directory holds nothing yet; started as the account where
+    // no layout made it (a parent it may not write), it runs without.
+    let run = match make_dir(&paths.run, 0o700, owner) {
+        Ok(()) => Some(paths.run.clone()),
+        Err(StartError::Dir { source, .. })
+            if owner.is_none() && source.kind() == io::ErrorKind::PermissionDenied =>
+        {
+            tracing::warn!(dir = %paths.run.display(), "not made ({source}): running without a run directory (xvm-fixperms' layout should make it xvm's, 0700)");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if a.log != Which::None {
         make_dir(&paths.log_dir, 0o750, owner)?;
     }
@@ -263,12 +274,14 @@ pub fn start(a: Options) -> Result<(), StartError> {
     let rw = landlock::READ | landlock::WRITE;
     let dev = landlock::READ_FILE | landlock::WRITE_FILE | landlock::IOCTL_DEV;
     let mut allow: Vec<(&Path, u64)> = vec![
-        (paths.run.as_path(), rw),
         (Path::new("/dev/ptmx"), dev),
         (Path::new("/dev/pts"), dev | landlock::READ_DIR),
         (Path::new("/proc"), landlock::READ),
         (Path::new("/etc"), landlock::READ),
     ];
+    if let Some(d) = &run {
+        allow.push((d.as_path(), rw));
+    }
     if a.log != Which::None {
         allow.push((paths.log_dir.as_path(), rw));
     }
