@@ -22,14 +22,32 @@ use std::path::Path;
 use privlib::{FsAccess, PrivSet, Spawn, parse_set};
 
 use crate::config::DomainConfig;
-use crate::dm::prepare::Prepared;
+use crate::disk::ImageKind;
+use crate::dm::prepare::{OpenImage, Prepared};
 
 pub use crate::domain::QEMU;
 
-/// The fd numbers qemu gets: QMP, serial, then one per disk.
+/// The fd numbers qemu gets: QMP, serial, then two per disk, then the
+/// kernel and ramdisk of a direct kernel boot (after every disk slot).
 const FD_QMP: i32 = 3;
 const FD_SERIAL: i32 = 4;
 const FD_DISK0: i32 = 5;
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "MAX_DISKS is 4"
+)]
+const FD_KERNEL: i32 = FD_DISK0 + 2 * MAX_DISKS as i32;
+const FD_RAMDISK: i32 = FD_KERNEL + 1;
+
+/// The fd number of a kernel or ramdisk in qemu (`None`: a disk's).
+fn boot_fd(kind: ImageKind) -> Option<i32> {
+    match kind {
+        ImageKind::Kernel => Some(FD_KERNEL),
+        ImageKind::Ramdisk => Some(FD_RAMDISK),
+        ImageKind::Disk => None,
+    }
+}
 
 /// The fds [`spawn`] passes to qemu besides the disks, made by
 /// [`crate::launch::run`] (or a test's own).
@@ -126,10 +144,25 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
             if d.read_only { ",readonly=on" } else { "" }
         ));
     }
+    // Direct kernel boot: qemu reads the files xend opened and checked,
+    // by its own fds (`/proc/self/fd/N` names the open file, not a path).
+    if c.kernel.is_some() {
+        a.push("-kernel".into());
+        a.push(format!("/proc/self/fd/{FD_KERNEL}"));
+        if c.ramdisk.is_some() {
+            a.push("-initrd".into());
+            a.push(format!("/proc/self/fd/{FD_RAMDISK}"));
+        }
+        if let Some(cmdline) = &c.cmdline {
+            a.push("-append".into());
+            a.push(cmdline.clone());
+        }
+    }
     if c.vnc {
         // A VNC server that listens nowhere: xend accepts clients on its
-        // own socket and hands each one over QMP (add_client).
-        a.extend(["-vnc".into(), "none".into()]);
+        // own socket and hands each one over QMP (add_client); and a VGA
+        // card for it to show (-nodefaults leaves none).
+        a.extend(["-vnc".into(), "none".into(), "-device".into(), "VGA".into()]);
     }
     a.extend([
         "-boot".into(),
@@ -176,11 +209,26 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
             FsAccess::READ | FsAccess::WRITE | FsAccess::DEVICE,
         );
     }
-    for (index, d) in p.disks.iter().enumerate() {
-        let (rw_fd, ro_fd) = disk_fds(index);
-        sp = sp
-            .pass_fd(d.rw.as_raw_fd(), rw_fd)
-            .pass_fd(d.ro.as_raw_fd(), ro_fd);
+    let mut index = 0;
+    for f in &p.disks {
+        match f {
+            OpenImage::Disk(d) => {
+                let (rw_fd, ro_fd) = disk_fds(index);
+                index += 1;
+                sp = sp
+                    .pass_fd(d.rw.as_raw_fd(), rw_fd)
+                    .pass_fd(d.ro.as_raw_fd(), ro_fd);
+            }
+            OpenImage::Boot(kind, fd) => {
+                let Some(to) = boot_fd(*kind) else { continue };
+                // Landlock lets qemu read this file and no other: the rule
+                // is made in xend (before the fork) on /proc/self/fd/N,
+                // xend's own fd, so it names the very inode xend checked.
+                sp = sp
+                    .pass_fd(fd.as_raw_fd(), to)
+                    .fs_allow(format!("/proc/self/fd/{}", fd.as_raw_fd()), FsAccess::READ);
+            }
+        }
     }
     sp.spawn().map_err(|source| DmError {
         domid: p.domid,

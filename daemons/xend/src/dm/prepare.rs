@@ -8,9 +8,12 @@
 //! so whatever starts a device model ([`crate::dm::spawn`]) has been
 //! through every check.
 //!
-//! There is no kernel or initrd to check: `kernel` and `ramdisk` are keys
-//! this stack reports and does not act on; an HVM guest boots from its
-//! disks.
+//! A direct kernel boot (`kernel`, `ramdisk` and `cmdline`, as xl.cfg
+//! has them for an HVM guest) is checked with the disks: the kernel and
+//! ramdisk are opened by xend exactly as disks are (beneath an image
+//! directory, no symlink on the way, no other hard link; a regular file
+//! here), read-only, and qemu gets those fds and a Landlock rule to read
+//! those very files and no other.
 //!
 //! Where the host is read (`/etc/subuid`, `/dev`, `/proc/self/limits`,
 //! `PATH`, xend's groups) comes in as a [`Host`], so the refusals are tested without
@@ -21,7 +24,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::config::DomainConfig;
-use crate::disk::{DiskError, open_disk};
+use crate::disk::{DiskError, ImageKind, open_boot_file, open_disk};
 use crate::dm::{DM_NOFILE, MAX_DISKS, dev_nodes};
 use crate::domain::Settings;
 
@@ -105,6 +108,16 @@ pub(crate) struct DiskFds {
     pub(crate) ro: OwnedFd,
 }
 
+/// A file xend opened for qemu: a disk, or the kernel or ramdisk of a
+/// direct kernel boot (read-only, one fd).
+#[derive(Debug)]
+pub(crate) enum OpenImage {
+    /// A disk.
+    Disk(DiskFds),
+    /// The kernel ([`ImageKind::Kernel`]) or ramdisk.
+    Boot(ImageKind, OwnedFd),
+}
+
 /// A checked launch: everything [`crate::launch::run`] and
 /// [`crate::dm::spawn`] need, and the disks already open. Made only by
 /// [`prepare`].
@@ -124,8 +137,9 @@ pub struct Prepared {
     pub(crate) qemu: PathBuf,
     /// The config.
     pub(crate) config: DomainConfig,
-    /// The disks, open, in config order.
-    pub(crate) disks: Vec<DiskFds>,
+    /// The disks, open, in config order; then the kernel and the ramdisk
+    /// when the config boots one directly.
+    pub(crate) disks: Vec<OpenImage>,
     /// The domain's run directory, to be made (`<run>/domains/N`).
     pub(crate) dir: PathBuf,
     /// Whether it runs under the device-model uid range (how it is killed,
@@ -246,6 +260,19 @@ pub enum PrepareError {
         #[source]
         source: DiskError,
     },
+    /// The device model's uid may not read a kernel or ramdisk (qemu
+    /// opens it again through its fd, which checks the mode bits).
+    #[error("domain {domid}: {kind} {}: uid {uid} may not read it", path.display())]
+    BootUnreadable {
+        /// The domain.
+        domid: u32,
+        /// Which file.
+        kind: ImageKind,
+        /// Its path.
+        path: PathBuf,
+        /// The device model's uid.
+        uid: u32,
+    },
     /// A device node is missing.
     #[error("{}: {source}", path.display())]
     Node {
@@ -289,8 +316,8 @@ pub enum PrepareError {
     },
 }
 
-/// Checks everything the launch of `r` needs, opens its disks, and makes
-/// nothing (steps P1-P5 of [`crate::launch`]'s list).
+/// Checks everything the launch of `r` needs, opens its disks (and its
+/// kernel and ramdisk), and makes nothing (steps P1-P5 of [`crate::launch`]'s list).
 pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, PrepareError> {
     let groups = s
         .dm_range
@@ -329,14 +356,15 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         r.gid,
         groups.as_deref().unwrap_or(&host.groups),
     )?;
-    // P3. The disks: each opened, and its read-only twin with it.
+    // P3. The disks: each opened, and its read-only twin with it; then the
+    // kernel and ramdisk.
     if r.config.disks.len() > MAX_DISKS {
         return Err(PrepareError::TooManyDisks {
             domid: r.domid,
             count: r.config.disks.len(),
         });
     }
-    let disks = r
+    let mut disks = r
         .config
         .disks
         .iter()
@@ -351,7 +379,7 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
                 index,
                 source,
             })?;
-            Ok(DiskFds { rw, ro })
+            Ok(OpenImage::Disk(DiskFds { rw, ro }))
         })
         .collect::<Result<Vec<_>, PrepareError>>()?;
     // qemu's fd numbers and `-drive` options are laid out per configured
@@ -362,6 +390,41 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
             configured: r.config.disks.len(),
             opened: disks.len(),
         });
+    }
+    // The kernel and ramdisk, as disks are opened, read-only.
+    for (kind, file) in [
+        (ImageKind::Kernel, &r.config.kernel),
+        (ImageKind::Ramdisk, &r.config.ramdisk),
+    ] {
+        if let Some(f) = file {
+            let fd = open_boot_file(&s.image_dirs, Path::new(f), kind).map_err(|source| {
+                PrepareError::Disk {
+                    domid: r.domid,
+                    source,
+                }
+            })?;
+            // qemu opens it again (`/proc/self/fd/N`), so its mode bits
+            // must let the device model read it.
+            let m = std::fs::File::from(fd.try_clone().map_err(|source| PrepareError::Disk {
+                domid: r.domid,
+                source: DiskError::Open {
+                    kind,
+                    path: PathBuf::from(f),
+                    source,
+                },
+            })?)
+            .metadata();
+            let dm_groups = groups.as_deref().unwrap_or(&host.groups);
+            if !m.is_ok_and(|m| allowed(&m, r.uid, r.gid, dm_groups, 0o4)) {
+                return Err(PrepareError::BootUnreadable {
+                    domid: r.domid,
+                    kind,
+                    path: PathBuf::from(f),
+                    uid: r.uid,
+                });
+            }
+            disks.push(OpenImage::Boot(kind, fd));
+        }
     }
     // P4. The device nodes.
     for n in dev_nodes(s.kvm) {
@@ -419,7 +482,6 @@ fn resolve(program: &Path, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, Pr
 /// Refuses a binary that is not a regular file `uid` (with `gid` and
 /// `groups`) may execute, by its mode bits.
 fn executable_by(path: &Path, uid: u32, gid: u32, groups: &[u32]) -> Result<(), PrepareError> {
-    use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).map_err(|source| PrepareError::Qemu {
         path: path.to_path_buf(),
         source,
@@ -429,20 +491,28 @@ fn executable_by(path: &Path, uid: u32, gid: u32, groups: &[u32]) -> Result<(), 
             path: path.to_path_buf(),
         });
     }
-    let bit = if m.uid() == uid {
-        0o100
-    } else if m.gid() == gid || groups.contains(&m.gid()) {
-        0o010
-    } else {
-        0o001
-    };
-    if m.mode() & bit == 0 {
+    if !allowed(&m, uid, gid, groups, 0o1) {
         return Err(PrepareError::QemuNotExecutable {
             path: path.to_path_buf(),
             uid,
         });
     }
     Ok(())
+}
+
+/// Whether the mode bits of `m` grant `uid` (with `gid` and `groups`) the
+/// access `bit` (4 read, 2 write, 1 execute), as the kernel picks the
+/// owner's, the group's or the others' bits.
+fn allowed(m: &std::fs::Metadata, uid: u32, gid: u32, groups: &[u32], bit: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let shift = if m.uid() == uid {
+        6
+    } else if m.gid() == gid || groups.contains(&m.gid()) {
+        3
+    } else {
+        0
+    };
+    m.mode() & (bit << shift) != 0
 }
 
 fn char_device(path: &Path) -> Result<(), PrepareError> {

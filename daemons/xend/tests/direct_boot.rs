@@ -1,0 +1,213 @@
+//! A direct kernel boot as xend starts one, `dm::prepare` then
+//! `dm::spawn` (root, hermetic: a private tmpfs as the image directory,
+//! the sockets and log the test's own): the Linux test guest
+//! (`xvm_tests::guest`, Debian's kernel and a busybox initramfs) boots
+//! under the unprivileged qemu from the kernel and ramdisk xend opened,
+//! prints its banner and prompt on the serial socket, and answers a
+//! command typed there. Landlock lets that qemu read those two files and
+//! not a readable file beside them (asked over QMP, which opens what it
+//! is told). Under TCG: this machine's KVM is not needed (and a guest
+//! kernel's boot is the same code either way).
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use privlib::testing::in_private_tmpfs;
+use serde_json::json;
+use xend::config;
+use xend::dm::prepare::{Host, Request, prepare};
+use xend::dm::{self, DmFds};
+use xend::domain::Settings;
+use xend::qmp::Qmp;
+use xvm_tests::guest::{LINUX_BANNER, LINUX_CMDLINE, LINUX_PROMPT, require_linux_guest};
+use xvm_tests::procfs::check_unprivileged_qemu;
+use xvm_tests::{Error, check, require_program, require_root};
+
+const BASE: u32 = 49_600;
+const DOMID: u32 = 9;
+
+/// How long the guest may take to give its prompt (TCG on a busy
+/// machine; it takes seconds).
+const BOOT: Duration = Duration::from_secs(120);
+
+/// Whether qemu `pid` (the test's child) has ended: a zombie, not reaped.
+fn ended(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|st| {
+            st.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Reads `s` into `got` until `want` is in it (after `from`), or fails
+/// after `limit` or once qemu `pid` ended, showing what came.
+fn read_until(
+    pid: i32,
+    s: &mut UnixStream,
+    got: &mut Vec<u8>,
+    from: usize,
+    want: &str,
+    limit: Duration,
+) -> Result<usize, Error> {
+    let t = Instant::now();
+    loop {
+        let tail = got.get(from..).unwrap_or_default();
+        if let Some(at) = tail.windows(want.len()).position(|w| w == want.as_bytes()) {
+            return Ok(from + at + want.len());
+        }
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => {
+                return Err(Error::Check(format!(
+                    "serial closed before {want:?}; got {:?}",
+                    String::from_utf8_lossy(got)
+                )));
+            }
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) if ended(pid) => {
+                return Err(Error::Check(format!(
+                    "qemu ended before {want:?}; got {:?}",
+                    String::from_utf8_lossy(got)
+                )));
+            }
+            Err(e) if t.elapsed() >= limit => {
+                return Err(Error::Check(format!(
+                    "no {want:?} after {} s ({e}); got {:?}",
+                    limit.as_secs(),
+                    String::from_utf8_lossy(got)
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// qemu opens `path` as a read-only block node: what Landlock lets it.
+fn qmp_opens(qmp: &mut Qmp, node: &str, path: &str) -> Result<(), xend::qmp::QmpError> {
+    qmp.call(
+        "blockdev-add",
+        json!({"driver": "file", "filename": path, "node-name": node,
+               "read-only": true, "locking": "off"}),
+    )
+    .map(drop)
+}
+
+#[test]
+fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
+    let test = "the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial";
+    if !require_root(test) || !require_program(test, "qemu-system-x86_64", "qemu-system-x86") {
+        return;
+    }
+    let Some(guest) = require_linux_guest(test) else {
+        return;
+    };
+    let verdict = in_private_tmpfs("xend-direct-boot", |dir| {
+        let e = |e: std::io::Error| e.to_string();
+        // The image directory is the tmpfs: the guest's files copied in
+        // (the cache is elsewhere), world-readable as qemu needs them.
+        let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
+        std::fs::copy(&guest.kernel, &kernel).map_err(e)?;
+        std::fs::copy(&guest.initrd, &initrd).map_err(e)?;
+        let beside = dir.join("beside.img");
+        std::fs::write(&beside, b"readable by its mode, not by Landlock").map_err(e)?;
+        let text = format!(
+            "name = \"linux\"\ntype = \"hvm\"\nmemory = 256\nvcpus = 1\n\
+             kernel = '{}'\nramdisk = '{}'\ncmdline = '{LINUX_CMDLINE}'\n",
+            kernel.display(),
+            initrd.display()
+        );
+        let cfg = config::parse(Path::new("linux.cfg"), &text).map_err(|e| e.to_string())?;
+        let req = Request {
+            domid: DOMID,
+            uid: BASE + DOMID,
+            gid: BASE + DOMID,
+            config: &cfg,
+            uuid: "00000000-0000-4000-8000-000000000009",
+            source: "linux.cfg",
+            text: &text,
+        };
+        let prepared = prepare(
+            &Settings::device_model_only(dir, BASE, None),
+            req,
+            &Host::own_uids(),
+        )
+        .map_err(|e| e.to_string())?;
+        let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
+        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
+        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
+        let fds = DmFds {
+            qmp: &qmp,
+            serial: &serial,
+            log: &log,
+        };
+        let started = Instant::now();
+        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
+        let pid = child.pid();
+        let result = (|| {
+            let path = dir.join("serial");
+            let mut s = UnixStream::connect(&path).map_err(Error::io("connect", &path))?;
+            s.set_read_timeout(Some(Duration::from_secs(1)))
+                .map_err(Error::io("timeout", &path))?;
+            let mut got = Vec::new();
+            let at = read_until(pid, &mut s, &mut got, 0, LINUX_BANNER, BOOT)?;
+            let at = read_until(pid, &mut s, &mut got, at, LINUX_PROMPT, BOOT)?;
+            eprintln!(
+                "{test}: banner and prompt {:.1} s after the spawn (TCG)",
+                started.elapsed().as_secs_f64()
+            );
+            s.write_all(b"echo xvm-$((6*7))\n")
+                .map_err(Error::io("write", &path))?;
+            // The answer at a line's start: the echoed command line has
+            // `xvm-$((6*7))`, never `xvm-42`.
+            read_until(
+                pid,
+                &mut s,
+                &mut got,
+                at,
+                "\nxvm-42",
+                Duration::from_secs(30),
+            )?;
+            check_unprivileged_qemu(pid, BASE + DOMID)?;
+            let cmdline = format!("/proc/{pid}/cmdline");
+            let cmd = std::fs::read_to_string(&cmdline).map_err(Error::io("read", &cmdline))?;
+            check(
+                cmd.contains("-kernel\0/proc/self/fd/") && cmd.contains("-initrd\0/proc/self/fd/"),
+                format!("qemu got the kernel and ramdisk by fd: {cmd:?}"),
+            )?;
+            // What qemu itself may open: its kernel and ramdisk fds, and
+            // not a file beside them that its mode lets anyone read.
+            let mut q = Qmp::connect(&dir.join("qmp")).map_err(|e| Error::Check(e.to_string()))?;
+            let arg = |flag: &str| {
+                cmd.split('\0')
+                    .skip_while(|a| *a != flag)
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            for (node, file) in [("k", arg("-kernel")), ("r", arg("-initrd"))] {
+                qmp_opens(&mut q, node, &file)
+                    .map_err(|e| Error::Check(format!("qemu cannot read its {file}: {e}")))?;
+            }
+            let refused = qmp_opens(&mut q, "b", &beside.display().to_string());
+            check(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().contains("Permission denied")),
+                format!("qemu may not read {}: {refused:?}", beside.display()),
+            )
+        })();
+        let _ = child.kill(libc::SIGKILL);
+        let _ = child.wait();
+        Ok(result.map_err(|err| {
+            let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+            format!("{err}; qemu log: {log}")
+        })?)
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
+}
