@@ -5,9 +5,11 @@
 //! the test drives: the guest's bytes reach the terminal, typed bytes
 //! reach the guest, the process is the user and nothing more while
 //! attached, a second client is told who holds the console, and Ctrl-]
-//! gives the terminal its modes back. A user without the privilege, and
-//! tty keys that name something other than xvm's pty, each get their own
-//! one line and exit 1, and no byte of the guest. A user's environment
+//! gives the terminal its modes back. A user without the privilege, a
+//! domain or console that is not there, `--session` in a set-id run, a
+//! policy file others could write, and tty keys that name something
+//! other than xvm's pty, each get their own one line and exit 1, and no
+//! byte of the guest. A user's environment
 //! (another store, another root, LD_PRELOAD) changes nothing.
 
 mod support;
@@ -147,6 +149,31 @@ fn each_refusal_is_one_line_exit_1_and_no_byte() {
             "xenconsole: no domain nosuch\n",
         )?;
         refused(&fx, ALICE, alice, &["77"], "xenconsole: no domain 77\n")?;
+        refused(
+            &fx,
+            ALICE,
+            alice,
+            &["--session", NAME],
+            "xenconsole: --session: this xenconsole is set-id and serves the system stack only; \
+             a session uses the xenconsole built with its xm\n",
+        )?;
+        // A policy file others could have written is no policy.
+        let policy = root.join("etc/xvm/privileges.toml");
+        std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o664))
+            .map_err(|e| e.to_string())?;
+        let pd = policy.display();
+        refused(
+            &fx,
+            ALICE,
+            alice,
+            &[NAME],
+            &format!(
+                "xenconsole: {pd}:1:1: {pd} is writable by someone other than root \
+                 (owner uid 0, mode 0664); refusing the policy\n"
+            ),
+        )?;
+        std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| e.to_string())?;
         refused(
             &fx,
             ALICE,
