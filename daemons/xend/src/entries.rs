@@ -54,6 +54,9 @@ pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), EntriesError> 
     // The console's directories are dom0's, the domain may only read
     // them (libxl's [n0, rN]): a compromised device model or guest cannot
     // rewrite the tty key a console client opens, nor the TCP address.
+    // Made in the transaction; their permissions and keys follow the
+    // commit, before the domain is introduced (until then no peer acts as
+    // the domain, and xenconsoled does not look).
     let dom0_owned = [format!("{base}/console"), format!("{base}/serial/0")];
     let reader = format!("r{}", d.domid);
     let tcp = d
@@ -75,11 +78,6 @@ pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), EntriesError> 
         }
         for dir in &dom0_owned {
             c.mkdir(tx, dir)?;
-            c.set_perms(tx, dir, &["n0", &reader])?;
-        }
-        // Written after the directories' permissions: they inherit them.
-        for (p, v) in &console {
-            c.write(tx, p, v)?;
         }
         Ok(())
     })
@@ -87,6 +85,13 @@ pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), EntriesError> 
     // The domain owns its directory, as on Xen; dom0 reads it.
     xs.set_perms(0, &base, &[&format!("n{}", d.domid), "r0"])
         .map_err(e)?;
+    for dir in &dom0_owned {
+        xs.set_perms(0, dir, &["n0", &reader]).map_err(e)?;
+    }
+    // Written after the directories' permissions: they inherit them.
+    for (p, v) in &console {
+        xs.write(0, p, v).map_err(e)?;
+    }
     xs.introduce(d.domid, 0, 1).map_err(e)
 }
 
