@@ -145,14 +145,26 @@ pub fn is_pty_slave_dev(rdev: u64) -> bool {
     PTY_SLAVE_MAJORS.contains(&libc::major(rdev))
 }
 
+// The lock constants are small (0 to 2) and fit flock's short fields.
+const WRLCK: libc::c_short = short(libc::F_WRLCK);
+const UNLCK: libc::c_short = short(libc::F_UNLCK);
+const SET: libc::c_short = short(libc::SEEK_SET);
+
+const fn short(v: libc::c_int) -> libc::c_short {
+    #[allow(clippy::cast_possible_truncation)]
+    let s = v as libc::c_short;
+    assert!(s as libc::c_int == v);
+    s
+}
+
 /// Takes a POSIX write lock on the whole of `fd` (which must be open for
 /// writing), held until the process closes any fd of the file or exits.
 /// `Ok(None)`: taken; `Ok(Some(pid))`: process `pid` holds it.
 pub fn lock_or_holder(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     // SAFETY: flock is plain data.
     let mut l: libc::flock = unsafe { std::mem::zeroed() };
-    l.l_type = libc::F_WRLCK as libc::c_short;
-    l.l_whence = libc::SEEK_SET as libc::c_short;
+    l.l_type = WRLCK;
+    l.l_whence = SET;
     // SAFETY: F_SETLK reads the flock we pass.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &l) } == 0 {
         return Ok(None);
@@ -167,11 +179,7 @@ pub fn lock_or_holder(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     }
     // The holder may have let go in between: then it is free, but taking
     // it now would race again; report no pid the caller can name.
-    Ok(Some(if l.l_type == libc::F_UNLCK as libc::c_short {
-        0
-    } else {
-        l.l_pid
-    }))
+    Ok(Some(if l.l_type == UNLCK { 0 } else { l.l_pid }))
 }
 
 #[cfg(test)]
@@ -179,11 +187,17 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
 
+    fn me() -> (u32, u32) {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        // SAFETY: getgid cannot fail.
+        (uid, unsafe { libc::getgid() })
+    }
+
     #[test]
     fn a_pty_is_raw_0600_and_a_slave() {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: getuid and getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = me();
         let p = open_pty(uid, gid).expect("pty");
         let m = std::fs::metadata(&p.path).expect("stat");
         assert_eq!(m.mode() & 0o7777, 0o600);
@@ -197,8 +211,7 @@ mod tests {
 
     #[test]
     fn a_second_lock_names_the_holder() {
-        // SAFETY: getuid and getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = me();
         let p = open_pty(uid, gid).expect("pty");
         assert_eq!(lock_or_holder(p.slave.as_fd()).expect("lock"), None);
         let path = std::ffi::CString::new(p.path.as_os_str().as_encoded_bytes()).expect("path");
