@@ -114,6 +114,12 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
             ErrorKind::Limit
         }
         DomainError::Config(_) | DomainError::TooLarge { .. } => ErrorKind::BadConfig,
+        // A VNC address this xend may not open, or a display past the last
+        // port: the config asks for it, so it is the config's fault.
+        DomainError::Run(crate::launch::RunError::Vnc {
+            source: vnc::VncError::NotLoopback { .. } | vnc::VncError::NoPort { .. },
+            ..
+        }) => ErrorKind::BadConfig,
         DomainError::Io { .. }
         | DomainError::File(_)
         | DomainError::Proc(_)

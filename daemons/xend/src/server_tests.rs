@@ -277,3 +277,27 @@ fn notifications_are_executed_and_not_answered() {
         [error(-32601, "no method domain.frobnicate", Value::Null)]
     );
 }
+
+#[test]
+fn a_vnc_address_the_config_may_not_have_is_a_bad_config() {
+    use crate::api::ErrorKind;
+    use crate::error::DomainError;
+    use crate::launch::RunError;
+    use crate::vnc::VncError;
+    let run = |source| DomainError::Run(RunError::Vnc { domid: 1, source });
+    let addr = "0.0.0.0".parse().expect("ip");
+    assert_eq!(
+        server::kind_of(&run(VncError::NotLoopback { addr })),
+        ErrorKind::BadConfig
+    );
+    assert_eq!(
+        server::kind_of(&run(VncError::NoPort { display: 70_000 })),
+        ErrorKind::BadConfig
+    );
+    // A port someone else holds is the host's state, not the config's.
+    let at = "127.0.0.1:5901".parse().expect("addr");
+    assert_eq!(
+        server::kind_of(&run(VncError::InUse { addr: at })),
+        ErrorKind::Failed
+    );
+}

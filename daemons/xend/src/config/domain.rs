@@ -73,9 +73,9 @@ pub struct DomainConfig {
     pub cmdline: Option<String>,
     /// `vnc`.
     pub vnc: bool,
-    /// `vnclisten` (`127.0.0.1`, or an address the administrator chose),
-    /// kept for the console gates; VNC is served on the domain's unix
-    /// socket.
+    /// `vnclisten` (`127.0.0.1`, or an address the administrator chose):
+    /// where xend's VNC gate listens (`HOST[:PORT]`; qemu itself listens
+    /// nowhere).
     pub vnclisten: String,
     /// `vncdisplay`, if fixed.
     pub vncdisplay: Option<u32>,
