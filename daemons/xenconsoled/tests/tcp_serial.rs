@@ -1,7 +1,8 @@
 //! A domain's TCP serial on 127.0.0.1 (root, hermetic): a user holding
 //! `virt_manage` (by group alone), connecting from a process running as
 //! that user, reads the guest's output and types to it; a user holding
-//! nothing gets one line and not one byte of the guest's.
+//! nothing gets one line and not one byte of the guest's; a client that
+//! does not read holds up neither the guest nor the daemon.
 
 mod common;
 
@@ -96,6 +97,50 @@ fn tcp() -> Result<(), Error> {
         f.xcd_log().contains("xenconsoled: refused"),
         format!("no refusal logged:\n{}", f.xcd_log()),
     )?;
+
+    // alice again, never reading while the guest prints 32 MiB: the guest
+    // is not held up (its last line reaches the log), and her client,
+    // more than console/limit behind, is dropped (her read ends).
+    let guest = ck(dm.try_clone(), "dup")?;
+    let c_addr = addr.clone();
+    let r = as_user(alice.uid, &alice.groups, move || {
+        let mut guest = guest;
+        let mut c = TcpStream::connect(&c_addr)?;
+        // Served (not refused) before the flood: the first line arrives.
+        c.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let t = Instant::now();
+        let mut first = Vec::new();
+        while !String::from_utf8_lossy(&first).contains("before the flood") {
+            if t.elapsed() > LIMIT {
+                return Err(ChildFailure(format!("got {first:?}")));
+            }
+            guest.write_all(b"before the flood\r\n")?;
+            let mut buf = [0u8; 512];
+            if let Ok(n) = c.read(&mut buf) {
+                first.extend_from_slice(&buf[..n]);
+            }
+        }
+        let chunk = [b'f'; 64 * 1024];
+        for _ in 0..512 {
+            guest.write_all(&chunk)?;
+        }
+        guest.write_all(b"\r\nthe flood is over\r\n")?;
+        c.set_read_timeout(Some(LIMIT))?;
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest)
+            .map_err(|e| ChildFailure(format!("not dropped: {e}")))?;
+        Ok(())
+    });
+    ck(r, "a TCP client that does not read")?;
+    wait_for("the dropped client in the log", || {
+        Ok(f.xcd_log().contains("serial tcp client dropped"))
+    })?;
+    let log = f.tree.root().join("var/log/xen/console/guest-tcpguest.log");
+    wait_for("the flood's end in the guest's log", || {
+        Ok(std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the flood is over"))
+    })?;
     Ok(())
 }
 
@@ -107,8 +152,11 @@ fn check_no_refusal(got: &[u8]) -> Result<(), ChildFailure> {
 }
 
 #[test]
-fn tcp_serial_serves_a_virt_manage_user_and_refuses_others_before_any_byte() {
-    if !require_root("tcp_serial_serves_a_virt_manage_user_and_refuses_others_before_any_byte") {
+fn tcp_serial_serves_a_virt_manage_user_refuses_others_before_any_byte_and_drops_a_client_that_does_not_read()
+ {
+    if !require_root(
+        "tcp_serial_serves_a_virt_manage_user_refuses_others_before_any_byte_and_drops_a_client_that_does_not_read",
+    ) {
         return;
     }
     let _g = xvm_tests::serial();
