@@ -23,10 +23,14 @@
 //!   a given uid.
 //! - [`stack`]: xenstored and xend in system mode over a hermetic tree,
 //!   and `xm` run as a test user.
+//! - [`console`]: a terminal a test drives (a pty as a client's
+//!   controlling terminal), the Linux guest's domain config, TCP console
+//!   clients.
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
 //!   and the checks of an unprivileged device model.
 
 pub mod bins;
+pub mod console;
 pub mod daemon;
 pub mod error;
 pub mod guest;

@@ -1,5 +1,6 @@
 //! Our daemons started for tests: one xenstored, the system-mode stack
-//! (xenstored and xend over a [`Hermetic`] tree), the restarter, and `xm`
+//! (xenstored and xend over a [`Hermetic`] tree, and xenconsoled with the
+//! setuid xenconsole installed when a test asks), the restarter, and `xm`
 //! run as a test user.
 
 use std::io::Read as _;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::bins::{bin, bindir};
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
-use crate::hermetic::{Accounts, Hermetic, User};
+use crate::hermetic::{Accounts, Hermetic, User, copy_binary, set_mode};
 
 /// One xenstored (`-N`, in the foreground) with its run directory.
 #[derive(Debug)]
@@ -166,6 +167,8 @@ pub struct Stack {
     pub xenstored: Daemon,
     /// The domain manager.
     pub xend: Daemon,
+    /// The console daemon, once [`Stack::start_xenconsoled`] started it.
+    pub xenconsoled: Option<Daemon>,
     /// The tree (dropped last).
     pub tree: Hermetic,
 }
@@ -193,6 +196,7 @@ impl Stack {
         Ok(Stack {
             xenstored,
             xend,
+            xenconsoled: None,
             tree,
         })
     }
@@ -203,6 +207,35 @@ impl Stack {
         self.xend.kill();
         self.xend = start_xend(&self.tree, log, xend_args)?;
         Ok(())
+    }
+
+    /// Installs the setuid xenconsole ([`install_xenconsole`]) and starts
+    /// (or, killing the one before, restarts) `xenconsoled --system
+    /// --xend-run ROOT/run/xend ARGS`, its log in `log` under the tree's
+    /// base; waits for its ready line.
+    pub fn start_xenconsoled(&mut self, log: &str, args: &[&str]) -> Result<&Daemon, Error> {
+        install_xenconsole(&self.tree)?;
+        if let Some(mut old) = self.xenconsoled.take() {
+            old.kill();
+        }
+        let mut cmd = self.tree.command(&bin("xenconsoled")?);
+        cmd.args(["--system", "--xend-run"])
+            .arg(self.root().join("run/xend"))
+            .args(args);
+        let d = Daemon::spawn("xenconsoled", cmd, &self.tree.base().join(log))?
+            .ready_when_logged("xenconsoled serving")?;
+        self.tree.reap_at_end(d.pid());
+        Ok(self.xenconsoled.insert(d))
+    }
+
+    /// The console daemon's log directory (its default in system mode).
+    pub fn console_log_dir(&self) -> PathBuf {
+        self.root().join("var/log/xen/console")
+    }
+
+    /// The installed setuid xenconsole.
+    pub fn xenconsole(&self) -> PathBuf {
+        self.root().join(XENCONSOLE)
     }
 
     /// The `XVM_ROOT`.
@@ -244,6 +277,28 @@ impl Stack {
     pub fn xend_log(&self) -> String {
         self.xend.log_text()
     }
+}
+
+/// Where the setuid console client is installed beneath a root.
+pub const XENCONSOLE: &str = "usr/lib/xen/bin/xenconsole";
+
+/// Copies the built xenconsole to `ROOT/usr/lib/xen/bin/xenconsole`,
+/// root's, mode 4755, each directory on the way root's and 0755: the
+/// client trusts that root only when nobody else can write into it.
+pub fn install_xenconsole(tree: &Hermetic) -> Result<PathBuf, Error> {
+    let mut dir = tree.root().to_path_buf();
+    for d in ["usr", "lib", "xen", "bin"] {
+        dir.push(d);
+        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        std::os::unix::fs::chown(&dir, Some(0), Some(0)).map_err(Error::io("chown", &dir))?;
+        set_mode(&dir, 0o755)?;
+    }
+    let src = bin("xenconsole")?;
+    let dst = dir.join("xenconsole");
+    // Replaced, not written through: a running copy keeps its text.
+    let _ = std::fs::remove_file(&dst);
+    copy_binary(&src.display().to_string(), &dir, "xenconsole", 0o4755)?;
+    Ok(dst)
 }
 
 fn start_xend(tree: &Hermetic, log: &str, xend_args: &[&str]) -> Result<Daemon, Error> {

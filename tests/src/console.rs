@@ -1,0 +1,526 @@
+//! What the console tests drive: a [`Terminal`] (a pty whose slave is a
+//! client's stdin, stdout and controlling terminal, as a user's terminal
+//! is, and whose master the test reads and types into), the Linux guest's
+//! domain config, and free loopback ports.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use privlib::os::tty;
+
+use crate::daemon::Daemon;
+use crate::error::{Error, check};
+use crate::hermetic::{Accounts, Hermetic, User, set_mode};
+use crate::stack::Stack;
+
+/// Ctrl-]: the console clients' detach key.
+pub const DETACH: u8 = 0x1d;
+
+/// A client running on a pty the test drives; killed when dropped.
+#[derive(Debug)]
+pub struct Terminal {
+    child: Child,
+    master: std::fs::File,
+    /// Kept open so the modes can be read after the client ends.
+    slave: OwnedFd,
+    before: tty::Modes,
+    seen: Arc<Shown>,
+    cursor: usize,
+}
+
+/// What a terminal has shown, and a signal for each new piece.
+#[derive(Debug, Default)]
+struct Shown {
+    bytes: Mutex<Vec<u8>>,
+    more: Condvar,
+}
+
+/// `setpriv` arguments that make the caller `who`.
+pub fn setpriv_args(who: &User) -> Vec<String> {
+    let groups = if who.groups.is_empty() {
+        "--clear-groups".to_string()
+    } else {
+        let g: Vec<String> = who.groups.iter().map(u32::to_string).collect();
+        format!("--groups={}", g.join(","))
+    };
+    vec![
+        format!("--reuid={}", who.uid),
+        format!("--regid={}", who.uid),
+        groups,
+    ]
+}
+
+impl Terminal {
+    /// Runs `program ARGS` as `who` in `tree`'s namespace (its accounts
+    /// are the ones the client's policy check sees), with `envs`, in a new
+    /// session whose controlling terminal is a fresh pty owned by `who`,
+    /// set to sane (cooked) modes first as a login terminal is. The pty
+    /// is its stdin and stdout; its stderr too unless `stderr` is given.
+    pub fn spawn(
+        tree: &Hermetic,
+        who: &User,
+        program: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: Option<Stdio>,
+    ) -> Result<Terminal, Error> {
+        let pty = tty::open_pty(who.uid, who.uid).map_err(Error::io("open a pty", "/dev/ptmx"))?;
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(Error::io("dup", &pty.path));
+        let st = Command::new("stty")
+            .arg("sane")
+            .stdin(Stdio::from(dup(&pty.slave)?))
+            .status()
+            .map_err(|source| Error::Spawn {
+                program: "stty".into(),
+                source,
+            })?;
+        check(
+            st.success(),
+            format!("stty sane on {}: {st}", pty.path.display()),
+        )?;
+        let before = tty::get_modes(pty.slave.as_fd()).map_err(Error::io("modes", &pty.path))?;
+        let mut cmd = tree.command(Path::new("setsid"));
+        cmd.args(["--ctty", "--wait", "setpriv"])
+            .args(setpriv_args(who))
+            .arg(program)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::from(dup(&pty.slave)?))
+            .stdout(Stdio::from(dup(&pty.slave)?))
+            .stderr(match stderr {
+                Some(s) => s,
+                None => Stdio::from(dup(&pty.slave)?),
+            });
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: format!("{} (on a pty)", program.display()),
+            source,
+        })?;
+        let master = std::fs::File::from(pty.master);
+        let mut reader = master.try_clone().map_err(Error::io("dup", &pty.path))?;
+        let seen = Arc::new(Shown::default());
+        let sink = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            // EIO once no slave fd is left open: the terminal is gone.
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.bytes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
+                sink.more.notify_all();
+            }
+        });
+        Ok(Terminal {
+            child,
+            master,
+            slave: pty.slave,
+            before,
+            seen,
+            cursor: 0,
+        })
+    }
+
+    /// The client's pid (it execs: `setsid` and `setpriv` keep the pid).
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or(0)
+    }
+
+    /// Types `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.master
+            .write_all(bytes)
+            .map_err(Error::io("type into", "the pty master"))
+    }
+
+    /// Everything the terminal has shown so far.
+    pub fn output(&self) -> Vec<u8> {
+        self.seen
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many bytes the terminal has shown so far.
+    pub fn shown(&self) -> usize {
+        self.seen
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Waits until `needle` shows after what earlier calls matched, at
+    /// most `limit`; moves past it. The error quotes what showed. Woken
+    /// by each read of the terminal (no polling delay: the benchmark
+    /// times keystrokes with it).
+    pub fn expect(&mut self, needle: &[u8], limit: Duration) -> Result<(), Error> {
+        let t = Instant::now();
+        let mut got = self
+            .seen
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let from = self.cursor.min(got.len());
+        // Where the next search starts: what was searched is not again.
+        let mut scanned = from;
+        loop {
+            if let Some(i) = find(&got[scanned..], needle) {
+                self.cursor = scanned + i + needle.len();
+                return Ok(());
+            }
+            scanned = got.len().saturating_sub(needle.len()).max(from);
+            let left = limit.saturating_sub(t.elapsed());
+            if left.is_zero() {
+                let tail = &got[from..];
+                let tail = &tail[tail.len().saturating_sub(2000)..];
+                return Err(Error::Check(format!(
+                    "no {:?} on the terminal after {} s; it showed {:?}",
+                    String::from_utf8_lossy(needle),
+                    limit.as_secs(),
+                    String::from_utf8_lossy(tail)
+                )));
+            }
+            got = self
+                .seen
+                .more
+                .wait_timeout(got, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Waits for the client to end, at most `limit`; its exit code (-1:
+    /// killed by a signal).
+    pub fn wait_exit(&mut self, limit: Duration) -> Result<i32, Error> {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().map_err(Error::io("wait", "client"))? {
+                return Ok(st.code().unwrap_or(-1));
+            }
+            if t.elapsed() > limit {
+                return Err(Error::Timeout {
+                    what: "the console client to exit".into(),
+                    secs: limit.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The terminal's modes now, and those it had before the client ran
+    /// (as text: `Modes` has no equality).
+    pub fn modes(&self) -> Result<(String, String), Error> {
+        let now = tty::get_modes(self.slave.as_fd()).map_err(Error::io("modes", "pty"))?;
+        Ok((format!("{now:?}"), format!("{:?}", self.before)))
+    }
+
+    /// Whether the terminal is in raw mode now (the client set it).
+    pub fn is_raw(&self) -> Result<bool, Error> {
+        let now = tty::get_modes(self.slave.as_fd()).map_err(Error::io("modes", "pty"))?;
+        Ok(now.is_raw())
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A loopback TCP port nobody listens on now.
+pub fn free_port() -> Result<u16, Error> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(Error::io("bind", "127.0.0.1:0"))?;
+    let a = l
+        .local_addr()
+        .map_err(Error::io("local address", "127.0.0.1:0"))?;
+    Ok(a.port())
+}
+
+/// A VNC display number (port 5900 + N) free now, from 10 up.
+pub fn free_vnc_display() -> Result<u32, Error> {
+    (10..100u16)
+        .find(|d| TcpListener::bind(("127.0.0.1", 5900 + d)).is_ok())
+        .map(u32::from)
+        .ok_or_else(|| Error::Check("no free VNC display in 10..99".into()))
+}
+
+/// The Linux guest's domain: `name`, its kernel and initrd copied (xvm's)
+/// into `images` (an image directory of xend's), `cmdline`, serial on
+/// the pty and on `tcp:127.0.0.1:serial_port`, VNC on 127.0.0.1 display
+/// `vnc_display`; the config written as `dir/NAME.cfg`, its path.
+#[derive(Clone, Debug)]
+pub struct LinuxDomain<'a> {
+    /// The domain's name.
+    pub name: &'a str,
+    /// The kernel to copy.
+    pub kernel: &'a Path,
+    /// The initrd to copy.
+    pub initrd: &'a Path,
+    /// The kernel's command line.
+    pub cmdline: &'a str,
+    /// Memory, MiB.
+    pub memory: u32,
+    /// The TCP serial port on 127.0.0.1.
+    pub serial_port: u16,
+    /// The VNC display on 127.0.0.1.
+    pub vnc_display: u32,
+}
+
+impl LinuxDomain<'_> {
+    /// Copies the files into `images` (made xvm's by `tree`) and writes
+    /// the config into `dir`.
+    pub fn write(&self, tree: &Hermetic, images: &Path, dir: &Path) -> Result<PathBuf, Error> {
+        let mut copied = Vec::new();
+        for (src, file) in [(self.kernel, "vmlinuz"), (self.initrd, "initrd.gz")] {
+            let dst = images.join(format!("{}-{file}", self.name));
+            std::fs::copy(src, &dst).map_err(Error::io("copy to", &dst))?;
+            tree.give_xvm(&dst)?;
+            set_mode(&dst, 0o600)?;
+            copied.push(dst);
+        }
+        let cfg = dir.join(format!("{}.cfg", self.name));
+        let text = format!(
+            "name = \"{}\"\ntype = \"hvm\"\nmemory = {}\nvcpus = 1\n\
+             kernel = \"{}\"\nramdisk = \"{}\"\ncmdline = \"{}\"\n\
+             serial = 'tcp:127.0.0.1:{}'\n\
+             vnc = 1\nvnclisten = \"127.0.0.1\"\nvncdisplay = {}\n",
+            self.name,
+            self.memory,
+            copied[0].display(),
+            copied[1].display(),
+            self.cmdline,
+            self.serial_port,
+            self.vnc_display
+        );
+        std::fs::write(&cfg, text).map_err(Error::io("write", &cfg))?;
+        set_mode(&cfg, 0o644)?;
+        Ok(cfg)
+    }
+}
+
+/// A TCP console client: connects to `addr`, types `send`, and reads
+/// until `until` shows, EOF, or `limit`; what it read and whether the
+/// server closed. For a forked child that runs as a test user (the
+/// server's gate asks the kernel who owns the socket).
+pub fn tcp_console(
+    addr: SocketAddr,
+    send: &[u8],
+    until: &[u8],
+    limit: Duration,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut s = TcpStream::connect_timeout(&addr, limit)?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    // The server may close at once (a refusal): typing then fails, which
+    // is what the reads below report.
+    let _ = s.write_all(send);
+    let mut got = Vec::new();
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    while t.elapsed() < limit && find(&got, until).is_none() {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok((got, true)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok((got, true)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((got, false))
+}
+
+/// The resident set of `pid`, in KiB (`VmRSS`).
+pub fn rss_kib(pid: i32) -> Result<u64, Error> {
+    let v = crate::procfs::status_field(pid, "VmRSS")?;
+    v.trim_end_matches("kB")
+        .trim()
+        .parse()
+        .map_err(|_| Error::Check(format!("pid {pid} VmRSS: {v:?}")))
+}
+
+/// The pids whose command name (`/proc/PID/comm`) is `comm`.
+pub fn pids_named(comm: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+                .filter(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/comm"))
+                        .is_ok_and(|c| c.trim_end() == comm)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Linux guest's domain name in the console tests.
+pub const GUEST: &str = "linuxguest";
+
+/// The system stack with the Linux guest created (as alice) from a
+/// config written by [`LinuxDomain`]: TCP serial on 127.0.0.1 and VNC on
+/// 127.0.0.1 at free ports.
+#[derive(Debug)]
+pub struct ConsoleGuest {
+    /// The stack (xenconsoled started when asked).
+    pub stack: Stack,
+    /// The domain's id.
+    pub domid: u32,
+    /// Its TCP serial address.
+    pub serial: SocketAddr,
+    /// Its VNC display (port 5900 + it).
+    pub vnc_display: u32,
+}
+
+impl ConsoleGuest {
+    /// Starts the stack for `test` (`image`: the boot sector the stack's
+    /// own test config names, unused here), then xenconsoled with
+    /// `consoled` unless `None`, then creates the guest from `linux`.
+    pub fn create(
+        test: &str,
+        accounts: Accounts,
+        image: &[u8],
+        consoled: Option<&[&str]>,
+        linux: &crate::guest::LinuxGuest,
+    ) -> Result<ConsoleGuest, Error> {
+        let mut stack = Stack::start(test, accounts, image, &[])?;
+        if let Some(args) = consoled {
+            stack.start_xenconsoled("xenconsoled.log", args)?;
+        }
+        let port = free_port()?;
+        let vnc_display = free_vnc_display()?;
+        let cfg = LinuxDomain {
+            name: GUEST,
+            kernel: &linux.kernel,
+            initrd: &linux.initrd,
+            cmdline: crate::guest::LINUX_CMDLINE,
+            memory: 256,
+            serial_port: port,
+            vnc_display,
+        }
+        .write(
+            &stack.tree,
+            &stack.root().join("var/lib/xend/storage"),
+            stack.tree.base(),
+        )?;
+        let r = stack.alice(&["create", &cfg.display().to_string()])?;
+        check(
+            r.code == 0,
+            format!(
+                "xm create: {}\n{}{}\n{}",
+                r.code,
+                r.out,
+                r.err,
+                stack.xend_log()
+            ),
+        )?;
+        let d = stack.alice(&["domid", GUEST])?.ok("xm domid")?;
+        let domid = d
+            .out
+            .trim()
+            .parse()
+            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+        Ok(ConsoleGuest {
+            stack,
+            domid,
+            serial: SocketAddr::from(([127, 0, 0, 1], port)),
+            vnc_display,
+        })
+    }
+
+    /// The guest's console log (`guest-NAME.log`).
+    pub fn log_path(&self) -> PathBuf {
+        self.stack
+            .console_log_dir()
+            .join(format!("guest-{GUEST}.log"))
+    }
+
+    /// Waits until the guest's console log shows its shell's prompt, at
+    /// most `limit`; the log then. The error carries qemu's and
+    /// xenconsoled's logs.
+    pub fn wait_booted(&self, limit: Duration) -> Result<String, Error> {
+        let prompt = crate::guest::LINUX_PROMPT.as_bytes();
+        let t = Instant::now();
+        loop {
+            let log = std::fs::read(self.log_path()).unwrap_or_default();
+            if find(&log, prompt).is_some() {
+                return Ok(String::from_utf8_lossy(&log).into_owned());
+            }
+            if t.elapsed() > limit {
+                let dir = self.stack.domain_dir(self.domid);
+                let qemu = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                let consoled = self
+                    .stack
+                    .xenconsoled
+                    .as_ref()
+                    .map(Daemon::log_text)
+                    .unwrap_or_default();
+                return Err(Error::Timeout {
+                    what: format!(
+                        "the guest's prompt in {}; it holds {:?}\nqemu.log: {qemu}\n\
+                         xenconsoled: {consoled}\nxend: {}",
+                        self.log_path().display(),
+                        String::from_utf8_lossy(&log[log.len().saturating_sub(2000)..]),
+                        self.stack.xend_log()
+                    ),
+                    secs: limit.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `xm console` of the guest as `who` on a fresh terminal.
+    pub fn xm_console(&self, who: &User, stderr: Option<Stdio>) -> Result<Terminal, Error> {
+        Terminal::spawn(
+            &self.stack.tree,
+            who,
+            &crate::bins::bin("xm")?,
+            &["console", GUEST],
+            &[],
+            stderr,
+        )
+    }
+
+    /// Attaches as alice, types `line` followed by an echo of a number
+    /// the guest computes, waits for that number (`limit`), detaches;
+    /// the terminal's output from the typed line on.
+    pub fn run(&self, line: &str, limit: Duration) -> Result<Vec<u8>, Error> {
+        let mut t = self.xm_console(&self.stack.accounts().alice(), None)?;
+        let (sum, expr) = token();
+        let start = t.shown();
+        t.send(format!("{line}; echo xvm-done-{expr}\r").as_bytes())?;
+        t.expect(format!("xvm-done-{sum}").as_bytes(), limit)?;
+        t.send(&[DETACH])?;
+        let code = t.wait_exit(Duration::from_secs(10))?;
+        check(code == 0, format!("xm console after Ctrl-]: exit {code}"))?;
+        Ok(t.output().split_off(start))
+    }
+}
+
+/// A number and an arithmetic expression the guest's shell turns into
+/// it (`$((A+B))`): an answer the typed line itself does not show.
+pub fn token() -> (u64, String) {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let (a, b) = (u64::from(n % 50_000) + 1000, u64::from(std::process::id()));
+    (a + b, format!("$(({a}+{b}))"))
+}
