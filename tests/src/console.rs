@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 use privlib::os::tty;
 
-use crate::daemon::Daemon;
 use crate::error::{Error, check};
-use crate::hermetic::{Accounts, Hermetic, User, set_mode};
-use crate::stack::Stack;
+use crate::hermetic::{Hermetic, User, set_mode};
 
 /// Ctrl-]: the console clients' detach key.
 pub const DETACH: u8 = 0x1d;
@@ -290,7 +288,7 @@ impl LinuxDomain<'_> {
             let dst = images.join(format!("{}-{file}", self.name));
             std::fs::copy(src, &dst).map_err(Error::io("copy to", &dst))?;
             tree.give_xvm(&dst)?;
-            set_mode(&dst, 0o600)?;
+            set_mode(&dst, 0o644)?;
             copied.push(dst);
         }
         let cfg = dir.join(format!("{}.cfg", self.name));
@@ -371,156 +369,31 @@ pub fn pids_named(comm: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// The Linux guest's domain name in the console tests.
-pub const GUEST: &str = "linuxguest";
-
-/// The system stack with the Linux guest created (as alice) from a
-/// config written by [`LinuxDomain`]: TCP serial on 127.0.0.1 and VNC on
-/// 127.0.0.1 at free ports.
-#[derive(Debug)]
-pub struct ConsoleGuest {
-    /// The stack (xenconsoled started when asked).
-    pub stack: Stack,
-    /// The domain's id.
-    pub domid: u32,
-    /// Its TCP serial address.
-    pub serial: SocketAddr,
-    /// Its VNC display (port 5900 + it).
-    pub vnc_display: u32,
+/// `vncsnapshot` (Debian's, a real VNC client) of 127.0.0.1's `display`
+/// as `who` into `file`, at most 60 s; its exit code.
+pub fn vnc_snapshot(who: &User, display: u32, file: &Path) -> Result<i32, Error> {
+    let o = Command::new("timeout")
+        .arg("60")
+        .arg("setpriv")
+        .args(setpriv_args(who))
+        .args(["vncsnapshot", "-quiet", "-allowblank"])
+        .arg(format!("127.0.0.1:{display}"))
+        .arg(file)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "vncsnapshot".into(),
+            source,
+        })?;
+    Ok(o.status.code().unwrap_or(-1))
 }
 
-impl ConsoleGuest {
-    /// Starts the stack for `test` (`image`: the boot sector the stack's
-    /// own test config names, unused here), then xenconsoled with
-    /// `consoled` unless `None`, then creates the guest from `linux`.
-    pub fn create(
-        test: &str,
-        accounts: Accounts,
-        image: &[u8],
-        consoled: Option<&[&str]>,
-        linux: &crate::guest::LinuxGuest,
-    ) -> Result<ConsoleGuest, Error> {
-        let mut stack = Stack::start(test, accounts, image, &[])?;
-        if let Some(args) = consoled {
-            stack.start_xenconsoled("xenconsoled.log", args)?;
-        }
-        let port = free_port()?;
-        let vnc_display = free_vnc_display()?;
-        let cfg = LinuxDomain {
-            name: GUEST,
-            kernel: &linux.kernel,
-            initrd: &linux.initrd,
-            cmdline: crate::guest::LINUX_CMDLINE,
-            memory: 256,
-            serial_port: port,
-            vnc_display,
-        }
-        .write(
-            &stack.tree,
-            &stack.root().join("var/lib/xend/storage"),
-            stack.tree.base(),
-        )?;
-        let r = stack.alice(&["create", &cfg.display().to_string()])?;
-        check(
-            r.code == 0,
-            format!(
-                "xm create: {}\n{}{}\n{}",
-                r.code,
-                r.out,
-                r.err,
-                stack.xend_log()
-            ),
-        )?;
-        let d = stack.alice(&["domid", GUEST])?.ok("xm domid")?;
-        let domid = d
-            .out
-            .trim()
-            .parse()
-            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
-        Ok(ConsoleGuest {
-            stack,
-            domid,
-            serial: SocketAddr::from(([127, 0, 0, 1], port)),
-            vnc_display,
-        })
-    }
-
-    /// The guest's console log (`guest-NAME.log`).
-    pub fn log_path(&self) -> PathBuf {
-        self.stack
-            .console_log_dir()
-            .join(format!("guest-{GUEST}.log"))
-    }
-
-    /// Waits until the guest's console log shows its shell's prompt, at
-    /// most `limit`; the log then. The error carries qemu's and
-    /// xenconsoled's logs.
-    pub fn wait_booted(&self, limit: Duration) -> Result<String, Error> {
-        let prompt = crate::guest::LINUX_PROMPT.as_bytes();
-        let t = Instant::now();
-        loop {
-            let log = std::fs::read(self.log_path()).unwrap_or_default();
-            if find(&log, prompt).is_some() {
-                return Ok(String::from_utf8_lossy(&log).into_owned());
-            }
-            if t.elapsed() > limit {
-                let dir = self.stack.domain_dir(self.domid);
-                let qemu = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
-                let consoled = self
-                    .stack
-                    .xenconsoled
-                    .as_ref()
-                    .map(Daemon::log_text)
-                    .unwrap_or_default();
-                return Err(Error::Timeout {
-                    what: format!(
-                        "the guest's prompt in {}; it holds {:?}\nqemu.log: {qemu}\n\
-                         xenconsoled: {consoled}\nxend: {}",
-                        self.log_path().display(),
-                        String::from_utf8_lossy(&log[log.len().saturating_sub(2000)..]),
-                        self.stack.xend_log()
-                    ),
-                    secs: limit.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `xm console` of the guest as `who` on a fresh terminal.
-    pub fn xm_console(&self, who: &User, stderr: Option<Stdio>) -> Result<Terminal, Error> {
-        Terminal::spawn(
-            &self.stack.tree,
-            who,
-            &crate::bins::bin("xm")?,
-            &["console", GUEST],
-            &[],
-            stderr,
-        )
-    }
-
-    /// Attaches as alice, types `line` followed by an echo of a number
-    /// the guest computes, waits for that number (`limit`), detaches;
-    /// the terminal's output from the typed line on.
-    pub fn run(&self, line: &str, limit: Duration) -> Result<Vec<u8>, Error> {
-        let mut t = self.xm_console(&self.stack.accounts().alice(), None)?;
-        let (sum, expr) = token();
-        let start = t.shown();
-        t.send(format!("{line}; echo xvm-done-{expr}\r").as_bytes())?;
-        t.expect(format!("xvm-done-{sum}").as_bytes(), limit)?;
-        t.send(&[DETACH])?;
-        let code = t.wait_exit(Duration::from_secs(10))?;
-        check(code == 0, format!("xm console after Ctrl-]: exit {code}"))?;
-        Ok(t.output().split_off(start))
-    }
-}
-
-/// A number and an arithmetic expression the guest's shell turns into
-/// it (`$((A+B))`): an answer the typed line itself does not show.
-pub fn token() -> (u64, String) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let (a, b) = (u64::from(n % 50_000) + 1000, u64::from(std::process::id()));
-    (a + b, format!("$(({a}+{b}))"))
+/// The size of the JPEG at `p`, after checking that it is one (SOI
+/// first, EOI last).
+pub fn jpeg_len(p: &Path) -> Result<usize, Error> {
+    let b = std::fs::read(p).map_err(Error::io("read", p))?;
+    check(
+        b.len() > 100 && b.starts_with(&[0xff, 0xd8, 0xff]) && b.ends_with(&[0xff, 0xd9]),
+        format!("{} is no JPEG ({} bytes)", p.display(), b.len()),
+    )?;
+    Ok(b.len())
 }

@@ -4,12 +4,16 @@
 //! run as a test user.
 
 use std::io::Read as _;
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bins::{bin, bindir};
+use crate::console::{
+    DETACH, LinuxDomain, Terminal, find, free_port, free_vnc_display, setpriv_args,
+};
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
 use crate::hermetic::{Accounts, Hermetic, User, copy_binary, set_mode};
@@ -209,6 +213,28 @@ impl Stack {
         Ok(())
     }
 
+    /// [`Stack::restart_xend`], but xend sees `/dev/null` as `/dev/kvm`
+    /// (bound over it in its own mount namespace), so its device models
+    /// run under TCG: on a host whose KVM opens yet cannot boot the Linux
+    /// guest (a nested one whose guest kernel stops after "Probing EDD").
+    pub fn restart_xend_under_tcg(&mut self, log: &str, xend_args: &[&str]) -> Result<(), Error> {
+        self.xend.kill();
+        let dm = self.accounts().dm_base.to_string();
+        let mut cmd = self.tree.command(Path::new("sh"));
+        cmd.args([
+            "-c",
+            "mount --bind /dev/null /dev/kvm && exec \"$0\" \"$@\"",
+        ])
+        .arg(bin("xend")?)
+        .args(["--system", "--dm-uid-base", &dm])
+        .args(xend_args);
+        let d = Daemon::spawn("xend", cmd, &self.tree.base().join(log))?
+            .ready_when_logged("xend serving")?;
+        self.tree.reap_at_end(d.pid());
+        self.xend = d;
+        Ok(())
+    }
+
     /// Installs the setuid xenconsole ([`install_xenconsole`]) and starts
     /// (or, killing the one before, restarts) `xenconsoled --system
     /// --xend-run ROOT/run/xend ARGS`, its log in `log` under the tree's
@@ -348,4 +374,215 @@ pub fn vnc_greeting(sock: &Path) -> Result<(), Error> {
         hello.starts_with(b"RFB 003."),
         format!("VNC greeting: {hello:?}"),
     )
+}
+
+/// The Linux guest's domain name in the console tests.
+pub const GUEST: &str = "linuxguest";
+
+/// The system stack with the Linux guest created (as alice) from a
+/// config written by [`LinuxDomain`]: TCP serial on 127.0.0.1 and VNC on
+/// 127.0.0.1 at free ports.
+#[derive(Debug)]
+pub struct ConsoleGuest {
+    /// The stack (xenconsoled started when asked).
+    pub stack: Stack,
+    /// The domain's id.
+    pub domid: u32,
+    /// Its TCP serial address.
+    pub serial: SocketAddr,
+    /// Its VNC display (port 5900 + it).
+    pub vnc_display: u32,
+}
+
+impl ConsoleGuest {
+    /// Starts the stack for `test` (`image`: the boot sector the stack's
+    /// own test config names, unused here), then xenconsoled with
+    /// `consoled` unless `None`, then creates the guest from `linux`.
+    pub fn create(
+        test: &str,
+        accounts: Accounts,
+        image: &[u8],
+        consoled: Option<&[&str]>,
+        linux: &crate::guest::LinuxGuest,
+    ) -> Result<ConsoleGuest, Error> {
+        let mut stack = Stack::start(test, accounts, image, &[])?;
+        if !kvm_boots_linux() {
+            stack.restart_xend_under_tcg("xend-tcg.log", &[])?;
+        }
+        if let Some(args) = consoled {
+            stack.start_xenconsoled("xenconsoled.log", args)?;
+        }
+        let port = free_port()?;
+        let vnc_display = free_vnc_display()?;
+        let cfg = LinuxDomain {
+            name: GUEST,
+            kernel: &linux.kernel,
+            initrd: &linux.initrd,
+            cmdline: crate::guest::LINUX_CMDLINE,
+            memory: 256,
+            serial_port: port,
+            vnc_display,
+        }
+        .write(
+            &stack.tree,
+            &stack.root().join("var/lib/xend/storage"),
+            stack.tree.base(),
+        )?;
+        let r = stack.alice(&["create", &cfg.display().to_string()])?;
+        check(
+            r.code == 0,
+            format!(
+                "xm create: {}\n{}{}\n{}",
+                r.code,
+                r.out,
+                r.err,
+                stack.xend_log()
+            ),
+        )?;
+        let d = stack.alice(&["domid", GUEST])?.ok("xm domid")?;
+        let domid = d
+            .out
+            .trim()
+            .parse()
+            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+        Ok(ConsoleGuest {
+            stack,
+            domid,
+            serial: SocketAddr::from(([127, 0, 0, 1], port)),
+            vnc_display,
+        })
+    }
+
+    /// The guest's console log (`guest-NAME.log`).
+    pub fn log_path(&self) -> PathBuf {
+        self.stack
+            .console_log_dir()
+            .join(format!("guest-{GUEST}.log"))
+    }
+
+    /// Waits until the guest's console log shows its shell's prompt, at
+    /// most `limit`; the log then. The error carries qemu's and
+    /// xenconsoled's logs.
+    pub fn wait_booted(&self, limit: Duration) -> Result<String, Error> {
+        let prompt = crate::guest::LINUX_PROMPT.as_bytes();
+        let t = Instant::now();
+        loop {
+            let log = std::fs::read(self.log_path()).unwrap_or_default();
+            if find(&log, prompt).is_some() {
+                return Ok(String::from_utf8_lossy(&log).into_owned());
+            }
+            if t.elapsed() > limit {
+                let dir = self.stack.domain_dir(self.domid);
+                let qemu = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                let consoled = self
+                    .stack
+                    .xenconsoled
+                    .as_ref()
+                    .map(Daemon::log_text)
+                    .unwrap_or_default();
+                return Err(Error::Timeout {
+                    what: format!(
+                        "the guest's prompt in {}; it holds {:?}\nqemu.log: {qemu}\n\
+                         xenconsoled: {consoled}\nxend: {}",
+                        self.log_path().display(),
+                        String::from_utf8_lossy(&log[log.len().saturating_sub(2000)..]),
+                        self.stack.xend_log()
+                    ),
+                    secs: limit.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `xm console` of the guest as `who` on a fresh terminal.
+    pub fn xm_console(&self, who: &User, stderr: Option<Stdio>) -> Result<Terminal, Error> {
+        Terminal::spawn(
+            &self.stack.tree,
+            who,
+            &crate::bins::bin("xm")?,
+            &["console", GUEST],
+            &[],
+            stderr,
+        )
+    }
+
+    /// Attaches as alice, types `line` followed by an echo of a number
+    /// the guest computes, waits for that number (`limit`), detaches;
+    /// the terminal's output from the typed line on.
+    pub fn run(&self, line: &str, limit: Duration) -> Result<Vec<u8>, Error> {
+        let mut t = self.xm_console(&self.stack.accounts().alice(), None)?;
+        let (sum, expr) = token();
+        let start = t.shown();
+        t.send(format!("{line}; echo xvm-done-{expr}\r").as_bytes())?;
+        t.expect(format!("xvm-done-{sum}").as_bytes(), limit)?;
+        t.send(&[DETACH])?;
+        let code = t.wait_exit(Duration::from_secs(10))?;
+        check(code == 0, format!("xm console after Ctrl-]: exit {code}"))?;
+        Ok(t.output().split_off(start))
+    }
+}
+
+/// A number and an arithmetic expression the guest's shell turns into
+/// it (`$((A+B))`): an answer the typed line itself does not show.
+pub fn token() -> (u64, String) {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let (a, b) = (u64::from(n % 50_000) + 1000, u64::from(std::process::id()));
+    (a + b, format!("$(({a}+{b}))"))
+}
+
+/// A store of `who`'s own, as a user could start one to fool a client:
+/// session-mode xenstored as `who` (run directory `dir`, made theirs),
+/// holding `/local/domain/DOMID` with `name` and a console and serial
+/// tty `tty`.
+pub fn own_store(
+    who: &User,
+    dir: &Path,
+    domid: u32,
+    name: &str,
+    tty: &Path,
+) -> Result<Xenstored, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    std::os::unix::fs::chown(dir, Some(who.uid), Some(who.uid)).map_err(Error::io("chown", dir))?;
+    set_mode(dir, 0o700)?;
+    let mut cmd = Command::new("setpriv");
+    cmd.args(setpriv_args(who))
+        .arg(bin("xenstored")?)
+        .args(["-N", "--session"])
+        .env("XENSTORED_RUNDIR", dir)
+        .env_remove("XVM_ROOT");
+    let daemon = Daemon::spawn("own xenstored", cmd, &dir.with_extension("log"))?
+        .ready_when_logged("xenstored serving")?;
+    let d = format!("/local/domain/{domid}");
+    let tty = tty.display().to_string();
+    for (k, v) in [
+        ("name", name),
+        ("console/tty", &tty),
+        ("serial/0/tty", &tty),
+    ] {
+        let o = Command::new("setpriv")
+            .args(setpriv_args(who))
+            .args(["xenstore-write", &format!("{d}/{k}"), v])
+            .env("XENSTORED_PATH", dir.join("socket"))
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: "xenstore-write".into(),
+                source,
+            })?;
+        check(o.status.success(), format!("xenstore-write {k}: {o:?}"))?;
+    }
+    Ok(Xenstored {
+        daemon,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Whether the console tests let xend use KVM for the Linux guest: only
+/// when `XVM_CONSOLE_KVM=1` says this host's KVM boots it (on the 2-core
+/// nested machine these tests were written on, /dev/kvm opens, a boot
+/// sector runs, and a Linux kernel stops after "Probing EDD").
+pub fn kvm_boots_linux() -> bool {
+    std::env::var("XVM_CONSOLE_KVM").is_ok_and(|v| v == "1")
 }
