@@ -27,3 +27,43 @@ pub fn bin(name: &str) -> Result<PathBuf, Error> {
         Err(Error::NotBuilt { path })
     }
 }
+
+/// The newest modification time of a `.rs` or `Cargo.toml` file under
+/// `dir` (recursively).
+fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_source(&p)
+        } else if p.extension().is_some_and(|x| x == "rs") || p.ends_with("Cargo.toml") {
+            e.metadata().and_then(|m| m.modified()).ok()
+        } else {
+            None
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// The built binary `name` when it is newer than every source of the
+/// workspace directories `sources` (relative to the workspace: the
+/// binary's crate and what it links), else an error saying how to
+/// rebuild. For a bench: `cargo bench -p xvm-tests` builds only this
+/// crate, and a release binary of another crate may be stale.
+pub fn fresh_bin(name: &str, sources: &[&str]) -> Result<PathBuf, Error> {
+    let path = bin(name)?;
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map_err(Error::io("stat", &path))?;
+    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for s in sources {
+        if newest_source(&ws.join(s)).is_some_and(|t| t > built) {
+            return Err(Error::Check(format!(
+                "{} is older than {s}: run `cargo build --release --workspace --bins` first",
+                path.display()
+            )));
+        }
+    }
+    Ok(path)
+}
