@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use privlib::os::tty;
 
+use crate::bins::bin;
+use crate::daemon::Daemon;
 use crate::error::{Error, check};
 use crate::hermetic::{Hermetic, User, set_mode};
 
@@ -396,4 +398,47 @@ pub fn jpeg_len(p: &Path) -> Result<usize, Error> {
         format!("{} is no JPEG ({} bytes)", p.display(), b.len()),
     )?;
     Ok(b.len())
+}
+
+/// A store of `who`'s own, as a user could start one to fool a client:
+/// session-mode xenstored as `who` (run directory `dir`, made theirs),
+/// holding `/local/domain/DOMID` with `name` and a console and serial
+/// tty `tty`; its socket is `dir/socket`.
+pub fn own_store(
+    who: &User,
+    dir: &Path,
+    domid: u32,
+    name: &str,
+    tty: &Path,
+) -> Result<Daemon, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    std::os::unix::fs::chown(dir, Some(who.uid), Some(who.uid)).map_err(Error::io("chown", dir))?;
+    set_mode(dir, 0o700)?;
+    let mut cmd = Command::new("setpriv");
+    cmd.args(setpriv_args(who))
+        .arg(bin("xenstored")?)
+        .args(["-N", "--session"])
+        .env("XENSTORED_RUNDIR", dir)
+        .env_remove("XVM_ROOT");
+    let daemon = Daemon::spawn("own xenstored", cmd, &dir.with_extension("log"))?
+        .ready_when_logged("xenstored serving")?;
+    let d = format!("/local/domain/{domid}");
+    let tty = tty.display().to_string();
+    for (k, v) in [
+        ("name", name),
+        ("console/tty", &tty),
+        ("serial/0/tty", &tty),
+    ] {
+        let o = Command::new("setpriv")
+            .args(setpriv_args(who))
+            .args(["xenstore-write", &format!("{d}/{k}"), v])
+            .env("XENSTORED_PATH", dir.join("socket"))
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: "xenstore-write".into(),
+                source,
+            })?;
+        check(o.status.success(), format!("xenstore-write {k}: {o:?}"))?;
+    }
+    Ok(daemon)
 }

@@ -11,9 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bins::{bin, bindir};
-use crate::console::{
-    DETACH, LinuxDomain, Terminal, find, free_port, free_vnc_display, setpriv_args,
-};
+use crate::console::{DETACH, LinuxDomain, Terminal, find, free_port, free_vnc_display};
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
 use crate::hermetic::{Accounts, Hermetic, User, copy_binary, set_mode};
@@ -531,52 +529,6 @@ pub fn token() -> (u64, String) {
         .map_or(0, |d| d.subsec_nanos());
     let (a, b) = (u64::from(n % 50_000) + 1000, u64::from(std::process::id()));
     (a + b, format!("$(({a}+{b}))"))
-}
-
-/// A store of `who`'s own, as a user could start one to fool a client:
-/// session-mode xenstored as `who` (run directory `dir`, made theirs),
-/// holding `/local/domain/DOMID` with `name` and a console and serial
-/// tty `tty`.
-pub fn own_store(
-    who: &User,
-    dir: &Path,
-    domid: u32,
-    name: &str,
-    tty: &Path,
-) -> Result<Xenstored, Error> {
-    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    std::os::unix::fs::chown(dir, Some(who.uid), Some(who.uid)).map_err(Error::io("chown", dir))?;
-    set_mode(dir, 0o700)?;
-    let mut cmd = Command::new("setpriv");
-    cmd.args(setpriv_args(who))
-        .arg(bin("xenstored")?)
-        .args(["-N", "--session"])
-        .env("XENSTORED_RUNDIR", dir)
-        .env_remove("XVM_ROOT");
-    let daemon = Daemon::spawn("own xenstored", cmd, &dir.with_extension("log"))?
-        .ready_when_logged("xenstored serving")?;
-    let d = format!("/local/domain/{domid}");
-    let tty = tty.display().to_string();
-    for (k, v) in [
-        ("name", name),
-        ("console/tty", &tty),
-        ("serial/0/tty", &tty),
-    ] {
-        let o = Command::new("setpriv")
-            .args(setpriv_args(who))
-            .args(["xenstore-write", &format!("{d}/{k}"), v])
-            .env("XENSTORED_PATH", dir.join("socket"))
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: "xenstore-write".into(),
-                source,
-            })?;
-        check(o.status.success(), format!("xenstore-write {k}: {o:?}"))?;
-    }
-    Ok(Xenstored {
-        daemon,
-        dir: dir.to_path_buf(),
-    })
 }
 
 /// Whether the console tests let xend use KVM for the Linux guest: only

@@ -13,12 +13,13 @@ use std::sync::{MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use privlib::testing::ChildFailure;
+use xvm_tests::console::own_store;
 use xvm_tests::console::{DETACH, Terminal, find};
 use xvm_tests::console::{jpeg_len, pids_named, rss_kib, tcp_console, vnc_snapshot};
 use xvm_tests::guest::{LINUX_BANNER, LINUX_PROMPT, require_linux_guest};
 use xvm_tests::procfs::{caps, runs_as, status_field};
 use xvm_tests::stack::xs;
-use xvm_tests::stack::{ConsoleGuest, GUEST, own_store, token};
+use xvm_tests::stack::{ConsoleGuest, GUEST, token};
 use xvm_tests::{Accounts, Error, bin, check, require_program, require_root, serial, wait_until};
 
 const IDS: Accounts = Accounts::from_base(47_500);
@@ -240,8 +241,10 @@ fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_clie
                 .map_err(Error::io("write", &fake.path))?;
             for (who, name) in [(IDS.alice(), "alice"), (IDS.bob(), "bob")] {
                 let dir = base.join(format!("{name}-store"));
-                let store = own_store(&who, &dir, f.guest.domid, GUEST, &fake.path)?;
-                // A policy of the user's own that grants the user everything.
+                // Killed when dropped, at the end of this user's turn.
+                let _store = own_store(&who, &dir, f.guest.domid, GUEST, &fake.path)?;
+                // A policy beside it granting the user everything (root's and
+                // 0644, so only where it lies can make the client ignore it).
                 let root = base.join(format!("{name}-root"));
                 privlib::testing::write_policy(
                     &root,
@@ -250,7 +253,7 @@ fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_clie
                         who.uid, who.uid
                     ),
                 )?;
-                let sock = store.socket().display().to_string();
+                let sock = dir.join("socket").display().to_string();
                 let (dir_s, root_s) = (dir.display().to_string(), root.display().to_string());
                 let envs = [
                     ("XENSTORED_PATH", sock.as_str()),
