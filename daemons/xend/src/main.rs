@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use xend::start::{Options, start};
+use xend::start::{Accel, Options, start};
 use xend::vnc::VncListen;
 
 /// The domain manager.
@@ -41,6 +41,11 @@ struct Args {
     /// to all who reach them).
     #[arg(long = "vnc-listen", value_enum, default_value_t = VncListen::Loopback)]
     vnc_listen: VncListen,
+    /// How device models run guests: `auto` (KVM when /dev/kvm is
+    /// usable, else TCG), `kvm` (refuse to start without it), or `tcg`
+    /// (never KVM: for a host whose KVM cannot run the guests).
+    #[arg(long, value_enum, default_value_t = Accel::Auto)]
+    accel: Accel,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         max_conns: a.max_conns,
         max_conns_per_uid: a.max_conns_per_uid,
         vnc_listen: a.vnc_listen,
+        accel: a.accel,
     });
     eprintln!("xend: {e}");
     ExitCode::from(1)

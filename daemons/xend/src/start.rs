@@ -51,6 +51,20 @@ pub struct Options {
     pub max_conns_per_uid: usize,
     /// Where VNC listeners may be opened ([`crate::vnc`]).
     pub vnc_listen: VncListen,
+    /// KVM or TCG.
+    pub accel: Accel,
+}
+
+/// How device models run guests (`--accel`, the manifest's
+/// `config/accel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accel {
+    /// KVM when /dev/kvm is usable, else TCG.
+    Auto,
+    /// KVM, or xend does not start.
+    Kvm,
+    /// TCG only.
+    Tcg,
 }
 
 /// A start-up step that failed, in the order [`start`] takes them.
@@ -101,6 +115,11 @@ pub enum StartError {
     /// The accept thread could not be started.
     #[error("accept thread: {0}")]
     AcceptThread(#[source] std::io::Error),
+    /// `--accel kvm`, and /dev/kvm is not usable.
+    #[error(
+        "--accel kvm: /dev/kvm is missing, or not a device the kvm group (system mode) or this user (session mode) may use"
+    )]
+    NoKvm,
     /// Looking after the domains failed (poll).
     #[error("poll: {0}")]
     Watch(#[source] std::io::Error),
@@ -159,7 +178,14 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         privlib::subid::check_dm_range(a.account.dm_uid_base, a.account.dm_uid_count)
             .map_err(StartError::DmRange)?;
     }
-    let (use_kvm, kvm_gid) = kvm(dm_range);
+    let (use_kvm, kvm_gid) = match a.accel {
+        Accel::Tcg => (false, None),
+        Accel::Auto => kvm(dm_range),
+        Accel::Kvm => match kvm(dm_range) {
+            (true, gid) => (true, gid),
+            (false, _) => return Err(StartError::NoKvm),
+        },
+    };
 
     // Least privilege: xvm, and in P only what starting and ending device
     // models takes, raised around those steps alone.
