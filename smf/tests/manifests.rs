@@ -1,6 +1,7 @@
 //! The shipped manifests: valid for svccfg and xmllint; broken ones are
 //! refused at the right line and column; the generated units are fresh,
-//! pass `systemd-analyze verify` and rate 1.5 or better.
+//! pass `systemd-analyze verify` and rate 1.5 or better (2.3 for a unit
+//! whose only IP traffic is a loopback gate's).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -254,9 +255,27 @@ fn units_verify_clean_and_rate_1_5_or_better() {
             .and_then(|s| s.split_whitespace().next())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no score for {}: {text}", u.display()));
+        // A unit that serves a loopback TCP gate (xend's VNC, xenconsoled's
+        // serial) reaches the host's network: internet sockets, netlink for
+        // sock_diag, no PrivateNetwork. systemd-analyze charges that up to
+        // 0.8 whatever else the unit gives up; it is allowed only when the
+        // unit's IP traffic is loopback alone (IPAddressDeny=any,
+        // IPAddressAllow=localhost and nothing else).
+        let unit_text = std::fs::read_to_string(&u).expect("unit");
+        let allows: Vec<&str> = unit_text
+            .lines()
+            .filter(|l| l.starts_with("IPAddressAllow="))
+            .collect();
         assert!(
-            score <= 1.5,
-            "{}: exposure {score}, want 1.5 or less\n{text}",
+            unit_text.lines().any(|l| l == "IPAddressDeny=any")
+                && allows.iter().all(|l| *l == "IPAddressAllow=localhost"),
+            "{}: IP traffic beyond loopback: {allows:?}",
+            u.display()
+        );
+        let bound = if allows.is_empty() { 1.5 } else { 2.3 };
+        assert!(
+            score <= bound,
+            "{}: exposure {score}, want {bound} or less\n{text}",
             u.display()
         );
     }
