@@ -163,14 +163,16 @@ fn p90(v: &mut [f64]) -> f64 {
 }
 
 fn run() -> Result<(), Error> {
-    for (b, dir) in [
-        ("xenstored", "daemons/xenstored"),
-        ("xend", "daemons/xend"),
-        ("xenconsoled", "daemons/xenconsoled"),
-        ("xenconsole", "clients/xenconsole"),
-        ("xm", "clients/xm"),
+    // Each binary's crate and the workspace crates it links.
+    let (ps, xs, xd) = ("privlib/src", "daemons/xenstored/src", "daemons/xend/src");
+    for (b, sources) in [
+        ("xenstored", [ps, xs, xs]),
+        ("xend", [ps, xs, xd]),
+        ("xenconsoled", [ps, xs, "daemons/xenconsoled/src"]),
+        ("xenconsole", [ps, xs, "clients/xenconsole/src"]),
+        ("xm", [ps, xd, "clients/xm/src"]),
     ] {
-        fresh_bin(b, &[dir, "privlib/src", "smf/src"])?;
+        fresh_bin(b, &sources)?;
     }
     let n = env_num("XVM_BENCH_CONSOLE_BYTES", 400_000);
     let rounds = env_num("XVM_BENCH_ROUNDS", 3).max(1);
