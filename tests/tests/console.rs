@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use privlib::testing::ChildFailure;
 use xvm_tests::console::own_store;
-use xvm_tests::console::{DETACH, Terminal, find};
+use xvm_tests::console::{DETACH, Terminal, find, setpriv_args};
 use xvm_tests::console::{jpeg_len, pids_named, rss_kib, tcp_console, vnc_snapshot};
 use xvm_tests::guest::{LINUX_BANNER, LINUX_PROMPT, require_linux_guest};
+use xvm_tests::hermetic::User;
 use xvm_tests::procfs::{caps, runs_as, status_field};
 use xvm_tests::stack::xs;
 use xvm_tests::stack::{ConsoleGuest, GUEST, token};
@@ -221,6 +222,45 @@ fn bob_gets_one_line_and_not_one_byte_of_the_guest() {
     );
 }
 
+/// The control of the test below: the store `who` started in `dir` does
+/// reach a client that honours the environment (xenconsole run without
+/// set-id, `--session`) once its tty key names a pty of `who`'s own:
+/// that client shows the bytes waiting there, so the set-id client's
+/// not showing them is a result, not a lure that could never work.
+fn lure_works(f: &Fixture, who: &User, dir: &Path) -> Result<(), Error> {
+    let lure = privlib::os::tty::open_pty(who.uid, who.uid)
+        .map_err(Error::io("open a pty", "/dev/ptmx"))?;
+    let mut master = std::fs::File::from(lure.master);
+    std::io::Write::write_all(&mut master, b"XVM-LURE\r\n")
+        .map_err(Error::io("write", &lure.path))?;
+    for k in ["console/tty", "serial/0/tty"] {
+        let key = format!("/local/domain/{}/{k}", f.guest.domid);
+        let o = Command::new("setpriv")
+            .args(setpriv_args(who))
+            .args(["xenstore-write", &key])
+            .arg(&lure.path)
+            .env("XENSTORED_PATH", dir.join("socket"))
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: "xenstore-write".into(),
+                source,
+            })?;
+        check(o.status.success(), format!("xenstore-write {key}: {o:?}"))?;
+    }
+    let sock = dir.join("socket").display().to_string();
+    let plain = bin("xenconsole")?;
+    let envs = [("XENSTORED_PATH", sock.as_str())];
+    let s = &f.guest.stack;
+    let mut t = Terminal::spawn(&s.tree, who, &plain, &["--session", GUEST], &envs, None)?;
+    t.expect(b"XVM-LURE", Duration::from_secs(20))?;
+    t.send(&[DETACH])?;
+    let code = t.wait_exit(Duration::from_secs(10))?;
+    check(
+        code == 0,
+        format!("the plain client after Ctrl-]: exit {code}"),
+    )
+}
+
 #[test]
 fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_client() {
     let test = "a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_client";
@@ -282,6 +322,7 @@ fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_clie
                         String::from_utf8_lossy(&shown)
                     ),
                 )?;
+                lure_works(f, &who, &dir)?;
             }
             Ok(())
         })(),
