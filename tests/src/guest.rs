@@ -41,11 +41,12 @@ pub struct LinuxGuest {
 /// only when nothing is cached and apt must update its lists; the error
 /// then says so, with the script's words.
 pub fn linux() -> Result<LinuxGuest, Error> {
-    static GUEST: OnceLock<Result<LinuxGuest, String>> = OnceLock::new();
-    GUEST
-        .get_or_init(|| build().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(Error::Check)
+    static GUEST: OnceLock<Result<LinuxGuest, Error>> = OnceLock::new();
+    // Built once; a failure is kept, and each caller gets its text.
+    match GUEST.get_or_init(build) {
+        Ok(g) => Ok(g.clone()),
+        Err(e) => Err(Error::Check(e.to_string())),
+    }
 }
 
 /// The guest for `test`, or `None` after skipping it (one skip line,
