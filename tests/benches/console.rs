@@ -23,7 +23,7 @@ use xvm_tests::bins::fresh_bin;
 use xvm_tests::console::{DETACH, Terminal, find};
 use xvm_tests::guest::{LINUX_PROMPT, linux};
 use xvm_tests::hermetic::Accounts;
-use xvm_tests::stack::{ConsoleGuest, kvm_boots_linux, read_banner, token};
+use xvm_tests::stack::{ConsoleGuest, read_banner, token};
 
 const IDS: Accounts = Accounts::from_base(47_300);
 const KEYS: usize = 40;
@@ -208,7 +208,7 @@ fn run() -> Result<(), Error> {
         );
     }
     let (dm, cm) = (median(&mut d_rate), median(&mut c_rate));
-    let accel = if kvm_boots_linux() { "KVM" } else { "TCG" };
+    let accel = if g.kvm { "KVM" } else { "TCG" };
     println!("console throughput: {n} bytes x {rounds} rounds, Linux guest under {accel}");
     println!("{:<44} {:>12}", "path", "median kB/s");
     println!(

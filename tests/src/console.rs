@@ -442,3 +442,59 @@ pub fn own_store(
     }
     Ok(daemon)
 }
+
+/// Whether KVM boots the Linux guest here: `/dev/kvm` opens and a root
+/// qemu under KVM prints the kernel's first line ("Linux version") within
+/// 10 s (it takes well under one where KVM works). On some nested hosts /dev/kvm opens, a boot sector runs, and a
+/// Linux kernel stops after the setup code's "Probing EDD" forever; the
+/// console tests then run the guest under TCG. `XVM_CONSOLE_KVM=1` or
+/// `=0` decides without the probe. Asked once per process.
+pub fn kvm_boots_linux(kernel: &Path, initrd: &Path) -> bool {
+    static KVM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KVM.get_or_init(|| match std::env::var("XVM_CONSOLE_KVM").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => probe_kvm(kernel, initrd),
+    })
+}
+
+fn probe_kvm(kernel: &Path, initrd: &Path) -> bool {
+    let opens = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if !opens {
+        return false;
+    }
+    let child = Command::new("qemu-system-x86_64")
+        .args(["-accel", "kvm", "-m", "256", "-display", "none"])
+        .args(["-nodefaults", "-no-user-config", "-serial", "stdio"])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 earlyprintk=ttyS0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(mut out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                if find(&got, b"Linux version").is_some() {
+                    let _ = tx.send(());
+                    return;
+                }
+            }
+        });
+    }
+    let booted = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    booted
+}

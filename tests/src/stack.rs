@@ -11,7 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bins::{bin, bindir};
-use crate::console::{DETACH, LinuxDomain, Terminal, find, free_port, free_vnc_display};
+use crate::console::{
+    DETACH, LinuxDomain, Terminal, find, free_port, free_vnc_display, kvm_boots_linux,
+};
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
 use crate::hermetic::{Accounts, Hermetic, User, copy_binary, set_mode};
@@ -390,6 +392,8 @@ pub struct ConsoleGuest {
     pub serial: SocketAddr,
     /// Its VNC display (port 5900 + it).
     pub vnc_display: u32,
+    /// Whether it runs under KVM ([`kvm_boots_linux`]); else TCG.
+    pub kvm: bool,
 }
 
 impl ConsoleGuest {
@@ -404,7 +408,8 @@ impl ConsoleGuest {
         linux: &crate::guest::LinuxGuest,
     ) -> Result<ConsoleGuest, Error> {
         let mut stack = Stack::start(test, accounts, image, &[])?;
-        if !kvm_boots_linux() {
+        let kvm = kvm_boots_linux(&linux.kernel, &linux.initrd);
+        if !kvm {
             stack.restart_xend_under_tcg("xend-tcg.log", &[])?;
         }
         if let Some(args) = consoled {
@@ -448,6 +453,7 @@ impl ConsoleGuest {
             domid,
             serial: SocketAddr::from(([127, 0, 0, 1], port)),
             vnc_display,
+            kvm,
         })
     }
 
@@ -529,12 +535,4 @@ pub fn token() -> (u64, String) {
         .map_or(0, |d| d.subsec_nanos());
     let (a, b) = (u64::from(n % 50_000) + 1000, u64::from(std::process::id()));
     (a + b, format!("$(({a}+{b}))"))
-}
-
-/// Whether the console tests let xend use KVM for the Linux guest: only
-/// when `XVM_CONSOLE_KVM=1` says this host's KVM boots it (on the 2-core
-/// nested machine these tests were written on, /dev/kvm opens, a boot
-/// sector runs, and a Linux kernel stops after "Probing EDD").
-pub fn kvm_boots_linux() -> bool {
-    std::env::var("XVM_CONSOLE_KVM").is_ok_and(|v| v == "1")
 }

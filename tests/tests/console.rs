@@ -4,7 +4,8 @@
 //! `xm console` (the setuid xenconsole) on a pty the test drives, through
 //! the loopback TCP serial gate and through xend's VNC gate. alice holds
 //! `virt_manage` by group alone; bob holds nothing. One guest, booted by
-//! the first test, serves every test of this binary (tests serialized).
+//! the first test, serves every test of this binary (tests serialized);
+//! under KVM where KVM boots it, else TCG (`console::kvm_boots_linux`).
 
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
