@@ -445,10 +445,11 @@ pub fn own_store(
 
 /// Whether KVM boots the Linux guest here: `/dev/kvm` opens and a root
 /// qemu under KVM prints the kernel's first line ("Linux version") within
-/// 10 s (it takes well under one where KVM works). On some nested hosts /dev/kvm opens, a boot sector runs, and a
-/// Linux kernel stops after the setup code's "Probing EDD" forever; the
-/// console tests then run the guest under TCG. `XVM_CONSOLE_KVM=1` or
-/// `=0` decides without the probe. Asked once per process.
+/// 10 s (well under one where KVM works). On some nested hosts /dev/kvm
+/// opens, a boot sector runs, and a Linux kernel stops for good after the
+/// setup code's "Probing EDD"; the console tests then run the guest under
+/// TCG. `XVM_CONSOLE_KVM=1` or `=0` decides without the probe. Asked once
+/// per process.
 pub fn kvm_boots_linux(kernel: &Path, initrd: &Path) -> bool {
     static KVM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *KVM.get_or_init(|| match std::env::var("XVM_CONSOLE_KVM").as_deref() {
