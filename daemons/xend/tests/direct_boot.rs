@@ -6,13 +6,15 @@
 //! prints its banner and prompt on the serial socket, and answers a
 //! command typed there. Landlock lets that qemu read those two files and
 //! not a readable file beside them (asked over QMP, which opens what it
-//! is told). Under TCG: this machine's KVM is not needed (and a guest
-//! kernel's boot is the same code either way).
+//! is told). Under KVM where KVM boots the kernel
+//! (`xvm_tests::console::kvm_boots_linux`: on some nested hosts /dev/kvm
+//! opens and stops a Linux kernel after its setup code), else TCG.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use privlib::testing::in_private_tmpfs;
@@ -28,6 +30,35 @@ use xvm_tests::{Error, check, require_program, require_root};
 
 const BASE: u32 = 49_600;
 const DOMID: u32 = 9;
+/// The kvm group of the hermetic /dev/kvm.
+const KVM_GID: u32 = 49_690;
+
+/// In the private namespace: a /dev/kvm node (the host's device number)
+/// of group [`KVM_GID`], mode 0660, bound over the host's (which may be
+/// root's alone), as device_model.rs makes it.
+fn hermetic_kvm(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata("/dev/kvm")
+        .map_err(Error::io("stat", "/dev/kvm"))?
+        .rdev();
+    let node = dir.join("kvm").display().to_string();
+    let (major, minor) = (libc::major(rdev).to_string(), libc::minor(rdev).to_string());
+    for (program, args) in [
+        ("mknod", vec!["-m", "0660", &node, "c", &major, &minor]),
+        ("chgrp", vec![&KVM_GID.to_string(), &node]),
+        ("mount", vec!["--bind", &node, "/dev/kvm"]),
+    ] {
+        let st = Command::new(program)
+            .args(&args)
+            .status()
+            .map_err(|source| Error::Spawn {
+                program: program.into(),
+                source,
+            })?;
+        check(st.success(), format!("{program} {args:?}: {st}"))?;
+    }
+    Ok(())
+}
 
 /// How long the guest may take to give its prompt (TCG on a busy
 /// machine; it takes seconds).
@@ -105,8 +136,13 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
     let Some(guest) = require_linux_guest(test) else {
         return;
     };
+    let kvm = xvm_tests::console::kvm_boots_linux(&guest.kernel, &guest.initrd);
+    let accel = if kvm { "KVM" } else { "TCG" };
     let verdict = in_private_tmpfs("xend-direct-boot", |dir| {
         let e = |e: std::io::Error| e.to_string();
+        if kvm {
+            hermetic_kvm(dir)?;
+        }
         // The image directory is the tmpfs: the guest's files copied in
         // (the cache is elsewhere), world-readable as qemu needs them.
         let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
@@ -131,7 +167,7 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             text: &text,
         };
         let prepared = prepare(
-            &Settings::device_model_only(dir, BASE, None),
+            &Settings::device_model_only(dir, BASE, kvm.then_some(KVM_GID)),
             req,
             &Host::own_uids(),
         )
@@ -156,7 +192,7 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             let at = read_until(pid, &mut s, &mut got, 0, LINUX_BANNER, BOOT)?;
             let at = read_until(pid, &mut s, &mut got, at, LINUX_PROMPT, BOOT)?;
             eprintln!(
-                "{test}: banner and prompt {:.1} s after the spawn (TCG)",
+                "{test}: banner and prompt {:.1} s after the spawn ({accel})",
                 started.elapsed().as_secs_f64()
             );
             s.write_all(b"echo xvm-$((6*7))\n")
@@ -174,6 +210,11 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             check_unprivileged_qemu(pid, BASE + DOMID)?;
             let cmdline = format!("/proc/{pid}/cmdline");
             let cmd = std::fs::read_to_string(&cmdline).map_err(Error::io("read", &cmdline))?;
+            let want = if kvm { "accel=kvm" } else { "accel=tcg" };
+            check(
+                cmd.contains(want),
+                format!("qemu runs with {want}: {cmd:?}"),
+            )?;
             check(
                 cmd.contains("-kernel\0/proc/self/fd/") && cmd.contains("-initrd\0/proc/self/fd/"),
                 format!("qemu got the kernel and ramdisk by fd: {cmd:?}"),
