@@ -213,26 +213,13 @@ impl Stack {
         Ok(())
     }
 
-    /// [`Stack::restart_xend`], but xend sees `/dev/null` as `/dev/kvm`
-    /// (bound over it in its own mount namespace), so its device models
-    /// run under TCG: on a host whose KVM opens yet cannot boot the Linux
+    /// [`Stack::restart_xend`] with `--accel tcg`: its device models run
+    /// under TCG, on a host whose KVM opens yet cannot boot the Linux
     /// guest (a nested one whose guest kernel stops after "Probing EDD").
     pub fn restart_xend_under_tcg(&mut self, log: &str, xend_args: &[&str]) -> Result<(), Error> {
-        self.xend.kill();
-        let dm = self.accounts().dm_base.to_string();
-        let mut cmd = self.tree.command(Path::new("sh"));
-        cmd.args([
-            "-c",
-            "mount --bind /dev/null /dev/kvm && exec \"$0\" \"$@\"",
-        ])
-        .arg(bin("xend")?)
-        .args(["--system", "--dm-uid-base", &dm])
-        .args(xend_args);
-        let d = Daemon::spawn("xend", cmd, &self.tree.base().join(log))?
-            .ready_when_logged("xend serving")?;
-        self.tree.reap_at_end(d.pid());
-        self.xend = d;
-        Ok(())
+        let mut args = vec!["--accel", "tcg"];
+        args.extend_from_slice(xend_args);
+        self.restart_xend(log, &args)
     }
 
     /// Installs the setuid xenconsole ([`install_xenconsole`]) and starts
