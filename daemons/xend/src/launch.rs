@@ -15,7 +15,11 @@
 //! - P3. the disks: at most the IDE controller's four, each opened by
 //!   xend beneath an image directory (the checks are made on the open fd,
 //!   which is what qemu gets: nothing can be swapped in between), with a
-//!   read-only twin, one per configured disk;
+//!   read-only twin, one per configured disk; then the kernel and
+//!   ramdisk of a direct kernel boot (`kernel`, `ramdisk`), opened the
+//!   same way but read-only, regular files whose mode bits let the device
+//!   model's uid read them (qemu opens them again through
+//!   `/proc/self/fd/N`);
 //! - P4. the device nodes of its private `/dev` (null, zero, urandom, and
 //!   kvm when used): character devices on the host;
 //! - P5. the limits: xend's hard `RLIMIT_NOFILE` leaves room for
@@ -44,8 +48,9 @@
 //!    only it, whose mount namespace gets a read-only tmpfs /dev with
 //!    only the P4 nodes (the device model unshares nothing else, and
 //!    nothing before the ids change); no capability left; no_new_privs;
-//!    Landlock (read /usr and the loader cache, read-write only those
-//!    nodes); seccomp (no fork, no further exec, no network sockets); exec
+//!    Landlock (read /usr, the loader cache, and the kernel and ramdisk
+//!    xend opened: the rule is made on xend's own fd, so it names the
+//!    very files checked; read-write only those nodes); seccomp (no fork, no further exec, no network sockets); exec
 //!    qemu, which adds its own `-sandbox` filter;
 //! 5. the log pump (a failure is logged: the domain runs without its log);
 //! 6. its saved state, before anything else can happen to this xend
