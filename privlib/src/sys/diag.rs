@@ -165,6 +165,9 @@ pub fn request(src: SocketAddr, dst: SocketAddr, seq: u32) -> Option<[u8; REQ_LE
     Some(b)
 }
 
+/// `TCP_ESTABLISHED` in the kernel's TCP states (`idiag_state`).
+const TCP_ESTABLISHED: u8 = 1;
+
 /// Whether a datagram's sender, as `recvfrom` reports it, is the kernel:
 /// a netlink address with port 0 and no multicast group.
 pub fn from_kernel(from: &libc::sockaddr_nl, len: libc::socklen_t) -> bool {
@@ -228,6 +231,16 @@ pub fn parse_reply(reply: &[u8], req: &[u8; REQ_LEN]) -> Result<Option<u32>, Dia
     // compare: the kernel found the socket by these fields alone.
     if reply[16 + 4..16 + 4 + 36] != req[24..60] {
         return Err(bad("answer names another socket"));
+    }
+    // Only an open, connected socket has an owner to speak of. An exact
+    // lookup finds TIME_WAIT sockets too, and the kernel reports those
+    // (what is left of a client that connected, wrote and closed before
+    // the accept) with uid 0 and inode 0: taking that uid would let anyone
+    // pass a gate as root. A socket no process holds any more (inode 0)
+    // or one past ESTABLISHED has no identity.
+    let inode = u32_at(16 + 68)?;
+    if reply[17] != TCP_ESTABLISHED || inode == 0 {
+        return Ok(None);
     }
     Ok(Some(u32_at(16 + 64)?))
 }

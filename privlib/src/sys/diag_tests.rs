@@ -17,7 +17,9 @@ fn answer(req: &[u8; REQ_LEN], uid: u32) -> Vec<u8> {
     reply[8..12].copy_from_slice(&req[8..12]);
     reply[16] = req[16];
     reply[20..56].copy_from_slice(&req[24..60]);
+    reply[17] = 1; // ESTABLISHED
     reply[16 + 64..16 + 68].copy_from_slice(&uid.to_ne_bytes());
+    reply[16 + 68..16 + 72].copy_from_slice(&4242u32.to_ne_bytes());
     reply
 }
 
@@ -30,6 +32,42 @@ fn error(req: &[u8; REQ_LEN], errno: i32) -> Vec<u8> {
     reply[16..20].copy_from_slice(&errno.to_ne_bytes());
     reply[20..36].copy_from_slice(&req[0..16]);
     reply
+}
+
+#[test]
+fn a_socket_no_one_holds_or_past_established_has_no_owner() {
+    let (a, b) = pair();
+    let req = request(a, b, 9).expect("req");
+    // What the kernel says of a TIME_WAIT socket: uid 0, inode 0.
+    let mut tw = answer(&req, 0);
+    tw[17] = 6;
+    tw[16 + 68..16 + 72].copy_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(parse_reply(&tw, &req).expect("parses"), None);
+    // An orphan (closed by its process, still FIN_WAIT) keeps its uid but
+    // has no inode; a half-closed one is past ESTABLISHED.
+    let mut orphan = answer(&req, 1000);
+    orphan[16 + 68..16 + 72].copy_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(parse_reply(&orphan, &req).expect("parses"), None);
+    let mut fin = answer(&req, 1000);
+    fin[17] = 4;
+    assert_eq!(parse_reply(&fin, &req).expect("parses"), None);
+}
+
+#[test]
+fn a_client_that_wrote_and_closed_before_the_accept_is_nobody() {
+    use std::io::Write;
+    let srv = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut client =
+        std::net::TcpStream::connect(srv.local_addr().expect("addr")).expect("connect");
+    let src = client.local_addr().expect("addr");
+    let dst = client.peer_addr().expect("addr");
+    client.write_all(b"typed before the gate\n").expect("write");
+    drop(client);
+    // The server acknowledges the FIN at once on loopback: the client's
+    // socket is an orphan, then TIME_WAIT (reported as uid 0).
+    std::thread::sleep(Duration::from_millis(50));
+    let (_conn, _) = srv.accept().expect("accept");
+    assert_eq!(lookup(src, dst).expect("lookup"), None);
 }
 
 #[test]
