@@ -51,6 +51,19 @@ pub mod tty {
     };
 }
 
+/// The calling thread's securebits (`PR_GET_SECUREBITS`), and the bits
+/// privlib's drops lock: uid 0 never special again, set*id never touching
+/// capabilities.
+pub mod securebits {
+    pub use crate::sys::secbit::LOCKED_NOROOT;
+
+    /// The calling thread's securebits.
+    pub fn get() -> u32 {
+        use crate::sys::Sys;
+        crate::sys::Linux.securebits()
+    }
+}
+
 /// Detaches from the terminal and the session (fork, setsid, fork).
 pub use crate::sys::child::daemonize;
 

@@ -44,12 +44,22 @@ pub(crate) fn caller() -> Result<Caller, CredError> {
 
 /// Checks the process is the caller and nothing more: all four uids and
 /// gids the caller's, every capability set empty (inheritable,
-/// permitted, effective, bounding, ambient), NoNewPrivs set.
+/// permitted, effective, bounding, ambient), NoNewPrivs set, and the
+/// securebits NOROOT and NO_SETUID_FIXUP set and locked.
 pub(crate) fn verify_relinquished(who: &Caller) -> Result<(), CredError> {
     let c = read_cred(Path::new("/proc"), "self").map_err(CredError::Proc)?;
-    match what_is_left(who, &c) {
-        None => Ok(()),
-        Some(left) => Err(CredError::StillPrivileged(left)),
+    let mut left: Vec<String> = what_is_left(who, &c).into_iter().collect();
+    // /proc does not show the securebits: ask the kernel. Unlocked, uid 0
+    // would mean all privileges again after an exec.
+    let bits = privlib::os::securebits::get();
+    let want = privlib::os::securebits::LOCKED_NOROOT;
+    if bits & want != want {
+        left.push(format!("securebits {bits:#x}, not {want:#x} locked"));
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(CredError::StillPrivileged(left.join(", ")))
     }
 }
 
