@@ -199,7 +199,12 @@ fn parse_serial(s: &str) -> Result<Option<TcpListen>, SerialFault> {
         let (h, after) = r.split_once(']').ok_or(SerialFault::Host)?;
         let port = after.strip_prefix(':').ok_or(SerialFault::Port)?;
         let ip: std::net::Ipv6Addr = h.parse().map_err(|_| SerialFault::Host)?;
-        (std::net::IpAddr::V6(ip), port)
+        // An IPv4-mapped address is the IPv4 one: a listener there gets
+        // IPv4 clients, whose owner sock_diag finds as AF_INET sockets.
+        let ip = ip
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(ip), std::net::IpAddr::V4);
+        (ip, port)
     } else {
         let (h, port) = hostport.rsplit_once(':').ok_or(SerialFault::Port)?;
         let ip = if h == "localhost" {

@@ -202,6 +202,7 @@ fn serial_on_tcp_is_read_and_checked() {
         ("tcp:localhost:4555", "127.0.0.1:4555"),
         ("telnet:127.0.0.1:4556,server,nowait", "127.0.0.1:4556"),
         ("tcp:[::1]:4557", "[::1]:4557"),
+        ("tcp:[::ffff:127.0.0.1]:4559", "127.0.0.1:4559"),
         ("tcp:0.0.0.0:4558", "0.0.0.0:4558"),
     ] {
         let c = parse(Path::new("g"), &format!("{HEAD}serial = '{v}'\n")).expect(v);
