@@ -10,6 +10,15 @@
 //! through a small buffer; when it is full, they are not read until it
 //! drains. Over the rate limit, the serial socket is not read until the
 //! next period.
+//!
+//! The TCP serial (`serial/0/tcp`): when its bind fails (someone else
+//! listens on the port first, and could pose as the guest to a client),
+//! the failure is logged as an error and the state is published for the
+//! daemon to write to `serial/0/tcp-state` ([`TCP_STATE_KEY`]): `refused:
+//! bind ADDR: WHY; trying again` while it retries (every [`TCP_RETRY`],
+//! at most [`TCP_MAX_TRIES`] times), `refused: ...; gave up` after, and
+//! `listening` once it listens. A client should trust the port only when
+//! the state says `listening`.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -34,6 +43,14 @@ pub const RETRY: Duration = Duration::from_millis(250);
 /// How many times in a row (one [`RETRY`] apart: a minute) before the
 /// daemon stops trying a domain's serial socket.
 pub const MAX_TRIES: u32 = 240;
+/// The store key beside `serial/0/tcp` saying whether xenconsoled listens
+/// on that address (`listening`) or could not (`refused: ...`).
+pub const TCP_STATE_KEY: &str = "serial/0/tcp-state";
+/// How often a TCP serial whose bind failed is tried again.
+pub const TCP_RETRY: Duration = Duration::from_secs(1);
+/// How many binds in a row (one [`TCP_RETRY`] apart: five minutes) before
+/// the daemon stops trying a domain's TCP serial.
+pub const TCP_MAX_TRIES: u32 = 300;
 /// Bytes read from the serial socket at once.
 const CHUNK: usize = 64 * 1024;
 
@@ -61,6 +78,15 @@ enum Serial {
     Up(UnixStream),
     /// Tried [`MAX_TRIES`] times in a row.
     GaveUp,
+}
+
+/// A TCP serial whose bind failed: when to try again, and how often it
+/// failed in a row.
+#[derive(Debug)]
+struct TcpPending {
+    addr: SocketAddr,
+    next: Instant,
+    tries: u32,
 }
 
 /// Which of a console's fds a pollfd is.
@@ -92,6 +118,10 @@ pub struct Console {
     log: Option<LogFile>,
     rate: RateLimit,
     tcp: Option<TcpServe>,
+    tcp_pending: Option<TcpPending>,
+    /// A TCP serial state not yet taken by the daemon for the store.
+    tcp_state: Option<String>,
+    limit: usize,
     discarded: u64,
     burst: bool,
 }
@@ -124,18 +154,8 @@ impl Console {
             )?),
             None => None,
         };
-        let tcp = match tcp {
-            Some(a) => match TcpServe::bind(a, limit) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::error!(domid, addr = %a, "serial tcp: {e}");
-                    None
-                }
-            },
-            None => None,
-        };
         let now = Instant::now();
-        Ok(Console {
+        let mut c = Console {
             domid,
             tty: pty.path,
             socket: s.xend_run.join(format!("domains/{domid}/serial")),
@@ -149,10 +169,66 @@ impl Console {
             to_guest: Bounded::new(TO_GUEST),
             log,
             rate: RateLimit::new(s.rate_limit, now),
-            tcp,
+            tcp: None,
+            tcp_pending: tcp.map(|addr| TcpPending {
+                addr,
+                next: now,
+                tries: 0,
+            }),
+            tcp_state: None,
+            limit,
             discarded: 0,
             burst: false,
-        })
+        };
+        c.try_tcp(now);
+        Ok(c)
+    }
+
+    /// Binds the TCP serial when a bind is due; on failure, an error
+    /// logged and the state set for the store.
+    fn try_tcp(&mut self, now: Instant) {
+        let Some(p) = &mut self.tcp_pending else {
+            return;
+        };
+        if now < p.next {
+            return;
+        }
+        let addr = p.addr;
+        match TcpServe::bind(addr, self.limit) {
+            Ok(t) => {
+                if p.tries > 0 {
+                    tracing::info!(domid = self.domid, %addr, tries = p.tries, "serial tcp: listening at last");
+                }
+                self.tcp = Some(t);
+                self.tcp_pending = None;
+                self.tcp_state = Some("listening".into());
+            }
+            Err(e) => {
+                p.tries += 1;
+                let why = match e.kind() {
+                    io::ErrorKind::AddrInUse => "address in use".to_string(),
+                    _ => e.to_string(),
+                };
+                if p.tries >= TCP_MAX_TRIES {
+                    tracing::error!(domid = self.domid, %addr, "serial tcp: bind {addr}: {why}: gave up after {TCP_MAX_TRIES} tries; whoever listens there is not this console");
+                    self.tcp_pending = None;
+                    self.tcp_state = Some(format!("refused: bind {addr}: {why}; gave up"));
+                } else {
+                    p.next = now + TCP_RETRY;
+                    // The state is the same text at every retry.
+                    if p.tries == 1 {
+                        tracing::error!(domid = self.domid, %addr, "serial tcp: bind {addr}: {why}; whoever listens there is not this console ({TCP_STATE_KEY} says so); trying again every {TCP_RETRY:?}");
+                        self.tcp_state = Some(format!("refused: bind {addr}: {why}; trying again"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The TCP serial's new state for `serial/0/tcp-state`, once each
+    /// time it changes (none when the domain has no TCP serial).
+    pub fn take_tcp_state(&mut self) -> Option<String> {
+        self.tcp_state.take()
     }
 
     /// The TCP serial's address, when it listens.
@@ -207,15 +283,22 @@ impl Console {
 
     /// When this console next needs the loop without an fd event.
     pub fn deadline(&mut self, now: Instant) -> Option<Instant> {
-        match &self.serial {
+        let serial = match &self.serial {
             Serial::Waiting { next, .. } => Some(*next),
             Serial::Up(_) => self.rate.resume_at(now),
             Serial::GaveUp => None,
+        };
+        let tcp = self.tcp_pending.as_ref().map(|p| p.next);
+        match (serial, tcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Tries the serial socket when it is due.
+    /// Tries the serial socket, and a TCP serial whose bind failed, when
+    /// they are due.
     pub fn tick(&mut self, now: Instant) {
+        self.try_tcp(now);
         let Serial::Waiting { next, tries } = self.serial else {
             return;
         };

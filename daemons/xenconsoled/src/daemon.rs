@@ -6,6 +6,14 @@
 //! `/local/domain`, attaches every introduced domain it has no console
 //! for (writing `console/tty` and `serial/0/tty`), and detaches every
 //! console whose domain is no longer introduced (its pty and log closed).
+//! A domid is reused at once (xend hands out the lowest free one), so a
+//! release and the next introduce may land in one rescan: each console is
+//! kept under the domain's identity (`/local/domain/N/vm`, `/vm/UUID`,
+//! and its `name`), and one whose domid now names another domain is
+//! closed and a new one attached (new tty keys, the new guest's log, its
+//! own `serial/0/tcp` and `console/limit`).
+//! Each domain's TCP serial state goes to `serial/0/tcp-state`
+//! (`listening`, or `refused: ...`: see [`crate::console`]).
 //! SIGHUP reopens every log; SIGTERM (or SIGINT) ends the loop.
 
 use std::collections::BTreeMap;
@@ -18,7 +26,7 @@ use xenstored::client::{Client, ClientError};
 use xenstored::wire::XsError;
 
 use crate::buffer::limit_from_store;
-use crate::console::{Console, ConsoleSettings, Fd};
+use crate::console::{Console, ConsoleSettings, Fd, TCP_STATE_KEY};
 use crate::gate::{SerialListen, listen_addr};
 use crate::logfile::LogFile;
 
@@ -49,6 +57,17 @@ pub struct Daemon {
     listen: SerialListen,
     hv_log: Option<LogFile>,
     consoles: BTreeMap<u32, Console>,
+    /// Each console's domain identity ([`Identity`]) when it was attached.
+    ids: BTreeMap<u32, Identity>,
+}
+
+/// What tells one domain from the next one given the same domid: its
+/// `vm` key (`/vm/UUID`, unique per domain) and its name, as read from
+/// the store (`None`: no such key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    vm: Option<Vec<u8>>,
+    name: Option<Vec<u8>>,
 }
 
 enum Ev {
@@ -80,6 +99,7 @@ impl Daemon {
             listen,
             hv_log,
             consoles: BTreeMap::new(),
+            ids: BTreeMap::new(),
         })
     }
 
@@ -128,20 +148,72 @@ impl Daemon {
             .collect();
         for domid in gone {
             self.consoles.remove(&domid);
+            self.ids.remove(&domid);
             tracing::info!(domid, "domain released: console closed");
             self.hv(&format!("domain {domid} released: console closed"));
         }
         for domid in live {
+            let id = self.identity(domid)?;
             if self.consoles.contains_key(&domid) {
-                continue;
+                if self.ids.get(&domid) == Some(&id) {
+                    continue;
+                }
+                // Released and its domid given to a new domain between
+                // two rescans: the old console is the old domain's.
+                self.consoles.remove(&domid);
+                self.ids.remove(&domid);
+                tracing::info!(
+                    domid,
+                    "domid reused by a new domain: the old console closed"
+                );
+                self.hv(&format!(
+                    "domain {domid} released: console closed (domid reused)"
+                ));
             }
             if self.consoles.len() >= MAX_DOMAINS {
                 tracing::error!(domid, "{MAX_DOMAINS} consoles open: not attached");
                 continue;
             }
-            self.attach(domid)?;
+            self.attach(domid, id)?;
+        }
+        self.publish_tcp_states()
+    }
+
+    fn identity(&mut self, domid: u32) -> Result<Identity, LoopError> {
+        let base = format!("/local/domain/{domid}");
+        Ok(Identity {
+            vm: self.read_opt(&format!("{base}/vm"))?,
+            name: self.read_opt(&format!("{base}/name"))?,
+        })
+    }
+
+    /// Writes each TCP serial state that changed to `serial/0/tcp-state`.
+    fn publish_tcp_states(&mut self) -> Result<(), LoopError> {
+        let states: Vec<(u32, String)> = self
+            .consoles
+            .iter_mut()
+            .filter_map(|(d, c)| c.take_tcp_state().map(|s| (*d, s)))
+            .collect();
+        for (domid, state) in states {
+            self.write_state(domid, &state)?;
         }
         Ok(())
+    }
+
+    fn write_state(&mut self, domid: u32, state: &str) -> Result<(), LoopError> {
+        if state.starts_with("refused") {
+            self.hv(&format!("domain {domid} serial tcp {state}"));
+        }
+        let key = format!("/local/domain/{domid}/{TCP_STATE_KEY}");
+        match self.xs.write(0, &key, state.as_bytes()) {
+            Ok(()) => Ok(()),
+            // Released meanwhile: the next rescan closes it.
+            Err(ClientError::Xs(e)) => {
+                tracing::warn!(domid, "writing {TCP_STATE_KEY}: {e}");
+                Ok(())
+            }
+            Err(e) => Err(LoopError::Store(e)),
+        }
     }
 
     fn read_opt(&mut self, path: &str) -> Result<Option<Vec<u8>>, LoopError> {
@@ -152,7 +224,7 @@ impl Daemon {
         }
     }
 
-    fn attach(&mut self, domid: u32) -> Result<(), LoopError> {
+    fn attach(&mut self, domid: u32, id: Identity) -> Result<(), LoopError> {
         let base = format!("/local/domain/{domid}");
         let name = self.read_opt(&format!("{base}/name"))?.unwrap_or_default();
         let name = String::from_utf8_lossy(&name).into_owned();
@@ -168,6 +240,7 @@ impl Daemon {
                 }
                 Err(e) => {
                     tracing::warn!(domid, "{e}");
+                    self.write_state(domid, &format!("refused: {e}"))?;
                     None
                 }
             },
@@ -191,6 +264,7 @@ impl Daemon {
         tracing::info!(domid, name = %name, tty = %tty, limit, tcp = ?c.tcp_addr(), serial = %c.socket().display(), "console attached");
         self.hv(&format!("domain {domid} ({name}) attached: {tty}"));
         self.consoles.insert(domid, c);
+        self.ids.insert(domid, id);
         Ok(())
     }
 
@@ -220,6 +294,9 @@ impl Daemon {
             what.push(Ev::Signal);
             for c in self.consoles.values_mut() {
                 c.tick(now);
+            }
+            self.publish_tcp_states()?;
+            for c in self.consoles.values_mut() {
                 if let Some(d) = c.deadline(now) {
                     wake = wake.min(d);
                 }

@@ -179,17 +179,44 @@ impl Paths {
     }
 }
 
+/// Makes `dir` (and its parents), then sets its mode and, when `owner`,
+/// its owner on the directory itself: the last component is opened with
+/// no symlink followed (O_DIRECTORY, RESOLVE_NO_SYMLINKS beneath its
+/// parent) and changed through that fd, so a symlink put in its place
+/// (started as root, a chown would give its target away) is refused.
 fn make_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), StartError> {
+    use std::os::fd::AsFd;
     use std::os::unix::fs::PermissionsExt;
     let e = |source| StartError::Dir {
         dir: dir.to_path_buf(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(e)?;
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Err(e(io::Error::other("no parent directory")));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let up = std::fs::File::open(parent).map_err(e)?;
+    let fd = privlib::os::fs::open_no_symlinks(Some(up.as_fd()), Path::new(name), true).map_err(
+        |source| {
+            let link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+            e(if link {
+                io::Error::other("is a symlink: refused (a real directory is expected)")
+            } else {
+                source
+            })
+        },
+    )?;
     if let Some((u, g)) = owner {
-        std::os::unix::fs::chown(dir, Some(u), Some(g)).map_err(e)?;
+        privlib::os::fs::chown_fd(fd.as_fd(), u, g).map_err(e)?;
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(e)
+    std::fs::File::from(fd)
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(e)
 }
 
 /// Starts xenconsoled and serves until SIGTERM (`Ok`) or a failure.
@@ -312,4 +339,38 @@ pub fn start(a: Options) -> Result<(), StartError> {
         "xenconsoled serving"
     );
     d.run().map_err(StartError::Loop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn a_symlink_in_the_directory_s_place_is_refused_and_its_target_left_alone() {
+        let d = std::env::temp_dir().join(format!("xcd-make-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let target = d.join("elsewhere");
+        std::fs::create_dir_all(&target).expect("target");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let before = std::fs::metadata(&target).expect("stat");
+        let link = d.join("run");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        // As root the chown would succeed; as anyone, the chmod would.
+        let r = make_dir(&link, 0o700, Some((before.uid() + 1, before.gid() + 1)));
+        let msg = r.map(|()| String::new()).unwrap_or_else(|e| e.to_string());
+        assert!(msg.contains("is a symlink: refused"), "{msg:?}");
+        let after = std::fs::metadata(&target).expect("stat");
+        assert_eq!(
+            (after.uid(), after.gid(), after.mode()),
+            (before.uid(), before.gid(), before.mode())
+        );
+        // A real directory is made and given its mode.
+        let real = d.join("real/sub");
+        make_dir(&real, 0o700, None).expect("make_dir");
+        let m = std::fs::metadata(&real).expect("stat");
+        assert!(m.is_dir());
+        assert_eq!(m.mode() & 0o7777, 0o700);
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
 
 use privlib::Policy;
 
@@ -13,6 +12,12 @@ use crate::buffer::Bounded;
 use crate::gate::{self, Admit};
 
 pub use crate::gate::MAX_CLIENTS;
+
+/// Connections taken from the listener per wake-up (as xend's gates do):
+/// the rest wait in the kernel's backlog for the next turn of the loop, so
+/// a flood of connections cannot keep the loop from the pty, the serial
+/// socket and the served clients.
+pub const MAX_ACCEPTS: usize = 8;
 
 /// One served client.
 #[derive(Debug)]
@@ -57,18 +62,22 @@ impl TcpServe {
         })
     }
 
-    /// Accepts what waits, admitting or refusing each ([`gate::admit`]).
-    pub fn accept(&mut self, domid: u32, policy: &Policy) {
-        loop {
+    /// Accepts what waits, at most [`MAX_ACCEPTS`], admitting or refusing
+    /// each ([`gate::admit`]); how many it took. What is left is seen at
+    /// the next poll.
+    pub fn accept(&mut self, domid: u32, policy: &Policy) -> usize {
+        let mut taken = 0;
+        while taken < MAX_ACCEPTS {
             let (stream, peer) = match self.listener.accept() {
                 Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!(domid, addr = %self.addr, "accept: {e}");
-                    return;
+                    break;
                 }
             };
+            taken += 1;
             let uid = privlib::peer::tcp_peer_uid(&stream).unwrap_or_else(|e| {
                 tracing::warn!(domid, %peer, "sock_diag: {e}");
                 None
@@ -92,6 +101,7 @@ impl TcpServe {
                 }
             }
         }
+        taken
     }
 
     /// Queues guest output for every client; drops those that fell too
@@ -145,11 +155,12 @@ impl TcpServe {
 }
 
 /// One line, then close: nothing of the guest's has been queued for it.
+/// Never waits: a fresh socket's send buffer takes one line, and should
+/// it not, the line is cut rather than the loop held up.
 fn refuse(mut stream: TcpStream, line: &str) {
-    // A fresh socket's send buffer takes one line; the timeout only
-    // guards against the impossible.
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-    let _ = stream.write_all(format!("{line}\n").as_bytes());
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = stream.write(format!("{line}\n").as_bytes());
+    }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -179,5 +190,28 @@ mod tests {
         assert_eq!(t.clients.len(), 1);
         assert_eq!(t.clients[0].who, "keeps up");
         assert_eq!(t.clients[0].out.len(), 6000);
+    }
+
+    #[test]
+    fn one_wake_up_takes_at_most_max_accepts_connections_and_the_next_the_rest() {
+        // Nobody holds anything: every connection is refused.
+        let policy = Policy::parse("", std::path::Path::new("empty.toml")).expect("policy");
+        let mut t = TcpServe::bind("127.0.0.1:0".parse().expect("addr"), 8192).expect("bind");
+        let conns: Vec<TcpStream> = (0..MAX_ACCEPTS * 2 + 3)
+            .map(|_| TcpStream::connect(t.addr).expect("connect"))
+            .collect();
+        assert_eq!(t.accept(1, &policy), MAX_ACCEPTS);
+        assert_eq!(t.accept(1, &policy), MAX_ACCEPTS);
+        assert_eq!(t.accept(1, &policy), 3);
+        assert_eq!(t.accept(1, &policy), 0);
+        assert!(t.clients.is_empty());
+        // Each refused one got its line and the end of the stream.
+        for mut c in conns {
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .expect("timeout");
+            let mut got = String::new();
+            c.read_to_string(&mut got).expect("read");
+            assert!(got.starts_with("xenconsoled: refused: "), "{got:?}");
+        }
     }
 }
