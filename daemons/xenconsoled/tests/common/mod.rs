@@ -36,6 +36,8 @@ pub(crate) struct Fixture {
     pub(crate) xs: Client,
     /// The tree (dropped last).
     pub(crate) tree: Hermetic,
+    /// Domains introduced so far (each gets its own /vm/UUID).
+    pub(crate) domains: u32,
 }
 
 impl Fixture {
@@ -64,6 +66,7 @@ impl Fixture {
             xenstored,
             xs,
             tree,
+            domains: 0,
         })
     }
 
@@ -117,9 +120,13 @@ impl Fixture {
     ) -> Result<(), Error> {
         let base = format!("/local/domain/{domid}");
         let reader = format!("r{domid}");
+        self.domains += 1;
+        let vm = format!("/vm/00000000-0000-4000-8000-{:012x}", self.domains);
         let r = self.xs.transaction(5, |c, tx| {
             c.write(tx, &format!("{base}/name"), name.as_bytes())?;
             c.write(tx, &format!("{base}/domid"), domid.to_string().as_bytes())?;
+            // xend's /vm/UUID: unique to this domain, whatever its domid.
+            c.write(tx, &format!("{base}/vm"), vm.as_bytes())?;
             for d in ["console", "serial/0"] {
                 c.mkdir(tx, &format!("{base}/{d}"))?;
                 c.set_perms(tx, &format!("{base}/{d}"), &["n0", &reader])?;
