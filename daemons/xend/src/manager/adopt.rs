@@ -194,18 +194,56 @@ impl Manager {
     /// The TCP listener of an adopted domain's VNC, made again where its
     /// config says (the old xend's died with it). A failure leaves the
     /// domain adopted without it (the guest runs on, and its unix socket
-    /// still serves), with a warning: an address this xend may not open
-    /// (`--vnc-listen` changed), a port someone else took meanwhile.
+    /// still serves), logged as an error naming the address and, for a
+    /// port someone took while xend was down, the uid that listens there
+    /// now; and the store's `console/vnc-port` and `console/vnc-listen`
+    /// are removed ([`vnc::unpublish`]): they would send a `virt_manage`
+    /// user's viewer to whoever holds the address, to be shown a screen
+    /// that is not the guest's and to type into it.
     fn rebind_vnc_tcp(&self, d: &Domain) -> Option<std::net::TcpListener> {
-        let made = vnc::listen_addr(&d.config, d.domid).and_then(|at| match at {
-            Some(at) => vnc::allowed(&at, self.vnc_listen)
-                .and_then(|()| vnc::bind(at))
-                .map(Some),
-            None => Ok(None),
-        });
-        made.unwrap_or_else(|e| {
-            tracing::warn!(domid = d.domid, "VNC on TCP not opened again: {e}");
-            None
-        })
+        let domid = d.domid;
+        let at = match vnc::listen_addr(&d.config, domid) {
+            Ok(Some(at)) => at,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(domid, "VNC on TCP not opened again: {e}");
+                self.withdraw_vnc(domid);
+                return None;
+            }
+        };
+        match vnc::allowed(&at, self.vnc_listen).and_then(|()| vnc::bind(at)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let why = match (&e, vnc::listener_uid(&at)) {
+                    (vnc::VncError::InUse { .. }, Some(uid)) => format!(
+                        "uid {uid} took {at} while xend was down: what listens there is not this domain's VNC (`ss -ltnp 'sport = :{}'` names the process)",
+                        at.port()
+                    ),
+                    (vnc::VncError::InUse { .. }, None) => format!(
+                        "another program took {at} while xend was down: what listens there is not this domain's VNC (`ss -ltnp 'sport = :{}'` names it)",
+                        at.port()
+                    ),
+                    _ => e.to_string(),
+                };
+                tracing::error!(
+                    domid,
+                    addr = %at,
+                    "VNC on TCP not opened again: {why}; its console/vnc-port and console/vnc-listen are removed from the store, the domain runs on, its VNC is served on its unix socket only"
+                );
+                self.withdraw_vnc(domid);
+                None
+            }
+        }
+    }
+
+    /// Removes the VNC TCP keys of an adopted domain whose listener was
+    /// not made again (see [`Manager::rebind_vnc_tcp`]).
+    fn withdraw_vnc(&self, domid: u32) {
+        if let Err(e) = vnc::unpublish(&self.s.xenstore, domid) {
+            tracing::error!(
+                domid,
+                "{e}: the store still names a VNC address xend does not hold"
+            );
+        }
     }
 }

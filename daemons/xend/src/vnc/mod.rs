@@ -1,7 +1,8 @@
 //! xend's VNC gate: where a domain's VNC listens on TCP ([`listen_addr`]),
 //! whether this xend may open it there ([`allowed`], by `--vnc-listen`),
-//! the listener ([`bind`]) and its store keys ([`publish`]), and who may
-//! connect ([`admit`]).
+//! the listener ([`bind`]) and its store keys ([`publish`], taken back by
+//! [`unpublish`] when an adopted domain's listener cannot be made again),
+//! and who may connect ([`admit`]).
 //!
 //! qemu keeps no network socket: it serves VNC with `-vnc none`, and xend
 //! listens on its behalf. Each accepted client is handed to qemu over QMP
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use privlib::names::{virt_manage, xvm_control};
 use privlib::{Policy, Ucred, require_any};
 use xenstored::client::{Client as XsClient, ClientError};
+use xenstored::wire::XsError;
 
 use crate::config::DomainConfig;
 
@@ -100,6 +102,15 @@ pub enum VncError {
     /// Its store keys could not be written.
     #[error("writing console/vnc-port to xenstored at {}: {source}", path.display())]
     Store {
+        /// xenstored's socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ClientError,
+    },
+    /// Its store keys could not be removed.
+    #[error("removing console/vnc-port and console/vnc-listen through xenstored at {}: {source}", path.display())]
+    Unpublish {
         /// xenstored's socket.
         path: PathBuf,
         /// The cause.
@@ -189,6 +200,66 @@ pub fn publish(xenstore: &Path, domid: u32, addr: &SocketAddr) -> Result<(), Vnc
         c.write(tx, &format!("{base}/vnc-port"), port.as_bytes())
     })
     .map_err(err)
+}
+
+/// Removes `console/vnc-listen` and `console/vnc-port` of domain `domid`
+/// (a key already gone is no error): the store then advertises no TCP
+/// address that xend does not hold, so no client is sent to a listener
+/// someone else may have bound there.
+pub fn unpublish(xenstore: &Path, domid: u32) -> Result<(), VncError> {
+    let err = |source| VncError::Unpublish {
+        path: xenstore.to_path_buf(),
+        source,
+    };
+    let mut xs = XsClient::connect(xenstore).map_err(err)?;
+    let base = format!("/local/domain/{domid}/console");
+    xs.transaction(5, |c, tx| {
+        for k in ["vnc-port", "vnc-listen"] {
+            match c.rm(tx, &format!("{base}/{k}")) {
+                Ok(()) | Err(ClientError::Xs(XsError::Enoent)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })
+    .map_err(err)
+}
+
+/// Most of `/proc/net/tcp{,6}` read when looking for a listener's owner.
+const MAX_PROC_NET_TCP: u64 = 16 << 20;
+
+/// The uid owning the socket that listens on `addr` in this network
+/// namespace, as `/proc/net/tcp` (or `tcp6`) shows it; `None` when none
+/// is found there (or the file cannot be read). Names who took an
+/// address xend wanted, for its log only: nothing is decided on it.
+pub fn listener_uid(addr: &SocketAddr) -> Option<u32> {
+    use std::io::Read;
+    // The kernel writes each 32-bit word of the address in host order.
+    let (file, ip) = match addr.ip() {
+        IpAddr::V4(v4) => (
+            "/proc/net/tcp",
+            format!("{:08X}", u32::from_ne_bytes(v4.octets())),
+        ),
+        IpAddr::V6(v6) => (
+            "/proc/net/tcp6",
+            v6.octets()
+                .chunks_exact(4)
+                .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+                .collect(),
+        ),
+    };
+    let want = format!("{ip}:{:04X}", addr.port());
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_PROC_NET_TCP).read_to_string(&mut text))
+        .ok()?;
+    text.lines().skip(1).find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid ...; 0A is LISTEN.
+        (w.get(1) == Some(&want.as_str()) && w.get(3) == Some(&"0A"))
+            .then(|| w.get(7).and_then(|u| u.parse().ok()))
+            .flatten()
+    })
 }
 
 /// What becomes of a connection accepted on a VNC listener.
