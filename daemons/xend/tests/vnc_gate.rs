@@ -6,9 +6,16 @@
 //!   one byte read;
 //! - the listener is xend's: qemu has no TCP socket before a client came,
 //!   and never a listening one;
+//! - bob connecting, writing an RFB client version and closing before
+//!   xend's accept is refused too, one audit event each, none granted (the
+//!   kernel reports what is left of his socket with uid 0, and root holds
+//!   `xvm_control`: taken as its owner, that let him in as root);
 //! - the port is in the store (`console/vnc-listen`, `console/vnc-port`);
-//!   a restarted xend opens it again for the domain it adopts; the
-//!   listener is gone once the domain is destroyed;
+//!   a restarted xend opens it again for the domain it adopts; one that
+//!   finds the port taken by bob while xend was down logs an error naming
+//!   the address and bob's uid and removes both keys, so that no viewer is
+//!   sent to bob's listener, and the domain runs on; the listener is gone
+//!   once the domain is destroyed;
 //! - by default (`--vnc-listen` loopback) a config asking for vnclisten
 //!   0.0.0.0 is refused with one line naming the key and the svccfg
 //!   command that allows it; with `--vnc-listen any` xend warns at start,
@@ -18,13 +25,16 @@
 //! so the socket the gate looks up (sock_diag) is owned by that user.
 
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use xvm_tests::hermetic::{User, set_mode};
 use xvm_tests::procfs::process_of;
-use xvm_tests::{Accounts, Error, Stack, check, require_program, require_root, wait_until};
+use xvm_tests::{
+    Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, wait_until,
+};
 
 const IDS: Accounts = Accounts::from_base(47_300);
 
@@ -111,17 +121,24 @@ fn tcp_of(pid: i32) -> Result<Vec<(String, String)>, Error> {
     Ok(out)
 }
 
-/// `console/vnc-listen` and `console/vnc-port` of domain `domid`.
-fn published(s: &Stack, domid: u32) -> Result<(String, u16), Error> {
+/// The store key `console/KEY` of domain `domid`; `None` when it is not
+/// there.
+fn console_key(s: &Stack, domid: u32, key: &str) -> Result<Option<String>, Error> {
     let sock = s.store_socket();
     let mut xs = xenstored::client::Client::connect(&sock)
         .map_err(|e| Error::Check(format!("xenstored at {}: {e}", sock.display())))?;
-    let mut read = |k: &str| {
-        let p = format!("/local/domain/{domid}/console/{k}");
-        xs.read(0, &p)
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .map_err(|e| Error::Check(format!("{p}: {e}")))
-    };
+    let p = format!("/local/domain/{domid}/console/{key}");
+    match xs.read(0, &p) {
+        Ok(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+        Err(xenstored::client::ClientError::Xs(xenstored::wire::XsError::Enoent)) => Ok(None),
+        Err(e) => Err(Error::Check(format!("{p}: {e}"))),
+    }
+}
+
+/// `console/vnc-listen` and `console/vnc-port` of domain `domid`.
+fn published(s: &Stack, domid: u32) -> Result<(String, u16), Error> {
+    let read =
+        |k: &str| console_key(s, domid, k)?.ok_or_else(|| Error::Check(format!("no console/{k}")));
     let listen = read("vnc-listen")?;
     let port = read("vnc-port")?;
     let port = port
@@ -158,6 +175,162 @@ fn gate_holds(s: &Stack, port: u16) -> Result<(), Error> {
             String::from_utf8_lossy(&got)
         ),
     )
+}
+
+/// Audit events in xend's log for connections to `endpoint`: (granted,
+/// denied). Each connection the gate decides gets exactly one.
+fn audits(s: &Stack, endpoint: &str) -> (usize, usize) {
+    let log = s.xend_log();
+    let of = |outcome: &str| {
+        let field = format!("outcome={outcome}");
+        log.lines()
+            .filter(|l| l.contains("xvm::audit") && l.contains(endpoint) && l.contains(&field))
+            .count()
+    };
+    (of("granted"), of("denied"))
+}
+
+/// How many times bob connects, writes and closes at once.
+const HIT_AND_RUN: usize = 8;
+
+/// bob connects to 127.0.0.1:`port` [`HIT_AND_RUN`] times, each time
+/// writing an RFB client version and a few bytes, then closing at once,
+/// before xend has accepted. What is left of such a socket is reported by
+/// the kernel with uid 0, which holds `xvm_control`: each connection must
+/// still be refused (one audit event each, a denial) and none granted, so
+/// none reaches qemu (only a granted one is handed over by QMP).
+fn hit_and_run_is_refused(s: &Stack, domid: u32, port: u16, qemu: i32) -> Result<(), Error> {
+    let endpoint = format!("VNC of domain {domid} on 127.0.0.1:{port}");
+    let (granted, denied) = audits(s, &endpoint);
+    let bob = s.accounts().bob();
+    let groups: Vec<String> = bob.groups.iter().map(u32::to_string).collect();
+    let o = Command::new("setpriv")
+        .arg(format!("--reuid={}", bob.uid))
+        .arg(format!("--regid={}", bob.uid))
+        .arg(format!("--groups={}", groups.join(",")))
+        .args([
+            "bash",
+            "-c",
+            "trap '' PIPE; for _ in $(seq $1); do exec 3<>/dev/tcp/127.0.0.1/$0 || exit 3; \
+             printf 'RFB 003.008\\n\\001\\002\\003\\004' >&3 2>/dev/null; exec 3>&-; done",
+        ])
+        .arg(port.to_string())
+        .arg(HIT_AND_RUN.to_string())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "setpriv bash".into(),
+            source,
+        })?;
+    check(
+        o.status.success(),
+        format!(
+            "bob's connections: {}: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )?;
+    wait_until(
+        Duration::from_secs(20),
+        "the gate to decide bob's closed connections",
+        || {
+            let (g, d) = audits(s, &endpoint);
+            Ok(g + d >= granted + denied + HIT_AND_RUN)
+        },
+    )?;
+    let (g, d) = audits(s, &endpoint);
+    check(
+        g == granted && d == denied + HIT_AND_RUN,
+        format!(
+            "bob's {HIT_AND_RUN} connections closed before the accept: {} granted, {} denied (must be 0 and {HIT_AND_RUN}); xend log:\n{}",
+            g - granted,
+            d - denied,
+            s.xend_log()
+        ),
+    )?;
+    let q = tcp_of(qemu)?;
+    check(
+        q.is_empty(),
+        format!("qemu got a TCP client from bob: {q:?}"),
+    )
+}
+
+/// bob's listener on 127.0.0.1:`port` (perl, as bob); killed when dropped.
+struct Squatter(Child);
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// bob binds 127.0.0.1:`port` and listens there (SO_REUSEADDR, as xend
+/// does, so the refused connections' TIME_WAIT does not stop him).
+fn squat_as(who: &User, port: u16) -> Result<Squatter, Error> {
+    let script = "use Socket; $| = 1; \
+        socket(S, PF_INET, SOCK_STREAM, 0) or die \"socket: $!\"; \
+        setsockopt(S, SOL_SOCKET, SO_REUSEADDR, 1) or die \"setsockopt: $!\"; \
+        bind(S, pack_sockaddr_in($ARGV[0], inet_aton('127.0.0.1'))) or die \"bind: $!\"; \
+        listen(S, 5) or die \"listen: $!\"; print \"listening\\n\"; sleep 600;";
+    let mut child = Command::new("setpriv")
+        .arg(format!("--reuid={}", who.uid))
+        .arg(format!("--regid={}", who.uid))
+        .arg("--clear-groups")
+        .args(["perl", "-e", script])
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            program: "setpriv perl".into(),
+            source,
+        })?;
+    let out = child.stdout.take();
+    let squatter = Squatter(child);
+    let mut line = String::new();
+    if let Some(out) = out {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    check(
+        line == "listening\n",
+        format!("bob could not listen on 127.0.0.1:{port}: {line:?}"),
+    )?;
+    Ok(squatter)
+}
+
+/// xend, killed, finds the port of the domain it adopts taken by bob when
+/// it starts again: the domain runs on, an error names the address and
+/// bob's uid, and the store no longer advertises the address.
+fn squatted_on_adoption(s: &mut Stack, domid: u32, port: u16) -> Result<Squatter, Error> {
+    s.xend.kill();
+    let bob = s.accounts().bob();
+    let squatter = squat_as(&bob, port)?;
+    let dm = s.accounts().dm_base.to_string();
+    let mut cmd = s.tree.command(&bin("xend")?);
+    cmd.args(["--system", "--dm-uid-base", &dm]);
+    s.xend = Daemon::spawn("xend", cmd, &s.tree.base().join("xend-3.log"))?
+        .ready_when_logged("xend serving")?;
+    s.tree.reap_at_end(s.xend.pid());
+    let log = s.xend_log();
+    let blame = format!("uid {} took 127.0.0.1:{port} while xend was down", bob.uid);
+    check(
+        log.lines().any(|l| {
+            l.contains("ERROR") && l.contains(&blame) && l.contains("removed from the store")
+        }),
+        format!("no error naming 127.0.0.1:{port} and bob:\n{log}"),
+    )?;
+    for k in ["vnc-port", "vnc-listen"] {
+        let v = console_key(s, domid, k)?;
+        check(
+            v.is_none(),
+            format!("console/{k} is still {v:?}, though bob holds 127.0.0.1:{port}"),
+        )?;
+    }
+    let list = s.alice(&["list"])?.ok("xm list")?;
+    check(
+        list.out.contains("testguest") && log.contains("domain adopted"),
+        format!("the domain is not kept:\n{}\n{log}", list.out),
+    )?;
+    Ok(squatter)
 }
 
 fn the_gate(s: &mut Stack) -> Result<(), Error> {
@@ -205,6 +378,7 @@ fn the_gate(s: &mut Stack) -> Result<(), Error> {
     check(q.is_empty(), format!("qemu holds TCP sockets: {q:?}"))?;
 
     gate_holds(s, port)?;
+    hit_and_run_is_refused(s, domid, port, qemu)?;
     // It held alice's connection (handed over), never a listener, and
     // lets it go once she has gone.
     let q = tcp_of(qemu)?;
@@ -256,6 +430,23 @@ fn the_gate(s: &mut Stack) -> Result<(), Error> {
         ),
     )?;
     s.alice(&["destroy", "testguest"])?.ok("xm destroy")?;
+    closed(port)?;
+
+    // A fixed port (one free now), taken by bob while xend is down: the
+    // adopted domain's keys are withdrawn from the store.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(Error::io("bind", "127.0.0.1:0"))?
+        .port();
+    let fixed = config(s, "fixed", &format!("vnclisten = '127.0.0.1:{free}'\n"))?;
+    s.alice(&["create", &fixed])?
+        .ok("xm create with a fixed VNC port")?;
+    let domid = domid_of(s, "testguest")?;
+    let (_, port) = published(s, domid)?;
+    check(port == free, format!("console/vnc-port {port}, not {free}"))?;
+    let squatter = squatted_on_adoption(s, domid, port)?;
+    s.alice(&["destroy", "testguest"])?.ok("xm destroy")?;
+    drop(squatter);
     closed(port)
 }
 
@@ -273,6 +464,7 @@ fn vnc_on_loopback_serves_virt_manage_alone_and_qemu_keeps_no_tcp_socket() {
     if !require_root(test)
         || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
         || !require_program(test, "bash", "bash")
+        || !require_program(test, "perl", "perl-base")
     {
         return;
     }

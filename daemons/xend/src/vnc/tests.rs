@@ -6,7 +6,7 @@ use std::path::Path;
 
 use privlib::Policy;
 
-use super::{Admission, VncError, VncListen, admit, allowed, bind, listen_addr};
+use super::{Admission, VncError, VncListen, admit, allowed, bind, listen_addr, listener_uid};
 use crate::config;
 
 fn cfg(extra: &str) -> config::DomainConfig {
@@ -181,4 +181,68 @@ fn an_account_less_uid_has_no_group() {
     let c = super::account_cred(3_999_999_999);
     assert_eq!((c.euid, c.egid), (3_999_999_999, u32::MAX));
     assert!(c.groups.is_empty());
+}
+
+/// The state of the TCP socket from `local` to `remote` as
+/// `/proc/net/tcp` shows it (`01` is ESTABLISHED), if it is there.
+fn tcp_state(local: SocketAddr, remote: SocketAddr) -> Option<String> {
+    let hex = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(v4) => format!("{:08X}:{:04X}", u32::from_ne_bytes(v4.octets()), a.port()),
+        IpAddr::V6(_) => String::new(),
+    };
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    text.lines().skip(1).find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.get(1) == Some(&hex(local).as_str()) && w.get(2) == Some(&hex(remote).as_str()))
+            .then(|| w.get(3).map(|s| (*s).to_string()))
+            .flatten()
+    })
+}
+
+#[test]
+fn a_client_that_wrote_and_closed_before_the_accept_is_refused_even_where_root_is_granted() {
+    // The kernel reports what is left of such a socket (TIME_WAIT, or
+    // FIN_WAIT2 kept as one) with uid 0; root is granted here, so taking
+    // that uid would let the closed client in as root.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = l.local_addr().expect("addr");
+    let mut c = TcpStream::connect(at).expect("connect");
+    let local = c.local_addr().expect("client addr");
+    std::io::Write::write_all(&mut c, b"RFB 003.008\n\x01\x02\x03").expect("write");
+    drop(c);
+    // Gone past ESTABLISHED before the accept (bounded wait).
+    let mut state = tcp_state(local, at);
+    for _ in 0..500 {
+        if state.as_deref() != Some("01") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        state = tcp_state(local, at);
+    }
+    assert_ne!(
+        state.as_deref(),
+        Some("01"),
+        "the client's socket is still open"
+    );
+    let (s, _) = l.accept().expect("accept");
+    for policy in [Policy::Session(0), Policy::Session(me())] {
+        assert_eq!(
+            admit(&policy, &at, &s, "test vnc"),
+            Admission::Refused,
+            "a closed client under {policy:?} (its socket in state {state:?})"
+        );
+    }
+}
+
+#[test]
+fn a_listeners_owner_is_found_and_an_address_nobody_listens_on_has_none() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let at = l.local_addr().expect("addr");
+    assert_eq!(listener_uid(&at), Some(me()));
+    drop(l);
+    assert_eq!(listener_uid(&at), None);
+    if let Ok(l6) = TcpListener::bind("[::1]:0") {
+        let at6 = l6.local_addr().expect("addr");
+        assert_eq!(listener_uid(&at6), Some(me()));
+    }
 }
