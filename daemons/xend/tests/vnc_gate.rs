@@ -7,9 +7,10 @@
 //! - the listener is xend's: qemu has no TCP socket before a client came,
 //!   and never a listening one;
 //! - bob connecting, writing an RFB client version and closing before
-//!   xend's accept is refused too, one audit event each, none granted (the
-//!   kernel reports what is left of his socket with uid 0, and root holds
-//!   `xvm_control`: taken as its owner, that let him in as root);
+//!   xend's accept (xend stopped meanwhile) is refused too, one audit
+//!   event each, none granted (the kernel reports what is left of his
+//!   socket with uid 0, and root holds `xvm_control`: taken as its owner,
+//!   that let him in as root);
 //! - the port is in the store (`console/vnc-listen`, `console/vnc-port`);
 //!   a restarted xend opens it again for the domain it adopts; one that
 //!   finds the port taken by bob while xend was down logs an error naming
@@ -97,6 +98,24 @@ fn tcp_sockets() -> Result<BTreeMap<u64, (String, String)>, Error> {
         }
     }
     Ok(v)
+}
+
+/// The states of the TCP sockets (IPv4) whose remote address ends with
+/// `hex_port` (`:PORT` in hexadecimal), time-wait ones included.
+fn client_states(hex_port: &str) -> Result<Vec<String>, Error> {
+    let f = "/proc/net/tcp";
+    let text = std::fs::read_to_string(f).map_err(Error::io("read", f))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match (w.get(2), w.get(3)) {
+                (Some(rem), Some(st)) if rem.ends_with(hex_port) => Some((*st).to_string()),
+                _ => None,
+            }
+        })
+        .collect())
 }
 
 /// The TCP sockets `pid` holds: (state, local address) of each.
@@ -195,15 +214,18 @@ const HIT_AND_RUN: usize = 8;
 
 /// bob connects to 127.0.0.1:`port` [`HIT_AND_RUN`] times, each time
 /// writing an RFB client version and a few bytes, then closing at once,
-/// before xend has accepted. What is left of such a socket is reported by
-/// the kernel with uid 0, which holds `xvm_control`: each connection must
-/// still be refused (one audit event each, a denial) and none granted, so
-/// none reaches qemu (only a granted one is handed over by QMP).
+/// all before xend accepts (it is stopped meanwhile, SIGSTOP, so that the
+/// order does not depend on the scheduler). What is left of such a socket
+/// is reported by the kernel with uid 0, which holds `xvm_control`: each
+/// connection must still be refused (one audit event each, a denial) and
+/// none granted, so none reaches qemu (only a granted one is handed over
+/// by QMP).
 fn hit_and_run_is_refused(s: &Stack, domid: u32, port: u16, qemu: i32) -> Result<(), Error> {
     let endpoint = format!("VNC of domain {domid} on 127.0.0.1:{port}");
     let (granted, denied) = audits(s, &endpoint);
     let bob = s.accounts().bob();
     let groups: Vec<String> = bob.groups.iter().map(u32::to_string).collect();
+    let stopped = Stopped::new(s.xend.pid())?;
     let o = Command::new("setpriv")
         .arg(format!("--reuid={}", bob.uid))
         .arg(format!("--regid={}", bob.uid))
@@ -221,6 +243,15 @@ fn hit_and_run_is_refused(s: &Stack, domid: u32, port: u16, qemu: i32) -> Result
             program: "setpriv bash".into(),
             source,
         })?;
+    // Gone past FIN_WAIT1 (the kernel then keeps only a time-wait socket
+    // of bob's), as a client would be that xend was slow to accept.
+    let hex_port = format!(":{port:04X}");
+    wait_until(Duration::from_secs(10), "bob's sockets to close", || {
+        Ok(!client_states(&hex_port)?
+            .iter()
+            .any(|st| st == "01" || st == "04"))
+    })?;
+    stopped.resume()?;
     check(
         o.status.success(),
         format!(
@@ -252,6 +283,44 @@ fn hit_and_run_is_refused(s: &Stack, domid: u32, port: u16, qemu: i32) -> Result
         q.is_empty(),
         format!("qemu got a TCP client from bob: {q:?}"),
     )
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to `pid` with kill(1).
+fn signal(pid: i32, sig: &str) -> Result<(), Error> {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|source| Error::Spawn {
+            program: "kill".into(),
+            source,
+        })?;
+    check(st.success(), format!("kill -{sig} {pid}: {st}"))
+}
+
+/// A process stopped (SIGSTOP) until [`Stopped::resume`], or dropped.
+struct Stopped(Option<i32>);
+
+impl Stopped {
+    fn new(pid: i32) -> Result<Stopped, Error> {
+        signal(pid, "STOP")?;
+        Ok(Stopped(Some(pid)))
+    }
+
+    fn resume(mut self) -> Result<(), Error> {
+        match self.0.take() {
+            Some(pid) => signal(pid, "CONT"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = signal(pid, "CONT");
+        }
+    }
 }
 
 /// bob's listener on 127.0.0.1:`port` (perl, as bob); killed when dropped.
