@@ -24,7 +24,10 @@ fn kill(sig: &str, pid: u32) -> R<()> {
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
         .status()
-        .map_err(|e| format!("kill: {e}"))?;
+        .map_err(|source| Error::Spawn {
+            program: "kill".into(),
+            source,
+        })?;
     check(st.success(), format!("kill -{sig} {pid}"))
 }
 
@@ -110,13 +113,12 @@ fn every_way_out_restores_the_terminal() {
 /// directories below `base` root's and 0755.
 fn install_under(base: &Path) -> R<std::path::PathBuf> {
     let bin = base.join("usr/lib/xen/bin");
-    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&bin).map_err(Error::io("mkdir", &bin))?;
     for d in ["usr", "usr/lib", "usr/lib/xen", "usr/lib/xen/bin"] {
         std::fs::set_permissions(base.join(d), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io("chmod", base.join(d)))?;
     }
     copy_binary(env!("CARGO_BIN_EXE_xenconsole"), &bin, "xenconsole", 0o4755)
-        .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn a_virt_manage_user_attaches_types_and_detaches() {
         wait_for(10, "the second terminal to go raw", || {
             Ok(
                 privlib::os::tty::get_modes(std::os::fd::AsFd::as_fd(&term2.pty.slave))
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| Error::Check(format!("the terminal's modes: {e}")))?
                     .is_raw(),
             )
         })?;

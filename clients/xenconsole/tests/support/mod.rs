@@ -38,16 +38,14 @@ pub const NAME: &str = "g";
 pub const POLICY: &str =
     "[xvm_control]\ngroups = [\"xvm\"]\nuids = [0]\n\n[virt_manage]\ngroups = [\"virt\"]\n";
 
-/// A test's error: a line of text.
-pub type R<T> = Result<T, String>;
+pub use xvm_tests::error::{Error, check};
 
-fn s(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
+/// A test's result: the fixture's one error type.
+pub type R<T> = Result<T, Error>;
 
-/// A pass/fail check with its message.
-pub fn check(ok: bool, what: impl Into<String>) -> R<()> {
-    if ok { Ok(()) } else { Err(what.into()) }
+/// A failed step whose cause is only shown (a child's exit, a parse).
+fn s(e: impl std::fmt::Display) -> Error {
+    Error::Check(e.to_string())
 }
 
 /// Makes `dirs` under `base`, each root's and 0755.
@@ -159,7 +157,10 @@ impl Term {
             .arg("sane")
             .stdin(Stdio::from(pty.slave.try_clone().map_err(s)?))
             .status()
-            .map_err(|e| format!("stty: {e}"))?;
+            .map_err(|source| Error::Spawn {
+                program: "stty".into(),
+                source,
+            })?;
         check(st.success(), "stty sane")?;
         Ok(Term { pty })
     }
@@ -200,11 +201,14 @@ pub fn read_until(fd: &OwnedFd, needle: &[u8], secs: u64) -> R<Vec<u8>> {
     let mut buf = [0u8; 4096];
     while !got.windows(needle.len()).any(|w| w == needle) {
         if Instant::now() > deadline {
-            return Err(format!(
-                "waited {secs} s for {:?}; got {:?}",
-                String::from_utf8_lossy(needle),
-                String::from_utf8_lossy(&got)
-            ));
+            return Err(Error::Timeout {
+                what: format!(
+                    "{:?}; got {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(&got)
+                ),
+                secs,
+            });
         }
         if readable(fd.as_fd(), 100) {
             let n = f.read(&mut buf).map_err(s)?;
@@ -259,8 +263,10 @@ pub fn spawn_as(
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.spawn()
-        .map_err(|e| format!("setpriv {}: {e}", exe.display()))
+    cmd.spawn().map_err(|source| Error::Spawn {
+        program: format!("setpriv {}", exe.display()),
+        source,
+    })
 }
 
 /// Waits at most `secs` for `child`; its exit code and stderr. A child
@@ -278,7 +284,10 @@ pub fn finish(mut child: Child, secs: u64) -> R<(i32, String)> {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("pid {} still running after {secs} s", child.id()));
+            return Err(Error::Timeout {
+                what: format!("pid {} to end (killed)", child.id()),
+                secs,
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -289,7 +298,10 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> R<bool>) -> R<()> 
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f()? {
         if Instant::now() > deadline {
-            return Err(format!("waited {secs} s for {what}"));
+            return Err(Error::Timeout {
+                what: what.to_string(),
+                secs,
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
