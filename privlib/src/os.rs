@@ -18,6 +18,29 @@ pub mod accounts {
 /// and beneath a directory never outside it (openat2's RESOLVE_* flags).
 pub mod fs {
     pub use crate::sys::openat::{chown_fd, open_beneath, open_no_symlinks};
+
+    use std::os::unix::fs::FileTypeExt as _;
+
+    /// What a file is, for a message ("a directory", "a FIFO", ...).
+    pub fn kind(ft: std::fs::FileType) -> &'static str {
+        if ft.is_dir() {
+            "a directory"
+        } else if ft.is_file() {
+            "a regular file"
+        } else if ft.is_symlink() {
+            "a symbolic link"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "of an unknown type"
+        }
+    }
 }
 
 /// Waiting on fds, and signals as an fd.

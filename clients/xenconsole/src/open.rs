@@ -102,22 +102,6 @@ pub(crate) struct Owner {
     pub(crate) uid: u32,
 }
 
-fn kind(ft: std::fs::FileType) -> &'static str {
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_file() {
-        "a regular file"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a device"
-    }
-}
-
 /// Checks what `meta` describes is a pty slave `owner` owns, mode 0600.
 pub(crate) fn check(path: &Path, meta: &std::fs::Metadata, owner: &Owner) -> Result<(), OpenError> {
     let p = || path.to_path_buf();
@@ -128,7 +112,7 @@ pub(crate) fn check(path: &Path, meta: &std::fs::Metadata, owner: &Owner) -> Res
     if !meta.file_type().is_char_device() {
         return Err(OpenError::NotCharDevice {
             path: p(),
-            kind: kind(meta.file_type()),
+            kind: privlib::os::fs::kind(meta.file_type()),
         });
     }
     if !is_pty_slave_dev(meta.rdev()) {

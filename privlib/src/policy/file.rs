@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsFd as _, AsRawFd as _};
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 
 use super::Problem;
@@ -27,30 +27,12 @@ pub const MAX_POLICY_LEN: u64 = 64 * 1024;
 /// As Linux's own resolution does (`MAXSYMLINKS`).
 const MAX_SYMLINKS: usize = 40;
 
-fn kind(ft: std::fs::FileType) -> &'static str {
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_symlink() {
-        "a symbolic link"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "of an unknown type"
-    }
-}
-
 /// Refuses what is not a regular file of at most [`MAX_POLICY_LEN`] bytes.
 fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), Problem> {
     if !meta.file_type().is_file() {
         return Err(Problem::NotRegular {
             path: path.to_path_buf(),
-            kind: kind(meta.file_type()),
+            kind: crate::os::fs::kind(meta.file_type()),
         });
     }
     if meta.len() > MAX_POLICY_LEN {
