@@ -190,12 +190,7 @@ impl Stack {
         let tree = Hermetic::new(name, accounts)?;
         tree.lay_out_xvm_dirs()?;
         tree.test_guest("var/lib/xend/storage", image)?;
-        let dm = accounts.dm_base.to_string();
-        let mut cmd = tree.command(&bin("xenstored")?);
-        cmd.args(["-N", "--system", "--dm-uid-base", &dm]);
-        let xenstored = Daemon::spawn("xenstored", cmd, &tree.base().join("xenstored.log"))?
-            .ready_when_logged("xenstored serving")?;
-        tree.reap_at_end(xenstored.pid());
+        let xenstored = start_xenstored(&tree)?;
         let xend = start_xend(&tree, "xend.log", xend_args)?;
         Ok(Stack {
             xenstored,
@@ -209,6 +204,13 @@ impl Stack {
     /// `xend_args`, its log in `log` under the tree's base.
     pub fn restart_xend(&mut self, log: &str, xend_args: &[&str]) -> Result<(), Error> {
         self.xend.kill();
+        self.xend = start_xend(&self.tree, log, xend_args)?;
+        Ok(())
+    }
+
+    /// Starts xend again with `xend_args` once the one before has been
+    /// killed (a test acting in between), its log in `log`.
+    pub fn start_xend_again(&mut self, log: &str, xend_args: &[&str]) -> Result<(), Error> {
         self.xend = start_xend(&self.tree, log, xend_args)?;
         Ok(())
     }
@@ -312,6 +314,18 @@ pub fn install_xenconsole(tree: &Hermetic) -> Result<PathBuf, Error> {
     let _ = std::fs::remove_file(&dst);
     copy_binary(&src.display().to_string(), &dir, "xenconsole", 0o4755)?;
     Ok(dst)
+}
+
+/// `xenstored -N --system` in `tree`, the device-model uid range from
+/// its accounts, its log `xenstored.log` under the tree's base; ready.
+pub fn start_xenstored(tree: &Hermetic) -> Result<Daemon, Error> {
+    let dm = tree.accounts().dm_base.to_string();
+    let mut cmd = tree.command(&bin("xenstored")?);
+    cmd.args(["-N", "--system", "--dm-uid-base", &dm]);
+    let d = Daemon::spawn("xenstored", cmd, &tree.base().join("xenstored.log"))?
+        .ready_when_logged("xenstored serving")?;
+    tree.reap_at_end(d.pid());
+    Ok(d)
 }
 
 fn start_xend(tree: &Hermetic, log: &str, xend_args: &[&str]) -> Result<Daemon, Error> {

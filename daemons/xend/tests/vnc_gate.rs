@@ -33,9 +33,7 @@ use std::time::Duration;
 
 use xvm_tests::hermetic::{User, set_mode};
 use xvm_tests::procfs::process_of;
-use xvm_tests::{
-    Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, wait_until,
-};
+use xvm_tests::{Accounts, Error, Stack, check, require_program, require_root, wait_until};
 
 const IDS: Accounts = Accounts::from_base(47_300);
 
@@ -373,12 +371,7 @@ fn squatted_on_adoption(s: &mut Stack, domid: u32, port: u16) -> Result<Squatter
     s.xend.kill();
     let bob = s.accounts().bob();
     let squatter = squat_as(&bob, port)?;
-    let dm = s.accounts().dm_base.to_string();
-    let mut cmd = s.tree.command(&bin("xend")?);
-    cmd.args(["--system", "--dm-uid-base", &dm]);
-    s.xend = Daemon::spawn("xend", cmd, &s.tree.base().join("xend-3.log"))?
-        .ready_when_logged("xend serving")?;
-    s.tree.reap_at_end(s.xend.pid());
+    s.start_xend_again("xend-3.log", &[])?;
     let log = s.xend_log();
     let blame = format!("uid {} took 127.0.0.1:{port} while xend was down", bob.uid);
     check(

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use xenstored::client::{Client, ClientError};
 use xenstored::wire::XsError;
-use xvm_tests::{Accounts, Daemon, Error, Hermetic, bin, check};
+use xvm_tests::{Accounts, Daemon, Error, Hermetic, check};
 
 /// How long anything the daemon does may take on a loaded machine.
 pub(crate) const LIMIT: Duration = Duration::from_secs(20);
@@ -53,12 +53,7 @@ impl Fixture {
             tree.give_xvm(&p)?;
             xvm_tests::hermetic::set_mode(&p, mode)?;
         }
-        let dm = accounts.dm_base.to_string();
-        let mut cmd = tree.command(&bin("xenstored")?);
-        cmd.args(["-N", "--system", "--dm-uid-base", &dm]);
-        let xenstored = Daemon::spawn("xenstored", cmd, &tree.base().join("xenstored.log"))?
-            .ready_when_logged("xenstored serving")?;
-        tree.reap_at_end(xenstored.pid());
+        let xenstored = xvm_tests::stack::start_xenstored(&tree)?;
         let sock = tree.root().join("run/xenstored/socket");
         let xs = ck(Client::connect(&sock), "connecting to xenstored")?;
         Ok(Fixture {
