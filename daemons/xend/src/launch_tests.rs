@@ -120,9 +120,28 @@ fn a_vnc_port_in_use_is_step_2_naming_the_address_and_the_directory_goes() {
         "the directory is removed after a failed step"
     );
     // Free: step 2 passes (the launch fails later, at the missing qemu),
-    // and the listener goes with the failed launch.
+    // and the listener goes with the failed launch. A port freed here can
+    // be taken at once by another test of this binary (each binds or
+    // connects from the ephemeral range), so a port someone else took is
+    // tried again with another; a launch that kept its listener fails all
+    // five.
     drop(taken);
-    let e = run(with_vnc(dir.clone(), &at.to_string())).expect_err("no qemu");
-    assert!(matches!(&e, RunError::Spawn(_)), "got past step 2: {e:?}");
-    std::net::TcpListener::bind(at).expect("the failed launch's listener is closed");
+    let mut at = at;
+    for _ in 0..5 {
+        match run(with_vnc(dir.clone(), &at.to_string())).expect_err("no qemu") {
+            RunError::Vnc {
+                source: crate::vnc::VncError::InUse { .. },
+                ..
+            } => {}
+            e => {
+                assert!(matches!(&e, RunError::Spawn(_)), "got past step 2: {e:?}");
+                if std::net::TcpListener::bind(at).is_ok() {
+                    return;
+                }
+            }
+        }
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        at = free.local_addr().expect("addr");
+    }
+    panic!("five free ports in a row stayed in use after a failed launch");
 }
