@@ -46,6 +46,7 @@ fn once(dir: &Path, cfg: &config::DomainConfig, text: &str, least: bool, kvm: Op
         qmp: &qmp,
         serial: &serial,
         log: &log,
+        nics: &[],
     };
     let ro = std::fs::File::open(dir.join("guest.img")).expect("image");
     let prepared = least.then(|| {

@@ -49,6 +49,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Managed domains' configs (`/var/lib/xend/domains`).
     pub managed: PathBuf,
+    /// The features this xend runs with ([`crate::features`]).
+    pub features: crate::features::Features,
 }
 
 /// A domain's state.
@@ -145,6 +147,7 @@ impl Settings {
             qemu: QEMU.into(),
             shutdown_timeout: Duration::from_secs(1),
             managed: dir.join("managed"),
+            features: crate::features::Features::default(),
         }
     }
 }
@@ -166,5 +169,6 @@ pub(crate) fn test_settings(dir: &std::path::Path) -> Settings {
         qemu: PathBuf::from("/nonexistent/qemu"),
         shutdown_timeout: Duration::from_secs(1),
         managed: dir.join("domains"),
+        features: crate::features::Features::default(),
     }
 }

@@ -313,6 +313,7 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         qmp: &made.qmp,
         serial: &made.serial,
         log: &made.log,
+        nics: &[],
     };
     let child = {
         let _on = p.dm_range.then(crate::privs::Bracket::on);

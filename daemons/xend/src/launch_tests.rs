@@ -25,6 +25,7 @@ fn prepared(dir: PathBuf) -> Prepared {
         source: "g.cfg".into(),
         text: text.into(),
         xenstore: PathBuf::from("/nonexistent/xenstored"),
+        nics: Vec::new(),
     }
 }
 

@@ -7,15 +7,18 @@
 //! 1. The ground: [`uuid`]; [`config`], xl.cfg(5) with every refusal
 //!    naming file, line and column; [`disk`], opening disk images beneath
 //!    the image directories; [`qmp`], talking to a device model;
-//!    [`procstat`], what xend reads of a process in /proc; [`privs`],
-//!    what xend holds and when; [`layout`], where xend keeps things and
+//!    [`procstat`], what xend reads of a process in /proc; [`features`],
+//!    xend's features and the privileges each needs (the one table);
+//!    [`privs`], what xend holds and when; [`layout`], where xend keeps things and
 //!    making sure it can; [`api`], the protocol typed once (method names,
 //!    params, replies, error codes), and [`rpc`], its framing (bounded
 //!    lines, decoding); [`testguest`], the test guest's disk image.
 //! 2. What a domain is: [`vnc`], its VNC gate's rules (where it listens,
 //!    whether this xend may open that address, who may connect, its
 //!    store keys); [`domain`], the settings xend launches with, a
-//!    running or reserved domain, the limits on them (plain data).
+//!    running or reserved domain, the limits on them (plain data);
+//!    [`net`], a domain's network cards (taps on bridges in system
+//!    mode, passt in session mode).
 //! 3. What survives xend: [`saved`], each domain's `state.json`.
 //! 4. The device model and the store: [`dm`], qemu with no privilege at
 //!    all, checked before it is started ([`dm::prepare`]), its log
@@ -46,9 +49,11 @@ pub mod dm;
 pub mod domain;
 pub mod entries;
 pub mod error;
+pub mod features;
 pub mod launch;
 pub mod layout;
 pub mod manager;
+pub mod net;
 pub mod privs;
 pub mod procstat;
 pub mod qmp;

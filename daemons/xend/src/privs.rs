@@ -40,3 +40,30 @@ impl Drop for Bracket {
         }
     }
 }
+
+/// A feature's privileges ([`crate::features::TABLE`]) in E while alive,
+/// raised around one call (making a tap, opening an image xvm may not
+/// open): never proc_setid with them, and nothing else.
+#[derive(Debug)]
+pub struct Raised {
+    set: privlib::PrivSet,
+}
+
+impl Raised {
+    /// Raises what `f` declares. Fails when xend does not hold it in P
+    /// (the feature is off, or session mode, where xend holds nothing).
+    pub fn on(f: crate::features::Feature) -> Result<Raised, privlib::PrivError> {
+        let set = privlib::parse_set(f.info().privileges)
+            .map_err(|e| privlib::PrivError::NotHeld(e.to_string()))?;
+        privlib::setppriv(PrivOp::On, privlib::Which::Effective, &set)?;
+        Ok(Raised { set })
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        if let Err(e) = privlib::setppriv(PrivOp::Off, privlib::Which::Effective, &self.set) {
+            tracing::error!("lowering {}: {e}", self.set);
+        }
+    }
+}

@@ -227,6 +227,7 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         qemu: a.qemu,
         shutdown_timeout: a.shutdown_timeout,
         managed: layout.managed.clone(),
+        features: crate::features::Features::default(),
     });
     m.vnc_listen = a.vnc_listen;
     if a.vnc_listen == VncListen::Any {

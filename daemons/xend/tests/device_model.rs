@@ -122,6 +122,7 @@ fn boots(test: &str, use_kvm: bool) {
             qmp: &qmp,
             serial: &serial,
             log: &log,
+            nics: &[],
         };
         let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
         let pid = child.pid();

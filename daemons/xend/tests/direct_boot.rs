@@ -179,6 +179,7 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             qmp: &qmp,
             serial: &serial,
             log: &log,
+            nics: &[],
         };
         let started = Instant::now();
         let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::disk::{Disk, ide_index, parse_disk};
+use super::vif::{UsbDevice, Vif};
 use super::error::{ConfigError, DomainFault, Pos, SerialFault, VnclistenFault};
 use super::syntax::{Value, parse_statements, quoted};
 
@@ -85,6 +86,24 @@ pub struct DomainConfig {
     pub on_reboot: Action,
     /// `on_crash`.
     pub on_crash: Action,
+    /// `vif`: the network cards, in order (card N is `vifDOMID.N`).
+    pub vifs: Vec<Vif>,
+    /// `boot`: the boot order as xl.cfg spells it (`c` disk, `d` CD-ROM,
+    /// `n` network), e.g. `"dc"` to install from the CD first.
+    pub boot: String,
+    /// `acpi`.
+    pub acpi: bool,
+    /// `apic`.
+    pub apic: bool,
+    /// `maxvcpus` (`None`: as `vcpus`).
+    pub maxvcpus: Option<u32>,
+    /// `usb`: a USB controller.
+    pub usb: bool,
+    /// `usbdevice` (one or a list): devices on that controller.
+    pub usbdevices: Vec<UsbDevice>,
+    /// `device_model_privileges`: the privileges the device model may
+    /// keep, from the short list xend accepts (default: none, `deny`).
+    pub dm_privileges: Vec<String>,
     /// Keys present but not acted on here, with where they are.
     pub unsupported: Vec<(String, Pos)>,
 }
@@ -282,6 +301,14 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
         on_poweroff: Action::Destroy,
         on_reboot: Action::Restart,
         on_crash: Action::Destroy,
+        vifs: Vec::new(),
+        boot: "cd".into(),
+        acpi: true,
+        apic: true,
+        maxvcpus: None,
+        usb: false,
+        usbdevices: Vec::new(),
+        dm_privileges: Vec::new(),
         unsupported: Vec::new(),
     };
     let mut name_seen = false;

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod domain;
 pub mod error;
 pub mod syntax;
+pub mod vif;
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ pub use error::{
     VnclistenFault,
 };
 pub use syntax::{Value, parse_statements, quoted};
+pub use vif::{Mac, NicModel, UsbDevice, Vif};
 
 /// Longest config file read: a config is a few hundred bytes; this bound
 /// leaves room for comments and keeps every reader's memory small.

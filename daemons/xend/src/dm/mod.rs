@@ -14,6 +14,9 @@
 
 pub mod kill;
 pub mod log;
+pub mod machine;
+pub mod netdev;
+pub mod policy;
 pub mod prepare;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -27,18 +30,21 @@ use crate::dm::prepare::{OpenImage, Prepared};
 
 pub use crate::domain::QEMU;
 
-/// The fd numbers qemu gets: QMP, serial, then two per disk, then the
-/// kernel and ramdisk of a direct kernel boot (after every disk slot).
+/// The fd numbers qemu gets, each kind in its own range: QMP, serial,
+/// then the block devices' ([`FD_BLOCK0`] up to [`FD_BLOCK_END`]), the
+/// kernel and ramdisk of a direct kernel boot, then one per network card
+/// ([`FD_NIC0`], [`crate::net::MAX_NICS`] of them).
 const FD_QMP: i32 = 3;
 const FD_SERIAL: i32 = 4;
-const FD_DISK0: i32 = 5;
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    reason = "MAX_DISKS is 4"
-)]
-const FD_KERNEL: i32 = FD_DISK0 + 2 * MAX_DISKS as i32;
+/// The first block-device fd.
+pub const FD_BLOCK0: i32 = 5;
+/// Past the last block-device fd (64 of them).
+pub const FD_BLOCK_END: i32 = 69;
+const FD_DISK0: i32 = FD_BLOCK0;
+const FD_KERNEL: i32 = FD_BLOCK_END;
 const FD_RAMDISK: i32 = FD_KERNEL + 1;
+/// The first network card's backend.
+pub const FD_NIC0: i32 = FD_RAMDISK + 1;
 
 /// The fd number of a kernel or ramdisk in qemu (`None`: a disk's).
 fn boot_fd(kind: ImageKind) -> Option<i32> {
@@ -59,6 +65,10 @@ pub struct DmFds<'a> {
     pub serial: &'a OwnedFd,
     /// Where stdout and stderr of qemu go.
     pub log: &'a OwnedFd,
+    /// The backends of its network cards, one per
+    /// [`prepare::Prepared`]'s `nics`, in order (made at launch,
+    /// [`crate::net`]).
+    pub nics: &'a [OwnedFd],
 }
 
 /// Why a prepared device model did not start: privlib's spawn failed
@@ -101,7 +111,6 @@ pub fn dm_privileges() -> PrivSet {
 /// The qemu command line of `c` (arguments after the program), with
 /// KVM or TCG.
 pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
-    let accel = if kvm { "kvm" } else { "tcg" };
     let mut a: Vec<String> = vec![
         "-name".into(),
         format!("guest={},debug-threads=off", c.name),
@@ -109,12 +118,9 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
         "-no-user-config".into(),
         "-display".into(),
         "none".into(),
-        "-machine".into(),
-        format!("pc,accel={accel}"),
-        "-m".into(),
-        c.memory_mib.to_string(),
-        "-smp".into(),
-        c.vcpus.to_string(),
+    ];
+    a.extend(machine::args(c, kvm));
+    a.extend([
         "-chardev".into(),
         format!("socket,id=qmp,fd={FD_QMP},server=on,wait=off"),
         "-mon".into(),
@@ -123,7 +129,7 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
         format!("socket,id=ser0,fd={FD_SERIAL},server=on,wait=off"),
         "-serial".into(),
         "chardev:ser0".into(),
-    ];
+    ]);
     for (i, d) in c.disks.iter().enumerate() {
         let set = i + 1;
         // Two fds a set: qemu asks for the access mode it needs (it probes
@@ -165,8 +171,6 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
         a.extend(["-vnc".into(), "none".into(), "-device".into(), "VGA".into()]);
     }
     a.extend([
-        "-boot".into(),
-        "order=cd".into(),
         "-sandbox".into(),
         "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
     ]);
@@ -188,10 +192,11 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
         .rlimit(libc::RLIMIT_CORE, 0, 0)
         .rlimit(libc::RLIMIT_NOFILE, DM_NOFILE, DM_NOFILE)
         .args(qemu_args(&p.config, p.kvm))
+        .args(netdev::args(p))
         .uid(p.uid)
         .gid(p.gid)
-        .privileges(dm_privileges())
-        .limit(dm_privileges())
+        .privileges(policy::privileges(p))
+        .limit(policy::privileges(p))
         .no_new_privs(true)
         .private_dev(&nodes)
         .fs_allow("/usr", FsAccess::READ | FsAccess::EXEC)
@@ -230,6 +235,7 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
             }
         }
     }
+    sp = netdev::pass(sp, fds.nics);
     sp.spawn().map_err(|source| DmError {
         domid: p.domid,
         source,

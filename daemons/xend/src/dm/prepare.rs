@@ -153,6 +153,9 @@ pub struct Prepared {
     pub(crate) text: String,
     /// xenstored's socket.
     pub(crate) xenstore: PathBuf,
+    /// Its network cards, checked ([`crate::net`]); their backends are
+    /// made at launch.
+    pub(crate) nics: Vec<crate::net::NicPlan>,
 }
 
 /// Why a launch was refused before anything was made.
@@ -297,6 +300,15 @@ pub enum PrepareError {
         /// The file.
         path: PathBuf,
     },
+    /// A network card was refused.
+    #[error("domain {domid}: {source}")]
+    Net {
+        /// The domain.
+        domid: u32,
+        /// Why.
+        #[source]
+        source: crate::net::NetError,
+    },
     /// xend's hard limit on open files is not a number.
     #[error("{}: Max open files: {source}", path.display())]
     LimitsNumber {
@@ -426,6 +438,11 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
             disks.push(OpenImage::Boot(kind, fd));
         }
     }
+    // The network cards, checked (their backends are made at launch).
+    let nics = crate::net::plan(s, &r.config.vifs).map_err(|source| PrepareError::Net {
+        domid: r.domid,
+        source,
+    })?;
     // P4. The device nodes.
     for n in dev_nodes(s.kvm) {
         char_device(&host.dev.join(n))?;
@@ -453,6 +470,7 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         source: r.source.to_string(),
         text: r.text.to_string(),
         xenstore: s.xenstore.clone(),
+        nics,
     })
 }
 

@@ -53,6 +53,7 @@ impl Fake {
             qemu: self.root.join("bin/qemu"),
             shutdown_timeout: Duration::from_secs(1),
             managed: self.root.join("managed"),
+            features: crate::features::Features::default(),
         }
     }
 
@@ -437,12 +438,12 @@ fn qemu_reads_the_boot_files_by_its_own_fds_and_gets_a_vga_card_only_with_vnc() 
     };
     assert_eq!(
         after("-kernel").as_deref(),
-        Some("/proc/self/fd/13"),
+        Some("/proc/self/fd/69"),
         "{a:?}"
     );
     assert_eq!(
         after("-initrd").as_deref(),
-        Some("/proc/self/fd/14"),
+        Some("/proc/self/fd/70"),
         "{a:?}"
     );
     assert_eq!(after("-append").as_deref(), Some("console=ttyS0"), "{a:?}");

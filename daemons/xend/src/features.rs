@@ -1,0 +1,189 @@
+//! xend's features, and the privileges each one needs: the one table
+//! ([`TABLE`]).
+//!
+//! An administrator turns a feature off in xend's manifest (property
+//! group `features`); xend then keeps none of the privileges only that
+//! feature declared: at start it keeps basic, `proc_setid` (system mode)
+//! and the union of what its enabled features declare, and gives up the
+//! rest for good ([`privlib::fini_daemon_priv`]). A domain config that
+//! needs a disabled feature is refused with one line naming the feature
+//! and the `svccfg` command that turns it on ([`Disabled`]).
+
+/// A feature of xend that needs privileges of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Feature {
+    /// Guests' network cards on the host's bridges (`vif`, system mode):
+    /// xend makes each tap, puts it on its bridge and brings it up.
+    Networking,
+    /// Images not owned by xvm (root-owned, mode 0600, as
+    /// `/var/lib/xen/images` usually keeps them): xend opens them, and
+    /// nothing else, with the DAC override raised around that open.
+    ForeignImages,
+    /// Named privileges a domain's config may allow its device model
+    /// (`device_model_privileges`): xend can give only what it holds.
+    DeviceModelPrivileges,
+}
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureInfo {
+    /// The feature.
+    pub feature: Feature,
+    /// Its property in the manifest's `features` group, and its flag
+    /// (`--feature-NAME on|off`).
+    pub name: &'static str,
+    /// The privileges it needs (a privlib set expression).
+    pub privileges: &'static str,
+    /// What it is on by default.
+    pub default_on: bool,
+    /// Why it needs them (shown by `xend --features` and logged at
+    /// start).
+    pub why: &'static str,
+}
+
+/// The privileges, in the device-model policy's list, that an
+/// administrator may allow a domain's device model (see
+/// `crate::config`'s `device_model_privileges`): xend must hold them to
+/// give them.
+pub const DM_GRANTABLE: &str = "proc_lock_memory,proc_prioup";
+
+/// Every feature, and what it needs.
+pub const TABLE: &[FeatureInfo] = &[
+    FeatureInfo {
+        feature: Feature::Networking,
+        name: "networking",
+        privileges: "sys_net_config",
+        default_on: true,
+        why: "making each guest's tap (vifD.N), putting it on its bridge and bringing it up, raised around those calls only",
+    },
+    FeatureInfo {
+        feature: Feature::ForeignImages,
+        name: "foreign-images",
+        privileges: "file_dac_read,file_dac_search,file_dac_write",
+        default_on: true,
+        why: "opening disk images, kernels and ramdisks xvm may not read or write (root-owned, mode 0600), raised around that open alone; the file is never changed",
+    },
+    FeatureInfo {
+        feature: Feature::DeviceModelPrivileges,
+        name: "device-model-privileges",
+        privileges: DM_GRANTABLE,
+        default_on: false,
+        why: "giving a device model the privileges its domain's config allows (device_model_privileges), from this short list only",
+    },
+];
+
+impl Feature {
+    /// Its row of [`TABLE`].
+    pub fn info(self) -> &'static FeatureInfo {
+        TABLE
+            .iter()
+            .find(|i| i.feature == self)
+            .unwrap_or(&TABLE[0])
+    }
+
+    /// Its manifest property and flag name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The feature `name` names.
+    pub fn from_name(name: &str) -> Option<Feature> {
+        TABLE.iter().find(|i| i.name == name).map(|i| i.feature)
+    }
+}
+
+/// The SMF service whose `features` property group holds them.
+pub const FMRI: &str = "svc:/system/xvm/xend:default";
+
+/// Which features this xend runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Features {
+    on: Vec<Feature>,
+}
+
+impl Default for Features {
+    /// Each feature as [`TABLE`] has it by default.
+    fn default() -> Features {
+        Features {
+            on: TABLE
+                .iter()
+                .filter(|i| i.default_on)
+                .map(|i| i.feature)
+                .collect(),
+        }
+    }
+}
+
+impl Features {
+    /// Exactly these features on.
+    pub fn only(on: &[Feature]) -> Features {
+        Features { on: on.to_vec() }
+    }
+
+    /// Turns `f` on or off.
+    pub fn set(&mut self, f: Feature, on: bool) {
+        self.on.retain(|x| *x != f);
+        if on {
+            self.on.push(f);
+        }
+    }
+
+    /// Whether `f` is on.
+    pub fn is_on(&self, f: Feature) -> bool {
+        self.on.contains(&f)
+    }
+
+    /// `Ok` when `f` is on, else the one-line refusal for `needed_by`
+    /// (what in the config needs it, e.g. `vif`).
+    pub fn require(&self, f: Feature, needed_by: &str) -> Result<(), Disabled> {
+        if self.is_on(f) {
+            Ok(())
+        } else {
+            Err(Disabled {
+                feature: f,
+                needed_by: needed_by.to_string(),
+            })
+        }
+    }
+}
+
+/// A config needs a feature this xend runs without.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{needed_by} needs xend's feature {}, which is off; turn it on with: svccfg -s {FMRI} setprop features/{} = true (then svcadm refresh and restart xend)",
+    feature.name(), feature.name()
+)]
+pub struct Disabled {
+    /// The feature.
+    pub feature: Feature,
+    /// What needs it.
+    pub needed_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_names_a_set_privlib_reads_and_a_reason() {
+        for i in TABLE {
+            privlib::parse_set(i.privileges).expect(i.name);
+            assert_eq!(Feature::from_name(i.name), Some(i.feature));
+            assert!(!i.why.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_disabled_feature_is_one_line_naming_it_and_its_svccfg() {
+        let f = Features::only(&[]);
+        let e = f.require(Feature::Networking, "vif").expect_err("off");
+        let s = e.to_string();
+        assert!(!s.contains('\n'));
+        assert!(s.starts_with("vif needs xend's feature networking, which is off"), "{s}");
+        assert!(
+            s.contains("svccfg -s svc:/system/xvm/xend:default setprop features/networking = true"),
+            "{s}"
+        );
+        assert!(Features::default().require(Feature::Networking, "vif").is_ok());
+    }
+}
