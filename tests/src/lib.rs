@@ -26,16 +26,23 @@
 //! - [`console`]: a terminal a test drives (a pty as a client's
 //!   controlling terminal), the Linux guest's domain config, TCP console
 //!   clients.
+//! - [`disks`], [`net`], [`hotplug`], [`features`]: the fixtures of the
+//!   device tests (images xvm does not own, bridges and taps in a network
+//!   namespace, hot-plug, xend's features and what it holds).
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
 //!   and the checks of an unprivileged device model.
 
 pub mod bins;
 pub mod console;
 pub mod daemon;
+pub mod disks;
 pub mod error;
+pub mod features;
 pub mod guest;
 pub mod hermetic;
+pub mod hotplug;
 pub mod manifest;
+pub mod net;
 pub mod procfs;
 pub mod skip;
 pub mod stack;
