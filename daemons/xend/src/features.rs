@@ -147,6 +147,53 @@ impl Features {
     }
 }
 
+impl Features {
+    /// The features on, in [`TABLE`]'s order.
+    pub fn enabled(&self) -> impl Iterator<Item = &'static FeatureInfo> + '_ {
+        TABLE.iter().filter(|i| self.is_on(i.feature))
+    }
+
+    /// The features off, in [`TABLE`]'s order.
+    pub fn disabled(&self) -> impl Iterator<Item = &'static FeatureInfo> + '_ {
+        TABLE.iter().filter(|i| !self.is_on(i.feature))
+    }
+
+    /// One line per feature, as xend logs them at start and `xend
+    /// --features` prints them: name, on or off, its privileges and why.
+    pub fn describe(&self) -> Vec<String> {
+        TABLE
+            .iter()
+            .map(|i| {
+                let caps = privlib::parse_set(i.privileges)
+                    .map(|s| s.caps(privlib::last_cap()).to_string())
+                    .unwrap_or_default();
+                format!(
+                    "feature {}: {}; privileges {} ({caps}): {}",
+                    i.name,
+                    if self.is_on(i.feature) { "on" } else { "off" },
+                    i.privileges,
+                    i.why
+                )
+            })
+            .collect()
+    }
+}
+
+/// A feature flag's value that is neither on/off nor true/false.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: a feature is on, off, true or false")]
+pub struct BadSwitch(pub String);
+
+/// Reads a feature's value: `on`/`true` or `off`/`false` (the manifest's
+/// booleans reach the exec line as `true`/`false`).
+pub fn parse_switch(text: &str) -> Result<bool, BadSwitch> {
+    match text {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(BadSwitch(text.to_string())),
+    }
+}
+
 /// A config needs a feature this xend runs without.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -179,11 +226,48 @@ mod tests {
         let e = f.require(Feature::Networking, "vif").expect_err("off");
         let s = e.to_string();
         assert!(!s.contains('\n'));
-        assert!(s.starts_with("vif needs xend's feature networking, which is off"), "{s}");
+        assert!(
+            s.starts_with("vif needs xend's feature networking, which is off"),
+            "{s}"
+        );
         assert!(
             s.contains("svccfg -s svc:/system/xvm/xend:default setprop features/networking = true"),
             "{s}"
         );
-        assert!(Features::default().require(Feature::Networking, "vif").is_ok());
+        assert!(
+            Features::default()
+                .require(Feature::Networking, "vif")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_switch_is_on_off_true_or_false_and_nothing_else() {
+        assert_eq!(parse_switch("on"), Ok(true));
+        assert_eq!(parse_switch("true"), Ok(true));
+        assert_eq!(parse_switch("off"), Ok(false));
+        assert_eq!(parse_switch("false"), Ok(false));
+        for bad in ["", "yes", "ON", "1", "true "] {
+            assert_eq!(parse_switch(bad), Err(BadSwitch(bad.into())));
+        }
+    }
+
+    #[test]
+    fn each_feature_is_described_on_one_line_with_its_privileges_and_why() {
+        let lines = Features::default().describe();
+        assert_eq!(lines.len(), TABLE.len());
+        assert!(
+            lines[0].starts_with(
+                "feature networking: on; privileges sys_net_config (cap_net_admin): making"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[2].starts_with("feature device-model-privileges: off;"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines.iter().all(|l| !l.contains('\n')));
     }
 }

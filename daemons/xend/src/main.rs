@@ -2,14 +2,15 @@
 //! (mode 0666; peers need `xvm_control` or `virt_manage`).
 //!
 //! System mode: started as root (or as xvm), it becomes xvm:xvm keeping
-//! only `proc_setid`, bracketed (see
-//! [`xend::privs`]). Session mode: the invoking user, domains as that user.
+//! `proc_setid` and what its enabled features declare, each bracketed
+//! (see [`xend::privs`], [`xend::features`]). Session mode: the invoking user, domains as that user.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use xend::features::{Feature, Features};
 use xend::start::{Accel, Options, start};
 use xend::vnc::VncListen;
 
@@ -46,10 +47,57 @@ struct Args {
     /// (never KVM: for a host whose KVM cannot run the guests).
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     accel: Accel,
+    /// Guests' network cards on the host's bridges (`on`/`true` or
+    /// `off`/`false`); xend keeps sys_net_config only while it is on.
+    #[arg(long = "feature-networking", value_name = "on|off", value_parser = switch)]
+    feature_networking: Option<bool>,
+    /// Images, kernels and ramdisks not owned by xvm; xend keeps
+    /// file_dac_read, file_dac_search and file_dac_write only while it is on.
+    #[arg(long = "feature-foreign-images", value_name = "on|off", value_parser = switch)]
+    feature_foreign_images: Option<bool>,
+    /// Device models given the privileges their config allows (from
+    /// proc_lock_memory, proc_prioup); xend keeps those only while it is on.
+    #[arg(long = "feature-device-model-privileges", value_name = "on|off", value_parser = switch)]
+    feature_device_model_privileges: Option<bool>,
+    /// Prints each feature (on or off with these flags), the privileges
+    /// it needs and why, and exits.
+    #[arg(long)]
+    features: bool,
+}
+
+fn switch(text: &str) -> Result<bool, xend::features::BadSwitch> {
+    xend::features::parse_switch(text)
+}
+
+impl Args {
+    /// The features as the table has them, with the flags' changes.
+    fn features(&self) -> Features {
+        let mut f = Features::default();
+        for (feature, flag) in [
+            (Feature::Networking, self.feature_networking),
+            (Feature::ForeignImages, self.feature_foreign_images),
+            (
+                Feature::DeviceModelPrivileges,
+                self.feature_device_model_privileges,
+            ),
+        ] {
+            if let Some(on) = flag {
+                f.set(feature, on);
+            }
+        }
+        f
+    }
 }
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    let features = a.features();
+    if a.features {
+        for line in features.describe() {
+            println!("{line}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let Err(e) = start(Options {
         mode: a.mode,
         account: a.account,
@@ -60,6 +108,7 @@ fn main() -> ExitCode {
         max_conns_per_uid: a.max_conns_per_uid,
         vnc_listen: a.vnc_listen,
         accel: a.accel,
+        features,
     });
     eprintln!("xend: {e}");
     ExitCode::from(1)

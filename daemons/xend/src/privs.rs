@@ -1,19 +1,67 @@
 //! What xend holds, and when.
 //!
-//! xend runs as xvm with nothing beyond basic in E. In P it keeps only
+//! xend runs as xvm with nothing beyond basic in E. In P it keeps
 //! `proc_setid` (CAP_SETUID, CAP_SETGID, CAP_SETPCAP), in system mode, to
 //! give each device model its own uid, gid and kvm group and to empty its
 //! bounding set. It is raised in E only around that step ([`Bracket`]).
+//! In system mode P (and L) also hold the union of what its enabled
+//! features declare ([`crate::features::TABLE`], [`keep_set`]), each raised
+//! in E around its one call ([`Raised`]); what a disabled feature declared
+//! is removed for good at start ([`removed_set`]).
 //! Ending a device model takes no capability: QMP `quit`, or SIGKILL from
 //! a helper running as the domain's own uid (CAP_KILL would let xend
 //! signal any process). It never holds `sys_admin`: the device model's
 //! private mount namespace comes from a user namespace the device model
 //! makes for itself, as its own uid.
 
-use privlib::{PrivOp, priv_bracket};
+use privlib::{PrivOp, PrivSet, SetError, parse_set, priv_bracket};
+
+use crate::features::Features;
 
 /// The privileges xend keeps in P in system mode.
 pub const KEEP: &str = "basic,!proc_info,proc_setid";
+
+/// What xend keeps in P and L after `init_daemon_priv`: with device
+/// models under their own uids (`dm_range`), [`KEEP`]; in system mode,
+/// with the privileges of every feature on in `f`; else basic.
+pub fn keep_set(system: bool, dm_range: bool, f: &Features) -> Result<PrivSet, SetError> {
+    if !dm_range {
+        return Ok(PrivSet::basic());
+    }
+    let mut keep = parse_set(KEEP)?;
+    if system {
+        keep = keep.union(&features_set(f.enabled())?);
+    }
+    Ok(keep)
+}
+
+/// What [`privlib::fini_daemon_priv`] takes away for good at start: every
+/// privilege a feature that is off declared, except one whose capability
+/// `keep` needs too (the kernel takes capabilities, not privileges).
+pub fn removed_set(system: bool, keep: &PrivSet, f: &Features) -> Result<PrivSet, SetError> {
+    let off = if system {
+        features_set(f.disabled())?
+    } else {
+        features_set(crate::features::TABLE.iter())?
+    };
+    let last = privlib::last_cap();
+    let kept = keep.caps(last);
+    Ok(PrivSet::of(off.iter().filter(|p| {
+        PrivSet::of([*p]).caps(last).intersect(kept).is_empty()
+    })))
+}
+
+/// The privileges of every feature in `it` ([`crate::features::FeatureInfo::privileges`]), or
+/// all of them.
+pub fn features_set<'a>(
+    it: impl Iterator<Item = &'a crate::features::FeatureInfo>,
+) -> Result<PrivSet, SetError> {
+    let mut set = PrivSet::none();
+    for i in it {
+        set = set.union(&parse_set(i.privileges)?);
+    }
+    Ok(set)
+}
 
 /// The privileges raised only around their step.
 pub const BRACKETED: &str = "proc_setid";
@@ -65,5 +113,91 @@ impl Drop for Raised {
         if let Err(e) = privlib::setppriv(PrivOp::Off, privlib::Which::Effective, &self.set) {
             tracing::error!("lowering {}: {e}", self.set);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{DM_GRANTABLE, Feature, TABLE};
+
+    fn set(t: &str) -> PrivSet {
+        parse_set(t).expect(t)
+    }
+
+    #[test]
+    fn system_mode_keeps_proc_setid_and_exactly_the_enabled_features() {
+        let f = Features::default();
+        let keep = keep_set(true, true, &f).expect("keep");
+        assert_eq!(
+            keep,
+            set(
+                "basic,!proc_info,proc_setid,sys_net_config,file_dac_read,file_dac_search,file_dac_write"
+            )
+        );
+        let gone = removed_set(true, &keep, &f).expect("removed");
+        assert_eq!(gone, set(DM_GRANTABLE));
+
+        let mut f = Features::default();
+        f.set(Feature::Networking, false);
+        f.set(Feature::DeviceModelPrivileges, true);
+        let keep = keep_set(true, true, &f).expect("keep");
+        assert_eq!(
+            keep,
+            set(
+                "basic,!proc_info,proc_setid,file_dac_read,file_dac_search,file_dac_write,proc_lock_memory,proc_prioup"
+            )
+        );
+        assert!(
+            !keep
+                .caps(privlib::last_cap())
+                .has(privlib::caps::num::NET_ADMIN)
+        );
+        assert_eq!(
+            removed_set(true, &keep, &f).expect("removed"),
+            set("sys_net_config")
+        );
+    }
+
+    #[test]
+    fn with_every_feature_off_xend_keeps_what_it_kept_before_features() {
+        let f = Features::only(&[]);
+        let keep = keep_set(true, true, &f).expect("keep");
+        assert_eq!(keep, set(KEEP));
+        assert_eq!(
+            removed_set(true, &keep, &f).expect("removed"),
+            features_set(TABLE.iter()).expect("all")
+        );
+    }
+
+    #[test]
+    fn session_mode_keeps_no_feature_privilege_and_removes_them_all() {
+        let f = Features::default();
+        // A user's session: basic alone.
+        let keep = keep_set(false, false, &f).expect("keep");
+        assert_eq!(keep, PrivSet::basic());
+        // Root's session (device models under their own uids): proc_setid
+        // and nothing a feature declares.
+        let keep = keep_set(false, true, &f).expect("keep");
+        assert_eq!(keep, set(KEEP));
+        let all = features_set(TABLE.iter()).expect("all");
+        assert_eq!(removed_set(false, &keep, &f).expect("removed"), all);
+    }
+
+    #[test]
+    fn a_removed_privilege_never_takes_a_capability_a_kept_one_needs() {
+        // proc_priocntl shares CAP_SYS_NICE with proc_prioup: were it kept,
+        // removing a disabled feature's proc_prioup would cost it.
+        let keep = set("basic,proc_setid,proc_priocntl");
+        let gone = removed_set(true, &keep, &Features::only(&[])).expect("removed");
+        assert!(
+            !gone
+                .caps(privlib::last_cap())
+                .has(privlib::caps::num::SYS_NICE)
+        );
+        assert!(
+            gone.caps(privlib::last_cap())
+                .has(privlib::caps::num::NET_ADMIN)
+        );
     }
 }

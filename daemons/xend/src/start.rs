@@ -53,6 +53,9 @@ pub struct Options {
     pub vnc_listen: VncListen,
     /// KVM or TCG.
     pub accel: Accel,
+    /// The features on (`--feature-NAME on|off`, the manifest's
+    /// `features` group): what xend keeps besides proc_setid.
+    pub features: crate::features::Features,
 }
 
 /// How device models run guests (`--accel`, the manifest's
@@ -94,9 +97,31 @@ pub enum StartError {
     /// The privileges xend keeps do not parse.
     #[error("{0}")]
     KeepSet(#[source] SetError),
+    /// A feature that is on needs privileges xend was not started with.
+    #[error(
+        "feature {feature} is on and needs {privileges}, which xend was not started with: give them in the manifest's method_credential privileges and limit_privileges, or turn the feature off (--feature-{feature} off)"
+    )]
+    FeatureNotGiven {
+        /// The feature's name.
+        feature: &'static str,
+        /// Its privileges xend lacks.
+        privileges: String,
+    },
     /// Switching to the account, keeping only those.
     #[error("init_daemon_priv: {0}")]
     InitPriv(#[source] PrivError),
+    /// Lowering the features' privileges in E.
+    #[error("lowering the features' privileges in E: {0}")]
+    LowerFeatures(#[source] PrivError),
+    /// Removing for good what the features that are off declared.
+    #[error("fini_daemon_priv of {privileges}: {source}")]
+    FiniPriv {
+        /// What was to be removed.
+        privileges: String,
+        /// The cause.
+        #[source]
+        source: PrivError,
+    },
     /// The bracketed privileges do not parse.
     #[error("{0}")]
     BracketSet(#[source] SetError),
@@ -146,6 +171,28 @@ fn kvm(system: bool) -> (bool, Option<u32>) {
     }
 }
 
+/// Every privilege of a feature that is on must be in P now: a
+/// restarter that gave less (a manifest from before the feature) gets a
+/// refusal naming the feature rather than init_daemon_priv's bare
+/// "not held".
+fn check_given(f: &crate::features::Features) -> Result<(), StartError> {
+    let held = privlib::getppriv()
+        .map_err(StartError::InitPriv)?
+        .permitted
+        .caps(privlib::last_cap());
+    for i in f.enabled() {
+        let want = parse_set(i.privileges).map_err(StartError::KeepSet)?;
+        let missing = want.caps(privlib::last_cap()).minus(held);
+        if !missing.is_empty() {
+            return Err(StartError::FeatureNotGiven {
+                feature: i.name,
+                privileges: format!("{} ({missing})", i.privileges),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Starts xend and serves until a step fails: it returns only with the
 /// error.
 pub fn start(a: Options) -> Result<Infallible, StartError> {
@@ -188,12 +235,15 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
     };
 
     // Least privilege: xvm, and in P only what starting and ending device
-    // models takes, raised around those steps alone.
-    let keep = if dm_range {
-        parse_set(crate::privs::KEEP).map_err(StartError::KeepSet)?
-    } else {
-        privlib::PrivSet::basic()
-    };
+    // models takes and what the features that are on declare, each raised
+    // around its step alone.
+    let keep =
+        crate::privs::keep_set(system, dm_range, &a.features).map_err(StartError::KeepSet)?;
+    let removed =
+        crate::privs::removed_set(system, &keep, &a.features).map_err(StartError::KeepSet)?;
+    if system {
+        check_given(&a.features)?;
+    }
     init_daemon_priv(
         InitFlags::RESETGROUPS | InitFlags::LIMITPRIVS,
         account.as_ref().map(|u| u.uid),
@@ -204,6 +254,28 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
     if dm_range {
         let bracketed = parse_set(crate::privs::BRACKETED).map_err(StartError::BracketSet)?;
         priv_bracket_init(&bracketed).map_err(StartError::Bracket)?;
+    }
+    // init_daemon_priv left E = P: the features' privileges go from E
+    // until Raised puts one feature's there around its call; and what a
+    // feature that is off declared goes for good, whatever the restarter
+    // gave.
+    let features =
+        crate::privs::features_set(crate::features::TABLE.iter()).map_err(StartError::KeepSet)?;
+    privlib::setppriv(privlib::PrivOp::Off, privlib::Which::Effective, &features)
+        .map_err(StartError::LowerFeatures)?;
+    privlib::fini_daemon_priv(&removed).map_err(|source| StartError::FiniPriv {
+        privileges: removed.to_string(),
+        source,
+    })?;
+    for line in a.features.describe() {
+        tracing::info!(
+            "{line}{}",
+            if system {
+                ""
+            } else {
+                " (session mode: xend holds none of them)"
+            }
+        );
     }
 
     // As the account now: what it keeps its state in must be its own.
@@ -227,7 +299,7 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         qemu: a.qemu,
         shutdown_timeout: a.shutdown_timeout,
         managed: layout.managed.clone(),
-        features: crate::features::Features::default(),
+        features: a.features,
     });
     m.vnc_listen = a.vnc_listen;
     if a.vnc_listen == VncListen::Any {
