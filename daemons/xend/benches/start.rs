@@ -34,13 +34,6 @@ fn once(dir: &Path, cfg: &config::DomainConfig, text: &str, least: bool, kvm: Op
     let _ = std::fs::remove_file(dir.join("serial"));
     let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).expect("qmp"));
     let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).expect("serial"));
-    let disk = OwnedFd::from(
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(dir.join("guest.img"))
-            .expect("image"),
-    );
     let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).expect("log"));
     let fds = DmFds {
         qmp: &qmp,
@@ -48,8 +41,9 @@ fn once(dir: &Path, cfg: &config::DomainConfig, text: &str, least: bool, kvm: Op
         log: &log,
         nics: &[],
     };
-    let ro = std::fs::File::open(dir.join("guest.img")).expect("image");
-    let prepared = least.then(|| {
+    // Both ways get the disk as prepare opened it (a -blockdev graph of
+    // passed fds): the baseline only drops the least privilege.
+    let prepared = {
         let req = Request {
             domid: 1,
             uid: BASE + 1,
@@ -65,23 +59,24 @@ fn once(dir: &Path, cfg: &config::DomainConfig, text: &str, least: bool, kvm: Op
             &Host::own_uids(),
         )
         .expect("prepare")
-    });
+    };
     let t = Instant::now();
-    let mut child = if let Some(p) = &prepared {
-        dm::spawn(p, &fds).expect("spawn")
+    let mut child = if least {
+        dm::spawn(&prepared, &fds).expect("spawn")
     } else {
         // The same command line, as root, with nothing taken away.
-        privlib::Spawn::new(dm::QEMU)
+        let mut sp = privlib::Spawn::new(dm::QEMU)
             .args(dm::qemu_args(cfg, kvm.is_some()))
+            .args(dm::blockdev::args(&prepared))
             .no_new_privs(false)
             .pass_fd(log.as_raw_fd(), 1)
             .pass_fd(log.as_raw_fd(), 2)
             .pass_fd(qmp.as_raw_fd(), 3)
-            .pass_fd(serial.as_raw_fd(), 4)
-            .pass_fd(disk.as_raw_fd(), 5)
-            .pass_fd(ro.as_raw_fd(), 6)
-            .spawn()
-            .expect("spawn")
+            .pass_fd(serial.as_raw_fd(), 4);
+        for (from, to) in dm::blockdev::fds(&prepared) {
+            sp = sp.pass_fd(from, to);
+        }
+        sp.spawn().expect("spawn")
     };
     let mut s = UnixStream::connect(dir.join("serial")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60)))

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{DiskError, open_disk};
+use super::{Access, DiskError, ImageKind, OpenDisk};
 use crate::config::{Disk, Format};
 use crate::scratch::Scratch;
 
@@ -45,6 +45,24 @@ fn disk(target: &Path, read_only: bool) -> Disk {
     }
 }
 
+/// open_disk with `dirs`, as session mode (no privilege to raise).
+fn open_disk(dirs: &[PathBuf], d: &Disk) -> Result<OpenDisk, DiskError> {
+    super::open_disk(
+        &Access {
+            dirs: dirs.to_vec(),
+            system: false,
+            features: crate::features::Features::default(),
+        },
+        d,
+    )
+}
+
+/// The top file's fd of `d`: read-write when it is written.
+fn top(d: OpenDisk) -> std::os::fd::OwnedFd {
+    let f = d.chain.into_iter().next().expect("a top file");
+    f.rw.unwrap_or(f.ro)
+}
+
 /// open_disk's refusal of `target`, which must name it.
 fn refused(dirs: &[PathBuf], target: &Path, read_only: bool) -> DiskError {
     let e = open_disk(dirs, &disk(target, read_only)).expect_err("refused");
@@ -61,12 +79,12 @@ fn an_image_beneath_the_directory_opens_read_write_or_read_only_as_asked() {
     let im = Images::new("modes");
     let img = im.image(&im.dir.join("guest.img"));
     let rw = open_disk(&im.dirs(), &disk(&img, false)).expect("read-write");
-    std::fs::File::from(rw)
+    std::fs::File::from(top(rw))
         .write_all(b"x")
         .expect("a read-write disk takes writes");
     let ro = open_disk(&im.dirs(), &disk(&img, true)).expect("read-only");
     assert!(
-        std::fs::File::from(ro).write_all(b"x").is_err(),
+        std::fs::File::from(top(ro)).write_all(b"x").is_err(),
         "a read-only disk's fd refuses writes"
     );
 }
@@ -161,4 +179,237 @@ fn a_missing_image_or_image_directory_is_an_open_error_naming_both() {
     let e = refused(std::slice::from_ref(&gone), &gone.join("guest.img"), false);
     assert!(matches!(e, DiskError::ImageDir { .. }), "{e:?}");
     assert!(e.to_string().contains(&gone.display().to_string()), "{e}");
+}
+
+/// qemu-img run with `args`, in `dir`.
+fn qemu_img(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("qemu-img")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("qemu-img runs");
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn qcow2(target: &Path) -> Disk {
+    Disk {
+        format: Format::Qcow2,
+        ..disk(target, false)
+    }
+}
+
+#[test]
+fn a_qcow2_chain_is_opened_file_by_file_backing_files_read_only() {
+    let test = "a_qcow2_chain_is_opened_file_by_file_backing_files_read_only";
+    if !xvm_tests::require_program(test, "qemu-img", "qemu-utils") {
+        return;
+    }
+    let im = Images::new("chain");
+    std::fs::create_dir(im.dir.join("base")).expect("dir");
+    im.image(&im.dir.join("base/base.img"));
+    qemu_img(
+        &im.dir,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base/base.img",
+            "-F",
+            "raw",
+            "mid.qcow2",
+        ],
+    );
+    qemu_img(
+        &im.dir,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "mid.qcow2",
+            "-F",
+            "qcow2",
+            "top.qcow2",
+        ],
+    );
+    let d = open_disk(&im.dirs(), &qcow2(&im.dir.join("top.qcow2"))).expect("chain");
+    let paths: Vec<_> = d.chain.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            im.dir.join("top.qcow2"),
+            im.dir.join("mid.qcow2"),
+            im.dir.join("base/base.img")
+        ]
+    );
+    let formats: Vec<_> = d.chain.iter().map(|f| f.format).collect();
+    assert_eq!(formats, [Format::Qcow2, Format::Qcow2, Format::Raw]);
+    assert!(d.chain[0].rw.is_some(), "the top is written");
+    assert!(
+        d.chain[1..].iter().all(|f| f.rw.is_none()),
+        "backing files are read-only"
+    );
+    assert_eq!(d.fd_count(), 4);
+    // A raw disk has no chain, whatever its bytes say.
+    let raw = open_disk(&im.dirs(), &disk(&im.dir.join("top.qcow2"), true)).expect("raw");
+    assert_eq!(raw.chain.len(), 1);
+}
+
+#[test]
+fn a_backing_file_outside_the_image_directories_or_through_a_symlink_is_refused_by_name() {
+    let test =
+        "a_backing_file_outside_the_image_directories_or_through_a_symlink_is_refused_by_name";
+    if !xvm_tests::require_program(test, "qemu-img", "qemu-utils") {
+        return;
+    }
+    let im = Images::new("chain-outside");
+    let secret = im.image(&im.outside.join("secret.img"));
+    let s = secret.to_str().expect("utf-8");
+    qemu_img(
+        &im.dir,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            s,
+            "-F",
+            "raw",
+            "abs.qcow2",
+        ],
+    );
+    qemu_img(
+        &im.dir,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "../outside/secret.img",
+            "-F",
+            "raw",
+            "up.qcow2",
+        ],
+    );
+    for name in ["abs.qcow2", "up.qcow2"] {
+        let e = open_disk(&im.dirs(), &qcow2(&im.dir.join(name))).expect_err("refused");
+        assert!(
+            matches!(e, DiskError::Outside { kind: ImageKind::Backing, ref path, .. } if *path == secret),
+            "{name}: {e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("backing file {s}: not beneath")),
+            "{e}"
+        );
+    }
+    std::os::unix::fs::symlink(&secret, im.dir.join("link.img")).expect("symlink");
+    qemu_img(
+        &im.dir,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "link.img",
+            "-F",
+            "raw",
+            "-u",
+            "link.qcow2",
+            "1M",
+        ],
+    );
+    let e = open_disk(&im.dirs(), &qcow2(&im.dir.join("link.qcow2"))).expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            DiskError::Symlink {
+                kind: ImageKind::Backing,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_backing_loop_or_a_chain_too_deep_is_refused() {
+    let test = "a_backing_loop_or_a_chain_too_deep_is_refused";
+    if !xvm_tests::require_program(test, "qemu-img", "qemu-utils") {
+        return;
+    }
+    let im = Images::new("chain-loop");
+    qemu_img(&im.dir, &["create", "-q", "-f", "qcow2", "a.qcow2", "1M"]);
+    qemu_img(
+        &im.dir,
+        &[
+            "create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2",
+        ],
+    );
+    // a names b: a loop (qemu-img's unsafe rebase does not open it).
+    qemu_img(
+        &im.dir,
+        &["rebase", "-u", "-b", "b.qcow2", "-F", "qcow2", "a.qcow2"],
+    );
+    let e = open_disk(&im.dirs(), &qcow2(&im.dir.join("b.qcow2"))).expect_err("refused");
+    assert!(
+        matches!(e, DiskError::Loop { ref path, .. } if *path == im.dir.join("b.qcow2")),
+        "{e:?}"
+    );
+    // A chain of ten backing files.
+    qemu_img(&im.dir, &["create", "-q", "-f", "qcow2", "c0.qcow2", "1M"]);
+    for i in 1..=super::MAX_BACKING + 1 {
+        let (b, t) = (format!("c{}.qcow2", i - 1), format!("c{i}.qcow2"));
+        qemu_img(
+            &im.dir,
+            &["create", "-q", "-f", "qcow2", "-b", &b, "-F", "qcow2", &t],
+        );
+    }
+    let deep = im.dir.join(format!("c{}.qcow2", super::MAX_BACKING + 1));
+    let e = open_disk(&im.dirs(), &qcow2(&deep)).expect_err("refused");
+    assert!(matches!(e, DiskError::ChainTooDeep { .. }), "{e:?}");
+    let ok = im.dir.join(format!("c{}.qcow2", super::MAX_BACKING));
+    assert_eq!(
+        open_disk(&im.dirs(), &qcow2(&ok))
+            .expect("eight")
+            .chain
+            .len(),
+        super::MAX_BACKING + 1
+    );
+}
+
+#[test]
+fn a_hostile_qcow2_header_is_refused_naming_the_file() {
+    let im = Images::new("chain-hostile");
+    let img = im.dir.join("bad.qcow2");
+    let mut b = vec![0u8; 512];
+    b[0..4].copy_from_slice(&crate::qcow2::MAGIC.to_be_bytes());
+    b[4..8].copy_from_slice(&9u32.to_be_bytes());
+    std::fs::write(&img, &b).expect("image");
+    let e = open_disk(&im.dirs(), &qcow2(&img)).expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            DiskError::Qcow2 {
+                source: crate::qcow2::Qcow2Error::Version(9),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("disk {}: qcow2 version 9", img.display())),
+        "{e}"
+    );
 }

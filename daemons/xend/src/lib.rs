@@ -56,6 +56,7 @@ pub mod manager;
 pub mod net;
 pub mod privs;
 pub mod procstat;
+pub mod qcow2;
 pub mod qmp;
 pub mod rpc;
 pub mod saved;

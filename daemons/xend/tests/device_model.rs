@@ -144,7 +144,17 @@ fn boots(test: &str, use_kvm: bool) {
             } else {
                 "accel=tcg"
             };
-            check(cmd.contains(accel), format!("qemu runs without {accel}"))
+            check(cmd.contains(accel), format!("qemu runs without {accel}"))?;
+            // The disk is a -blockdev node on a passed fd: qemu's command
+            // line names no image path.
+            check(
+                cmd.contains("/dev/fdset/1") && cmd.contains("ide-hd,drive=d0-0"),
+                format!("qemu's disk is a blockdev on fdset 1: {cmd:?}"),
+            )?;
+            check(
+                !cmd.contains(&img.display().to_string()),
+                format!("qemu's command line names the image: {cmd:?}"),
+            )
         })();
         let _ = child.kill(libc::SIGKILL);
         let _ = child.wait();

@@ -12,6 +12,7 @@
 //! - [`log`] keeps qemu's output, bounded; [`kill`] ends it without any
 //!   capability.
 
+pub mod blockdev;
 pub mod kill;
 pub mod log;
 pub mod machine;
@@ -40,7 +41,6 @@ const FD_SERIAL: i32 = 4;
 pub const FD_BLOCK0: i32 = 5;
 /// Past the last block-device fd (64 of them).
 pub const FD_BLOCK_END: i32 = 69;
-const FD_DISK0: i32 = FD_BLOCK0;
 const FD_KERNEL: i32 = FD_BLOCK_END;
 const FD_RAMDISK: i32 = FD_KERNEL + 1;
 /// The first network card's backend.
@@ -51,7 +51,7 @@ fn boot_fd(kind: ImageKind) -> Option<i32> {
     match kind {
         ImageKind::Kernel => Some(FD_KERNEL),
         ImageKind::Ramdisk => Some(FD_RAMDISK),
-        ImageKind::Disk => None,
+        ImageKind::Disk | ImageKind::Backing => None,
     }
 }
 
@@ -95,12 +95,6 @@ pub fn dev_nodes(kvm: bool) -> Vec<&'static str> {
     nodes
 }
 
-/// The fd numbers of disk `i` in qemu: (read-write, read-only).
-fn disk_fds(i: usize) -> (i32, i32) {
-    let base = FD_DISK0 + 2 * i32::try_from(i).unwrap_or(0);
-    (base, base + 1)
-}
-
 /// The privileges qemu keeps: basic, without fork, further exec, network,
 /// signalling others, and with file access only by the Landlock rules.
 pub fn dm_privileges() -> PrivSet {
@@ -130,26 +124,7 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
         "-serial".into(),
         "chardev:ser0".into(),
     ]);
-    for (i, d) in c.disks.iter().enumerate() {
-        let set = i + 1;
-        // Two fds a set: qemu asks for the access mode it needs (it probes
-        // read-only first), and an fdset answers only with a matching fd.
-        let (rw, ro) = disk_fds(i);
-        a.push("-add-fd".into());
-        a.push(format!("fd={ro},set={set}"));
-        if !d.read_only {
-            a.push("-add-fd".into());
-            a.push(format!("fd={rw},set={set}"));
-        }
-        a.push("-drive".into());
-        a.push(format!(
-            "file=/dev/fdset/{set},format={},if=ide,index={},media={}{}",
-            d.format.name(),
-            crate::config::ide_index(&d.vdev).unwrap_or(i),
-            if d.cdrom { "cdrom" } else { "disk" },
-            if d.read_only { ",readonly=on" } else { "" }
-        ));
-    }
+    // The disks: dm::blockdev, from the files prepare opened (spawn).
     // Direct kernel boot: qemu reads the files xend opened and checked,
     // by its own fds (`/proc/self/fd/N` names the open file, not a path).
     if c.kernel.is_some() {
@@ -192,6 +167,7 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
         .rlimit(libc::RLIMIT_CORE, 0, 0)
         .rlimit(libc::RLIMIT_NOFILE, DM_NOFILE, DM_NOFILE)
         .args(qemu_args(&p.config, p.kvm))
+        .args(blockdev::args(p))
         .args(netdev::args(p))
         .uid(p.uid)
         .gid(p.gid)
@@ -214,25 +190,17 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
             FsAccess::READ | FsAccess::WRITE | FsAccess::DEVICE,
         );
     }
-    let mut index = 0;
+    sp = blockdev::pass(sp, p);
     for f in &p.disks {
-        match f {
-            OpenImage::Disk(d) => {
-                let (rw_fd, ro_fd) = disk_fds(index);
-                index += 1;
-                sp = sp
-                    .pass_fd(d.rw.as_raw_fd(), rw_fd)
-                    .pass_fd(d.ro.as_raw_fd(), ro_fd);
-            }
-            OpenImage::Boot(kind, fd) => {
-                let Some(to) = boot_fd(*kind) else { continue };
-                // Landlock lets qemu read this file and no other: the rule
-                // is made in xend (before the fork) on /proc/self/fd/N,
-                // xend's own fd, so it names the very inode xend checked.
-                sp = sp
-                    .pass_fd(fd.as_raw_fd(), to)
-                    .fs_allow(format!("/proc/self/fd/{}", fd.as_raw_fd()), FsAccess::READ);
-            }
+        if let OpenImage::Boot(kind, fd) = f {
+            let Some(to) = boot_fd(*kind) else { continue };
+            // Landlock lets qemu read this file and no other: the rule
+            // is made in xend (before the fork) on /proc/self/fd/N,
+            // xend's own fd, so it names the very inode xend checked
+            // (or its copy, see dm::prepare).
+            sp = sp
+                .pass_fd(fd.as_raw_fd(), to)
+                .fs_allow(format!("/proc/self/fd/{}", fd.as_raw_fd()), FsAccess::READ);
         }
     }
     sp = netdev::pass(sp, fds.nics);

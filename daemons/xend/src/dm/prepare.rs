@@ -15,6 +15,17 @@
 //! here), read-only, and qemu gets those fds and a Landlock rule to read
 //! those very files and no other.
 //!
+//! qemu loads a kernel by a name (`-kernel /proc/self/fd/N`), and that
+//! open checks the file's mode bits against the device model's uid: a
+//! root-owned mode-0600 kernel would be refused. Such a file is not
+//! changed (no chown, no chmod: nothing to restore after a crash): xend
+//! copies the bytes of the fd it checked, at most [`BOOT_MAX`], into a
+//! file without a name (`O_TMPFILE | O_EXCL`, never linkable) of mode
+//! 0444 in its run directory, and qemu gets that copy, read-only, with
+//! the Landlock rule on it: it can still read those bytes and nothing
+//! else, and can write neither the copy nor the original. The copy is
+//! gone with its last fd, so even a killed xend leaves nothing behind.
+//!
 //! Where the host is read (`/etc/subuid`, `/dev`, `/proc/self/limits`,
 //! `PATH`, xend's groups) comes in as a [`Host`], so the refusals are tested without
 //! root on a made-up host.
@@ -24,7 +35,8 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::config::DomainConfig;
-use crate::disk::{DiskError, ImageKind, open_boot_file, open_disk};
+use crate::disk::{Access, DiskError, ImageKind, OpenDisk, open_boot_file, open_disk};
+use crate::dm::blockdev::{MAX_BLOCK_FDS, fd_count};
 use crate::dm::{DM_NOFILE, MAX_DISKS, dev_nodes};
 use crate::domain::Settings;
 
@@ -96,24 +108,12 @@ pub struct Request<'a> {
     pub text: &'a str,
 }
 
-/// One open disk: the fd xend opened (read-write unless the disk is
-/// read-only) and its read-only twin, opened through that fd itself (the
-/// same file, whatever its path now names): qemu asks for the mode it
-/// needs, and an fdset answers only with a matching fd.
-#[derive(Debug)]
-pub(crate) struct DiskFds {
-    /// As opened by [`open_disk`].
-    pub(crate) rw: OwnedFd,
-    /// Read-only, the same file.
-    pub(crate) ro: OwnedFd,
-}
-
 /// A file xend opened for qemu: a disk, or the kernel or ramdisk of a
 /// direct kernel boot (read-only, one fd).
 #[derive(Debug)]
 pub(crate) enum OpenImage {
-    /// A disk.
-    Disk(DiskFds),
+    /// A disk and its chain, as [`open_disk`] opened it.
+    Disk(OpenDisk),
     /// The kernel ([`ImageKind::Kernel`]) or ramdisk.
     Boot(ImageKind, OwnedFd),
 }
@@ -187,16 +187,39 @@ pub enum PrepareError {
         /// Disks opened.
         opened: usize,
     },
-    /// The read-only twin of a disk fd could not be opened.
-    #[error("domain {domid}: disk {index}: a read-only fd: {source}")]
-    ReadOnlyTwin {
+    /// The disks' files need more fds than qemu's block range has.
+    #[error(
+        "domain {domid}: its disks and their backing files need {need} fds, more than the {MAX_BLOCK_FDS} a device model's disks may have"
+    )]
+    TooManyBlockFds {
         /// The domain.
         domid: u32,
-        /// The disk, from 0 in config order.
-        index: usize,
+        /// The fds needed.
+        need: usize,
+    },
+    /// A kernel or ramdisk the device model may not read could not be
+    /// copied for it.
+    #[error("domain {domid}: {kind} {}: copying it for the device model: {source}", path.display())]
+    BootCopy {
+        /// The domain.
+        domid: u32,
+        /// Which file.
+        kind: ImageKind,
+        /// Its path.
+        path: PathBuf,
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A kernel or ramdisk larger than [`BOOT_MAX`], to be copied.
+    #[error("domain {domid}: {kind} {}: larger than {BOOT_MAX} bytes", path.display())]
+    BootTooLarge {
+        /// The domain.
+        domid: u32,
+        /// Which file.
+        kind: ImageKind,
+        /// Its path.
+        path: PathBuf,
     },
     /// The uid is not the domain's in the device-model range.
     #[error(
@@ -263,19 +286,6 @@ pub enum PrepareError {
         #[source]
         source: DiskError,
     },
-    /// The device model's uid may not read a kernel or ramdisk (qemu
-    /// opens it again through its fd, which checks the mode bits).
-    #[error("domain {domid}: {kind} {}: uid {uid} may not read it", path.display())]
-    BootUnreadable {
-        /// The domain.
-        domid: u32,
-        /// Which file.
-        kind: ImageKind,
-        /// Its path.
-        path: PathBuf,
-        /// The device model's uid.
-        uid: u32,
-    },
     /// A device node is missing.
     #[error("{}: {source}", path.display())]
     Node {
@@ -299,6 +309,16 @@ pub enum PrepareError {
     LimitsUnreadable {
         /// The file.
         path: PathBuf,
+    },
+    /// The config's device-model privileges were refused
+    /// ([`crate::dm::policy`]).
+    #[error("domain {domid}: {source}")]
+    Policy {
+        /// The domain.
+        domid: u32,
+        /// Why.
+        #[source]
+        source: crate::dm::policy::PolicyError,
     },
     /// A network card was refused.
     #[error("domain {domid}: {source}")]
@@ -376,31 +396,37 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
             count: r.config.disks.len(),
         });
     }
+    let access = Access::of(s);
     let mut disks = r
         .config
         .disks
         .iter()
-        .enumerate()
-        .map(|(index, d)| {
-            let rw = open_disk(&s.image_dirs, d).map_err(|source| PrepareError::Disk {
-                domid: r.domid,
-                source,
-            })?;
-            let ro = twin(&rw).map_err(|source| PrepareError::ReadOnlyTwin {
-                domid: r.domid,
-                index,
-                source,
-            })?;
-            Ok(OpenImage::Disk(DiskFds { rw, ro }))
+        .map(|d| {
+            open_disk(&access, d)
+                .map(OpenImage::Disk)
+                .map_err(|source| PrepareError::Disk {
+                    domid: r.domid,
+                    source,
+                })
         })
         .collect::<Result<Vec<_>, PrepareError>>()?;
-    // qemu's fd numbers and `-drive` options are laid out per configured
-    // disk: one open disk for each, or none of it starts.
+    // qemu's fd numbers and nodes are laid out per configured disk: one
+    // open disk for each, or none of it starts.
     if disks.len() != r.config.disks.len() {
         return Err(PrepareError::DiskCount {
             domid: r.domid,
             configured: r.config.disks.len(),
             opened: disks.len(),
+        });
+    }
+    let need = fd_count(disks.iter().filter_map(|d| match d {
+        OpenImage::Disk(d) => Some(d),
+        OpenImage::Boot(..) => None,
+    }));
+    if need > MAX_BLOCK_FDS {
+        return Err(PrepareError::TooManyBlockFds {
+            domid: r.domid,
+            need,
         });
     }
     // The kernel and ramdisk, as disks are opened, read-only.
@@ -409,35 +435,48 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         (ImageKind::Ramdisk, &r.config.ramdisk),
     ] {
         if let Some(f) = file {
-            let fd = open_boot_file(&s.image_dirs, Path::new(f), kind).map_err(|source| {
-                PrepareError::Disk {
-                    domid: r.domid,
-                    source,
-                }
-            })?;
-            // qemu opens it again (`/proc/self/fd/N`), so its mode bits
-            // must let the device model read it.
-            let m = std::fs::File::from(fd.try_clone().map_err(|source| PrepareError::Disk {
+            let disk_err = |source| PrepareError::Disk {
                 domid: r.domid,
-                source: DiskError::Open {
+                source,
+            };
+            let fd = open_boot_file(&access, Path::new(f), kind).map_err(disk_err)?;
+            // qemu opens it again (`/proc/self/fd/N`), which checks its
+            // mode bits against the device model's uid: a file it may not
+            // read is given as a copy (see the module's text).
+            let m = std::fs::File::from(fd.try_clone().map_err(|source| {
+                disk_err(DiskError::Open {
                     kind,
                     path: PathBuf::from(f),
                     source,
-                },
+                })
             })?)
             .metadata();
             let dm_groups = groups.as_deref().unwrap_or(&host.groups);
-            if !m.is_ok_and(|m| allowed(&m, r.uid, r.gid, dm_groups, 0o4)) {
-                return Err(PrepareError::BootUnreadable {
-                    domid: r.domid,
-                    kind,
-                    path: PathBuf::from(f),
-                    uid: r.uid,
-                });
-            }
+            let fd = if m.is_ok_and(|m| allowed(&m, r.uid, r.gid, dm_groups, 0o4)) {
+                fd
+            } else {
+                copy_boot_file(&s.run, &fd).map_err(|e| match e {
+                    CopyError::TooLarge => PrepareError::BootTooLarge {
+                        domid: r.domid,
+                        kind,
+                        path: PathBuf::from(f),
+                    },
+                    CopyError::Io(source) => PrepareError::BootCopy {
+                        domid: r.domid,
+                        kind,
+                        path: PathBuf::from(f),
+                        source,
+                    },
+                })?
+            };
             disks.push(OpenImage::Boot(kind, fd));
         }
     }
+    // What the device model may hold beyond nothing (default deny).
+    crate::dm::policy::check(s, r.config).map_err(|source| PrepareError::Policy {
+        domid: r.domid,
+        source,
+    })?;
     // The network cards, checked (their backends are made at launch).
     let nics = crate::net::plan(s, &r.config.vifs).map_err(|source| PrepareError::Net {
         domid: r.domid,
@@ -474,11 +513,42 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
     })
 }
 
-/// A read-only fd of the file `fd` is open on, opened through the fd
-/// itself (`/proc/self/fd/N`): the same file, whatever its path names now.
-fn twin(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+/// The largest kernel or ramdisk xend copies for a device model that may
+/// not read it (Debian's largest initrds are well below).
+pub const BOOT_MAX: u64 = 512 << 20;
+
+/// Why a boot file could not be copied.
+#[derive(Debug)]
+enum CopyError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// A copy of the file open as `from`, at most [`BOOT_MAX`] bytes, in a
+/// file of mode 0444 with no name in `dir` (`O_TMPFILE | O_EXCL`: it can
+/// never be given one), open read-only.
+fn copy_boot_file(dir: &Path, from: &OwnedFd) -> Result<OwnedFd, CopyError> {
+    use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
-    std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).map(OwnedFd::from)
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = std::fs::File::from(from.try_clone().map_err(CopyError::Io)?);
+    src.rewind().map_err(CopyError::Io)?;
+    let mut dst = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o444)
+        .custom_flags(libc::O_TMPFILE | libc::O_EXCL | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(CopyError::Io)?;
+    let n = std::io::copy(&mut (&mut src).take(BOOT_MAX + 1), &mut dst).map_err(CopyError::Io)?;
+    if n > BOOT_MAX {
+        return Err(CopyError::TooLarge);
+    }
+    // Read-only from here: the copy, reopened through its fd (mode 0444
+    // lets its owner read it, and nobody write it).
+    std::fs::File::open(format!("/proc/self/fd/{}", dst.as_raw_fd()))
+        .map(OwnedFd::from)
+        .map_err(CopyError::Io)
 }
 
 /// `program` as exec will find it: itself when it has a slash, else the

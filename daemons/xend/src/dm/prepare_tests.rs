@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{Host, PrepareError, Request, prepare};
 use crate::config::{self, DomainConfig};
-use crate::disk::DiskError;
+use crate::disk::{DiskError, ImageKind};
+use crate::dm::prepare::OpenImage;
 use crate::domain::Settings;
 use crate::scratch::Scratch;
 
@@ -325,8 +326,6 @@ fn direct_boot(kernel: &Path, ramdisk: &Path) -> DomainConfig {
 
 #[test]
 fn a_kernel_and_ramdisk_beneath_an_image_directory_are_opened_read_only() {
-    use super::OpenImage;
-    use crate::disk::ImageKind;
     let f = Fake::new("boot");
     let (kernel, ramdisk) = (f.root.join("images/vmlinuz"), f.root.join("images/initrd"));
     std::fs::write(&kernel, b"kernel").expect("kernel");
@@ -472,19 +471,120 @@ fn qemu_reads_the_boot_files_by_its_own_fds_and_gets_a_vga_card_only_with_vnc() 
 }
 
 #[test]
-fn a_kernel_the_device_model_may_not_read_is_refused() {
+fn a_kernel_the_device_model_may_not_read_is_given_as_a_nameless_read_only_copy() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::MetadataExt;
     let f = Fake::new("kernel-unreadable");
     let kernel = f.root.join("images/vmlinuz");
-    std::fs::write(&kernel, b"kernel").expect("kernel");
-    std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::fs::write(&kernel, b"kernel bytes").expect("kernel");
+    std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let before = std::fs::metadata(&kernel).expect("stat");
+    // The copy is made in xend's run directory: without one, a clear error.
     let e = refused(&f.settings(), &f.host(), &direct_boot(&kernel, &f.image()));
-    assert!(
-        matches!(e, PrepareError::BootUnreadable { uid, .. } if uid == BASE + DOMID),
-        "{e:?}"
-    );
+    assert!(matches!(e, PrepareError::BootCopy { .. }), "{e:?}");
     assert!(
         e.to_string()
-            .contains(&format!("kernel {}", kernel.display())),
+            .contains(&format!("kernel {}: copying", kernel.display())),
         "{e}"
     );
+    std::fs::create_dir(f.root.join("run")).expect("run");
+    let c = direct_boot(&kernel, &f.image());
+    let p = prepare(
+        &f.settings(),
+        request(&c, BASE + DOMID, BASE + DOMID),
+        &f.host(),
+    )
+    .expect("prepared");
+    let copy = p
+        .disks
+        .iter()
+        .find_map(|d| match d {
+            OpenImage::Boot(ImageKind::Kernel, fd) => Some(fd),
+            _ => None,
+        })
+        .expect("the kernel");
+    let mut file = std::fs::File::from(copy.try_clone().expect("dup"));
+    let m = file.metadata().expect("stat");
+    assert_eq!(m.mode() & 0o7777, 0o444, "a read-only copy");
+    assert_eq!(m.nlink(), 0, "with no name");
+    assert_ne!(m.ino(), before.ino(), "a copy, not the file");
+    let mut text = String::new();
+    file.read_to_string(&mut text).expect("read");
+    assert_eq!(text, "kernel bytes");
+    assert!(file.write_all(b"x").is_err(), "the fd is read-only");
+    let after = std::fs::metadata(&kernel).expect("stat");
+    assert_eq!(
+        (after.uid(), after.mode(), after.mtime(), after.mtime_nsec()),
+        (
+            before.uid(),
+            before.mode(),
+            before.mtime(),
+            before.mtime_nsec()
+        ),
+        "the kernel itself is unchanged"
+    );
+    // Nothing with a name was left in the run directory.
+    assert_eq!(
+        std::fs::read_dir(f.root.join("run")).expect("run").count(),
+        0
+    );
+}
+
+#[test]
+fn the_disks_are_a_blockdev_graph_of_fdsets_on_ide_slots() {
+    let f = Fake::new("blockdev");
+    let img = f.image();
+    let iso = f.root.join("images/cd.iso");
+    std::fs::write(&iso, [0u8; 2048]).expect("iso");
+    let c = crate::config::parse(
+        Path::new("g.cfg"),
+        &format!(
+            "name = \"g\"\ntype = \"hvm\"\nmemory = 32\ndisk = [ '{},raw,hdb,rw', '{},raw,hdc:cdrom,r' ]\n",
+            img.display(),
+            iso.display()
+        ),
+    )
+    .expect("config");
+    let p = prepare(
+        &f.settings(),
+        request(&c, BASE + DOMID, BASE + DOMID),
+        &f.host(),
+    )
+    .expect("prepared");
+    let a = crate::dm::blockdev::args(&p);
+    let joined = a.join(" ");
+    // hdb: ro and rw fds in set 1; hdc: its one read-only fd in set 2.
+    assert!(
+        joined.starts_with("-add-fd fd=5,set=1 -add-fd fd=6,set=1 "),
+        "{joined}"
+    );
+    assert!(joined.contains("-add-fd fd=7,set=2 "), "{joined}");
+    assert!(!joined.contains("fd=8"), "{joined}");
+    let nodes: Vec<serde_json::Value> = a
+        .iter()
+        .zip(a.iter().skip(1))
+        .filter(|(flag, _)| *flag == "-blockdev")
+        .map(|(_, v)| serde_json::from_str(v).expect("json"))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            serde_json::json!({"driver":"file","node-name":"d1-0f","filename":"/dev/fdset/1","read-only":false}),
+            serde_json::json!({"driver":"raw","node-name":"d1-0","file":"d1-0f","read-only":false}),
+            serde_json::json!({"driver":"file","node-name":"d2-0f","filename":"/dev/fdset/2","read-only":true}),
+            serde_json::json!({"driver":"raw","node-name":"d2-0","file":"d2-0f","read-only":true}),
+        ]
+    );
+    assert!(
+        joined.contains("-device ide-hd,drive=d1-0,bus=ide.0,unit=1"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-device ide-cd,drive=d2-0,bus=ide.1,unit=0"),
+        "{joined}"
+    );
+    assert!(!joined.contains("-drive"), "{joined}");
+    // No path of an image reaches qemu's command line.
+    assert!(!joined.contains(&img.display().to_string()), "{joined}");
+    assert_eq!(crate::dm::blockdev::fds(&p).len(), 3);
 }
