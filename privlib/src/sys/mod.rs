@@ -29,6 +29,7 @@ pub mod probe;
 pub mod rlimit;
 pub mod seccomp;
 pub mod sock;
+pub mod tap;
 pub mod tty;
 
 use std::ffi::OsString;

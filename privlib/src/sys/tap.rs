@@ -1,0 +1,422 @@
+//! TAP network interfaces for device models: one made on `/dev/net/tun`
+//! under an exact name, never persistent (the kernel removes it when the
+//! last fd on it closes), joined to a bridge and brought up; and what a
+//! caller checks first (an interface's index, whether it is a bridge).
+//!
+//! Every query goes through an ioctl on a socket of the caller's network
+//! namespace, never through `/sys/class/net`: sysfs shows the interfaces
+//! of the namespace that mounted it, which is not the caller's in a
+//! daemon started inside a namespace of its own.
+//!
+//! Making the tap, joining the bridge and bringing it up need
+//! CAP_NET_ADMIN (`sys_net_config`) in the caller's effective set; the
+//! queries need nothing.
+
+use std::ffi::c_char;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use super::fds::own;
+
+/// `SIOCBRADDIF` (linux/sockios.h): adds the interface whose index is in
+/// `ifr_ifindex` to the bridge named in `ifr_name`.
+const SIOCBRADDIF: libc::c_ulong = 0x89a2;
+
+/// `ETHTOOL_GDRVINFO` (linux/ethtool.h): the driver's name and version.
+const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+
+/// `struct ethtool_drvinfo` (linux/ethtool.h), as the kernel fills it.
+#[repr(C)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
+
+/// What was being done when a tap step failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TapStep {
+    /// Opening `/dev/net/tun`.
+    OpenTun,
+    /// `TUNSETIFF`: making the tap under its name.
+    Create,
+    /// A socket for the interface ioctls.
+    Socket,
+    /// `SIOCGIFINDEX`: the interface's index.
+    Index,
+    /// `SIOCETHTOOL` `GDRVINFO`: which driver the interface has.
+    Driver,
+    /// `SIOCBRADDIF`: joining the bridge.
+    JoinBridge,
+    /// `SIOCGIFFLAGS`: reading the flags.
+    GetFlags,
+    /// `SIOCSIFFLAGS`: bringing it up.
+    SetUp,
+}
+
+impl std::fmt::Display for TapStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TapStep::OpenTun => "opening /dev/net/tun",
+            TapStep::Create => "making the tap (TUNSETIFF)",
+            TapStep::Socket => "a socket for interface ioctls",
+            TapStep::Index => "its index (SIOCGIFINDEX)",
+            TapStep::Driver => "its driver (ETHTOOL_GDRVINFO)",
+            TapStep::JoinBridge => "joining the bridge (SIOCBRADDIF)",
+            TapStep::GetFlags => "reading its flags (SIOCGIFFLAGS)",
+            TapStep::SetUp => "bringing it up (SIOCSIFFLAGS)",
+        })
+    }
+}
+
+/// Why a tap step failed: the interface, the step, the kernel's error.
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    /// The name is not one the kernel takes (empty, longer than 15
+    /// bytes, `.`/`..`, or holding `/`, `:`, a space or a NUL).
+    #[error("interface name {name:?}: not a valid interface name")]
+    Name {
+        /// The name asked for.
+        name: String,
+    },
+    /// A step failed.
+    #[error("interface {iface}: {step}: {source}")]
+    Step {
+        /// The interface (for [`TapStep::JoinBridge`], the tap).
+        iface: String,
+        /// The step.
+        step: TapStep,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// `SIOCBRADDIF` failed.
+    #[error("interface {iface}: joining bridge {bridge} (SIOCBRADDIF): {source}")]
+    Join {
+        /// The tap.
+        iface: String,
+        /// The bridge.
+        bridge: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TapError {
+    /// The kernel's errno, when a step failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            TapError::Name { .. } => None,
+            TapError::Step { source, .. } | TapError::Join { source, .. } => source.raw_os_error(),
+        }
+    }
+}
+
+/// Whether the kernel takes `name` as an interface name (net/core/dev.c
+/// `dev_valid_name`): 1 to 15 bytes, not `.` or `..`, no `/`, `:`,
+/// whitespace or NUL.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < libc::IFNAMSIZ
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+}
+
+/// An `ifreq` naming `name` (checked by [`valid_name`]), the rest zero.
+fn ifreq(name: &str) -> Result<libc::ifreq, TapError> {
+    if !valid_name(name) {
+        return Err(TapError::Name { name: name.into() });
+    }
+    // SAFETY: ifreq is plain data (a name and a union of integers,
+    // addresses and a pointer); all-zero is an empty request with a null
+    // data pointer, which no ioctl used here reads.
+    let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in r.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = c_char::from_ne_bytes([s]);
+    }
+    Ok(r)
+}
+
+fn step(iface: &str, step: TapStep) -> impl FnOnce(io::Error) -> TapError + '_ {
+    move |source| TapError::Step {
+        iface: iface.into(),
+        step,
+        source,
+    }
+}
+
+/// A socket for the interface ioctls, in the caller's network namespace.
+/// A unix datagram socket: the interface ioctls a protocol does not take
+/// itself fall through to the device layer, and no inet socket is made.
+fn ioctl_socket(iface: &str) -> Result<OwnedFd, TapError> {
+    // SAFETY: socket takes integers only and returns a new fd or -1.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(step(iface, TapStep::Socket)(io::Error::last_os_error()));
+    }
+    Ok(own(raw))
+}
+
+/// `ioctl(sock, req, r)` on an ifreq.
+fn ifreq_ioctl(sock: &OwnedFd, req: libc::c_ulong, r: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: every request passed here (SIOCGIFINDEX, SIOCGIFFLAGS,
+    // SIOCSIFFLAGS, SIOCBRADDIF) reads and writes exactly one struct
+    // ifreq, and `r` is a live, exclusively borrowed one; no pointer in it
+    // is followed by these requests.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), req, std::ptr::from_mut(r)) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The index of the interface `name` in the caller's network namespace
+/// (ENODEV: there is none).
+pub fn index_of(name: &str) -> Result<u32, TapError> {
+    let mut r = ifreq(name)?;
+    let sock = ioctl_socket(name)?;
+    ifreq_ioctl(&sock, libc::SIOCGIFINDEX, &mut r).map_err(step(name, TapStep::Index))?;
+    // SAFETY: SIOCGIFINDEX succeeded, so the kernel wrote ifru_ifindex.
+    let index = unsafe { r.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| {
+        step(name, TapStep::Index)(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("negative index {index}"),
+        ))
+    })
+}
+
+/// The name of the driver of interface `name` (`bridge`, `tun`,
+/// `veth`, ...), as ethtool reports it.
+pub fn driver_of(name: &str) -> Result<String, TapError> {
+    let mut r = ifreq(name)?;
+    let sock = ioctl_socket(name)?;
+    // SAFETY: EthtoolDrvinfo is plain integers and byte arrays; zero is
+    // a valid value of each.
+    let mut info: EthtoolDrvinfo = unsafe { std::mem::zeroed() };
+    info.cmd = ETHTOOL_GDRVINFO;
+    r.ifr_ifru.ifru_data = std::ptr::from_mut(&mut info).cast();
+    // SAFETY: SIOCETHTOOL with GDRVINFO writes one struct ethtool_drvinfo
+    // through ifru_data, which points at `info`, live and exclusively ours
+    // for the call; `r` is a live ifreq naming the interface.
+    let rc = unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCETHTOOL,
+            std::ptr::from_mut(&mut r),
+        )
+    };
+    if rc < 0 {
+        return Err(step(name, TapStep::Driver)(io::Error::last_os_error()));
+    }
+    let end = info
+        .driver
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(info.driver.len());
+    Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+}
+
+/// Whether the interface `name` exists and is a bridge. `Ok(false)`: it
+/// exists and is something else; ENODEV in the error: there is none.
+pub fn is_bridge(name: &str) -> Result<bool, TapError> {
+    index_of(name)?;
+    match driver_of(name) {
+        Ok(d) => Ok(d == "bridge"),
+        // A driver that answers no ethtool query (lo) is no bridge: the
+        // bridge driver always answers.
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A tap made by [`create_tap`]: the fd that keeps it (a device model
+/// reads and writes frames on it), its name and index.
+#[derive(Debug)]
+pub struct Tap {
+    /// The tap's fd (close-on-exec). When the last fd on it closes, the
+    /// kernel removes the interface.
+    pub fd: OwnedFd,
+    /// Its name.
+    pub name: String,
+    /// Its index.
+    pub index: u32,
+}
+
+/// Makes the tap `name` (`IFF_TAP | IFF_NO_PI`, with `IFF_VNET_HDR` when
+/// `vnet_hdr`), not persistent, in the caller's network namespace.
+/// `IFF_TUN_EXCL` makes an interface of that name that exists already
+/// (a tap someone left persistent, another domain's) an error (EBUSY),
+/// never one attached to. Needs CAP_NET_ADMIN in E.
+pub fn create_tap(name: &str, vnet_hdr: bool) -> Result<Tap, TapError> {
+    let mut r = ifreq(name)?;
+    // SAFETY: a NUL-terminated path, flags only; returns a new fd or -1.
+    let raw = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return Err(step(name, TapStep::OpenTun)(io::Error::last_os_error()));
+    }
+    let fd = own(raw);
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_TUN_EXCL;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    // The flags word is a short whose top bit is IFF_TUN_EXCL: the bits,
+    // not the value, are what the kernel reads.
+    r.ifr_ifru.ifru_flags = u16::try_from(flags).unwrap_or(0).cast_signed();
+    // SAFETY: TUNSETIFF reads and writes one struct ifreq; `r` is a live
+    // ifreq holding the name and flags, exclusively borrowed for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, std::ptr::from_mut(&mut r)) };
+    if rc < 0 {
+        return Err(step(name, TapStep::Create)(io::Error::last_os_error()));
+    }
+    let index = index_of(name)?;
+    Ok(Tap {
+        fd,
+        name: name.into(),
+        index,
+    })
+}
+
+/// Whether the tap on `fd` was made with `IFF_VNET_HDR` (`TUNGETIFF`).
+pub fn has_vnet_hdr(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: all-zero ifreq, as in `ifreq`.
+    let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: TUNGETIFF writes one struct ifreq into `r`, live and ours.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETIFF, std::ptr::from_mut(&mut r)) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: TUNGETIFF succeeded, so the kernel wrote ifru_flags.
+    let flags = i32::from(unsafe { r.ifr_ifru.ifru_flags });
+    Ok(flags & libc::IFF_VNET_HDR != 0)
+}
+
+/// Adds the interface `iface` (index `index`) to the bridge `bridge`.
+/// Needs CAP_NET_ADMIN in E.
+pub fn join_bridge(bridge: &str, iface: &str, index: u32) -> Result<(), TapError> {
+    let mut r = ifreq(bridge)?;
+    r.ifr_ifru.ifru_ifindex = libc::c_int::try_from(index).map_err(|_| TapError::Join {
+        iface: iface.into(),
+        bridge: bridge.into(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, format!("index {index}")),
+    })?;
+    let sock = ioctl_socket(iface)?;
+    ifreq_ioctl(&sock, SIOCBRADDIF, &mut r).map_err(|source| TapError::Join {
+        iface: iface.into(),
+        bridge: bridge.into(),
+        source,
+    })
+}
+
+/// Brings the interface `name` up (`IFF_UP`, the other flags kept).
+/// Needs CAP_NET_ADMIN in E.
+pub fn set_up(name: &str) -> Result<(), TapError> {
+    let mut r = ifreq(name)?;
+    let sock = ioctl_socket(name)?;
+    ifreq_ioctl(&sock, libc::SIOCGIFFLAGS, &mut r).map_err(step(name, TapStep::GetFlags))?;
+    // SAFETY: SIOCGIFFLAGS succeeded, so the kernel wrote ifru_flags.
+    let flags = unsafe { r.ifr_ifru.ifru_flags };
+    r.ifr_ifru.ifru_flags = flags | libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
+    ifreq_ioctl(&sock, libc::SIOCSIFFLAGS, &mut r).map_err(step(name, TapStep::SetUp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_kernel_refuses_are_refused_before_any_call() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a:0",
+            "sixteen-bytes-xx",
+            "a\0b",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+            let e = create_tap(bad, false).expect_err(bad);
+            assert!(matches!(e, TapError::Name { .. }), "{bad:?}: {e}");
+        }
+        for good in ["vif1.0", "vif4294967295.7", "xenbr0", "lo"] {
+            assert!(valid_name(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_has_an_index_and_is_no_bridge() {
+        // Every network namespace has lo; asking needs no privilege.
+        assert!(index_of("lo").expect("lo") > 0);
+        assert!(!is_bridge("lo").expect("lo"));
+        let e = index_of("xvm-no-such0").expect_err("no such interface");
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
+        assert!(e.to_string().contains("xvm-no-such0"), "{e}");
+    }
+
+    /// `ip ARGS` (iproute2), its stdout; panics on failure.
+    fn ip(args: &[&str]) -> String {
+        let o = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .expect("ip");
+        assert!(o.status.success(), "ip {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd() {
+        let test = "a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd";
+        if !crate::testing::is_root() {
+            assert!(
+                std::env::var_os("XVM_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
+                "{test}: needs root, and XVM_REQUIRE_ROOT_TESTS=1 forbids skipping"
+            );
+            eprintln!("skipped {test}: needs root");
+            return;
+        }
+        // A thread of its own in a new network namespace (a namespace is
+        // per thread; the commands it runs inherit it): nothing of the
+        // host's network is seen or touched.
+        std::thread::spawn(|| {
+            crate::sys::ns::unshare_net().expect("unshare net");
+            ip(&["link", "add", "xvmbr0", "type", "bridge"]);
+            assert!(is_bridge("xvmbr0").expect("bridge"));
+            let tap = create_tap("xvmtap0", true).expect("tap");
+            assert_eq!(tap.index, index_of("xvmtap0").expect("index"));
+            assert!(has_vnet_hdr(std::os::fd::AsFd::as_fd(&tap.fd)).expect("TUNGETIFF"));
+            assert_eq!(driver_of("xvmtap0").expect("driver"), "tun");
+            assert!(!is_bridge("xvmtap0").expect("tap"));
+            // The name is taken while the tap lives: never attached to.
+            let again = create_tap("xvmtap0", true).expect_err("second tap of a name");
+            assert_eq!(again.raw_os_error(), Some(libc::EBUSY), "{again}");
+            join_bridge("xvmbr0", &tap.name, tap.index).expect("join");
+            set_up(&tap.name).expect("up");
+            let shown = ip(&["-o", "link", "show", "xvmtap0"]);
+            assert!(shown.contains("master xvmbr0"), "{shown}");
+            assert!(shown.contains(",UP"), "{shown}");
+            let e = join_bridge("xvmtap0", &tap.name, tap.index).expect_err("a tap is no bridge");
+            assert!(e.to_string().contains("bridge xvmtap0"), "{e}");
+            drop(tap);
+            let gone = index_of("xvmtap0").expect_err("gone with its fd");
+            assert_eq!(gone.raw_os_error(), Some(libc::ENODEV), "{gone}");
+        })
+        .join()
+        .expect("the namespace thread");
+    }
+}
