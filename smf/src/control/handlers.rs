@@ -46,6 +46,39 @@ pub(super) fn show(r: &mut Restarter, args: &[String]) -> Answer {
     if let Some(c) = &s.child {
         out.push(format!("pid\t{}", c.pid()));
     }
+    // What the start method may hold, what the service's features say
+    // (a `features` group: each property turns one on or off, and the
+    // daemon keeps only what those that are on need), and what the
+    // process holds now, as ppriv shows it.
+    if let Some(cred) =
+        s.r.method("start")
+            .and_then(|m| s.r.method_context(m).credential)
+    {
+        if let Some(p) = &cred.privileges {
+            out.push(format!("privileges\t{p}"));
+        }
+        if let Some(l) = &cred.limit_privileges {
+            out.push(format!("limit\t{l}"));
+        }
+    }
+    for g in s.r.property_groups.iter().filter(|g| g.name == "features") {
+        for p in &g.properties {
+            out.push(format!("feature\t{} = {}", p.name, p.values.join(" ")));
+        }
+    }
+    if let Some(c) = &s.child {
+        let pid = c.pid().to_string();
+        if let Ok(text) = privlib::ppriv::show_pid(std::path::Path::new("/proc"), &pid, false) {
+            for l in text.lines().filter_map(|l| l.strip_prefix('\t')) {
+                if let Some(set) = ["E: ", "I: ", "P: ", "L: "]
+                    .iter()
+                    .find(|w| l.starts_with(**w))
+                {
+                    out.push(format!("held\t{set}{}", &l[set.len()..]));
+                }
+            }
+        }
+    }
     for d in &s.r.dependencies {
         out.push(format!(
             "dependency\t{}/{} {}",

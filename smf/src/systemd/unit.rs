@@ -30,9 +30,28 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
             None => Ok(CapMask::EMPTY),
         }
     };
-    let privs = set(&cred.privileges)?;
+    // A service's features (`features`: booleans; `feature_privileges`:
+    // what each takes): the unit gets the capabilities of those that are
+    // on, and none that only a feature that is off needs.
+    let mut features = Vec::new();
+    let (mut on_caps, mut off_caps) = (CapMask::EMPTY, CapMask::EMPTY);
+    for g in r.property_groups.iter().filter(|g| g.name == "features") {
+        for p in &g.properties {
+            let on = p.values.first().is_some_and(|v| v == "true");
+            let takes = prop_str(r, "feature_privileges", &p.name).map(str::to_string);
+            let caps = set(&takes)?;
+            if on {
+                on_caps = on_caps.union(caps);
+            } else {
+                off_caps = off_caps.union(caps);
+            }
+            features.push((p.name.clone(), on, takes));
+        }
+    }
+    let off_only = off_caps.minus(on_caps);
+    let privs = set(&cred.privileges)?.minus(off_only);
     let limit = match &cred.limit_privileges {
-        Some(_) => set(&cred.limit_privileges)?,
+        Some(_) => set(&cred.limit_privileges)?.minus(off_only),
         None => privs,
     };
     let user = cred.user.clone().unwrap_or_else(|| "root".into());
@@ -145,6 +164,18 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
         "# Privileges: {}",
         cred.privileges.as_deref().unwrap_or("(none given)")
     ))?;
+    // One line per feature, read back by the manifest test (which rates
+    // the unit without what the features that are on give it).
+    for (name, on, takes) in &features {
+        let devices = prop_str(r, "feature_devices", name)
+            .map(|d| format!("; {d}"))
+            .unwrap_or_default();
+        w.line(&format!(
+            "# Feature {name}: {} ({}{devices})",
+            if *on { "on" } else { "off" },
+            takes.as_deref().unwrap_or("no privileges")
+        ))?;
+    }
     w.line(&format!("CapabilityBoundingSet={}", cap_names(limit)))?;
     if user != "root" && user != "0" {
         w.line(&format!(
@@ -170,7 +201,13 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
             w.line("PrivateDevices=yes")?;
         }
         Some(list) => {
-            let words: Vec<&str> = list.split_whitespace().collect();
+            let mut words: Vec<&str> = list.split_whitespace().collect();
+            // And those of the features that are on (`feature_devices`).
+            for (name, on, _) in &features {
+                if let Some(d) = prop_str(r, "feature_devices", name).filter(|_| *on) {
+                    words.extend(d.split_whitespace());
+                }
+            }
             for pair in words.chunks(2) {
                 w.line(&format!("DeviceAllow={}", pair.join(" ")))?;
             }
