@@ -4,9 +4,12 @@
 //! (`xvm_tests::guest`, Debian's kernel and a busybox initramfs) boots
 //! under the unprivileged qemu from the kernel and ramdisk xend opened,
 //! prints its banner and prompt on the serial socket, and answers a
-//! command typed there. Landlock lets that qemu read those two files and
-//! not a readable file beside them (asked over QMP, which opens what it
-//! is told). Under KVM where KVM boots the kernel
+//! command typed there. The kernel is root's, mode 0600, as
+//! `/var/lib/xen/images` keeps them: qemu gets a nameless read-only copy
+//! and the file itself is unchanged (owner, mode, mtime); the ramdisk is
+//! world-readable and given as it is. Landlock lets that qemu read those
+//! two and not a readable file beside them (asked over QMP, which opens
+//! what it is told). Under KVM where KVM boots the kernel
 //! (`xvm_tests::console::kvm_boots_linux`: on some nested hosts /dev/kvm
 //! opens and stops a Linux kernel after its setup code), else TCG.
 
@@ -144,10 +147,20 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             hermetic_kvm(dir)?;
         }
         // The image directory is the tmpfs: the guest's files copied in
-        // (the cache is elsewhere), world-readable as qemu needs them.
+        // (the cache is elsewhere); the kernel root's alone, mode 0600,
+        // the ramdisk world-readable.
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
         std::fs::copy(&guest.kernel, &kernel).map_err(e)?;
         std::fs::copy(&guest.initrd, &initrd).map_err(e)?;
+        std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o600)).map_err(e)?;
+        std::fs::set_permissions(&initrd, std::fs::Permissions::from_mode(0o644)).map_err(e)?;
+        // xend's run directory, where the kernel's copy is made.
+        std::fs::create_dir(dir.join("run")).map_err(e)?;
+        let stat = |p: &Path| {
+            std::fs::metadata(p).map(|m| (m.uid(), m.gid(), m.mode(), m.mtime(), m.mtime_nsec()))
+        };
+        let before = (stat(&kernel).map_err(e)?, stat(&initrd).map_err(e)?);
         let beside = dir.join("beside.img");
         std::fs::write(&beside, b"readable by its mode, not by Landlock").map_err(e)?;
         let text = format!(
@@ -234,12 +247,29 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
                 qmp_opens(&mut q, node, &file)
                     .map_err(|e| Error::Check(format!("qemu cannot read its {file}: {e}")))?;
             }
-            let refused = qmp_opens(&mut q, "b", &beside.display().to_string());
+            for path in [&beside, &kernel] {
+                let refused = qmp_opens(&mut q, "b", &path.display().to_string());
+                check(
+                    refused
+                        .as_ref()
+                        .is_err_and(|e| e.to_string().contains("Permission denied")),
+                    format!("qemu may not read {}: {refused:?}", path.display()),
+                )?;
+            }
+            let after = (
+                stat(&kernel).map_err(Error::io("stat", &kernel))?,
+                stat(&initrd).map_err(Error::io("stat", &initrd))?,
+            );
             check(
-                refused
-                    .as_ref()
-                    .is_err_and(|e| e.to_string().contains("Permission denied")),
-                format!("qemu may not read {}: {refused:?}", beside.display()),
+                after == before,
+                format!("owner, mode and mtime unchanged: {before:?} then {after:?}"),
+            )?;
+            let left = std::fs::read_dir(dir.join("run"))
+                .map_err(Error::io("read", dir.join("run")))?
+                .count();
+            check(
+                left == 0,
+                format!("the kernel's copy has no name: {left} entries in run"),
             )
         })();
         let _ = child.kill(libc::SIGKILL);
