@@ -35,9 +35,19 @@
 //!    (and root) can reach them; and with `vnc = 1` xend's VNC TCP
 //!    listener on `vnclisten` ([`crate::vnc`]; a port in use is
 //!    [`RunError::Vnc`] naming the address), which qemu never gets;
-//! 3. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
+//! 3. its network cards' backends ([`crate::net`], [`RunError::Net`],
+//!    which names the card, the interface and the step): in system mode
+//!    each card's tap `vifD.N`, made not persistent, on its bridge and up,
+//!    with `sys_net_config` raised around those three ioctls only (the
+//!    feature's privilege, [`crate::privs::Raised`]); in session mode
+//!    passt per card, as the device model's uid with no privilege and
+//!    no_new_privs, on one end of a socket pair. qemu gets the tap or the
+//!    other end; xend closes its copies once qemu runs, so a tap goes
+//!    with qemu (also when qemu ends while xend is down) and passt, one-off,
+//!    ends when qemu's end of its socket closes;
+//! 4. qemu's log: `qemu.log` (0600, xend's) and the pipe qemu writes into
 //!    ([`RunError::Log`], [`RunError::Pipe`]);
-//! 4. the device model ([`dm::spawn`]), with proc_setid raised for this
+//! 5. the device model ([`dm::spawn`]), with proc_setid raised for this
 //!    step only ([`RunError::Spawn`], which names privlib's step).
 //!    privlib's child acts in its fixed order: the signals reset, then the
 //!    rlimits (no core dump, [`dm::DM_NOFILE`] open files; set first, as
@@ -50,17 +60,19 @@
 //!    nothing before the ids change); no capability left; no_new_privs;
 //!    Landlock (read /usr, the loader cache, and the kernel and ramdisk
 //!    xend opened: the rule is made on xend's own fd, so it names the
-//!    very files checked; read-write only those nodes); seccomp (no fork, no further exec, no network sockets); exec
-//!    qemu, which adds its own `-sandbox` filter;
-//! 5. the log pump (a failure is logged: the domain runs without its log);
-//! 6. its saved state, before anything else can happen to this xend
+//!    very files checked; read-write only those nodes); seccomp (no fork,
+//!    no further exec, no network sockets: its cards are the fds of step
+//!    3); exec qemu, which adds its own `-sandbox` filter;
+//! 6. the log pump (a failure is logged: the domain runs without its log);
+//! 7. its saved state, before anything else can happen to this xend
 //!    ([`RunError::State`]);
-//! 7. its xenstore entries ([`RunError::Store`]);
-//! 8. where its VNC listens, `console/vnc-listen` and `console/vnc-port`
+//! 8. its xenstore entries ([`RunError::Store`]);
+//! 9. where its VNC listens, `console/vnc-listen` and `console/vnc-port`
 //!    ([`RunError::Vnc`]).
 //!
-//! A failure from step 2 on removes the directory; from step 6 on, the
-//! device model is killed first; at steps 7 and 8, what was written to
+//! A failure from step 2 on removes the directory (and from step 3 on,
+//! the backends made so far go with xend's fds); from step 7 on, the
+//! device model is killed first; at steps 8 and 9, what was written to
 //! the store is removed too.
 
 use std::net::TcpListener;
@@ -116,7 +128,10 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 3: the log file could not be made.
+    /// Step 3: a network card's backend could not be made.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    /// Step 4: the log file could not be made.
     #[error("domain {domid}: making {}: {source}", path.display())]
     Log {
         /// The domain.
@@ -127,7 +142,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 3: the pipe for qemu's output could not be made.
+    /// Step 4: the pipe for qemu's output could not be made.
     #[error("domain {domid}: a pipe for qemu's log: {source}")]
     Pipe {
         /// The domain.
@@ -136,10 +151,10 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// Step 4: the device model did not start.
+    /// Step 5: the device model did not start.
     #[error(transparent)]
     Spawn(#[from] DmError),
-    /// Step 6: the state could not be saved.
+    /// Step 7: the state could not be saved.
     #[error("domain {domid}: saving its state: {source}")]
     State {
         /// The domain.
@@ -148,7 +163,7 @@ pub enum RunError {
         #[source]
         source: StateError,
     },
-    /// Step 2 or 8: the VNC TCP listener could not be made (or its
+    /// Step 2 or 9: the VNC TCP listener could not be made (or its
     /// address is refused: checked when the domain is reserved, before
     /// anything is made), or its store keys written.
     #[error("domain {domid}: {source}")]
@@ -159,7 +174,7 @@ pub enum RunError {
         #[source]
         source: VncError,
     },
-    /// Step 7: the store entries could not be written.
+    /// Step 8: the store entries could not be written.
     #[error("domain {domid}: {source}")]
     Store {
         /// The domain.
@@ -228,15 +243,12 @@ fn bind(domid: u32, path: PathBuf) -> Result<UnixListener, RunError> {
     })
 }
 
-/// Steps 2 and 3: the sockets, the log file and the pipe, in `dir`.
+/// Step 2: the sockets, in the domain's directory.
 struct Made {
     qmp: OwnedFd,
     serial: OwnedFd,
     vnc: Option<UnixListener>,
     vnc_tcp: Option<TcpListener>,
-    log_file: std::fs::File,
-    log_read: OwnedFd,
-    log: OwnedFd,
 }
 
 fn make(p: &Prepared) -> Result<Made, RunError> {
@@ -263,7 +275,19 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
         Some(at) => Some(vnc::bind(at).map_err(vnc_err)?),
         None => None,
     };
-    // 3. qemu's stdout and stderr: a pipe that xend copies into qemu.log
+    Ok(Made {
+        qmp,
+        serial,
+        vnc,
+        vnc_tcp,
+    })
+}
+
+/// Step 4: the log file, and the pipe qemu writes into: (file, read
+/// end, write end).
+fn make_log(p: &Prepared) -> Result<(std::fs::File, OwnedFd, OwnedFd), RunError> {
+    let (domid, dir) = (p.domid, &p.dir);
+    // 4. qemu's stdout and stderr: a pipe that xend copies into qemu.log
     //    (for xend alone), up to QEMU_LOG_MAX bytes ([`pump_log`]). Not a
     //    file with RLIMIT_FSIZE: that limit bounds the write *offset* in
     //    every regular file the process writes, so it would also stop the
@@ -285,15 +309,7 @@ fn make(p: &Prepared) -> Result<Made, RunError> {
     })?;
     let (log_read, log) =
         privlib::os::fd::pipe().map_err(|source| RunError::Pipe { domid, source })?;
-    Ok(Made {
-        qmp,
-        serial,
-        vnc,
-        vnc_tcp,
-        log_file,
-        log_read,
-        log,
-    })
+    Ok((log_file, log_read, log))
 }
 
 /// Acts on a prepared launch, in the order of this module's list.
@@ -305,23 +321,41 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         let _ = std::fs::remove_dir_all(&p.dir);
         e
     };
-    // 2-3. Sockets and log.
+    // 2. Sockets.
     let made = make(&p).map_err(gone)?;
-    // 4. The device model. proc_setid is raised for this one step only
+    // 3. The network cards' backends (a failure drops those made: their
+    //    taps go with xend's fds, their passt with its socket).
+    let backends = p
+        .nics
+        .iter()
+        .map(|n| crate::net::open_for(p.dm_range, domid, p.uid, p.gid, n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| gone(e.into()))?;
+    let (nics, helpers): (Vec<OwnedFd>, Vec<_>) = backends
+        .into_iter()
+        .map(crate::net::Backend::into_parts)
+        .unzip();
+    // 4. The log.
+    let (log_file, log_read, log) = make_log(&p).map_err(gone)?;
+    // 5. The device model. proc_setid is raised for this one step only
     //    (device-model range).
     let fds = DmFds {
         qmp: &made.qmp,
         serial: &made.serial,
-        log: &made.log,
-        nics: &[],
+        log: &log,
+        nics: &nics,
     };
     let child = {
         let _on = p.dm_range.then(crate::privs::Bracket::on);
         dm::spawn(&p, &fds).map_err(|e| gone(e.into()))?
     };
-    drop(made.log);
-    // 5. The log pump, until qemu's end closes the pipe.
-    let (log_read, log_file) = (made.log_read, made.log_file);
+    // qemu holds the cards' backends now: xend's copies go, so a tap
+    // lives exactly as long as qemu, and passt (reaped by xend) as long
+    // as qemu's end of its socket.
+    drop(nics);
+    drop(helpers);
+    drop(log);
+    // 6. The log pump, until qemu's end closes the pipe.
     let pump = std::thread::Builder::new()
         .name(format!("qemu-log-{domid}"))
         .spawn(move || pump_log(log_read, log_file, QEMU_LOG_MAX));
@@ -340,13 +374,13 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         vnc: made.vnc,
         vnc_tcp: made.vnc_tcp,
     };
-    // 6. Recorded before anything else, so a new xend finds this qemu
+    // 7. Recorded before anything else, so a new xend finds this qemu
     //    whatever happens to this one from here on.
     if let Err(source) = save_state(&d, p.uid, &p.source, &p.text) {
         abandon(&mut d, p.dm_range);
         return Err(RunError::State { domid, source });
     }
-    // 7. The store. A failure after the transaction committed (at
+    // 8. The store. A failure after the transaction committed (at
     //    set_perms or introduce) leaves nodes written: they are removed
     //    as for any ended domain.
     if let Err(source) = entries::register(&p.xenstore, &d) {
@@ -354,7 +388,7 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         entries::unregister(&p.xenstore, &d);
         return Err(RunError::Store { domid, source });
     }
-    // 8. Where its VNC listens (the port the kernel chose for port 0).
+    // 9. Where its VNC listens (the port the kernel chose for port 0).
     if let Some(source) = publish_vnc(&p.xenstore, &d).err() {
         abandon(&mut d, p.dm_range);
         entries::unregister(&p.xenstore, &d);
