@@ -8,6 +8,10 @@
 //! xm shutdown|destroy|reboot|pause|unpause DOMAIN
 //! xm domid NAME | xm domname ID
 //! xm console [-t serial|pv] [-n N] DOMAIN   attach to its console (Ctrl-] detaches)
+//! xm block-attach DOMAIN TARGET VDEV MODE   hot-plug a disk (virtio) into a running domain
+//! xm block-detach DOMAIN VDEV | xm block-list DOMAIN
+//! xm network-attach DOMAIN [bridge=B] [mac=M] [model=e1000|virtio-net|rtl8139]
+//! xm network-detach DOMAIN DEVID | xm network-list DOMAIN
 //! ```
 //!
 //! `xm console` runs Xen's way: it execs the setuid `xenconsole`, which
@@ -23,7 +27,7 @@ mod console;
 
 use clap::Subcommand;
 use privlib::mode::{client_socket, env_path, session_run, xvm_root};
-use xend::api::DomainInfo;
+use xend::api::{BlockDevice, DomainInfo, NetDevice};
 use xend::client::Client;
 use xend::config::DomainConfig;
 
@@ -95,6 +99,59 @@ enum Cmd {
         /// Its id.
         id: String,
     },
+    /// Attaches a disk to a running domain (as a virtio disk: the guest
+    /// sees /dev/vdX), opened by xend as at start: beneath an image
+    /// directory, no symlink.
+    #[command(name = "block-attach")]
+    BlockAttach {
+        /// Name or id.
+        domain: String,
+        /// The image, as a config's disk names it: /path, phy:/dev/..,
+        /// file:/path.
+        target: String,
+        /// The guest's name for it (e.g. xvdb).
+        vdev: String,
+        /// w (read-write) or r (read-only).
+        mode: String,
+    },
+    /// Detaches a disk `block-attach` attached.
+    #[command(name = "block-detach")]
+    BlockDetach {
+        /// Name or id.
+        domain: String,
+        /// Its vdev.
+        vdev: String,
+    },
+    /// Lists a domain's disks.
+    #[command(name = "block-list")]
+    BlockList {
+        /// Name or id.
+        domain: String,
+    },
+    /// Attaches a network card to a running domain.
+    #[command(name = "network-attach")]
+    NetworkAttach {
+        /// Name or id.
+        domain: String,
+        /// The card's keys, as in a vif entry: bridge=NAME, mac=MAC,
+        /// model=e1000|virtio-net|rtl8139 (each optional; one argument
+        /// each, or one comma-separated).
+        keys: Vec<String>,
+    },
+    /// Detaches a network card `network-attach` attached.
+    #[command(name = "network-detach")]
+    NetworkDetach {
+        /// Name or id.
+        domain: String,
+        /// Its device number (network-list shows it).
+        devid: String,
+    },
+    /// Lists a domain's network cards.
+    #[command(name = "network-list")]
+    NetworkList {
+        /// Name or id.
+        domain: String,
+    },
     /// Attaches the terminal to a domain's console (Ctrl-] detaches).
     Console {
         /// serial (the default: an HVM guest's first serial port) or pv.
@@ -158,6 +215,40 @@ fn list(rows: &[DomainInfo]) -> String {
             d.vcpus,
             d.state.letters(),
             d.time
+        ));
+    }
+    out
+}
+
+/// `xm block-list`'s table: Vdev, Mode, how it came, Target.
+fn block_list(rows: &[BlockDevice]) -> String {
+    let mut out = format!("{:<8}{:<6}{:<8}{}\n", "Vdev", "Mode", "From", "Target");
+    for d in rows {
+        out.push_str(&format!(
+            "{:<8}{:<6}{:<8}{}\n",
+            d.vdev,
+            d.mode,
+            if d.hotplugged { "attach" } else { "config" },
+            d.target.display()
+        ));
+    }
+    out
+}
+
+/// `xm network-list`'s table: Idx, MAC, Model, Bridge, how it came.
+fn network_list(rows: &[NetDevice]) -> String {
+    let mut out = format!(
+        "{:<5}{:<19}{:<12}{:<16}{}\n",
+        "Idx", "MAC", "Model", "Bridge", "From"
+    );
+    for n in rows {
+        out.push_str(&format!(
+            "{:<5}{:<19}{:<12}{:<16}{}\n",
+            n.devid,
+            n.mac.as_deref().unwrap_or("-"),
+            n.model,
+            n.bridge.as_deref().unwrap_or("-"),
+            if n.hotplugged { "attach" } else { "config" }
         ));
     }
     out
@@ -228,6 +319,20 @@ fn run(a: Args) -> Result<(), XmError> {
             None => return Err(XmError::NotRunning(name.clone())),
         },
         Cmd::Domname { id } => println!("{}", c.info(id)?.name),
+        Cmd::BlockAttach {
+            domain,
+            target,
+            vdev,
+            mode,
+        } => drop(c.block_attach(domain, target, vdev, mode)?),
+        Cmd::BlockDetach { domain, vdev } => drop(c.block_detach(domain, vdev)?),
+        Cmd::BlockList { domain } => print!("{}", block_list(&c.block_list(domain)?)),
+        Cmd::NetworkAttach { domain, keys } => {
+            let r = c.network_attach(domain, &keys.join(","))?;
+            println!("{}", r.device);
+        }
+        Cmd::NetworkDetach { domain, devid } => drop(c.network_detach(domain, devid)?),
+        Cmd::NetworkList { domain } => print!("{}", network_list(&c.network_list(domain)?)),
         // Returned above: exec comes back only with an error.
         Cmd::Console { .. } => {}
     }

@@ -23,6 +23,12 @@
 //! | `domain.delete` | [`DomainParams`] | [`Named`] |
 //! | `domain.destroy`, `.shutdown`, `.pause`, `.unpause` | [`DomainParams`] | [`DomainAck`] |
 //! | `domain.reboot` | [`DomainParams`] | [`DomainInfo`] |
+//! | `domain.block-attach` | [`BlockAttachParams`] | [`DeviceAck`] |
+//! | `domain.block-detach` | [`DeviceParams`] (the vdev) | [`DeviceAck`] |
+//! | `domain.block-list` | [`DomainParams`] | `[BlockDevice]` ([`BlockDevice`]) |
+//! | `domain.network-attach` | [`NetworkAttachParams`] | [`DeviceAck`] |
+//! | `domain.network-detach` | [`DeviceParams`] (the devid) | [`DeviceAck`] |
+//! | `domain.network-list` | [`DomainParams`] | `[NetDevice]` ([`NetDevice`]) |
 //!
 //! Errors use JSON-RPC's codes as its spec says: [`PARSE_ERROR`] (the
 //! line is not JSON), [`INVALID_REQUEST`] (JSON, but not a request; or a
@@ -78,11 +84,23 @@ pub enum Method {
     Pause,
     /// `domain.unpause`.
     Unpause,
+    /// `domain.block-attach`.
+    BlockAttach,
+    /// `domain.block-detach`.
+    BlockDetach,
+    /// `domain.block-list`.
+    BlockList,
+    /// `domain.network-attach`.
+    NetworkAttach,
+    /// `domain.network-detach`.
+    NetworkDetach,
+    /// `domain.network-list`.
+    NetworkList,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 11] = [
+    pub const ALL: [Method; 17] = [
         Method::List,
         Method::Info,
         Method::Create,
@@ -94,6 +112,12 @@ impl Method {
         Method::Reboot,
         Method::Pause,
         Method::Unpause,
+        Method::BlockAttach,
+        Method::BlockDetach,
+        Method::BlockList,
+        Method::NetworkAttach,
+        Method::NetworkDetach,
+        Method::NetworkList,
     ];
 
     /// Its name on the wire.
@@ -110,6 +134,12 @@ impl Method {
             Method::Reboot => "domain.reboot",
             Method::Pause => "domain.pause",
             Method::Unpause => "domain.unpause",
+            Method::BlockAttach => "domain.block-attach",
+            Method::BlockDetach => "domain.block-detach",
+            Method::BlockList => "domain.block-list",
+            Method::NetworkAttach => "domain.network-attach",
+            Method::NetworkDetach => "domain.network-detach",
+            Method::NetworkList => "domain.network-list",
         }
     }
 
@@ -135,6 +165,44 @@ pub struct ConfigParams {
 pub struct DomainParams {
     /// A name, or a domid in decimal.
     pub domain: String,
+}
+
+/// Parameters of `domain.block-attach`, as `xm block-attach DOMAIN
+/// TARGET VDEV MODE` has them: `{"domain", "target", "vdev", "mode"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockAttachParams {
+    /// A name, or a domid in decimal.
+    pub domain: String,
+    /// The image as a config names it (`/path`, `phy:/dev/..`, `file:/..`).
+    pub target: String,
+    /// The guest's name for it (`xvdb`).
+    pub vdev: String,
+    /// `w` (read-write) or `r` (read-only), as in a disk spec.
+    pub mode: String,
+}
+
+/// Parameters of `domain.network-attach`: `{"domain", "spec"}`, the
+/// card as a `vif` entry (`bridge=..,mac=..,model=..`; `""` for every
+/// default).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAttachParams {
+    /// A name, or a domid in decimal.
+    pub domain: String,
+    /// The card's spec.
+    pub spec: String,
+}
+
+/// Parameters naming a device of a domain: `{"domain", "device"}` (a
+/// vdev for `block-detach`, a devid in decimal for `network-detach`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceParams {
+    /// A name, or a domid in decimal.
+    pub domain: String,
+    /// The device.
+    pub device: String,
 }
 
 /// No parameters: `{}`.
@@ -167,6 +235,18 @@ pub enum Call {
     Pause(DomainParams),
     /// `domain.unpause`.
     Unpause(DomainParams),
+    /// `domain.block-attach`.
+    BlockAttach(BlockAttachParams),
+    /// `domain.block-detach`.
+    BlockDetach(DeviceParams),
+    /// `domain.block-list`.
+    BlockList(DomainParams),
+    /// `domain.network-attach`.
+    NetworkAttach(NetworkAttachParams),
+    /// `domain.network-detach`.
+    NetworkDetach(DeviceParams),
+    /// `domain.network-list`.
+    NetworkList(DomainParams),
 }
 
 fn params_of<T: serde::de::DeserializeOwned + Default>(
@@ -206,6 +286,12 @@ impl Call {
             Method::Reboot => Call::Reboot(typed(m, params)?),
             Method::Pause => Call::Pause(typed(m, params)?),
             Method::Unpause => Call::Unpause(typed(m, params)?),
+            Method::BlockAttach => Call::BlockAttach(typed(m, params)?),
+            Method::BlockDetach => Call::BlockDetach(typed(m, params)?),
+            Method::BlockList => Call::BlockList(typed(m, params)?),
+            Method::NetworkAttach => Call::NetworkAttach(typed(m, params)?),
+            Method::NetworkDetach => Call::NetworkDetach(typed(m, params)?),
+            Method::NetworkList => Call::NetworkList(typed(m, params)?),
         })
     }
 
@@ -223,6 +309,12 @@ impl Call {
             Call::Reboot(_) => Method::Reboot,
             Call::Pause(_) => Method::Pause,
             Call::Unpause(_) => Method::Unpause,
+            Call::BlockAttach(_) => Method::BlockAttach,
+            Call::BlockDetach(_) => Method::BlockDetach,
+            Call::BlockList(_) => Method::BlockList,
+            Call::NetworkAttach(_) => Method::NetworkAttach,
+            Call::NetworkDetach(_) => Method::NetworkDetach,
+            Call::NetworkList(_) => Method::NetworkList,
         }
     }
 
@@ -238,7 +330,12 @@ impl Call {
             | Call::Shutdown(p)
             | Call::Reboot(p)
             | Call::Pause(p)
-            | Call::Unpause(p) => serde_json::to_value(p),
+            | Call::Unpause(p)
+            | Call::BlockList(p)
+            | Call::NetworkList(p) => serde_json::to_value(p),
+            Call::BlockAttach(p) => serde_json::to_value(p),
+            Call::NetworkAttach(p) => serde_json::to_value(p),
+            Call::BlockDetach(p) | Call::NetworkDetach(p) => serde_json::to_value(p),
         };
         // Structs of strings always serialize.
         v.unwrap_or(Value::Null)
@@ -322,6 +419,47 @@ pub struct DomainAck {
     pub domid: u32,
 }
 
+/// The answer to a device attached or detached: the domain and the
+/// device (the vdev, or the card's devid in decimal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAck {
+    /// The domain acted on.
+    pub domid: u32,
+    /// The device.
+    pub device: String,
+}
+
+/// One disk of a running domain (`domain.block-list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockDevice {
+    /// The guest's name for it.
+    pub vdev: String,
+    /// The image.
+    pub target: PathBuf,
+    /// `w` or `r`.
+    pub mode: String,
+    /// Hot-plugged (`block-attach`), else from the config.
+    pub hotplugged: bool,
+}
+
+/// One network card of a running domain (`domain.network-list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDevice {
+    /// Its device number.
+    pub devid: u32,
+    /// Its MAC, when known (a config's card without `mac=` gets its own
+    /// at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Its bridge (`None`: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Its model.
+    pub model: String,
+    /// Hot-plugged (`network-attach`), else from the config.
+    pub hotplugged: bool,
+}
+
 /// What kind of failure an operation met: each has its own code, and
 /// `data.kind` carries its name, so a client tells "no such domain" from
 /// "busy" without reading the message.
@@ -336,8 +474,11 @@ pub enum ErrorKind {
     Busy,
     /// A bound is reached: domids, managed domains.
     Limit,
-    /// The config is refused (FILE:LINE:COLUMN in the message).
+    /// The config is refused (FILE:LINE:COLUMN in the message), or a
+    /// device's spec (`block-attach`, `network-attach`).
     BadConfig,
+    /// The domain has no such device attached.
+    NoDevice,
 }
 
 impl ErrorKind {
@@ -349,6 +490,7 @@ impl ErrorKind {
             ErrorKind::Busy => -32003,
             ErrorKind::Limit => -32004,
             ErrorKind::BadConfig => -32005,
+            ErrorKind::NoDevice => -32006,
         }
     }
 }
@@ -415,6 +557,25 @@ mod tests {
                 config: "name = \"a\"\n".into(),
             }),
             Call::Destroy(DomainParams { domain: "a".into() }),
+            Call::BlockAttach(BlockAttachParams {
+                domain: "a".into(),
+                target: "phy:/dev/vg0/b".into(),
+                vdev: "xvdb".into(),
+                mode: "w".into(),
+            }),
+            Call::BlockDetach(DeviceParams {
+                domain: "a".into(),
+                device: "xvdb".into(),
+            }),
+            Call::NetworkAttach(NetworkAttachParams {
+                domain: "a".into(),
+                spec: "bridge=xenbr0".into(),
+            }),
+            Call::NetworkDetach(DeviceParams {
+                domain: "a".into(),
+                device: "1".into(),
+            }),
+            Call::BlockList(DomainParams { domain: "a".into() }),
         ];
         for c in calls {
             assert_eq!(Call::parse(c.method().name(), c.params()), Ok(c.clone()));
@@ -450,6 +611,7 @@ mod tests {
             ErrorKind::Busy,
             ErrorKind::Limit,
             ErrorKind::BadConfig,
+            ErrorKind::NoDevice,
         ];
         let mut codes: Vec<i64> = kinds.iter().map(|k| k.code()).collect();
         codes.push(DENIED);

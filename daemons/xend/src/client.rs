@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{
-    Call, ConfigParams, DomainAck, DomainInfo, DomainParams, ErrorKind, Named, RpcError,
+    BlockAttachParams, BlockDevice, Call, ConfigParams, DeviceAck, DeviceParams, DomainAck,
+    DomainInfo, DomainParams, ErrorKind, Named, NetDevice, NetworkAttachParams, RpcError,
 };
 use crate::rpc;
 
@@ -203,6 +204,59 @@ impl Client {
     /// `domain.unpause`.
     pub fn unpause(&mut self, which: &str) -> Result<DomainAck, ClientError> {
         self.on(Call::Unpause, which)
+    }
+
+    /// `domain.block-attach`: attaches the image `target` (as a config
+    /// names it) to the running `which` as `vdev`, `mode` `w` or `r`.
+    pub fn block_attach(
+        &mut self,
+        which: &str,
+        target: &str,
+        vdev: &str,
+        mode: &str,
+    ) -> Result<DeviceAck, ClientError> {
+        self.call(&Call::BlockAttach(BlockAttachParams {
+            domain: which.to_string(),
+            target: target.to_string(),
+            vdev: vdev.to_string(),
+            mode: mode.to_string(),
+        }))
+    }
+
+    /// `domain.block-detach`: detaches the hot-plugged disk `vdev`.
+    pub fn block_detach(&mut self, which: &str, vdev: &str) -> Result<DeviceAck, ClientError> {
+        self.call(&Call::BlockDetach(device(which, vdev)))
+    }
+
+    /// `domain.block-list`: the disks of `which`.
+    pub fn block_list(&mut self, which: &str) -> Result<Vec<BlockDevice>, ClientError> {
+        self.on(Call::BlockList, which)
+    }
+
+    /// `domain.network-attach`: attaches a card (`spec` as a `vif`
+    /// entry) to the running `which`.
+    pub fn network_attach(&mut self, which: &str, spec: &str) -> Result<DeviceAck, ClientError> {
+        self.call(&Call::NetworkAttach(NetworkAttachParams {
+            domain: which.to_string(),
+            spec: spec.to_string(),
+        }))
+    }
+
+    /// `domain.network-detach`: detaches the hot-plugged card `devid`.
+    pub fn network_detach(&mut self, which: &str, devid: &str) -> Result<DeviceAck, ClientError> {
+        self.call(&Call::NetworkDetach(device(which, devid)))
+    }
+
+    /// `domain.network-list`: the network cards of `which`.
+    pub fn network_list(&mut self, which: &str) -> Result<Vec<NetDevice>, ClientError> {
+        self.on(Call::NetworkList, which)
+    }
+}
+
+fn device(which: &str, device: &str) -> DeviceParams {
+    DeviceParams {
+        domain: which.to_string(),
+        device: device.to_string(),
     }
 }
 

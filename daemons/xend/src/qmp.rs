@@ -1,8 +1,15 @@
-//! A small QMP client: greeting, capabilities, one command at a time,
-//! events skipped (at most [`MAX_EVENTS`] before an answer). A session has
-//! one deadline for all its reads ([`DEADLINE`]), and a line is bounded
+//! A small QMP client: greeting, capabilities, one command at a time; an
+//! event that comes before an answer (at most [`MAX_EVENTS`] of them) is
+//! kept, the last [`MAX_EVENTS`] only, for [`Qmp::wait_event`]. A session
+//! has one deadline for all its reads ([`DEADLINE`], moved on only by
+//! [`Qmp::wait_event`] for its own bounded wait), and a line is bounded
 //! ([`MAX_LINE`]): a qemu that trickles bytes or floods events cannot hold
 //! xend. Lines are read by [`privlib::bounded::LineReader`].
+//!
+//! Files go to qemu over the socket (SCM_RIGHTS, on the command's own
+//! line): [`Qmp::get_fd`] names one (`getfd`, for `netdev_add` and VNC
+//! clients), [`Qmp::add_fd`] puts one in an fd set (`add-fd`, for a block
+//! node's `/dev/fdset/N`).
 //!
 //! # Format
 //! QMP (qemu's `docs/interop/qmp-spec.rst`): JSON objects, one per line.
@@ -11,6 +18,7 @@
 //! `{"event": ...}` lines possibly in between.
 
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -69,13 +77,35 @@ pub enum QmpError {
     /// Only events came.
     #[error("QMP {0}: more than {MAX_EVENTS} events and no answer")]
     Events(String),
+    /// The awaited event did not come in time.
+    #[error("QMP: no {event} event within {}s", within.as_secs())]
+    NoEvent {
+        /// What was awaited.
+        event: String,
+        /// How long.
+        within: Duration,
+    },
+    /// An answer of another shape than the command's.
+    #[error("QMP {command}: unexpected answer {answer}")]
+    Unexpected {
+        /// The command.
+        command: String,
+        /// What came.
+        answer: Value,
+    },
 }
+
+/// Events read while waiting for [`Qmp::wait_event`] (after those kept).
+pub const MAX_WAITED_EVENTS: usize = 1024;
 
 /// A QMP session.
 #[derive(Debug)]
 pub struct Qmp {
     reader: LineReader<UnixStream>,
     writer: UnixStream,
+    /// Events that came before an answer, oldest first, at most
+    /// [`MAX_EVENTS`].
+    events: std::collections::VecDeque<Value>,
 }
 
 fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> QmpError {
@@ -95,7 +125,11 @@ impl Qmp {
             .map_err(io("socket"))?;
         let mut reader = LineReader::new(s, MAX_LINE);
         reader.deadline(Instant::now() + DEADLINE);
-        let mut q = Qmp { reader, writer };
+        let mut q = Qmp {
+            reader,
+            writer,
+            events: std::collections::VecDeque::new(),
+        };
         let greeting = q.line()?;
         if greeting.get("QMP").is_none() {
             return Err(QmpError::NoGreeting(greeting));
@@ -115,20 +149,102 @@ impl Qmp {
 
     /// Hands qemu an accepted client connection for `protocol` (`vnc`):
     /// the fd goes over QMP (`getfd`, SCM_RIGHTS), then `add_client`.
-    pub fn add_client(
-        &mut self,
-        protocol: &str,
-        fd: std::os::fd::BorrowedFd<'_>,
-    ) -> Result<(), QmpError> {
-        let mut line = json!({"execute": "getfd", "arguments": {"fdname": "client"}}).to_string();
-        line.push('\n');
-        privlib::os::fd::send_with_fd(&self.writer, line.as_bytes(), fd).map_err(io("getfd"))?;
-        self.answer("getfd")?;
+    pub fn add_client(&mut self, protocol: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
+        self.get_fd("client", fd)?;
         self.call(
             "add_client",
             json!({"protocol": protocol, "fdname": "client", "skipauth": false}),
         )
         .map(drop)
+    }
+
+    /// Gives qemu `fd` under `name` (`getfd`): what `netdev_add` and
+    /// `add_client` take as `fd`/`fdname`. A name given again replaces
+    /// the fd it named.
+    pub fn get_fd(&mut self, name: &str, fd: BorrowedFd<'_>) -> Result<(), QmpError> {
+        self.with_fd("getfd", json!({"fdname": name}), fd).map(drop)
+    }
+
+    /// Puts `fd` in qemu's fd set `fdset` (`add-fd`; the set is made when
+    /// new): a block node opens it as `/dev/fdset/{fdset}`, taking the fd
+    /// of the set whose access mode matches. `opaque` is kept with it
+    /// (`query-fdsets` shows it). Returns the fd's number in qemu.
+    pub fn add_fd(
+        &mut self,
+        fdset: u32,
+        fd: BorrowedFd<'_>,
+        opaque: &str,
+    ) -> Result<i64, QmpError> {
+        let r = self.with_fd("add-fd", json!({"fdset-id": fdset, "opaque": opaque}), fd)?;
+        match (
+            r.get("fdset-id").and_then(Value::as_u64),
+            r.get("fd").and_then(Value::as_i64),
+        ) {
+            (Some(set), Some(n)) if set == u64::from(fdset) => Ok(n),
+            _ => Err(QmpError::Unexpected {
+                command: "add-fd".into(),
+                answer: r,
+            }),
+        }
+    }
+
+    /// Closes every fd of qemu's fd set `fdset` (`remove-fd`): those no
+    /// node holds are closed at once, the others when their node goes.
+    pub fn remove_fdset(&mut self, fdset: u32) -> Result<(), QmpError> {
+        self.call("remove-fd", json!({"fdset-id": fdset})).map(drop)
+    }
+
+    fn with_fd(
+        &mut self,
+        command: &str,
+        arguments: Value,
+        fd: BorrowedFd<'_>,
+    ) -> Result<Value, QmpError> {
+        let mut line = json!({"execute": command, "arguments": arguments}).to_string();
+        line.push('\n');
+        privlib::os::fd::send_with_fd(&self.writer, line.as_bytes(), fd)
+            .map_err(io("sending an fd"))?;
+        self.answer(command)
+    }
+
+    /// Waits up to `within` for an event `matches` accepts (the events
+    /// kept from before are looked at first, and dropped with it); at
+    /// most [`MAX_WAITED_EVENTS`] more are read. The session's reads get
+    /// a deadline of their own for this wait, and a fresh [`DEADLINE`]
+    /// after it (for the commands that follow).
+    pub fn wait_event(
+        &mut self,
+        event: &str,
+        within: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Result<Value, QmpError> {
+        let is = |v: &Value| v.get("event").and_then(Value::as_str) == Some(event) && matches(v);
+        if let Some(i) = self.events.iter().position(is) {
+            return Ok(self.events.drain(..=i).next_back().unwrap_or(Value::Null));
+        }
+        self.events.clear();
+        self.reader.deadline(Instant::now() + within);
+        let none = || QmpError::NoEvent {
+            event: event.to_string(),
+            within,
+        };
+        let mut got = Err(none());
+        for _ in 0..MAX_WAITED_EVENTS {
+            match self.line() {
+                Ok(v) if is(&v) => {
+                    got = Ok(v);
+                    break;
+                }
+                Ok(_) => {}
+                Err(QmpError::Read(LineError::Timeout { .. })) => break,
+                Err(e) => {
+                    got = Err(e);
+                    break;
+                }
+            }
+        }
+        self.reader.deadline(Instant::now() + DEADLINE);
+        got
     }
 
     /// Runs `command` with `arguments`; its return value.
@@ -165,7 +281,11 @@ impl Qmp {
                     error: e.clone(),
                 });
             }
-            // An event: not what we wait for.
+            // An event: kept for wait_event, the last few only.
+            if self.events.len() >= MAX_EVENTS {
+                self.events.pop_front();
+            }
+            self.events.push_back(v);
         }
         Err(QmpError::Events(command.to_string()))
     }

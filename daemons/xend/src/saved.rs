@@ -5,9 +5,12 @@
 //! # Format
 //! `<run>/xend/domains/DOMID/state.json`, mode 0600, replaced atomically:
 //! one JSON object `{"domid", "uuid", "source", "config", "pid", "uid",
-//! "start_time", "started"}` and nothing else; at most
+//! "start_time", "started", "attached"}` and nothing else (`attached`,
+//! what was hot-plugged since the start, [`Attached`], may be missing: a
+//! file written before it existed has nothing attached); at most
 //! [`STATE_MAX`] bytes. The directory name is the domid; nothing in the
-//! file is believed that xend can work out itself.
+//! file is believed that xend can work out itself. Rewritten (whole, as
+//! above) after each hot-plug ([`record_attached`]).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -17,8 +20,99 @@ use crate::domain::Domain;
 use crate::procstat::{ProcStatError, proc_identity};
 
 /// The longest state file: the config text (at most
-/// [`config::MAX_FILE`]) escaped, and a few numbers.
-pub const STATE_MAX: u64 = 2 * config::MAX_FILE as u64;
+/// [`config::MAX_FILE`]) escaped, a few numbers, and what is attached
+/// (bounded by [`MAX_HOT_DISKS`] and [`crate::net::MAX_NICS`] entries of
+/// at most a path each).
+pub const STATE_MAX: u64 = 2 * config::MAX_FILE as u64 + (1 << 17);
+
+/// Disks that may be hot-plugged into one domain.
+pub const MAX_HOT_DISKS: usize = 8;
+
+/// A disk hot-plugged into a running domain: what detaching it needs
+/// (its qemu device, nodes and fd sets are named from `vdev` and `n`,
+/// [`HotDisk::device`], [`HotDisk::prefix`], [`HotDisk::fdset`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotDisk {
+    /// The guest's name for it (`xvdb`), as given to `block-attach`.
+    pub vdev: String,
+    /// The disk as a spec ([`config::Disk::to_spec`]).
+    pub spec: String,
+    /// Its hot-plug number in the domain (one per attach, never reused).
+    pub n: u32,
+    /// The files of its chain (one fd set and two nodes each).
+    pub files: u32,
+}
+
+/// The fd sets of hot-plugged disks start here (those of the disks a
+/// domain started with are numbered from 1), [`FDSETS_PER_DISK`] each.
+pub const HOT_FDSET0: u32 = 1000;
+/// Fd sets each hot-plugged disk may take: one per file of its chain.
+pub const FDSETS_PER_DISK: u32 = 16;
+
+impl HotDisk {
+    /// Its qemu device id.
+    pub fn device(&self) -> String {
+        format!("hot-{}", self.vdev)
+    }
+
+    /// The prefix of its block nodes (`h<n>`).
+    pub fn prefix(&self) -> String {
+        format!("h{}", self.n)
+    }
+
+    /// The fd set of its chain's file `i` (0 the top).
+    pub fn fdset(&self, i: u32) -> u32 {
+        HOT_FDSET0
+            .saturating_add(self.n.saturating_mul(FDSETS_PER_DISK))
+            .saturating_add(i)
+    }
+}
+
+/// A network card hot-plugged into a running domain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotNic {
+    /// Its device number (`xm network-detach DOMAIN DEVID`): after the
+    /// config's cards; its tap is `vif<domid>.<devid>`.
+    pub devid: u32,
+    /// The card as a vif spec ([`config::Vif::to_spec`], the MAC chosen).
+    pub spec: String,
+}
+
+impl HotNic {
+    /// Its qemu device id.
+    pub fn device(&self) -> String {
+        format!("hotnic{}", self.devid)
+    }
+
+    /// Its qemu netdev id (and the name its fd is given by `getfd`).
+    pub fn netdev(&self) -> String {
+        format!("hotnet{}", self.devid)
+    }
+}
+
+/// What was hot-plugged into a running domain since its start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attached {
+    /// Disks, in the order attached.
+    #[serde(default)]
+    pub disks: Vec<HotDisk>,
+    /// Network cards, in the order attached.
+    #[serde(default)]
+    pub nics: Vec<HotNic>,
+    /// The next disk's [`HotDisk::n`].
+    #[serde(default)]
+    pub next: u32,
+}
+
+impl Attached {
+    /// Nothing attached, and nothing ever was.
+    pub fn is_empty(&self) -> bool {
+        self.disks.is_empty() && self.nics.is_empty() && self.next == 0
+    }
+}
 
 /// What survives xend: enough to find and adopt a running domain.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +134,9 @@ pub struct SavedState {
     pub start_time: u64,
     /// When the domain started (seconds since the epoch).
     pub started: u64,
+    /// What was hot-plugged since.
+    #[serde(default, skip_serializing_if = "Attached::is_empty")]
+    pub attached: Attached,
 }
 
 /// Why a state file could not be written or read.
@@ -96,8 +193,17 @@ pub(crate) fn save_state(d: &Domain, uid: u32, source: &str, text: &str) -> Resu
             .started
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |t| t.as_secs()),
+        attached: Attached::default(),
     };
     write_state(&d.dir, &st)
+}
+
+/// Records in `dir/state.json` what is hot-plugged into the domain now
+/// (the rest of the file as it was).
+pub fn record_attached(dir: &Path, attached: &Attached) -> Result<(), StateError> {
+    let mut st = read_state(&dir.join("state.json"))?;
+    st.attached = attached.clone();
+    write_state(dir, &st)
 }
 
 /// Writes `st` as `dir/state.json`, atomically.

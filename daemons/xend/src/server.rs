@@ -37,9 +37,12 @@ use privlib::os::poll::{POLLIN, poll, pollfd};
 use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Ucred, Verdict, require_any};
 use serde_json::Value;
 
-use crate::api::{self, Call, DomainAck, DomainInfo, ErrorKind, RpcError};
+use crate::api::{
+    self, BlockAttachParams, Call, DeviceAck, DomainAck, DomainInfo, ErrorKind, RpcError,
+};
 use crate::domain::{DState, Settings};
 use crate::error::DomainError;
+use crate::manager::hotplug::{self, HotplugError};
 use crate::manager::{self, Ending, Manager};
 use crate::rpc;
 use crate::vnc::{self, Admission};
@@ -132,6 +135,52 @@ pub fn kind_of(e: &DomainError) -> ErrorKind {
 
 fn failed(e: DomainError) -> RpcError {
     RpcError::failed(kind_of(&e), e.to_string())
+}
+
+/// The kind a hot-plug failure is answered as. One exhaustive match, as
+/// [`kind_of`].
+pub fn hot_kind_of(e: &HotplugError) -> ErrorKind {
+    use crate::disk::DiskError;
+    match e {
+        HotplugError::Domain(d) => kind_of(d),
+        HotplugError::Spec { .. } | HotplugError::VifSpec { .. } => ErrorKind::BadConfig,
+        // A disk the checks of a start refuse is the request's fault; one
+        // that could not be opened or read is not.
+        HotplugError::Open { source, .. } => match source {
+            DiskError::Open { .. } | DiskError::ImageDir { .. } => ErrorKind::Failed,
+            _ => ErrorKind::BadConfig,
+        },
+        HotplugError::VdevInUse { .. }
+        | HotplugError::Pending { .. }
+        | HotplugError::NotRunning { .. }
+        | HotplugError::ConfigDisk { .. }
+        | HotplugError::ConfigNic { .. } => ErrorKind::Busy,
+        HotplugError::NotAttached { .. } => ErrorKind::NoDevice,
+        HotplugError::TooMany { .. } => ErrorKind::Limit,
+        HotplugError::Backend { .. }
+        | HotplugError::NoBackend { .. }
+        | HotplugError::Mac { .. }
+        | HotplugError::Connect { .. }
+        | HotplugError::AddFd { .. }
+        | HotplugError::BlockdevAdd { .. }
+        | HotplugError::DeviceAdd { .. }
+        | HotplugError::GetFd { .. }
+        | HotplugError::NetdevAdd { .. }
+        | HotplugError::DeviceDel { .. }
+        | HotplugError::Released { .. }
+        | HotplugError::Query { .. }
+        | HotplugError::BlockdevDel { .. }
+        | HotplugError::RemoveFd { .. }
+        | HotplugError::NetdevDel { .. }
+        | HotplugError::Save { .. } => ErrorKind::Failed,
+    }
+}
+
+/// A hot-plug result on the wire.
+fn hot_reply<T: serde::Serialize>(r: Result<T, HotplugError>) -> Result<Value, RpcError> {
+    let v = r.map_err(|e| RpcError::failed(hot_kind_of(&e), e.to_string()))?;
+    serde_json::to_value(v)
+        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))
 }
 
 /// A typed result on the wire.
@@ -303,7 +352,77 @@ impl Xend {
             Call::Reboot(p) => reply(self.reboot(&p.domain)),
             Call::Pause(p) => reply(self.pause(&p.domain, true)),
             Call::Unpause(p) => reply(self.pause(&p.domain, false)),
+            Call::BlockAttach(p) => hot_reply(self.block_attach(&p)),
+            Call::BlockDetach(p) => hot_reply(self.block_detach(&p.domain, &p.device)),
+            Call::BlockList(p) => reply(self.lock().block_list(&p.domain)),
+            Call::NetworkAttach(p) => hot_reply(self.network_attach(&p.domain, &p.spec)),
+            Call::NetworkDetach(p) => hot_reply(self.network_detach(&p.domain, &p.device)),
+            Call::NetworkList(p) => reply(self.lock().network_list(&p.domain)),
         }
+    }
+
+    /// Attaches a disk to a running domain ([`crate::manager::hotplug`]):
+    /// checked and marked pending under the lock, opened and plugged
+    /// into qemu without it, recorded under it.
+    pub fn block_attach(&self, p: &BlockAttachParams) -> Result<DeviceAck, HotplugError> {
+        let (job, s) = {
+            let mut m = self.lock();
+            let domid = m.find(&p.domain)?;
+            let disk = hotplug::disk_of(domid, &p.target, &p.vdev, &p.mode)?;
+            (m.begin_block_attach(&p.domain, disk)?, m.s.clone())
+        };
+        let done = hotplug::plug_disk(&s, &job);
+        let domid = job.at.domid;
+        let h = self.lock().end_block_attach(job, done)?;
+        Ok(DeviceAck {
+            domid,
+            device: h.vdev,
+        })
+    }
+
+    /// Detaches a hot-plugged disk (the guest is given
+    /// [`hotplug::RELEASE_WAIT`] to let it go).
+    pub fn block_detach(&self, which: &str, vdev: &str) -> Result<DeviceAck, HotplugError> {
+        let (at, h) = self.lock().begin_block_detach(which, vdev)?;
+        let done = hotplug::unplug_disk(&at, &h);
+        self.lock().end_block_detach(&at, &h, done)?;
+        Ok(DeviceAck {
+            domid: at.domid,
+            device: h.vdev,
+        })
+    }
+
+    /// Attaches a network card to a running domain.
+    pub fn network_attach(&self, which: &str, spec: &str) -> Result<DeviceAck, HotplugError> {
+        let (job, s) = {
+            let mut m = self.lock();
+            let domid = m.find(which)?;
+            let vif = hotplug::vif_of(domid, spec)?;
+            (m.begin_nic_attach(which, vif)?, m.s.clone())
+        };
+        let done = hotplug::plug_nic(&s, &job);
+        let domid = job.at.domid;
+        let h = self.lock().end_nic_attach(job, done)?;
+        Ok(DeviceAck {
+            domid,
+            device: h.devid.to_string(),
+        })
+    }
+
+    /// Detaches a hot-plugged network card.
+    pub fn network_detach(&self, which: &str, devid: &str) -> Result<DeviceAck, HotplugError> {
+        let (at, h) = {
+            let mut m = self.lock();
+            let domid = m.find(which)?;
+            let devid = hotplug::devid_of(domid, devid)?;
+            m.begin_nic_detach(which, devid)?
+        };
+        let done = hotplug::unplug_nic(&at, &h);
+        self.lock().end_nic_detach(&at, &h, done)?;
+        Ok(DeviceAck {
+            domid: at.domid,
+            device: h.devid.to_string(),
+        })
     }
 
     /// Creates a domain; only the reservation and the record take the lock.

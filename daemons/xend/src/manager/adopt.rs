@@ -11,6 +11,7 @@ use crate::domain::{DState, Domain};
 use crate::error::DomainError;
 use crate::launch::{publish_vnc, unregister};
 use crate::manager::Manager;
+use crate::manager::hotplug::Hot;
 use crate::procstat::{ProcStatError, proc_identity};
 use crate::saved::{StateError, read_state};
 use crate::vnc;
@@ -150,6 +151,7 @@ impl Manager {
             return Err(AdoptError::Known(domid));
         }
         let cfg = config::parse(Path::new(&st.source), &st.config)?;
+        let hot = Hot::adopted(&st.uuid, st.attached.clone());
         let child = privlib::Child::adopt(st.pid).map_err(|source| AdoptError::Pid {
             pid: st.pid,
             source,
@@ -188,6 +190,8 @@ impl Manager {
             tracing::warn!(domid, "{e}");
         }
         self.domains.insert(domid, d);
+        // What was hot-plugged stays known: `xm block-detach` works on.
+        self.hot.insert(domid, hot);
         Ok(())
     }
 

@@ -6,13 +6,15 @@
 //!
 //! Beside it: adopting what a previous xend left running ([`adopt`], from
 //! [`crate::saved`]), managed domains' config files ([`managed`]), the
-//! host's size for Domain-0's row ([`host`]), and looking after running
-//! domains ([`watch`]). Starting and ending a domain's device model is
+//! host's size for Domain-0's row ([`host`]), looking after running
+//! domains ([`watch`]), and the devices hot-plugged into them
+//! ([`hotplug`]). Starting and ending a domain's device model is
 //! [`crate::launch`]; its failures come up as [`crate::launch::LaunchError`]
 //! and leave here as [`DomainError`].
 
 pub mod adopt;
 pub mod host;
+pub mod hotplug;
 pub mod managed;
 #[cfg(test)]
 mod tests;
@@ -75,6 +77,9 @@ pub struct Manager {
     /// Where VNC listeners may be opened (`xend --vnc-listen`); a config
     /// asking for another address is refused when it is reserved.
     pub vnc_listen: VncListen,
+    /// What is hot-plugged into running domains, by domid (a domain
+    /// with nothing attached may have no entry).
+    pub hot: BTreeMap<u32, hotplug::Hot>,
 }
 
 /// What [`Manager::tick`] found to do, done without the lock by its
@@ -96,6 +101,7 @@ impl Manager {
             domains: BTreeMap::new(),
             busy: BTreeMap::new(),
             vnc_listen: VncListen::Loopback,
+            hot: BTreeMap::new(),
         }
     }
 
@@ -262,6 +268,8 @@ impl Manager {
             .remove(&id)
             .ok_or_else(|| DomainError::NoDomain(which.to_string()))?;
         self.busy.insert(id, Busy::of(&d.config, &d.uuid, true));
+        // What was hot-plugged ends with its qemu.
+        self.hot.remove(&id);
         Ok(d)
     }
 

@@ -82,6 +82,7 @@ fn state(domid: u32, uid: u32) -> SavedState {
         uid,
         start_time: 1,
         started: 1,
+        attached: Default::default(),
     }
 }
 
