@@ -457,13 +457,9 @@ fn dac<T>(
             a.features.require(
                 Feature::ForeignImages,
                 &format!(
-                    "{kind} {}: not {} by xvm",
+                    "{kind} {}, which xvm may not {},",
                     path.display(),
-                    if write {
-                        "readable and writable"
-                    } else {
-                        "readable"
-                    }
+                    if write { "read and write" } else { "read" }
                 ),
             )?;
             let _raised = crate::privs::Raised::on(Feature::ForeignImages).map_err(|source| {
