@@ -1,9 +1,10 @@
-//! The example configs Debian's xen-utils-common ships: the HVM one
-//! parses (reporting what it does not support), the PV ones are refused
-//! with the reason.
+//! The example configs Debian's xen-utils-common ships, and an xm-era
+//! HVM config as administrators kept them: the HVM ones parse with
+//! nothing ignored, the PV ones are refused with the reason.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use xend::config::{Format, Mac, NicModel, UsbDevice, Vif};
 use xvm_tests::skip::require_file;
 
 #[test]
@@ -19,15 +20,101 @@ fn debians_examples_parse_or_are_refused_with_the_reason() {
     );
     assert_eq!(c.disks.len(), 1);
     assert_eq!(c.disks[0].vdev, "xvda");
-    let unsupported: Vec<&str> = c.unsupported.iter().map(|(k, _)| k.as_str()).collect();
-    assert!(
-        unsupported.contains(&"vif") && unsupported.contains(&"sdl"),
-        "{unsupported:?}"
+    // Every key it has is acted on: `vif = [ '' ]` is one card with the
+    // defaults, and `sdl = 1` is the screen through the VNC gate.
+    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    assert_eq!(
+        c.vifs,
+        [Vif {
+            bridge: None,
+            mac: None,
+            model: NicModel::E1000
+        }]
     );
+    assert!(c.vnc);
+    assert_eq!(c.vnclisten, "127.0.0.1");
     for pv in ["/etc/xen/xlexample.pvlinux", "/etc/xen/xlexample.pvhlinux"] {
         if Path::new(pv).exists() {
             let e = xend::config::load(Path::new(pv)).expect_err(pv).to_string();
             assert!(e.starts_with(pv) && e.contains("not supported here"), "{e}");
         }
     }
+}
+
+/// An HVM guest as an xm-era config has it: the legacy disk syntax with
+/// `phy:` and `file:`, an installer CD first in the boot order, a tablet
+/// for VNC and a card on a bridge.
+const XM_ERA: &str = r#"# web01: installed from the CD, then booted from its disk
+builder = 'hvm'
+name = "web01"
+memory = 512
+vcpus = 2
+maxvcpus = 4
+acpi = 1
+apic = 1
+vif = [ 'type=ioemu, bridge=xenbr0, mac=00:16:3e:5f:48:e4, model=e1000, script=vif-bridge' ]
+disk = [ 'phy:/dev/vg0/web01,hda,w',
+         'file:/var/lib/xen/images/web01-data.img,hdb,w',
+         'tap:aio:/var/lib/xen/images/web01-logs.img,xvdd,w',
+         'file:/var/lib/xen/images/debian-12.iso,hdc:cdrom,r' ]
+boot = "dc"
+usb = 1
+usbdevice = 'tablet'
+vnc = 1
+vnclisten = "127.0.0.1"
+serial = 'pty'
+on_poweroff = 'destroy'
+on_reboot = 'restart'
+on_crash = 'restart'
+"#;
+
+#[test]
+fn an_xm_era_hvm_config_parses_with_nothing_ignored() {
+    let c = xend::config::parse(Path::new("web01.cfg"), XM_ERA).expect("parses");
+    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    assert_eq!((c.memory_mib, c.vcpus, c.maxvcpus), (512, 2, Some(4)));
+    assert_eq!(c.boot, "dc");
+    assert!(c.acpi && c.apic && c.usb && c.vnc);
+    assert_eq!(c.usbdevices, [UsbDevice::Tablet]);
+    assert_eq!(
+        c.vifs,
+        [Vif {
+            bridge: Some("xenbr0".into()),
+            mac: Some(Mac([0x00, 0x16, 0x3e, 0x5f, 0x48, 0xe4])),
+            model: NicModel::E1000
+        }]
+    );
+    let disks: Vec<(PathBuf, &str, bool, bool)> = c
+        .disks
+        .iter()
+        .map(|d| (d.target.clone(), d.vdev.as_str(), d.read_only, d.cdrom))
+        .collect();
+    assert_eq!(
+        disks,
+        [
+            (PathBuf::from("/dev/vg0/web01"), "hda", false, false),
+            (
+                PathBuf::from("/var/lib/xen/images/web01-data.img"),
+                "hdb",
+                false,
+                false
+            ),
+            (
+                PathBuf::from("/var/lib/xen/images/web01-logs.img"),
+                "xvdd",
+                false,
+                false
+            ),
+            (
+                PathBuf::from("/var/lib/xen/images/debian-12.iso"),
+                "hdc",
+                true,
+                true
+            ),
+        ]
+    );
+    assert!(c.disks.iter().all(|d| d.format == Format::Raw));
+    // What `xm create -n` prints (and xend keeps) reads back the same.
+    let again = xend::config::parse(Path::new("printed.cfg"), &c.to_text()).expect("again");
+    assert_eq!(again, c);
 }

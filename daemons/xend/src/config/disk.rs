@@ -82,19 +82,130 @@ pub fn ide_index(vdev: &str) -> Option<usize> {
     }
 }
 
-/// Reads a disk spec: positional `target,format,vdev,access` or the
-/// `key=value` form (`target=` last, as it may hold commas).
+/// Whether a positional part reads as a vdev (`hda`, `xvdb`, `sdc`, with
+/// an optional `:KIND`): the deprecated syntax leaves the format out, so
+/// its second part is the vdev.
+fn looks_like_vdev(item: &str) -> bool {
+    let base = item.split(':').next().unwrap_or("");
+    ["xvd", "hd", "sd"].iter().any(|p| {
+        base.strip_prefix(p)
+            .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase()))
+    })
+}
+
+/// A target with its deprecated prefixes (xl-disk-configuration(5),
+/// "Deprecated Parameters, Prefixes And Syntaxes") read off.
+struct Prefixed<'a> {
+    /// What is left: the path.
+    path: &'a str,
+    /// Whether it had any prefix (the deprecated syntax then leaves the
+    /// format out: the next part is the vdev unless it names a format).
+    any: bool,
+    /// `phy:` (a block device; a relative path is under /dev, as xm had it).
+    phy: bool,
+    /// The format a `raw:` or `qcow2:` prefix names.
+    format: Option<Format>,
+}
+
+/// Reads the prefixes off a positional target: `phy:`, `file:`, `tap:`,
+/// `tap2:`, `aio:`, `tapdisk:`, `ioemu:` say how xend of old reached the
+/// image and mean nothing here (every image is opened by xend and handed
+/// over as an fd); `raw:` and `qcow2:` name the format (`tap:aio:`,
+/// `tap:qcow2:`, ... are two of them). A prefix is a word of letters and
+/// digits before a `:`; the path is what follows the last one (a path
+/// starting with `/` has none). A target given as `target=` is taken as
+/// written, prefixes and all, as xl-disk-configuration(5) says.
+fn prefixes(mut t: &str) -> Result<Prefixed<'_>, DiskFault> {
+    let mut p = Prefixed {
+        path: t,
+        any: false,
+        phy: false,
+        format: None,
+    };
+    while let Some((word, rest)) = t.split_once(':') {
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            break;
+        }
+        match word {
+            "phy" => p.phy = true,
+            "file" | "tap" | "tap2" | "aio" | "tapdisk" | "ioemu" => {}
+            "raw" | "qcow2" => {
+                let f = Format::from_name(word).unwrap_or(Format::Raw);
+                if let Some(had) = p.format.filter(|had| *had != f) {
+                    return Err(DiskFault::FormatTwice {
+                        first: had.name(),
+                        second: f.name(),
+                    });
+                }
+                p.format = Some(f);
+            }
+            "qcow" | "vhd" | "qed" => return Err(format_fault(word)),
+            "iscsi" | "nbd" | "enbd" | "drbd" => {
+                return Err(DiskFault::ScriptPrefix(word.to_string()));
+            }
+            w => return Err(DiskFault::UnknownPrefix(w.to_string())),
+        }
+        p.any = true;
+        t = rest;
+    }
+    p.path = t;
+    Ok(p)
+}
+
+fn format_fault(name: &str) -> DiskFault {
+    DiskFault::Format {
+        name: name.to_string(),
+        known: Format::ALL.map(Format::name).join(", "),
+    }
+}
+
+/// Flags xl-disk-configuration(5) has that this stack does not act on.
+const FLAGS_NOT_ACTED_ON: &[&str] = &[
+    "direct-io-safe",
+    "discard",
+    "no-discard",
+    "trusted",
+    "untrusted",
+    "colo",
+];
+
+/// Reads a disk spec (xl-disk-configuration(5)): positional
+/// `target,format,vdev,access`, the `key=value` form (`target=` last, as
+/// it may hold commas), the `cdrom` flag, and the deprecated syntax of
+/// xm-era configs: `[PREFIX:]target,vdev[:cdrom],access` (a prefix, or a
+/// second part that reads as a vdev, leaves the format out), e.g.
+/// `phy:/dev/vg0/web01,hda,w` or `file:/iso/x.iso,hdc:cdrom,r`.
+///
+/// Positional parts fill the parts not yet given, in that order. The
+/// format may be given once (a prefix, a part or `format=`; the same one
+/// again is no matter). An empty target is an empty CD-ROM drive in xl;
+/// it is refused here ([`DiskFault::EmptyCdrom`]): every drive is backed
+/// by an image xend opens and hands over, and the device model gets no
+/// drive without one.
 pub fn parse_disk(spec: &str) -> Result<Disk, DiskSpecError> {
     let bad = |fault: DiskFault| DiskSpecError {
         spec: spec.to_string(),
         fault,
     };
     let mut target = None;
-    let mut format = Format::Raw;
+    let mut format: Option<Format> = None;
     let mut vdev = None;
     let mut read_only = false;
     let mut cdrom = false;
-    let mut positional = 0;
+    // Which of target, format, vdev, access are given.
+    let mut given = [false; 4];
+    // Whether the target had a deprecated prefix.
+    let mut prefixed = false;
+    let mut set_format = |f: Format| match format {
+        Some(had) if had != f => Err(DiskFault::FormatTwice {
+            first: had.name(),
+            second: f.name(),
+        }),
+        _ => {
+            format = Some(f);
+            Ok(())
+        }
+    };
     let mut rest = spec.trim();
     while !rest.is_empty() {
         if let Some(t) = rest.strip_prefix("target=") {
@@ -109,28 +220,56 @@ pub fn parse_disk(spec: &str) -> Result<Disk, DiskSpecError> {
             cdrom = true;
             continue;
         }
+        if FLAGS_NOT_ACTED_ON.contains(&item) {
+            return Err(bad(DiskFault::Unsupported(item.to_string())));
+        }
         let (key, val) = match item.split_once('=') {
             Some((k, v)) => (k.trim(), v.trim()),
             None => {
-                positional += 1;
-                match positional {
-                    1 => ("target", item),
-                    2 => ("format", item),
-                    3 => ("vdev", item),
-                    4 => ("access", item),
-                    _ => return Err(bad(DiskFault::TooManyParts)),
+                let mut slot = given
+                    .iter()
+                    .position(|g| !g)
+                    .ok_or_else(|| bad(DiskFault::TooManyParts))?;
+                if slot == 1
+                    && Format::from_name(item).is_none()
+                    && (prefixed || looks_like_vdev(item))
+                {
+                    given[1] = true;
+                    slot = 2;
+                }
+                if given[slot] {
+                    return Err(bad(DiskFault::TooManyParts));
+                }
+                given[slot] = true;
+                match slot {
+                    0 => {
+                        let p = prefixes(item).map_err(bad)?;
+                        if let Some(f) = p.format {
+                            set_format(f).map_err(bad)?;
+                        }
+                        // The deprecated syntax has no format part: what
+                        // follows is the vdev unless it names a format.
+                        prefixed = p.any;
+                        target = Some(if p.phy && !p.path.is_empty() && !p.path.starts_with('/') {
+                            format!("/dev/{}", p.path)
+                        } else {
+                            p.path.to_string()
+                        });
+                        continue;
+                    }
+                    1 => ("format", item),
+                    2 => ("vdev", item),
+                    _ => ("access", item),
                 }
             }
         };
         match key {
             "target" => target = Some(val.to_string()),
             "format" => {
-                format = Format::from_name(val).ok_or_else(|| {
-                    bad(DiskFault::Format {
-                        name: val.to_string(),
-                        known: Format::ALL.map(Format::name).join(", "),
-                    })
-                })?;
+                if !val.is_empty() {
+                    let f = Format::from_name(val).ok_or_else(|| bad(format_fault(val)))?;
+                    set_format(f).map_err(bad)?;
+                }
             }
             "vdev" => {
                 // The legacy `hdc:cdrom` spelling.
@@ -164,10 +303,18 @@ pub fn parse_disk(spec: &str) -> Result<Disk, DiskSpecError> {
             }
             k => return Err(bad(DiskFault::Unsupported(k.to_string()))),
         }
+        if let Some(i) = ["target", "format", "vdev", "access"]
+            .iter()
+            .position(|k| *k == key)
+        {
+            given[i] = true;
+        }
     }
-    let target = target
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| bad(DiskFault::NoTarget))?;
+    let target = match target.filter(|t| !t.is_empty()) {
+        Some(t) => t,
+        None if cdrom => return Err(bad(DiskFault::EmptyCdrom)),
+        None => return Err(bad(DiskFault::NoTarget)),
+    };
     let vdev = vdev.ok_or_else(|| bad(DiskFault::NoVdev))?;
     ide_index(&vdev).ok_or_else(|| bad(DiskFault::NoSlot(vdev.clone())))?;
     if cdrom {
@@ -175,7 +322,7 @@ pub fn parse_disk(spec: &str) -> Result<Disk, DiskSpecError> {
     }
     Ok(Disk {
         target: PathBuf::from(target),
-        format,
+        format: format.unwrap_or(Format::Raw),
         vdev,
         read_only,
         cdrom,
@@ -267,6 +414,193 @@ mod tests {
                 .expect_err("slot")
                 .to_string()
                 .contains("hda to hdd")
+        );
+    }
+
+    fn disk(target: &str, format: Format, vdev: &str, read_only: bool, cdrom: bool) -> Disk {
+        Disk {
+            target: PathBuf::from(target),
+            format,
+            vdev: vdev.into(),
+            read_only,
+            cdrom,
+        }
+    }
+
+    #[test]
+    fn the_deprecated_syntax_of_xm_era_configs_reads() {
+        use Format::{Qcow2, Raw};
+        for (spec, want) in [
+            (
+                "phy:/dev/vg0/web01,hda,w",
+                disk("/dev/vg0/web01", Raw, "hda", false, false),
+            ),
+            ("phy:sdb1,hdb,r", disk("/dev/sdb1", Raw, "hdb", true, false)),
+            (
+                "file:/var/lib/xen/images/x.img,xvda,w",
+                disk("/var/lib/xen/images/x.img", Raw, "xvda", false, false),
+            ),
+            (
+                "tap:aio:/img/a.img,xvdb,w",
+                disk("/img/a.img", Raw, "xvdb", false, false),
+            ),
+            (
+                "tap2:aio:/img/a.img,sda,w",
+                disk("/img/a.img", Raw, "sda", false, false),
+            ),
+            (
+                "aio:/img/a.img,hdb,w",
+                disk("/img/a.img", Raw, "hdb", false, false),
+            ),
+            (
+                "tap:qcow2:/img/a.qcow2,hda,w",
+                disk("/img/a.qcow2", Qcow2, "hda", false, false),
+            ),
+            (
+                "qcow2:/img/a.qcow2,hda,r",
+                disk("/img/a.qcow2", Qcow2, "hda", true, false),
+            ),
+            (
+                "tap:tapdisk:qcow2:/a,hda,w",
+                disk("/a", Qcow2, "hda", false, false),
+            ),
+            (
+                "raw:/img/a.img,hdd,w",
+                disk("/img/a.img", Raw, "hdd", false, false),
+            ),
+            (
+                "file:/iso/x.iso,hdc:cdrom,r",
+                disk("/iso/x.iso", Raw, "hdc", true, true),
+            ),
+            (
+                "raw:/root/image.iso,hdc:cdrom,ro",
+                disk("/root/image.iso", Raw, "hdc", true, true),
+            ),
+            // Without a prefix: a second part that reads as a vdev.
+            (
+                "/img/a.img,hda,w",
+                disk("/img/a.img", Raw, "hda", false, false),
+            ),
+            ("/i.iso,hdc:cdrom,r", disk("/i.iso", Raw, "hdc", true, true)),
+            // A prefix with all four parts, and the format twice alike.
+            (
+                "phy:/dev/sdb,raw,hda,w",
+                disk("/dev/sdb", Raw, "hda", false, false),
+            ),
+            (
+                "qcow2:/a,qcow2,hda,w",
+                disk("/a", Qcow2, "hda", false, false),
+            ),
+            ("ioemu:/a,,hdb", disk("/a", Raw, "hdb", false, false)),
+            // xl's own forms still read as before.
+            (
+                "/dev/vg/guest-volume,,hda",
+                disk("/dev/vg/guest-volume", Raw, "hda", false, false),
+            ),
+            (
+                "/root/image.iso,,hdc,,cdrom",
+                disk("/root/image.iso", Raw, "hdc", true, true),
+            ),
+            (
+                "/root/image.iso,raw,hdc,devtype=cdrom",
+                disk("/root/image.iso", Raw, "hdc", true, true),
+            ),
+            // A colon after the first slash is the path's.
+            (
+                "phy:/dev/disk/by-path/pci-0000:00:1f.2-ata-1,hda,w",
+                disk(
+                    "/dev/disk/by-path/pci-0000:00:1f.2-ata-1",
+                    Raw,
+                    "hda",
+                    false,
+                    false,
+                ),
+            ),
+            // target= is taken as written, prefix and all.
+            (
+                "vdev=hda,target=phy:/dev/x",
+                disk("phy:/dev/x", Raw, "hda", false, false),
+            ),
+        ] {
+            let d = parse_disk(spec).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(d, want, "{spec}");
+            assert_eq!(parse_disk(&d.to_spec()).expect("again"), d, "{spec}");
+        }
+    }
+
+    #[test]
+    fn each_deprecated_refusal_is_its_fault() {
+        for (spec, want) in [
+            (",hdc:cdrom,r", DiskFault::EmptyCdrom),
+            ("file:,hdc:cdrom,r", DiskFault::EmptyCdrom),
+            ("vdev=hdc,devtype=cdrom", DiskFault::EmptyCdrom),
+            (",hda,w", DiskFault::NoTarget),
+            ("phy:,hda,w", DiskFault::NoTarget),
+            (
+                "vhd:/a.vhd,hda,w",
+                DiskFault::Format {
+                    name: "vhd".into(),
+                    known: "raw, qcow2".into(),
+                },
+            ),
+            (
+                "tap:qcow:/a,hda,w",
+                DiskFault::Format {
+                    name: "qcow".into(),
+                    known: "raw, qcow2".into(),
+                },
+            ),
+            (
+                "iscsi:iqn.2001-04.com.example:disk,hda,w",
+                DiskFault::ScriptPrefix("iscsi".into()),
+            ),
+            ("drbd:r0,hda,w", DiskFault::ScriptPrefix("drbd".into())),
+            ("nfs:/a,hda,w", DiskFault::UnknownPrefix("nfs".into())),
+            ("C:x,hda,w", DiskFault::UnknownPrefix("C".into())),
+            (
+                "raw:/a,qcow2,hda,w",
+                DiskFault::FormatTwice {
+                    first: "raw",
+                    second: "qcow2",
+                },
+            ),
+            (
+                "raw:qcow2:/a,hda,w",
+                DiskFault::FormatTwice {
+                    first: "raw",
+                    second: "qcow2",
+                },
+            ),
+            (
+                "/a,raw,hda,w,format=qcow2",
+                DiskFault::FormatTwice {
+                    first: "raw",
+                    second: "qcow2",
+                },
+            ),
+            ("phy:/a,hda,w,x", DiskFault::TooManyParts),
+            ("phy:/a,xvda1,w", DiskFault::NoSlot("xvda1".into())),
+            ("/a,hda,w,discard", DiskFault::Unsupported("discard".into())),
+            (
+                "/a,hda:floppy,w",
+                DiskFault::VdevKind {
+                    vdev: "hda:floppy".into(),
+                    kind: "floppy".into(),
+                },
+            ),
+        ] {
+            let e = parse_disk(spec).expect_err(spec);
+            assert_eq!(e.fault, want, "{spec}");
+            assert!(
+                e.to_string().starts_with(&format!("disk \"{spec}\": ")),
+                "{e}"
+            );
+        }
+        let e = parse_disk(",hdc:cdrom,r").expect_err("empty");
+        assert!(
+            e.to_string()
+                .contains("an empty CD-ROM drive (no target) is not supported here"),
+            "{e}"
         );
     }
 }

@@ -10,9 +10,10 @@
 use std::path::Path;
 
 use super::disk::{Disk, ide_index, parse_disk};
-use super::vif::{UsbDevice, Vif};
 use super::error::{ConfigError, DomainFault, Pos, SerialFault, VnclistenFault};
+use super::hvm;
 use super::syntax::{Value, parse_statements, quoted};
+use super::vif::{UsbDevice, Vif};
 
 /// What happens when a guest powers off, reboots or crashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,25 +105,18 @@ pub struct DomainConfig {
     /// `device_model_privileges`: the privileges the device model may
     /// keep, from the short list xend accepts (default: none, `deny`).
     pub dm_privileges: Vec<String>,
-    /// Keys present but not acted on here, with where they are.
+    /// Keys present but not acted on here, with where they are; a key of
+    /// a `vif` spec not acted on is `vif:KEY`, placed at its spec.
     pub unsupported: Vec<(String, Pos)>,
 }
 
 /// Keys xl.cfg has that this stack knows it does not act on (they are
 /// reported, not refused).
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "vif",
-    "sdl",
     "maxmem",
-    "maxvcpus",
     "cpus",
     "pci",
-    "usb",
-    "usbdevice",
-    "boot",
     "bootloader",
-    "acpi",
-    "apic",
     "pae",
     "viridian",
     "videoram",
@@ -312,6 +306,14 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
         unsupported: Vec::new(),
     };
     let mut name_seen = false;
+    // `sdl = 1`, `maxvcpus` and where it is: settled after every key.
+    let mut sdl = false;
+    let mut maxvcpus_at = Pos::START;
+    let placed = |(pos, fault): hvm::Placed| ConfigError {
+        file: file.to_path_buf(),
+        pos,
+        fault,
+    };
     let mut hvm = false;
     // `cmdline`, or else the legacy `root` and `extra` (xl.cfg(5)).
     let (mut cmdline, mut root, mut extra) = (None::<String>, None::<String>, None::<String>);
@@ -525,6 +527,40 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
                     _ => c.on_crash = act,
                 }
             }
+            "vif" => {
+                let cards = hvm::vifs(v, *pos).map_err(placed)?;
+                c.vifs = cards.vifs;
+                c.unsupported.extend(cards.unsupported);
+            }
+            "boot" => {
+                let b = want_str("the boot order, such as \"dc\"")?;
+                hvm::boot(&b).map_err(|why| {
+                    err(
+                        *pos,
+                        DomainFault::BadBoot {
+                            value: quoted(&b),
+                            why,
+                        },
+                    )
+                })?;
+                c.boot = b;
+            }
+            "acpi" => c.acpi = want_int(0, 1)? == 1,
+            "apic" => c.apic = want_int(0, 1)? == 1,
+            "maxvcpus" => {
+                c.maxvcpus = Some(u32::try_from(want_int(1, 128)?).unwrap_or(1));
+                maxvcpus_at = *pos;
+            }
+            "usb" => c.usb = want_int(0, 1)? == 1,
+            "usbdevice" => c.usbdevices = hvm::usbdevices(v, *pos).map_err(placed)?,
+            // The device model has no way to a display server (no network,
+            // no files but its own), so `sdl = 1` shows the guest's screen
+            // the one way it can: through xend's VNC gate, on loopback
+            // unless `vnclisten` says otherwise.
+            "sdl" => sdl = want_int(0, 1)? == 1,
+            "device_model_privileges" => {
+                c.dm_privileges = hvm::dm_privileges(v, *pos).map_err(placed)?;
+            }
             k if KNOWN_UNSUPPORTED.contains(&k) => c.unsupported.push((k.to_string(), *pos)),
             k => {
                 return Err(err(*pos, DomainFault::UnknownKey(k.to_string())));
@@ -537,6 +573,18 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     if !hvm {
         return Err(err(Pos::START, DomainFault::NoHvm));
     }
+    if let Some(m) = c.maxvcpus.filter(|m| *m < c.vcpus) {
+        return Err(err(
+            maxvcpus_at,
+            DomainFault::MaxvcpusBelowVcpus {
+                maxvcpus: m,
+                vcpus: c.vcpus,
+            },
+        ));
+    }
+    // A USB device needs the controller it sits on.
+    c.usb |= !c.usbdevices.is_empty();
+    c.vnc |= sdl;
     if let (None, Some((key, at))) = (&c.kernel, needs_kernel) {
         return Err(err(at, DomainFault::NeedsKernel(key)));
     }
@@ -569,9 +617,27 @@ impl DomainConfig {
             "memory = {}\nvcpus = {}\n",
             self.memory_mib, self.vcpus
         ));
+        if let Some(m) = self.maxvcpus {
+            t.push_str(&format!("maxvcpus = {m}\n"));
+        }
         if !self.disks.is_empty() {
             let d: Vec<String> = self.disks.iter().map(|d| quoted(&d.to_spec())).collect();
             t.push_str(&format!("disk = [ {} ]\n", d.join(", ")));
+        }
+        if !self.vifs.is_empty() {
+            let v: Vec<String> = self.vifs.iter().map(|v| quoted(&v.to_spec())).collect();
+            t.push_str(&format!("vif = [ {} ]\n", v.join(", ")));
+        }
+        t.push_str(&format!(
+            "boot = {}\nacpi = {}\napic = {}\nusb = {}\n",
+            quoted(&self.boot),
+            u8::from(self.acpi),
+            u8::from(self.apic),
+            u8::from(self.usb)
+        ));
+        if !self.usbdevices.is_empty() {
+            let u: Vec<String> = self.usbdevices.iter().map(|d| quoted(d.name())).collect();
+            t.push_str(&format!("usbdevice = [ {} ]\n", u.join(", ")));
         }
         for (key, v) in [
             ("kernel", &self.kernel),
@@ -596,6 +662,10 @@ impl DomainConfig {
             self.on_reboot.name(),
             self.on_crash.name()
         ));
+        if !self.dm_privileges.is_empty() {
+            let p: Vec<String> = self.dm_privileges.iter().map(|p| quoted(p)).collect();
+            t.push_str(&format!("device_model_privileges = [ {} ]\n", p.join(", ")));
+        }
         t
     }
 }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{Disk, Fault, Format, SyntaxFault, Value, parse_statements};
+use crate::config::{
+    Disk, Fault, Format, Mac, NicModel, SyntaxFault, Value, Vif, parse_statements,
+};
 
 const GOOD: &str = r#"# a test guest
 name = "guest1"
@@ -18,7 +20,8 @@ serial = "pty"
 vnc = 1
 vnclisten = "127.0.0.1"
 on_crash = 'preserve'
-vif = [ '' ]
+vif = [ '', 'bridge=xenbr1, mac=00:16:3E:01:02:03,model=virtio,ip=10.0.0.2,script=vif-bridge' ]
+viridian = 1
 "#;
 
 #[test]
@@ -43,19 +46,44 @@ fn reads_the_keys_it_runs() {
     assert!(c.vnc);
     assert_eq!(c.on_crash, Action::Preserve);
     assert_eq!(
-        c.unsupported,
-        vec![(
-            "vif".to_string(),
-            Pos {
-                line: 13,
-                column: 1
+        c.vifs,
+        [
+            Vif {
+                bridge: None,
+                mac: None,
+                model: NicModel::E1000
+            },
+            Vif {
+                bridge: Some("xenbr1".into()),
+                mac: Some(Mac([0, 0x16, 0x3e, 1, 2, 3])),
+                model: NicModel::VirtioNet
             }
-        )]
+        ]
+    );
+    assert_eq!(
+        c.unsupported,
+        [
+            (
+                "vif:ip".to_string(),
+                Pos {
+                    line: 13,
+                    column: 13
+                }
+            ),
+            (
+                "viridian".to_string(),
+                Pos {
+                    line: 14,
+                    column: 1
+                }
+            )
+        ]
     );
     // What -n prints parses back to the same.
     let again = parse(Path::new("x"), &c.to_text()).expect("round trip");
     assert_eq!(again.disks, c.disks);
     assert_eq!(again.name, c.name);
+    assert_eq!(again.vifs, c.vifs);
 }
 
 #[test]
@@ -357,6 +385,10 @@ fn to_text_adds_no_statement_whatever_a_config_holds() {
             "memory",
             "vcpus",
             "disk",
+            "boot",
+            "acpi",
+            "apic",
+            "usb",
             "serial",
             "vnc",
             "vnclisten",
@@ -368,7 +400,7 @@ fn to_text_adds_no_statement_whatever_a_config_holds() {
     );
     assert!(printed.contains("\\u{1}\\u{85}\\r\\t\\\\"), "{printed}");
     let e = parse_statements(Path::new("p"), &printed).expect_err("\\u");
-    assert_eq!(e.pos.line, 6, "{e}");
+    assert_eq!(e.pos.line, 10, "{e}");
     assert!(
         matches!(e.fault, Fault::Syntax(SyntaxFault::UnknownEscape('u'))),
         "{e:?}"
@@ -383,7 +415,7 @@ fn to_text_adds_no_statement_whatever_a_config_holds() {
     assert_eq!(get("name"), Some(Value::Str(c.name.clone())));
     assert_eq!(get("serial"), Some(Value::Str(c.serial.clone())));
     assert_eq!(get("on_crash"), Some(Value::Str("destroy".into())));
-    assert_eq!(stmts.len(), 11);
+    assert_eq!(stmts.len(), 15);
     let e = parse(Path::new("p"), &printed).expect_err("controls");
     assert_eq!(e.pos, Pos::START, "{e}");
     assert!(

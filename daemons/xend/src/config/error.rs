@@ -61,6 +61,9 @@ pub enum Fault {
     /// A disk spec that does not read.
     #[error(transparent)]
     Disk(#[from] DiskSpecError),
+    /// A vif spec that does not read.
+    #[error(transparent)]
+    Vif(#[from] VifSpecError),
 }
 
 /// xl.cfg syntax errors. `found` is the token as shown ("=", "a string",
@@ -243,6 +246,79 @@ pub enum DomainFault {
     /// `on_reboot` other than restart.
     #[error("on_reboot = \"{0}\": only restart (qemu resets the guest in place)")]
     RebootNotRestart(String),
+    /// `vif` is not a list.
+    #[error("vif must be a list of vif specs, such as [ 'bridge=xenbr0' ]")]
+    VifNotAList,
+    /// A vif spec that is not a string.
+    #[error("a vif spec is a string")]
+    VifSpecNotAString,
+    /// More cards than a domain may have.
+    #[error("vif: more than {max} network cards")]
+    TooManyVifs {
+        /// The most there may be ([`crate::net::MAX_NICS`]).
+        max: usize,
+    },
+    /// Two cards with one MAC.
+    #[error("vif \"{spec}\": another card has mac {mac}")]
+    MacTaken {
+        /// The later spec.
+        spec: String,
+        /// The address.
+        mac: String,
+    },
+    /// A `boot` that is not an order of c, d and n (`value` quoted).
+    #[error("boot = {value}: {why}")]
+    BadBoot {
+        /// The value, quoted.
+        value: String,
+        /// What is wrong with it.
+        why: BootFault,
+    },
+    /// `maxvcpus` below `vcpus`.
+    #[error("maxvcpus = {maxvcpus} is less than vcpus = {vcpus}")]
+    MaxvcpusBelowVcpus {
+        /// `maxvcpus`.
+        maxvcpus: u32,
+        /// `vcpus`.
+        vcpus: u32,
+    },
+    /// `usbdevice` neither a string nor a list of strings.
+    #[error("usbdevice must be a string or a list of strings, such as 'tablet'")]
+    UsbdeviceNotAString,
+    /// A `usbdevice` qemu does not emulate here (`value` quoted).
+    #[error(
+        "usbdevice {value}: tablet, mouse or keyboard (the device model reaches no host device)"
+    )]
+    BadUsbdevice {
+        /// The value, quoted.
+        value: String,
+    },
+    /// A `usbdevice` named twice.
+    #[error("usbdevice \"{0}\" is named twice")]
+    UsbdeviceTwice(String),
+    /// `device_model_privileges` neither a string nor a list of strings.
+    #[error(
+        "device_model_privileges must be a privilege name or a list of them, such as [ 'proc_lock_memory' ]"
+    )]
+    DmPrivilegesNotStrings,
+    /// A privilege that is no privilege (`name` quoted).
+    #[error("device_model_privileges: {name} is not a privilege (see ppriv -l)")]
+    UnknownPrivilege {
+        /// The name, quoted.
+        name: String,
+    },
+    /// A privilege a device model may not be given.
+    #[error(
+        "device_model_privileges: {name} is refused: it {why}; a device model may be given only {grantable}"
+    )]
+    DmPrivilegeRefused {
+        /// The privilege.
+        name: String,
+        /// Why it is refused.
+        why: &'static str,
+        /// What may be given ([`crate::features::DM_GRANTABLE`]).
+        grantable: &'static str,
+    },
     /// A key xl.cfg does not have (or this stack has never heard of).
     #[error("unknown key \"{0}\" (see xl.cfg(5))")]
     UnknownKey(String),
@@ -254,6 +330,33 @@ pub enum DomainFault {
         "no type = \"hvm\": PV guests are not supported here; only HVM guests run under an unprivileged device model"
     )]
     NoHvm,
+}
+
+/// What is wrong with a `boot` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BootFault {
+    /// No letter.
+    #[error("no boot device; c (disk), d (CD-ROM) and n (network), in order, such as \"dc\"")]
+    Empty,
+    /// A letter that is no boot device here.
+    #[error(
+        "'{}' is not a boot device; c (disk), d (CD-ROM) or n (network)",
+        .0.escape_default()
+    )]
+    Letter(char),
+    /// A letter given twice.
+    #[error("'{0}' is given twice")]
+    Twice(char),
+}
+
+/// A vif spec that does not read: `vif "SPEC": why`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("vif \"{spec}\": {fault}")]
+pub struct VifSpecError {
+    /// The spec as written.
+    pub spec: String,
+    /// What is wrong.
+    pub fault: super::vif::VifFault,
 }
 
 /// What is wrong with a `serial` value.
@@ -339,6 +442,29 @@ pub enum DiskFault {
     /// No vdev.
     #[error("no vdev")]
     NoVdev,
+    /// A deprecated prefix of the target xl does not know.
+    #[error(
+        "prefix \"{0}:\" is none of phy:, file:, tap:, tap2:, aio:, tapdisk:, ioemu:, raw:, qcow2:"
+    )]
+    UnknownPrefix(String),
+    /// A deprecated prefix naming a block script (iscsi:, nbd:, ...).
+    #[error(
+        "prefix \"{0}:\" names a block script; this stack runs none (images and block devices only)"
+    )]
+    ScriptPrefix(String),
+    /// Two formats (a prefix, a positional part, `format=`).
+    #[error("two formats: {first} and {second}")]
+    FormatTwice {
+        /// The first.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
+    /// A CD-ROM with no target: an empty drive.
+    #[error(
+        "an empty CD-ROM drive (no target) is not supported here: name an ISO image as its target"
+    )]
+    EmptyCdrom,
     /// A vdev the IDE controller has no slot for.
     #[error("vdev {0}: the emulated IDE controller has hda to hdd (or xvda/sda to xvdd/sdd)")]
     NoSlot(String),

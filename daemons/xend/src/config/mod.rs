@@ -4,7 +4,11 @@
 //!   placed at its file, line and column;
 //! - [`domain`]: what they mean: [`DomainConfig`], its checks, and
 //!   [`DomainConfig::to_text`];
-//! - [`disk`]: disk specs and the formats qemu is told about;
+//! - [`disk`]: disk specs (with the deprecated xm-era syntax) and the
+//!   formats qemu is told about;
+//! - [`vif`]: network card specs and the types of the machine keys;
+//! - [`hvm`]: reading `vif`, `boot`, `usbdevice` and
+//!   `device_model_privileges`;
 //! - [`error`]: [`ConfigError`], a place and a [`Fault`].
 //!
 //! A config file is read through [`read_text`] (or [`load`]): at most
@@ -14,6 +18,7 @@
 pub mod disk;
 pub mod domain;
 pub mod error;
+pub mod hvm;
 pub mod syntax;
 pub mod vif;
 
@@ -22,11 +27,11 @@ use std::path::Path;
 pub use disk::{Disk, Format, ide_index, parse_disk};
 pub use domain::{Action, DomainConfig, TcpListen, parse};
 pub use error::{
-    ConfigError, DiskFault, DiskSpecError, DomainFault, Fault, Pos, SerialFault, SyntaxFault,
-    VnclistenFault,
+    BootFault, ConfigError, DiskFault, DiskSpecError, DomainFault, Fault, Pos, SerialFault,
+    SyntaxFault, VifSpecError, VnclistenFault,
 };
 pub use syntax::{Value, parse_statements, quoted};
-pub use vif::{Mac, NicModel, UsbDevice, Vif};
+pub use vif::{Mac, MacFault, NicModel, UsbDevice, Vif, VifFault, parse_vif};
 
 /// Longest config file read: a config is a few hundred bytes; this bound
 /// leaves room for comments and keeps every reader's memory small.
