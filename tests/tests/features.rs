@@ -1,0 +1,471 @@
+//! xend's privileges follow its features (root, hermetic): what
+//! `/proc/PID/status` shows xend holding is exactly what the features
+//! table declares for the features that are on (with proc_setid), in P
+//! and L, and nothing in E between operations; a feature turned off
+//! (`--feature-NAME off`, or the manifest's `features` group through
+//! `svccfg setprop`, `svcadm refresh` and `restart` under `svc-startd`)
+//! takes its capabilities away, and a config that needs it gets the
+//! one-line refusal naming it and the svccfg command. A device model's
+//! policy allowing one privilege gives its qemu that capability alone,
+//! in the bounding and permitted sets.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use privlib::caps::num;
+use xend::features::{Feature, Features};
+use xvm_tests::daemon::Daemon;
+use xvm_tests::features::{
+    CapSets, SETID, XEND, bit, check_xend_holds, config_with, long_field, smf_ok, smf_tool,
+};
+use xvm_tests::procfs::{check_unprivileged_qemu, process_of, runs, runs_as, status_field};
+use xvm_tests::stack::startd_system;
+use xvm_tests::{
+    Accounts, Error, Hermetic, Stack, Xm, bin, check, require_program, require_root,
+    wait_for_socket,
+};
+
+/// The first test's stack.
+const HELD: Accounts = Accounts::from_base(44_000);
+/// The device-model policy test's stack.
+const POLICY: Accounts = Accounts::from_base(44_100);
+/// The restarter's stack (its device models clear of the others').
+const STARTD: Accounts = Accounts {
+    dm_base: 45_500,
+    ..Accounts::from_base(44_200)
+};
+
+/// The capabilities of networking (CAP_NET_ADMIN) and foreign-images
+/// (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), as the issue has them: the
+/// table must say so too (the test does not only read the table back).
+const NET: u64 = bit(num::NET_ADMIN);
+const IMAGES: u64 = bit(num::DAC_OVERRIDE) | bit(num::DAC_READ_SEARCH);
+const DM: u64 = bit(num::IPC_LOCK) | bit(num::SYS_NICE);
+
+/// A vif on a bridge (which need not exist: the feature is checked first).
+const VIF: &str = "vif = [ 'bridge=xenbr0,model=e1000' ]";
+
+/// What the features table says a system-mode xend with `f` keeps in P
+/// (and L): [`xend::privs::keep_set`]'s capabilities.
+fn table_caps(f: &Features) -> Result<u64, Error> {
+    check(
+        XEND == xend::features::FMRI,
+        "the fixture's FMRI is not xend's",
+    )?;
+    let keep = xend::privs::keep_set(true, true, f)
+        .map_err(|e| Error::Check(format!("xend's keep set: {e}")))?;
+    Ok(keep.caps(privlib::last_cap()).0)
+}
+
+fn runnable(test: &str) -> bool {
+    require_root(test) && require_program(test, "qemu-system-x86_64", "qemu-system-x86")
+}
+
+/// `xm create CFG` as alice; the running domain's id and qemu.
+fn create(stack: &Stack, cfg: &Path) -> Result<(u32, i32), Error> {
+    let r = stack.alice(&["create", &cfg.display().to_string()])?;
+    check(
+        r.code == 0 && r.out.starts_with("Started domain "),
+        format!(
+            "xm create {}: {}\n{}{}\n{}",
+            cfg.display(),
+            r.code,
+            r.out,
+            r.err,
+            stack.xend_log()
+        ),
+    )?;
+    let name = r
+        .out
+        .trim_start_matches("Started domain ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let d = stack.alice(&["domid", &name])?.ok("xm domid")?;
+    let domid: u32 = d
+        .out
+        .trim()
+        .parse()
+        .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+    Ok((domid, process_of(stack.accounts().dm_base + domid)?))
+}
+
+/// Checks that `r` is the one-line refusal `want` (and more on that line).
+fn refused_with(r: &Xm, want: &[&str], what: &str) -> Result<(), Error> {
+    let err = r.err.trim();
+    check(
+        r.code != 0 && err.lines().count() == 1 && want.iter().all(|w| err.contains(w)),
+        format!(
+            "{what}: want one line with {want:?}; exit {}\n{}{}",
+            r.code, r.out, r.err
+        ),
+    )
+}
+
+/// The refusal of a `vif` while networking is off.
+const NET_OFF: [&str; 2] = [
+    "vif needs xend's feature networking, which is off",
+    "svccfg -s svc:/system/xvm/xend:default setprop features/networking = true",
+];
+
+#[test]
+fn xend_holds_exactly_what_its_features_declare_and_nothing_in_e() {
+    let test = "xend_holds_exactly_what_its_features_declare_and_nothing_in_e";
+    if !runnable(test) {
+        return;
+    }
+    let r = (|| {
+        let mut stack = Stack::start("features-held", HELD, &xend::testguest::image(), &[])?;
+        let want = table_caps(&Features::default())?;
+        check(
+            want == SETID | NET | IMAGES,
+            format!("the table's default keep set is {want:#x}"),
+        )?;
+        let xend = stack.xend.pid();
+        check(runs_as(xend, HELD.xvm)?, "xend does not run as xvm")?;
+        check_xend_holds(xend, want, "networking on, at start")?;
+        let log = stack.xend_log();
+        for line in [
+            "feature networking: on; privileges sys_net_config (cap_net_admin): making each guest's tap",
+            "feature foreign-images: on; privileges file_dac_read,file_dac_search,file_dac_write",
+            "feature device-model-privileges: off; privileges proc_lock_memory,proc_prioup",
+        ] {
+            check(
+                log.contains(line),
+                format!("xend's log lacks {line:?}:\n{log}"),
+            )?;
+        }
+
+        // A launch raises proc_setid around the spawn alone; the device
+        // model gets nothing of xend's.
+        let (domid, qemu) = create(&stack, Path::new(&stack.test_cfg()))?;
+        check_unprivileged_qemu(qemu, HELD.dm_base + domid)?;
+        check_xend_holds(xend, want, "networking on, a domain running")?;
+        stack
+            .alice(&["destroy", &domid.to_string()])?
+            .ok("xm destroy")?;
+
+        // Networking off: CAP_NET_ADMIN is gone, a vif is refused.
+        stack.restart_xend("xend-nonet.log", &["--feature-networking", "off"])?;
+        let xend = stack.xend.pid();
+        let mut off = Features::default();
+        off.set(Feature::Networking, false);
+        let want = table_caps(&off)?;
+        check(
+            want == SETID | IMAGES,
+            format!("the table's keep set without networking is {want:#x}"),
+        )?;
+        let c = check_xend_holds(xend, want, "networking off, at start")?;
+        check(
+            c.permitted & NET == 0,
+            "CAP_NET_ADMIN held with networking off",
+        )?;
+        let cfg = config_with(stack.tree.base(), "vifguest", VIF)?;
+        let r = stack.alice(&["create", &cfg.display().to_string()])?;
+        refused_with(&r, &NET_OFF, "xm create with a vif, networking off")?;
+        check_xend_holds(xend, want, "networking off, after the refusal")?;
+        // And a domain without one still starts.
+        let (domid, qemu) = create(&stack, Path::new(&stack.test_cfg()))?;
+        check_unprivileged_qemu(qemu, HELD.dm_base + domid)?;
+        check_xend_holds(xend, want, "networking off, a domain running")?;
+        stack
+            .alice(&["destroy", &domid.to_string()])?
+            .ok("xm destroy")?;
+        Ok::<(), Error>(())
+    })();
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn a_device_model_policy_gives_its_qemu_exactly_the_allowed_capability() {
+    let test = "a_device_model_policy_gives_its_qemu_exactly_the_allowed_capability";
+    if !runnable(test) {
+        return;
+    }
+    let r = (|| {
+        let on = ["--feature-device-model-privileges", "on"];
+        let mut stack = Stack::start("features-policy", POLICY, &xend::testguest::image(), &on)?;
+        let mut f = Features::default();
+        f.set(Feature::DeviceModelPrivileges, true);
+        let want = table_caps(&f)?;
+        check(
+            want == SETID | NET | IMAGES | DM,
+            format!("the table's keep set with device-model-privileges is {want:#x}"),
+        )?;
+        check_xend_holds(stack.xend.pid(), want, "device-model-privileges on")?;
+
+        let base = stack.tree.base().to_path_buf();
+        let cfg = config_with(
+            &base,
+            "lockguest",
+            "device_model_privileges = [ 'proc_lock_memory' ]",
+        )?;
+        let (domid, qemu) = create(&stack, &cfg)?;
+        let c = CapSets::of(qemu)?;
+        let lock = bit(num::IPC_LOCK);
+        check(
+            c.bounding == lock && c.permitted == lock && c.effective == lock,
+            format!("qemu allowed proc_lock_memory holds {c:x?}, want {lock:#x} in L, P and E"),
+        )?;
+        check(
+            c.inheritable & !lock == 0 && c.ambient & !lock == 0,
+            format!("qemu's I or ambient set holds more: {c:x?}"),
+        )?;
+        check(
+            runs_as(qemu, POLICY.dm_base + domid)? && status_field(qemu, "NoNewPrivs")? == "1",
+            "qemu not under its own uid with no_new_privs",
+        )?;
+        check_xend_holds(
+            stack.xend.pid(),
+            want,
+            "a device model given proc_lock_memory",
+        )?;
+        stack
+            .alice(&["destroy", &domid.to_string()])?
+            .ok("xm destroy")?;
+
+        // What the list does not hold is refused with the reason.
+        let bad = config_with(
+            &base,
+            "adminguest",
+            "device_model_privileges = [ 'sys_admin' ]",
+        )?;
+        let r = stack.alice(&["create", &bad.display().to_string()])?;
+        refused_with(
+            &r,
+            &["device_model_privileges", "sys_admin", "refused"],
+            "xm create asking for sys_admin",
+        )?;
+
+        // The feature off: the same config is refused, naming it.
+        stack.restart_xend("xend-nodm.log", &[])?;
+        let c = check_xend_holds(
+            stack.xend.pid(),
+            table_caps(&Features::default())?,
+            "device-model-privileges off",
+        )?;
+        check(
+            c.permitted & DM == 0,
+            "CAP_IPC_LOCK or CAP_SYS_NICE held with the feature off",
+        )?;
+        let r = stack.alice(&["create", &cfg.display().to_string()])?;
+        refused_with(
+            &r,
+            &[
+                "device_model_privileges needs xend's feature device-model-privileges, which is off",
+                "setprop features/device-model-privileges = true",
+            ],
+            "xm create with device_model_privileges, the feature off",
+        )?;
+        Ok::<(), Error>(())
+    })();
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// The shipped manifests, copied into `dir` with xend's `dm-uid-base`
+/// set to `STARTD.dm_base`.
+fn manifests(dir: &Path) -> Result<PathBuf, Error> {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
+    let ours = dir.join("manifests");
+    std::fs::create_dir_all(&ours).map_err(Error::io("create", &ours))?;
+    for e in std::fs::read_dir(&shipped).map_err(Error::io("list", &shipped))? {
+        let p = e.map_err(Error::io("list", &shipped))?.path();
+        let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
+        let text = text.replace(
+            "name=\"dm-uid-base\" type=\"count\" value=\"200000\"",
+            &format!(
+                "name=\"dm-uid-base\" type=\"count\" value=\"{}\"",
+                STARTD.dm_base
+            ),
+        );
+        let to = ours.join(p.file_name().unwrap_or_default());
+        std::fs::write(&to, text).map_err(Error::io("write", &to))?;
+    }
+    Ok(ours)
+}
+
+/// svc-startd, stopped with SIGTERM (so it stops its services) when
+/// dropped.
+struct Startd(Daemon);
+
+impl Drop for Startd {
+    fn drop(&mut self) {
+        self.0.terminate();
+    }
+}
+
+/// xend's `svcs -l` once it is online in a process other than `not`
+/// and serving; the output and the pid.
+fn xend_online(root: &Path, not: i32, startd: &Startd) -> Result<(String, i32), Error> {
+    let t = Instant::now();
+    loop {
+        // (svc-startd's control socket may not be there yet.)
+        let out = smf_tool(root, "svcs", &["-l", XEND])?.out;
+        let pid: i32 = long_field(&out, "pid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if long_field(&out, "state") == Some("online") && pid != 0 && pid != not {
+            // Serving: past its privilege drop, which the restarter's
+            // answer must show.
+            wait_for_socket(&root.join("run/xend/xmlrpc.sock"), Duration::from_secs(30))?;
+            let out = smf_ok(root, "svcs", &["-l", XEND])?;
+            check(
+                long_field(&out, "pid") == Some(pid.to_string().as_str()),
+                format!("xend restarted again:\n{out}"),
+            )?;
+            return Ok((out, pid));
+        }
+        check(
+            t.elapsed() < Duration::from_secs(60),
+            format!(
+                "xend not online in a new process:\n{out}\nsvc-startd's log:\n{}",
+                startd.0.log_text()
+            ),
+        )?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `ppriv PID`'s line for set `letter` (E, I, P, L).
+fn ppriv_set(pid: i32, letter: char) -> Result<String, Error> {
+    let o = std::process::Command::new(bin("ppriv")?)
+        .arg(pid.to_string())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "ppriv".into(),
+            source,
+        })?;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    out.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{letter}: "))
+                .map(str::to_string)
+        })
+        .ok_or_else(|| Error::Check(format!("ppriv {pid}: no {letter} line in {out}")))
+}
+
+#[test]
+fn under_svc_startd_setprop_networking_false_takes_net_admin_away() {
+    let test = "under_svc_startd_setprop_networking_false_takes_net_admin_away";
+    if !runnable(test) {
+        return;
+    }
+    let r = (|| {
+        let tree = Hermetic::new("features-startd", STARTD)?;
+        let manifests = manifests(tree.base())?;
+        let cmd = startd_system(tree.command(&bin("svc-startd")?), &manifests, tree.root());
+        let startd = Startd(Daemon::spawn(
+            "svc-startd",
+            cmd,
+            &tree.base().join("startd.log"),
+        )?);
+        tree.reap_at_end(startd.0.pid());
+        let root = tree.root().to_path_buf();
+        let (out, xend) = xend_online(&root, 0, &startd)?;
+        check(runs_as(xend, STARTD.xvm)?, "xend does not run as xvm")?;
+
+        // svcs -l: the features, and what xend holds; ppriv agrees.
+        for line in [
+            "feature     networking = true",
+            "feature     foreign-images = true",
+            "feature     device-model-privileges = false",
+        ] {
+            check(
+                out.lines().any(|l| l == line),
+                format!("svcs -l lacks {line:?}:\n{out}"),
+            )?;
+        }
+        let held_p = out
+            .lines()
+            .find_map(|l| l.strip_prefix("held        P: "))
+            .unwrap_or_default();
+        let held_e = out
+            .lines()
+            .find_map(|l| l.strip_prefix("held        E: "))
+            .unwrap_or_default();
+        check(
+            held_p.contains("sys_net_config")
+                && held_p.contains("proc_setid")
+                && !held_p.contains("proc_lock_memory")
+                && !held_e.contains("sys_net_config")
+                && !held_e.contains("proc_setid"),
+            format!("svcs -l's held sets:\n{out}"),
+        )?;
+        check(
+            ppriv_set(xend, 'P')?.contains("sys_net_config")
+                && !ppriv_set(xend, 'E')?.contains("sys_net_config"),
+            "ppriv: sys_net_config not in P alone",
+        )?;
+        check_xend_holds(xend, table_caps(&Features::default())?, "under svc-startd")?;
+
+        // Networking off through the manifest's property.
+        smf_ok(
+            &root,
+            "svccfg",
+            &["-s", XEND, "setprop", "features/networking", "=", "false"],
+        )?;
+        smf_ok(&root, "svcadm", &["refresh", XEND])?;
+        smf_ok(&root, "svcadm", &["restart", XEND])?;
+        let (out, xend2) = xend_online(&root, xend, &startd)?;
+        check(!runs(xend), "the old xend still runs after the restart")?;
+        check(
+            out.lines().any(|l| l == "feature     networking = false"),
+            format!("svcs -l after setprop:\n{out}"),
+        )?;
+        let held = |set: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("held        {set}: ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        check(
+            !held("P").contains("sys_net_config")
+                && held("P").contains("proc_setid")
+                && !held("E").contains("proc_setid")
+                && !held("E").contains("file_dac"),
+            format!("svcs -l's held sets with networking = false:\n{out}"),
+        )?;
+        let mut off = Features::default();
+        off.set(Feature::Networking, false);
+        let c = check_xend_holds(xend2, table_caps(&off)?, "networking = false")?;
+        check(
+            c.permitted & NET == 0 && c.bounding & NET == 0,
+            "CAP_NET_ADMIN still held with networking = false",
+        )?;
+        check(
+            !ppriv_set(xend2, 'P')?.contains("sys_net_config"),
+            "ppriv shows sys_net_config with networking = false",
+        )?;
+
+        tree.test_guest("var/lib/xend/storage", &xend::testguest::image())?;
+        let cfg = config_with(tree.base(), "vifguest", VIF)?;
+        let r = xvm_tests::stack::xm(
+            &root,
+            &STARTD.alice(),
+            &["create", &cfg.display().to_string()],
+        )?;
+        refused_with(
+            &r,
+            &NET_OFF,
+            "xm create with a vif under svc-startd, networking off",
+        )?;
+        check_xend_holds(xend2, table_caps(&off)?, "after the refusal")?;
+
+        // A value that is no boolean is refused by svccfg itself.
+        let t = smf_tool(
+            &root,
+            "svccfg",
+            &["-s", XEND, "setprop", "features/networking", "=", "maybe"],
+        )?;
+        check(t.code != 0, format!("setprop networking = maybe: {t:?}"))
+    })();
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
