@@ -158,7 +158,6 @@ pub fn hot_kind_of(e: &HotplugError) -> ErrorKind {
         HotplugError::NotAttached { .. } => ErrorKind::NoDevice,
         HotplugError::TooMany { .. } => ErrorKind::Limit,
         HotplugError::Backend { .. }
-        | HotplugError::NoBackend { .. }
         | HotplugError::Mac { .. }
         | HotplugError::Connect { .. }
         | HotplugError::AddFd { .. }

@@ -163,16 +163,6 @@ pub enum HotplugError {
         #[source]
         source: crate::net::NetError,
     },
-    /// This xend has no network backends to give a hot-plugged card.
-    #[error(
-        "domain {domid}: network-attach {devid}: network backends are not built into this xend"
-    )]
-    NoBackend {
-        /// The domain.
-        domid: u32,
-        /// The card.
-        devid: u32,
-    },
     /// No MAC could be chosen.
     #[error("domain {domid}: network-attach {devid}: choosing a MAC: /dev/urandom: {source}")]
     Mac {
@@ -394,8 +384,11 @@ pub struct NicJob {
     pub hot: HotNic,
     /// As checked (the MAC chosen).
     pub vif: Vif,
-    /// Its MAC.
-    pub mac: Mac,
+    /// The uid and gid the domain's device model runs as (passt, in
+    /// session mode, runs as them).
+    pub uid: u32,
+    /// Its gid.
+    pub gid: u32,
 }
 
 /// The disk `block-attach TARGET VDEV MODE` names: the spec a config
@@ -620,6 +613,7 @@ impl Manager {
     /// its devid is the lowest after the config's cards that no card
     /// has, and fewer than [`crate::net::MAX_NICS`] cards there are.
     pub fn begin_nic_attach(&mut self, which: &str, vif: Vif) -> Result<NicJob, HotplugError> {
+        let dm_range = self.s.dm_range;
         let (at, hot, d) = self.hot_of(which)?;
         let domid = at.domid;
         let config_nics = d.config.vifs.len();
@@ -639,13 +633,39 @@ impl Manager {
         };
         let end = u32::try_from(max).unwrap_or(u32::MAX);
         let devid = (first..end).find(|i| !used(*i)).ok_or(too_many)?;
+        // The MAC is chosen here, distinct from the domain's other cards'
+        // (those of its config that have one, those attached).
+        let macs: Vec<Mac> = d
+            .config
+            .vifs
+            .iter()
+            .filter_map(|v| v.mac)
+            .chain(
+                hot.attached
+                    .nics
+                    .iter()
+                    .filter_map(|n| config::vif::parse_vif(&n.spec).ok()?.vif.mac),
+            )
+            .collect();
         let mac = match vif.mac {
+            Some(m) if macs.contains(&m) => {
+                return Err(HotplugError::VifSpec {
+                    domid,
+                    spec: vif.to_spec(),
+                    why: format!("mac {m} is another card's of the domain"),
+                });
+            }
             Some(m) => m,
-            None => random_mac().map_err(|source| HotplugError::Mac {
-                domid,
-                devid,
-                source,
-            })?,
+            None => loop {
+                let m = random_mac().map_err(|source| HotplugError::Mac {
+                    domid,
+                    devid,
+                    source,
+                })?;
+                if !macs.contains(&m) {
+                    break m;
+                }
+            },
         };
         let vif = Vif {
             mac: Some(mac),
@@ -655,12 +675,21 @@ impl Manager {
             devid,
             spec: vif.to_spec(),
         };
+        let uid = d.uid;
+        let gid = if dm_range {
+            uid
+        } else {
+            privlib::procfs::read_cred(std::path::Path::new("/proc"), "self")
+                .map_err(DomainError::Proc)?
+                .gid[1]
+        };
         hot.pending.push(h.device());
         Ok(NicJob {
             at,
             hot: h,
             vif,
-            mac,
+            uid,
+            gid,
         })
     }
 
@@ -836,13 +865,36 @@ pub trait NicBackend {
     fn netdev_add(&self, id: &str, fdname: &str) -> Value;
 }
 
-/// Opens the backend of the card of `job` as at start and plugs it into
-/// qemu.
-pub fn plug_nic(_s: &Settings, job: &NicJob) -> Result<(), HotplugError> {
-    Err(HotplugError::NoBackend {
-        domid: job.at.domid,
-        devid: job.hot.devid,
-    })
+impl NicBackend for crate::net::Backend {
+    fn fd(&self) -> BorrowedFd<'_> {
+        crate::net::Backend::fd(self)
+    }
+
+    fn netdev_add(&self, id: &str, fdname: &str) -> Value {
+        crate::net::Backend::netdev_add(self, id, fdname)
+    }
+}
+
+/// Checks the card of `job` and opens its backend as at start
+/// ([`crate::net::plan_one`]: the networking feature in system mode, the
+/// bridge; [`crate::net::open_backend`]: the tap `vif<domid>.<devid>` on
+/// it, or passt as the device model's uid), and plugs it into qemu. The
+/// backend is dropped after: qemu holds the tap (which goes with
+/// `netdev_del` or qemu's end), passt ends with qemu's end of its socket.
+pub fn plug_nic(s: &Settings, job: &NicJob) -> Result<(), HotplugError> {
+    let domid = job.at.domid;
+    let devid = job.hot.devid;
+    let backend_err = |source| HotplugError::Backend {
+        domid,
+        devid,
+        source,
+    };
+    let index = usize::try_from(devid).unwrap_or(usize::MAX);
+    let plan = crate::net::plan_one(s, index, &job.vif).map_err(backend_err)?;
+    let backend =
+        crate::net::open_backend(s, domid, job.uid, job.gid, &plan).map_err(backend_err)?;
+    let mut q = connect(&job.at, &job.hot.device())?;
+    attach_nic(&mut q, domid, &job.hot, &backend, plan.mac, job.vif.model)
 }
 
 /// Unplugs the card `h` from qemu ([`detach_nic`]).
