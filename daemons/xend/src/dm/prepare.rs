@@ -540,6 +540,10 @@ fn copy_boot_file(dir: &Path, from: &OwnedFd) -> Result<OwnedFd, CopyError> {
         .custom_flags(libc::O_TMPFILE | libc::O_EXCL | libc::O_CLOEXEC)
         .open(dir)
         .map_err(CopyError::Io)?;
+    // The mode again, through the fd: O_TMPFILE's mode is cut by xend's
+    // umask (0077 in system mode), and the device model is another uid.
+    dst.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o444))
+        .map_err(CopyError::Io)?;
     let n = std::io::copy(&mut (&mut src).take(BOOT_MAX + 1), &mut dst).map_err(CopyError::Io)?;
     if n > BOOT_MAX {
         return Err(CopyError::TooLarge);
