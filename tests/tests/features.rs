@@ -29,6 +29,8 @@ use xvm_tests::{
 const HELD: Accounts = Accounts::from_base(44_000);
 /// The device-model policy test's stack.
 const POLICY: Accounts = Accounts::from_base(44_100);
+/// The stack whose xend is not given CAP_NET_ADMIN.
+const NOT_GIVEN: Accounts = Accounts::from_base(44_300);
 /// The restarter's stack (its device models clear of the others').
 const STARTD: Accounts = Accounts {
     dm_base: 45_500,
@@ -464,6 +466,62 @@ fn under_svc_startd_setprop_networking_false_takes_net_admin_away() {
             &["-s", XEND, "setprop", "features/networking", "=", "maybe"],
         )?;
         check(t.code != 0, format!("setprop networking = maybe: {t:?}"))
+    })();
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn a_feature_whose_privileges_xend_was_not_given_stops_it_naming_the_feature() {
+    let test = "a_feature_whose_privileges_xend_was_not_given_stops_it_naming_the_feature";
+    if !require_root(test) || !require_program(test, "setpriv", "util-linux") {
+        return;
+    }
+    let r = (|| {
+        let tree = Hermetic::new("features-not-given", NOT_GIVEN)?;
+        tree.lay_out_xvm_dirs()?;
+        let dm = NOT_GIVEN.dm_base.to_string();
+        let run = |log: &str, extra: &[&str]| -> Result<(Option<i32>, String), Error> {
+            // Root without CAP_NET_ADMIN, as a restarter would start xend
+            // from a manifest that predates the networking feature.
+            let mut cmd = tree.command(Path::new("/usr/bin/setpriv"));
+            cmd.arg("--bounding-set=-net_admin")
+                .arg(bin("xend")?)
+                .args(["--system", "--dm-uid-base", &dm])
+                .args(extra);
+            let mut d = Daemon::spawn("xend", cmd, &tree.base().join(log))?;
+            tree.reap_at_end(d.pid());
+            let code = d.wait_exit(Duration::from_secs(30));
+            Ok((code.ok().flatten(), d.log_text()))
+        };
+        let (code, log) = run("xend-not-given.log", &[])?;
+        check(
+            code == Some(1)
+                && log.contains(
+                    "xend: feature networking is on and needs sys_net_config (cap_net_admin), which xend was not started with",
+                )
+                && log.contains("--feature-networking off"),
+            format!("xend without CAP_NET_ADMIN: exit {code:?}\n{log}"),
+        )?;
+        // With the feature off it starts, holding none of it.
+        let mut cmd = tree.command(Path::new("/usr/bin/setpriv"));
+        cmd.arg("--bounding-set=-net_admin")
+            .arg(bin("xend")?)
+            .args([
+                "--system",
+                "--dm-uid-base",
+                &dm,
+                "--feature-networking",
+                "false",
+            ]);
+        let d = Daemon::spawn("xend", cmd, &tree.base().join("xend-off.log"))?
+            .ready_when_logged("xend serving")?;
+        tree.reap_at_end(d.pid());
+        let mut off = Features::default();
+        off.set(Feature::Networking, false);
+        check_xend_holds(d.pid(), table_caps(&off)?, "networking false, not given")?;
+        Ok::<(), Error>(())
     })();
     if let Err(e) = r {
         panic!("{e}");
