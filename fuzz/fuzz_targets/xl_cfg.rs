@@ -4,7 +4,8 @@
 //! `config::load` would refuse them). What must hold:
 //! - an error is `FILE:LINE:COLUMN: why` and its place is in the text
 //!   (a character of it, or just past the end of a line);
-//! - a key reported as not acted on is placed in the text too;
+//! - a key reported as not acted on is placed in the text too (a key
+//!   of a `vif` spec, `vif:KEY`, at its spec);
 //! - a config that parses prints (`to_text`, what `xm create -n` shows)
 //!   as text that parses back to the same config, and prints the same
 //!   again; only what `to_text` leaves out may differ: the keys not acted

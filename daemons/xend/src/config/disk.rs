@@ -146,7 +146,9 @@ fn prefixes(mut t: &str) -> Result<Prefixed<'_>, DiskFault> {
             w => return Err(DiskFault::UnknownPrefix(w.to_string())),
         }
         p.any = true;
-        t = rest;
+        // `phy: /dev/x` is `phy:/dev/x`: a positional part is read
+        // trimmed, and so is each part of it.
+        t = rest.trim_start();
     }
     p.path = t;
     Ok(p)
@@ -437,6 +439,10 @@ mod tests {
             ),
             ("phy:sdb1,hdb,r", disk("/dev/sdb1", Raw, "hdb", true, false)),
             (
+                " phy: /dev/x , hda , w ",
+                disk("/dev/x", Raw, "hda", false, false),
+            ),
+            (
                 "file:/var/lib/xen/images/x.img,xvda,w",
                 disk("/var/lib/xen/images/x.img", Raw, "xvda", false, false),
             ),
@@ -580,6 +586,10 @@ mod tests {
             ),
             ("phy:/a,hda,w,x", DiskFault::TooManyParts),
             ("phy:/a,xvda1,w", DiskFault::NoSlot("xvda1".into())),
+            (
+                "tap: cow2:/a,hda,w",
+                DiskFault::UnknownPrefix("cow2".into()),
+            ),
             ("/a,hda,w,discard", DiskFault::Unsupported("discard".into())),
             (
                 "/a,hda:floppy,w",
