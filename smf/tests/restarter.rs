@@ -322,9 +322,12 @@ fn system_mode_runs_every_daemon_as_its_manifest_says() {
         )?;
         let prm =
             u64::from_str_radix(&status_field(xend, "CapPrm")?, 16).map_err(|e| e.to_string())?;
-        // proc_setid alone: CAP_SETGID, CAP_SETUID, CAP_SETPCAP.
+        // proc_setid (CAP_SETGID, CAP_SETUID, CAP_SETPCAP) and the
+        // features the manifest turns on: networking (CAP_NET_ADMIN),
+        // foreign-images (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); not
+        // device-model-privileges (off), which the credential also names.
         check(
-            prm == (1 << 6) | (1 << 7) | (1 << 8),
+            prm == (1 << 6) | (1 << 7) | (1 << 8) | (1 << 12) | (1 << 1) | (1 << 2),
             format!("xend CapPrm {prm:#x}"),
         )?;
         check(
