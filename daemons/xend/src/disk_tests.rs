@@ -413,3 +413,61 @@ fn a_hostile_qcow2_header_is_refused_naming_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn an_image_xvm_may_not_open_is_refused_by_mode_feature_or_missing_privilege() {
+    use privlib::testing::{ChildFailure, as_user};
+    let test = "an_image_xvm_may_not_open_is_refused_by_mode_feature_or_missing_privilege";
+    if !xvm_tests::require_root(test) {
+        return;
+    }
+    let im = Images::new("foreign");
+    // The scratch tree is root's: let the child through to the image.
+    for d in [im.root.join(""), im.dir.clone()] {
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+    let img = im.image(&im.dir.join("root.img"));
+    std::fs::set_permissions(&img, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let dirs = im.dirs();
+    let d = disk(&img, false);
+    let r = as_user(300_777, &[], move || {
+        let fail = |what: &str, e: &dyn std::fmt::Debug| ChildFailure(format!("{what}: {e:?}"));
+        let open = |system, features| {
+            super::open_disk(
+                &Access {
+                    dirs: dirs.clone(),
+                    system,
+                    features,
+                },
+                &d,
+            )
+        };
+        // Session mode: the user's own refusal, no raise.
+        match open(false, crate::features::Features::default()) {
+            Err(DiskError::Denied { write: true, .. }) => {}
+            other => return Err(fail("session mode", &other.map(|_| ()))),
+        }
+        // The feature off: its one line.
+        match open(true, crate::features::Features::only(&[])) {
+            Err(DiskError::Feature(e)) => {
+                let s = e.to_string();
+                let want = format!(
+                    "disk {}, which xvm may not read and write, needs xend's feature foreign-images, which is off",
+                    img.display()
+                );
+                if !s.starts_with(&want) || s.contains('\n') {
+                    return Err(fail("the refusal", &s));
+                }
+            }
+            other => return Err(fail("feature off", &other.map(|_| ()))),
+        }
+        // On, but this process holds nothing to raise.
+        match open(true, crate::features::Features::default()) {
+            Err(DiskError::Raise { .. }) => Ok(()),
+            other => Err(fail("nothing held", &other.map(|_| ()))),
+        }
+    });
+    r.expect("refused each way");
+}
