@@ -118,3 +118,29 @@ fn an_xm_era_hvm_config_parses_with_nothing_ignored() {
     let again = xend::config::parse(Path::new("printed.cfg"), &c.to_text()).expect("again");
     assert_eq!(again, c);
 }
+
+/// What Xen's xmexample.hvm had besides: the firmware loader named as
+/// the kernel, qemu-dm's path, `vncunused`. They are named with their
+/// place as not acted on; the guest boots from qemu's own firmware.
+#[test]
+fn xm_era_keys_of_xens_own_loader_are_named_not_refused() {
+    let text = format!(
+        "kernel = \"/usr/lib/xen/boot/hvmloader\"\n{XM_ERA}device_model = '/usr/lib/xen/bin/qemu-dm'\nvncunused = 1\n"
+    );
+    let c = xend::config::parse(Path::new("web01.cfg"), &text).expect("parses");
+    let named: Vec<(&str, u32)> = c
+        .unsupported
+        .iter()
+        .map(|(k, p)| (k.as_str(), p.line))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("kernel=hvmloader", 1),
+            ("device_model", 24),
+            ("vncunused", 25)
+        ]
+    );
+    assert_eq!(c.kernel, None);
+    assert_eq!(c.disks.len(), 4);
+}

@@ -106,7 +106,8 @@ pub struct DomainConfig {
     /// keep, from the short list xend accepts (default: none, `deny`).
     pub dm_privileges: Vec<String>,
     /// Keys present but not acted on here, with where they are; a key of
-    /// a `vif` spec not acted on is `vif:KEY`, placed at its spec.
+    /// a `vif` spec not acted on is `vif:KEY`, placed at its spec, and
+    /// Xen's firmware loader named as the kernel is `kernel=hvmloader`.
     pub unsupported: Vec<(String, Pos)>,
 }
 
@@ -141,6 +142,18 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "hpet",
     "xen_platform_pci",
     "tsc_mode",
+    // Keys of xm-era HVM configs (Xen's xmexample.hvm).
+    "device_model",
+    "opengl",
+    "vncconsole",
+    "vncpasswd",
+    "vncunused",
+    "rtc_timeoffset",
+    "monitor",
+    "vpt_align",
+    "usbversion",
+    "usbctrl",
+    "usbdev",
 ];
 
 fn int(v: &Value) -> Option<i64> {
@@ -476,7 +489,13 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
                         },
                     ));
                 }
-                if key == "kernel" {
+                if key == "kernel" && Path::new(&f).file_name() == Some("hvmloader".as_ref()) {
+                    // xm-era HVM configs name Xen's firmware loader as
+                    // their kernel: qemu's own firmware plays its part
+                    // here, so it is reported, and the guest boots as
+                    // if it were not there.
+                    c.unsupported.push(("kernel=hvmloader".into(), *pos));
+                } else if key == "kernel" {
                     c.kernel = Some(f);
                 } else {
                     needs_kernel.get_or_insert((key.clone(), *pos));

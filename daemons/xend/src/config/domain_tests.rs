@@ -450,3 +450,28 @@ fn one_disk_a_slot_and_on_reboot_only_restart() {
     let again = parse(Path::new("g"), &c.to_text()).expect("round trip");
     assert_eq!(again.disks[0].target, Path::new("/x/it's.img"));
 }
+
+#[test]
+fn hvmloader_as_the_kernel_is_named_and_not_booted() {
+    for k in [
+        "/usr/lib/xen/boot/hvmloader",
+        "/usr/lib/xen-4.17/boot/hvmloader",
+    ] {
+        let c = parse(Path::new("g"), &format!("{HEAD}kernel = '{k}'\n")).expect(k);
+        assert_eq!(c.kernel, None);
+        assert_eq!(
+            c.unsupported,
+            [("kernel=hvmloader".to_string(), Pos { line: 3, column: 1 })]
+        );
+    }
+    // A kernel that only ends so is booted as written.
+    let c = parse(
+        Path::new("g"),
+        &format!("{HEAD}kernel = '/i/my-hvmloader'\n"),
+    )
+    .expect("k");
+    assert_eq!(c.kernel.as_deref(), Some("/i/my-hvmloader"));
+    // The kernel's own keys still need a kernel to boot.
+    let e = refused("kernel = '/usr/lib/xen/boot/hvmloader'\nextra = 'quiet'\n");
+    assert!(e.starts_with("g:4:1: extra needs kernel"), "{e}");
+}
