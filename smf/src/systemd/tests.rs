@@ -207,3 +207,74 @@ fn a_tab_is_refused_as_well() {
     cred(&mut r).user = Some("xvm\tx".into());
     assert!(export(&r).is_err());
 }
+
+fn xend() -> Resolved {
+    let text = include_str!("../../../manifests/smf/xvm-xend.xml");
+    let b = manifest::parse(Path::new("xvm-xend.xml"), text).expect("xvm-xend.xml");
+    b.instances().remove(0)
+}
+
+fn line<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .collect()
+}
+
+#[test]
+fn the_unit_gets_the_capabilities_and_devices_of_the_features_that_are_on_only() {
+    let r = xend();
+    let u = unit(&r, "x.xml", DEFAULT_BINDIR).expect("unit");
+    let bounding = line(&u, "CapabilityBoundingSet");
+    assert_eq!(
+        bounding,
+        ["CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_NET_ADMIN"]
+    );
+    assert_eq!(line(&u, "AmbientCapabilities"), bounding);
+    assert!(line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
+    assert!(u.contains("# Feature networking: on (sys_net_config; /dev/net/tun rw)\n"));
+    assert!(u.contains("# Feature device-model-privileges: off (proc_lock_memory,proc_prioup)\n"));
+    assert!(
+        line(&u, "ExecStart")[0].ends_with(
+            "--feature-networking true --feature-foreign-images true --feature-device-model-privileges false"
+        ),
+        "{u}"
+    );
+
+    // Networking off, device-model privileges on.
+    let mut r = xend();
+    let g = r
+        .property_groups
+        .iter_mut()
+        .find(|g| g.name == "features")
+        .expect("features");
+    for p in &mut g.properties {
+        match p.name.as_str() {
+            "networking" => p.values = vec!["false".into()],
+            "device-model-privileges" => p.values = vec!["true".into()],
+            _ => {}
+        }
+    }
+    let u = unit(&r, "x.xml", DEFAULT_BINDIR).expect("unit");
+    assert_eq!(
+        line(&u, "CapabilityBoundingSet"),
+        [
+            "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_IPC_LOCK CAP_SYS_NICE"
+        ]
+    );
+    assert!(!line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
+    assert!(u.contains("--feature-networking false"), "{u}");
+}
+
+#[test]
+fn a_service_without_features_keeps_its_credential_as_it_is() {
+    let u = export(&store()).expect("unit");
+    assert!(!u.contains("# Feature "), "{u}");
+    let mut r = store();
+    cred(&mut r).privileges = Some("basic,proc_setid".into());
+    cred(&mut r).limit_privileges = Some("basic,proc_setid".into());
+    let u = export(&r).expect("unit");
+    assert_eq!(
+        line(&u, "CapabilityBoundingSet"),
+        ["CAP_SETGID CAP_SETUID CAP_SETPCAP"]
+    );
+}
