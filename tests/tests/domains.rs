@@ -225,10 +225,10 @@ fn shutdown_of_a_guest_that_ignores_it_destroys_it_at_the_timeout() {
 }
 
 #[test]
-fn the_device_model_has_its_own_uid_and_no_capability_and_xend_keeps_only_proc_setid() {
-    let Some((_g, s)) =
-        stack("the_device_model_has_its_own_uid_and_no_capability_and_xend_keeps_only_proc_setid")
-    else {
+fn the_device_model_has_its_own_uid_and_no_capability_and_xend_keeps_proc_setid_and_its_features() {
+    let Some((_g, s)) = stack(
+        "the_device_model_has_its_own_uid_and_no_capability_and_xend_keeps_proc_setid_and_its_features",
+    ) else {
         return;
     };
     verdict((|| {
@@ -238,9 +238,12 @@ fn the_device_model_has_its_own_uid_and_no_capability_and_xend_keeps_only_proc_s
         check(runs_as(xend, IDS.xvm)?, "xend does not run as xvm")?;
         check(caps(xend, "CapEff")? == 0, "xend has capabilities in E")?;
         let prm = caps(xend, "CapPrm")?;
-        // proc_setid alone: CAP_SETGID, CAP_SETUID, CAP_SETPCAP.
+        // proc_setid (CAP_SETGID, CAP_SETUID, CAP_SETPCAP) and what the
+        // features on by default declare: networking (CAP_NET_ADMIN),
+        // foreign-images (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH);
+        // tests/tests/features.rs checks each feature's share.
         check(
-            prm == (1 << 6) | (1 << 7) | (1 << 8),
+            prm == (1 << 6) | (1 << 7) | (1 << 8) | (1 << 12) | (1 << 1) | (1 << 2),
             format!("xend CapPrm {prm:#x}"),
         )?;
         check(
