@@ -475,3 +475,36 @@ fn hvmloader_as_the_kernel_is_named_and_not_booted() {
     let e = refused("kernel = '/usr/lib/xen/boot/hvmloader'\nextra = 'quiet'\n");
     assert!(e.starts_with("g:4:1: extra needs kernel"), "{e}");
 }
+
+#[test]
+fn legacy_disk_refusals_are_placed_at_their_spec() {
+    for (text, want) in [
+        (
+            "disk = [ 'phy:/dev/vg0/a,hda,w',\n  ',hdc:cdrom,r' ]\n",
+            "g:4:3: disk \",hdc:cdrom,r\": an empty CD-ROM drive (no target) is not supported here",
+        ),
+        (
+            "disk = [ 'vhd:/a.vhd,hda,w' ]\n",
+            "g:3:10: disk \"vhd:/a.vhd,hda,w\": format vhd is not supported (raw, qcow2)",
+        ),
+        (
+            "disk = [ 'nbd:host:1234,hda,w' ]\n",
+            "g:3:10: disk \"nbd:host:1234,hda,w\": prefix \"nbd:\" names a block script",
+        ),
+        (
+            "disk = [ 'xen:/a,hda,w' ]\n",
+            "g:3:10: disk \"xen:/a,hda,w\": prefix \"xen:\" is none of phy:, file:",
+        ),
+        (
+            "disk = [ 'qcow2:/a,raw,hda,w' ]\n",
+            "g:3:10: disk \"qcow2:/a,raw,hda,w\": two formats: qcow2 and raw",
+        ),
+        (
+            "disk = [ 'phy:/dev/a,hda,w', 'file:/b,xvda,w' ]\n",
+            "g:3:30: disk \"file:/b,xvda,w\": another disk has slot xvda",
+        ),
+    ] {
+        let e = refused(text);
+        assert!(e.starts_with(want), "want {want}\n got {e}");
+    }
+}
