@@ -10,6 +10,16 @@
 //! exactly that list too: its bounding set holds the allowed capabilities
 //! and nothing else, so a capability a newer kernel adds is never given,
 //! whatever the config says.
+//!
+//! A limit of Linux worth knowing: the device model makes its private
+//! `/dev` in a user namespace of its own ([`privlib::Spawn::private_dev`]),
+//! so the capabilities it holds are that namespace's. The kernel checks
+//! CAP_IPC_LOCK (mlock past RLIMIT_MEMLOCK) and CAP_SYS_NICE (raising a
+//! priority) against the initial namespace, where the device model holds
+//! neither: /proc shows the capability, and mlock past the limit still
+//! fails. Locking a guest's memory for real takes RLIMIT_MEMLOCK (and
+//! raising a priority RLIMIT_NICE) set for the device model by xend, which
+//! the kernel honours in any namespace.
 
 use privlib::{PrivSet, SetError};
 
