@@ -267,6 +267,14 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         privileges: removed.to_string(),
         source,
     })?;
+    tracing::info!(
+        "privileges: P holds {keep}, each beyond basic raised in E only around its step; removed for good: {}",
+        if removed.is_empty() {
+            "none".to_string()
+        } else {
+            removed.to_string()
+        }
+    );
     for line in a.features.describe() {
         tracing::info!(
             "{line}{}",
