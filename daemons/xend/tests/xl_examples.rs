@@ -1,11 +1,28 @@
 //! The example configs Debian's xen-utils-common ships, and an xm-era
 //! HVM config as administrators kept them: the HVM ones parse with
-//! nothing ignored, the PV ones are refused with the reason.
+//! nothing ignored, the PV ones are refused with the reason; and the
+//! machine such a config asks for (boot order, ACPI, APIC, vcpus, a USB
+//! tablet) is what a real, unprivileged qemu runs (root, hermetic).
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use privlib::testing::in_private_tmpfs;
+use serde_json::{Value, json};
 use xend::config::{Format, Mac, NicModel, UsbDevice, Vif};
+use xend::dm::prepare::{Host, Request, prepare};
+use xend::dm::{self, DmFds};
+use xend::domain::Settings;
+use xend::testguest::BANNER;
+use xvm_tests::procfs::check_unprivileged_qemu;
 use xvm_tests::skip::require_file;
+use xvm_tests::stack::read_banner;
+use xvm_tests::{Error, check, require_program, require_root};
+
+/// The device models' uids (base + domid), this binary's own range.
+const BASE: u32 = 49_700;
 
 #[test]
 fn debians_examples_parse_or_are_refused_with_the_reason() {
@@ -143,4 +160,138 @@ fn xm_era_keys_of_xens_own_loader_are_named_not_refused() {
     );
     assert_eq!(c.kernel, None);
     assert_eq!(c.disks.len(), 4);
+}
+
+/// One QMP exchange on `qmp`: `cmd`'s "return".
+fn qmp(r: &mut BufReader<UnixStream>, cmd: &Value) -> Result<Value, Error> {
+    let mut line = serde_json::to_string(cmd).map_err(|e| Error::Check(e.to_string()))?;
+    line.push('\n');
+    r.get_mut()
+        .write_all(line.as_bytes())
+        .map_err(Error::io("write", "qmp"))?;
+    loop {
+        let mut reply = String::new();
+        let n = r.read_line(&mut reply).map_err(Error::io("read", "qmp"))?;
+        check(n > 0, format!("qmp closed after {cmd}"))?;
+        let v: Value = serde_json::from_str(&reply).map_err(|e| Error::Check(e.to_string()))?;
+        if v.get("event").is_some() {
+            continue;
+        }
+        return v
+            .get("return")
+            .cloned()
+            .ok_or_else(|| Error::Check(format!("{cmd}: {reply}")));
+    }
+}
+
+/// The xm-era config's machine keys, on the test guest (a boot sector on
+/// hda): `boot = "dc"` finds no CD and boots the disk; qemu (as base +
+/// domid, with no privilege) has the tablet on its USB bus, ACPI off, a
+/// CPU without its APIC, and room for `maxvcpus` CPUs.
+#[test]
+fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
+    let test = "an_xm_era_machine_runs_under_an_unprivileged_qemu";
+    if !require_root(test) || !require_program(test, "qemu-system-x86_64", "qemu-system-x86") {
+        return;
+    }
+    let verdict = in_private_tmpfs("xend-xl-machine", |dir| {
+        let e = |e: std::io::Error| e.to_string();
+        let img = dir.join("guest.img");
+        std::fs::write(&img, xend::testguest::image()).map_err(e)?;
+        let text = format!(
+            "builder = 'hvm'\nname = 'xmera'\nmemory = 32\nvcpus = 1\nmaxvcpus = 3\n\
+             disk = [ 'file:{},hda,w' ]\nboot = \"dc\"\nacpi = 0\napic = 0\n\
+             usbdevice = [ 'tablet', 'keyboard' ]\n",
+            img.display()
+        );
+        let cfg = xend::config::parse(Path::new("xmera.cfg"), &text).map_err(|e| e.to_string())?;
+        if !cfg.unsupported.is_empty() {
+            return Err(format!("ignored: {:?}", cfg.unsupported).into());
+        }
+        let domid = 3;
+        let req = Request {
+            domid,
+            uid: BASE + domid,
+            gid: BASE + domid,
+            config: &cfg,
+            uuid: "00000000-0000-4000-8000-000000000003",
+            source: "xmera.cfg",
+            text: &text,
+        };
+        let prepared = prepare(
+            &Settings::device_model_only(dir, BASE, None),
+            req,
+            &Host::own_uids(),
+        )
+        .map_err(|e| e.to_string())?;
+        let qmp_l = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
+        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
+        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
+        let fds = DmFds {
+            qmp: &qmp_l,
+            serial: &serial,
+            log: &log,
+            nics: &[],
+        };
+        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
+        let pid = child.pid();
+        let result = (|| {
+            read_banner(&dir.join("serial"), BANNER).map_err(|err| {
+                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                Error::Check(format!("{err}; qemu log: {log}"))
+            })?;
+            check_unprivileged_qemu(pid, BASE + domid)?;
+            let s = UnixStream::connect(dir.join("qmp")).map_err(Error::io("connect", "qmp"))?;
+            let mut r = BufReader::new(s);
+            let mut greeting = String::new();
+            r.read_line(&mut greeting)
+                .map_err(Error::io("read", "qmp"))?;
+            qmp(&mut r, &json!({"execute": "qmp_capabilities"}))?;
+            let mice = qmp(&mut r, &json!({"execute": "query-mice"}))?;
+            check(
+                mice.as_array().is_some_and(|m| {
+                    m.iter().any(|d| {
+                        d["name"].as_str().is_some_and(|n| n.contains("Tablet"))
+                            && d["absolute"] == json!(true)
+                    })
+                }),
+                format!("no USB tablet: {mice}"),
+            )?;
+            let acpi = qmp(
+                &mut r,
+                &json!({"execute": "qom-get", "arguments": {"path": "/machine", "property": "acpi"}}),
+            )?;
+            check(acpi == json!("off"), format!("acpi: {acpi}"))?;
+            let cpus = qmp(&mut r, &json!({"execute": "query-hotpluggable-cpus"}))?;
+            check(
+                cpus.as_array().map(Vec::len) == Some(3),
+                format!("room for 3 vcpus: {cpus}"),
+            )?;
+            let running = qmp(&mut r, &json!({"execute": "query-cpus-fast"}))?;
+            let cpu0 = running[0]["qom-path"].as_str().unwrap_or("").to_string();
+            check(
+                running.as_array().map(Vec::len) == Some(1),
+                format!("{running}"),
+            )?;
+            let apic = qmp(
+                &mut r,
+                &json!({"execute": "qom-get", "arguments": {"path": cpu0, "property": "apic"}}),
+            )?;
+            check(apic == json!(false), format!("apic: {apic}"))?;
+            let usb = qmp(
+                &mut r,
+                &json!({"execute": "qom-list", "arguments": {"path": "/machine/peripheral"}}),
+            )?;
+            check(
+                usb.to_string().contains("\"usb\""),
+                format!("no controller usb: {usb}"),
+            )
+        })();
+        let _ = child.kill(libc::SIGKILL);
+        let _ = child.wait();
+        Ok(result?)
+    });
+    if let Err(e) = verdict {
+        panic!("{e}");
+    }
 }
