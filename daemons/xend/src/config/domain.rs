@@ -73,7 +73,9 @@ pub struct DomainConfig {
     /// `cmdline` (or the legacy `root` and `extra`, joined as xl does):
     /// the kernel's command line (needs `kernel`).
     pub cmdline: Option<String>,
-    /// `vnc`.
+    /// `vnc`, or `sdl = 1`: the device model reaches no display server
+    /// (no network, no files but its own), so SDL's window is shown the
+    /// one way it can be, through xend's VNC gate.
     pub vnc: bool,
     /// `vnclisten` (`127.0.0.1`, or an address the administrator chose):
     /// where xend's VNC gate listens (`HOST[:PORT]`; qemu itself listens
