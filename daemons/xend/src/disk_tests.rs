@@ -87,6 +87,15 @@ fn an_image_beneath_the_directory_opens_read_write_or_read_only_as_asked() {
         std::fs::File::from(top(ro)).write_all(b"x").is_err(),
         "a read-only disk's fd refuses writes"
     );
+    let cd = Disk {
+        cdrom: true,
+        ..disk(&img, false)
+    };
+    let cd = open_disk(&im.dirs(), &cd).expect("cdrom");
+    assert!(
+        cd.chain[0].rw.is_none(),
+        "a CD-ROM is never opened for writing"
+    );
 }
 
 #[test]
