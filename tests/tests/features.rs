@@ -374,9 +374,9 @@ fn under_svc_startd_setprop_networking_false_takes_net_admin_away() {
 
         // svcs -l: the features, and what xend holds; ppriv agrees.
         for line in [
-            "feature     networking = true",
-            "feature     foreign-images = true",
-            "feature     device-model-privileges = false",
+            "feature     networking = true (takes sys_net_config)",
+            "feature     foreign-images = true (takes file_dac_read,file_dac_search,file_dac_write)",
+            "feature     device-model-privileges = false (takes proc_lock_memory,proc_prioup)",
         ] {
             check(
                 out.lines().any(|l| l == line),
@@ -417,7 +417,8 @@ fn under_svc_startd_setprop_networking_false_takes_net_admin_away() {
         let (out, xend2) = xend_online(&root, xend, &startd)?;
         check(!runs(xend), "the old xend still runs after the restart")?;
         check(
-            out.lines().any(|l| l == "feature     networking = false"),
+            out.lines()
+                .any(|l| l == "feature     networking = false (takes sys_net_config)"),
             format!("svcs -l after setprop:\n{out}"),
         )?;
         let held = |set: &str| {

@@ -63,7 +63,17 @@ pub(super) fn show(r: &mut Restarter, args: &[String]) -> Answer {
     }
     for g in s.r.property_groups.iter().filter(|g| g.name == "features") {
         for p in &g.properties {
-            out.push(format!("feature\t{} = {}", p.name, p.values.join(" ")));
+            // With what it takes, when the manifest says
+            // (`feature_privileges`).
+            let takes =
+                s.r.prop("feature_privileges", &p.name)
+                    .map(|t| format!(" (takes {})", t.values.join(" ")))
+                    .unwrap_or_default();
+            out.push(format!(
+                "feature\t{} = {}{takes}",
+                p.name,
+                p.values.join(" ")
+            ));
         }
     }
     if let Some(c) = &s.child {
