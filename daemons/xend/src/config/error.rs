@@ -253,7 +253,7 @@ pub enum DomainFault {
     #[error("a vif spec is a string")]
     VifSpecNotAString,
     /// More cards than a domain may have.
-    #[error("vif: more than {max} network cards")]
+    #[error("vif: more than {max} network cards (a domain has at most {max})")]
     TooManyVifs {
         /// The most there may be ([`crate::net::MAX_NICS`]).
         max: usize,
