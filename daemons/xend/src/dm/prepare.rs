@@ -388,7 +388,7 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         r.gid,
         groups.as_deref().unwrap_or(&host.groups),
     )?;
-    // P3. The disks: each opened, and its read-only twin with it; then the
+    // P3. The disks, each with its qcow2 chain (crate::disk); then the
     // kernel and ramdisk.
     if r.config.disks.len() > MAX_DISKS {
         return Err(PrepareError::TooManyDisks {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Host, PrepareError, Request, prepare};
 use crate::config::{self, DomainConfig};
-use crate::disk::{DiskError, ImageKind};
+use crate::disk::{DiskError, ImageKind, OpenDisk};
 use crate::dm::prepare::OpenImage;
 use crate::domain::Settings;
 use crate::scratch::Scratch;
@@ -587,4 +587,85 @@ fn the_disks_are_a_blockdev_graph_of_fdsets_on_ide_slots() {
     // No path of an image reaches qemu's command line.
     assert!(!joined.contains(&img.display().to_string()), "{joined}");
     assert_eq!(crate::dm::blockdev::fds(&p).len(), 3);
+}
+
+#[test]
+fn a_qcow2_chain_is_one_node_pair_per_file_bottom_first_each_on_its_own_fdset() {
+    let test = "a_qcow2_chain_is_one_node_pair_per_file_bottom_first_each_on_its_own_fdset";
+    if !xvm_tests::require_program(test, "qemu-img", "qemu-utils") {
+        return;
+    }
+    let f = Fake::new("blockdev-chain");
+    let images = f.root.join("images");
+    let made = std::process::Command::new("qemu-img")
+        .current_dir(&images)
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "guest.img",
+            "-F",
+            "raw",
+            "top.qcow2",
+        ])
+        .status()
+        .expect("qemu-img runs");
+    assert!(made.success());
+    let c = config::parse(
+        Path::new("g.cfg"),
+        &format!(
+            "name = \"g\"\ntype = \"hvm\"\nmemory = 32\ndisk = [ '{},qcow2,xvda,rw' ]\n",
+            images.join("top.qcow2").display()
+        ),
+    )
+    .expect("config");
+    let p = prepare(
+        &f.settings(),
+        request(&c, BASE + DOMID, BASE + DOMID),
+        &f.host(),
+    )
+    .expect("prepared");
+    let a = crate::dm::blockdev::args(&p);
+    let joined = a.join(" ");
+    // The top: ro and rw in set 1; the backing file: read-only in set 2.
+    assert!(
+        joined.starts_with("-add-fd fd=5,set=1 -add-fd fd=6,set=1 -add-fd fd=7,set=2 -blockdev"),
+        "{joined}"
+    );
+    let nodes: Vec<serde_json::Value> = a
+        .iter()
+        .zip(a.iter().skip(1))
+        .filter(|(flag, _)| *flag == "-blockdev")
+        .map(|(_, v)| serde_json::from_str(v).expect("json"))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            serde_json::json!({"driver":"file","node-name":"d0-1f","filename":"/dev/fdset/2","read-only":true}),
+            serde_json::json!({"driver":"raw","node-name":"d0-1","file":"d0-1f","read-only":true}),
+            serde_json::json!({"driver":"file","node-name":"d0-0f","filename":"/dev/fdset/1","read-only":false}),
+            serde_json::json!({"driver":"qcow2","node-name":"d0-0","file":"d0-0f","read-only":false,"backing":"d0-1"}),
+        ]
+    );
+    assert!(
+        joined.ends_with("-device ide-hd,drive=d0-0,bus=ide.0,unit=0"),
+        "{joined}"
+    );
+    // A qcow2 image with no backing file: its backing is null, so qemu
+    // opens none by the name in its header either.
+    let OpenImage::Disk(d) = &p.disks[0] else {
+        panic!("a disk")
+    };
+    let alone = OpenDisk {
+        disk: d.disk.clone(),
+        chain: Vec::new(),
+    };
+    assert!(alone.blockdev_nodes("x", &[]).is_empty());
+    let top = &d.blockdev_nodes("h1", &[9, 10])[3];
+    assert_eq!(top["backing"], "h1-1");
+    assert_eq!(OpenDisk::top("h1"), "h1-0");
+    let only_top = d.blockdev_nodes("h1", &[9]);
+    assert_eq!(only_top[1]["backing"], serde_json::Value::Null);
 }
