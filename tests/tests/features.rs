@@ -5,10 +5,13 @@
 //! (`--feature-NAME off`, or the manifest's `features` group through
 //! `svccfg setprop`, `svcadm refresh` and `restart` under `svc-startd`)
 //! takes its capabilities away, and a config that needs it gets the
-//! one-line refusal naming it and the svccfg command. A device model's
+//! one-line refusal naming it and the svccfg command (a `vif` without
+//! networking, a root-owned 0600 image without foreign-images, which stays
+//! as it was). A device model's
 //! policy allowing one privilege gives its qemu that capability alone,
 //! in the bounding and permitted sets.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -174,6 +177,55 @@ fn xend_holds_exactly_what_its_features_declare_and_nothing_in_e() {
         stack
             .alice(&["destroy", &domid.to_string()])?
             .ok("xm destroy")?;
+
+        // Images not xvm's off: no DAC override held, a root-owned 0600
+        // image refused naming the feature, and left as it was.
+        stack.restart_xend("xend-noimages.log", &["--feature-foreign-images", "off"])?;
+        let xend = stack.xend.pid();
+        let mut off = Features::default();
+        off.set(Feature::ForeignImages, false);
+        let want = table_caps(&off)?;
+        check(
+            want == SETID | NET,
+            format!("the table's keep set without foreign-images is {want:#x}"),
+        )?;
+        check_xend_holds(xend, want, "foreign-images off, at start")?;
+        let storage = stack.root().join("var/lib/xend/storage");
+        let img = storage.join("root.img");
+        std::fs::copy(storage.join("test.img"), &img).map_err(Error::io("copy", &img))?;
+        std::os::unix::fs::chown(&img, Some(0), Some(0)).map_err(Error::io("chown", &img))?;
+        xvm_tests::hermetic::set_mode(&img, 0o600)?;
+        let cfg_text =
+            std::fs::read_to_string(stack.test_cfg()).map_err(Error::io("read", "test.cfg"))?;
+        check(
+            cfg_text.contains("/test.img,"),
+            "test.cfg no longer names test.img",
+        )?;
+        let cfg = stack.tree.base().join("rootimg.cfg");
+        std::fs::write(
+            &cfg,
+            cfg_text
+                .replace("/test.img,", "/root.img,")
+                .replace("name = \"testguest\"", "name = \"rootimg\""),
+        )
+        .map_err(Error::io("write", &cfg))?;
+        xvm_tests::hermetic::set_mode(&cfg, 0o644)?;
+        let r = stack.alice(&["create", &cfg.display().to_string()])?;
+        refused_with(
+            &r,
+            &[
+                "which xvm may not read and write",
+                "needs xend's feature foreign-images, which is off",
+                "setprop features/foreign-images = true",
+            ],
+            "xm create of a root-owned 0600 image, foreign-images off",
+        )?;
+        check_xend_holds(xend, want, "foreign-images off, after the refusal")?;
+        let m = std::fs::metadata(&img).map_err(Error::io("stat", &img))?;
+        check(
+            m.uid() == 0 && m.gid() == 0 && m.mode() & 0o7777 == 0o600,
+            format!("root.img changed: {}:{} {:o}", m.uid(), m.gid(), m.mode()),
+        )?;
         Ok::<(), Error>(())
     })();
     if let Err(e) = r {
