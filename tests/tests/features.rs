@@ -7,9 +7,8 @@
 //! takes its capabilities away, and a config that needs it gets the
 //! one-line refusal naming it and the svccfg command (a `vif` without
 //! networking, a root-owned 0600 image without foreign-images, which stays
-//! as it was). A device model's
-//! policy allowing one privilege gives its qemu that capability alone,
-//! in the bounding and permitted sets.
+//! as it was). A device model's policy allowing one privilege gives its
+//! qemu that capability alone, in the bounding and permitted sets.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
