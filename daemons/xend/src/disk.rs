@@ -303,8 +303,8 @@ impl OpenDisk {
 /// Opens a disk for the device model: beneath its image directory, no
 /// symlink on the way, not a file with other hard links (their other
 /// names may be anywhere), a regular file or a block device; read-write
-/// unless the disk is read-only or a CD-ROM; and, for qcow2, each backing file the
-/// same way, read-only.
+/// unless the disk is read-only or a CD-ROM; and, for qcow2, each
+/// backing file the same way, read-only.
 pub fn open_disk(a: &Access, d: &config::Disk) -> Result<OpenDisk, DiskError> {
     // A CD-ROM is never written, whatever its access says.
     let write = !(d.read_only || d.cdrom);
