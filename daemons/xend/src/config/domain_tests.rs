@@ -508,3 +508,61 @@ fn legacy_disk_refusals_are_placed_at_their_spec() {
         assert!(e.starts_with(want), "want {want}\n got {e}");
     }
 }
+
+#[test]
+fn to_text_escapes_the_machine_keys_too() {
+    // Built, not parsed: a bridge, a boot order and a privilege no parse
+    // lets through are printed each in its string, on its line.
+    let evil = "x\"\non_crash = \"restart\"\n#";
+    let mut c = parse(Path::new("g"), HEAD).expect("parses");
+    c.vifs.push(Vif {
+        bridge: Some(evil.into()),
+        mac: None,
+        model: NicModel::E1000,
+    });
+    c.boot = evil.into();
+    c.dm_privileges = vec![evil.into(), "proc_prioup".into()];
+    c.maxvcpus = Some(4);
+    let printed = c.to_text();
+    let keys: Vec<&str> = printed
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "type",
+            "memory",
+            "vcpus",
+            "maxvcpus",
+            "vif",
+            "boot",
+            "acpi",
+            "apic",
+            "usb",
+            "serial",
+            "vnc",
+            "on_poweroff",
+            "on_reboot",
+            "on_crash",
+            "device_model_privileges"
+        ],
+        "{printed}"
+    );
+    let stmts = parse_statements(Path::new("p"), &printed).expect("statements");
+    let get = |k: &str| stmts.iter().find(|s| s.0 == k).map(|s| s.1.clone());
+    assert_eq!(get("boot"), Some(Value::Str(evil.into())));
+    assert_eq!(get("on_crash"), Some(Value::Str("destroy".into())));
+    let Some(Value::List(v)) = get("vif") else {
+        panic!("{printed}")
+    };
+    assert_eq!(v[0].0, Value::Str(format!("bridge={evil},model=e1000")));
+    // And parse refuses what it holds, at its place.
+    let e = parse(Path::new("p"), &printed).expect_err("controls");
+    assert_eq!(e.pos.line, 6, "{e}");
+    assert!(
+        matches!(&e.fault, Fault::Domain(DomainFault::ControlChar { key, .. }) if key == "vif"),
+        "{e:?}"
+    );
+}
