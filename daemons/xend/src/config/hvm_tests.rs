@@ -190,6 +190,32 @@ fn at_most_eight_cards_and_a_huge_list_is_refused_at_once() {
     let c = ok(&format!("vif = [ 'rate=1Mb/s,{spec},rate=2Mb/s' ]\n"));
     let keys: Vec<&str> = c.unsupported.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["vif:rate", "vif:ip"]);
+    // A spec of nothing but commas is one card with the defaults.
+    let commas = ",".repeat(500_000);
+    assert_eq!(
+        ok(&format!("vif = [ '{commas}' ]\n")).vifs,
+        [card(None, None, NicModel::E1000)]
+    );
+}
+
+#[test]
+fn a_huge_privilege_list_keeps_each_name_once() {
+    let many = vec!["proc_prioup"; 60_000].join(",");
+    let c = ok(&format!(
+        "device_model_privileges = [ '{many}', 'proc_lock_memory', '{many}' ]\n"
+    ));
+    assert_eq!(c.dm_privileges, ["proc_prioup", "proc_lock_memory"]);
+    // The first word refused ends the reading, wherever it is.
+    let e = parse(
+        Path::new("g"),
+        &format!("{HEAD}device_model_privileges = '{many},sys_admin,{many}'\n"),
+    )
+    .expect_err("sys_admin");
+    assert!(
+        e.to_string()
+            .starts_with("g:3:1: device_model_privileges: sys_admin is refused"),
+        "{e}"
+    );
 }
 
 #[test]
