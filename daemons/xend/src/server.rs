@@ -143,7 +143,9 @@ pub fn hot_kind_of(e: &HotplugError) -> ErrorKind {
     use crate::disk::DiskError;
     match e {
         HotplugError::Domain(d) => kind_of(d),
-        HotplugError::Spec { .. } | HotplugError::VifSpec { .. } => ErrorKind::BadConfig,
+        HotplugError::Spec { .. } | HotplugError::Field { .. } | HotplugError::VifSpec { .. } => {
+            ErrorKind::BadConfig
+        }
         // A disk the checks of a start refuse is the request's fault; one
         // that could not be opened or read is not.
         HotplugError::Open { source, .. } => match source {

@@ -301,3 +301,44 @@ fn a_vnc_address_the_config_may_not_have_is_a_bad_config() {
         ErrorKind::Failed
     );
 }
+
+#[test]
+fn hot_plug_calls_go_through_the_gate_and_their_refusals_have_kinds() {
+    use crate::api::ErrorKind;
+    let (_dir, sock) = serve("hotplug", true);
+    let mut c = crate::client::Client::connect(&sock).expect("connect");
+    let e = c
+        .block_attach("web", "phy:/dev/vg0/web", "xvdb", "w")
+        .expect_err("no such domain");
+    assert_eq!(
+        (e.kind(), e.to_string().as_str()),
+        (Some(ErrorKind::NoDomain), "no domain web")
+    );
+    let e = c.block_detach("web", "xvdb").expect_err("no domain");
+    assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e}");
+    let e = c
+        .network_attach("web", "bridge=xenbr0")
+        .expect_err("no domain");
+    assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e}");
+    let e = c.network_detach("web", "1").expect_err("no domain");
+    assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e}");
+    let e = c.block_list("web").expect_err("no domain");
+    assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e}");
+    // A peer the policy does not serve is refused before any call.
+    let (_dir, sock) = serve("hotplug-denied", false);
+    let got = exchange(
+        &sock,
+        concat!(
+            r#"{"jsonrpc":"2.0","method":"domain.block-attach","params":{"domain":"web","target":"/i/b","vdev":"xvdb","mode":"w"},"id":3}"#,
+            "\n"
+        )
+        .as_bytes()
+        .to_vec(),
+        2,
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0]["error"]["code"].clone(), got[0]["id"].clone()),
+        (json!(-32001), json!(3))
+    );
+}

@@ -65,6 +65,18 @@ pub enum HotplugError {
         #[source]
         source: DiskSpecError,
     },
+    /// A target, vdev or mode that cannot be a part of a disk spec.
+    #[error("domain {domid}: block-attach: {what} {value:?}: {why}")]
+    Field {
+        /// The domain.
+        domid: u32,
+        /// `target`, `vdev` or `mode`.
+        what: &'static str,
+        /// What was given.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
     /// The card spec is not one.
     #[error("domain {domid}: network-attach {spec:?}: {why}")]
     VifSpec {
@@ -392,15 +404,42 @@ pub struct NicJob {
 }
 
 /// The disk `block-attach TARGET VDEV MODE` names: the spec a config
-/// would have, read as a config's is ([`config::parse_disk`]: `phy:` and
-/// `file:` prefixes, formats, access modes).
+/// would have, read as a config's is ([`config::parse_disk`]): a target
+/// with a prefix (`phy:`, `file:`, `tap:aio:`) in the xm-era positional
+/// form `TARGET,VDEV,MODE`, a plain path as `target=` (which may hold
+/// commas). The vdev and mode are words: nothing of the spec's syntax
+/// can come in through them.
 pub fn disk_of(
     domid: u32,
     target: &str,
     vdev: &str,
     mode: &str,
 ) -> Result<config::Disk, HotplugError> {
-    let spec = format!("vdev={vdev},access={mode},target={target}");
+    let field = |what, value: &str, why| HotplugError::Field {
+        domid,
+        what,
+        value: value.to_string(),
+        why,
+    };
+    let word = |what, v: &str, ok: fn(char) -> bool| {
+        if v.is_empty() || v.len() > 32 || !v.chars().all(ok) {
+            return Err(field(what, v, "a word of letters and digits"));
+        }
+        Ok(())
+    };
+    word("vdev", vdev, |c| c.is_ascii_alphanumeric() || c == ':')?;
+    word("mode", mode, |c| c.is_ascii_lowercase() || c == '!')?;
+    let spec = if target.starts_with('/') {
+        format!("vdev={vdev},access={mode},target={target}")
+    } else if target.contains(',') {
+        return Err(field(
+            "target",
+            target,
+            "a prefixed target (phy:, file:) has no comma; give a plain absolute path",
+        ));
+    } else {
+        format!("{target},{vdev},{mode}")
+    };
     config::parse_disk(&spec).map_err(|source| HotplugError::Spec { domid, source })
 }
 

@@ -506,6 +506,33 @@ fn attached_devices_are_bounded_and_end_with_the_domain() {
 }
 
 #[test]
+fn a_target_reads_as_a_configs_disk_and_vdev_and_mode_are_words() {
+    let d = disk_of(3, "phy:/dev/vg0/web", "xvdb", "w").expect("phy");
+    assert_eq!(
+        (d.target.as_path(), d.vdev.as_str(), d.read_only),
+        (Path::new("/dev/vg0/web"), "xvdb", false)
+    );
+    let d = disk_of(3, "file:/i/b.img", "xvdc", "r").expect("file");
+    assert_eq!(
+        (d.target.as_path(), d.read_only),
+        (Path::new("/i/b.img"), true)
+    );
+    let e = disk_of(3, "file:/i/a,b.img", "xvdc", "r").expect_err("a comma");
+    assert!(
+        matches!(e, HotplugError::Field { what: "target", .. }),
+        "{e}"
+    );
+    let d = disk_of(3, "/i/a,b.img", "xvdc", "r").expect("a plain path, commas and all");
+    assert_eq!(d.target, Path::new("/i/a,b.img"));
+    let e = disk_of(3, "/i/b.img", "xvdb,target=/etc/shadow", "w").expect_err("not a word");
+    assert!(matches!(e, HotplugError::Field { what: "vdev", .. }), "{e}");
+    let e = disk_of(3, "/i/b.img", "xvdb", "w,devtype=cdrom").expect_err("not a word");
+    assert!(matches!(e, HotplugError::Field { what: "mode", .. }), "{e}");
+    let e = disk_of(3, "/i/b.img", "xvdb", "x").expect_err("no such mode");
+    assert!(matches!(e, HotplugError::Spec { .. }), "{e}");
+}
+
+#[test]
 fn a_state_file_without_attached_devices_reads_as_nothing_attached() {
     let dir = Scratch::new("hotplug-old-state");
     let p = dir.join("state.json");

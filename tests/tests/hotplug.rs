@@ -1,0 +1,283 @@
+//! Hot-plug into a running Linux guest, end to end (root, hermetic): alice
+//! (`virt_manage` by group alone) attaches a raw image beneath the image
+//! directory with `xm block-attach`; xend opens it with the checks of a
+//! start and hands qemu its fds over QMP; the guest sees a virtio disk
+//! (`/sys/block/vda`) and reads the image's bytes from it; `xm
+//! block-detach` takes it away, also after xend was killed and a new
+//! xend adopted the domain. What a start refuses is refused here with a
+//! clear error: a path outside the image directories, a symlink, a vdev
+//! in use; and a detach of what is not attached. One guest, booted by the
+//! first test, serves every test of this binary (tests serialized).
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use xvm_tests::guest::require_linux_guest;
+use xvm_tests::hotplug::{blocks_once, head_of, raw_image, refused};
+use xvm_tests::stack::{ConsoleGuest, GUEST};
+use xvm_tests::{Accounts, Error, check, require_program, require_root};
+
+const IDS: Accounts = Accounts::from_base(43_000);
+const BOOT: Duration = Duration::from_secs(180);
+/// One exchange with the guest's shell, the wait for a device included.
+const ANSWER: Duration = Duration::from_secs(90);
+/// What the attached image starts with (the guest reads it back).
+const HEAD: &str = "xvm-hotplug-disk-4711";
+const MIB: usize = 1 << 20;
+
+/// The booted guest, and its image directory.
+struct Fixture {
+    guest: ConsoleGuest,
+    images: PathBuf,
+}
+
+/// The guest, booted by the first test that asks; held by one test at a
+/// time (the lock serializes them: one guest, one console). A boot
+/// failure panics every test.
+fn fixture(test: &str) -> Option<MutexGuard<'static, Option<Result<Fixture, String>>>> {
+    static FIXTURE: Mutex<Option<Result<Fixture, String>>> = Mutex::new(None);
+    if !require_root(test)
+        || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
+        || !require_program(test, "xenstore-read", "xenstore-utils")
+    {
+        return None;
+    }
+    let linux = require_linux_guest(test)?;
+    let mut g = FIXTURE.lock().unwrap_or_else(PoisonError::into_inner);
+    if g.is_none() {
+        let t = Instant::now();
+        let booted = (|| {
+            let guest =
+                ConsoleGuest::create("hotplug", IDS, &xend::testguest::image(), Some(&[]), &linux)?;
+            guest.wait_booted(BOOT)?;
+            eprintln!(
+                "hotplug: the Linux guest booted in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            let images = guest.stack.root().join("var/lib/xend/storage");
+            Ok::<_, Error>(Fixture { guest, images })
+        })();
+        *g = Some(booted.map_err(|e| e.to_string()));
+    }
+    if let Some(Err(e)) = &*g {
+        panic!("the guest did not boot: {e}");
+    }
+    Some(g)
+}
+
+/// The fixture a guard holds (it holds one once [`fixture`] returned).
+fn held(g: &mut Option<Result<Fixture, String>>) -> &mut Fixture {
+    match g {
+        Some(Ok(f)) => f,
+        _ => unreachable!("fixture() returns a booted guest or panics"),
+    }
+}
+
+fn verdict(test: &str, t: Instant, r: Result<(), Error>) {
+    eprintln!("{test}: {:.1} s", t.elapsed().as_secs_f64());
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+impl Fixture {
+    fn xm(&self, args: &[&str]) -> Result<xvm_tests::stack::Xm, Error> {
+        self.guest.stack.alice(args)
+    }
+
+    /// An image to attach, `name` in the image directory.
+    fn image(&self, name: &str) -> Result<String, Error> {
+        let p = raw_image(
+            &self.guest.stack.tree,
+            &self.images,
+            name,
+            HEAD.as_bytes(),
+            MIB,
+        )?;
+        Ok(p.display().to_string())
+    }
+
+    /// Attaches `target` as xvdb (read-write) and checks the guest sees
+    /// it as vda with the image's first bytes.
+    fn attach(&self, target: &str) -> Result<(), Error> {
+        let r = self.xm(&["block-attach", GUEST, target, "xvdb", "w"])?;
+        check(
+            r.code == 0,
+            format!(
+                "xm block-attach: exit {}: {}{}\nxend: {}",
+                r.code,
+                r.out,
+                r.err,
+                self.guest.stack.xend_log()
+            ),
+        )?;
+        let blocks = blocks_once(&self.guest, "vda", true, ANSWER)?;
+        check(
+            blocks.iter().any(|b| b == "vda"),
+            format!("after block-attach the guest's /sys/block holds {blocks:?}, no vda"),
+        )?;
+        let head = head_of(&self.guest, "vda", HEAD.len(), ANSWER)?;
+        check(
+            head == HEAD,
+            format!("the guest reads {head:?} from vda, not {HEAD:?}"),
+        )?;
+        let list = self.xm(&["block-list", GUEST])?.ok("xm block-list")?;
+        check(
+            list.out
+                .lines()
+                .any(|l| l.split_whitespace().take(3).eq(["xvdb", "w", "attach"])),
+            format!("xm block-list does not show xvdb attached:\n{}", list.out),
+        )
+    }
+
+    /// Detaches xvdb and checks the guest's vda is gone.
+    fn detach(&self) -> Result<(), Error> {
+        let r = self.xm(&["block-detach", GUEST, "xvdb"])?;
+        check(
+            r.code == 0,
+            format!(
+                "xm block-detach: exit {}: {}{}\nxend: {}",
+                r.code,
+                r.out,
+                r.err,
+                self.guest.stack.xend_log()
+            ),
+        )?;
+        let blocks = blocks_once(&self.guest, "vda", false, ANSWER)?;
+        check(
+            !blocks.iter().any(|b| b == "vda"),
+            format!("after block-detach the guest's /sys/block still holds vda: {blocks:?}"),
+        )?;
+        let list = self.xm(&["block-list", GUEST])?.ok("xm block-list")?;
+        check(
+            !list.out.contains("xvdb"),
+            format!("xm block-list still shows xvdb:\n{}", list.out),
+        )
+    }
+}
+
+#[test]
+fn a_disk_attached_to_the_running_guest_is_seen_and_read_then_detached_and_gone() {
+    const T: &str = "a_disk_attached_to_the_running_guest_is_seen_and_read_then_detached_and_gone";
+    let Some(mut g) = fixture(T) else { return };
+    let f = held(&mut g);
+    let t = Instant::now();
+    verdict(
+        T,
+        t,
+        (|| {
+            let img = f.image("second.img")?;
+            f.attach(&img)?;
+            f.detach()?;
+            // And again, in the legacy spelling of a config (`file:`):
+            // the vdev and the hot-plug names are free once detached.
+            f.attach(&format!("file:{img}"))?;
+            f.detach()
+        })(),
+    );
+}
+
+#[test]
+fn a_path_outside_the_image_dirs_a_symlink_and_a_vdev_in_use_are_refused_with_clear_errors() {
+    const T: &str =
+        "a_path_outside_the_image_dirs_a_symlink_and_a_vdev_in_use_are_refused_with_clear_errors";
+    let Some(mut g) = fixture(T) else { return };
+    let f = held(&mut g);
+    let t = Instant::now();
+    verdict(
+        T,
+        t,
+        (|| {
+            let stack = &f.guest.stack;
+            // Outside: a file xvm could read, but not beneath an image
+            // directory.
+            let outside = raw_image(&stack.tree, stack.tree.base(), "outside.img", b"x", MIB)?;
+            let r = f.xm(&[
+                "block-attach",
+                GUEST,
+                &outside.display().to_string(),
+                "xvdc",
+                "w",
+            ])?;
+            refused("outside", &r, "not beneath an image directory")?;
+            // A symlink in the image directory to an image there.
+            let real = f.image("real.img")?;
+            let link = f.images.join("link.img");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&real, &link).map_err(Error::io("symlink", &link))?;
+            let r = f.xm(&[
+                "block-attach",
+                GUEST,
+                &link.display().to_string(),
+                "xvdc",
+                "w",
+            ])?;
+            refused("symlink", &r, "a symlink on the way; refused")?;
+            // A vdev in use: one attached, by its name and by its slot
+            // (hdc and xvdc are one disk, as in Xen).
+            f.xm(&["block-attach", GUEST, &real, "xvdc", "r"])?
+                .ok("xm block-attach xvdc")?;
+            let r = f.xm(&["block-attach", GUEST, &real, "xvdc", "r"])?;
+            refused("xvdc twice", &r, "vdev xvdc is in use (by xvdc, attached)")?;
+            let r = f.xm(&["block-attach", GUEST, &real, "hdc", "r"])?;
+            refused("hdc, xvdc's slot", &r, "vdev hdc is in use")?;
+            f.xm(&["block-detach", GUEST, "xvdc"])?
+                .ok("xm block-detach xvdc")?;
+            // Nothing attached there now.
+            let r = f.xm(&["block-detach", GUEST, "xvdc"])?;
+            refused("xvdc detached twice", &r, "no disk xvdc is attached")?;
+            // bob holds no virt_manage: refused at xend's gate.
+            let bob = stack.accounts().bob();
+            let r = stack.xm(&bob, &["block-attach", GUEST, &real, "xvdd", "w"])?;
+            check(
+                r.code != 0,
+                format!("bob attached a disk: {}{}", r.out, r.err),
+            )?;
+            let blocks = blocks_once(&f.guest, "vdd", false, ANSWER)?;
+            check(
+                blocks.iter().all(|b| !b.starts_with("vd")),
+                format!("a refused attach left the guest a disk: {blocks:?}"),
+            )
+        })(),
+    );
+}
+
+#[test]
+fn a_disk_attached_before_xend_was_killed_is_detached_by_the_xend_that_adopted_the_domain() {
+    const T: &str =
+        "a_disk_attached_before_xend_was_killed_is_detached_by_the_xend_that_adopted_the_domain";
+    let Some(mut g) = fixture(T) else { return };
+    let f = held(&mut g);
+    let t = Instant::now();
+    verdict(
+        T,
+        t,
+        (|| {
+            let img = f.image("kept.img")?;
+            f.attach(&img)?;
+            restart_xend(f)?;
+            let list = f.xm(&["block-list", GUEST])?.ok("xm block-list")?;
+            check(
+                list.out
+                    .lines()
+                    .any(|l| l.split_whitespace().take(3).eq(["xvdb", "w", "attach"])),
+                format!("the new xend does not know xvdb is attached:\n{}", list.out),
+            )?;
+            f.detach()
+        })(),
+    );
+}
+
+/// Kills xend (SIGKILL, as a crash) and starts a new one as the
+/// fixture's was (under TCG when the guest runs under it); the new one
+/// adopts the guest.
+fn restart_xend(f: &mut Fixture) -> Result<(), Error> {
+    if f.guest.kvm {
+        f.guest.stack.restart_xend("xend-adopting.log", &[])
+    } else {
+        f.guest
+            .stack
+            .restart_xend_under_tcg("xend-adopting.log", &[])
+    }
+}
