@@ -117,15 +117,24 @@ impl Default for Features {
 impl Features {
     /// Exactly these features on.
     pub fn only(on: &[Feature]) -> Features {
-        Features { on: on.to_vec() }
+        Features {
+            on: TABLE
+                .iter()
+                .map(|i| i.feature)
+                .filter(|f| on.contains(f))
+                .collect(),
+        }
     }
 
-    /// Turns `f` on or off.
+    /// Turns `f` on or off (the set stays in [`TABLE`]'s order, so two
+    /// with the same features on are equal).
     pub fn set(&mut self, f: Feature, on: bool) {
-        self.on.retain(|x| *x != f);
+        let mut now = self.on.clone();
+        now.retain(|x| *x != f);
         if on {
-            self.on.push(f);
+            now.push(f);
         }
+        *self = Features::only(&now);
     }
 
     /// Whether `f` is on.

@@ -113,3 +113,37 @@ fn main() -> ExitCode {
     eprintln!("xend: {e}");
     ExitCode::from(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(args: &[&str]) -> Result<Features, clap::Error> {
+        let mut v = vec!["xend"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v).map(|a| a.features())
+    }
+
+    #[test]
+    fn the_feature_flags_take_on_off_true_false_over_the_tables_defaults() {
+        assert_eq!(features(&[]).expect("none"), Features::default());
+        let f = features(&[
+            "--feature-networking",
+            "false",
+            "--feature-foreign-images",
+            "off",
+            "--feature-device-model-privileges",
+            "true",
+        ])
+        .expect("flags");
+        assert_eq!(f, Features::only(&[Feature::DeviceModelPrivileges]));
+        let f = features(&["--feature-networking", "on"]).expect("on");
+        assert!(f.is_on(Feature::Networking));
+        let e = features(&["--feature-networking", "yes"]).expect_err("yes");
+        assert!(
+            e.to_string()
+                .contains("\"yes\": a feature is on, off, true or false"),
+            "{e}"
+        );
+    }
+}
