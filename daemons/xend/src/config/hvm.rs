@@ -186,9 +186,10 @@ fn refusal(p: privlib::names::PrivId) -> &'static str {
 /// `device_model_privileges`: one name, a comma-separated string of
 /// names, or a list of them; `none` alone (or `[]`) is the default, none.
 /// Each must be in [`crate::features::DM_GRANTABLE`]; any other is
-/// refused with the reason (what it would let the device model do), and a word privlib's table
-/// does not have as an unknown privilege. Names are kept as the table
-/// spells them (lower case, no `priv_`), each once, in order.
+/// refused with the reason (what it would let the device model do), and
+/// a word privlib's table does not have as an unknown privilege. Names
+/// are kept as the table spells them (lower case, no `priv_`), each
+/// once, in order.
 pub fn dm_privileges(v: &Value, pos: Pos) -> Result<Vec<String>, Placed> {
     let items: Vec<(&Value, Pos)> = match v {
         Value::List(items) => items.iter().map(|(v, p)| (v, *p)).collect(),
