@@ -71,7 +71,7 @@ fn a_leftover_directory_is_cleared_and_one_that_cannot_be_is_refused() {
     let e = run(prepared(dir.clone())).expect_err("no qemu");
     assert!(
         matches!(&e, RunError::Spawn(_)),
-        "got past steps 1-3: {e:?}"
+        "got past steps 1-4: {e:?}"
     );
     assert!(
         !dir.exists(),
@@ -145,4 +145,38 @@ fn a_vnc_port_in_use_is_step_2_naming_the_address_and_the_directory_goes() {
         at = free.local_addr().expect("addr");
     }
     panic!("five free ports in a row stayed in use after a failed launch");
+}
+
+/// A card whose backend cannot be made fails step 3, naming the card's
+/// interface, and the directory goes (a name the kernel would refuse is
+/// refused before any privilege is raised or any tap made, so this needs
+/// neither root nor a namespace).
+#[test]
+fn a_card_whose_tap_cannot_be_made_is_step_3_and_the_directory_goes() {
+    let root = Scratch::new("run-net");
+    let dir = root.join("domains/3");
+    let mut p = prepared(dir.clone());
+    p.nics = vec![crate::net::NicPlan {
+        index: 1_000_000_000_000,
+        vif: config::Vif {
+            bridge: None,
+            mac: None,
+            model: config::NicModel::E1000,
+        },
+        mac: config::Mac([0, 0x16, 0x3e, 0, 0, 1]),
+        kind: crate::net::BackendKind::Tap {
+            bridge: "xenbr0".into(),
+        },
+    }];
+    let e = run(p).expect_err("no tap");
+    assert!(matches!(&e, RunError::Net(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("\"vif3.1000000000000\": not a valid interface name"),
+        "{e}"
+    );
+    assert!(
+        !dir.exists(),
+        "the directory is removed after a failed step"
+    );
 }

@@ -126,6 +126,10 @@ pub(crate) fn open_for(
 fn open_tap(domid: u32, index: usize, bridge: &str) -> Result<Backend, NetError> {
     let name = ifname(domid, index);
     let tap_err = |source| NetError::Tap { domid, source };
+    // A name the kernel would refuse is refused before anything is raised.
+    if !privlib::os::net::valid_name(&name) {
+        return Err(tap_err(privlib::os::net::TapError::Name { name }));
+    }
     let tap = {
         let _raised =
             crate::privs::Raised::on(Feature::Networking).map_err(|source| NetError::Raise {
