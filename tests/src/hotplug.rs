@@ -53,7 +53,7 @@ fn split(marker: &str) -> String {
 
 /// Runs `command` in the guest and returns what it printed after
 /// `marker` on its line (`command` prints `$M` where the marker goes).
-fn ask(
+pub fn ask(
     guest: &ConsoleGuest,
     marker: &str,
     command: &str,
@@ -76,12 +76,52 @@ pub fn blocks_once(
     present: bool,
     limit: Duration,
 ) -> Result<Vec<String>, Error> {
-    let test = if present { "-e" } else { "! -e" };
     let cmd = format!(
-        "i=0; while ! [ {test} /sys/block/{dev} ] && [ $i -lt {SETTLE_STEPS} ]; do sleep 0.5; i=$((i+1)); done; echo $M$(ls /sys/block | tr '\\n' ' ')"
+        "{}; echo $M$(ls /sys/block | tr '\\n' ' ')",
+        settle(&format!("/sys/block/{dev}"), present)
     );
     let got = ask(guest, "blocks: ", &cmd, limit)?;
     Ok(got.split_whitespace().map(str::to_string).collect())
+}
+
+/// The shell's wait, in the guest, until `path` exists (`present`) or
+/// not, at most [`SETTLE_STEPS`] half seconds.
+fn settle(path: &str, present: bool) -> String {
+    let test = if present { "-e" } else { "! -e" };
+    format!(
+        "i=0; while ! [ {test} {path} ] && [ $i -lt {SETTLE_STEPS} ]; do sleep 0.5; i=$((i+1)); done"
+    )
+}
+
+/// The guest's network interfaces (`/sys/class/net`) once `dev` is there
+/// (`present`) or gone.
+pub fn interfaces_once(
+    guest: &ConsoleGuest,
+    dev: &str,
+    present: bool,
+    limit: Duration,
+) -> Result<Vec<String>, Error> {
+    let cmd = format!(
+        "{}; echo $M$(ls /sys/class/net | tr '\\n' ' ')",
+        settle(&format!("/sys/class/net/{dev}"), present)
+    );
+    let got = ask(guest, "nets: ", &cmd, limit)?;
+    Ok(got.split_whitespace().map(str::to_string).collect())
+}
+
+/// Gives the guest's `dev` the address `addr` (`A.B.C.D/P`), up, and
+/// pings `peer` from the guest (3 packets); whether all came back.
+pub fn guest_pings(
+    guest: &ConsoleGuest,
+    dev: &str,
+    addr: &str,
+    peer: &str,
+    limit: Duration,
+) -> Result<bool, Error> {
+    let cmd = format!(
+        "ip link set {dev} up; ip addr add {addr} dev {dev}; if ping -c 3 -W 5 {peer} >/dev/null 2>&1; then echo $Mall; else echo $Mlost; fi"
+    );
+    Ok(ask(guest, "ping: ", &cmd, limit)? == "all")
 }
 
 /// The first `n` bytes of the guest's `/dev/DEV`, as text.

@@ -7,18 +7,28 @@
 //! xend adopted the domain. What a start refuses is refused here with a
 //! clear error: a path outside the image directories, a symlink, a vdev
 //! in use; and a detach of what is not attached. One guest, booted by the
-//! first test, serves every test of this binary (tests serialized).
+//! first test, serves the disk tests (serialized). The network test runs
+//! in a network namespace of its own (H3's fixtures, [`xvm_tests::net`]),
+//! with a bridge there: `xm network-attach` gives the running guest a
+//! card on a tap `vifD.N` xend made on the bridge; guest and host ping
+//! each other; `xm network-detach` takes card and tap away.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use xvm_tests::guest::require_linux_guest;
-use xvm_tests::hotplug::{blocks_once, head_of, raw_image, refused};
+use xvm_tests::hotplug::{blocks_once, guest_pings, head_of, interfaces_once, raw_image, refused};
+use xvm_tests::net::{
+    BRIDGE, GUEST_IP, HOST_IP, PREFIX, bridge_with_host_address, check_on_bridge, in_netns, ping,
+    rerun_in_netns, wait_gone,
+};
 use xvm_tests::stack::{ConsoleGuest, GUEST};
 use xvm_tests::{Accounts, Error, check, require_program, require_root};
 
 const IDS: Accounts = Accounts::from_base(43_000);
+/// The network test's stack (in its own network namespace).
+const NET_IDS: Accounts = Accounts::from_base(43_200);
 const BOOT: Duration = Duration::from_secs(180);
 /// One exchange with the guest's shell, the wait for a device included.
 const ANSWER: Duration = Duration::from_secs(90);
@@ -280,4 +290,112 @@ fn restart_xend(f: &mut Fixture) -> Result<(), Error> {
             .stack
             .restart_xend_under_tcg("xend-adopting.log", &[])
     }
+}
+
+#[test]
+fn a_card_attached_to_the_running_guest_is_on_the_bridge_and_pings_then_detached_and_its_tap_gone()
+{
+    const T: &str = "a_card_attached_to_the_running_guest_is_on_the_bridge_and_pings_then_detached_and_its_tap_gone";
+    if in_netns(T) {
+        let Some(linux) = require_linux_guest(T) else {
+            return;
+        };
+        let t = Instant::now();
+        verdict(T, t, network_attach_and_detach(&linux));
+        return;
+    }
+    if !require_root(T)
+        || !require_program(T, "qemu-system-x86_64", "qemu-system-x86")
+        || !require_program(T, "xenstore-read", "xenstore-utils")
+        || !require_program(T, "ip", "iproute2")
+        || !require_program(T, "unshare", "util-linux")
+        || !require_program(T, "ping", "iputils-ping")
+    {
+        return;
+    }
+    // Built here, once, so the copy in the namespace only reads the cache.
+    if require_linux_guest(T).is_none() {
+        return;
+    }
+    if let Err(e) = rerun_in_netns(T) {
+        panic!("{e}");
+    }
+}
+
+/// The network test's body, in its namespace: a guest booted with no
+/// card gets one, pings and is pinged, and loses it.
+fn network_attach_and_detach(linux: &xvm_tests::guest::LinuxGuest) -> Result<(), Error> {
+    bridge_with_host_address()?;
+    let guest = ConsoleGuest::create(
+        "hotplug-net",
+        NET_IDS,
+        &xend::testguest::image(),
+        Some(&[]),
+        linux,
+    )?;
+    guest.wait_booted(BOOT)?;
+    let s = &guest.stack;
+    let r = s.alice(&[
+        "network-attach",
+        GUEST,
+        &format!("bridge={BRIDGE}"),
+        "model=e1000",
+    ])?;
+    check(
+        r.code == 0,
+        format!(
+            "xm network-attach: exit {}: {}{}\nxend: {}",
+            r.code,
+            r.out,
+            r.err,
+            s.xend_log()
+        ),
+    )?;
+    // Its config has no vif: the card is number 0, its tap vifD.0.
+    check(
+        r.out.trim() == "0",
+        format!("network-attach printed {:?}", r.out),
+    )?;
+    let tap = format!("vif{}.0", guest.domid);
+    check_on_bridge(&tap, BRIDGE)?;
+    let nets = interfaces_once(&guest, "eth0", true, ANSWER)?;
+    check(
+        nets.iter().any(|n| n == "eth0"),
+        format!("the guest has no eth0 after network-attach: {nets:?}"),
+    )?;
+    check(
+        guest_pings(
+            &guest,
+            "eth0",
+            &format!("{GUEST_IP}/{PREFIX}"),
+            HOST_IP,
+            ANSWER,
+        )?,
+        "the guest's pings to the host got no answer",
+    )?;
+    let (all, out) = ping(GUEST_IP, 3, Duration::from_secs(20))?;
+    check(all, format!("the host's pings to the guest: {out}"))?;
+    let list = s.alice(&["network-list", GUEST])?.ok("xm network-list")?;
+    check(
+        list.out
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some("0") && l.ends_with("attach")),
+        format!(
+            "xm network-list does not show card 0 attached:\n{}",
+            list.out
+        ),
+    )?;
+    let r = s.alice(&["network-detach", GUEST, "1"])?;
+    refused("card 1", &r, "no network card 1 is attached")?;
+    s.alice(&["network-detach", GUEST, "0"])?
+        .ok("xm network-detach")?;
+    wait_gone(&tap, Duration::from_secs(15))?;
+    let nets = interfaces_once(&guest, "eth0", false, ANSWER)?;
+    check(
+        !nets.iter().any(|n| n == "eth0"),
+        format!("the guest still has eth0 after network-detach: {nets:?}"),
+    )?;
+    // A bridge that is not there is named.
+    let r = s.alice(&["network-attach", GUEST, "bridge=nosuchbr0"])?;
+    refused("no such bridge", &r, "nosuchbr0")
 }

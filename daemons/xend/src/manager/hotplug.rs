@@ -531,19 +531,15 @@ impl Manager {
             .iter()
             .find(|h| same_vdev(&h.vdev, &disk.vdev))
         {
+            if hot.pending.contains(&h.device()) {
+                return Err(HotplugError::Pending {
+                    domid,
+                    device: h.device(),
+                });
+            }
             return Err(taken(&format!("{}, attached", h.vdev)));
         }
-        if let Some(p) = hot.pending.iter().find(|p| {
-            p.strip_prefix("hot-")
-                .is_some_and(|v| same_vdev(v, &disk.vdev))
-        }) {
-            return Err(HotplugError::Pending {
-                domid,
-                device: p.clone(),
-            });
-        }
-        let pending_disks = hot.pending.iter().filter(|p| p.starts_with("hot-")).count();
-        if hot.attached.disks.len() + pending_disks >= MAX_HOT_DISKS {
+        if hot.attached.disks.len() >= MAX_HOT_DISKS {
             return Err(HotplugError::TooMany {
                 domid,
                 what: "hot-plugged disks",
@@ -552,13 +548,21 @@ impl Manager {
             });
         }
         let n = hot.attached.next;
-        hot.attached.next = n.saturating_add(1);
+        // Recorded (and saved) before qemu is asked, with every fd set it
+        // may take: a new xend, after a crash between qemu's answer and
+        // the record, knows it and can detach it (a detach removes only
+        // what qemu holds), and its number is never used again.
         let h = HotDisk {
             vdev: disk.vdev.clone(),
             spec: disk.to_spec(),
             n,
-            files: 0,
+            files: FDSETS_PER_DISK,
         };
+        let mut next = hot.attached.clone();
+        next.next = n.saturating_add(1);
+        next.disks.push(h.clone());
+        save(&at, &next, &h.device())?;
+        hot.attached = next;
         hot.pending.push(h.device());
         Ok(DiskJob { at, hot: h, disk })
     }
@@ -571,13 +575,27 @@ impl Manager {
         done: Result<u32, HotplugError>,
     ) -> Result<HotDisk, HotplugError> {
         let device = job.hot.device();
-        let hot = self.settle(&job.at, &device);
-        let files = done?;
-        let h = HotDisk { files, ..job.hot };
-        let Some(hot) = hot else {
+        let Some(hot) = self.settle(&job.at, &device) else {
+            done?;
             return Err(DomainError::NoDomain(job.at.domid.to_string()).into());
         };
-        hot.attached.disks.push(h.clone());
+        let n = job.hot.n;
+        let files = match done {
+            Ok(files) => files,
+            Err(e) => {
+                hot.attached.disks.retain(|d| d.n != n);
+                // Forgotten; a failure to save that is only logged: the
+                // record left says attached, and detaching it is harmless.
+                if let Err(s) = save(&job.at, &hot.attached, &device) {
+                    tracing::warn!(domid = job.at.domid, "{s}");
+                }
+                return Err(e);
+            }
+        };
+        let h = HotDisk { files, ..job.hot };
+        if let Some(d) = hot.attached.disks.iter_mut().find(|d| d.n == n) {
+            *d = h.clone();
+        }
         save(&job.at, &hot.attached, &device)?;
         Ok(h)
     }
@@ -722,6 +740,11 @@ impl Manager {
                 .map_err(DomainError::Proc)?
                 .gid[1]
         };
+        // Recorded before qemu is asked, as a disk is.
+        let mut next = hot.attached.clone();
+        next.nics.push(h.clone());
+        save(&at, &next, &h.device())?;
+        hot.attached = next;
         hot.pending.push(h.device());
         Ok(NicJob {
             at,
@@ -741,13 +764,17 @@ impl Manager {
         done: Result<(), HotplugError>,
     ) -> Result<HotNic, HotplugError> {
         let device = job.hot.device();
-        let hot = self.settle(&job.at, &device);
-        done?;
-        let Some(hot) = hot else {
+        let Some(hot) = self.settle(&job.at, &device) else {
+            done?;
             return Err(DomainError::NoDomain(job.at.domid.to_string()).into());
         };
-        hot.attached.nics.push(job.hot.clone());
-        save(&job.at, &hot.attached, &device)?;
+        if let Err(e) = done {
+            hot.attached.nics.retain(|n| n.devid != job.hot.devid);
+            if let Err(s) = save(&job.at, &hot.attached, &device) {
+                tracing::warn!(domid = job.at.domid, "{s}");
+            }
+            return Err(e);
+        }
         Ok(job.hot)
     }
 
