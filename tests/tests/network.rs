@@ -411,6 +411,8 @@ fn a_session_guest_reaches_a_server_on_the_hosts_loopback_through_passt() {
             Ok(!Path::new(&format!("/proc/{passt}")).exists())
         })?;
         drop(user);
+        // Kept when a check failed: its logs say why.
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     });
 }
