@@ -66,14 +66,7 @@ impl Backend {
     /// The arguments of QMP `netdev_add` for the backend, the fd given to
     /// qemu first by `getfd` as `fdname`.
     pub fn netdev_add(&self, id: &str, fdname: &str) -> serde_json::Value {
-        if self.stream {
-            serde_json::json!({
-                "type": "stream", "id": id, "server": false,
-                "addr": { "type": "fd", "str": fdname },
-            })
-        } else {
-            serde_json::json!({ "type": "tap", "id": id, "fd": fdname })
-        }
+        netdev_add(self.stream, id, fdname)
     }
 
     /// The fd, and what must be kept alive beside it.
@@ -89,6 +82,19 @@ pub fn netdev_arg(stream: bool, id: &str, fd: &str) -> String {
         format!("stream,id={id},server=off,addr.type=fd,addr.str={fd}")
     } else {
         format!("tap,id={id},fd={fd}")
+    }
+}
+
+/// QMP `netdev_add`'s arguments for a tap or a stream backend on the fd
+/// qemu got by `getfd` as `fdname`.
+pub(crate) fn netdev_add(stream: bool, id: &str, fdname: &str) -> serde_json::Value {
+    if stream {
+        serde_json::json!({
+            "type": "stream", "id": id, "server": false,
+            "addr": { "type": "fd", "str": fdname },
+        })
+    } else {
+        serde_json::json!({ "type": "tap", "id": id, "fd": fdname })
     }
 }
 

@@ -146,4 +146,15 @@ fn backends_on_qemus_command_line_and_in_netdev_add() {
         netdev_arg(true, "net1", "72"),
         "stream,id=net1,server=off,addr.type=fd,addr.str=72"
     );
+    assert_eq!(
+        backend::netdev_add(false, "net2", "fd-net2"),
+        serde_json::json!({"type": "tap", "id": "net2", "fd": "fd-net2"})
+    );
+    assert_eq!(
+        backend::netdev_add(true, "net2", "fd-net2"),
+        serde_json::json!({
+            "type": "stream", "id": "net2", "server": false,
+            "addr": {"type": "fd", "str": "fd-net2"}
+        })
+    );
 }
