@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use xvm_tests::disks::{image_dir, qcow2_overlay, root_image, states};
 use xvm_tests::guest::require_linux_guest;
 use xvm_tests::hotplug::{blocks_once, guest_pings, head_of, interfaces_once, raw_image, refused};
 use xvm_tests::net::{
@@ -279,16 +280,66 @@ fn a_disk_attached_before_xend_was_killed_is_detached_by_the_xend_that_adopted_t
     );
 }
 
+#[test]
+fn a_qcow2_overlay_on_a_root_owned_backing_file_is_attached_through_fds_and_no_file_changes_owner_or_mode()
+ {
+    const T: &str = "a_qcow2_overlay_on_a_root_owned_backing_file_is_attached_through_fds_and_no_file_changes_owner_or_mode";
+    if !require_program(T, "qemu-img", "qemu-utils") {
+        return;
+    }
+    let Some(mut g) = fixture(T) else { return };
+    let f = held(&mut g);
+    let t = Instant::now();
+    verdict(
+        T,
+        t,
+        (|| {
+            // Images as administrators keep them: root's, mode 0600, in a
+            // root-only directory xend is told of (beside its own).
+            let root = f.guest.stack.root().to_path_buf();
+            let images = image_dir(&root)?;
+            let storage = f.images.display().to_string();
+            let admin = images.display().to_string();
+            restart_xend_with(f, &["--image-dir", &storage, "--image-dir", &admin])?;
+            let mut head = HEAD.as_bytes().to_vec();
+            head.resize(MIB, 0);
+            let base = root_image(&images, "base.raw", &head)?;
+            let overlay = qcow2_overlay(&images, "over.qcow2", "base.raw", "raw")?;
+            let owner_mode = |p: &[&std::path::Path]| -> Result<Vec<(u32, u32, u32)>, Error> {
+                Ok(states(p)?
+                    .into_iter()
+                    .map(|s| (s.uid, s.gid, s.mode))
+                    .collect())
+            };
+            let before = owner_mode(&[&base, &overlay])?;
+            f.attach(&format!("tap:qcow2:{}", overlay.display()))?;
+            f.detach()?;
+            let after = owner_mode(&[&base, &overlay])?;
+            check(
+                before == after,
+                format!("owner or mode changed: {before:?} -> {after:?}"),
+            )?;
+            // Back to the fixture's xend for the other tests.
+            restart_xend(f)
+        })(),
+    );
+}
+
 /// Kills xend (SIGKILL, as a crash) and starts a new one as the
 /// fixture's was (under TCG when the guest runs under it); the new one
 /// adopts the guest.
 fn restart_xend(f: &mut Fixture) -> Result<(), Error> {
+    restart_xend_with(f, &[])
+}
+
+/// [`restart_xend`] with `args` more.
+fn restart_xend_with(f: &mut Fixture, args: &[&str]) -> Result<(), Error> {
     if f.guest.kvm {
-        f.guest.stack.restart_xend("xend-adopting.log", &[])
+        f.guest.stack.restart_xend("xend-adopting.log", args)
     } else {
         f.guest
             .stack
-            .restart_xend_under_tcg("xend-adopting.log", &[])
+            .restart_xend_under_tcg("xend-adopting.log", args)
     }
 }
 
