@@ -20,6 +20,12 @@
 //!   same way but read-only, regular files whose mode bits let the device
 //!   model's uid read them (qemu opens them again through
 //!   `/proc/self/fd/N`);
+//! - P3n. the network cards ([`crate::net::plan`]): at most
+//!   [`crate::net::MAX_NICS`]; in system mode the networking feature on
+//!   and each card's bridge (`xenbr0` by default) an existing bridge of
+//!   xend's network namespace, asked by ioctl (no privilege); MACs
+//!   unicast and distinct, one chosen from Xen's 00:16:3e for a card
+//!   without; nothing is made;
 //! - P4. the device nodes of its private `/dev` (null, zero, urandom, and
 //!   kvm when used): character devices on the host;
 //! - P5. the limits: xend's hard `RLIMIT_NOFILE` leaves room for
