@@ -19,7 +19,7 @@ const PASST_FD: i32 = 3;
 /// A card's backend, open: the fd qemu gets, and what must live as long
 /// as the card (passt). Dropping it closes xend's copy of the fd (the
 /// tap then lives as long as qemu holds it) and leaves passt to end with
-/// qemu's end of its socket, reaped by xend ([`Helper`]).
+/// qemu's end of its socket, reaped by a thread of xend.
 #[derive(Debug)]
 pub struct Backend {
     fd: OwnedFd,

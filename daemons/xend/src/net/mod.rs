@@ -15,7 +15,7 @@
 //!   no_new_privs; passt adds its own sandbox), one end of a socket pair
 //!   given to it and the other to qemu's `stream` netdev. passt is
 //!   started one-off (`-1`): it ends when qemu's end closes, and xend
-//!   reaps it then ([`backend::Helper`]). The guest reaches the host's
+//!   reaps it then. The guest reaches the host's
 //!   loopback through passt's gateway address.
 
 mod backend;
