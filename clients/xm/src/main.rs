@@ -99,9 +99,11 @@ enum Cmd {
         /// Its id.
         id: String,
     },
-    /// Attaches a disk to a running domain (as a virtio disk: the guest
-    /// sees /dev/vdX), opened by xend as at start: beneath an image
-    /// directory, no symlink.
+    /// Attaches a disk to a running domain (a virtio disk: the guest sees
+    /// /dev/vdX).
+    ///
+    /// xend opens the image as at start (beneath an image directory, no
+    /// symlink, no other hard link) and hands qemu its fd.
     #[command(name = "block-attach")]
     BlockAttach {
         /// Name or id.
@@ -353,6 +355,49 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use xend::api::DomainState;
+
+    #[test]
+    fn device_lists_say_where_each_came_from() {
+        let out = block_list(&[
+            BlockDevice {
+                vdev: "hda".into(),
+                target: "/i/a.img".into(),
+                mode: "w".into(),
+                hotplugged: false,
+            },
+            BlockDevice {
+                vdev: "xvdb".into(),
+                target: "/i/b.img".into(),
+                mode: "r".into(),
+                hotplugged: true,
+            },
+        ]);
+        let rows: Vec<Vec<&str>> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["Vdev", "Mode", "From", "Target"],
+                vec!["hda", "w", "config", "/i/a.img"],
+                vec!["xvdb", "r", "attach", "/i/b.img"]
+            ]
+        );
+        let out = network_list(&[NetDevice {
+            devid: 1,
+            mac: Some("00:16:3e:01:02:03".into()),
+            bridge: None,
+            model: "e1000".into(),
+            hotplugged: true,
+        }]);
+        assert_eq!(
+            out.lines()
+                .nth(1)
+                .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+            Some(vec!["1", "00:16:3e:01:02:03", "e1000", "-", "attach"])
+        );
+    }
 
     #[test]
     fn list_prints_each_row_and_managed_ones_without_an_id() {

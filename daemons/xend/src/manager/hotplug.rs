@@ -46,6 +46,10 @@ use crate::saved::{
 /// How long the guest has to let a device go when it is detached.
 pub const RELEASE_WAIT: Duration = Duration::from_secs(30);
 
+/// The longest target `block-attach` takes (Linux's PATH_MAX): what is
+/// recorded in `state.json` stays within [`crate::saved::STATE_MAX`].
+pub const MAX_TARGET: usize = 4096;
+
 /// The qemu device of every hot-plugged disk.
 pub const HOT_DISK_DEVICE: &str = "virtio-blk-pci";
 
@@ -429,6 +433,13 @@ pub fn disk_of(
     };
     word("vdev", vdev, |c| c.is_ascii_alphanumeric() || c == ':')?;
     word("mode", mode, |c| c.is_ascii_lowercase() || c == '!')?;
+    if target.len() > MAX_TARGET {
+        return Err(field(
+            "target",
+            &target.chars().take(64).collect::<String>(),
+            "longer than a path may be (4096 bytes)",
+        ));
+    }
     let spec = if target.starts_with('/') {
         format!("vdev={vdev},access={mode},target={target}")
     } else if target.contains(',') {

@@ -539,6 +539,12 @@ fn a_target_reads_as_a_configs_disk_and_vdev_and_mode_are_words() {
     assert!(matches!(e, HotplugError::Field { what: "vdev", .. }), "{e}");
     let e = disk_of(3, "/i/b.img", "xvdb", "w,devtype=cdrom").expect_err("not a word");
     assert!(matches!(e, HotplugError::Field { what: "mode", .. }), "{e}");
+    let long = format!("/i/{}", "a".repeat(MAX_TARGET));
+    let e = disk_of(3, &long, "xvdb", "w").expect_err("too long");
+    assert!(
+        matches!(e, HotplugError::Field { what: "target", .. }),
+        "{e}"
+    );
     let e = disk_of(3, "/i/b.img", "xvdb", "x").expect_err("no such mode");
     assert!(matches!(e, HotplugError::Spec { .. }), "{e}");
 }
