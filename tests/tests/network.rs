@@ -23,7 +23,7 @@ use xvm_tests::net::{
     cmdline_on_bridge, fd_links, in_netns, inet_sockets, link, linux_with_vif, ping,
     rerun_in_netns, taps_held, uplink_for_passt, wait_gone,
 };
-use xvm_tests::procfs::{check_unprivileged_qemu, process_of, processes_of, status_field};
+use xvm_tests::procfs::{caps, check_unprivileged_qemu, process_of, processes_of, status_field};
 use xvm_tests::stack::GUEST;
 use xvm_tests::{
     Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, wait_until,
@@ -115,6 +115,9 @@ fn check_tap_and_qemu(s: &Stack, domid: u32) -> Result<String, Error> {
     )?;
     let inet = inet_sockets(qemu)?;
     check(inet.is_empty(), format!("qemu has inet sockets: {inet:?}"))?;
+    // sys_net_config was in E around the tap's ioctls only.
+    let eff = caps(s.xend.pid(), "CapEff")?;
+    check(eff == 0, format!("xend's CapEff after the start: {eff:#x}"))?;
     Ok(tap)
 }
 
