@@ -325,6 +325,35 @@ mod tests {
     }
 
     #[test]
+    fn events_before_an_answer_are_kept_for_a_wait_and_a_wait_is_bounded() {
+        let mut script = b"{\"QMP\":{}}\n{\"return\":{}}\n".to_vec();
+        let event = |i: usize| format!("{{\"event\":\"E\",\"data\":{{\"i\":{i}}}}}\n");
+        // As many as one answer may follow, then two more before the
+        // next: more than are kept, so the oldest go.
+        for i in 0..MAX_EVENTS {
+            script.extend(event(i).as_bytes());
+        }
+        script.extend(b"{\"return\":1}\n");
+        script.extend(event(MAX_EVENTS).as_bytes());
+        script.extend(event(MAX_EVENTS + 1).as_bytes());
+        script.extend(b"{\"return\":2}\n");
+        let (_dir, p) = fake("events", script);
+        let mut q = Qmp::connect(&p).expect("connected");
+        assert_eq!(q.execute("x").expect("answer"), json!(1));
+        assert_eq!(q.execute("y").expect("answer"), json!(2));
+        let first = |v: &Value| v.pointer("/data/i") == Some(&json!(0));
+        let last = |v: &Value| v.pointer("/data/i") == Some(&json!(MAX_EVENTS + 1));
+        let short = Duration::from_millis(200);
+        let got = q.wait_event("E", short, last).expect("kept");
+        assert_eq!(got["event"], "E");
+        // The first was dropped (only the last MAX_EVENTS are kept); the
+        // fake then closes, which ends the wait (a wait on a qemu that
+        // stays silent ends at its bound: the hot-plug tests).
+        let e = q.wait_event("E", short, first).expect_err("dropped");
+        assert!(matches!(e, QmpError::Closed), "{e}");
+    }
+
+    #[test]
     fn refusals_are_typed() {
         let (_dir, p) = fake("greet", b"{\"hello\":1}\n".to_vec());
         assert!(matches!(Qmp::connect(&p), Err(QmpError::NoGreeting(_))));
