@@ -147,6 +147,29 @@ fn a_guest_on_a_tap_xend_made_pings_the_host_and_back_and_the_tap_goes_with_the_
             &cmdline_on_bridge(),
             &vif,
         )?;
+        // A bridge that does not exist is refused, named, before
+        // anything is made.
+        let bad = linux_with_vif(
+            &s.tree,
+            &images,
+            linux,
+            "nobridge",
+            64,
+            LINUX_CMDLINE,
+            "bridge=xvmnobr0",
+        )?;
+        let r = s.alice(&["create", &bad.display().to_string()])?;
+        check(
+            r.code != 0 && r.err.contains("bridge xvmnobr0 does not exist"),
+            format!(
+                "xm create with a missing bridge: {}\n{}{}",
+                r.code, r.out, r.err
+            ),
+        )?;
+        check(
+            !s.alice(&["list"])?.out.contains("nobridge"),
+            "the refused domain is listed",
+        )?;
         let d1 = create(&s, &cfg, GUEST)?;
         // Connected at once: what the guest says before is lost.
         let mut sh = SerialShell::connect(&s.domain_dir(d1).join("serial"))?;
