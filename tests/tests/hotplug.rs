@@ -21,9 +21,10 @@ use xvm_tests::disks::{image_dir, qcow2_overlay, root_image, states};
 use xvm_tests::guest::require_linux_guest;
 use xvm_tests::hotplug::{blocks_once, guest_pings, head_of, interfaces_once, raw_image, refused};
 use xvm_tests::net::{
-    BRIDGE, GUEST_IP, HOST_IP, PREFIX, bridge_with_host_address, check_on_bridge, in_netns, ping,
-    rerun_in_netns, wait_gone,
+    BRIDGE, GUEST_IP, HOST_IP, PREFIX, bridge_with_host_address, check_on_bridge, in_netns,
+    inet_sockets, ping, rerun_in_netns, taps_held, wait_gone,
 };
+use xvm_tests::procfs::{check_unprivileged_qemu, process_of};
 use xvm_tests::stack::{ConsoleGuest, GUEST};
 use xvm_tests::{Accounts, Error, check, require_program, require_root};
 
@@ -377,7 +378,7 @@ fn a_card_attached_to_the_running_guest_is_on_the_bridge_and_pings_then_detached
 /// card gets one, pings and is pinged, and loses it.
 fn network_attach_and_detach(linux: &xvm_tests::guest::LinuxGuest) -> Result<(), Error> {
     bridge_with_host_address()?;
-    let guest = ConsoleGuest::create(
+    let mut guest = ConsoleGuest::create(
         "hotplug-net",
         NET_IDS,
         &xend::testguest::image(),
@@ -426,6 +427,28 @@ fn network_attach_and_detach(linux: &xvm_tests::guest::LinuxGuest) -> Result<(),
     )?;
     let (all, out) = ping(GUEST_IP, 3, Duration::from_secs(20))?;
     check(all, format!("the host's pings to the guest: {out}"))?;
+    // qemu holds the tap and nothing of the network besides; xend keeps
+    // no tap open.
+    let qemu = process_of(NET_IDS.dm_base + guest.domid)?;
+    check_unprivileged_qemu(qemu, NET_IDS.dm_base + guest.domid)?;
+    let held = taps_held(qemu)?;
+    check(held == [tap.clone()], format!("qemu holds taps {held:?}"))?;
+    let inet = inet_sockets(qemu)?;
+    check(inet.is_empty(), format!("qemu has inet sockets: {inet:?}"))?;
+    let xend_taps = taps_held(s.xend.pid())?;
+    check(
+        xend_taps.is_empty(),
+        format!("xend kept taps {xend_taps:?}"),
+    )?;
+    // A new xend (the old one killed) knows the card: it detaches it.
+    if guest.kvm {
+        guest.stack.restart_xend("xend-adopting.log", &[])?;
+    } else {
+        guest
+            .stack
+            .restart_xend_under_tcg("xend-adopting.log", &[])?;
+    }
+    let s = &guest.stack;
     let list = s.alice(&["network-list", GUEST])?.ok("xm network-list")?;
     check(
         list.out
