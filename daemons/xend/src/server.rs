@@ -155,6 +155,7 @@ pub fn hot_kind_of(e: &HotplugError) -> ErrorKind {
         HotplugError::VdevInUse { .. }
         | HotplugError::Pending { .. }
         | HotplugError::NotRunning { .. }
+        | HotplugError::Paused { .. }
         | HotplugError::ConfigDisk { .. }
         | HotplugError::ConfigNic { .. } => ErrorKind::Busy,
         HotplugError::NotAttached { .. } => ErrorKind::NoDevice,

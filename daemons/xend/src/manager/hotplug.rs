@@ -97,6 +97,12 @@ pub enum HotplugError {
         /// The domain.
         domid: u32,
     },
+    /// The domain is paused: its guest cannot let a device go.
+    #[error("domain {domid} is paused: its guest cannot release a device (xm unpause it first)")]
+    Paused {
+        /// The domain.
+        domid: u32,
+    },
     /// The vdev is the domain's already (from its config, or attached).
     #[error("domain {domid}: vdev {vdev} is in use (by {by})")]
     VdevInUse {
@@ -632,6 +638,11 @@ impl Manager {
     ) -> Result<(Target, HotDisk), HotplugError> {
         let (at, hot, d) = self.hot_of(which)?;
         let domid = at.domid;
+        // A paused guest cannot answer the unplug request: it would be
+        // waited for in vain.
+        if d.state == DState::Paused {
+            return Err(HotplugError::Paused { domid });
+        }
         let Some(h) = hot
             .attached
             .disks
@@ -798,6 +809,11 @@ impl Manager {
     ) -> Result<(Target, HotNic), HotplugError> {
         let (at, hot, d) = self.hot_of(which)?;
         let domid = at.domid;
+        // A paused guest cannot answer the unplug request: it would be
+        // waited for in vain.
+        if d.state == DState::Paused {
+            return Err(HotplugError::Paused { domid });
+        }
         let Some(h) = hot.attached.nics.iter().find(|n| n.devid == devid).cloned() else {
             if usize::try_from(devid).is_ok_and(|i| i < d.config.vifs.len()) {
                 return Err(HotplugError::ConfigNic { domid, devid });

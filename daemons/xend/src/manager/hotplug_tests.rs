@@ -449,6 +449,15 @@ fn vdevs_in_use_disks_of_the_config_and_ones_not_attached_are_refused_by_name() 
         [("hda", false), ("xvdb", true)]
     );
 
+    // Paused, the guest could not let it go: refused at once.
+    if let Some(d) = m.domains.get_mut(&3) {
+        d.state = DState::Paused;
+    }
+    let e = m.begin_block_detach("web", "xvdb").expect_err("paused");
+    assert!(e.to_string().contains("is paused"), "{e}");
+    if let Some(d) = m.domains.get_mut(&3) {
+        d.state = DState::Running;
+    }
     // A failed detach leaves it attached; a done one forgets it, saved.
     let (at, h) = m.begin_block_detach("web", "xvdb").expect("attached");
     let failed = Err(HotplugError::NotRunning { domid: 3 });
