@@ -50,6 +50,9 @@ pub const RELEASE_WAIT: Duration = Duration::from_secs(30);
 /// recorded in `state.json` stays within [`crate::saved::STATE_MAX`].
 pub const MAX_TARGET: usize = 4096;
 
+/// The longest card spec `network-attach` takes.
+pub const MAX_VIF_SPEC: usize = 1024;
+
 /// The qemu device of every hot-plugged disk.
 pub const HOT_DISK_DEVICE: &str = "virtio-blk-pci";
 
@@ -469,6 +472,13 @@ pub fn vif_of(domid: u32, spec: &str) -> Result<Vif, HotplugError> {
         spec: spec.to_string(),
         why,
     };
+    if spec.len() > MAX_VIF_SPEC {
+        return Err(HotplugError::VifSpec {
+            domid,
+            spec: spec.chars().take(64).collect(),
+            why: format!("longer than {MAX_VIF_SPEC} bytes"),
+        });
+    }
     let v = config::vif::parse_vif(spec).map_err(|e| bad(e.to_string()))?;
     if let Some(k) = v.not_acted_on.first() {
         return Err(bad(format!("{k} is not acted on here")));

@@ -519,6 +519,8 @@ fn attached_devices_are_bounded_and_end_with_the_domain() {
         m.network_list("web").expect("list").len(),
         crate::net::MAX_NICS
     );
+    let e = vif_of(3, &"model=e1000,".repeat(200)).expect_err("too long");
+    assert!(e.to_string().contains("longer than 1024 bytes"), "{e}");
     let e = vif_of(3, "bridge=xenbr0,rate=10Mb/s").expect_err("not acted on");
     assert!(e.to_string().contains("rate is not acted on"), "{e}");
     m.take("web").expect("taken");
