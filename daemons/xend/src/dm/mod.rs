@@ -169,6 +169,7 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
         .args(qemu_args(&p.config, p.kvm))
         .args(blockdev::args(p))
         .args(netdev::args(p))
+        .args(policy::args(p))
         .uid(p.uid)
         .gid(p.gid)
         .privileges(policy::privileges(p))
@@ -184,6 +185,9 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
     if let Some(g) = &p.groups {
         sp = sp.groups(g);
     }
+    // Its locked-memory limit (and, allowed to lock, qemu told to): the
+    // device-model policy.
+    sp = policy::limits(sp, p);
     for n in &nodes {
         sp = sp.fs_allow(
             Path::new("/dev").join(n),

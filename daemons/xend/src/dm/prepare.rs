@@ -304,11 +304,13 @@ pub enum PrepareError {
     /// xend's limits could not be read.
     #[error("reading xend's limits: {0}")]
     Limits(#[source] privlib::bounded::FileError),
-    /// xend's limits have no readable `Max open files` line.
-    #[error("{}: no Max open files line", path.display())]
+    /// xend's limits have no readable line for a limit.
+    #[error("{}: no {line} line", path.display())]
     LimitsUnreadable {
         /// The file.
         path: PathBuf,
+        /// The line's name (`Max open files`).
+        line: &'static str,
     },
     /// The config's device-model privileges were refused
     /// ([`crate::dm::policy`]).
@@ -329,11 +331,14 @@ pub enum PrepareError {
         #[source]
         source: crate::net::NetError,
     },
-    /// xend's hard limit on open files is not a number.
-    #[error("{}: Max open files: {source}", path.display())]
+    /// xend's hard limit on open files (or locked memory) is not a
+    /// number.
+    #[error("{}: {line}: {source}", path.display())]
     LimitsNumber {
         /// The file.
         path: PathBuf,
+        /// The line's name.
+        line: &'static str,
         /// The cause.
         #[source]
         source: std::num::ParseIntError,
@@ -487,12 +492,24 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         char_device(&host.dev.join(n))?;
     }
     // P5. The limits.
-    let hard = hard_nofile(&host.limits)?;
+    let limits =
+        privlib::bounded::read_to_string(&host.limits, LIMITS_MAX).map_err(PrepareError::Limits)?;
+    let hard = hard_limit(&host.limits, &limits, NOFILE_LINE)?;
     if hard.is_some_and(|h| h < DM_NOFILE) {
         return Err(PrepareError::NofileTooLow {
             hard: hard.unwrap_or(0),
             want: DM_NOFILE,
         });
+    }
+    // Locked memory (crate::dm::policy): a device model allowed to lock
+    // needs its guest's memory and qemu's within xend's hard limit, which
+    // xend cannot raise.
+    if let Some(need) = crate::dm::policy::memlock(r.config, s.kvm) {
+        let hard = hard_limit(&host.limits, &limits, MEMLOCK_LINE)?;
+        crate::dm::policy::check_memlock(need, hard).map_err(|source| PrepareError::Policy {
+            domid: r.domid,
+            source,
+        })?;
     }
     Ok(Prepared {
         domid: r.domid,
@@ -622,26 +639,44 @@ fn char_device(path: &Path) -> Result<(), PrepareError> {
 }
 
 /// `/proc/PID/limits` is a table of 17 short lines.
-const LIMITS_MAX: u64 = 8192;
+pub(crate) const LIMITS_MAX: u64 = 8192;
 
-/// The hard limit on open files in a `/proc/PID/limits` table (`None`:
-/// unlimited).
+/// The hard limit on open files in the `/proc/PID/limits` table at
+/// `path` (`None`: unlimited).
+#[cfg(test)]
 fn hard_nofile(path: &Path) -> Result<Option<u64>, PrepareError> {
     let text = privlib::bounded::read_to_string(path, LIMITS_MAX).map_err(PrepareError::Limits)?;
+    hard_limit(path, &text, NOFILE_LINE)
+}
+
+/// The line of the hard limit on open files.
+const NOFILE_LINE: &str = "Max open files";
+/// The line of the hard limit on locked memory (in bytes).
+pub(crate) const MEMLOCK_LINE: &str = "Max locked memory";
+
+/// The hard limit on the `/proc/PID/limits` table `text`'s line `line`
+/// (read from `path`; `None`: unlimited).
+pub(crate) fn hard_limit(
+    path: &Path,
+    text: &str,
+    line: &'static str,
+) -> Result<Option<u64>, PrepareError> {
     let unreadable = || PrepareError::LimitsUnreadable {
         path: path.to_path_buf(),
+        line,
     };
-    let line = text
+    let rest = text
         .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
+        .find_map(|l| l.strip_prefix(line))
         .ok_or_else(unreadable)?;
-    match line.split_whitespace().nth(1) {
+    match rest.split_whitespace().nth(1) {
         Some("unlimited") => Ok(None),
         Some(v) => v
             .parse()
             .map(Some)
             .map_err(|source| PrepareError::LimitsNumber {
                 path: path.to_path_buf(),
+                line,
                 source,
             }),
         None => Err(unreadable()),
