@@ -13,8 +13,14 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::{Format, parse_disk};
+use crate::config::{Mac, NicModel};
 use crate::disk::ChainFile;
+use crate::disk::OpenDisk;
+use crate::domain::DState;
 use crate::domain::{Domain, test_settings};
+use crate::manager::Manager;
+use crate::qmp::{Qmp, QmpError};
+use crate::saved::{FDSETS_PER_DISK, MAX_HOT_DISKS};
 use crate::saved::{SavedState, read_state, write_state};
 use crate::scratch::Scratch;
 
