@@ -29,6 +29,18 @@ pub enum UnitError {
         #[source]
         source: privlib::SetError,
     },
+    /// A feature's resource limit is not one the export knows.
+    #[error(
+        "{fmri}: feature_rlimits/{feature}: {word:?} is not NAME=VALUE with NAME memlock, nofile, nproc or core and VALUE infinity, a number or SOFT:HARD"
+    )]
+    Rlimit {
+        /// The instance.
+        fmri: String,
+        /// The feature.
+        feature: String,
+        /// The word.
+        word: String,
+    },
     /// A method's command could not be made into a line.
     #[error("{0}")]
     Command(#[source] crate::manifest::ExecError),

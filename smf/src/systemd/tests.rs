@@ -263,6 +263,31 @@ fn the_unit_gets_the_capabilities_and_devices_of_the_features_that_are_on_only()
     );
     assert!(!line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
     assert!(u.contains("--feature-networking false"), "{u}");
+    // Its resource limit too: device models that lock their guests'
+    // memory need xend's hard limit high enough.
+    assert_eq!(line(&u, "LimitMEMLOCK"), ["infinity"], "{u}");
+}
+
+#[test]
+fn a_feature_that_is_off_gives_no_resource_limit_and_a_bad_one_is_refused() {
+    let u = unit(&xend(), "x.xml", DEFAULT_BINDIR).expect("unit");
+    assert!(line(&u, "LimitMEMLOCK").is_empty(), "{u}");
+    for (word, want) in [
+        ("memlock=infinity", Some("LimitMEMLOCK=infinity")),
+        ("nofile=1024:4096", Some("LimitNOFILE=1024:4096")),
+        ("memlock=1G", None),
+        ("memlock=", None),
+        ("stack=infinity", None),
+        ("memlock", None),
+        ("memlock=1:", None),
+        ("memlock=infinity\nUser=root", None),
+    ] {
+        match (super::unit::rlimit_line("svc:/x:default", "f", word), want) {
+            (Ok(l), Some(w)) => assert_eq!(l, w),
+            (Err(e), None) => assert!(e.to_string().contains("feature_rlimits/f"), "{e}"),
+            (r, w) => panic!("{word:?}: {r:?}, want {w:?}"),
+        }
+    }
 }
 
 #[test]

@@ -214,6 +214,17 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
         }
     }
     w.line("DevicePolicy=closed")?;
+    // Resource limits of the features that are on (`feature_rlimits`:
+    // words `NAME=VALUE`, e.g. `memlock=infinity` for device models that
+    // lock their guests' memory under a limit the service cannot raise).
+    // svc-startd itself does not apply them: its services get its own.
+    for (name, on, _) in &features {
+        if let Some(l) = prop_str(r, "feature_rlimits", name).filter(|_| *on) {
+            for word in l.split_whitespace() {
+                w.line(&rlimit_line(&r.fmri.to_string(), name, word)?)?;
+            }
+        }
+    }
     for (prop, key) in [
         ("runtime", "RuntimeDirectory"),
         ("state", "StateDirectory"),
@@ -322,4 +333,38 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
     w.line("[Install]")?;
     w.line("WantedBy=multi-user.target")?;
     Ok(u.text)
+}
+
+/// systemd's directive for each resource limit a manifest may name.
+const RLIMITS: &[(&str, &str)] = &[
+    ("memlock", "LimitMEMLOCK"),
+    ("nofile", "LimitNOFILE"),
+    ("nproc", "LimitNPROC"),
+    ("core", "LimitCORE"),
+];
+
+/// The unit's line for the `feature_rlimits` word `word` of feature
+/// `feature`: `NAME=VALUE`, NAME one of [`RLIMITS`], VALUE `infinity` or
+/// a number of bytes (or files), optionally `SOFT:HARD`.
+pub(super) fn rlimit_line(fmri: &str, feature: &str, word: &str) -> Result<String, UnitError> {
+    let bad = || UnitError::Rlimit {
+        fmri: fmri.to_string(),
+        feature: feature.to_string(),
+        word: word.to_string(),
+    };
+    let (name, value) = word.split_once('=').ok_or_else(bad)?;
+    let key = RLIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+        .ok_or_else(bad)?;
+    let one = |v: &str| v == "infinity" || (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+    let ok = match value.split_once(':') {
+        Some((soft, hard)) => one(soft) && one(hard),
+        None => one(value),
+    };
+    if !ok {
+        return Err(bad());
+    }
+    Ok(format!("{key}={value}"))
 }
