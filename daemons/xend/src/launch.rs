@@ -7,7 +7,9 @@
 //! manager turns it into its `DomainError`).
 //!
 //! [`prepare`] ([`crate::dm::prepare`], [`PrepareError`]): checks, makes
-//! nothing (no directory, socket, file or process; no privilege raised):
+//! nothing (no directory, socket, named file or process; the one
+//! privilege raised is the foreign-images DAC override, around the open
+//! of an image xvm may not open, [`crate::disk`]):
 //! - P1. the ids: never 0; in the device-model range `base + domid` for
 //!   uid and gid, held by no user's subordinate range;
 //! - P2. the qemu binary: found, a regular file the device model's uid
@@ -15,11 +17,17 @@
 //! - P3. the disks: at most the IDE controller's four, each opened by
 //!   xend beneath an image directory (the checks are made on the open fd,
 //!   which is what qemu gets: nothing can be swapped in between), with a
-//!   read-only twin, one per configured disk; then the kernel and
-//!   ramdisk of a direct kernel boot (`kernel`, `ramdisk`), opened the
-//!   same way but read-only, regular files whose mode bits let the device
-//!   model's uid read them (qemu opens them again through
-//!   `/proc/self/fd/N`);
+//!   read-only twin; a qcow2 disk's backing files read from its header by
+//!   xend ([`crate::qcow2`]) and opened the same way, read-only, at most
+//!   [`crate::disk::MAX_BACKING`] deep, no loop; a file xvm may not open
+//!   is opened with the foreign-images privileges raised around that
+//!   open alone (its owner and mode never change); qemu gets them as a
+//!   `-blockdev` graph of passed fds ([`dm::blockdev`]); then the kernel
+//!   and ramdisk of a direct kernel boot, opened the same way, read-only,
+//!   regular files; one the device model's uid may not read is given as
+//!   a nameless (`O_TMPFILE|O_EXCL`) read-only copy in xend's run
+//!   directory (qemu opens them again through `/proc/self/fd/N`, which
+//!   checks the mode bits);
 //! - P3n. the network cards ([`crate::net::plan`]): at most
 //!   [`crate::net::MAX_NICS`]; in system mode the networking feature on
 //!   and each card's bridge (`xenbr0` by default) an existing bridge of
@@ -65,8 +73,8 @@
 //!    only the P4 nodes (the device model unshares nothing else, and
 //!    nothing before the ids change); no capability left; no_new_privs;
 //!    Landlock (read /usr, the loader cache, and the kernel and ramdisk
-//!    xend opened: the rule is made on xend's own fd, so it names the
-//!    very files checked; read-write only those nodes); seccomp (no fork,
+//!    xend opened, or their copies: the rule is made on xend's own fd, so
+//!    it names the very files checked; read-write only those nodes); seccomp (no fork,
 //!    no further exec, no network sockets: its cards are the fds of step
 //!    3); exec qemu, which adds its own `-sandbox` filter;
 //! 6. the log pump (a failure is logged: the domain runs without its log);
