@@ -255,7 +255,7 @@ pub enum DomainFault {
     /// More cards than a domain may have.
     #[error("vif: more than {max} network cards (a domain has at most {max})")]
     TooManyVifs {
-        /// The most there may be ([`crate::net::MAX_NICS`]).
+        /// The most there may be ([`super::vif::MAX_NICS`]).
         max: usize,
     },
     /// Two cards with one MAC.

@@ -26,17 +26,17 @@ pub struct Cards {
     pub unsupported: Vec<(String, Pos)>,
 }
 
-/// `vif`'s cards: at most [`crate::net::MAX_NICS`], no two with one MAC.
+/// `vif`'s cards: at most [`super::vif::MAX_NICS`], no two with one MAC.
 pub fn vifs(v: &Value, pos: Pos) -> Result<Cards, Placed> {
     let Value::List(items) = v else {
         return Err(at(pos, DomainFault::VifNotAList));
     };
-    if items.len() > crate::net::MAX_NICS {
-        let (_, p) = items[crate::net::MAX_NICS];
+    if items.len() > super::vif::MAX_NICS {
+        let (_, p) = items[super::vif::MAX_NICS];
         return Err(at(
             p,
             DomainFault::TooManyVifs {
-                max: crate::net::MAX_NICS,
+                max: super::vif::MAX_NICS,
             },
         ));
     }

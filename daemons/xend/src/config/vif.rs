@@ -1,6 +1,9 @@
 //! Network cards (`vif`, xl-network-configuration(5)) and the machine
 //! keys HVM configs carry (`usbdevice`): the types a parsed config holds.
 
+/// Network cards a domain may have.
+pub const MAX_NICS: usize = 8;
+
 /// The emulated card a guest sees (`model=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NicModel {

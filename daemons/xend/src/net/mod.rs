@@ -29,8 +29,7 @@ use crate::config::{Mac, Vif};
 use crate::domain::Settings;
 use crate::features::Feature;
 
-/// Network cards a domain may have.
-pub const MAX_NICS: usize = 8;
+pub use crate::config::vif::MAX_NICS;
 
 /// The bridge a card's tap joins when its `vif` names none.
 pub const DEFAULT_BRIDGE: &str = "xenbr0";
