@@ -44,8 +44,12 @@ pub struct FeatureInfo {
 /// The privileges, in the device-model policy's list, that an
 /// administrator may allow a domain's device model (see
 /// `crate::config`'s `device_model_privileges`): xend must hold them to
-/// give them.
-pub const DM_GRANTABLE: &str = "proc_lock_memory,proc_prioup";
+/// give them. Only what takes effect: `proc_lock_memory`, made real by
+/// the device model's RLIMIT_MEMLOCK (see `crate::dm::policy`). Not
+/// `proc_prioup`: a device model's capabilities are its own user
+/// namespace's, and raising a priority would take an RLIMIT_NICE that
+/// xend cannot raise without sys_resource.
+pub const DM_GRANTABLE: &str = "proc_lock_memory";
 
 /// Every feature, and what it needs.
 pub const TABLE: &[FeatureInfo] = &[
@@ -68,7 +72,7 @@ pub const TABLE: &[FeatureInfo] = &[
         name: "device-model-privileges",
         privileges: DM_GRANTABLE,
         default_on: false,
-        why: "giving a device model the privileges its domain's config allows (device_model_privileges), from this short list only",
+        why: "giving a device model the privileges its domain's config allows (device_model_privileges), from this short list only: proc_lock_memory, with a locked-memory limit of its guest's memory and qemu's within xend's own hard limit",
     },
 ];
 

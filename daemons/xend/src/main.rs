@@ -56,7 +56,7 @@ struct Args {
     #[arg(long = "feature-foreign-images", value_name = "on|off", value_parser = switch)]
     feature_foreign_images: Option<bool>,
     /// Device models given the privileges their config allows (from
-    /// proc_lock_memory, proc_prioup); xend keeps those only while it is on.
+    /// proc_lock_memory); xend keeps those only while it is on.
     #[arg(long = "feature-device-model-privileges", value_name = "on|off", value_parser = switch)]
     feature_device_model_privileges: Option<bool>,
     /// Prints each feature (on or off with these flags), the privileges

@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(
             keep,
             set(
-                "basic,!proc_info,proc_setid,file_dac_read,file_dac_search,file_dac_write,proc_lock_memory,proc_prioup"
+                "basic,!proc_info,proc_setid,file_dac_read,file_dac_search,file_dac_write,proc_lock_memory"
             )
         );
         assert!(
@@ -186,14 +186,15 @@ mod tests {
 
     #[test]
     fn a_removed_privilege_never_takes_a_capability_a_kept_one_needs() {
-        // proc_priocntl shares CAP_SYS_NICE with proc_prioup: were it kept,
-        // removing a disabled feature's proc_prioup would cost it.
-        let keep = set("basic,proc_setid,proc_priocntl");
+        // A kept privilege with a disabled feature's capability
+        // (CAP_IPC_LOCK of proc_lock_memory): removing the feature's
+        // would cost it.
+        let keep = set("basic,proc_setid,proc_lock_memory");
         let gone = removed_set(true, &keep, &Features::only(&[])).expect("removed");
         assert!(
             !gone
                 .caps(privlib::last_cap())
-                .has(privlib::caps::num::SYS_NICE)
+                .has(privlib::caps::num::IPC_LOCK)
         );
         assert!(
             gone.caps(privlib::last_cap())

@@ -232,7 +232,7 @@ fn the_unit_gets_the_capabilities_and_devices_of_the_features_that_are_on_only()
     assert_eq!(line(&u, "AmbientCapabilities"), bounding);
     assert!(line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
     assert!(u.contains("# Feature networking: on (sys_net_config; /dev/net/tun rw)\n"));
-    assert!(u.contains("# Feature device-model-privileges: off (proc_lock_memory,proc_prioup)\n"));
+    assert!(u.contains("# Feature device-model-privileges: off (proc_lock_memory)\n"));
     assert!(
         line(&u, "ExecStart")[0].ends_with(
             "--feature-networking true --feature-foreign-images true --feature-device-model-privileges false"
@@ -257,9 +257,7 @@ fn the_unit_gets_the_capabilities_and_devices_of_the_features_that_are_on_only()
     let u = unit(&r, "x.xml", DEFAULT_BINDIR).expect("unit");
     assert_eq!(
         line(&u, "CapabilityBoundingSet"),
-        [
-            "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_IPC_LOCK CAP_SYS_NICE"
-        ]
+        ["CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_IPC_LOCK"]
     );
     assert!(!line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
     assert!(u.contains("--feature-networking false"), "{u}");
