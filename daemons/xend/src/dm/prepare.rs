@@ -8,37 +8,28 @@
 //! so whatever starts a device model ([`crate::dm::spawn`]) has been
 //! through every check.
 //!
-//! A direct kernel boot (`kernel`, `ramdisk` and `cmdline`, as xl.cfg
-//! has them for an HVM guest) is checked with the disks: the kernel and
-//! ramdisk are opened by xend exactly as disks are (beneath an image
-//! directory, no symlink on the way, no other hard link; a regular file
-//! here), read-only, and qemu gets those fds and a Landlock rule to read
-//! those very files and no other.
-//!
-//! qemu loads a kernel by a name (`-kernel /proc/self/fd/N`), and that
-//! open checks the file's mode bits against the device model's uid: a
-//! root-owned mode-0600 kernel would be refused. Such a file is not
-//! changed (no chown, no chmod: nothing to restore after a crash): xend
-//! copies the bytes of the fd it checked, at most [`BOOT_MAX`], into a
-//! file without a name (`O_TMPFILE | O_EXCL`, never linkable) of mode
-//! 0444 in its run directory, and qemu gets that copy, read-only, with
-//! the Landlock rule on it: it can still read those bytes and nothing
-//! else, and can write neither the copy nor the original. The copy is
-//! gone with its last fd, so even a killed xend leaves nothing behind.
+//! A direct kernel boot's kernel and ramdisk are checked with the disks
+//! ([`bootfiles`]); the refusals are [`PrepareError`]s ([`error`]).
 //!
 //! Where the host is read (`/etc/subuid`, `/dev`, `/proc/self/limits`,
 //! `PATH`, xend's groups) comes in as a [`Host`], so the refusals are tested without
 //! root on a made-up host.
+
+pub mod bootfiles;
+pub mod error;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::config::DomainConfig;
-use crate::disk::{Access, DiskError, ImageKind, OpenDisk, open_boot_file, open_disk};
+use crate::disk::{Access, ImageKind, OpenDisk, open_disk};
 use crate::dm::blockdev::{MAX_BLOCK_FDS, fd_count};
 use crate::dm::{DM_NOFILE, MAX_DISKS, dev_nodes};
 use crate::domain::Settings;
+
+pub use bootfiles::BOOT_MAX;
+pub use error::PrepareError;
 
 /// Where [`prepare`] reads the host.
 #[derive(Clone, Debug)]
@@ -158,201 +149,6 @@ pub struct Prepared {
     pub(crate) nics: Vec<crate::net::NicPlan>,
 }
 
-/// Why a launch was refused before anything was made.
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// Uid, gid or a supplementary group 0.
-    #[error("domain {domid}: a device model never runs as uid or gid 0")]
-    RootId {
-        /// The domain.
-        domid: u32,
-    },
-    /// More disks than the emulated IDE controller has slots.
-    #[error(
-        "domain {domid}: {count} disks: more than {MAX_DISKS} (the IDE controller has {MAX_DISKS} slots)"
-    )]
-    TooManyDisks {
-        /// The domain.
-        domid: u32,
-        /// Disks in its config.
-        count: usize,
-    },
-    /// Not one open disk per configured disk.
-    #[error("domain {domid}: {configured} disks configured, {opened} opened")]
-    DiskCount {
-        /// The domain.
-        domid: u32,
-        /// Disks in its config.
-        configured: usize,
-        /// Disks opened.
-        opened: usize,
-    },
-    /// The disks' files need more fds than qemu's block range has.
-    #[error(
-        "domain {domid}: its disks and their backing files need {need} fds, more than the {MAX_BLOCK_FDS} a device model's disks may have"
-    )]
-    TooManyBlockFds {
-        /// The domain.
-        domid: u32,
-        /// The fds needed.
-        need: usize,
-    },
-    /// A kernel or ramdisk the device model may not read could not be
-    /// copied for it.
-    #[error("domain {domid}: {kind} {}: copying it for the device model: {source}", path.display())]
-    BootCopy {
-        /// The domain.
-        domid: u32,
-        /// Which file.
-        kind: ImageKind,
-        /// Its path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A kernel or ramdisk larger than [`BOOT_MAX`], to be copied.
-    #[error("domain {domid}: {kind} {}: larger than {BOOT_MAX} bytes", path.display())]
-    BootTooLarge {
-        /// The domain.
-        domid: u32,
-        /// Which file.
-        kind: ImageKind,
-        /// Its path.
-        path: PathBuf,
-    },
-    /// The uid is not the domain's in the device-model range.
-    #[error(
-        "domain {domid}: uid {uid} is not {base} + {domid} in the device-model range of {count}"
-    )]
-    OutsideRange {
-        /// The domain.
-        domid: u32,
-        /// The uid asked for.
-        uid: u32,
-        /// The range's first uid.
-        base: u32,
-        /// Its length.
-        count: u32,
-    },
-    /// The gid is not the uid (device-model range).
-    #[error("domain {domid}: gid {gid} is not the device model's uid {uid}")]
-    GidNotUid {
-        /// The domain.
-        domid: u32,
-        /// The uid.
-        uid: u32,
-        /// The gid asked for.
-        gid: u32,
-    },
-    /// A user's subordinate range holds the uid.
-    #[error(transparent)]
-    Subid(#[from] privlib::subid::DmRangeError),
-    /// A bare program name not found in PATH.
-    #[error("qemu {}: not found in PATH", program.display())]
-    QemuNotFound {
-        /// The name.
-        program: PathBuf,
-    },
-    /// The binary could not be examined.
-    #[error("qemu {}: {source}", path.display())]
-    Qemu {
-        /// The binary.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Not a regular file.
-    #[error("qemu {}: not a regular file", path.display())]
-    QemuNotAFile {
-        /// The binary.
-        path: PathBuf,
-    },
-    /// The device model's uid may not execute it.
-    #[error("qemu {}: uid {uid} may not execute it", path.display())]
-    QemuNotExecutable {
-        /// The binary.
-        path: PathBuf,
-        /// The device model's uid.
-        uid: u32,
-    },
-    /// A disk was refused or could not be opened.
-    #[error("domain {domid}: {source}")]
-    Disk {
-        /// The domain.
-        domid: u32,
-        /// Why.
-        #[source]
-        source: DiskError,
-    },
-    /// A device node is missing.
-    #[error("{}: {source}", path.display())]
-    Node {
-        /// The node.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A device node is not a character device.
-    #[error("{}: not a character device", path.display())]
-    NotADevice {
-        /// The node.
-        path: PathBuf,
-    },
-    /// xend's limits could not be read.
-    #[error("reading xend's limits: {0}")]
-    Limits(#[source] privlib::bounded::FileError),
-    /// xend's limits have no readable line for a limit.
-    #[error("{}: no {line} line", path.display())]
-    LimitsUnreadable {
-        /// The file.
-        path: PathBuf,
-        /// The line's name (`Max open files`).
-        line: &'static str,
-    },
-    /// The config's device-model privileges were refused
-    /// ([`crate::dm::policy`]).
-    #[error("domain {domid}: {source}")]
-    Policy {
-        /// The domain.
-        domid: u32,
-        /// Why.
-        #[source]
-        source: crate::dm::policy::PolicyError,
-    },
-    /// A network card was refused.
-    #[error("domain {domid}: {source}")]
-    Net {
-        /// The domain.
-        domid: u32,
-        /// Why.
-        #[source]
-        source: crate::net::NetError,
-    },
-    /// xend's hard limit on open files (or locked memory) is not a
-    /// number.
-    #[error("{}: {line}: {source}", path.display())]
-    LimitsNumber {
-        /// The file.
-        path: PathBuf,
-        /// The line's name.
-        line: &'static str,
-        /// The cause.
-        #[source]
-        source: std::num::ParseIntError,
-    },
-    /// The hard limit on open files is below the device model's.
-    #[error("xend's hard limit of {hard} open files is below the device model's {want}")]
-    NofileTooLow {
-        /// xend's hard limit.
-        hard: u64,
-        /// [`DM_NOFILE`].
-        want: u64,
-    },
-}
-
 /// Checks everything the launch of `r` needs, opens its disks (and its
 /// kernel and ramdisk), and makes nothing (steps P1-P5 of [`crate::launch`]'s list).
 pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, PrepareError> {
@@ -435,48 +231,8 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         });
     }
     // The kernel and ramdisk, as disks are opened, read-only.
-    for (kind, file) in [
-        (ImageKind::Kernel, &r.config.kernel),
-        (ImageKind::Ramdisk, &r.config.ramdisk),
-    ] {
-        if let Some(f) = file {
-            let disk_err = |source| PrepareError::Disk {
-                domid: r.domid,
-                source,
-            };
-            let fd = open_boot_file(&access, Path::new(f), kind).map_err(disk_err)?;
-            // qemu opens it again (`/proc/self/fd/N`), which checks its
-            // mode bits against the device model's uid: a file it may not
-            // read is given as a copy (see the module's text).
-            let m = std::fs::File::from(fd.try_clone().map_err(|source| {
-                disk_err(DiskError::Open {
-                    kind,
-                    path: PathBuf::from(f),
-                    source,
-                })
-            })?)
-            .metadata();
-            let dm_groups = groups.as_deref().unwrap_or(&host.groups);
-            let fd = if m.is_ok_and(|m| allowed(&m, r.uid, r.gid, dm_groups, 0o4)) {
-                fd
-            } else {
-                copy_boot_file(&s.run, &fd).map_err(|e| match e {
-                    CopyError::TooLarge => PrepareError::BootTooLarge {
-                        domid: r.domid,
-                        kind,
-                        path: PathBuf::from(f),
-                    },
-                    CopyError::Io(source) => PrepareError::BootCopy {
-                        domid: r.domid,
-                        kind,
-                        path: PathBuf::from(f),
-                        source,
-                    },
-                })?
-            };
-            disks.push(OpenImage::Boot(kind, fd));
-        }
-    }
+    let dm_groups = groups.as_deref().unwrap_or(&host.groups);
+    disks.extend(bootfiles::open(s, &r, &access, dm_groups)?);
     // What the device model may hold beyond nothing (default deny).
     crate::dm::policy::check(s, r.config).map_err(|source| PrepareError::Policy {
         domid: r.domid,
@@ -530,48 +286,6 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
     })
 }
 
-/// The largest kernel or ramdisk xend copies for a device model that may
-/// not read it (Debian's largest initrds are well below).
-pub const BOOT_MAX: u64 = 512 << 20;
-
-/// Why a boot file could not be copied.
-#[derive(Debug)]
-enum CopyError {
-    TooLarge,
-    Io(std::io::Error),
-}
-
-/// A copy of the file open as `from`, at most [`BOOT_MAX`] bytes, in a
-/// file of mode 0444 with no name in `dir` (`O_TMPFILE | O_EXCL`: it can
-/// never be given one), open read-only.
-fn copy_boot_file(dir: &Path, from: &OwnedFd) -> Result<OwnedFd, CopyError> {
-    use std::io::{Read, Seek};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut src = std::fs::File::from(from.try_clone().map_err(CopyError::Io)?);
-    src.rewind().map_err(CopyError::Io)?;
-    let mut dst = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o444)
-        .custom_flags(libc::O_TMPFILE | libc::O_EXCL | libc::O_CLOEXEC)
-        .open(dir)
-        .map_err(CopyError::Io)?;
-    // The mode again, through the fd: O_TMPFILE's mode is cut by xend's
-    // umask (0077 in system mode), and the device model is another uid.
-    dst.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o444))
-        .map_err(CopyError::Io)?;
-    let n = std::io::copy(&mut (&mut src).take(BOOT_MAX + 1), &mut dst).map_err(CopyError::Io)?;
-    if n > BOOT_MAX {
-        return Err(CopyError::TooLarge);
-    }
-    // Read-only from here: the copy, reopened through its fd (mode 0444
-    // lets its owner read it, and nobody write it).
-    std::fs::File::open(format!("/proc/self/fd/{}", dst.as_raw_fd()))
-        .map(OwnedFd::from)
-        .map_err(CopyError::Io)
-}
-
 /// `program` as exec will find it: itself when it has a slash, else the
 /// first match in `path` (as privlib's spawn looks it up).
 fn resolve(program: &Path, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, PrepareError> {
@@ -612,7 +326,7 @@ fn executable_by(path: &Path, uid: u32, gid: u32, groups: &[u32]) -> Result<(), 
 /// Whether the mode bits of `m` grant `uid` (with `gid` and `groups`) the
 /// access `bit` (4 read, 2 write, 1 execute), as the kernel picks the
 /// owner's, the group's or the others' bits.
-fn allowed(m: &std::fs::Metadata, uid: u32, gid: u32, groups: &[u32], bit: u32) -> bool {
+pub(super) fn allowed(m: &std::fs::Metadata, uid: u32, gid: u32, groups: &[u32], bit: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
     let shift = if m.uid() == uid {
         6
