@@ -6,14 +6,20 @@
 //! message, as only HVM guests run here. No value acted on may hold a
 //! control character, and [`DomainConfig::to_text`] prints every string
 //! escaped, so what it prints reads back as the same config.
+//!
+//! Where its gates listen (`serial`'s TCP address, `vnclisten`) is read
+//! in [`super::listen`]; the printing is in [`super::text`].
 
 use std::path::Path;
 
 use super::disk::{Disk, ide_index, parse_disk};
-use super::error::{ConfigError, DomainFault, Pos, SerialFault, VnclistenFault};
+use super::error::{ConfigError, DomainFault, Pos};
 use super::hvm;
+use super::listen::{check_vnclisten, parse_serial};
 use super::syntax::{Value, parse_statements, quoted};
 use super::vif::{UsbDevice, Vif};
+
+pub use super::listen::TcpListen;
 
 /// What happens when a guest powers off, reboots or crashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,113 +182,6 @@ fn as_text(v: &Value) -> Option<&str> {
 /// The first control character in `s` (C0, DEL or C1), if any.
 fn control(s: &str) -> Option<char> {
     s.chars().find(|ch| ch.is_control())
-}
-
-/// A TCP address a console gate listens on (`serial = 'tcp:...'`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TcpListen {
-    /// The address (`localhost` is `127.0.0.1`).
-    pub ip: std::net::IpAddr,
-    /// The port.
-    pub port: u16,
-}
-
-impl TcpListen {
-    /// Whether only this host can reach it (the gate then asks each
-    /// client's owner for `virt_manage`).
-    pub fn is_loopback(&self) -> bool {
-        self.ip.is_loopback()
-    }
-
-    /// `HOST:PORT`, with an IPv6 address in brackets.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        std::net::SocketAddr::new(self.ip, self.port)
-    }
-}
-
-/// Reads `serial`'s value: `pty`, `none`, `tcp:HOST:PORT`, or
-/// `telnet:HOST:PORT` with qemu's `,server` and `,nowait` options (the
-/// only ones: the console daemon is always the server and never waits).
-/// HOST is an IPv4 address, `localhost`, or an IPv6 address in brackets;
-/// PORT is 1 to 65535.
-fn parse_serial(s: &str) -> Result<Option<TcpListen>, SerialFault> {
-    if matches!(s, "pty" | "none") {
-        return Ok(None);
-    }
-    // The telnet form is served as plain TCP: the console daemon speaks no
-    // telnet options, as qemu's own telnet server would not either before
-    // a client asks.
-    let rest = s
-        .strip_prefix("tcp:")
-        .or_else(|| s.strip_prefix("telnet:"))
-        .ok_or(SerialFault::Kind)?;
-    let mut parts = rest.split(',');
-    let hostport = parts.next().unwrap_or("");
-    for o in parts {
-        if !matches!(o, "server" | "nowait" | "server=on" | "wait=off") {
-            return Err(SerialFault::Option(o.to_string()));
-        }
-    }
-    let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
-        let (h, after) = r.split_once(']').ok_or(SerialFault::Host)?;
-        let port = after.strip_prefix(':').ok_or(SerialFault::Port)?;
-        let ip: std::net::Ipv6Addr = h.parse().map_err(|_| SerialFault::Host)?;
-        // An IPv4-mapped address is the IPv4 one: a listener there gets
-        // IPv4 clients, whose owner sock_diag finds as AF_INET sockets.
-        let ip = ip
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(ip), std::net::IpAddr::V4);
-        (ip, port)
-    } else {
-        let (h, port) = hostport.rsplit_once(':').ok_or(SerialFault::Port)?;
-        let ip = if h == "localhost" {
-            std::net::Ipv4Addr::LOCALHOST
-        } else {
-            h.parse().map_err(|_| SerialFault::Host)?
-        };
-        (std::net::IpAddr::V4(ip), port)
-    };
-    let port: u16 = if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
-        port.parse().map_err(|_| SerialFault::Port)?
-    } else {
-        return Err(SerialFault::Port);
-    };
-    if port == 0 {
-        return Err(SerialFault::Port);
-    }
-    Ok(Some(TcpListen { ip: host, port }))
-}
-
-/// Checks a `vnclisten` value in full: `HOST` or `HOST:PORT`, where
-/// `HOST` is an IPv4 address, `localhost`, or an IPv6 address in
-/// brackets (`[::1]`), and `PORT` is decimal digits, at most 65535.
-fn check_vnclisten(l: &str) -> Result<(), VnclistenFault> {
-    let (host_ok, port) = if let Some(rest) = l.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or(VnclistenFault::UnclosedBracket)?;
-        (h.parse::<std::net::Ipv6Addr>().is_ok(), after)
-    } else {
-        let (h, after) = l.find(':').map_or((l, ""), |i| l.split_at(i));
-        (
-            h == "localhost" || h.parse::<std::net::Ipv4Addr>().is_ok(),
-            after,
-        )
-    };
-    if !host_ok {
-        return Err(VnclistenFault::BadHost);
-    }
-    if port.is_empty() {
-        return Ok(());
-    }
-    let digits = port.strip_prefix(':').ok_or(VnclistenFault::NoColon)?;
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.parse::<u16>().is_err()
-    {
-        return Err(VnclistenFault::BadPort);
-    }
-    Ok(())
 }
 
 /// Parses a domain config read from `file`.
@@ -619,76 +518,6 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
         (!parts.is_empty()).then(|| parts.join(" "))
     });
     Ok(c)
-}
-
-impl DomainConfig {
-    /// The config as xl.cfg text (what `xm create -n` prints, and what
-    /// xend creates the domain from again on reboot and on a crash with
-    /// `on_crash = "restart"`). Every string is printed with [`quoted`],
-    /// so for every config [`parse`] returns, parsing this text gives the
-    /// same config back (but for the keys not acted on, and `vnclisten`
-    /// and `vncdisplay` when VNC is off, which are left out); and whatever
-    /// a config holds, no string printed ends early or adds a statement.
-    pub fn to_text(&self) -> String {
-        let mut t = format!("name = {}\ntype = \"hvm\"\n", quoted(&self.name));
-        if let Some(u) = &self.uuid {
-            t.push_str(&format!("uuid = {}\n", quoted(u)));
-        }
-        t.push_str(&format!(
-            "memory = {}\nvcpus = {}\n",
-            self.memory_mib, self.vcpus
-        ));
-        if let Some(m) = self.maxvcpus {
-            t.push_str(&format!("maxvcpus = {m}\n"));
-        }
-        if !self.disks.is_empty() {
-            let d: Vec<String> = self.disks.iter().map(|d| quoted(&d.to_spec())).collect();
-            t.push_str(&format!("disk = [ {} ]\n", d.join(", ")));
-        }
-        if !self.vifs.is_empty() {
-            let v: Vec<String> = self.vifs.iter().map(|v| quoted(&v.to_spec())).collect();
-            t.push_str(&format!("vif = [ {} ]\n", v.join(", ")));
-        }
-        t.push_str(&format!(
-            "boot = {}\nacpi = {}\napic = {}\nusb = {}\n",
-            quoted(&self.boot),
-            u8::from(self.acpi),
-            u8::from(self.apic),
-            u8::from(self.usb)
-        ));
-        if !self.usbdevices.is_empty() {
-            let u: Vec<String> = self.usbdevices.iter().map(|d| quoted(d.name())).collect();
-            t.push_str(&format!("usbdevice = [ {} ]\n", u.join(", ")));
-        }
-        for (key, v) in [
-            ("kernel", &self.kernel),
-            ("ramdisk", &self.ramdisk),
-            ("cmdline", &self.cmdline),
-        ] {
-            if let Some(v) = v {
-                t.push_str(&format!("{key} = {}\n", quoted(v)));
-            }
-        }
-        t.push_str(&format!("serial = {}\n", quoted(&self.serial)));
-        t.push_str(&format!("vnc = {}\n", u8::from(self.vnc)));
-        if self.vnc {
-            t.push_str(&format!("vnclisten = {}\n", quoted(&self.vnclisten)));
-            if let Some(d) = self.vncdisplay {
-                t.push_str(&format!("vncdisplay = {d}\n"));
-            }
-        }
-        t.push_str(&format!(
-            "on_poweroff = \"{}\"\non_reboot = \"{}\"\non_crash = \"{}\"\n",
-            self.on_poweroff.name(),
-            self.on_reboot.name(),
-            self.on_crash.name()
-        ));
-        if !self.dm_privileges.is_empty() {
-            let p: Vec<String> = self.dm_privileges.iter().map(|p| quoted(p)).collect();
-            t.push_str(&format!("device_model_privileges = [ {} ]\n", p.join(", ")));
-        }
-        t
-    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //!
 //! - [`syntax`]: the statements, values, lists and strings, each error
 //!   placed at its file, line and column;
-//! - [`domain`]: what they mean: [`DomainConfig`], its checks, and
-//!   [`DomainConfig::to_text`];
+//! - [`domain`]: what they mean: [`DomainConfig`] and its checks;
+//!   [`listen`]: where its gates listen (`serial = 'tcp:...'`,
+//!   `vnclisten`); [`text`]: [`DomainConfig::to_text`], the config
+//!   printed back;
 //! - [`disk`]: disk specs (with the deprecated xm-era syntax) and the
 //!   formats qemu is told about;
 //! - [`vif`]: network card specs and the types of the machine keys;
@@ -19,7 +21,9 @@ pub mod disk;
 pub mod domain;
 pub mod error;
 pub mod hvm;
+pub mod listen;
 pub mod syntax;
+pub mod text;
 pub mod vif;
 
 use std::path::Path;
