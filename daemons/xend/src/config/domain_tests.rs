@@ -521,7 +521,7 @@ fn to_text_escapes_the_machine_keys_too() {
         model: NicModel::E1000,
     });
     c.boot = evil.into();
-    c.dm_privileges = vec![evil.into(), "proc_prioup".into()];
+    c.dm_privileges = vec![evil.into(), "proc_lock_memory".into()];
     c.maxvcpus = Some(4);
     let printed = c.to_text();
     let keys: Vec<&str> = printed
