@@ -31,6 +31,15 @@ pub enum Skip<'a> {
     },
     /// No usable `/dev/kvm`; the text says what is wrong with it.
     Kvm(String),
+    /// A capability root does not have here (not in this process's
+    /// bounding set: a container's root often lacks CAP_SYS_RESOURCE), so
+    /// nothing on this machine can be given what the test needs.
+    Capability {
+        /// Its number.
+        cap: u8,
+        /// Its name, and what the test needs it for.
+        why: &'static str,
+    },
 }
 
 impl Skip<'_> {
@@ -45,6 +54,9 @@ impl Skip<'_> {
                 format!("needs {path} ({package}; scripts/deps installs it as root)")
             }
             Skip::Kvm(why) => format!("needs a usable /dev/kvm ({why})"),
+            Skip::Capability { why, .. } => {
+                format!("needs a capability root lacks on this machine ({why})")
+            }
         }
     }
 
@@ -56,6 +68,8 @@ impl Skip<'_> {
         match self {
             Skip::Root | Skip::Program { .. } | Skip::File { .. } => true,
             Skip::Kvm(_) => kvm_opens(),
+            // A failure where root has it: the machine could give it.
+            Skip::Capability { cap, .. } => in_bounding_set(*cap),
         }
     }
 }
@@ -126,6 +140,18 @@ fn kvm_problem() -> Option<String> {
         .open("/dev/kvm")
         .err()
         .map(|e| format!("it does not open read-write: {e}"))
+}
+
+/// Whether `cap` is in this process's bounding set (as `/proc` says).
+fn in_bounding_set(cap: u8) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|b| b & (1u64 << cap) != 0)
 }
 
 fn kvm_opens() -> bool {

@@ -392,7 +392,13 @@ fn a_device_model_policy_gives_its_qemu_exactly_the_allowed_capability() {
         // (root in a container often does): then this part is skipped.
         let high = need_tcg;
         if own.hard.is_some_and(|h| h < high) && !may_raise_hard_limits()? {
-            xvm_tests::skip::skip(test, &xvm_tests::skip::Skip::Root);
+            xvm_tests::skip::skip(
+                test,
+                &xvm_tests::skip::Skip::Capability {
+                    cap: privlib::caps::num::SYS_RESOURCE,
+                    why: "CAP_SYS_RESOURCE, to give xend a hard RLIMIT_MEMLOCK above this process's",
+                },
+            );
             eprintln!(
                 "{test}: the locked part needs a hard RLIMIT_MEMLOCK of {high} bytes for xend; this process has {:?} and no CAP_SYS_RESOURCE",
                 own.hard
