@@ -19,38 +19,8 @@ use super::listen::{check_vnclisten, parse_serial};
 use super::syntax::{Value, parse_statements, quoted};
 use super::vif::{UsbDevice, Vif};
 
+pub use super::action::Action;
 pub use super::listen::TcpListen;
-
-/// What happens when a guest powers off, reboots or crashes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// The domain goes away.
-    Destroy,
-    /// It starts again.
-    Restart,
-    /// It is kept, stopped, for inspection.
-    Preserve,
-}
-
-impl Action {
-    fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "destroy" => Action::Destroy,
-            "restart" => Action::Restart,
-            "preserve" => Action::Preserve,
-            _ => return None,
-        })
-    }
-
-    /// Its xl.cfg spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Destroy => "destroy",
-            Action::Restart => "restart",
-            Action::Preserve => "preserve",
-        }
-    }
-}
 
 /// A domain's configuration, as this stack runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]

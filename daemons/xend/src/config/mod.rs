@@ -5,7 +5,8 @@
 //! - [`domain`]: what they mean: [`DomainConfig`] and its checks;
 //!   [`listen`]: where its gates listen (`serial = 'tcp:...'`,
 //!   `vnclisten`); [`text`]: [`DomainConfig::to_text`], the config
-//!   printed back;
+//!   printed back; [`action`]: what becomes of a domain when its guest
+//!   powers off, reboots or crashes;
 //! - [`disk`]: disk specs (with the deprecated xm-era syntax) and the
 //!   formats qemu is told about;
 //! - [`vif`]: network card specs and the types of the machine keys;
@@ -17,6 +18,7 @@
 //! [`MAX_FILE`] bytes, a regular file, UTF-8, never a FIFO or device that
 //! could block or never end.
 
+pub mod action;
 pub mod disk;
 pub mod domain;
 pub mod error;
