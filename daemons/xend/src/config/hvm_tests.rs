@@ -306,7 +306,7 @@ fn device_model_privileges_are_only_the_grantable_ones() {
         ),
         (
             "[ 'proc_lock_memory', 1 ]",
-            "g:3:44: device_model_privileges must be",
+            "g:3:49: device_model_privileges must be",
         ),
         (
             "'proc_lock_memory\\t'",
