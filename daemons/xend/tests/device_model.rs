@@ -9,15 +9,16 @@
 //! whose xenstore step fails after its transaction committed: what it
 //! wrote is removed.
 
-use std::os::fd::OwnedFd;
+mod support;
+
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
 
 use privlib::testing::in_private_tmpfs;
+use support::{Domain, prepare_in, with_device_model};
 use xend::config;
 use xend::dm::prepare::{Host, Request, prepare};
-use xend::dm::{self, DmFds};
 use xend::domain::Settings;
 use xend::testguest::BANNER;
 use xenstored::wire::MsgType;
@@ -100,33 +101,15 @@ fn boots(test: &str, use_kvm: bool) {
         );
         let cfg = config::parse(Path::new("test.cfg"), &cfg_text).map_err(|e| e.to_string())?;
         let domid = 7;
-        let req = Request {
+        let d = Domain {
             domid,
-            uid: BASE + domid,
-            gid: BASE + domid,
-            config: &cfg,
             uuid: "00000000-0000-4000-8000-000000000007",
             source: "test.cfg",
             text: &cfg_text,
+            config: &cfg,
         };
-        let prepared = prepare(
-            &Settings::device_model_only(dir, BASE, kvm),
-            req,
-            &Host::own_uids(),
-        )
-        .map_err(|e| e.to_string())?;
-        let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
-        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
-        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
-        let fds = DmFds {
-            qmp: &qmp,
-            serial: &serial,
-            log: &log,
-            nics: &[],
-        };
-        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
-        let pid = child.pid();
-        let result = (|| {
+        let prepared = prepare_in(dir, BASE, kvm, d)?;
+        let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
             read_banner(&dir.join("serial"), BANNER).map_err(|err| {
                 let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
                 Error::Check(format!("{err}; qemu log: {log}"))
@@ -155,9 +138,7 @@ fn boots(test: &str, use_kvm: bool) {
                 !cmd.contains(&img.display().to_string()),
                 format!("qemu's command line names the image: {cmd:?}"),
             )
-        })();
-        let _ = child.kill(libc::SIGKILL);
-        let _ = child.wait();
+        })?;
         Ok(result?)
     });
     if let Err(e) = verdict {

@@ -13,19 +13,18 @@
 //! (`xvm_tests::console::kvm_boots_linux`: on some nested hosts /dev/kvm
 //! opens and stops a Linux kernel after its setup code), else TCG.
 
+mod support;
+
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use privlib::testing::in_private_tmpfs;
 use serde_json::json;
+use support::{Domain, prepare_in, with_device_model};
 use xend::config;
-use xend::dm::prepare::{Host, Request, prepare};
-use xend::dm::{self, DmFds};
-use xend::domain::Settings;
 use xend::qmp::Qmp;
 use xvm_tests::guest::{LINUX_BANNER, LINUX_CMDLINE, LINUX_PROMPT, require_linux_guest};
 use xvm_tests::procfs::check_unprivileged_qemu;
@@ -170,34 +169,16 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
             initrd.display()
         );
         let cfg = config::parse(Path::new("linux.cfg"), &text).map_err(|e| e.to_string())?;
-        let req = Request {
+        let d = Domain {
             domid: DOMID,
-            uid: BASE + DOMID,
-            gid: BASE + DOMID,
-            config: &cfg,
             uuid: "00000000-0000-4000-8000-000000000009",
             source: "linux.cfg",
             text: &text,
+            config: &cfg,
         };
-        let prepared = prepare(
-            &Settings::device_model_only(dir, BASE, kvm.then_some(KVM_GID)),
-            req,
-            &Host::own_uids(),
-        )
-        .map_err(|e| e.to_string())?;
-        let qmp = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
-        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
-        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
-        let fds = DmFds {
-            qmp: &qmp,
-            serial: &serial,
-            log: &log,
-            nics: &[],
-        };
+        let prepared = prepare_in(dir, BASE, kvm.then_some(KVM_GID), d)?;
         let started = Instant::now();
-        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
-        let pid = child.pid();
-        let result = (|| {
+        let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
             let path = dir.join("serial");
             let mut s = UnixStream::connect(&path).map_err(Error::io("connect", &path))?;
             s.set_read_timeout(Some(Duration::from_secs(1)))
@@ -271,9 +252,7 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
                 left == 0,
                 format!("the kernel's copy has no name: {left} entries in run"),
             )
-        })();
-        let _ = child.kill(libc::SIGKILL);
-        let _ = child.wait();
+        })?;
         Ok(result.map_err(|err| {
             let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
             format!("{err}; qemu log: {log}")

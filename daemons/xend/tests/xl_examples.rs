@@ -4,17 +4,16 @@
 //! machine such a config asks for (boot order, ACPI, APIC, vcpus, a USB
 //! tablet) is what a real, unprivileged qemu runs (root, hermetic).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use privlib::testing::in_private_tmpfs;
 use serde_json::{Value, json};
+use support::{Domain, prepare_in, with_device_model};
 use xend::config::{Format, Mac, NicModel, UsbDevice, Vif};
-use xend::dm::prepare::{Host, Request, prepare};
-use xend::dm::{self, DmFds};
-use xend::domain::Settings;
 use xend::testguest::BANNER;
 use xvm_tests::procfs::check_unprivileged_qemu;
 use xvm_tests::skip::require_file;
@@ -209,33 +208,15 @@ fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
             return Err(format!("ignored: {:?}", cfg.unsupported).into());
         }
         let domid = 3;
-        let req = Request {
+        let d = Domain {
             domid,
-            uid: BASE + domid,
-            gid: BASE + domid,
-            config: &cfg,
             uuid: "00000000-0000-4000-8000-000000000003",
             source: "xmera.cfg",
             text: &text,
+            config: &cfg,
         };
-        let prepared = prepare(
-            &Settings::device_model_only(dir, BASE, None),
-            req,
-            &Host::own_uids(),
-        )
-        .map_err(|e| e.to_string())?;
-        let qmp_l = OwnedFd::from(UnixListener::bind(dir.join("qmp")).map_err(e)?);
-        let serial = OwnedFd::from(UnixListener::bind(dir.join("serial")).map_err(e)?);
-        let log = OwnedFd::from(std::fs::File::create(dir.join("qemu.log")).map_err(e)?);
-        let fds = DmFds {
-            qmp: &qmp_l,
-            serial: &serial,
-            log: &log,
-            nics: &[],
-        };
-        let mut child = dm::spawn(&prepared, &fds).map_err(|e| e.to_string())?;
-        let pid = child.pid();
-        let result = (|| {
+        let prepared = prepare_in(dir, BASE, None, d)?;
+        let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
             read_banner(&dir.join("serial"), BANNER).map_err(|err| {
                 let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
                 Error::Check(format!("{err}; qemu log: {log}"))
@@ -286,9 +267,7 @@ fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
                 usb.to_string().contains("\"usb\""),
                 format!("no controller usb: {usb}"),
             )
-        })();
-        let _ = child.kill(libc::SIGKILL);
-        let _ = child.wait();
+        })?;
         Ok(result?)
     });
     if let Err(e) = verdict {
