@@ -157,39 +157,53 @@ impl Manager {
         which: &str,
         vdev: &str,
     ) -> Result<(Target, HotDisk), HotplugError> {
+        self.begin_detach(
+            which,
+            |a| a.disks.iter().find(|h| same_vdev(&h.vdev, vdev)).cloned(),
+            |domid, config| {
+                if config.disks.iter().any(|c| same_vdev(&c.vdev, vdev)) {
+                    return HotplugError::ConfigDisk {
+                        domid,
+                        vdev: vdev.to_string(),
+                    };
+                }
+                HotplugError::NotAttached {
+                    domid,
+                    what: "disk",
+                    device: vdev.to_string(),
+                }
+            },
+            HotDisk::device,
+        )
+    }
+
+    /// Checks that `which` runs and is not paused (a paused guest cannot
+    /// answer the unplug request: it would be waited for in vain), that
+    /// `find` picks a hot-plugged device from its record (else the error
+    /// `missing` makes from its domid and config) and that the device
+    /// (its qemu id by `device`) is not pending, and marks it pending.
+    fn begin_detach<H>(
+        &mut self,
+        which: &str,
+        find: impl FnOnce(&Attached) -> Option<H>,
+        missing: impl FnOnce(u32, &config::DomainConfig) -> HotplugError,
+        device: impl Fn(&H) -> String,
+    ) -> Result<(Target, H), HotplugError> {
         let (at, hot, d) = self.hot_of(which)?;
         let domid = at.domid;
-        // A paused guest cannot answer the unplug request: it would be
-        // waited for in vain.
         if d.state == DState::Paused {
             return Err(HotplugError::Paused { domid });
         }
-        let Some(h) = hot
-            .attached
-            .disks
-            .iter()
-            .find(|h| same_vdev(&h.vdev, vdev))
-            .cloned()
-        else {
-            if d.config.disks.iter().any(|c| same_vdev(&c.vdev, vdev)) {
-                return Err(HotplugError::ConfigDisk {
-                    domid,
-                    vdev: vdev.to_string(),
-                });
-            }
-            return Err(HotplugError::NotAttached {
-                domid,
-                what: "disk",
-                device: vdev.to_string(),
-            });
+        let Some(h) = find(&hot.attached) else {
+            return Err(missing(domid, &d.config));
         };
-        if hot.pending.contains(&h.device()) {
+        if hot.pending.contains(&device(&h)) {
             return Err(HotplugError::Pending {
                 domid,
-                device: h.device(),
+                device: device(&h),
             });
         }
-        hot.pending.push(h.device());
+        hot.pending.push(device(&h));
         Ok((at, h))
     }
 
@@ -328,31 +342,21 @@ impl Manager {
         which: &str,
         devid: u32,
     ) -> Result<(Target, HotNic), HotplugError> {
-        let (at, hot, d) = self.hot_of(which)?;
-        let domid = at.domid;
-        // A paused guest cannot answer the unplug request: it would be
-        // waited for in vain.
-        if d.state == DState::Paused {
-            return Err(HotplugError::Paused { domid });
-        }
-        let Some(h) = hot.attached.nics.iter().find(|n| n.devid == devid).cloned() else {
-            if usize::try_from(devid).is_ok_and(|i| i < d.config.vifs.len()) {
-                return Err(HotplugError::ConfigNic { domid, devid });
-            }
-            return Err(HotplugError::NotAttached {
-                domid,
-                what: "network card",
-                device: devid.to_string(),
-            });
-        };
-        if hot.pending.contains(&h.device()) {
-            return Err(HotplugError::Pending {
-                domid,
-                device: h.device(),
-            });
-        }
-        hot.pending.push(h.device());
-        Ok((at, h))
+        self.begin_detach(
+            which,
+            |a| a.nics.iter().find(|n| n.devid == devid).cloned(),
+            |domid, config| {
+                if usize::try_from(devid).is_ok_and(|i| i < config.vifs.len()) {
+                    return HotplugError::ConfigNic { domid, devid };
+                }
+                HotplugError::NotAttached {
+                    domid,
+                    what: "network card",
+                    device: devid.to_string(),
+                }
+            },
+            HotNic::device,
+        )
     }
 
     /// Records the end of a network detach: the card and its backend
