@@ -11,7 +11,7 @@
 //! qemu that capability alone, in the bounding and permitted sets.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use privlib::caps::num;
@@ -21,8 +21,8 @@ use xvm_tests::features::{
     CapSets, Limit, SETID, XEND, bit, check_xend_holds, config_sized, config_with, long_field,
     may_raise_hard_limits, memlock_of, smf_ok, smf_tool, start_xend_with_memlock, status_kib,
 };
+use xvm_tests::manifest::{Startd, shipped_manifests};
 use xvm_tests::procfs::{check_unprivileged_qemu, process_of, runs, runs_as, status_field};
-use xvm_tests::stack::startd_system;
 use xvm_tests::{
     Accounts, Error, Hermetic, Stack, Xm, bin, check, require_program, require_root,
     wait_for_socket,
@@ -458,38 +458,6 @@ fn a_device_model_policy_gives_its_qemu_exactly_the_allowed_capability() {
     }
 }
 
-/// The shipped manifests, copied into `dir` with xend's `dm-uid-base`
-/// set to `STARTD.dm_base`.
-fn manifests(dir: &Path) -> Result<PathBuf, Error> {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
-    let ours = dir.join("manifests");
-    std::fs::create_dir_all(&ours).map_err(Error::io("create", &ours))?;
-    for e in std::fs::read_dir(&shipped).map_err(Error::io("list", &shipped))? {
-        let p = e.map_err(Error::io("list", &shipped))?.path();
-        let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
-        let text = text.replace(
-            "name=\"dm-uid-base\" type=\"count\" value=\"200000\"",
-            &format!(
-                "name=\"dm-uid-base\" type=\"count\" value=\"{}\"",
-                STARTD.dm_base
-            ),
-        );
-        let to = ours.join(p.file_name().unwrap_or_default());
-        std::fs::write(&to, text).map_err(Error::io("write", &to))?;
-    }
-    Ok(ours)
-}
-
-/// svc-startd, stopped with SIGTERM (so it stops its services) when
-/// dropped.
-struct Startd(Daemon);
-
-impl Drop for Startd {
-    fn drop(&mut self) {
-        self.0.terminate();
-    }
-}
-
 /// xend's `svcs -l` once it is online in a process other than `not`
 /// and serving; the output and the pid.
 fn xend_online(root: &Path, not: i32, startd: &Startd) -> Result<(String, i32), Error> {
@@ -549,14 +517,8 @@ fn under_svc_startd_setprop_networking_false_takes_net_admin_away() {
     }
     let r = (|| {
         let tree = Hermetic::new("features-startd", STARTD)?;
-        let manifests = manifests(tree.base())?;
-        let cmd = startd_system(tree.command(&bin("svc-startd")?), &manifests, tree.root());
-        let startd = Startd(Daemon::spawn(
-            "svc-startd",
-            cmd,
-            &tree.base().join("startd.log"),
-        )?);
-        tree.reap_at_end(startd.0.pid());
+        let manifests = shipped_manifests(tree.base(), STARTD.dm_base)?;
+        let startd = Startd::spawn(&tree, &manifests)?;
         let root = tree.root().to_path_buf();
         let (out, xend) = xend_online(&root, 0, &startd)?;
         check(runs_as(xend, STARTD.xvm)?, "xend does not run as xvm")?;

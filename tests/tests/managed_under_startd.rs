@@ -8,12 +8,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use xvm_tests::daemon::Daemon;
+use xvm_tests::manifest::{Startd, shipped_manifests};
 use xvm_tests::procfs::{process_of, runs};
-use xvm_tests::stack::startd_system;
-use xvm_tests::{
-    Accounts, Error, Hermetic, bin, check, require_program, require_root, wait_for_socket,
-};
+use xvm_tests::{Accounts, Error, Hermetic, check, require_program, require_root, wait_for_socket};
 
 /// The shipped manifests with xend's device-model range moved from
 /// 200000 to this, clear of a real stack's domains on the same host.
@@ -22,42 +19,16 @@ const IDS: Accounts = Accounts {
     ..Accounts::from_base(48_880)
 };
 
-/// The shipped manifests, copied into `dir` with xend's `dm-uid-base`
-/// set to `IDS.dm_base`.
+/// The shipped manifests ([`shipped_manifests`]) with xend's
+/// `dm-uid-base` set to `IDS.dm_base`, checked to be there.
 fn manifests(dir: &Path) -> Result<PathBuf, Error> {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/smf");
-    let ours = dir.join("manifests");
-    std::fs::create_dir_all(&ours).map_err(Error::io("create", &ours))?;
-    for e in std::fs::read_dir(&shipped).map_err(Error::io("list", &shipped))? {
-        let p = e.map_err(Error::io("list", &shipped))?.path();
-        let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
-        let base = format!(
-            "name=\"dm-uid-base\" type=\"count\" value=\"{}\"",
-            IDS.dm_base
-        );
-        let text = text.replace(
-            "name=\"dm-uid-base\" type=\"count\" value=\"200000\"",
-            &base,
-        );
-        let to = ours.join(p.file_name().unwrap_or_default());
-        std::fs::write(&to, text).map_err(Error::io("write", &to))?;
-    }
+    let ours = shipped_manifests(dir, IDS.dm_base)?;
     let xend = std::fs::read_to_string(ours.join("xvm-xend.xml")).unwrap_or_default();
     check(
         xend.contains(&IDS.dm_base.to_string()),
         "xvm-xend.xml no longer sets dm-uid-base to 200000: update this test",
     )?;
     Ok(ours)
-}
-
-/// svc-startd, stopped with SIGTERM (so it stops its services) when
-/// dropped.
-struct Startd(Daemon);
-
-impl Drop for Startd {
-    fn drop(&mut self) {
-        self.0.terminate();
-    }
 }
 
 #[test]
@@ -69,13 +40,7 @@ fn xm_new_start_and_delete_a_managed_domain_under_svc_startd() {
     let r = (|| {
         let tree = Hermetic::new("managed-startd", IDS)?;
         let manifests = manifests(tree.base())?;
-        let cmd = startd_system(tree.command(&bin("svc-startd")?), &manifests, tree.root());
-        let startd = Startd(Daemon::spawn(
-            "svc-startd",
-            cmd,
-            &tree.base().join("startd.log"),
-        )?);
-        tree.reap_at_end(startd.0.pid());
+        let startd = Startd::spawn(&tree, &manifests)?;
         let sock = tree.root().join("run/xend/xmlrpc.sock");
         wait_for_socket(&sock, Duration::from_secs(30)).map_err(|e| {
             Error::Check(format!("{e}; svc-startd's log:\n{}", startd.0.log_text()))
