@@ -463,18 +463,25 @@ fn dac<T>(
                     if write { "read and write" } else { "read" }
                 ),
             )?;
-            let _raised = crate::privs::Raised::on(Feature::ForeignImages).map_err(|source| {
-                DiskError::Raise {
-                    kind,
-                    path: path.to_path_buf(),
-                    source,
-                }
+            // Reading takes the read override alone; writing both.
+            let raise = if write {
+                crate::privs::Raised::on(Feature::ForeignImages)
+            } else {
+                crate::privs::Raised::part(Feature::ForeignImages, READ_OVERRIDE)
+            };
+            let _raised = raise.map_err(|source| DiskError::Raise {
+                kind,
+                path: path.to_path_buf(),
+                source,
             })?;
             Ok(open())
         }
         r => Ok(r),
     }
 }
+
+/// The part of foreign-images a read-only open raises.
+const READ_OVERRIDE: &str = "file_dac_read,file_dac_search";
 
 fn open_checked(
     a: &Access,

@@ -3,7 +3,9 @@
 //! System mode (`XVM_ROOT` prefixing every path): the run directory
 //! `run/xend` (0711), managed configs `var/lib/xend/domains` and images
 //! `var/lib/xend/storage`, beneath `var/lib/xend`; these three are
-//! xvm:xvm 0700, as `xvm-fixperms` and tmpfiles.d lay them out.
+//! xvm:xvm 0700, as `xvm-fixperms` and tmpfiles.d lay them out. Images
+//! may also be beneath `var/lib/xen/images`, where Xen keeps them (the
+//! administrator's, root's; xend never makes or changes it).
 //!
 //! The choice: xend creates its own directories when they are missing
 //! and it can, that is, when started as root, before it drops to xvm
@@ -127,7 +129,10 @@ impl Layout {
         let lib = root.join("var/lib/xend");
         Layout {
             run: root.join("run/xend"),
-            image_dirs: vec![lib.join("storage")],
+            // xend's own storage, and where Xen's tools and Debian's
+            // guides keep images (root's, mode 0600: the foreign-images
+            // feature opens them, and changes nothing about them).
+            image_dirs: vec![lib.join("storage"), root.join("var/lib/xen/images")],
             xenstore: env_path("XENSTORED_PATH")
                 .unwrap_or_else(|| root.join("run/xenstored/socket")),
             managed: lib.join("domains"),

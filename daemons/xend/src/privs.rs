@@ -106,6 +106,25 @@ impl Raised {
         privlib::setppriv(PrivOp::On, privlib::Which::Effective, &set)?;
         Ok(Raised { set })
     }
+
+    /// Raises `part` of what `f` declares, and nothing more: reading an
+    /// image xvm may not read takes `file_dac_read,file_dac_search`, not
+    /// the write override too. A `part` outside the feature's set is
+    /// refused (the table says what each feature may raise).
+    pub fn part(f: crate::features::Feature, part: &str) -> Result<Raised, privlib::PrivError> {
+        let bad = |e: privlib::SetError| privlib::PrivError::NotHeld(e.to_string());
+        let all = privlib::parse_set(f.info().privileges).map_err(bad)?;
+        let set = privlib::parse_set(part).map_err(bad)?;
+        if !set.minus(&all).is_empty() {
+            return Err(privlib::PrivError::NotHeld(format!(
+                "{part} is not all {}'s ({})",
+                f.name(),
+                f.info().privileges
+            )));
+        }
+        privlib::setppriv(PrivOp::On, privlib::Which::Effective, &set)?;
+        Ok(Raised { set })
+    }
 }
 
 impl Drop for Raised {
@@ -120,6 +139,13 @@ impl Drop for Raised {
 mod tests {
     use super::*;
     use crate::features::{DM_GRANTABLE, Feature, TABLE};
+
+    #[test]
+    fn a_part_outside_the_features_set_is_never_raised() {
+        let e = Raised::part(Feature::ForeignImages, "file_dac_read,sys_net_config")
+            .expect_err("not foreign-images'");
+        assert!(e.to_string().contains("is not all foreign-images's"), "{e}");
+    }
 
     fn set(t: &str) -> PrivSet {
         parse_set(t).expect(t)

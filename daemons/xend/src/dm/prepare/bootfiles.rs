@@ -12,8 +12,11 @@
 //! changed (no chown, no chmod: nothing to restore after a crash): xend
 //! copies the bytes of the fd it checked, at most [`BOOT_MAX`], into a
 //! file without a name (`O_TMPFILE | O_EXCL`, never linkable) of mode
-//! 0444 in its run directory, and qemu gets that copy, read-only, with
-//! the Landlock rule on it: it can still read those bytes and nothing
+//! 0444 in its managed-domains directory (on disk, not the run
+//! directory's tmpfs: a user who may create domains could otherwise fill
+//! `/run` for the whole host with copies; the run directory is used only
+//! where that file system has no `O_TMPFILE`), and qemu gets that copy,
+//! read-only, with the Landlock rule on it: it can still read those bytes and nothing
 //! else, and can write neither the copy nor the original. The copy is
 //! gone with its last fd, so even a killed xend leaves nothing behind.
 
@@ -58,19 +61,24 @@ pub(super) fn open(
             let fd = if m.is_ok_and(|m| allowed(&m, r.uid, r.gid, dm_groups, 0o4)) {
                 fd
             } else {
-                copy_boot_file(&s.run, &fd).map_err(|e| match e {
-                    CopyError::TooLarge => PrepareError::BootTooLarge {
-                        domid: r.domid,
-                        kind,
-                        path: PathBuf::from(f),
-                    },
-                    CopyError::Io(source) => PrepareError::BootCopy {
-                        domid: r.domid,
-                        kind,
-                        path: PathBuf::from(f),
-                        source,
-                    },
-                })?
+                copy_boot_file(&s.managed, &fd)
+                    .or_else(|e| match e {
+                        CopyError::Io(ref io) if no_tmpfile(io) => copy_boot_file(&s.run, &fd),
+                        e => Err(e),
+                    })
+                    .map_err(|e| match e {
+                        CopyError::TooLarge => PrepareError::BootTooLarge {
+                            domid: r.domid,
+                            kind,
+                            path: PathBuf::from(f),
+                        },
+                        CopyError::Io(source) => PrepareError::BootCopy {
+                            domid: r.domid,
+                            kind,
+                            path: PathBuf::from(f),
+                            source,
+                        },
+                    })?
             };
             boot.push(OpenImage::Boot(kind, fd));
         }
@@ -80,7 +88,12 @@ pub(super) fn open(
 
 /// The largest kernel or ramdisk xend copies for a device model that may
 /// not read it (Debian's largest initrds are well below).
-pub const BOOT_MAX: u64 = 512 << 20;
+pub const BOOT_MAX: u64 = 256 << 20;
+
+/// Whether the file system of a directory has no `O_TMPFILE`.
+fn no_tmpfile(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR))
+}
 
 /// Why a boot file could not be copied.
 #[derive(Debug)]

@@ -177,7 +177,8 @@ fn a_kernel_the_device_model_may_not_read_is_given_as_a_nameless_read_only_copy(
     std::fs::write(&kernel, b"kernel bytes").expect("kernel");
     std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let before = std::fs::metadata(&kernel).expect("stat");
-    // The copy is made in xend's run directory: without one, a clear error.
+    // The copy is made in xend's managed-domains directory (on disk, not
+    // the run directory's tmpfs): without one, a clear error.
     let e = refused(&f.settings(), &f.host(), &direct_boot(&kernel, &f.image()));
     assert!(matches!(e, PrepareError::BootCopy { .. }), "{e:?}");
     assert!(
@@ -185,7 +186,7 @@ fn a_kernel_the_device_model_may_not_read_is_given_as_a_nameless_read_only_copy(
             .contains(&format!("kernel {}: copying", kernel.display())),
         "{e}"
     );
-    std::fs::create_dir(f.root.join("run")).expect("run");
+    std::fs::create_dir(f.root.join("managed")).expect("managed");
     let c = direct_boot(&kernel, &f.image());
     let p = prepare(
         &f.settings(),
@@ -221,9 +222,11 @@ fn a_kernel_the_device_model_may_not_read_is_given_as_a_nameless_read_only_copy(
         ),
         "the kernel itself is unchanged"
     );
-    // Nothing with a name was left in the run directory.
+    // Nothing with a name was left there.
     assert_eq!(
-        std::fs::read_dir(f.root.join("run")).expect("run").count(),
+        std::fs::read_dir(f.root.join("managed"))
+            .expect("managed")
+            .count(),
         0
     );
 }
