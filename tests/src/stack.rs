@@ -278,6 +278,32 @@ impl Stack {
         self.xm(&self.accounts().alice(), args)
     }
 
+    /// `xm create CFG` as alice, checked to succeed (else the error has
+    /// xm's output and xend's log).
+    pub fn alice_create(&self, cfg: &str) -> Result<Xm, Error> {
+        let r = self.alice(&["create", cfg])?;
+        check(
+            r.code == 0,
+            format!(
+                "xm create: {}\n{}{}\n{}",
+                r.code,
+                r.out,
+                r.err,
+                self.xend_log()
+            ),
+        )?;
+        Ok(r)
+    }
+
+    /// `xm domid NAME` as alice: the domain's id.
+    pub fn domid(&self, name: &str) -> Result<u32, Error> {
+        let d = self.alice(&["domid", name])?.ok("xm domid")?;
+        d.out
+            .trim()
+            .parse()
+            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))
+    }
+
     /// A domain's run directory (serial, vnc, qemu.log).
     pub fn domain_dir(&self, domid: u32) -> PathBuf {
         self.root().join(format!("run/xend/domains/{domid}"))
@@ -432,23 +458,8 @@ impl ConsoleGuest {
             &stack.root().join("var/lib/xend/storage"),
             stack.tree.base(),
         )?;
-        let r = stack.alice(&["create", &cfg.display().to_string()])?;
-        check(
-            r.code == 0,
-            format!(
-                "xm create: {}\n{}{}\n{}",
-                r.code,
-                r.out,
-                r.err,
-                stack.xend_log()
-            ),
-        )?;
-        let d = stack.alice(&["domid", GUEST])?.ok("xm domid")?;
-        let domid = d
-            .out
-            .trim()
-            .parse()
-            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+        stack.alice_create(&cfg.display().to_string())?;
+        let domid = stack.domid(GUEST)?;
         Ok(ConsoleGuest {
             stack,
             domid,

@@ -93,23 +93,8 @@ struct Guest<'a> {
 impl<'a> Guest<'a> {
     /// `xm create cfg` as alice, and the guest's banner on its serial.
     fn boot(stack: &'a Stack, name: &str, cfg: &str) -> Result<Guest<'a>, Error> {
-        let r = stack.alice(&["create", cfg])?;
-        check(
-            r.code == 0,
-            format!(
-                "xm create: {}\n{}{}\n{}",
-                r.code,
-                r.out,
-                r.err,
-                stack.xend_log()
-            ),
-        )?;
-        let d = stack.alice(&["domid", name])?.ok("xm domid")?;
-        let domid: u32 = d
-            .out
-            .trim()
-            .parse()
-            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+        stack.alice_create(cfg)?;
+        let domid = stack.domid(name)?;
         let qemu = process_of(stack.accounts().dm_base + domid)?;
         let g = Guest { stack, domid, qemu };
         let dir = stack.domain_dir(domid);
@@ -382,23 +367,8 @@ fn a_root_owned_mode_0600_kernel_and_ramdisk_boot_linux_from_copies_and_stay_unc
         );
         std::fs::write(&cfg, text).map_err(Error::io("write", &cfg))?;
         xvm_tests::hermetic::set_mode(&cfg, 0o644)?;
-        let r = s.alice(&["create", &cfg.display().to_string()])?;
-        check(
-            r.code == 0,
-            format!(
-                "xm create: {}\n{}{}\n{}",
-                r.code,
-                r.out,
-                r.err,
-                s.xend_log()
-            ),
-        )?;
-        let d = s.alice(&["domid", "linuxdisk"])?.ok("xm domid")?;
-        let domid: u32 = d
-            .out
-            .trim()
-            .parse()
-            .map_err(|_| Error::Check(format!("xm domid: {:?}", d.out)))?;
+        s.alice_create(&cfg.display().to_string())?;
+        let domid = s.domid("linuxdisk")?;
         let g = Guest {
             stack: s,
             domid,

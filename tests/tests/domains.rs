@@ -62,12 +62,7 @@ impl<'a> Guest<'a> {
 
     /// The running `testguest`.
     fn running(stack: &'a Stack) -> Result<Guest<'a>, Error> {
-        let r = stack.alice(&["domid", "testguest"])?.ok("xm domid")?;
-        let domid: u32 = r
-            .out
-            .trim()
-            .parse()
-            .map_err(|_| Error::Check(format!("xm domid: {:?}", r.out)))?;
+        let domid = stack.domid("testguest")?;
         let qemu = process_of(stack.accounts().dm_base + domid)?;
         Ok(Guest { stack, domid, qemu })
     }
