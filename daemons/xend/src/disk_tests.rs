@@ -204,6 +204,17 @@ fn qemu_img(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `qemu-img create` in `dir` of the qcow2 overlay `name` over
+/// `backing`, a file of `format`.
+fn overlay(dir: &Path, backing: &str, format: &str, name: &str) {
+    qemu_img(
+        dir,
+        &[
+            "create", "-q", "-f", "qcow2", "-b", backing, "-F", format, name,
+        ],
+    );
+}
+
 fn qcow2(target: &Path) -> Disk {
     Disk {
         format: Format::Qcow2,
@@ -220,34 +231,8 @@ fn a_qcow2_chain_is_opened_file_by_file_backing_files_read_only() {
     let im = Images::new("chain");
     std::fs::create_dir(im.dir.join("base")).expect("dir");
     im.image(&im.dir.join("base/base.img"));
-    qemu_img(
-        &im.dir,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "base/base.img",
-            "-F",
-            "raw",
-            "mid.qcow2",
-        ],
-    );
-    qemu_img(
-        &im.dir,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "mid.qcow2",
-            "-F",
-            "qcow2",
-            "top.qcow2",
-        ],
-    );
+    overlay(&im.dir, "base/base.img", "raw", "mid.qcow2");
+    overlay(&im.dir, "mid.qcow2", "qcow2", "top.qcow2");
     let d = open_disk(&im.dirs(), &qcow2(&im.dir.join("top.qcow2"))).expect("chain");
     let paths: Vec<_> = d.chain.iter().map(|f| f.path.clone()).collect();
     assert_eq!(
@@ -281,34 +266,8 @@ fn a_backing_file_outside_the_image_directories_or_through_a_symlink_is_refused_
     let im = Images::new("chain-outside");
     let secret = im.image(&im.outside.join("secret.img"));
     let s = secret.to_str().expect("utf-8");
-    qemu_img(
-        &im.dir,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            s,
-            "-F",
-            "raw",
-            "abs.qcow2",
-        ],
-    );
-    qemu_img(
-        &im.dir,
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "../outside/secret.img",
-            "-F",
-            "raw",
-            "up.qcow2",
-        ],
-    );
+    overlay(&im.dir, s, "raw", "abs.qcow2");
+    overlay(&im.dir, "../outside/secret.img", "raw", "up.qcow2");
     for name in ["abs.qcow2", "up.qcow2"] {
         let e = open_disk(&im.dirs(), &qcow2(&im.dir.join(name))).expect_err("refused");
         assert!(
@@ -359,12 +318,7 @@ fn a_backing_loop_or_a_chain_too_deep_is_refused() {
     }
     let im = Images::new("chain-loop");
     qemu_img(&im.dir, &["create", "-q", "-f", "qcow2", "a.qcow2", "1M"]);
-    qemu_img(
-        &im.dir,
-        &[
-            "create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2",
-        ],
-    );
+    overlay(&im.dir, "a.qcow2", "qcow2", "b.qcow2");
     // a names b: a loop (qemu-img's unsafe rebase does not open it).
     qemu_img(
         &im.dir,
@@ -379,10 +333,7 @@ fn a_backing_loop_or_a_chain_too_deep_is_refused() {
     qemu_img(&im.dir, &["create", "-q", "-f", "qcow2", "c0.qcow2", "1M"]);
     for i in 1..=super::MAX_BACKING + 1 {
         let (b, t) = (format!("c{}.qcow2", i - 1), format!("c{i}.qcow2"));
-        qemu_img(
-            &im.dir,
-            &["create", "-q", "-f", "qcow2", "-b", &b, "-F", "qcow2", &t],
-        );
+        overlay(&im.dir, &b, "qcow2", &t);
     }
     let deep = im.dir.join(format!("c{}.qcow2", super::MAX_BACKING + 1));
     let e = open_disk(&im.dirs(), &qcow2(&deep)).expect_err("refused");

@@ -344,12 +344,7 @@ fn the_disks_are_a_blockdev_graph_of_fdsets_on_ide_slots() {
     );
     assert!(joined.contains("-add-fd fd=7,set=2 "), "{joined}");
     assert!(!joined.contains("fd=8"), "{joined}");
-    let nodes: Vec<serde_json::Value> = a
-        .iter()
-        .zip(a.iter().skip(1))
-        .filter(|(flag, _)| *flag == "-blockdev")
-        .map(|(_, v)| serde_json::from_str(v).expect("json"))
-        .collect();
+    let nodes = blockdev_nodes(&a);
     assert_eq!(
         nodes,
         [
@@ -371,6 +366,15 @@ fn the_disks_are_a_blockdev_graph_of_fdsets_on_ide_slots() {
     // No path of an image reaches qemu's command line.
     assert!(!joined.contains(&img.display().to_string()), "{joined}");
     assert_eq!(crate::dm::blockdev::fds(&p).len(), 3);
+}
+
+/// The JSON of each `-blockdev` in qemu arguments `a`, in order.
+fn blockdev_nodes(a: &[String]) -> Vec<serde_json::Value> {
+    a.iter()
+        .zip(a.iter().skip(1))
+        .filter(|(flag, _)| *flag == "-blockdev")
+        .map(|(_, v)| serde_json::from_str(v).expect("json"))
+        .collect()
 }
 
 #[test]
@@ -418,12 +422,7 @@ fn a_qcow2_chain_is_one_node_pair_per_file_bottom_first_each_on_its_own_fdset() 
         joined.starts_with("-add-fd fd=5,set=1 -add-fd fd=6,set=1 -add-fd fd=7,set=2 -blockdev"),
         "{joined}"
     );
-    let nodes: Vec<serde_json::Value> = a
-        .iter()
-        .zip(a.iter().skip(1))
-        .filter(|(flag, _)| *flag == "-blockdev")
-        .map(|(_, v)| serde_json::from_str(v).expect("json"))
-        .collect();
+    let nodes = blockdev_nodes(&a);
     assert_eq!(
         nodes,
         [

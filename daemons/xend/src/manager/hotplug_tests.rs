@@ -53,6 +53,22 @@ fn fake(dir: &Path, script: Script) -> JoinHandle<Vec<(String, Value)>> {
     })
 }
 
+/// Runs `f` (given the scratch directory) on a QMP connection to a fake
+/// qemu answering by `script`, in a scratch directory named `name`; what
+/// `f` returned, and what the fake was sent once the connection closed.
+fn over_fake<T>(
+    name: &str,
+    script: Script,
+    f: impl FnOnce(&Path, &mut Qmp) -> T,
+) -> (T, Vec<(String, Value)>) {
+    let dir = Scratch::new(name);
+    let qemu = fake(dir.path(), script);
+    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
+    let r = f(dir.path(), &mut q);
+    drop(q);
+    (r, qemu.join().expect("fake"))
+}
+
 fn ok() -> Vec<Value> {
     vec![json!({"return": {}})]
 }
@@ -114,12 +130,9 @@ fn hot_disk() -> HotDisk {
 
 #[test]
 fn a_disk_goes_to_qemu_as_fds_in_its_fdset_then_nodes_then_a_virtio_device() {
-    let dir = Scratch::new("hotplug-attach");
-    let qemu = fake(dir.path(), all_well);
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    attach_disk(&mut q, 4, &hot_disk(), &open_disk(dir.path())).expect("attached");
-    drop(q);
-    let got = qemu.join().expect("fake");
+    let ((), got) = over_fake("hotplug-attach", all_well, |dir, q| {
+        attach_disk(q, 4, &hot_disk(), &open_disk(dir)).expect("attached");
+    });
     assert_eq!(
         names(&got),
         [
@@ -151,11 +164,9 @@ fn a_refused_device_undoes_the_nodes_and_fdsets_before_it_and_names_the_step() {
             _ => all_well(cmd, args),
         }
     }
-    let dir = Scratch::new("hotplug-undo");
-    let qemu = fake(dir.path(), refuse_device);
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    let e = attach_disk(&mut q, 4, &hot_disk(), &open_disk(dir.path())).expect_err("refused");
-    drop(q);
+    let (e, got) = over_fake("hotplug-undo", refuse_device, |dir, q| {
+        attach_disk(q, 4, &hot_disk(), &open_disk(dir)).expect_err("refused")
+    });
     assert!(
         matches!(&e, HotplugError::DeviceAdd { domid: 4, device, .. } if device == "hot-xvdb"),
         "{e:?}"
@@ -166,7 +177,6 @@ fn a_refused_device_undoes_the_nodes_and_fdsets_before_it_and_names_the_step() {
         "{line}"
     );
     assert!(line.contains("no slot"), "{line}");
-    let got = qemu.join().expect("fake");
     let tail: Vec<(&str, &Value)> = got[6..].iter().map(|(c, a)| (c.as_str(), a)).collect();
     assert_eq!(
         tail,
@@ -180,12 +190,9 @@ fn a_refused_device_undoes_the_nodes_and_fdsets_before_it_and_names_the_step() {
 
 #[test]
 fn a_detach_waits_for_the_guest_then_removes_only_what_qemu_still_holds() {
-    let dir = Scratch::new("hotplug-detach");
-    let qemu = fake(dir.path(), all_well);
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    detach_disk(&mut q, 4, &hot_disk(), Duration::from_secs(5)).expect("detached");
-    drop(q);
-    let got = qemu.join().expect("fake");
+    let ((), got) = over_fake("hotplug-detach", all_well, |_, q| {
+        detach_disk(q, 4, &hot_disk(), Duration::from_secs(5)).expect("detached");
+    });
     assert_eq!(
         names(&got),
         [
@@ -211,12 +218,9 @@ fn a_detach_waits_for_the_guest_then_removes_only_what_qemu_still_holds() {
             _ => all_well(cmd, args),
         }
     }
-    let dir = Scratch::new("hotplug-again");
-    let qemu = fake(dir.path(), gone);
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    detach_disk(&mut q, 4, &hot_disk(), Duration::from_secs(5)).expect("done again");
-    drop(q);
-    let got = qemu.join().expect("fake");
+    let ((), got) = over_fake("hotplug-again", gone, |_, q| {
+        detach_disk(q, 4, &hot_disk(), Duration::from_secs(5)).expect("done again");
+    });
     assert_eq!(
         names(&got),
         [
@@ -240,11 +244,9 @@ fn a_guest_that_keeps_the_device_is_an_error_and_nothing_is_removed() {
             _ => all_well(cmd, args),
         }
     }
-    let dir = Scratch::new("hotplug-keeps");
-    let qemu = fake(dir.path(), keeps);
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    let e = detach_disk(&mut q, 4, &hot_disk(), Duration::from_millis(300)).expect_err("kept");
-    drop(q);
+    let (e, got) = over_fake("hotplug-keeps", keeps, |_, q| {
+        detach_disk(q, 4, &hot_disk(), Duration::from_millis(300)).expect_err("kept")
+    });
     assert!(
         matches!(
             &e,
@@ -259,7 +261,6 @@ fn a_guest_that_keeps_the_device_is_an_error_and_nothing_is_removed() {
         e.to_string().contains("the guest did not release it"),
         "{e}"
     );
-    let got = qemu.join().expect("fake");
     assert_eq!(names(&got), ["qmp_capabilities", "device_del"]);
 }
 
@@ -285,23 +286,20 @@ fn hot_nic() -> HotNic {
 
 #[test]
 fn a_card_is_its_backend_fd_by_getfd_a_tap_netdev_and_a_device_with_its_mac() {
-    let dir = Scratch::new("hotplug-nic");
-    let qemu = fake(dir.path(), all_well);
     let (a, _b) = UnixStream::pair().expect("pair");
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
     let mac = Mac([0, 0x16, 0x3e, 1, 2, 3]);
-    attach_nic(
-        &mut q,
-        4,
-        &hot_nic(),
-        &FakeBackend(a.into()),
-        mac,
-        NicModel::VirtioNet,
-    )
-    .expect("attached");
-    detach_nic(&mut q, 4, &hot_nic(), Duration::from_secs(5)).expect("detached");
-    drop(q);
-    let got = qemu.join().expect("fake");
+    let ((), got) = over_fake("hotplug-nic", all_well, |_, q| {
+        attach_nic(
+            q,
+            4,
+            &hot_nic(),
+            &FakeBackend(a.into()),
+            mac,
+            NicModel::VirtioNet,
+        )
+        .expect("attached");
+        detach_nic(q, 4, &hot_nic(), Duration::from_secs(5)).expect("detached");
+    });
     assert_eq!(
         names(&got),
         [
@@ -330,25 +328,22 @@ fn a_card_is_its_backend_fd_by_getfd_a_tap_netdev_and_a_device_with_its_mac() {
             _ => all_well(cmd, args),
         }
     }
-    let dir = Scratch::new("hotplug-nic-refused");
-    let qemu = fake(dir.path(), refuse_netdev);
     let (a, _b) = UnixStream::pair().expect("pair");
-    let mut q = Qmp::connect(&dir.join("qmp")).expect("qmp");
-    let e = attach_nic(
-        &mut q,
-        4,
-        &hot_nic(),
-        &FakeBackend(a.into()),
-        mac,
-        NicModel::E1000,
-    )
-    .expect_err("refused");
-    drop(q);
+    let (e, got) = over_fake("hotplug-nic-refused", refuse_netdev, |_, q| {
+        attach_nic(
+            q,
+            4,
+            &hot_nic(),
+            &FakeBackend(a.into()),
+            mac,
+            NicModel::E1000,
+        )
+        .expect_err("refused")
+    });
     assert!(
         e.to_string().starts_with("domain 4: hotnic1: netdev_add: "),
         "{e}"
     );
-    let got = qemu.join().expect("fake");
     assert_eq!(
         names(&got),
         ["qmp_capabilities", "getfd", "netdev_add", "closefd"]
