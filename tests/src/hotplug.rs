@@ -76,11 +76,24 @@ pub fn blocks_once(
     present: bool,
     limit: Duration,
 ) -> Result<Vec<String>, Error> {
+    entries_once(guest, "/sys/block", "blocks: ", dev, present, limit)
+}
+
+/// The entries of the guest's directory `dir` once `dir`/`dev` is there
+/// (`present`) or gone ([`settle`]), printed after `marker`.
+fn entries_once(
+    guest: &ConsoleGuest,
+    dir: &str,
+    marker: &str,
+    dev: &str,
+    present: bool,
+    limit: Duration,
+) -> Result<Vec<String>, Error> {
     let cmd = format!(
-        "{}; echo $M$(ls /sys/block | tr '\\n' ' ')",
-        settle(&format!("/sys/block/{dev}"), present)
+        "{}; echo $M$(ls {dir} | tr '\\n' ' ')",
+        settle(&format!("{dir}/{dev}"), present)
     );
-    let got = ask(guest, "blocks: ", &cmd, limit)?;
+    let got = ask(guest, marker, &cmd, limit)?;
     Ok(got.split_whitespace().map(str::to_string).collect())
 }
 
@@ -101,12 +114,7 @@ pub fn interfaces_once(
     present: bool,
     limit: Duration,
 ) -> Result<Vec<String>, Error> {
-    let cmd = format!(
-        "{}; echo $M$(ls /sys/class/net | tr '\\n' ' ')",
-        settle(&format!("/sys/class/net/{dev}"), present)
-    );
-    let got = ask(guest, "nets: ", &cmd, limit)?;
-    Ok(got.split_whitespace().map(str::to_string).collect())
+    entries_once(guest, "/sys/class/net", "nets: ", dev, present, limit)
 }
 
 /// Gives the guest's `dev` the address `addr` (`A.B.C.D/P`), up, and

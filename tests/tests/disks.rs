@@ -199,6 +199,27 @@ fn unchanged(before: &[FileState], paths: &[&Path]) -> Result<(), Error> {
     )
 }
 
+/// Boots `name` from `disks` (their config lines), runs `checks` on the
+/// running guest (given the states of `files` before), checks that qemu
+/// cannot open `files` by path and, the guest gone, that none of them
+/// changed.
+fn boots_unchanged(
+    s: &Stack,
+    name: &str,
+    disks: &[String],
+    files: &[&Path],
+    checks: impl FnOnce(&Guest<'_>, &[FileState]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let before = states(files)?;
+    let cfg = config(s, name, disks)?;
+    {
+        let g = Guest::boot(s, name, &cfg)?;
+        checks(&g, &before)?;
+        g.cannot_open_by_path(files)?;
+    }
+    unchanged(&before, files)
+}
+
 fn verdict(r: Result<(), Error>) {
     if let Err(e) = r {
         panic!("{e}");
@@ -214,18 +235,14 @@ fn a_root_owned_mode_0600_raw_image_boots_unchanged_and_qemu_cannot_open_it_by_p
     verdict((|| {
         let img = root_image(images, "raw.img", &xend::testguest::image())?;
         let files = [img.as_path()];
-        let before = states(&files)?;
-        let cfg = config(s, "rawguest", &[format!("{},raw,hda,rw", img.display())])?;
-        {
-            let g = Guest::boot(s, "rawguest", &cfg)?;
+        let disks = [format!("{},raw,hda,rw", img.display())];
+        boots_unchanged(s, "rawguest", &disks, &files, |g, before| {
             check(
                 g.modes_on(&img)?.contains(&2),
                 "qemu holds the image read-write",
             )?;
-            g.cannot_open_by_path(&files)?;
-            unchanged(&before, &files)?;
-        }
-        unchanged(&before, &files)
+            unchanged(before, &files)
+        })
     })());
 }
 
@@ -240,10 +257,8 @@ fn a_qcow2_overlay_on_a_root_owned_backing_file_boots_and_no_file_changes() {
         let base = root_image(&images.join("base"), "base.img", &xend::testguest::image())?;
         let top = qcow2_overlay(images, "overlay.qcow2", "base/base.img", "raw")?;
         let files = [top.as_path(), base.as_path()];
-        let before = states(&files)?;
-        let cfg = config(s, "qcowguest", &[format!("{},qcow2,hda,rw", top.display())])?;
-        {
-            let g = Guest::boot(s, "qcowguest", &cfg)?;
+        let disks = [format!("{},qcow2,hda,rw", top.display())];
+        boots_unchanged(s, "qcowguest", &disks, &files, |g, _| {
             let cmd = g.cmdline()?;
             check(
                 cmd.contains("\"driver\":\"qcow2\"") && cmd.contains("\"backing\":\"d0-1\""),
@@ -253,10 +268,8 @@ fn a_qcow2_overlay_on_a_root_owned_backing_file_boots_and_no_file_changes() {
             check(
                 !modes.is_empty() && modes.iter().all(|m| *m == 0),
                 format!("qemu holds the backing file read-only only: {modes:?}"),
-            )?;
-            g.cannot_open_by_path(&files)?;
-        }
-        unchanged(&before, &files)
+            )
+        })
     })());
 }
 
@@ -275,17 +288,11 @@ fn a_loop_device_disk_boots_and_an_iso_attaches_read_only_as_a_cdrom() {
         let node = lo.node_in(images, "loop.blk")?;
         let iso = root_image(images, "install.iso", &vec![0u8; 2048 * 32])?;
         let files = [node.as_path(), iso.as_path()];
-        let before = states(&files)?;
-        let cfg = config(
-            s,
-            "loopguest",
-            &[
-                format!("{},raw,hda,rw", node.display()),
-                format!("{},raw,hdc:cdrom,ro", iso.display()),
-            ],
-        )?;
-        {
-            let g = Guest::boot(s, "loopguest", &cfg)?;
+        let disks = [
+            format!("{},raw,hda,rw", node.display()),
+            format!("{},raw,hdc:cdrom,ro", iso.display()),
+        ];
+        boots_unchanged(s, "loopguest", &disks, &files, |g, _| {
             let cmd = g.cmdline()?;
             check(
                 cmd.contains("\"driver\":\"host_device\"")
@@ -307,10 +314,8 @@ fn a_loop_device_disk_boots_and_an_iso_attaches_read_only_as_a_cdrom() {
             check(
                 block.iter().any(|a| a.contains("\"node-name\": \"d2-0\"")),
                 format!("the CD-ROM has its medium: {block:?}"),
-            )?;
-            g.cannot_open_by_path(&files)?;
-        }
-        unchanged(&before, &files)
+            )
+        })
     })());
 }
 
