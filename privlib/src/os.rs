@@ -97,13 +97,15 @@ pub mod landlock {
 
 /// Network interfaces for device models: a tap made under an exact name
 /// on `/dev/net/tun`, never persistent (it goes when the last fd on it
-/// closes: the device model's end, or its maker's if it never got it),
-/// joined to a bridge and brought up (these three need `sys_net_config`
-/// in E); an interface's index and whether it is a bridge (no privilege),
-/// asked of the caller's network namespace, never of sysfs.
+/// closes: the device model's end, or its maker's if it never got it) and
+/// its maker's, joined to a bridge and brought up (these three need
+/// `sys_net_config` in E); a tap a device model left persistent, removed
+/// ([`net::release_tap`]); the interfaces, an interface's index and
+/// whether it is a bridge (no privilege), asked of the caller's network
+/// namespace, never of sysfs.
 pub mod net {
     pub use crate::sys::tap::{
-        Tap, TapError, TapStep, create_tap, driver_of, has_vnet_hdr, index_of, is_bridge,
-        join_bridge, set_up, valid_name,
+        Tap, TapError, TapStep, create_tap, driver_of, has_vnet_hdr, index_of, interface_names,
+        is_bridge, join_bridge, release_tap, set_up, valid_name,
     };
 }

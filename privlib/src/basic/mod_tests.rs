@@ -61,3 +61,67 @@ fn file_privileges_map_to_landlock() {
     assert_ne!(r.landlock_scope & SCOPE_SIGNAL, 0);
     assert!(r.rules.is_empty());
 }
+
+/// An ioctl request as the filter's argument (`unsigned long` here).
+#[allow(clippy::useless_conversion)]
+fn wide(r: libc::Ioctl) -> u64 {
+    u64::from(r)
+}
+
+#[test]
+fn the_seccomp_rule_for_taps_denies_reconfiguring_one_not_using_it() {
+    use super::seccomp::{TAP_RECONFIGURE, tap_reconfigure};
+    use crate::sys::bpf::simulate_args;
+    let denied = [
+        libc::TUNSETIFF,
+        libc::TUNSETPERSIST,
+        libc::TUNSETOWNER,
+        libc::TUNSETLINK,
+        libc::TUNSETGROUP,
+        libc::TUNSETQUEUE,
+    ];
+    let listed: Vec<u64> = TAP_RECONFIGURE.iter().map(|r| u64::from(*r)).collect();
+    let want: Vec<u64> = denied.iter().map(|r| wide(*r)).collect();
+    assert_eq!(listed, want, "the list is linux/if_tun.h's numbers");
+    let p = assemble(&tap_reconfigure()).expect("assembles");
+    let ioctl = nr(libc::SYS_ioctl);
+    for req in denied {
+        let req = wide(req);
+        assert_eq!(
+            simulate_args(&p, AUDIT_ARCH, ioctl, [3, req]),
+            RET_ERRNO | 1,
+            "{req:#x}"
+        );
+        // The kernel takes the request as 32 bits: so does the filter.
+        assert_eq!(
+            simulate_args(&p, AUDIT_ARCH, ioctl, [3, req | 0xdead_0000_0000_0000]),
+            RET_ERRNO | 1,
+            "{req:#x} with high bits"
+        );
+    }
+    for req in [
+        libc::TUNGETIFF,
+        libc::TUNGETFEATURES,
+        libc::TUNSETOFFLOAD,
+        libc::TUNSETVNETHDRSZ,
+        libc::TUNGETVNETHDRSZ,
+        libc::TUNSETSNDBUF,
+        libc::TUNSETVNETLE,
+        libc::TUNSETVNETBE,
+        libc::FIONBIO,
+        libc::TCGETS,
+    ] {
+        let req = wide(req);
+        assert_eq!(
+            simulate_args(&p, AUDIT_ARCH, ioctl, [3, req]),
+            RET_ALLOW,
+            "{req:#x}"
+        );
+    }
+    // Another call with such a number in argument 1 is untouched.
+    let write = nr(libc::SYS_write);
+    assert_eq!(
+        simulate_args(&p, AUDIT_ARCH, write, [3, wide(libc::TUNSETPERSIST)]),
+        RET_ALLOW
+    );
+}

@@ -67,3 +67,33 @@ pub fn proc_secflags() -> Vec<Rule> {
         Verdict::Errno(EPERM),
     )]
 }
+
+/// The `ioctl` requests that turn a tap's fd into more than a port to
+/// read and write frames on: attaching it to another interface
+/// (`TUNSETIFF`, `TUNSETQUEUE`), keeping the interface past the last
+/// close (`TUNSETPERSIST`), giving it to a uid or a group who may then
+/// attach to it (`TUNSETOWNER`, `TUNSETGROUP`), and changing its link type
+/// (`TUNSETLINK`). The kernel checks no capability for these on an fd
+/// already attached. (linux/if_tun.h; `_IOW('T', N, int)`.)
+pub const TAP_RECONFIGURE: &[u32] = &[
+    0x4004_54ca, // TUNSETIFF
+    0x4004_54cb, // TUNSETPERSIST
+    0x4004_54cc, // TUNSETOWNER
+    0x4004_54cd, // TUNSETLINK
+    0x4004_54ce, // TUNSETGROUP
+    0x4004_54d9, // TUNSETQUEUE
+];
+
+/// For a program given a tap's fd (a device model): `ioctl` with a
+/// request of [`TAP_RECONFIGURE`] fails with EPERM, on any fd. The tap
+/// ioctls a device model makes on a passed fd (`TUNGETIFF`,
+/// `TUNGETFEATURES`, `TUNSETOFFLOAD`, `TUNSETVNETHDRSZ`, `TUNSETSNDBUF`,
+/// `TUNSETVNETLE`/`BE`, ...) are left alone. Not a basic privilege: a
+/// spawn asks for it ([`crate::Spawn::seccomp`]).
+pub fn tap_reconfigure() -> Vec<Rule> {
+    vec![Rule::Arg1In(
+        nr(libc::SYS_ioctl),
+        TAP_RECONFIGURE,
+        Verdict::Errno(EPERM),
+    )]
+}

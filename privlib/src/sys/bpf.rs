@@ -31,6 +31,9 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 /// Low 32 bits of argument 0 (little-endian).
 const OFF_ARG0_LO: u32 = 16;
+/// Low 32 bits of argument 1 (little-endian): all of an `ioctl` request,
+/// which the kernel takes as an `unsigned int`.
+const OFF_ARG1_LO: u32 = 24;
 
 /// Seccomp return values.
 pub const RET_ALLOW: u32 = 0x7fff_0000;
@@ -79,6 +82,9 @@ pub enum Rule {
     /// The call gets the verdict unless argument 0 (low 32 bits) is one of
     /// the values (`socket(AF_UNIX, ...)`, `personality(0xffffffff)`).
     UnlessArg0In(u32, &'static [u32], Verdict),
+    /// The call gets the verdict when argument 1 (low 32 bits) is one of
+    /// the values, and is allowed otherwise (`ioctl` requests).
+    Arg1In(u32, &'static [u32], Verdict),
 }
 
 impl Rule {
@@ -89,6 +95,7 @@ impl Rule {
             Rule::Always(_, Verdict::Notify)
                 | Rule::UnlessArg0Bits(_, _, Verdict::Notify)
                 | Rule::UnlessArg0In(_, _, Verdict::Notify)
+                | Rule::Arg1In(_, _, Verdict::Notify)
         )
     }
 }
@@ -133,12 +140,28 @@ fn block(rule: &Rule) -> Result<Vec<BpfInsn>, RuleTooLong> {
             b.push(allow);
             b
         }
+        Rule::Arg1In(_, values, v) => {
+            let n = u8::try_from(values.len()).map_err(|_| RuleTooLong)?;
+            let mut b = vec![stmt(BPF_LD_W_ABS, OFF_ARG1_LO)];
+            for (i, val) in values.iter().enumerate() {
+                // On a match, jump over the remaining compares and the
+                // `allow` to the verdict.
+                let left = n - u8::try_from(i).map_err(|_| RuleTooLong)? - 1;
+                b.push(jump(BPF_JEQ_K, *val, left + 1, 0));
+            }
+            b.push(allow);
+            b.push(stmt(BPF_RET_K, v.ret()));
+            b
+        }
     })
 }
 
 fn nr(rule: &Rule) -> u32 {
     match *rule {
-        Rule::Always(n, _) | Rule::UnlessArg0Bits(n, _, _) | Rule::UnlessArg0In(n, _, _) => n,
+        Rule::Always(n, _)
+        | Rule::UnlessArg0Bits(n, _, _)
+        | Rule::UnlessArg0In(n, _, _)
+        | Rule::Arg1In(n, _, _) => n,
     }
 }
 
@@ -172,12 +195,19 @@ pub fn assemble(rules: &[Rule]) -> Result<Vec<BpfInsn>, RuleTooLong> {
 /// Runs a program over a `seccomp_data` the way the kernel would: used by
 /// the unit tests to check verdicts without installing anything.
 pub fn simulate(prog: &[BpfInsn], arch: u32, nr: u32, arg0: u64) -> u32 {
+    simulate_args(prog, arch, nr, [arg0, 0])
+}
+
+/// [`simulate`] with the first two arguments.
+pub fn simulate_args(prog: &[BpfInsn], arch: u32, nr: u32, args: [u64; 2]) -> u32 {
     let load = |off: u32| -> u32 {
         match off {
             OFF_NR => nr,
             OFF_ARCH => arch,
             #[allow(clippy::cast_possible_truncation)]
-            OFF_ARG0_LO => arg0 as u32,
+            OFF_ARG0_LO => args[0] as u32,
+            #[allow(clippy::cast_possible_truncation)]
+            OFF_ARG1_LO => args[1] as u32,
             _ => 0,
         }
     };
@@ -212,7 +242,29 @@ mod tests {
             Rule::UnlessArg0In(41, &[1], Verdict::Errno(13)),
             Rule::UnlessArg0In(135, &[0xffff_ffff, 0], Verdict::Errno(1)),
             Rule::Always(59, Verdict::Notify),
+            Rule::Arg1In(16, &[0x4004_54cb, 0x4004_54ca], Verdict::Errno(1)),
         ]
+    }
+
+    #[test]
+    fn a_seccomp_arg1_rule_denies_only_its_values_in_the_low_32_bits() {
+        let p = assemble(&rules()).expect("assembles");
+        let a = AUDIT_ARCH;
+        for req in [0x4004_54cb, 0x4004_54ca, 0xffff_ffff_4004_54cb] {
+            assert_eq!(
+                simulate_args(&p, a, 16, [3, req]),
+                RET_ERRNO | 1,
+                "{req:#x}"
+            );
+        }
+        for req in [0x8004_54d2, 0x4004_54cc, 0, 0x4004_54cb_0000_0000] {
+            assert_eq!(simulate_args(&p, a, 16, [3, req]), RET_ALLOW, "{req:#x}");
+        }
+        // Argument 0 is not what it looks at, nor do other calls get it.
+        assert_eq!(simulate_args(&p, a, 16, [0x4004_54cb, 0]), RET_ALLOW);
+        assert_eq!(simulate_args(&p, a, 17, [3, 0x4004_54cb]), RET_ALLOW);
+        // The rules before it still see their own argument.
+        assert_eq!(simulate_args(&p, a, 41, [2, 0]), RET_ERRNO | 13);
     }
 
     #[test]

@@ -11,10 +11,19 @@
 //! Making the tap, joining the bridge and bringing it up need
 //! CAP_NET_ADMIN (`sys_net_config`) in the caller's effective set; the
 //! queries need nothing.
+//!
+//! The kernel checks no capability for `TUNSETPERSIST`, `TUNSETOWNER` or
+//! `TUNSETGROUP` on an fd already attached: whoever holds a tap's fd (a
+//! device model) can keep the interface past its end and hand it to
+//! anyone. So a tap is owned by its maker's euid from the start (only
+//! that uid, or CAP_NET_ADMIN, attaches to it), a device model gets a
+//! seccomp rule refusing those requests
+//! ([`crate::basic::seccomp::tap_reconfigure`]), and [`release_tap`]
+//! removes a tap left persistent.
 
 use std::ffi::c_char;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::fds::own;
 
@@ -49,6 +58,14 @@ pub enum TapStep {
     OpenTun,
     /// `TUNSETIFF`: making the tap under its name.
     Create,
+    /// `TUNSETOWNER`: making it its maker's.
+    SetOwner,
+    /// `TUNSETIFF`: attaching to a tap that exists.
+    Attach,
+    /// `TUNSETPERSIST`: clearing persistence.
+    ClearPersist,
+    /// `if_nameindex`: listing the interfaces.
+    List,
     /// A socket for the interface ioctls.
     Socket,
     /// `SIOCGIFINDEX`: the interface's index.
@@ -68,6 +85,10 @@ impl std::fmt::Display for TapStep {
         f.write_str(match self {
             TapStep::OpenTun => "opening /dev/net/tun",
             TapStep::Create => "making the tap (TUNSETIFF)",
+            TapStep::SetOwner => "making it its maker's (TUNSETOWNER)",
+            TapStep::Attach => "attaching to it (TUNSETIFF)",
+            TapStep::ClearPersist => "clearing persistence (TUNSETPERSIST 0)",
+            TapStep::List => "listing the interfaces (if_nameindex)",
             TapStep::Socket => "a socket for interface ioctls",
             TapStep::Index => "its index (SIOCGIFINDEX)",
             TapStep::Driver => "its driver (ETHTOOL_GDRVINFO)",
@@ -257,23 +278,18 @@ pub struct Tap {
     pub index: u32,
 }
 
-/// Makes the tap `name` (`IFF_TAP | IFF_NO_PI`, with `IFF_VNET_HDR` when
-/// `vnet_hdr`), not persistent, in the caller's network namespace.
-/// `IFF_TUN_EXCL` makes an interface of that name that exists already
-/// (a tap someone left persistent, another domain's) an error (EBUSY),
-/// never one attached to. Needs CAP_NET_ADMIN in E.
-pub fn create_tap(name: &str, vnet_hdr: bool) -> Result<Tap, TapError> {
-    let mut r = ifreq(name)?;
+/// `/dev/net/tun`, opened close-on-exec.
+fn open_tun(name: &str) -> Result<OwnedFd, TapError> {
     // SAFETY: a NUL-terminated path, flags only; returns a new fd or -1.
     let raw = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if raw < 0 {
         return Err(step(name, TapStep::OpenTun)(io::Error::last_os_error()));
     }
-    let fd = own(raw);
-    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_TUN_EXCL;
-    if vnet_hdr {
-        flags |= libc::IFF_VNET_HDR;
-    }
+    Ok(own(raw))
+}
+
+/// `TUNSETIFF` on `fd` with `flags` and the tap `r` names.
+fn set_iff(fd: &OwnedFd, mut r: libc::ifreq, flags: i32) -> io::Result<()> {
     // The flags word is a short whose top bit is IFF_TUN_EXCL: the bits,
     // not the value, are what the kernel reads.
     r.ifr_ifru.ifru_flags = u16::try_from(flags).unwrap_or(0).cast_signed();
@@ -281,14 +297,107 @@ pub fn create_tap(name: &str, vnet_hdr: bool) -> Result<Tap, TapError> {
     // ifreq holding the name and flags, exclusively borrowed for the call.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, std::ptr::from_mut(&mut r)) };
     if rc < 0 {
-        return Err(step(name, TapStep::Create)(io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// `ioctl(fd, req, value)` for the tun requests that take an integer
+/// by value (`TUNSETPERSIST`, `TUNSETOWNER`).
+fn tun_int_ioctl(fd: BorrowedFd<'_>, req: libc::Ioctl, value: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: TUNSETPERSIST and TUNSETOWNER read their argument as an
+    // integer, never as a pointer; `fd` is a live fd.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req, value) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets or clears the persistence of the tap attached on `fd`
+/// (`TUNSETPERSIST`): a persistent tap outlives its last fd.
+pub fn set_persist(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    tun_int_ioctl(fd, libc::TUNSETPERSIST, libc::c_ulong::from(on))
+}
+
+/// Makes the tap `name` (`IFF_TAP | IFF_NO_PI`, with `IFF_VNET_HDR` when
+/// `vnet_hdr`), not persistent, in the caller's network namespace, and
+/// owned by the caller's euid (`TUNSETOWNER`): only that uid, or
+/// CAP_NET_ADMIN, may attach to it, even if it were made persistent.
+/// `IFF_TUN_EXCL` makes an interface of that name that exists already
+/// (a tap someone left persistent, another domain's) an error (EBUSY),
+/// never one attached to. Needs CAP_NET_ADMIN in E.
+pub fn create_tap(name: &str, vnet_hdr: bool) -> Result<Tap, TapError> {
+    let r = ifreq(name)?;
+    let fd = open_tun(name)?;
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_TUN_EXCL;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    set_iff(&fd, r, flags).map_err(step(name, TapStep::Create))?;
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    tun_int_ioctl(fd.as_fd(), libc::TUNSETOWNER, libc::c_ulong::from(euid))
+        .map_err(step(name, TapStep::SetOwner))?;
     let index = index_of(name)?;
     Ok(Tap {
         fd,
         name: name.into(),
         index,
     })
+}
+
+/// Removes the tap `name`, left persistent by whoever held it: attaches
+/// to it (`TUNSETIFF` without `IFF_TUN_EXCL`), clears its persistence
+/// and closes the fd, the last one on it, so the kernel removes it.
+/// `Ok(false)`: there is no interface `name`. An interface that is no
+/// tap is an error (EINVAL from the attach), never touched, as is a tap
+/// someone still holds (EBUSY). Needs CAP_NET_ADMIN in E unless the tap
+/// is the caller's ([`create_tap`] makes it so).
+pub fn release_tap(name: &str) -> Result<bool, TapError> {
+    let r = ifreq(name)?;
+    // TUNSETIFF makes a tap of a name nothing has: ask first. (One that
+    // went in between is made and goes again with the fd, not persistent.)
+    match index_of(name) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let fd = open_tun(name)?;
+    set_iff(&fd, r, libc::IFF_TAP | libc::IFF_NO_PI).map_err(step(name, TapStep::Attach))?;
+    set_persist(fd.as_fd(), false).map_err(step(name, TapStep::ClearPersist))?;
+    drop(fd);
+    Ok(true)
+}
+
+/// The names of the interfaces of the caller's network namespace
+/// (`if_nameindex`, by netlink; not sysfs).
+pub fn interface_names() -> Result<Vec<String>, TapError> {
+    // SAFETY: if_nameindex takes nothing; it returns a malloc'd array
+    // ended by an entry of index 0 and a null name, or null on failure.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Err(step("*", TapStep::List)(io::Error::last_os_error()));
+    }
+    let mut names = Vec::new();
+    for i in 0.. {
+        // SAFETY: the array if_nameindex returned is live until
+        // if_freenameindex below, and `i` never passes its terminating
+        // entry (index 0, null name), after which the loop stops.
+        let entry = unsafe { &*list.wrapping_add(i) };
+        if entry.if_index == 0 || entry.if_name.is_null() {
+            break;
+        }
+        // SAFETY: a live entry's name is a NUL-terminated string owned by
+        // the array, read (copied) before the array is freed.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.if_name) };
+        names.push(name.to_string_lossy().into_owned());
+    }
+    // SAFETY: `list` came from if_nameindex and is freed once; nothing
+    // of it is read after.
+    unsafe { libc::if_freenameindex(list) };
+    Ok(names)
 }
 
 /// Whether the tap on `fd` was made with `IFF_VNET_HDR` (`TUNGETIFF`).
@@ -379,22 +488,38 @@ mod tests {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    #[test]
-    fn a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd() {
-        let test = "a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd";
-        if !crate::testing::is_root() {
-            assert!(
-                std::env::var_os("XVM_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
-                "{test}: needs root, and XVM_REQUIRE_ROOT_TESTS=1 forbids skipping"
-            );
-            eprintln!("skipped {test}: needs root");
-            return;
+    /// Whether a root test may run; prints its skip line if not (a
+    /// failure under XVM_REQUIRE_ROOT_TESTS=1).
+    fn root(test: &str) -> bool {
+        if crate::testing::is_root() {
+            return true;
         }
-        // A thread of its own in a new network namespace (a namespace is
-        // per thread; the commands it runs inherit it): nothing of the
-        // host's network is seen or touched.
+        assert!(
+            std::env::var_os("XVM_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
+            "{test}: needs root, and XVM_REQUIRE_ROOT_TESTS=1 forbids skipping"
+        );
+        eprintln!("skipped {test}: needs root");
+        false
+    }
+
+    /// Runs `body` on a thread of its own in a new network namespace (a
+    /// namespace is per thread; the commands it runs inherit it): nothing
+    /// of the host's network is seen or touched.
+    fn in_netns(body: impl FnOnce() + Send + 'static) {
         std::thread::spawn(|| {
             crate::sys::ns::unshare_net().expect("unshare net");
+            body();
+        })
+        .join()
+        .expect("the namespace thread");
+    }
+
+    #[test]
+    fn a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd() {
+        if !root("a_tap_joins_its_bridge_comes_up_and_goes_with_its_last_fd") {
+            return;
+        }
+        in_netns(|| {
             ip(&["link", "add", "xvmbr0", "type", "bridge"]);
             assert!(is_bridge("xvmbr0").expect("bridge"));
             let tap = create_tap("xvmtap0", true).expect("tap");
@@ -412,11 +537,95 @@ mod tests {
             assert!(shown.contains(",UP"), "{shown}");
             let e = join_bridge("xvmtap0", &tap.name, tap.index).expect_err("a tap is no bridge");
             assert!(e.to_string().contains("bridge xvmtap0"), "{e}");
+            // Its maker's: nobody else attaches to it, even were it kept
+            // (`ip` names the owner, by name, only when there is one).
+            let detail = ip(&["-d", "-o", "link", "show", "xvmtap0"]);
+            assert!(detail.contains(" user "), "no owner: {detail}");
+            assert!(interface_names().expect("list").contains(&tap.name));
             drop(tap);
             let gone = index_of("xvmtap0").expect_err("gone with its fd");
             assert_eq!(gone.raw_os_error(), Some(libc::ENODEV), "{gone}");
-        })
-        .join()
-        .expect("the namespace thread");
+            assert!(
+                !interface_names()
+                    .expect("list")
+                    .iter()
+                    .any(|n| n == "xvmtap0")
+            );
+        });
+    }
+
+    #[test]
+    fn under_the_device_model_seccomp_rule_a_tap_fd_is_used_but_never_kept_or_given() {
+        if !root("under_the_device_model_seccomp_rule_a_tap_fd_is_used_but_never_kept_or_given") {
+            return;
+        }
+        in_netns(|| {
+            let tap = create_tap("xvmtap1", true).expect("tap");
+            let prog = crate::sys::bpf::assemble(&crate::basic::seccomp::tap_reconfigure())
+                .expect("assembles");
+            // This thread alone, as a device model would be: the filter is
+            // per thread without TSYNC, and goes with the thread.
+            assert_eq!(
+                crate::sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0),
+                0,
+                "no_new_privs"
+            );
+            crate::sys::seccomp::install(&prog, 0, None).expect("filter");
+            // Still root with CAP_NET_ADMIN: the refusals are the filter's.
+            let fd = tap.fd.as_fd();
+            let kept = set_persist(fd, true).expect_err("TUNSETPERSIST under the filter");
+            assert_eq!(kept.raw_os_error(), Some(libc::EPERM), "{kept}");
+            for req in [libc::TUNSETOWNER, libc::TUNSETGROUP, libc::TUNSETLINK] {
+                let e = tun_int_ioctl(fd, req, 12_345).expect_err("refused");
+                assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{req:#x}: {e}");
+            }
+            let other = open_tun("xvmtap2").expect("open tun");
+            let r = ifreq("xvmtap2").expect("name");
+            let e = set_iff(&other, r, libc::IFF_TAP | libc::IFF_NO_PI).expect_err("TUNSETIFF");
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+            // What qemu asks of a passed tap still works.
+            assert!(has_vnet_hdr(fd).expect("TUNGETIFF"));
+            tun_int_ioctl(fd, libc::TUNSETOFFLOAD, 0).expect("TUNSETOFFLOAD");
+            let mut len: libc::c_int = 12;
+            // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer,
+            // which points at `len`, live for the call.
+            let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &raw mut len) };
+            assert_eq!(rc, 0, "TUNSETVNETHDRSZ: {}", io::Error::last_os_error());
+            drop(tap);
+            let gone = index_of("xvmtap1").expect_err("gone with its fd, not kept");
+            assert_eq!(gone.raw_os_error(), Some(libc::ENODEV), "{gone}");
+        });
+    }
+
+    #[test]
+    fn a_tap_left_persistent_is_released_and_nothing_else_is() {
+        if !root("a_tap_left_persistent_is_released_and_nothing_else_is") {
+            return;
+        }
+        in_netns(|| {
+            ip(&["link", "add", "xvmbr1", "type", "bridge"]);
+            let tap = create_tap("xvmtap3", true).expect("tap");
+            set_persist(tap.fd.as_fd(), true).expect("persist");
+            join_bridge("xvmbr1", &tap.name, tap.index).expect("join");
+            set_up(&tap.name).expect("up");
+            // Held: never attached to.
+            let held = release_tap("xvmtap3").expect_err("held");
+            assert_eq!(held.raw_os_error(), Some(libc::EBUSY), "{held}");
+            drop(tap);
+            assert!(index_of("xvmtap3").is_ok(), "kept past its last fd");
+            assert!(release_tap("xvmtap3").expect("release"));
+            let gone = index_of("xvmtap3").expect_err("released");
+            assert_eq!(gone.raw_os_error(), Some(libc::ENODEV), "{gone}");
+            assert!(!release_tap("xvmtap3").expect("none"), "nothing to release");
+            assert_eq!(
+                index_of("xvmtap3").map_err(|e| e.raw_os_error()),
+                Err(Some(libc::ENODEV)),
+                "none made"
+            );
+            // A bridge is no tap: refused, and still there.
+            let e = release_tap("xvmbr1").expect_err("a bridge");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+            assert!(is_bridge("xvmbr1").expect("still a bridge"));
+        });
     }
 }
