@@ -16,14 +16,12 @@ use std::path::Path;
 use std::process::Command;
 
 use privlib::testing::in_private_tmpfs;
-use support::{Domain, prepare_in, with_device_model};
+use support::{Domain, prepare_in, test_guest_banner, with_device_model};
 use xend::config;
 use xend::dm::prepare::{Host, Request, prepare};
 use xend::domain::Settings;
-use xend::testguest::BANNER;
 use xenstored::wire::MsgType;
 use xvm_tests::procfs::{check_unprivileged_qemu, dev_nodes};
-use xvm_tests::stack::read_banner;
 use xvm_tests::{Error, check, require_kvm, require_program, require_root};
 
 const BASE: u32 = 49_500;
@@ -110,10 +108,7 @@ fn boots(test: &str, use_kvm: bool) {
         };
         let prepared = prepare_in(dir, BASE, kvm, d)?;
         let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
-            read_banner(&dir.join("serial"), BANNER).map_err(|err| {
-                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
-                Error::Check(format!("{err}; qemu log: {log}"))
-            })?;
+            test_guest_banner(dir)?;
             check_unprivileged_qemu(pid, BASE + domid)?;
             let has_kvm = dev_nodes(pid)?.iter().any(|n| n == "kvm");
             check(

@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 
 use privlib::testing::in_private_tmpfs;
 use serde_json::{Value, json};
-use support::{Domain, prepare_in, with_device_model};
+use support::{Domain, prepare_in, test_guest_banner, with_device_model};
 use xend::config::{Format, Mac, NicModel, UsbDevice, Vif};
-use xend::testguest::BANNER;
 use xvm_tests::procfs::check_unprivileged_qemu;
 use xvm_tests::skip::require_file;
-use xvm_tests::stack::read_banner;
 use xvm_tests::{Error, check, require_program, require_root};
 
 /// The device models' uids (base + domid), this binary's own range.
@@ -217,10 +215,7 @@ fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
         };
         let prepared = prepare_in(dir, BASE, None, d)?;
         let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
-            read_banner(&dir.join("serial"), BANNER).map_err(|err| {
-                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
-                Error::Check(format!("{err}; qemu log: {log}"))
-            })?;
+            test_guest_banner(dir)?;
             check_unprivileged_qemu(pid, BASE + domid)?;
             let s = UnixStream::connect(dir.join("qmp")).map_err(Error::io("connect", "qmp"))?;
             let mut r = BufReader::new(s);

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Host, PrepareError, Request, prepare};
+use super::{Host, PrepareError, Prepared, Request, prepare};
 use crate::config::{self, DomainConfig};
 use crate::disk::{DiskError, OpenDisk};
 use crate::dm::prepare::OpenImage;
@@ -68,6 +68,17 @@ impl Fake {
         }
     }
 
+    /// `c` prepared with these settings on this host, for the domain's
+    /// own ids; it must be.
+    pub(super) fn prepared(&self, c: &DomainConfig) -> Prepared {
+        prepare(
+            &self.settings(),
+            request(c, BASE + DOMID, BASE + DOMID),
+            &self.host(),
+        )
+        .expect("prepared")
+    }
+
     pub(super) fn config(&self, disk: &Path) -> DomainConfig {
         let text = format!(
             "name = \"g\"\ntype = \"hvm\"\nmemory = 32\ndisk = [ '{},raw,hda,rw' ]\n",
@@ -102,12 +113,7 @@ pub(super) fn refused(s: &Settings, host: &Host, c: &DomainConfig) -> PrepareErr
 fn a_good_launch_is_prepared_and_nothing_is_made() {
     let f = Fake::new("good");
     let c = f.config(&f.image());
-    let p = prepare(
-        &f.settings(),
-        request(&c, BASE + DOMID, BASE + DOMID),
-        &f.host(),
-    )
-    .expect("prepared");
+    let p = f.prepared(&c);
     assert_eq!(p.disks.len(), 1);
     assert_eq!(p.qemu, f.root.join("bin/qemu"));
     assert_eq!(p.dir, f.root.join("run/domains/3"));
@@ -329,12 +335,7 @@ fn the_disks_are_a_blockdev_graph_of_fdsets_on_ide_slots() {
         ),
     )
     .expect("config");
-    let p = prepare(
-        &f.settings(),
-        request(&c, BASE + DOMID, BASE + DOMID),
-        &f.host(),
-    )
-    .expect("prepared");
+    let p = f.prepared(&c);
     let a = crate::dm::blockdev::args(&p);
     let joined = a.join(" ");
     // hdb: ro and rw fds in set 1; hdc: its one read-only fd in set 2.
@@ -409,12 +410,7 @@ fn a_qcow2_chain_is_one_node_pair_per_file_bottom_first_each_on_its_own_fdset() 
         ),
     )
     .expect("config");
-    let p = prepare(
-        &f.settings(),
-        request(&c, BASE + DOMID, BASE + DOMID),
-        &f.host(),
-    )
-    .expect("prepared");
+    let p = f.prepared(&c);
     let a = crate::dm::blockdev::args(&p);
     let joined = a.join(" ");
     // The top: ro and rw in set 1; the backing file: read-only in set 2.

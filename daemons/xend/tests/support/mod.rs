@@ -1,6 +1,9 @@
 //! What xend's device-model tests share: a real qemu started as xend
 //! starts one, `dm::prepare` then `dm::spawn`, with the test's own
-//! sockets and log in the test's directory.
+//! sockets and log in the test's directory. (Each test binary uses a
+//! part.)
+
+#![allow(dead_code)]
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
@@ -10,6 +13,9 @@ use xend::config::DomainConfig;
 use xend::dm::prepare::{Host, PrepareError, Prepared, Request, prepare};
 use xend::dm::{self, DmError, DmFds};
 use xend::domain::Settings;
+use xend::testguest::BANNER;
+use xvm_tests::Error;
+use xvm_tests::stack::read_banner;
 
 /// Why a test's device model did not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,4 +107,14 @@ pub(crate) fn with_device_model<T>(
     let _ = child.kill(libc::SIGKILL);
     let _ = child.wait();
     Ok(result)
+}
+
+/// The test guest's banner on the serial socket in `dir`; else the error
+/// with qemu's log.
+pub(crate) fn test_guest_banner(dir: &Path) -> Result<(), Error> {
+    read_banner(&dir.join("serial"), BANNER).map_err(|err| {
+        let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+        Error::Check(format!("{err}; qemu log: {log}"))
+    })?;
+    Ok(())
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use crate::config::{self, DomainConfig};
 use crate::disk::{DiskError, ImageKind};
-use crate::dm::prepare::tests::{BASE, DOMID, Fake, refused, request};
-use crate::dm::prepare::{OpenImage, PrepareError, prepare};
+use crate::dm::prepare::tests::{Fake, refused};
+use crate::dm::prepare::{OpenImage, PrepareError};
 
 /// The config of a direct kernel boot of `kernel` and `ramdisk` (no disk).
 fn direct_boot(kernel: &Path, ramdisk: &Path) -> DomainConfig {
@@ -29,12 +29,7 @@ fn a_kernel_and_ramdisk_beneath_an_image_directory_are_opened_read_only() {
     std::fs::write(&kernel, b"kernel").expect("kernel");
     std::fs::write(&ramdisk, b"ramdisk").expect("ramdisk");
     let c = direct_boot(&kernel, &ramdisk);
-    let p = prepare(
-        &f.settings(),
-        request(&c, BASE + DOMID, BASE + DOMID),
-        &f.host(),
-    )
-    .expect("prepared");
+    let p = f.prepared(&c);
     let boot: Vec<(ImageKind, String)> = p
         .disks
         .iter()
@@ -188,12 +183,7 @@ fn a_kernel_the_device_model_may_not_read_is_given_as_a_nameless_read_only_copy(
     );
     std::fs::create_dir(f.root.join("managed")).expect("managed");
     let c = direct_boot(&kernel, &f.image());
-    let p = prepare(
-        &f.settings(),
-        request(&c, BASE + DOMID, BASE + DOMID),
-        &f.host(),
-    )
-    .expect("prepared");
+    let p = f.prepared(&c);
     let copy = p
         .disks
         .iter()
