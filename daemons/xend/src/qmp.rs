@@ -45,6 +45,21 @@ pub enum QmpError {
         #[source]
         source: std::io::Error,
     },
+    /// The socket is served by another process than the domain's
+    /// device model: the domain of that id ended and another took its
+    /// id while the request waited. Nothing was sent.
+    #[error(
+        "QMP {}: served by pid {got}, not by the device model (pid {want}) recorded when the request was checked: the domain changed while the request waited; nothing was sent",
+        path.display()
+    )]
+    Changed {
+        /// The socket.
+        path: PathBuf,
+        /// The device model's pid, as recorded.
+        want: i32,
+        /// The pid serving the socket.
+        got: i32,
+    },
     /// The socket could not be set up or written.
     #[error("QMP {step}: {source}")]
     Io {
@@ -108,6 +123,13 @@ pub struct Qmp {
     events: std::collections::VecDeque<Value>,
 }
 
+fn connect(path: &Path) -> Result<UnixStream, QmpError> {
+    UnixStream::connect(path).map_err(|source| QmpError::Connect {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> QmpError {
     move |source| QmpError::Io { step, source }
 }
@@ -115,10 +137,27 @@ fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> QmpError {
 impl Qmp {
     /// Connects and negotiates capabilities.
     pub fn connect(path: &Path) -> Result<Qmp, QmpError> {
-        let s = UnixStream::connect(path).map_err(|source| QmpError::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        Qmp::session(connect(path)?)
+    }
+
+    /// [`Qmp::connect`] to the socket of the device model `pid`: one
+    /// served by another process (its `SO_PEERCRED` pid: the last to
+    /// `listen` on it, which qemu does on the fd it is given) is
+    /// [`QmpError::Changed`], before anything is sent or read.
+    pub fn connect_to(path: &Path, pid: i32) -> Result<Qmp, QmpError> {
+        let s = connect(path)?;
+        let got = privlib::getpeerucred(&s).map_err(io("peer"))?.pid;
+        if got != pid {
+            return Err(QmpError::Changed {
+                path: path.to_path_buf(),
+                want: pid,
+                got,
+            });
+        }
+        Qmp::session(s)
+    }
+
+    fn session(s: UnixStream) -> Result<Qmp, QmpError> {
         let writer = s.try_clone().map_err(io("socket"))?;
         writer
             .set_write_timeout(Some(DEADLINE))
@@ -351,6 +390,49 @@ mod tests {
         // stays silent ends at its bound: the hot-plug tests).
         let e = q.wait_event("E", short, first).expect_err("dropped");
         assert!(matches!(e, QmpError::Closed), "{e}");
+    }
+
+    #[test]
+    fn a_socket_served_by_another_pid_than_the_device_models_is_refused_before_a_word() {
+        // The fake listens in this process: its peer pid is ours.
+        let me = i32::try_from(std::process::id()).expect("pid");
+        let other = me.wrapping_add(1);
+        let dir = Scratch::new("qmp-peer");
+        let p = dir.join("qmp");
+        let l = UnixListener::bind(&p).expect("bind");
+        let fake = std::thread::spawn(move || {
+            let mut heard = Vec::new();
+            for _ in 0..2 {
+                let Ok((mut s, _)) = l.accept() else { break };
+                let _ = s.write_all(b"{\"QMP\":{}}\n{\"return\":{}}\n");
+                let mut got = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut s, &mut got);
+                heard.push(got);
+            }
+            heard
+        });
+        let e = Qmp::connect_to(&p, other).expect_err("another pid");
+        assert!(
+            matches!(e, QmpError::Changed { want, got, .. } if want == other && got == me),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains(&format!(
+                "served by pid {me}, not by the device model (pid {other})"
+            )) && e
+                .to_string()
+                .contains("the domain changed while the request waited"),
+            "{e}"
+        );
+        drop(Qmp::connect_to(&p, me).expect("the device model's own"));
+        let heard = fake.join().expect("fake");
+        assert_eq!(heard.len(), 2);
+        assert!(heard[0].is_empty(), "sent to another pid: {:?}", heard[0]);
+        assert!(
+            String::from_utf8_lossy(&heard[1]).contains("qmp_capabilities"),
+            "{:?}",
+            heard[1]
+        );
     }
 
     #[test]

@@ -367,13 +367,14 @@ impl Xend {
     /// checked and marked pending under the lock, opened and plugged
     /// into qemu without it, recorded under it.
     pub fn block_attach(&self, p: &BlockAttachParams) -> Result<DeviceAck, HotplugError> {
-        let (job, s) = {
+        let (job, s, qemu) = {
             let mut m = self.lock();
             let domid = m.find(&p.domain)?;
             let disk = hotplug::disk_of(domid, &p.target, &p.vdev, &p.mode)?;
-            (m.begin_block_attach(&p.domain, disk)?, m.s.clone())
+            let qemu = m.device_model_of(&p.domain)?;
+            (m.begin_block_attach(&p.domain, disk)?, m.s.clone(), qemu)
         };
-        let done = hotplug::plug_disk(&s, &job);
+        let done = hotplug::plug_disk(&s, &job, qemu);
         let domid = job.at.domid;
         let h = self.lock().end_block_attach(job, done)?;
         Ok(DeviceAck {
@@ -385,8 +386,11 @@ impl Xend {
     /// Detaches a hot-plugged disk (the guest is given
     /// [`hotplug::RELEASE_WAIT`] to let it go).
     pub fn block_detach(&self, which: &str, vdev: &str) -> Result<DeviceAck, HotplugError> {
-        let (at, h) = self.lock().begin_block_detach(which, vdev)?;
-        let done = hotplug::unplug_disk(&at, &h);
+        let mut m = self.lock();
+        let qemu = m.device_model_of(which)?;
+        let (at, h) = m.begin_block_detach(which, vdev)?;
+        drop(m);
+        let done = hotplug::unplug_disk(&at, &h, qemu);
         self.lock().end_block_detach(&at, &h, done)?;
         Ok(DeviceAck {
             domid: at.domid,
@@ -396,13 +400,14 @@ impl Xend {
 
     /// Attaches a network card to a running domain.
     pub fn network_attach(&self, which: &str, spec: &str) -> Result<DeviceAck, HotplugError> {
-        let (job, s) = {
+        let (job, s, qemu) = {
             let mut m = self.lock();
             let domid = m.find(which)?;
             let vif = hotplug::vif_of(domid, spec)?;
-            (m.begin_nic_attach(which, vif)?, m.s.clone())
+            let qemu = m.device_model_of(which)?;
+            (m.begin_nic_attach(which, vif)?, m.s.clone(), qemu)
         };
-        let done = hotplug::plug_nic(&s, &job);
+        let done = hotplug::plug_nic(&s, &job, qemu);
         let domid = job.at.domid;
         let h = self.lock().end_nic_attach(job, done)?;
         Ok(DeviceAck {
@@ -413,13 +418,13 @@ impl Xend {
 
     /// Detaches a hot-plugged network card.
     pub fn network_detach(&self, which: &str, devid: &str) -> Result<DeviceAck, HotplugError> {
-        let (at, h) = {
+        let (qemu, (at, h)) = {
             let mut m = self.lock();
             let domid = m.find(which)?;
             let devid = hotplug::devid_of(domid, devid)?;
-            m.begin_nic_detach(which, devid)?
+            (m.device_model_of(which)?, m.begin_nic_detach(which, devid)?)
         };
-        let done = hotplug::unplug_nic(&at, &h);
+        let done = hotplug::unplug_nic(&at, &h, qemu);
         self.lock().end_nic_detach(&at, &h, done)?;
         Ok(DeviceAck {
             domid: at.domid,

@@ -572,3 +572,6 @@ fn a_state_file_without_attached_devices_reads_as_nothing_attached() {
     .expect("old state");
     assert_eq!(read_state(&p).expect("read").attached, Attached::default());
 }
+
+#[path = "hotplug_changed_tests.rs"]
+mod changed;

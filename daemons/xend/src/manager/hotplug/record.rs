@@ -40,6 +40,20 @@ impl Manager {
         Ok((at, hot, &self.domains[&id]))
     }
 
+    /// The pid of the device model of the running domain `which`: taken
+    /// under the lock with the request's checks, and compared with the
+    /// QMP socket's once connected without it ([`crate::qmp::Qmp::connect_to`]),
+    /// so that a domain ended and replaced under the same id meanwhile is
+    /// not the one given the device.
+    pub fn device_model_of(&self, which: &str) -> Result<i32, HotplugError> {
+        let domid = self.find(which)?;
+        let d = &self.domains[&domid];
+        match &d.child {
+            Some(c) if d.state != DState::Crashed => Ok(c.pid()),
+            _ => Err(HotplugError::NotRunning { domid }),
+        }
+    }
+
     /// Checks that `disk` may be attached to `which` and marks it
     /// pending: the vdev is nobody's (config disks, attached ones, those
     /// being attached), fewer than [`MAX_HOT_DISKS`] are attached.

@@ -16,9 +16,10 @@ use crate::domain::Settings;
 use crate::qmp::{Qmp, QmpError};
 use crate::saved::{FDSETS_PER_DISK, HotDisk, HotNic};
 
-/// Opens the disk of `job` as at start and plugs it into qemu; the files
-/// of its chain.
-pub fn plug_disk(s: &Settings, job: &DiskJob) -> Result<u32, HotplugError> {
+/// Opens the disk of `job` as at start and plugs it into qemu, the device
+/// model `qemu` (its pid as recorded under the lock, [`connect`]); the
+/// files of its chain.
+pub fn plug_disk(s: &Settings, job: &DiskJob, qemu: i32) -> Result<u32, HotplugError> {
     let domid = job.at.domid;
     let open =
         crate::disk::open_for_hotplug(s, &job.disk).map_err(|source| HotplugError::Open {
@@ -26,14 +27,15 @@ pub fn plug_disk(s: &Settings, job: &DiskJob) -> Result<u32, HotplugError> {
             vdev: job.disk.vdev.clone(),
             source,
         })?;
-    let mut q = connect(&job.at, &job.hot.device())?;
+    let mut q = connect(&job.at, qemu, &job.hot.device())?;
     attach_disk(&mut q, domid, &job.hot, &open)?;
     Ok(u32::try_from(open.files().len()).unwrap_or(u32::MAX))
 }
 
-/// Unplugs the disk `h` from qemu ([`detach_disk`]).
-pub fn unplug_disk(at: &Target, h: &HotDisk) -> Result<(), HotplugError> {
-    let mut q = connect(at, &h.device())?;
+/// Unplugs the disk `h` from qemu, the device model `qemu`
+/// ([`detach_disk`]).
+pub fn unplug_disk(at: &Target, h: &HotDisk, qemu: i32) -> Result<(), HotplugError> {
+    let mut q = connect(at, qemu, &h.device())?;
     detach_disk(&mut q, at.domid, h, RELEASE_WAIT)
 }
 
@@ -59,10 +61,11 @@ impl NicBackend for crate::net::Backend {
 /// Checks the card of `job` and opens its backend as at start
 /// ([`crate::net::plan_one`]: the networking feature in system mode, the
 /// bridge; [`crate::net::open_backend`]: the tap `vif<domid>.<devid>` on
-/// it, or passt as the device model's uid), and plugs it into qemu. The
+/// it, or passt as the device model's uid), and plugs it into qemu, the
+/// device model `qemu` ([`connect`]). The
 /// backend is dropped after: qemu holds the tap (which goes with
 /// `netdev_del` or qemu's end), passt ends with qemu's end of its socket.
-pub fn plug_nic(s: &Settings, job: &NicJob) -> Result<(), HotplugError> {
+pub fn plug_nic(s: &Settings, job: &NicJob, qemu: i32) -> Result<(), HotplugError> {
     let domid = job.at.domid;
     let devid = job.hot.devid;
     let backend_err = |source| HotplugError::Backend {
@@ -74,18 +77,23 @@ pub fn plug_nic(s: &Settings, job: &NicJob) -> Result<(), HotplugError> {
     let plan = crate::net::plan_one(s, index, &job.vif).map_err(backend_err)?;
     let backend =
         crate::net::open_backend(s, domid, job.uid, job.gid, &plan).map_err(backend_err)?;
-    let mut q = connect(&job.at, &job.hot.device())?;
+    let mut q = connect(&job.at, qemu, &job.hot.device())?;
     attach_nic(&mut q, domid, &job.hot, &backend, plan.mac, job.vif.model)
 }
 
-/// Unplugs the card `h` from qemu ([`detach_nic`]).
-pub fn unplug_nic(at: &Target, h: &HotNic) -> Result<(), HotplugError> {
-    let mut q = connect(at, &h.device())?;
+/// Unplugs the card `h` from qemu, the device model `qemu`
+/// ([`detach_nic`]).
+pub fn unplug_nic(at: &Target, h: &HotNic, qemu: i32) -> Result<(), HotplugError> {
+    let mut q = connect(at, qemu, &h.device())?;
     detach_nic(&mut q, at.domid, h, RELEASE_WAIT)
 }
 
-fn connect(at: &Target, device: &str) -> Result<Qmp, HotplugError> {
-    Qmp::connect(&at.qmp()).map_err(|source| HotplugError::Connect {
+/// The QMP session of `at`, whose socket must be served by `qemu`, the
+/// pid of its device model as recorded under the lock
+/// ([`crate::manager::Manager::device_model_of`]): the path names the
+/// domain by id only, and the id may have gone to another domain since.
+fn connect(at: &Target, qemu: i32, device: &str) -> Result<Qmp, HotplugError> {
+    Qmp::connect_to(&at.qmp(), qemu).map_err(|source| HotplugError::Connect {
         domid: at.domid,
         device: device.to_string(),
         source,
