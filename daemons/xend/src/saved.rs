@@ -40,8 +40,26 @@ pub struct HotDisk {
     pub spec: String,
     /// Its hot-plug number in the domain (one per attach, never reused).
     pub n: u32,
-    /// The files of its chain (one fd set and two nodes each).
+    /// The files of its chain (one fd set and two nodes each): read back,
+    /// 1 to [`FDSETS_PER_DISK`] ([`chain_files`]).
+    #[serde(deserialize_with = "chain_files")]
     pub files: u32,
+}
+
+/// [`HotDisk::files`] as read from a state file: a count a chain can have
+/// (the top, at most [`FDSETS_PER_DISK`] in all), or the file is refused
+/// as not one of xend's ([`StateError::Foreign`]). Detaching walks that
+/// many fd sets and nodes: a larger count would reach the fd sets of the
+/// next disk, and loop as long as the file says.
+fn chain_files<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let files = <u32 as serde::Deserialize>::deserialize(d)?;
+    if (1..=FDSETS_PER_DISK).contains(&files) {
+        Ok(files)
+    } else {
+        Err(serde::de::Error::custom(format_args!(
+            "a hot-plugged disk of {files} files (a chain has 1 to {FDSETS_PER_DISK})"
+        )))
+    }
 }
 
 /// The fd sets of hot-plugged disks start here (those of the disks a
@@ -247,4 +265,44 @@ pub fn read_state(path: &Path) -> Result<SavedState, StateError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with_files(files: &str) -> Vec<u8> {
+        format!(
+            r#"{{"domid":3,"uuid":"u","source":"s","config":"c","pid":1,"uid":2,"start_time":4,"started":5,"attached":{{"disks":[{{"vdev":"xvdb","spec":"x","n":0,"files":{files}}}],"next":1}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_hot_disk_of_more_files_than_its_fd_sets_is_a_foreign_state_file() {
+        let dir = crate::scratch::Scratch::new("saved-files");
+        let path = dir.join("state.json");
+        for files in [
+            "0".to_string(),
+            (FDSETS_PER_DISK + 1).to_string(),
+            u32::MAX.to_string(),
+        ] {
+            std::fs::write(&path, state_with_files(&files)).expect("write");
+            let e = read_state(&path).expect_err(&files);
+            assert!(matches!(e, StateError::Foreign { .. }), "{files}: {e:?}");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("{}: not a state file of xend's", path.display()))
+                    && msg.contains(&format!(
+                        "a hot-plugged disk of {files} files (a chain has 1 to 16)"
+                    )),
+                "{msg}"
+            );
+        }
+        for files in ["1".to_string(), FDSETS_PER_DISK.to_string()] {
+            std::fs::write(&path, state_with_files(&files)).expect("write");
+            let st = read_state(&path).expect(&files);
+            assert_eq!(st.attached.disks[0].files.to_string(), files);
+        }
+    }
 }
