@@ -154,8 +154,9 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
         std::fs::copy(&guest.initrd, &initrd).map_err(e)?;
         std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o600)).map_err(e)?;
         std::fs::set_permissions(&initrd, std::fs::Permissions::from_mode(0o644)).map_err(e)?;
-        // xend's run directory, where the kernel's copy is made.
-        std::fs::create_dir(dir.join("run")).map_err(e)?;
+        // xend's managed-domains directory (on disk), where the
+        // kernel's copy is made.
+        std::fs::create_dir(dir.join("managed")).map_err(e)?;
         let stat = |p: &Path| {
             std::fs::metadata(p).map(|m| (m.uid(), m.gid(), m.mode(), m.mtime(), m.mtime_nsec()))
         };
@@ -245,12 +246,12 @@ fn the_linux_guest_boots_from_its_kernel_and_ramdisk_and_answers_on_serial() {
                 after == before,
                 format!("owner, mode and mtime unchanged: {before:?} then {after:?}"),
             )?;
-            let left = std::fs::read_dir(dir.join("run"))
-                .map_err(Error::io("read", dir.join("run")))?
+            let left = std::fs::read_dir(dir.join("managed"))
+                .map_err(Error::io("read", dir.join("managed")))?
                 .count();
             check(
                 left == 0,
-                format!("the kernel's copy has no name: {left} entries in run"),
+                format!("the kernel's copy has no name: {left} entries in managed"),
             )
         })?;
         Ok(result.map_err(|err| {
