@@ -345,6 +345,10 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         .map(|n| crate::net::open_for(p.dm_range, domid, p.uid, p.gid, n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| gone(e.into()))?;
+    let taps = p
+        .nics
+        .iter()
+        .any(|n| matches!(n.kind, crate::net::BackendKind::Tap { .. }));
     let (nics, helpers): (Vec<OwnedFd>, Vec<_>) = backends
         .into_iter()
         .map(crate::net::Backend::into_parts)
@@ -391,20 +395,20 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
     // 7. Recorded before anything else, so a new xend finds this qemu
     //    whatever happens to this one from here on.
     if let Err(source) = save_state(&d, p.uid, &p.source, &p.text) {
-        abandon(&mut d, p.dm_range);
+        abandon(&mut d, p.dm_range, taps);
         return Err(RunError::State { domid, source });
     }
     // 8. The store. A failure after the transaction committed (at
     //    set_perms or introduce) leaves nodes written: they are removed
     //    as for any ended domain.
     if let Err(source) = entries::register(&p.xenstore, &d) {
-        abandon(&mut d, p.dm_range);
+        abandon(&mut d, p.dm_range, taps);
         entries::unregister(&p.xenstore, &d);
         return Err(RunError::Store { domid, source });
     }
     // 9. Where its VNC listens (the port the kernel chose for port 0).
     if let Some(source) = publish_vnc(&p.xenstore, &d).err() {
-        abandon(&mut d, p.dm_range);
+        abandon(&mut d, p.dm_range, taps);
         entries::unregister(&p.xenstore, &d);
         return Err(RunError::Vnc { domid, source });
     }
@@ -422,9 +426,19 @@ pub(crate) fn publish_vnc(xenstore: &Path, d: &Domain) -> Result<(), VncError> {
 
 /// A started domain that cannot be kept: its qemu killed, its directory
 /// removed.
-fn abandon(d: &mut Domain, dm_range: bool) {
+fn abandon(d: &mut Domain, dm_range: bool, taps: bool) {
     kill(d, dm_range);
+    release_taps(taps, d);
     let _ = std::fs::remove_dir_all(&d.dir);
+}
+
+/// Once `d`'s qemu ended: its taps that outlived it (`system`: a
+/// system-mode domain, whose cards are taps), released (see
+/// [`crate::net::release_left_taps`]). While it still runs, they are its.
+fn release_taps(system: bool, d: &Domain) {
+    if d.child.is_none() {
+        crate::net::release_left_taps(system, d.domid);
+    }
 }
 
 /// Removes a domain's xenstore entries (see [`entries::unregister`]).
@@ -433,11 +447,12 @@ pub(crate) fn unregister(s: &Settings, d: &Domain) {
 }
 
 /// Ends a domain taken out by [`crate::manager::Manager::take`]: its
-/// qemu killed (this may wait seconds), its store entries and run
-/// directory gone. Needs no lock; returns the domid for
+/// qemu killed (this may wait seconds), the taps it kept past its end
+/// released, its store entries and run directory gone. Needs no lock; returns the domid for
 /// [`crate::manager::Manager::release`].
 pub fn end(s: &Settings, mut d: Domain) -> u32 {
     kill(&mut d, s.dm_range);
+    release_taps(s.system, &d);
     entries::unregister(&s.xenstore, &d);
     let _ = std::fs::remove_dir_all(&d.dir);
     tracing::info!(domid = d.domid, "domain destroyed");

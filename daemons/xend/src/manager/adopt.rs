@@ -109,6 +109,7 @@ impl Manager {
         {
             kill_uid(uid, domid);
         }
+        crate::net::release_left_taps(self.s.system, domid);
         if let Ok(st) = read_state(path)
             && let Ok(cfg) = config::parse(Path::new(&st.source), &st.config)
             && crate::uuid::is_valid(&st.uuid)

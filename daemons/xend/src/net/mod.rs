@@ -7,9 +7,13 @@
 //! - System mode: a tap `vifD.N` on the card's bridge (`xenbr0` unless
 //!   the config names another), made by xend with `sys_net_config` raised
 //!   around the tap's three ioctls only ([`crate::privs::Raised`]). It is
-//!   not persistent: the kernel removes it when the last fd on it closes,
-//!   which is qemu's end (xend closes its own copy once qemu runs), so a
-//!   domain that ends while xend is down leaves no tap behind.
+//!   not persistent and xend's own: the kernel removes it when the last
+//!   fd on it closes, which is qemu's end (xend closes its own copy once
+//!   qemu runs), so a domain that ends while xend is down leaves no tap
+//!   behind. qemu cannot keep it or give it away (its seccomp filter
+//!   refuses those tap requests), and one kept all the same is removed
+//!   when the domain ends or its leftovers are cleaned up
+//!   ([`release_left_taps`]).
 //! - Session mode: `passt`, started as the domain's device-model uid
 //!   (the user, in a user's session) with nothing to gain (no privilege,
 //!   no_new_privs; passt adds its own sandbox), one end of a socket pair
@@ -19,9 +23,11 @@
 //!   loopback through passt's gateway address.
 
 mod backend;
+mod release;
 
 pub(crate) use backend::open_for;
 pub use backend::{Backend, PASST, netdev_arg, open_backend};
+pub use release::{is_tap_of, release_left_taps};
 
 use std::io::Read as _;
 

@@ -158,3 +158,22 @@ fn backends_on_qemus_command_line_and_in_netdev_add() {
         })
     );
 }
+
+#[test]
+fn only_vif_domid_dot_digits_names_a_domains_tap() {
+    for yes in ["vif9.0", "vif9.7", "vif9.10"] {
+        assert!(is_tap_of(yes, 9), "{yes}");
+    }
+    for no in [
+        "vif9.", "vif9", "vif90.0", "vif19.0", "vif9.0x", "vif9.-1", "vif9.+1", "vif9.0.1",
+        "xvif9.0", "vif9. 0", "eth0",
+    ] {
+        assert!(!is_tap_of(no, 9), "{no}");
+    }
+}
+
+#[test]
+fn session_mode_releases_nothing_and_lists_nothing() {
+    // Session mode makes no taps: the host's vifN.M are not its own.
+    assert_eq!(release_left_taps(false, 1), 0);
+}
