@@ -123,6 +123,14 @@ pub fn check_on_bridge(name: &str, bridge: &str) -> Result<(), Error> {
     )
 }
 
+/// Makes a persistent tap `name` owned by nobody (as a device model
+/// that ran `TUNSETPERSIST` on its fd leaves one), up on `bridge`.
+pub fn persistent_tap_on(name: &str, bridge: &str) -> Result<(), Error> {
+    ip(&["tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr"])?;
+    ip(&["link", "set", name, "master", bridge, "up"])?;
+    check_on_bridge(name, bridge)
+}
+
 /// Waits (at most `limit`) until there is no interface `name`.
 pub fn wait_gone(name: &str, limit: Duration) -> Result<(), Error> {
     crate::wait_until(limit, &format!("interface {name} to go"), || {

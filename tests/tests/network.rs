@@ -8,7 +8,11 @@
 //!   ended while xend was down, and with an adopted domain destroyed by a
 //!   new xend after the old one was killed with -9;
 //! - session mode: a user's guest reaches a TCP server on the host's
-//!   loopback through passt, which xend started as that user.
+//!   loopback through passt, which xend started as that user;
+//! - a tap a device model kept past its end (persistent, on the bridge,
+//!   anyone's to attach to) is removed when its domain is destroyed and
+//!   when a new xend cleans up after a domain that ended while xend was
+//!   down (the boot-sector guest; the taps are the test's own).
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -20,8 +24,8 @@ use xvm_tests::console::kvm_boots_linux;
 use xvm_tests::guest::{LINUX_CMDLINE, LinuxGuest, require_linux_guest};
 use xvm_tests::net::{
     BRIDGE, GUEST_IP, HOST_IP, SerialShell, UPLINK_GW, bridge_with_host_address, check_on_bridge,
-    cmdline_on_bridge, fd_links, in_netns, inet_sockets, link, linux_with_vif, ping,
-    rerun_in_netns, taps_held, uplink_for_passt, wait_gone,
+    cmdline_on_bridge, fd_links, in_netns, inet_sockets, link, linux_with_vif, persistent_tap_on,
+    ping, rerun_in_netns, taps_held, uplink_for_passt, wait_gone,
 };
 use xvm_tests::procfs::{caps, check_unprivileged_qemu, process_of, processes_of, status_field};
 use xvm_tests::stack::GUEST;
@@ -30,6 +34,8 @@ use xvm_tests::{
 };
 
 const IDS: Accounts = Accounts::from_base(42_000);
+/// The kept-tap test's (a stack of its own: it kills xend).
+const KEPT_IDS: Accounts = Accounts::from_base(41_000);
 /// The session-mode user (no account: session mode needs none).
 const SESSION_UID: u32 = 42_777;
 const BOOT: Duration = Duration::from_secs(180);
@@ -66,6 +72,22 @@ fn in_own_netns(test: &str, body: impl FnOnce(&LinuxGuest) -> Result<(), Error>)
         return;
     }
     if let Err(e) = rerun_in_netns(test) {
+        panic!("{e}");
+    }
+}
+
+/// Runs `body` as the test `test` in a network namespace of its own,
+/// with no Linux guest.
+fn in_own_netns_no_linux(test: &str, body: impl FnOnce() -> Result<(), Error>) {
+    if in_netns(test) {
+        if let Err(e) = body() {
+            panic!("{e}");
+        }
+        return;
+    }
+    if runnable(test)
+        && let Err(e) = rerun_in_netns(test)
+    {
         panic!("{e}");
     }
 }
@@ -439,6 +461,73 @@ fn a_session_guest_reaches_a_server_on_the_hosts_loopback_through_passt() {
         drop(user);
         // Kept when a check failed: its logs say why.
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    });
+}
+
+/// Waits for xend's warning naming the tap `t` it removed.
+fn warned(s: &Stack, t: &str) -> Result<(), Error> {
+    let r = wait_until(GONE, &format!("xend's warning naming {t}"), || {
+        Ok(s.xend_log().lines().any(|l| {
+            l.contains("kept its tap past its end") && l.trim_end().ends_with(&format!(" tap={t}"))
+        }))
+    });
+    r.map_err(|e| Error::Check(format!("{e}\n{}", s.xend_log())))
+}
+
+#[test]
+fn a_tap_a_device_model_kept_goes_with_its_domain_and_with_a_new_xends_clean_up() {
+    let test = "a_tap_a_device_model_kept_goes_with_its_domain_and_with_a_new_xends_clean_up";
+    in_own_netns_no_linux(test, || {
+        bridge_with_host_address()?;
+        let mut s = Stack::start("network-kept", KEPT_IDS, &xend::testguest::image(), &[])?;
+        s.alice_create(&s.test_cfg())?;
+        let d = s.domid("testguest")?;
+        // What a device model that ran TUNSETPERSIST on its fds leaves:
+        // its domain's taps, and beside them another domain's and a name
+        // that is no tap of a domain.
+        let kept = [format!("vif{d}.0"), format!("vif{d}.3")];
+        let others = [format!("vif{d}0.0"), format!("vif{d}.x")];
+        for t in kept.iter().chain(&others) {
+            persistent_tap_on(t, BRIDGE)?;
+        }
+        s.alice(&["destroy", "testguest"])?
+            .ok("xm destroy testguest")?;
+        for t in &kept {
+            wait_gone(t, GONE)?;
+            warned(&s, t)?;
+        }
+        for t in &others {
+            check(link(t).is_some(), format!("{t} was removed"))?;
+        }
+
+        // A domain whose qemu ended while xend was down: the new xend's
+        // clean-up removes what it kept.
+        s.alice_create(&s.test_cfg())?;
+        let d = s.domid("testguest")?;
+        s.xend.kill();
+        let qemu = process_of(KEPT_IDS.dm_base + d)?;
+        let k = Command::new("kill")
+            .args(["-KILL", &qemu.to_string()])
+            .status()
+            .map_err(|source| Error::Spawn {
+                program: "kill".into(),
+                source,
+            })?;
+        check(k.success(), format!("kill -KILL {qemu}: {k}"))?;
+        wait_until(GONE, "the killed qemu to go", || {
+            Ok(process_of(KEPT_IDS.dm_base + d).is_err())
+        })?;
+        let t = format!("vif{d}.1");
+        persistent_tap_on(&t, BRIDGE)?;
+        s.start_xend_again("xend-again.log", &[])?;
+        // Cleaned up at once if the killed qemu was reaped, else adopted
+        // and ended by the watch: both end the same way.
+        wait_gone(&t, GONE)?;
+        warned(&s, &t)?;
+        for t in &others {
+            check(link(t).is_some(), format!("{t} was removed"))?;
+        }
         Ok(())
     });
 }
