@@ -597,6 +597,49 @@ mod tests {
         });
     }
 
+    /// What `perl` (Debian's perl-base is essential) running under
+    /// `rules` says of `TUNSETPERSIST` on the tap `name`, given as its fd
+    /// 3: `ok`, or the errno.
+    fn persist_in_spawned_program(name: &str, rules: &[crate::sys::bpf::Rule]) -> String {
+        use std::io::Read as _;
+        let tap = create_tap(name, true).expect("tap");
+        let (mut out_r, out_w) = std::io::pipe().expect("pipe");
+        let script = "open(my $t, '+<&=', 3) or die $!; \
+                      print(ioctl($t, 0x400454cb, 1) ? 'ok' : $! + 0)";
+        let mut child = crate::Spawn::new("/usr/bin/perl")
+            .args(["-e", script])
+            .seccomp(rules)
+            .pass_fd(tap.fd.as_raw_fd(), 3)
+            .pass_fd(out_w.as_raw_fd(), 1)
+            .spawn()
+            .expect("spawn perl");
+        drop(out_w);
+        drop(tap);
+        let mut out = String::new();
+        out_r.read_to_string(&mut out).expect("perl's output");
+        let st = child.wait().expect("wait");
+        assert!(st.success(), "perl: {st}: {out}");
+        out
+    }
+
+    #[test]
+    fn a_program_spawned_with_the_device_model_seccomp_rule_cannot_keep_its_tap() {
+        if !root("a_program_spawned_with_the_device_model_seccomp_rule_cannot_keep_its_tap") {
+            return;
+        }
+        in_netns(|| {
+            // The control: without the rule, root's program keeps it.
+            assert_eq!(persist_in_spawned_program("xvmtap4", &[]), "ok");
+            assert!(index_of("xvmtap4").is_ok(), "kept past both fds");
+            assert!(release_tap("xvmtap4").expect("release"));
+            let rules = crate::basic::seccomp::tap_reconfigure();
+            let eperm = libc::EPERM.to_string();
+            assert_eq!(persist_in_spawned_program("xvmtap5", &rules), eperm);
+            let gone = index_of("xvmtap5").expect_err("gone with the program's fd");
+            assert_eq!(gone.raw_os_error(), Some(libc::ENODEV), "{gone}");
+        });
+    }
+
     #[test]
     fn a_tap_left_persistent_is_released_and_nothing_else_is() {
         if !root("a_tap_left_persistent_is_released_and_nothing_else_is") {
