@@ -207,7 +207,11 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
                 .fs_allow(format!("/proc/self/fd/{}", fd.as_raw_fd()), FsAccess::READ);
         }
     }
-    sp = netdev::pass(sp, fds.nics);
+    // Its taps' fds stay what xend made them: an attached tap takes
+    // TUNSETPERSIST or TUNSETOWNER without any capability, which would let
+    // a guest that took over qemu leave its tap on the bridge for anyone
+    // to attach to after the domain ends.
+    sp = netdev::pass(sp, fds.nics).seccomp(&privlib::basic::seccomp::tap_reconfigure());
     sp.spawn().map_err(|source| DmError {
         domid: p.domid,
         source,
