@@ -47,8 +47,8 @@ struct Fixture {
 /// The guest, booted by the first test that asks; held by one test at a
 /// time (the lock serializes them: one guest, one console). A boot
 /// failure panics every test.
-fn fixture(test: &str) -> Option<MutexGuard<'static, Option<Result<Fixture, String>>>> {
-    static FIXTURE: Mutex<Option<Result<Fixture, String>>> = Mutex::new(None);
+fn fixture(test: &str) -> Option<MutexGuard<'static, Option<Result<Fixture, Error>>>> {
+    static FIXTURE: Mutex<Option<Result<Fixture, Error>>> = Mutex::new(None);
     if !require_root(test)
         || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
         || !require_program(test, "xenstore-read", "xenstore-utils")
@@ -70,7 +70,7 @@ fn fixture(test: &str) -> Option<MutexGuard<'static, Option<Result<Fixture, Stri
             let images = guest.stack.root().join("var/lib/xend/storage");
             Ok::<_, Error>(Fixture { guest, images })
         })();
-        *g = Some(booted.map_err(|e| e.to_string()));
+        *g = Some(booted);
     }
     if let Some(Err(e)) = &*g {
         panic!("the guest did not boot: {e}");
@@ -79,7 +79,7 @@ fn fixture(test: &str) -> Option<MutexGuard<'static, Option<Result<Fixture, Stri
 }
 
 /// The fixture a guard holds (it holds one once [`fixture`] returned).
-fn held(g: &mut Option<Result<Fixture, String>>) -> &mut Fixture {
+fn held(g: &mut Option<Result<Fixture, Error>>) -> &mut Fixture {
     match g {
         Some(Ok(f)) => f,
         _ => unreachable!("fixture() returns a booted guest or panics"),
