@@ -243,6 +243,22 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         domid: r.domid,
         source,
     })?;
+    // A card's MAC chosen here is the domain's from now on, as Xen's
+    // xend records it: in the config xend keeps and saves (what
+    // `xm network-list` shows, and what a later xend adopts).
+    let mut config = r.config.clone();
+    let mut chosen = false;
+    for n in &nics {
+        if let Some(v) = config.vifs.get_mut(n.index).filter(|v| v.mac.is_none()) {
+            v.mac = Some(n.mac);
+            chosen = true;
+        }
+    }
+    let text = if chosen {
+        config.to_text()
+    } else {
+        r.text.to_string()
+    };
     // P4. The device nodes.
     for n in dev_nodes(s.kvm) {
         char_device(&host.dev.join(n))?;
@@ -274,13 +290,13 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         groups,
         kvm: s.kvm,
         qemu,
-        config: r.config.clone(),
+        config,
         disks,
         dir: s.run.join("domains").join(r.domid.to_string()),
         dm_range: s.dm_range,
         uuid: r.uuid.to_string(),
         source: r.source.to_string(),
-        text: r.text.to_string(),
+        text,
         xenstore: s.xenstore.clone(),
         nics,
     })

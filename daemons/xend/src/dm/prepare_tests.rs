@@ -448,3 +448,26 @@ fn a_qcow2_chain_is_one_node_pair_per_file_bottom_first_each_on_its_own_fdset() 
     let only_top = d.blockdev_nodes("h1", &[9]);
     assert_eq!(only_top[1]["backing"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_mac_chosen_for_a_card_is_kept_in_the_config_xend_saves() {
+    let f = Fake::new("chosen-mac");
+    let mut s = f.settings();
+    // Session mode: no bridge is asked of the host.
+    s.system = false;
+    let mut c = f.config(&f.image());
+    c.vifs = vec![crate::config::Vif {
+        bridge: None,
+        mac: None,
+        model: crate::config::NicModel::E1000,
+    }];
+    let p = prepare(&s, request(&c, BASE + DOMID, BASE + DOMID), &f.host()).expect("prepared");
+    let mac = p.nics[0].mac;
+    assert_eq!(
+        p.config.vifs[0].mac,
+        Some(mac),
+        "the config holds the chosen MAC"
+    );
+    let saved = crate::config::parse(Path::new("saved"), &p.text).expect("the saved text reads");
+    assert_eq!(saved.vifs[0].mac, Some(mac), "and so does the saved text");
+}
