@@ -192,6 +192,31 @@ fn a_guest_on_a_tap_xend_made_pings_the_host_and_back_and_the_tap_goes_with_the_
             !s.alice(&["list"])?.out.contains("nobridge"),
             "the refused domain is listed",
         )?;
+        // A bridge of the host that is not the guests' (xend puts guests
+        // on config/bridges alone, xenbr0 by default) is refused, with the
+        // svccfg command that allows it.
+        xvm_tests::net::ip(&["link", "add", "xvmother0", "type", "bridge"])?;
+        let other = linux_with_vif(
+            &s.tree,
+            &images,
+            linux,
+            "otherbridge",
+            64,
+            LINUX_CMDLINE,
+            "bridge=xvmother0",
+        )?;
+        let r = s.alice(&["create", &other.display().to_string()])?;
+        check(
+            r.code != 0
+                && r.err.contains(
+                    "bridge xvmother0 is not one xend puts guests on (config/bridges = xenbr0)",
+                )
+                && r.err.contains("setprop config/bridges = xenbr0,xvmother0"),
+            format!(
+                "xm create on a bridge not allowed: {}\n{}{}",
+                r.code, r.out, r.err
+            ),
+        )?;
         let d1 = create(&s, &cfg, GUEST)?;
         // Connected at once: what the guest says before is lost.
         let mut sh = SerialShell::connect(&s.domain_dir(d1).join("serial"))?;

@@ -51,6 +51,8 @@ pub struct Settings {
     pub managed: PathBuf,
     /// The features this xend runs with ([`crate::features`]).
     pub features: crate::features::Features,
+    /// The bridges its guests' cards may join.
+    pub bridges: crate::features::Bridges,
 }
 
 /// A domain's state.
@@ -148,6 +150,7 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(1),
             managed: dir.join("managed"),
             features: crate::features::Features::default(),
+            bridges: crate::features::Bridges::Any,
         }
     }
 }
@@ -170,5 +173,6 @@ pub(crate) fn test_settings(dir: &std::path::Path) -> Settings {
         shutdown_timeout: Duration::from_secs(1),
         managed: dir.join("domains"),
         features: crate::features::Features::default(),
+        bridges: crate::features::Bridges::Any,
     }
 }

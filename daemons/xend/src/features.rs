@@ -220,6 +220,75 @@ pub struct Disabled {
     pub needed_by: String,
 }
 
+/// The bridges xend may put guests on (`--bridges`, the manifest's
+/// `config/bridges`): a user who may create domains names a card's
+/// bridge, and a host has bridges that are not the guests' (a
+/// management network, a container engine's), so only those the
+/// administrator listed are used; `any` allows every bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bridges {
+    /// Every bridge of xend's network namespace.
+    Any,
+    /// These alone.
+    Only(Vec<String>),
+}
+
+impl Default for Bridges {
+    /// Xen's default bridge alone.
+    fn default() -> Bridges {
+        Bridges::Only(vec!["xenbr0".to_string()])
+    }
+}
+
+impl Bridges {
+    /// Whether a card may join `bridge`.
+    pub fn allows(&self, bridge: &str) -> bool {
+        match self {
+            Bridges::Any => true,
+            Bridges::Only(l) => l.iter().any(|b| b == bridge),
+        }
+    }
+}
+
+impl std::fmt::Display for Bridges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bridges::Any => f.write_str("any"),
+            Bridges::Only(l) if l.is_empty() => f.write_str("none"),
+            Bridges::Only(l) => f.write_str(&l.join(",")),
+        }
+    }
+}
+
+/// A `--bridges` word that cannot name an interface.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--bridges: {0:?} is not an interface name (at most 15 bytes, no '/', ':', space or NUL)")]
+pub struct BridgeName(pub String);
+
+impl std::str::FromStr for Bridges {
+    type Err = BridgeName;
+
+    /// `any`, `none`, or interface names separated by commas.
+    fn from_str(t: &str) -> Result<Bridges, BridgeName> {
+        match t.trim() {
+            "any" => Ok(Bridges::Any),
+            "none" | "" => Ok(Bridges::Only(Vec::new())),
+            l => l
+                .split(',')
+                .map(str::trim)
+                .map(|b| {
+                    if privlib::os::net::valid_name(b) {
+                        Ok(b.to_string())
+                    } else {
+                        Err(BridgeName(b.into()))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Bridges::Only),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +351,21 @@ mod tests {
             lines[2]
         );
         assert!(lines.iter().all(|l| !l.contains('\n')));
+    }
+
+    #[test]
+    fn bridges_are_a_list_any_or_none_and_a_bad_name_is_refused() {
+        let only: Bridges = "xenbr0, br1".parse().expect("list");
+        assert!(only.allows("br1") && !only.allows("docker0"));
+        assert_eq!(only.to_string(), "xenbr0,br1");
+        assert!("any".parse::<Bridges>().expect("any").allows("docker0"));
+        let none: Bridges = "none".parse().expect("none");
+        assert!(!none.allows("xenbr0") && none.to_string() == "none");
+        assert_eq!(Bridges::default().to_string(), "xenbr0");
+        let e = "xenbr0,a/b".parse::<Bridges>().expect_err("slash");
+        assert!(
+            e.to_string().contains("\"a/b\" is not an interface name"),
+            "{e}"
+        );
     }
 }

@@ -47,6 +47,13 @@ struct Args {
     /// (never KVM: for a host whose KVM cannot run the guests).
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     accel: Accel,
+    /// The bridges guests' cards may join: names separated by commas,
+    /// `any` (every bridge of the host) or `none` (the manifest's
+    /// `config/bridges`). A user who may create domains names a card's
+    /// bridge; a host's other bridges (management, containers) are not
+    /// the guests'.
+    #[arg(long, default_value = "xenbr0")]
+    bridges: xend::features::Bridges,
     /// Guests' network cards on the host's bridges (`on`/`true` or
     /// `off`/`false`); xend keeps sys_net_config only while it is on.
     #[arg(long = "feature-networking", value_name = "on|off", value_parser = switch)]
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
         vnc_listen: a.vnc_listen,
         accel: a.accel,
         features,
+        bridges: a.bridges,
     });
     eprintln!("xend: {e}");
     ExitCode::from(1)

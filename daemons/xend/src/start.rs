@@ -56,6 +56,8 @@ pub struct Options {
     /// The features on (`--feature-NAME on|off`, the manifest's
     /// `features` group): what xend keeps besides proc_setid.
     pub features: crate::features::Features,
+    /// The bridges guests' cards may join (`--bridges`).
+    pub bridges: crate::features::Bridges,
 }
 
 /// How device models run guests (`--accel`, the manifest's
@@ -308,6 +310,7 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
         shutdown_timeout: a.shutdown_timeout,
         managed: layout.managed.clone(),
         features: a.features,
+        bridges: a.bridges,
     });
     m.vnc_listen = a.vnc_listen;
     if a.vnc_listen == VncListen::Any {

@@ -55,6 +55,7 @@ impl Fake {
             shutdown_timeout: Duration::from_secs(1),
             managed: self.root.join("managed"),
             features: crate::features::Features::default(),
+            bridges: crate::features::Bridges::Any,
         }
     }
 

@@ -146,6 +146,19 @@ pub enum NetError {
         /// The bridge.
         bridge: String,
     },
+    /// A bridge this xend may not put guests on.
+    #[error(
+        "vif {index}: bridge {bridge} is not one xend puts guests on (config/bridges = {allowed}); allow it with: svccfg -s {FMRI} setprop config/bridges = {allowed},{bridge} (then svcadm refresh and restart xend)",
+        FMRI = crate::features::FMRI
+    )]
+    NotAllowed {
+        /// The card.
+        index: usize,
+        /// The bridge.
+        bridge: String,
+        /// The bridges it may use.
+        allowed: String,
+    },
     /// The interface named as the bridge is not one.
     #[error("vif {index}: {bridge} is not a bridge (its driver is {driver:?})")]
     NotBridge {
@@ -269,6 +282,13 @@ pub fn plan_one(s: &Settings, index: usize, vif: &Vif) -> Result<NicPlan, NetErr
         s.features.require(Feature::Networking, "vif")?;
         let bridge = vif.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE);
         check_bridge(index, bridge)?;
+        if !s.bridges.allows(bridge) {
+            return Err(NetError::NotAllowed {
+                index,
+                bridge: bridge.into(),
+                allowed: s.bridges.to_string(),
+            });
+        }
         BackendKind::Tap {
             bridge: bridge.to_string(),
         }
