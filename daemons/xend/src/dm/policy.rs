@@ -308,10 +308,10 @@ pub struct DmLimits {
 /// [`DmLimits`] of `c` under KVM (`kvm`) or TCG, given xend's own hard
 /// limit (`Ok(None)`: unlimited; an error when it could not be read: a
 /// device model that does not lock then keeps xend's).
-pub fn dm_limits<E: std::fmt::Display>(
+pub fn dm_limits(
     c: &DomainConfig,
     kvm: bool,
-    own_hard: Result<Option<u64>, E>,
+    own_hard: Result<Option<u64>, crate::dm::prepare::PrepareError>,
 ) -> DmLimits {
     match memlock(c, kvm) {
         Some(need) => DmLimits {
@@ -527,11 +527,11 @@ mod tests {
     fn the_spawn_gets_the_limit_and_one_arena_only_when_it_locks() {
         let c = machine(&["proc_lock_memory"], "");
         let need = memlock(&c, true).expect("locks").total();
-        let l = dm_limits(&c, true, Ok::<_, String>(Some(1)));
+        let l = dm_limits(&c, true, Ok(Some(1)));
         assert_eq!(l.memlock, Some(need));
         assert_eq!(l.tunables, Some("glibc.malloc.arena_max=1"));
         let plain = machine(&[], "");
-        let l = dm_limits(&plain, true, Ok::<_, String>(None));
+        let l = dm_limits(&plain, true, Ok(None));
         assert_eq!(
             l,
             DmLimits {
@@ -539,10 +539,14 @@ mod tests {
                 tunables: None
             }
         );
-        let l = dm_limits(&plain, true, Ok::<_, String>(Some(MIB)));
+        let l = dm_limits(&plain, true, Ok(Some(MIB)));
         assert_eq!(l.memlock, Some(MIB));
         // xend's own unreadable: left as it is.
-        let l = dm_limits(&plain, true, Err("unreadable"));
+        let unreadable = crate::dm::prepare::PrepareError::LimitsUnreadable {
+            path: "/proc/self/limits".into(),
+            line: "Max locked memory",
+        };
+        let l = dm_limits(&plain, true, Err(unreadable));
         assert_eq!(
             l,
             DmLimits {
