@@ -86,6 +86,14 @@ fn fixture(test: &str) -> Option<(MutexGuard<'static, ()>, &'static Fixture)> {
     }
 }
 
+/// Runs `body` on the booted guest (each test in turn holds it), and
+/// fails the test with the error it returns; skips as [`fixture`] does.
+fn with_fixture(test: &str, body: impl FnOnce(&Fixture) -> Result<(), Error>) {
+    let Some((_g, f)) = fixture(test) else { return };
+    let t0 = Instant::now();
+    verdict(test, t0, body(f));
+}
+
 fn verdict(test: &str, t: Instant, r: Result<(), Error>) {
     eprintln!("{test}: {:.1} s", t.elapsed().as_secs_f64());
     if let Err(e) = r {
@@ -123,14 +131,9 @@ fn refused(t: &mut Terminal, err: &Path, who: &str) -> Result<(), Error> {
 
 #[test]
 fn alice_types_into_the_guest_through_xm_console_and_ctrl_bracket_restores_her_terminal() {
-    let test =
-        "alice_types_into_the_guest_through_xm_console_and_ctrl_bracket_restores_her_terminal";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
+    with_fixture(
+        "alice_types_into_the_guest_through_xm_console_and_ctrl_bracket_restores_her_terminal",
+        |f| {
             let s = &f.guest.stack;
             let alice = IDS.alice();
             let mut t = f.guest.xm_console(&alice, None)?;
@@ -188,39 +191,32 @@ fn alice_types_into_the_guest_through_xm_console_and_ctrl_bracket_restores_her_t
                 now == before,
                 format!("terminal modes after: {now}, before: {before}"),
             )
-        })(),
+        },
     );
 }
 
 #[test]
 fn bob_gets_one_line_and_not_one_byte_of_the_guest() {
-    let test = "bob_gets_one_line_and_not_one_byte_of_the_guest";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
-            let s = &f.guest.stack;
-            // Output waits in the pty for whoever opens it next.
-            f.guest.run("echo xvm-pending", ANSWER)?;
-            let xm = bin("xm")?;
-            for (prog, what) in [
-                (xm.as_path(), "xm console"),
-                (s.xenconsole().as_path(), "xenconsole"),
-            ] {
-                let args: &[&str] = if what == "xm console" {
-                    &["console", GUEST]
-                } else {
-                    &[GUEST]
-                };
-                let (err, path) = stderr_file(f, "bob.err")?;
-                let mut t = Terminal::spawn(&s.tree, &IDS.bob(), prog, args, &[], Some(err))?;
-                refused(&mut t, &path, &format!("bob's {what}"))?;
-            }
-            Ok(())
-        })(),
-    );
+    with_fixture("bob_gets_one_line_and_not_one_byte_of_the_guest", |f| {
+        let s = &f.guest.stack;
+        // Output waits in the pty for whoever opens it next.
+        f.guest.run("echo xvm-pending", ANSWER)?;
+        let xm = bin("xm")?;
+        for (prog, what) in [
+            (xm.as_path(), "xm console"),
+            (s.xenconsole().as_path(), "xenconsole"),
+        ] {
+            let args: &[&str] = if what == "xm console" {
+                &["console", GUEST]
+            } else {
+                &[GUEST]
+            };
+            let (err, path) = stderr_file(f, "bob.err")?;
+            let mut t = Terminal::spawn(&s.tree, &IDS.bob(), prog, args, &[], Some(err))?;
+            refused(&mut t, &path, &format!("bob's {what}"))?;
+        }
+        Ok(())
+    });
 }
 
 /// The control of the test below: the store `who` started in `dir` does
@@ -264,13 +260,9 @@ fn lure_works(f: &Fixture, who: &User, dir: &Path) -> Result<(), Error> {
 
 #[test]
 fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_client() {
-    let test = "a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_client";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
+    with_fixture(
+        "a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_client",
+        |f| {
             let s = &f.guest.stack;
             let base = s.tree.base();
             // A pty that passes every check of the client (xvm's, 0600), with
@@ -326,65 +318,54 @@ fn a_store_and_a_policy_named_in_the_environment_are_not_read_by_the_setuid_clie
                 lure_works(f, &who, &dir)?;
             }
             Ok(())
-        })(),
+        },
     );
 }
 
 #[test]
 fn the_store_names_the_pty_owned_by_xvm_mode_0600() {
-    let test = "the_store_names_the_pty_owned_by_xvm_mode_0600";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
-            let sock = f.guest.stack.store_socket();
-            let read = |k: &str| -> Result<String, Error> {
-                let o = xs(
-                    &sock,
-                    "xenstore-read",
-                    &[&format!("/local/domain/{}/{k}", f.guest.domid)],
-                );
-                check(o.status.success(), format!("xenstore-read {k}: {o:?}"))?;
-                Ok(String::from_utf8_lossy(&o.stdout).trim_end().to_string())
-            };
-            let (console, serial) = (read("console/tty")?, read("serial/0/tty")?);
-            check(
-                console == serial && console.starts_with("/dev/pts/"),
-                format!("console/tty {console:?}, serial/0/tty {serial:?}"),
-            )?;
-            let m = std::fs::symlink_metadata(&console).map_err(Error::io("stat", &console))?;
-            check(
-                m.file_type().is_char_device()
-                    && privlib::os::tty::is_pty_slave_dev(m.rdev())
-                    && m.uid() == IDS.xvm
-                    && m.mode() & 0o7777 == 0o600,
-                format!(
-                    "{console}: uid {} mode {:o} rdev {:#x}",
-                    m.uid(),
-                    m.mode(),
-                    m.rdev()
-                ),
-            )?;
-            check(read("console/type")? == "xenconsoled", "console/type")?;
-            check(
-                read("serial/0/tcp")? == f.guest.serial.to_string(),
-                "serial/0/tcp",
-            )
-        })(),
-    );
+    with_fixture("the_store_names_the_pty_owned_by_xvm_mode_0600", |f| {
+        let sock = f.guest.stack.store_socket();
+        let read = |k: &str| -> Result<String, Error> {
+            let o = xs(
+                &sock,
+                "xenstore-read",
+                &[&format!("/local/domain/{}/{k}", f.guest.domid)],
+            );
+            check(o.status.success(), format!("xenstore-read {k}: {o:?}"))?;
+            Ok(String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+        };
+        let (console, serial) = (read("console/tty")?, read("serial/0/tty")?);
+        check(
+            console == serial && console.starts_with("/dev/pts/"),
+            format!("console/tty {console:?}, serial/0/tty {serial:?}"),
+        )?;
+        let m = std::fs::symlink_metadata(&console).map_err(Error::io("stat", &console))?;
+        check(
+            m.file_type().is_char_device()
+                && privlib::os::tty::is_pty_slave_dev(m.rdev())
+                && m.uid() == IDS.xvm
+                && m.mode() & 0o7777 == 0o600,
+            format!(
+                "{console}: uid {} mode {:o} rdev {:#x}",
+                m.uid(),
+                m.mode(),
+                m.rdev()
+            ),
+        )?;
+        check(read("console/type")? == "xenconsoled", "console/type")?;
+        check(
+            read("serial/0/tcp")? == f.guest.serial.to_string(),
+            "serial/0/tcp",
+        )
+    });
 }
 
 #[test]
 fn tcp_serial_on_loopback_serves_alice_and_refuses_bob_before_any_byte() {
-    let test = "tcp_serial_on_loopback_serves_alice_and_refuses_bob_before_any_byte";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
+    with_fixture(
+        "tcp_serial_on_loopback_serves_alice_and_refuses_bob_before_any_byte",
+        |f| {
             let addr = f.guest.serial;
             let (sum, expr) = token();
             let alice = IDS.alice();
@@ -419,71 +400,61 @@ fn tcp_serial_on_loopback_serves_alice_and_refuses_bob_before_any_byte() {
                 Ok(())
             })?;
             Ok(())
-        })(),
+        },
     );
 }
 
 #[test]
 fn vnc_on_loopback_gives_alice_a_picture_of_the_console_text_and_bob_nothing() {
     let test = "vnc_on_loopback_gives_alice_a_picture_of_the_console_text_and_bob_nothing";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
-            let base = f.guest.stack.tree.base();
-            let mut dirs = Vec::new();
-            for who in [IDS.alice(), IDS.bob()] {
-                let d = base.join(format!("vnc-{}", who.uid));
-                std::fs::create_dir_all(&d).map_err(Error::io("create", &d))?;
-                std::os::unix::fs::chown(&d, Some(who.uid), Some(who.uid))
-                    .map_err(Error::io("chown", &d))?;
-                dirs.push(d);
-            }
-            // The screen cleared, then full of text: the pictures must differ
-            // as a text screen's JPEG does from a blank one's (it is larger:
-            // the edges of the glyphs).
-            f.guest
-                .run("printf '\\033[2J\\033[H' > /dev/tty1", ANSWER)?;
-            let blank = dirs[0].join("blank.jpg");
-            let code = vnc_snapshot(&IDS.alice(), f.guest.vnc_display, &blank)?;
-            check(
-                code == 0,
-                format!("alice's vncsnapshot of the blank screen: exit {code}"),
-            )?;
-            f.guest.run(
+    with_fixture(test, |f| {
+        let base = f.guest.stack.tree.base();
+        let mut dirs = Vec::new();
+        for who in [IDS.alice(), IDS.bob()] {
+            let d = base.join(format!("vnc-{}", who.uid));
+            std::fs::create_dir_all(&d).map_err(Error::io("create", &d))?;
+            std::os::unix::fs::chown(&d, Some(who.uid), Some(who.uid))
+                .map_err(Error::io("chown", &d))?;
+            dirs.push(d);
+        }
+        // The screen cleared, then full of text: the pictures must differ
+        // as a text screen's JPEG does from a blank one's (it is larger:
+        // the edges of the glyphs).
+        f.guest
+            .run("printf '\\033[2J\\033[H' > /dev/tty1", ANSWER)?;
+        let blank = dirs[0].join("blank.jpg");
+        let code = vnc_snapshot(&IDS.alice(), f.guest.vnc_display, &blank)?;
+        check(
+            code == 0,
+            format!("alice's vncsnapshot of the blank screen: exit {code}"),
+        )?;
+        f.guest.run(
             "i=0; while [ $i -lt 22 ]; do echo xvm-screen-$i-the-quick-brown-fox-jumps-over-the-lazy-dog; i=$((i+1)); done > /dev/tty1",
             ANSWER,
         )?;
-            let text = dirs[0].join("text.jpg");
-            let code = vnc_snapshot(&IDS.alice(), f.guest.vnc_display, &text)?;
-            check(code == 0, format!("alice's vncsnapshot: exit {code}"))?;
-            let (b, t) = (jpeg_len(&blank)?, jpeg_len(&text)?);
-            eprintln!("{test}: blank screen {b} bytes, text screen {t} bytes");
-            check(
-                t > 2 * b,
-                format!("the text screen's JPEG ({t} bytes) vs the blank one's ({b})"),
-            )?;
-            let denied = dirs[1].join("bob.jpg");
-            let code = vnc_snapshot(&IDS.bob(), f.guest.vnc_display, &denied)?;
-            check(
-                code != 0 && !denied.exists(),
-                format!("bob's vncsnapshot: exit {code}, file {}", denied.exists()),
-            )
-        })(),
-    );
+        let text = dirs[0].join("text.jpg");
+        let code = vnc_snapshot(&IDS.alice(), f.guest.vnc_display, &text)?;
+        check(code == 0, format!("alice's vncsnapshot: exit {code}"))?;
+        let (b, t) = (jpeg_len(&blank)?, jpeg_len(&text)?);
+        eprintln!("{test}: blank screen {b} bytes, text screen {t} bytes");
+        check(
+            t > 2 * b,
+            format!("the text screen's JPEG ({t} bytes) vs the blank one's ({b})"),
+        )?;
+        let denied = dirs[1].join("bob.jpg");
+        let code = vnc_snapshot(&IDS.bob(), f.guest.vnc_display, &denied)?;
+        check(
+            code != 0 && !denied.exists(),
+            format!("bob's vncsnapshot: exit {code}, file {}", denied.exists()),
+        )
+    });
 }
 
 #[test]
 fn the_guest_log_holds_the_boot_and_is_reopened_on_sighup() {
-    let test = "the_guest_log_holds_the_boot_and_is_reopened_on_sighup";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
+    with_fixture(
+        "the_guest_log_holds_the_boot_and_is_reopened_on_sighup",
+        |f| {
             check(
                 f.boot_log.contains(LINUX_BANNER) && f.boot_log.contains("Linux version"),
                 format!(
@@ -514,81 +485,75 @@ fn the_guest_log_holds_the_boot_and_is_reopened_on_sighup() {
                 !old.contains(&want),
                 "the moved log was written after SIGHUP",
             )
-        })(),
+        },
     );
 }
 
 #[test]
 fn a_guest_printing_without_pause_leaves_xenconsoled_bounded_and_the_logs_within_size() {
     let test = "a_guest_printing_without_pause_leaves_xenconsoled_bounded_and_the_logs_within_size";
-    let Some((_g, f)) = fixture(test) else { return };
-    let t0 = Instant::now();
-    verdict(
-        test,
-        t0,
-        (|| {
-            let pid = f.guest.stack.xenconsoled.as_ref().map_or(0, |d| d.pid());
-            let before = rss_kib(pid)?;
-            let (sum, expr) = token();
-            // Typed on the console, then detached: nobody reads the pty.
-            let mut t = f.guest.xm_console(&IDS.alice(), None)?;
-            t.send(
-                format!("yes xvm-flood | head -c {FLOOD} > /dev/ttyS0; echo xvm-flood-{expr}\r")
-                    .as_bytes(),
-            )?;
-            t.expect(b"xvm-flood-$((", ANSWER)?;
-            t.send(&[DETACH])?;
-            check(
-                t.wait_exit(Duration::from_secs(10))? == 0,
-                "xm console after Ctrl-]",
-            )?;
-            let want = format!("xvm-flood-{sum}");
-            let log = f.guest.log_path();
-            let mut peak = before;
-            let started = Instant::now();
-            wait_until(
-                Duration::from_secs(300),
-                "the flood's end in the log",
-                || {
-                    peak = peak.max(rss_kib(pid)?);
-                    Ok(std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&want)))
-                },
-            )?;
-            let secs = started.elapsed().as_secs_f64();
-            let dir = f.guest.stack.console_log_dir();
-            let mut total = 0;
-            let mut names = Vec::new();
-            for e in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
-                let e = e.map_err(Error::io("list", &dir))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&format!("guest-{GUEST}.log")) {
-                    total += e.metadata().map_err(Error::io("stat", e.path()))?.len();
-                    names.push(name);
-                }
+    with_fixture(test, |f| {
+        let pid = f.guest.stack.xenconsoled.as_ref().map_or(0, |d| d.pid());
+        let before = rss_kib(pid)?;
+        let (sum, expr) = token();
+        // Typed on the console, then detached: nobody reads the pty.
+        let mut t = f.guest.xm_console(&IDS.alice(), None)?;
+        t.send(
+            format!("yes xvm-flood | head -c {FLOOD} > /dev/ttyS0; echo xvm-flood-{expr}\r")
+                .as_bytes(),
+        )?;
+        t.expect(b"xvm-flood-$((", ANSWER)?;
+        t.send(&[DETACH])?;
+        check(
+            t.wait_exit(Duration::from_secs(10))? == 0,
+            "xm console after Ctrl-]",
+        )?;
+        let want = format!("xvm-flood-{sum}");
+        let log = f.guest.log_path();
+        let mut peak = before;
+        let started = Instant::now();
+        wait_until(
+            Duration::from_secs(300),
+            "the flood's end in the log",
+            || {
+                peak = peak.max(rss_kib(pid)?);
+                Ok(std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&want)))
+            },
+        )?;
+        let secs = started.elapsed().as_secs_f64();
+        let dir = f.guest.stack.console_log_dir();
+        let mut total = 0;
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
+            let e = e.map_err(Error::io("list", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("guest-{GUEST}.log")) {
+                total += e.metadata().map_err(Error::io("stat", e.path()))?.len();
+                names.push(name);
             }
-            names.sort();
-            eprintln!(
-                "{test}: {FLOOD} bytes in {secs:.1} s; xenconsoled VmRSS {before} -> peak {peak} KiB; logs {total} bytes in {names:?}"
-            );
-            check(
-                total <= LOG_MAX * (LOG_BACKUPS + 1),
-                format!("logs hold {total} bytes: {names:?}"),
-            )?;
-            check(
-                names.contains(&format!("guest-{GUEST}.log.{LOG_BACKUPS}"))
-                    && !names.contains(&format!("guest-{GUEST}.log.{}", LOG_BACKUPS + 1)),
-                format!("the rotated logs: {names:?}"),
-            )?;
-            // The console buffer is 1 MiB (console/limit): the daemon may grow
-            // by that and its bookkeeping, never by what the guest printed.
-            check(
-                peak <= before + 3 * 1024,
-                format!("VmRSS {before} -> {peak} KiB"),
-            )?;
-            check(
-                pids_named("xenconsoled").contains(&pid),
-                "xenconsoled ended",
-            )
-        })(),
-    );
+        }
+        names.sort();
+        eprintln!(
+            "{test}: {FLOOD} bytes in {secs:.1} s; xenconsoled VmRSS {before} -> peak {peak} KiB; logs {total} bytes in {names:?}"
+        );
+        check(
+            total <= LOG_MAX * (LOG_BACKUPS + 1),
+            format!("logs hold {total} bytes: {names:?}"),
+        )?;
+        check(
+            names.contains(&format!("guest-{GUEST}.log.{LOG_BACKUPS}"))
+                && !names.contains(&format!("guest-{GUEST}.log.{}", LOG_BACKUPS + 1)),
+            format!("the rotated logs: {names:?}"),
+        )?;
+        // The console buffer is 1 MiB (console/limit): the daemon may grow
+        // by that and its bookkeeping, never by what the guest printed.
+        check(
+            peak <= before + 3 * 1024,
+            format!("VmRSS {before} -> {peak} KiB"),
+        )?;
+        check(
+            pids_named("xenconsoled").contains(&pid),
+            "xenconsoled ended",
+        )
+    });
 }
