@@ -229,12 +229,7 @@ impl Manager {
         h: &HotDisk,
         done: Result<(), HotplugError>,
     ) -> Result<(), HotplugError> {
-        let device = h.device();
-        let hot = self.settle(at, &device);
-        done?;
-        let Some(hot) = hot else { return Ok(()) };
-        hot.attached.disks.retain(|d| d.n != h.n);
-        save(at, &hot.attached, &device)
+        self.end_detach(at, &h.device(), done, |a| a.disks.retain(|d| d.n != h.n))
     }
 
     /// Checks that `vif` may be attached to `which` and marks it pending:
@@ -381,12 +376,25 @@ impl Manager {
         h: &HotNic,
         done: Result<(), HotplugError>,
     ) -> Result<(), HotplugError> {
-        let device = h.device();
-        let hot = self.settle(at, &device);
+        self.end_detach(at, &h.device(), done, |a| {
+            a.nics.retain(|n| n.devid != h.devid);
+        })
+    }
+
+    /// The end of a detach: no longer pending; when `done`, `remove`
+    /// takes the device out of what is attached and that is saved.
+    fn end_detach(
+        &mut self,
+        at: &Target,
+        device: &str,
+        done: Result<(), HotplugError>,
+        remove: impl FnOnce(&mut Attached),
+    ) -> Result<(), HotplugError> {
+        let hot = self.settle(at, device);
         done?;
         let Some(hot) = hot else { return Ok(()) };
-        hot.attached.nics.retain(|n| n.devid != h.devid);
-        save(at, &hot.attached, &device)
+        remove(&mut hot.attached);
+        save(at, &hot.attached, device)
     }
 
     /// What is attached to `which` (empty when nothing is).
