@@ -429,18 +429,24 @@ pub fn own_store(
         ("console/tty", &tty),
         ("serial/0/tty", &tty),
     ] {
-        let o = Command::new("setpriv")
-            .args(setpriv_args(who))
-            .args(["xenstore-write", &format!("{d}/{k}"), v])
-            .env("XENSTORED_PATH", dir.join("socket"))
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: "xenstore-write".into(),
-                source,
-            })?;
-        check(o.status.success(), format!("xenstore-write {k}: {o:?}"))?;
+        write_as(who, dir, &format!("{d}/{k}"), v)?;
     }
     Ok(daemon)
+}
+
+/// Debian's `xenstore-write KEY VALUE` run as `who` against the store
+/// whose socket is `dir/socket`; it must succeed.
+pub fn write_as(who: &User, dir: &Path, key: &str, value: &str) -> Result<(), Error> {
+    let o = Command::new("setpriv")
+        .args(setpriv_args(who))
+        .args(["xenstore-write", key, value])
+        .env("XENSTORED_PATH", dir.join("socket"))
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "xenstore-write".into(),
+            source,
+        })?;
+    check(o.status.success(), format!("xenstore-write {key}: {o:?}"))
 }
 
 /// Whether KVM boots the Linux guest here: `/dev/kvm` opens and a root

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use privlib::testing::ChildFailure;
 use xvm_tests::console::own_store;
-use xvm_tests::console::{DETACH, Terminal, find, setpriv_args};
+use xvm_tests::console::{DETACH, Terminal, find};
 use xvm_tests::console::{jpeg_len, pids_named, rss_kib, tcp_console, vnc_snapshot};
 use xvm_tests::guest::{LINUX_BANNER, LINUX_PROMPT, require_linux_guest};
 use xvm_tests::hermetic::User;
@@ -232,17 +232,7 @@ fn lure_works(f: &Fixture, who: &User, dir: &Path) -> Result<(), Error> {
         .map_err(Error::io("write", &lure.path))?;
     for k in ["console/tty", "serial/0/tty"] {
         let key = format!("/local/domain/{}/{k}", f.guest.domid);
-        let o = Command::new("setpriv")
-            .args(setpriv_args(who))
-            .args(["xenstore-write", &key])
-            .arg(&lure.path)
-            .env("XENSTORED_PATH", dir.join("socket"))
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: "xenstore-write".into(),
-                source,
-            })?;
-        check(o.status.success(), format!("xenstore-write {key}: {o:?}"))?;
+        xvm_tests::console::write_as(who, dir, &key, &lure.path.display().to_string())?;
     }
     let sock = dir.join("socket").display().to_string();
     let plain = bin("xenconsole")?;
