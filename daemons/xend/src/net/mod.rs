@@ -350,10 +350,14 @@ fn check_bridge(index: usize, bridge: &str) -> Result<(), NetError> {
 /// A MAC from Xen's prefix: 00:16:3e, then three random bytes, the
 /// first below 0x80 (the half of the range Xen's tools choose from).
 fn random_mac(index: usize) -> Result<Mac, NetError> {
+    xen_mac().map_err(|source| NetError::Random { index, source })
+}
+
+/// A MAC from Xen's prefix, 00:16:3e, the rest at random (unicast,
+/// locally unique by chance: callers redraw one a domain already has).
+pub fn xen_mac() -> std::io::Result<Mac> {
     let mut r = [0u8; 3];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut r))
-        .map_err(|source| NetError::Random { index, source })?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut r))?;
     Ok(mac_from(r))
 }
 

@@ -280,7 +280,7 @@ impl Manager {
             }
             Some(m) => m,
             None => loop {
-                let m = random_mac().map_err(|source| HotplugError::Mac {
+                let m = crate::net::xen_mac().map_err(|source| HotplugError::Mac {
                     domid,
                     devid,
                     source,
@@ -465,12 +465,4 @@ fn save(at: &Target, a: &Attached, device: &str) -> Result<(), HotplugError> {
         device: device.to_string(),
         source,
     })
-}
-
-/// A MAC from Xen's prefix, 00:16:3e, the rest at random.
-fn random_mac() -> std::io::Result<Mac> {
-    use std::io::Read;
-    let mut b = [0u8; 3];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(Mac([0x00, 0x16, 0x3e, b[0] & 0x7f, b[1], b[2]]))
 }
