@@ -6,14 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use privlib::testing::in_private_tmpfs;
 use serde_json::{Value, json};
 use support::{Domain, prepare_in, test_guest_banner, with_device_model};
 use xend::config::{Format, Mac, NicModel, UsbDevice, Vif};
+use xend::qmp::Qmp;
 use xvm_tests::procfs::check_unprivileged_qemu;
 use xvm_tests::skip::require_file;
 use xvm_tests::{Error, check, require_program, require_root};
@@ -159,28 +158,6 @@ fn xm_era_keys_of_xens_own_loader_are_named_not_refused() {
     assert_eq!(c.disks.len(), 4);
 }
 
-/// One QMP exchange on `qmp`: `cmd`'s "return".
-fn qmp(r: &mut BufReader<UnixStream>, cmd: &Value) -> Result<Value, Error> {
-    let mut line = serde_json::to_string(cmd).map_err(|e| Error::Check(e.to_string()))?;
-    line.push('\n');
-    r.get_mut()
-        .write_all(line.as_bytes())
-        .map_err(Error::io("write", "qmp"))?;
-    loop {
-        let mut reply = String::new();
-        let n = r.read_line(&mut reply).map_err(Error::io("read", "qmp"))?;
-        check(n > 0, format!("qmp closed after {cmd}"))?;
-        let v: Value = serde_json::from_str(&reply).map_err(|e| Error::Check(e.to_string()))?;
-        if v.get("event").is_some() {
-            continue;
-        }
-        return v
-            .get("return")
-            .cloned()
-            .ok_or_else(|| Error::Check(format!("{cmd}: {reply}")));
-    }
-}
-
 /// The xm-era config's machine keys, on the test guest (a boot sector on
 /// hda): `boot = "dc"` finds no CD and boots the disk; qemu (as base +
 /// domid, with no privilege) has the tablet on its USB bus, ACPI off, a
@@ -217,13 +194,14 @@ fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
         let result = with_device_model(dir, &prepared, |pid| -> Result<(), Error> {
             test_guest_banner(dir)?;
             check_unprivileged_qemu(pid, BASE + domid)?;
-            let s = UnixStream::connect(dir.join("qmp")).map_err(Error::io("connect", "qmp"))?;
-            let mut r = BufReader::new(s);
-            let mut greeting = String::new();
-            r.read_line(&mut greeting)
-                .map_err(Error::io("read", "qmp"))?;
-            qmp(&mut r, &json!({"execute": "qmp_capabilities"}))?;
-            let mice = qmp(&mut r, &json!({"execute": "query-mice"}))?;
+            // xend's own QMP client: greeting, capabilities, bounded
+            // replies, events skipped.
+            let mut q = Qmp::connect(&dir.join("qmp")).map_err(|e| Error::Check(e.to_string()))?;
+            let mut qmp = |cmd: &str, args: Value| {
+                q.call(cmd, args)
+                    .map_err(|e| Error::Check(format!("{cmd}: {e}")))
+            };
+            let mice = qmp("query-mice", json!({}))?;
             check(
                 mice.as_array().is_some_and(|m| {
                     m.iter().any(|d| {
@@ -233,31 +211,22 @@ fn an_xm_era_machine_runs_under_an_unprivileged_qemu() {
                 }),
                 format!("no USB tablet: {mice}"),
             )?;
-            let acpi = qmp(
-                &mut r,
-                &json!({"execute": "qom-get", "arguments": {"path": "/machine", "property": "acpi"}}),
-            )?;
+            let acpi = qmp("qom-get", json!({"path": "/machine", "property": "acpi"}))?;
             check(acpi == json!("off"), format!("acpi: {acpi}"))?;
-            let cpus = qmp(&mut r, &json!({"execute": "query-hotpluggable-cpus"}))?;
+            let cpus = qmp("query-hotpluggable-cpus", json!({}))?;
             check(
                 cpus.as_array().map(Vec::len) == Some(3),
                 format!("room for 3 vcpus: {cpus}"),
             )?;
-            let running = qmp(&mut r, &json!({"execute": "query-cpus-fast"}))?;
+            let running = qmp("query-cpus-fast", json!({}))?;
             let cpu0 = running[0]["qom-path"].as_str().unwrap_or("").to_string();
             check(
                 running.as_array().map(Vec::len) == Some(1),
                 format!("{running}"),
             )?;
-            let apic = qmp(
-                &mut r,
-                &json!({"execute": "qom-get", "arguments": {"path": cpu0, "property": "apic"}}),
-            )?;
+            let apic = qmp("qom-get", json!({"path": cpu0, "property": "apic"}))?;
             check(apic == json!(false), format!("apic: {apic}"))?;
-            let usb = qmp(
-                &mut r,
-                &json!({"execute": "qom-list", "arguments": {"path": "/machine/peripheral"}}),
-            )?;
+            let usb = qmp("qom-list", json!({"path": "/machine/peripheral"}))?;
             check(
                 usb.to_string().contains("\"usb\""),
                 format!("no controller usb: {usb}"),
