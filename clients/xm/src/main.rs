@@ -411,6 +411,8 @@ mod tests {
             time: 1.5,
             pid: None,
             serial: None,
+            managed: false,
+            autostart: false,
         };
         let out = list(&[
             row("Domain-0", Some(0), DomainState::Running),

@@ -29,6 +29,9 @@
 //! | `domain.network-attach` | [`NetworkAttachParams`] | [`DeviceAck`] |
 //! | `domain.network-detach` | [`DeviceParams`] (the devid) | [`DeviceAck`] |
 //! | `domain.network-list` | [`DomainParams`] | `[NetDevice]` ([`NetDevice`]) |
+//! | `domain.define` | [`DefineParams`] | [`Named`] (kept as a managed domain) |
+//! | `domain.definition` | [`DomainParams`] | [`Definition`] (a running domain's, else the managed one's) |
+//! | `domain.autostart` | [`AutostartParams`] | [`Autostart`] |
 //!
 //! Errors use JSON-RPC's codes as its spec says: [`PARSE_ERROR`] (the
 //! line is not JSON), [`INVALID_REQUEST`] (JSON, but not a request; or a
@@ -39,6 +42,7 @@
 //! peer lacks the privilege), and one code per kind of failed operation
 //! ([`ErrorKind::code`]); `data.kind` names the kind exactly.
 
+mod definition;
 mod devices;
 
 use std::path::PathBuf;
@@ -46,6 +50,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use definition::{
+    Autostart, AutostartParams, DefAction, DefDisk, DefFormat, DefNic, DefNicModel, DefVnc,
+    DefineParams, Definition,
+};
 pub use devices::{
     BlockAttachParams, BlockDevice, DeviceAck, DeviceParams, NetDevice, NetworkAttachParams,
 };
@@ -102,11 +110,17 @@ pub enum Method {
     NetworkDetach,
     /// `domain.network-list`.
     NetworkList,
+    /// `domain.define`.
+    Define,
+    /// `domain.definition`.
+    GetDefinition,
+    /// `domain.autostart`.
+    Autostart,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 17] = [
+    pub const ALL: [Method; 20] = [
         Method::List,
         Method::Info,
         Method::Create,
@@ -124,6 +138,9 @@ impl Method {
         Method::NetworkAttach,
         Method::NetworkDetach,
         Method::NetworkList,
+        Method::Define,
+        Method::GetDefinition,
+        Method::Autostart,
     ];
 
     /// Its name on the wire.
@@ -146,6 +163,9 @@ impl Method {
             Method::NetworkAttach => "domain.network-attach",
             Method::NetworkDetach => "domain.network-detach",
             Method::NetworkList => "domain.network-list",
+            Method::Define => "domain.define",
+            Method::GetDefinition => "domain.definition",
+            Method::Autostart => "domain.autostart",
         }
     }
 
@@ -215,6 +235,12 @@ pub enum Call {
     NetworkDetach(DeviceParams),
     /// `domain.network-list`.
     NetworkList(DomainParams),
+    /// `domain.define`.
+    Define(DefineParams),
+    /// `domain.definition`.
+    GetDefinition(DomainParams),
+    /// `domain.autostart`.
+    Autostart(AutostartParams),
 }
 
 fn params_of<T: serde::de::DeserializeOwned + Default>(
@@ -260,6 +286,9 @@ impl Call {
             Method::NetworkAttach => Call::NetworkAttach(typed(m, params)?),
             Method::NetworkDetach => Call::NetworkDetach(typed(m, params)?),
             Method::NetworkList => Call::NetworkList(typed(m, params)?),
+            Method::Define => Call::Define(typed(m, params)?),
+            Method::GetDefinition => Call::GetDefinition(typed(m, params)?),
+            Method::Autostart => Call::Autostart(typed(m, params)?),
         })
     }
 
@@ -283,6 +312,9 @@ impl Call {
             Call::NetworkAttach(_) => Method::NetworkAttach,
             Call::NetworkDetach(_) => Method::NetworkDetach,
             Call::NetworkList(_) => Method::NetworkList,
+            Call::Define(_) => Method::Define,
+            Call::GetDefinition(_) => Method::GetDefinition,
+            Call::Autostart(_) => Method::Autostart,
         }
     }
 
@@ -300,12 +332,15 @@ impl Call {
             | Call::Pause(p)
             | Call::Unpause(p)
             | Call::BlockList(p)
-            | Call::NetworkList(p) => serde_json::to_value(p),
+            | Call::NetworkList(p)
+            | Call::GetDefinition(p) => serde_json::to_value(p),
+            Call::Define(p) => serde_json::to_value(p),
+            Call::Autostart(p) => serde_json::to_value(p),
             Call::BlockAttach(p) => serde_json::to_value(p),
             Call::NetworkAttach(p) => serde_json::to_value(p),
             Call::BlockDetach(p) | Call::NetworkDetach(p) => serde_json::to_value(p),
         };
-        // Structs of strings always serialize.
+        // Structs of strings, numbers and bools always serialize.
         v.unwrap_or(Value::Null)
     }
 }
@@ -371,6 +406,13 @@ pub struct DomainInfo {
     /// Its serial console's socket, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<PathBuf>,
+    /// A managed domain (`xm new`, `domain.define`): its config outlives
+    /// it. `false` for Domain-0 and for domains only created.
+    #[serde(default)]
+    pub managed: bool,
+    /// A managed domain xend starts when xend starts.
+    #[serde(default)]
+    pub autostart: bool,
 }
 
 /// The answer to `domain.new` and `domain.delete`: the domain's name.

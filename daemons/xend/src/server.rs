@@ -360,6 +360,11 @@ impl Xend {
             Call::NetworkAttach(p) => hot_reply(self.network_attach(&p.domain, &p.spec)),
             Call::NetworkDetach(p) => hot_reply(self.network_detach(&p.domain, &p.device)),
             Call::NetworkList(p) => reply(self.lock().network_list(&p.domain)),
+            // TODO(H1): domain.define, domain.definition, domain.autostart.
+            Call::Define(_) | Call::GetDefinition(_) | Call::Autostart(_) => Err(RpcError::new(
+                crate::api::INTERNAL_ERROR,
+                "not served yet",
+            )),
         }
     }
 

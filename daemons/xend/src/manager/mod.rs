@@ -219,6 +219,8 @@ impl Manager {
             time: 0.0,
             pid: None,
             serial: None,
+            managed: false,
+            autostart: false,
         };
         let mut v = vec![DomainInfo {
             vcpus,
@@ -367,5 +369,7 @@ fn info(d: &Domain) -> DomainInfo {
         time: d.started.elapsed().map_or(0.0, |t| t.as_secs_f64()),
         pid: d.child.as_ref().map(privlib::Child::pid),
         serial: Some(d.dir.join("serial")),
+        managed: false,
+        autostart: false,
     }
 }

@@ -1,0 +1,170 @@
+//! One client connection's state, as the procedures see it: who the peer
+//! is, whether the connection may change anything, whether it is open,
+//! and its connection to xend (made on first use, kept for the session).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use xend::client::Client;
+
+use crate::error::{Code, From, VirError};
+use crate::procs::Proc;
+
+/// Which stack virtd serves, and so which URI it answers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The host's (`xen:///system`).
+    System,
+    /// One user's (`xen:///session`).
+    Session,
+}
+
+impl Mode {
+    /// The canonical URI of the stack.
+    pub fn uri(self) -> &'static str {
+        match self {
+            Mode::System => "xen:///system",
+            Mode::Session => "xen:///session",
+        }
+    }
+}
+
+/// What every session shares: where the daemons are, the host's name.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// System or session.
+    pub mode: Mode,
+    /// xend's socket.
+    pub xend_socket: PathBuf,
+    /// xenstored's socket (consoles: `/local/domain/N/console/tty`).
+    pub store_socket: PathBuf,
+    /// The host's name (`virsh hostname`).
+    pub hostname: String,
+}
+
+/// The connecting peer, as the kernel recorded it at connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its pid.
+    pub pid: i32,
+    /// Its uid.
+    pub uid: u32,
+    /// Its gid.
+    pub gid: u32,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct Session {
+    /// The peer.
+    pub peer: Peer,
+    /// Came in on `libvirt-sock-ro`: nothing may change, whatever
+    /// `CONNECT_OPEN`'s flags say.
+    pub ro_socket: bool,
+    /// `CONNECT_OPEN` asked for read-only (`virsh -r`).
+    pub ro_flag: bool,
+    /// `CONNECT_OPEN` succeeded and `CONNECT_CLOSE` has not come.
+    pub opened: bool,
+    /// Shared settings.
+    pub env: Arc<Env>,
+    xend: Option<Client>,
+}
+
+impl Session {
+    /// A new connection's state.
+    pub fn new(peer: Peer, ro_socket: bool, env: Arc<Env>) -> Session {
+        Session {
+            peer,
+            ro_socket,
+            ro_flag: false,
+            opened: false,
+            env,
+            xend: None,
+        }
+    }
+
+    /// Whether nothing may change on this connection.
+    pub fn read_only(&self) -> bool {
+        self.ro_socket || self.ro_flag
+    }
+
+    /// Refuses a state-changing procedure on a read-only connection.
+    pub fn check_writable(&self, p: Proc) -> Result<(), VirError> {
+        if p.changes_state() && self.read_only() {
+            return Err(VirError::read_only(p.name()));
+        }
+        Ok(())
+    }
+
+    /// xend's client, connected on first use. A call that fails on the
+    /// connection (xend restarted) drops it, so the next call connects
+    /// again: see [`Session::xend_call`].
+    pub fn xend(&mut self) -> Result<&mut Client, VirError> {
+        if self.xend.is_none() {
+            let c = Client::connect(&self.env.xend_socket)
+                .map_err(|e| VirError::new(Code::OperationFailed, From::Xen, format!("{e}")))?;
+            self.xend = Some(c);
+        }
+        // Just set when it was empty.
+        self.xend
+            .as_mut()
+            .ok_or_else(|| VirError::new(Code::Internal, From::Xen, "no xend connection"))
+    }
+
+    /// Runs one call on xend's client; an error that is not xend's answer
+    /// (the connection broke) forgets the connection.
+    pub fn xend_call<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, xend::client::ClientError>,
+    ) -> Result<T, xend::client::ClientError> {
+        let c = match self.xend() {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(xend::client::ClientError::Connect {
+                    path: self.env.xend_socket.clone(),
+                    source: std::io::Error::other(e.message),
+                });
+            }
+        };
+        let r = f(c);
+        if let Err(e) = &r
+            && !matches!(e, xend::client::ClientError::Rpc(_))
+        {
+            self.xend = None;
+        }
+        r
+    }
+
+    /// The one audit event of a state-changing call: the peer, the
+    /// procedure, the domain, the outcome (target `xvm::audit`, as
+    /// privlib's decisions).
+    pub fn audit(&self, p: Proc, domain: &str, outcome: Result<(), &VirError>) {
+        match outcome {
+            Ok(()) => tracing::info!(
+                target: "xvm::audit",
+                pid = self.peer.pid,
+                uid = self.peer.uid,
+                gid = self.peer.gid,
+                procedure = p.name(),
+                domain,
+                outcome = "done",
+                "virtd: {} {domain} by uid {}",
+                p.name(),
+                self.peer.uid
+            ),
+            Err(e) => tracing::info!(
+                target: "xvm::audit",
+                pid = self.peer.pid,
+                uid = self.peer.uid,
+                gid = self.peer.gid,
+                procedure = p.name(),
+                domain,
+                outcome = "failed",
+                error = %e,
+                "virtd: {} {domain} by uid {} failed: {e}",
+                p.name(),
+                self.peer.uid
+            ),
+        }
+    }
+}
