@@ -29,7 +29,7 @@
 //! | `CONNECT_LIST_ALL_DOMAINS` | `int need_results, unsigned flags` | `remote_nonnull_domain domains<16384>, unsigned ret` |
 //! | `GET_XML_DESC` | dom, flags | `string xml` |
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xend::api::{DomainInfo, DomainState};
 use xend::client::ClientError;
@@ -395,13 +395,13 @@ pub fn call(s: &mut Session, p: Proc, d: &mut Dec<'_>) -> Result<Reply, VirError
         }
         _ => {
             let r = dom_arg(p, d)?;
-            let flags = match p {
-                Proc::DomainGetState | Proc::DomainHasManagedSaveImage | Proc::DomainGetXmlDesc => {
-                    flags_arg(p, d)?
-                }
-                _ => 0,
+            let (flags, known) = match p {
+                Proc::DomainGetState | Proc::DomainHasManagedSaveImage => (flags_arg(p, d)?, 0),
+                Proc::DomainGetXmlDesc => (flags_arg(p, d)?, XML_FLAGS),
+                _ => (0, 0),
             };
             end(p, d)?;
+            check_flags(p, flags, known)?;
             let info = find(s, &r)?;
             on_domain(s, p, &info, flags, proc_root)
         }
@@ -422,7 +422,6 @@ fn on_domain(
             Reply::Body(info_ret(info, cpu))
         }
         Proc::DomainGetState => {
-            check_flags(p, flags, 0)?;
             let (state, reason) = state_of(info);
             let mut e = Enc::new();
             e.i32(state).i32(reason);
@@ -436,10 +435,7 @@ fn on_domain(
         Proc::DomainIsActive => int_reply(i32::from(info.domid.is_some())),
         Proc::DomainIsPersistent => int_reply(i32::from(info.managed)),
         Proc::DomainGetAutostart => int_reply(i32::from(info.autostart)),
-        Proc::DomainHasManagedSaveImage => {
-            check_flags(p, flags, 0)?;
-            int_reply(0)
-        }
+        Proc::DomainHasManagedSaveImage => int_reply(0),
         Proc::DomainIsUpdated => int_reply(0),
         Proc::DomainGetMaxMemory => {
             let mut e = Enc::new();
@@ -448,7 +444,6 @@ fn on_domain(
         }
         Proc::DomainGetSecurityLabel => Reply::Body(label_ret(&security_label(proc_root, info))),
         Proc::DomainGetXmlDesc => {
-            check_flags(p, flags, XML_FLAGS)?;
             let def = s
                 .xend_call(|c| {
                     c.call::<xend::api::Definition>(&xend::api::Call::GetDefinition(
@@ -474,6 +469,56 @@ fn on_domain(
             ));
         }
     })
+}
+
+/// The console devices a domain has: its one serial port, which is its
+/// console (libvirt names them `serial0` and `console0`; none: the first).
+pub fn check_device(dev: Option<&str>) -> Result<(), VirError> {
+    match dev {
+        None | Some("serial0" | "console0") => Ok(()),
+        Some(other) => Err(VirError::new(
+            Code::Internal,
+            From::Xen,
+            format!(
+                "cannot find character device {other} (a domain has serial0, also named console0)"
+            ),
+        )),
+    }
+}
+
+/// The longest console path taken from the store (a pty is `/dev/pts/N`).
+pub const MAX_TTY_PATH: usize = 256;
+
+/// The console pty's path the store names for the running domain `domid`.
+pub fn tty_path(store: &Path, domid: u32, name: &str) -> Result<PathBuf, VirError> {
+    use xenstored::client::{Client, ClientError};
+    use xenstored::wire::XsError;
+    let fail = |e: ClientError| VirError::failed(format!("xenstored at {}: {e}", store.display()));
+    let mut c =
+        Client::connect_with_timeout(store, std::time::Duration::from_secs(10)).map_err(fail)?;
+    let key = format!("/local/domain/{domid}/console/tty");
+    let v = match c.read(0, &key) {
+        Ok(v) if !v.is_empty() => v,
+        Ok(_) | Err(ClientError::Xs(XsError::Enoent)) => {
+            return Err(VirError::failed(format!(
+                "domain {name} has no console yet ({key} is not in the store)"
+            )));
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    checked_tty_path(&key, v)
+}
+
+/// A tty key's value: at most [`MAX_TTY_PATH`] bytes, absolute, no NUL.
+pub fn checked_tty_path(key: &str, v: Vec<u8>) -> Result<PathBuf, VirError> {
+    use std::os::unix::ffi::OsStringExt as _;
+    if v.len() > MAX_TTY_PATH || v.first() != Some(&b'/') || v.contains(&0) {
+        return Err(VirError::failed(format!(
+            "{key} is not a console path: {:?}",
+            String::from_utf8_lossy(&v[..v.len().min(MAX_TTY_PATH)])
+        )));
+    }
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(v)))
 }
 
 /// Stands in for `crate::xml` until it lands (H2's); deleted then.
