@@ -333,13 +333,10 @@ pub fn call(s: &mut Session, p: Proc, d: &mut Dec<'_>) -> Result<Reply, VirError
     }
 }
 
-/// The reply carrying an opened console.
-// Until Reply::Console carries a ConsolePty (requested of the lead):
-// the bare file, its in-process claim given up at once.
+/// The reply carrying an opened console, its claim held until the
+/// stream ends.
 fn console_reply(pty: ConsolePty) -> Result<Reply, VirError> {
-    pty.into_file()
-        .map(Reply::Console)
-        .map_err(|e| VirError::failed(format!("the console's pty: {e}")))
+    Ok(Reply::Console(pty))
 }
 
 /// `DEFINE_XML`: the XML read, kept by xend, the domain answered.

@@ -14,8 +14,6 @@ pub mod domain;
 pub mod lifecycle;
 pub mod types;
 
-use std::fs::File;
-
 use crate::error::VirError;
 use crate::procs::Proc;
 use crate::session::Session;
@@ -28,7 +26,7 @@ pub enum Reply {
     Body(Vec<u8>),
     /// `DOMAIN_OPEN_CONSOLE`: an empty reply, then a stream bridged to
     /// this console pty (opened, locked, checked) until either end stops.
-    Console(File),
+    Console(lifecycle::ConsolePty),
 }
 
 /// Runs procedure `p` with the call's `body`. The caller has checked the
