@@ -21,6 +21,44 @@ pub mod fs {
 
     use std::os::unix::fs::FileTypeExt as _;
 
+    /// Makes `dir` (and its parents), then sets its mode and, when
+    /// `owner`, its owner on the directory itself: the last component is
+    /// opened with no symlink followed (O_DIRECTORY, RESOLVE_NO_SYMLINKS
+    /// beneath its parent) and changed through that fd, so a symlink put
+    /// in its place (started as root, a chown would give its target away)
+    /// is refused.
+    pub fn make_dir(
+        dir: &std::path::Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::PermissionsExt;
+        use std::path::Path;
+        std::fs::create_dir_all(dir)?;
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(std::io::Error::other("no parent directory"));
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let up = std::fs::File::open(parent)?;
+        let fd = open_no_symlinks(Some(up.as_fd()), Path::new(name), true).map_err(|source| {
+            let link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+            if link {
+                std::io::Error::other("is a symlink: refused (a real directory is expected)")
+            } else {
+                source
+            }
+        })?;
+        if let Some((u, g)) = owner {
+            chown_fd(fd.as_fd(), u, g)?;
+        }
+        std::fs::File::from(fd).set_permissions(std::fs::Permissions::from_mode(mode))
+    }
+
     /// What a file is, for a message ("a directory", "a FIFO", ...).
     pub fn kind(ft: std::fs::FileType) -> &'static str {
         if ft.is_dir() {

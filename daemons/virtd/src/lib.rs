@@ -17,10 +17,12 @@
 //!    to and from xend's typed [`xend::api::Definition`].
 //! 3. A connection: [`session`], who the peer is and what it may do;
 //!    [`remote`], the procedures; [`stream`], the console stream.
-//! 4. Serving: [`server`], the sockets, the gate, a thread per client,
-//!    keepalive; [`start`], the start-up steps (`main.rs` parses
-//!    arguments and calls it).
+//! 4. Serving: [`conn`], one client's packets, calls, keepalive and
+//!    console; [`server`], the two sockets, the gate, a thread per
+//!    client; [`start`], the start-up steps (`main.rs` parses arguments
+//!    and calls it).
 
+pub mod conn;
 pub mod error;
 pub mod packet;
 pub mod procs;

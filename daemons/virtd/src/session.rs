@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use xend::client::Client;
+use xend::client::{Client, ClientError};
 
-use crate::error::{Code, From, VirError};
+use crate::error::VirError;
 use crate::procs::Proc;
 
 /// Which stack virtd serves, and so which URI it answers to.
@@ -96,39 +96,22 @@ impl Session {
         Ok(())
     }
 
-    /// xend's client, connected on first use. A call that fails on the
-    /// connection (xend restarted) drops it, so the next call connects
-    /// again: see [`Session::xend_call`].
-    pub fn xend(&mut self) -> Result<&mut Client, VirError> {
-        if self.xend.is_none() {
-            let c = Client::connect(&self.env.xend_socket)
-                .map_err(|e| VirError::new(Code::OperationFailed, From::Xen, format!("{e}")))?;
-            self.xend = Some(c);
-        }
-        // Just set when it was empty.
-        self.xend
-            .as_mut()
-            .ok_or_else(|| VirError::new(Code::Internal, From::Xen, "no xend connection"))
-    }
-
-    /// Runs one call on xend's client; an error that is not xend's answer
-    /// (the connection broke) forgets the connection.
+    /// Runs one call on xend's client, connected on first use and kept
+    /// for the session; an error that is not xend's answer (the
+    /// connection broke: xend restarted) forgets the connection, so the
+    /// next call connects again.
     pub fn xend_call<T>(
         &mut self,
-        f: impl FnOnce(&mut Client) -> Result<T, xend::client::ClientError>,
-    ) -> Result<T, xend::client::ClientError> {
-        let c = match self.xend() {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(xend::client::ClientError::Connect {
-                    path: self.env.xend_socket.clone(),
-                    source: std::io::Error::other(e.message),
-                });
-            }
+        f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let c = match self.xend.take() {
+            Some(c) => c,
+            None => Client::connect(&self.env.xend_socket)?,
         };
+        let c = self.xend.insert(c);
         let r = f(c);
         if let Err(e) = &r
-            && !matches!(e, xend::client::ClientError::Rpc(_))
+            && !matches!(e, ClientError::Rpc(_))
         {
             self.xend = None;
         }

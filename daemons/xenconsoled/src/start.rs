@@ -179,44 +179,13 @@ impl Paths {
     }
 }
 
-/// Makes `dir` (and its parents), then sets its mode and, when `owner`,
-/// its owner on the directory itself: the last component is opened with
-/// no symlink followed (O_DIRECTORY, RESOLVE_NO_SYMLINKS beneath its
-/// parent) and changed through that fd, so a symlink put in its place
-/// (started as root, a chown would give its target away) is refused.
+/// Makes a directory of the daemon's ([`privlib::os::fs::make_dir`]:
+/// a symlink in its place is refused, never followed).
 fn make_dir(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), StartError> {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::PermissionsExt;
-    let e = |source| StartError::Dir {
+    privlib::os::fs::make_dir(dir, mode, owner).map_err(|source| StartError::Dir {
         dir: dir.to_path_buf(),
         source,
-    };
-    std::fs::create_dir_all(dir).map_err(e)?;
-    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
-        return Err(e(io::Error::other("no parent directory")));
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let up = std::fs::File::open(parent).map_err(e)?;
-    let fd = privlib::os::fs::open_no_symlinks(Some(up.as_fd()), Path::new(name), true).map_err(
-        |source| {
-            let link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
-            e(if link {
-                io::Error::other("is a symlink: refused (a real directory is expected)")
-            } else {
-                source
-            })
-        },
-    )?;
-    if let Some((u, g)) = owner {
-        privlib::os::fs::chown_fd(fd.as_fd(), u, g).map_err(e)?;
-    }
-    std::fs::File::from(fd)
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(e)
+    })
 }
 
 /// Starts xenconsoled and serves until SIGTERM (`Ok`) or a failure.
