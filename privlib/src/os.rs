@@ -81,6 +81,11 @@ pub mod fs {
     }
 }
 
+/// The host's name (`uname(2)`).
+pub mod host {
+    pub use crate::sys::host::hostname;
+}
+
 /// Waiting on fds, and signals as an fd.
 pub mod poll {
     pub use crate::sys::poll::{

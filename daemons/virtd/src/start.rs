@@ -119,11 +119,9 @@ impl Paths {
     }
 }
 
-/// The host's name, for `virsh hostname` (`/proc/sys/kernel/hostname`).
+/// The host's name, for `virsh hostname`.
 fn hostname() -> String {
-    privlib::bounded::read_to_string(Path::new("/proc/sys/kernel/hostname"), 256)
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| "localhost".to_string())
+    privlib::os::host::hostname().unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Starts virtd and serves until it is killed or accepting fails.

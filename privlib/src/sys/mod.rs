@@ -18,6 +18,7 @@ pub mod diag;
 pub mod fake;
 pub mod fds;
 pub mod held;
+pub mod host;
 pub mod landlock;
 mod linux;
 pub mod ns;
