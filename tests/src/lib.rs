@@ -29,6 +29,8 @@
 //! - [`disks`], [`net`], [`hotplug`], [`features`]: the fixtures of the
 //!   device tests (images xvm does not own, bridges and taps in a network
 //!   namespace, hot-plug, xend's features and what it holds).
+//! - [`virsh`]: virtd over a [`stack`]'s tree, and Debian's `virsh` run
+//!   as a test user against it.
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
 //!   and the checks of an unprivileged device model.
 
@@ -46,6 +48,7 @@ pub mod net;
 pub mod procfs;
 pub mod skip;
 pub mod stack;
+pub mod virsh;
 
 pub use bins::{bin, bindir};
 pub use daemon::{Daemon, wait_for_socket, wait_until};
