@@ -8,17 +8,23 @@
 //! TCG (`console::kvm_boots_linux`); the other tests use the boot-sector
 //! guest.
 
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use xvm_tests::console::{DETACH, Terminal, find, kvm_boots_linux};
+use xvm_tests::console::{DETACH, Terminal, find, kvm_boots_linux, setpriv_args};
 use xvm_tests::guest::{LINUX_CMDLINE, LINUX_PROMPT, LinuxGuest, require_linux_guest};
 use xvm_tests::hermetic::User;
+use xvm_tests::manifest::{Startd, shipped_manifests};
 use xvm_tests::procfs::{caps, check_unprivileged_qemu, process_of, status_field};
 use xvm_tests::stack::{Stack, Xm, token};
 use xvm_tests::virsh::{self, boot_sector_xml, info_field, linux_xml, listed, write_xml};
-use xvm_tests::{Accounts, Daemon, Error, check, require_program, require_root, serial};
+use xvm_tests::{
+    Accounts, Daemon, Error, Hermetic, bin, check, require_program, require_root, serial,
+    wait_for_socket,
+};
 
 const IDS: Accounts = Accounts::from_base(47_700);
 const LINUX: &str = "virshlinux";
@@ -473,4 +479,87 @@ fn virtd_runs_as_xvm_with_no_capability_and_no_new_privileges() {
             )
         },
     );
+}
+
+#[test]
+fn the_shipped_manifests_run_virtd_under_svc_startd_and_virsh_reaches_it() {
+    let test = "the_shipped_manifests_run_virtd_under_svc_startd_and_virsh_reaches_it";
+    if !require_root(test)
+        || !require_program(test, "qemu-system-x86_64", "qemu-system-x86")
+        || !require_program(test, "virsh", "libvirt-clients")
+    {
+        return;
+    }
+    let _g = serial();
+    let t = Instant::now();
+    let r = (|| -> Result<(), Error> {
+        let ids = Accounts::from_base(47_800);
+        let tree = Hermetic::new("virsh-startd", ids)?;
+        let manifests = shipped_manifests(tree.base(), ids.dm_base)?;
+        let startd = Startd::spawn(&tree, &manifests)?;
+        let sock = virsh::socket(tree.root());
+        let svcs = || {
+            Command::new(bin("svcs").unwrap_or_default())
+                .arg("-x")
+                .env("XVM_ROOT", tree.root())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        wait_for_socket(&sock, Duration::from_secs(30)).map_err(|e| {
+            Error::Check(format!(
+                "{e}\nsvcs -x: {}\nsvc-startd: {}",
+                svcs(),
+                startd.0.log_text()
+            ))
+        })?;
+        // The directory as fixperms lays it out: xvm's, every user may
+        // pass it to reach the 0666 sockets.
+        let m =
+            std::fs::metadata(sock.parent().unwrap_or(&sock)).map_err(Error::io("stat", &sock))?;
+        check(
+            m.uid() == ids.xvm && m.permissions().mode() & 0o001 == 0o001,
+            format!(
+                "run/libvirt: uid {} mode {:o}",
+                m.uid(),
+                m.permissions().mode()
+            ),
+        )?;
+        let pid = process_named("virtd", ids.xvm)?;
+        check(
+            caps(pid, "CapEff")? == 0 && status_field(pid, "NoNewPrivs")? == "1",
+            "virtd under svc-startd holds a capability or may gain privileges",
+        )?;
+        let o = tree
+            .command(std::path::Path::new("setpriv"))
+            .args(setpriv_args(&ids.alice()))
+            .args(["virsh", "-q", "-c", &virsh::uri(&sock), "list", "--all"])
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: "virsh".into(),
+                source,
+            })?;
+        check(
+            o.status.success(),
+            format!(
+                "alice's virsh list under svc-startd: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    })();
+    eprintln!("{test}: {:.1} s", t.elapsed().as_secs_f64());
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// The process named `comm` running as `uid`.
+fn process_named(comm: &str, uid: u32) -> Result<i32, Error> {
+    xvm_tests::procfs::processes_of(uid)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .ok_or_else(|| Error::Check(format!("no {comm} runs as uid {uid}")))
 }
