@@ -92,8 +92,11 @@ pub const STARTD_DIRS: [Dir; 5] = [
 /// The daemons' directories (DESIGN.md 4), after [`HOST_DIRS`]: run
 /// directories others may pass but not list (their 0666 sockets are the
 /// gate), the rest private.
-pub const XVM_DIRS: [Dir; 10] = [
+pub const XVM_DIRS: [Dir; 11] = [
     daemons("run/xenstored", 0o711),
+    // virtd's sockets (libvirt-sock, -sock-ro), where virsh looks for
+    // xen:///system: passable, not listable (the sockets' gate decides).
+    daemons("run/libvirt", 0o711),
     daemons("run/xenconsoled", 0o700),
     daemons("run/xend", 0o711),
     daemons("run/xend/boot", 0o700),
@@ -107,16 +110,17 @@ pub const XVM_DIRS: [Dir; 10] = [
 
 /// What `xvm-fixperms` lays out in system mode: the host's directories,
 /// then the daemons'.
-pub const SYSTEM_DIRS: [Dir; 15] = concat(HOST_DIRS, XVM_DIRS);
+pub const SYSTEM_DIRS: [Dir; 16] = concat(HOST_DIRS, XVM_DIRS);
 
 /// What svc-startd lays out in system mode before anything else.
 pub const STARTD_SYSTEM_DIRS: [Dir; 10] = concat(HOST_DIRS, STARTD_DIRS);
 
 /// Session mode: under `$XDG_RUNTIME_DIR/xvm`, the user's own, private.
-pub const SESSION_DIRS: [Dir; 3] = [
+pub const SESSION_DIRS: [Dir; 4] = [
     daemons("", 0o700),
     daemons("xenstored", 0o700),
     daemons("xenconsoled", 0o700),
+    daemons("libvirt", 0o700),
 ];
 
 /// `a` then `b`, at compile time.

@@ -4,7 +4,7 @@
 //!
 //! The order: our credentials and mode; the paths, the policy and the
 //! account; the sockets' directory made (as root, given to the account,
-//! 0755: every local user must reach the sockets, the gate decides);
+//! 0711: every local user must reach the sockets, the gate decides);
 //! the privilege drop (`init_daemon_priv` to xvm with nothing beyond
 //! basic) before anything is read from a peer; the two sockets bound as
 //! xvm; proc_fork and proc_exec given up; files confined (Landlock) to
@@ -156,7 +156,7 @@ pub fn start(a: Options) -> Result<(), StartError> {
     // account, it must be ours already (xvm-fixperms' layout).
     let owner = (ids.uid[1] == 0 && account.is_some()).then_some(me);
     if owner.is_some() || !paths.sock_dir.exists() {
-        privlib::os::fs::make_dir(&paths.sock_dir, 0o755, owner).map_err(|source| {
+        privlib::os::fs::make_dir(&paths.sock_dir, 0o711, owner).map_err(|source| {
             StartError::Dir {
                 dir: paths.sock_dir.clone(),
                 source,
