@@ -214,6 +214,29 @@ fn stalled_mid_packet(f: &Fixture) -> Result<std::thread::JoinHandle<Result<(), 
     }))
 }
 
+/// A client that asked for keepalive and then goes silent is pinged by
+/// virtd (after 5 s), and kept once it answers.
+fn pinged_when_silent(f: &Fixture) -> Result<std::thread::JoinHandle<Result<(), String>>, Error> {
+    let mut c = ck(Client::connect(&f.sock()), "connect")?;
+    c.open(0)?;
+    Ok(std::thread::spawn(move || {
+        let t = Instant::now();
+        let ping = c.read().map_err(|e| e.to_string())?;
+        match ping {
+            Some(g) if (g.prog, g.proc_, g.kind) == (KEEPALIVE, 1, MESSAGE) => {}
+            other => return Err(format!("a silent client got {other:?}, not a PING")),
+        }
+        eprintln!("virtd pinged a silent client after {:?}", t.elapsed());
+        c.send(&packet(KEEPALIVE, 2, MESSAGE, 0, &[]))
+            .map_err(|e| e.to_string())?;
+        let t = c.call(3, &[]).map_err(|e| e.to_string())?;
+        if t.string().as_deref() != Some("Xen") {
+            return Err(format!("after the PONG: {t:?}"));
+        }
+        Ok(())
+    }))
+}
+
 fn refused_and_served_users(f: &Fixture) -> Result<(), Error> {
     let a = f.tree.accounts();
     let bob = a.bob();
@@ -364,6 +387,7 @@ fn virtd_answers_every_bad_input_with_an_error_or_a_close_and_stays_bounded() {
         let f = Fixture::new("virtd-wire", 47_700)?;
         proc_checks(&f)?;
         let stalled = stalled_mid_packet(&f)?;
+        let pinged = pinged_when_silent(&f)?;
         open_sequence_and_errors(&f)?;
         read_only(&f)?;
         bad_frames(&f)?;
@@ -377,9 +401,11 @@ fn virtd_answers_every_bad_input_with_an_error_or_a_close_and_stays_bounded() {
         ) {
             virsh_connects(&f)?;
         }
-        match stalled.join() {
-            Ok(Ok(())) => {}
-            other => return Err(Error::Check(format!("{other:?}"))),
+        for t in [stalled, pinged] {
+            match t.join() {
+                Ok(Ok(())) => {}
+                other => return Err(Error::Check(format!("{other:?}"))),
+            }
         }
         proc_checks(&f)?;
         check(runs(f.virtd.pid()), format!("virtd died:\n{}", f.log()))
