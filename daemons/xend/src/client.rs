@@ -15,8 +15,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{
-    BlockAttachParams, BlockDevice, Call, ConfigParams, DeviceAck, DeviceParams, DomainAck,
-    DomainInfo, DomainParams, ErrorKind, Named, NetDevice, NetworkAttachParams, RpcError,
+    Autostart, AutostartParams, BlockAttachParams, BlockDevice, Call, ConfigParams, DefineParams,
+    Definition, DeviceAck, DeviceParams, DomainAck, DomainInfo, DomainParams, ErrorKind, Named,
+    NetDevice, NetworkAttachParams, RpcError,
 };
 use crate::rpc;
 
@@ -174,6 +175,28 @@ impl Client {
     /// `domain.start`: starts the managed domain `name`.
     pub fn start(&mut self, name: &str) -> Result<DomainInfo, ClientError> {
         self.on(Call::Start, name)
+    }
+
+    /// `domain.define`: keeps a typed definition as a managed domain.
+    pub fn define(&mut self, d: &Definition) -> Result<Named, ClientError> {
+        self.call(&Call::Define(DefineParams {
+            definition: d.clone(),
+        }))
+    }
+
+    /// `domain.definition`: the definition of domain `which` (running, or
+    /// managed).
+    pub fn definition(&mut self, which: &str) -> Result<Definition, ClientError> {
+        self.on(Call::GetDefinition, which)
+    }
+
+    /// `domain.autostart`: asks (`set` `None`) or sets whether managed
+    /// domain `name` starts when xend starts.
+    pub fn autostart(&mut self, name: &str, set: Option<bool>) -> Result<Autostart, ClientError> {
+        self.call(&Call::Autostart(AutostartParams {
+            domain: name.to_string(),
+            set,
+        }))
     }
 
     /// `domain.delete`: forgets the managed domain `name`.

@@ -6,13 +6,15 @@
 //! anything was made ([`DomainError::Prepare`]) or failing at a step
 //! ([`DomainError::Run`]). It sits above the modules whose errors it
 //! wraps (each converts into it with `From`); none of them returns it.
-//! How each is answered on the wire: `crate::server::kind_of`.
+//! How each is answered on the wire: [`DomainError::kind`].
 
 use std::path::PathBuf;
 
+use crate::api::ErrorKind;
 use crate::config::ConfigError;
 use crate::domain::MAX_MANAGED;
 use crate::launch::LaunchError;
+use crate::vnc;
 
 /// Why a domain could not be created, found, changed or ended.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,59 @@ pub enum DomainError {
     /// A QMP command failed.
     #[error(transparent)]
     Qmp(#[from] crate::qmp::QmpError),
+    /// A definition is no config (`domain.define`).
+    #[error(transparent)]
+    Definition(#[from] crate::definition::DefinitionError),
+    /// `domain.define`: the name is defined with another UUID.
+    #[error("domain {name} is already defined with uuid {uuid}")]
+    DefinedAs {
+        /// The name.
+        name: String,
+        /// Its UUID.
+        uuid: String,
+    },
+    /// `domain.define`: the UUID is another defined domain's.
+    #[error("uuid {uuid} is already defined as domain {name}")]
+    UuidDefined {
+        /// The UUID.
+        uuid: String,
+        /// The domain that has it.
+        name: String,
+    },
+}
+
+impl DomainError {
+    /// How it is answered on the wire: one kind per variant, one
+    /// exhaustive match.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DomainError::NoDomain(_) | DomainError::NoManaged(_) => ErrorKind::NoDomain,
+            DomainError::NameTaken(_)
+            | DomainError::UuidTaken(_)
+            | DomainError::Running(_)
+            | DomainError::DefinedAs { .. }
+            | DomainError::UuidDefined { .. } => ErrorKind::Busy,
+            DomainError::NoFreeId | DomainError::UidOverflow | DomainError::ManagedFull => {
+                ErrorKind::Limit
+            }
+            DomainError::Config(_) | DomainError::TooLarge { .. } | DomainError::Definition(_) => {
+                ErrorKind::BadConfig
+            }
+            // A VNC address this xend may not open, or a display past the last
+            // port: the config asks for it, so it is the config's fault.
+            DomainError::Run(crate::launch::RunError::Vnc {
+                source: vnc::VncError::NotLoopback { .. } | vnc::VncError::NoPort { .. },
+                ..
+            }) => ErrorKind::BadConfig,
+            DomainError::Io { .. }
+            | DomainError::File(_)
+            | DomainError::Proc(_)
+            | DomainError::State(_)
+            | DomainError::Prepare(_)
+            | DomainError::Run(_)
+            | DomainError::Qmp(_) => ErrorKind::Failed,
+        }
+    }
 }
 
 impl From<LaunchError> for DomainError {

@@ -12,7 +12,8 @@
 //!    [`privs`], what xend holds and when; [`layout`], where xend keeps things and
 //!    making sure it can; [`api`], the protocol typed once (method names,
 //!    params, replies, error codes), and [`rpc`], its framing (bounded
-//!    lines, decoding); [`testguest`], the test guest's disk image.
+//!    lines, decoding); [`definition`], a typed definition (virtd's) to
+//!    and from a config; [`testguest`], the test guest's disk image.
 //! 2. What a domain is: [`vnc`], its VNC gate's rules (where it listens,
 //!    whether this xend may open that address, who may connect, its
 //!    store keys); [`domain`], the settings xend launches with, a
@@ -39,11 +40,17 @@
 //!    manager); beside it [`start`], xend's start-up steps in order, each
 //!    failing with its own [`start::StartError`] (`main.rs` only parses
 //!    arguments, calls it and prints the one line), and [`client`], which
-//!    speaks the protocol ([`api`] over [`rpc`]) for xm and virtd.
+//!    speaks the protocol ([`api`] over [`rpc`]) for xm and virtd;
+//!    [`defined`], the methods virtd adds (define, definition,
+//!    autostart) and autostart at start.
 
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod defined;
+#[cfg(test)]
+mod defined_tests;
+pub mod definition;
 pub mod disk;
 pub mod dm;
 pub mod domain;

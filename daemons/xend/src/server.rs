@@ -108,29 +108,7 @@ fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The kind a domain operation's failure is answered as. One exhaustive
 /// match: a new [`DomainError`] variant must be given its kind here.
 pub fn kind_of(e: &DomainError) -> ErrorKind {
-    match e {
-        DomainError::NoDomain(_) | DomainError::NoManaged(_) => ErrorKind::NoDomain,
-        DomainError::NameTaken(_) | DomainError::UuidTaken(_) | DomainError::Running(_) => {
-            ErrorKind::Busy
-        }
-        DomainError::NoFreeId | DomainError::UidOverflow | DomainError::ManagedFull => {
-            ErrorKind::Limit
-        }
-        DomainError::Config(_) | DomainError::TooLarge { .. } => ErrorKind::BadConfig,
-        // A VNC address this xend may not open, or a display past the last
-        // port: the config asks for it, so it is the config's fault.
-        DomainError::Run(crate::launch::RunError::Vnc {
-            source: vnc::VncError::NotLoopback { .. } | vnc::VncError::NoPort { .. },
-            ..
-        }) => ErrorKind::BadConfig,
-        DomainError::Io { .. }
-        | DomainError::File(_)
-        | DomainError::Proc(_)
-        | DomainError::State(_)
-        | DomainError::Prepare(_)
-        | DomainError::Run(_)
-        | DomainError::Qmp(_) => ErrorKind::Failed,
-    }
+    e.kind()
 }
 
 fn failed(e: DomainError) -> RpcError {
@@ -334,10 +312,7 @@ impl Xend {
         match call {
             Call::Create(p) => reply(self.create(&p.source, &p.config)),
             // Managed configs are files: read and written without the lock.
-            Call::List => {
-                let managed = manager::managed_configs(&self.settings());
-                reply(Ok(self.lock().list_with(managed)))
-            }
+            Call::List => reply(Ok(self.list())),
             Call::New(p) => reply(manager::store_managed(
                 &self.settings(),
                 &p.source,
@@ -348,7 +323,7 @@ impl Xend {
                     .and_then(|(source, text)| self.create(&source, &text)),
             ),
             Call::Delete(p) => reply(self.lock().delete_managed(&p.domain)),
-            Call::Info(p) => reply(self.lock().info(&p.domain)),
+            Call::Info(p) => reply(self.info(&p.domain)),
             Call::Destroy(p) => reply(self.destroy(&p.domain)),
             Call::Shutdown(p) => reply(self.shutdown(&p.domain)),
             Call::Reboot(p) => reply(self.reboot(&p.domain)),
@@ -360,11 +335,9 @@ impl Xend {
             Call::NetworkAttach(p) => hot_reply(self.network_attach(&p.domain, &p.spec)),
             Call::NetworkDetach(p) => hot_reply(self.network_detach(&p.domain, &p.device)),
             Call::NetworkList(p) => reply(self.lock().network_list(&p.domain)),
-            // TODO(H1): domain.define, domain.definition, domain.autostart.
-            Call::Define(_) | Call::GetDefinition(_) | Call::Autostart(_) => Err(RpcError::new(
-                crate::api::INTERNAL_ERROR,
-                "not served yet",
-            )),
+            Call::Define(p) => reply(self.define(&p.definition)),
+            Call::GetDefinition(p) => reply(self.definition(&p.domain)),
+            Call::Autostart(p) => reply(self.autostart(&p.domain, p.set)),
         }
     }
 

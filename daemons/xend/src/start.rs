@@ -341,6 +341,17 @@ pub fn start(a: Options) -> Result<Infallible, StartError> {
             .map_err(StartError::AcceptThread)?;
     }
     tracing::info!(mode = if system { "system" } else { "session" }, socket = %endpoint, kvm = use_kvm, domains, "xend serving");
+    // Managed domains marked autostart, on a thread of their own: the
+    // domains are looked after meanwhile.
+    {
+        let xend = Arc::clone(&xend);
+        let spawned = std::thread::Builder::new()
+            .name("autostart".into())
+            .spawn(move || xend.autostart_all());
+        if let Err(e) = spawned {
+            tracing::error!("autostart: no thread to start domains on: {e}");
+        }
+    }
     // This thread looks after the domains: device models that end,
     // shutdowns past their deadline, VNC clients to hand over.
     xend.watch().map_err(StartError::Watch)

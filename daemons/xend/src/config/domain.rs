@@ -154,6 +154,40 @@ fn control(s: &str) -> Option<char> {
     s.chars().find(|ch| ch.is_control())
 }
 
+impl DomainConfig {
+    /// What a config that sets nothing but its name gets: xl.cfg's
+    /// defaults as this stack applies them (no name yet).
+    pub fn defaults() -> DomainConfig {
+        DomainConfig {
+            name: String::new(),
+            uuid: None,
+            memory_mib: 128,
+            vcpus: 1,
+            disks: Vec::new(),
+            serial: "pty".into(),
+            serial_tcp: None,
+            kernel: None,
+            ramdisk: None,
+            cmdline: None,
+            vnc: false,
+            vnclisten: "127.0.0.1".into(),
+            vncdisplay: None,
+            on_poweroff: Action::Destroy,
+            on_reboot: Action::Restart,
+            on_crash: Action::Destroy,
+            vifs: Vec::new(),
+            boot: "cd".into(),
+            acpi: true,
+            apic: true,
+            maxvcpus: None,
+            usb: false,
+            usbdevices: Vec::new(),
+            dm_privileges: Vec::new(),
+            unsupported: Vec::new(),
+        }
+    }
+}
+
 /// Parses a domain config read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
     let stmts = parse_statements(file, text)?;
@@ -162,33 +196,7 @@ pub fn parse(file: &Path, text: &str) -> Result<DomainConfig, ConfigError> {
         pos,
         fault: fault.into(),
     };
-    let mut c = DomainConfig {
-        name: String::new(),
-        uuid: None,
-        memory_mib: 128,
-        vcpus: 1,
-        disks: Vec::new(),
-        serial: "pty".into(),
-        serial_tcp: None,
-        kernel: None,
-        ramdisk: None,
-        cmdline: None,
-        vnc: false,
-        vnclisten: "127.0.0.1".into(),
-        vncdisplay: None,
-        on_poweroff: Action::Destroy,
-        on_reboot: Action::Restart,
-        on_crash: Action::Destroy,
-        vifs: Vec::new(),
-        boot: "cd".into(),
-        acpi: true,
-        apic: true,
-        maxvcpus: None,
-        usb: false,
-        usbdevices: Vec::new(),
-        dm_privileges: Vec::new(),
-        unsupported: Vec::new(),
-    };
+    let mut c = DomainConfig::defaults();
     let mut name_seen = false;
     // `sdl = 1`, `maxvcpus` and where it is: settled after every key.
     let mut sdl = false;

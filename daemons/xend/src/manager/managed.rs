@@ -116,6 +116,13 @@ impl Manager {
         }
         let path = managed_path(&self.s, name)?;
         std::fs::remove_file(&path).map_err(not_found(name, &path))?;
+        // Its autostart flag (crate::defined) goes with it.
+        let flag = self.s.managed.join(format!("{name}.autostart"));
+        match std::fs::remove_file(&flag) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DomainError::io(&flag)(e)),
+        }
         Ok(Named {
             name: name.to_string(),
         })

@@ -34,7 +34,7 @@ use crate::procstat::processes_of;
 use crate::saved::StateError;
 use crate::vnc::{self, VncListen};
 use host::host_size;
-pub use managed::{managed_config, managed_configs, store_managed};
+pub use managed::{managed_config, managed_configs, managed_path, store_managed};
 pub use watch::{qmp_command, vnc_hand_over};
 
 /// A domain being started or ended without the manager's lock: its id,
