@@ -445,13 +445,7 @@ fn on_domain(
         Proc::DomainGetSecurityLabel => Reply::Body(label_ret(&security_label(proc_root, info))),
         Proc::DomainGetXmlDesc => {
             let def = s
-                .xend_call(|c| {
-                    c.call::<xend::api::Definition>(&xend::api::Call::GetDefinition(
-                        xend::api::DomainParams {
-                            domain: info.name.clone(),
-                        },
-                    ))
-                })
+                .xend_call(|c| c.definition(&info.name))
                 .map_err(xend_error)?;
             let id = if flags & XML_INACTIVE == 0 {
                 info.domid
@@ -459,7 +453,7 @@ fn on_domain(
                 None
             };
             let mut e = Enc::new();
-            e.string(&xml_soon::write(&def, id));
+            e.string(&crate::xml::write(&def, id));
             Reply::Body(e.into_bytes())
         }
         _ => {
@@ -519,23 +513,6 @@ pub fn checked_tty_path(key: &str, v: Vec<u8>) -> Result<PathBuf, VirError> {
         )));
     }
     Ok(PathBuf::from(std::ffi::OsString::from_vec(v)))
-}
-
-/// Stands in for `crate::xml` until it lands (H2's); deleted then.
-pub mod xml_soon {
-    use xend::api::Definition;
-
-    use crate::error::VirError;
-
-    /// `crate::xml::parse`.
-    pub fn parse(_text: &str) -> Result<Definition, VirError> {
-        Err(VirError::xml("domain XML: not read yet"))
-    }
-
-    /// `crate::xml::write`.
-    pub fn write(def: &Definition, _id: Option<u32>) -> String {
-        format!("<domain type='xen'><name>{}</name></domain>", def.name)
-    }
 }
 
 #[cfg(test)]

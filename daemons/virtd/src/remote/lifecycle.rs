@@ -31,7 +31,7 @@ use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use xend::api::{Autostart, AutostartParams, Call, DefineParams, DomainInfo, Named};
+use xend::api::DomainInfo;
 
 use crate::error::VirError;
 use crate::procs::Proc;
@@ -41,7 +41,7 @@ use crate::xdr::Dec;
 use super::Reply;
 use super::domain::{
     bad_args, check_device, check_flags, dom_arg, dom_reply, domains, end, find, flags_arg,
-    tty_path, xend_error, xml_soon,
+    tty_path, xend_error,
 };
 use super::types::{MAX_STRING, MAX_XML};
 
@@ -341,7 +341,7 @@ fn console_reply(pty: ConsolePty) -> Result<Reply, VirError> {
 
 /// `DEFINE_XML`: the XML read, kept by xend, the domain answered.
 fn define(s: &mut Session, p: Proc, xml: &str) -> Result<Reply, VirError> {
-    let def = match xml_soon::parse(xml) {
+    let def = match crate::xml::parse(xml).map_err(|e| VirError::xml(e.to_string())) {
         Ok(def) => def,
         Err(e) => {
             s.audit(p, "", Err(&e));
@@ -350,7 +350,7 @@ fn define(s: &mut Session, p: Proc, xml: &str) -> Result<Reply, VirError> {
     };
     let name = def.name.clone();
     let out = s
-        .xend_call(|c| c.call::<Named>(&Call::Define(DefineParams { definition: def })))
+        .xend_call(|c| c.define(&def))
         .map_err(xend_error)
         .and_then(|named| {
             domains(s)?
@@ -451,13 +451,8 @@ fn act(s: &mut Session, p: Proc, info: &DomainInfo, arg: u32) -> Result<Reply, V
         Proc::DomainSetAutostart => {
             persistent(info, "set autostart for")?;
             let set = arg != 0;
-            s.xend_call(|c| {
-                c.call::<Autostart>(&Call::Autostart(AutostartParams {
-                    domain: name.clone(),
-                    set: Some(set),
-                }))
-            })
-            .map_err(xend_error)?;
+            s.xend_call(|c| c.autostart(&name, Some(set)))
+                .map_err(xend_error)?;
             Ok(empty())
         }
         _ => Err(VirError::unknown_procedure(
