@@ -429,6 +429,11 @@ fn os(d: &Doc<'_, '_>, n: Node<'_, '_>) -> R<Os> {
     if ty.is_none() {
         return Err(d.el(n, Why::Missing("<type>hvm</type>")));
     }
+    // No <boot>: libvirt boots from the first disk (and a direct-boot
+    // kernel needs none); xend wants the order said.
+    if boot.is_empty() {
+        boot.push('c');
+    }
     Ok(Os {
         kernel,
         initrd,

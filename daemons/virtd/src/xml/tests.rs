@@ -110,7 +110,8 @@ fn example_def() -> Definition {
     }
 }
 
-/// The least a domain can say: everything else takes libvirt's defaults.
+/// The least a domain can say: everything else takes libvirt's defaults
+/// (no <boot>: the first disk).
 fn minimal_def() -> Definition {
     Definition {
         name: "m".to_string(),
@@ -120,7 +121,7 @@ fn minimal_def() -> Definition {
         kernel: None,
         ramdisk: None,
         cmdline: None,
-        boot: String::new(),
+        boot: "c".to_string(),
         acpi: false,
         apic: false,
         on_poweroff: DefAction::Destroy,
