@@ -16,6 +16,7 @@ use privlib::os::tty;
 use crate::bins::bin;
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
+use crate::guest::LINUX_BANNER;
 use crate::hermetic::{Hermetic, User, set_mode};
 
 /// Ctrl-]: the console clients' detach key.
@@ -450,10 +451,12 @@ pub fn write_as(who: &User, dir: &Path, key: &str, value: &str) -> Result<(), Er
 }
 
 /// Whether KVM boots the Linux guest here: `/dev/kvm` opens and a root
-/// qemu under KVM prints the kernel's first line ("Linux version") within
-/// 10 s (well under one where KVM works). On some nested hosts /dev/kvm
-/// opens, a boot sector runs, and a Linux kernel stops for good after the
-/// setup code's "Probing EDD"; the console tests then run the guest under
+/// qemu under KVM reaches the guest's own banner ([`LINUX_BANNER`],
+/// printed by its init) within 20 s (a few where KVM works). On some
+/// nested hosts /dev/kvm opens, a boot sector runs, and a Linux kernel
+/// stops for good: after the setup code's "Probing EDD" on some days,
+/// half a second into the kernel's own boot on others (so the kernel's
+/// first line is no proof); the console tests then run the guest under
 /// TCG. `XVM_CONSOLE_KVM=1` or `=0` decides without the probe. Asked once
 /// per process.
 pub fn kvm_boots_linux(kernel: &Path, initrd: &Path) -> bool {
@@ -493,14 +496,14 @@ fn probe_kvm(kernel: &Path, initrd: &Path) -> bool {
             let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
             while let Ok(n @ 1..) = out.read(&mut buf) {
                 got.extend_from_slice(&buf[..n]);
-                if find(&got, b"Linux version").is_some() {
+                if find(&got, LINUX_BANNER.as_bytes()).is_some() {
                     let _ = tx.send(());
                     return;
                 }
             }
         });
     }
-    let booted = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    let booted = rx.recv_timeout(Duration::from_secs(20)).is_ok();
     let _ = child.kill();
     let _ = child.wait();
     booted
