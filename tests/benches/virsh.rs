@@ -91,6 +91,9 @@ fn copy_guest(guest: &LinuxGuest, dir: &Path, owner: u32) -> Result<LinuxGuest, 
     Ok(LinuxGuest { kernel, initrd })
 }
 
+/// `unshare` in a private mount namespace, running `sh`.
+const PRIVATE_MOUNTS: [&str; 5] = ["--mount", "--propagation", "private", "--", "sh"];
+
 /// Binds the passwd and group files ($0, $1) over the host's, then runs
 /// "$@" after the shift in their place (as the hermetic tree's daemons
 /// start).
@@ -133,11 +136,21 @@ struct Side {
     /// ours: the tree's `XVM_ROOT`.
     xvm_root: Option<PathBuf>,
     serial: Serial,
-    list_ms: Vec<f64>,
-    start_s: Vec<f64>,
-    started_s: Vec<f64>,
-    destroy_s: Vec<f64>,
+    /// Each of [`MEASURES`]' samples.
+    took: [Vec<f64>; 4],
 }
+
+/// What is measured, in the order of [`Side`]'s `took`, with its unit.
+const MEASURES: [(&str, &str); 4] = [
+    ("virsh list --all", "ms"),
+    ("virsh start to first console byte", "s"),
+    ("virsh start's own end", "s"),
+    ("virsh destroy", "s"),
+];
+const LIST: usize = 0;
+const FIRST_BYTE: usize = 1;
+const STARTED: usize = 2;
+const DESTROY: usize = 3;
 
 impl Side {
     /// `virsh -c URI ARGS` as the side's user, in a mount namespace that
@@ -146,28 +159,21 @@ impl Side {
     /// host's over themselves), with a private HOME.
     fn virsh(&self, args: &[&str]) -> Command {
         let mut c = Command::new("unshare");
-        c.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            ACCOUNTS,
-        ])
-        .arg(&self.accounts.0)
-        .arg(&self.accounts.1)
-        .arg("setpriv")
-        .args(setpriv_args(&self.user))
-        .args(["virsh", "-q", "-c", &self.uri])
-        .args(args)
-        .env("HOME", &self.home)
-        .env("XDG_CONFIG_HOME", self.home.join(".config"))
-        .env("XDG_CACHE_HOME", self.home.join(".cache"))
-        .env("XDG_RUNTIME_DIR", &self.home)
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .env_remove("VIRSH_DEFAULT_CONNECT_URI")
-        .stdin(Stdio::null());
+        c.args(PRIVATE_MOUNTS)
+            .args(["-c", ACCOUNTS])
+            .arg(&self.accounts.0)
+            .arg(&self.accounts.1)
+            .arg("setpriv")
+            .args(setpriv_args(&self.user))
+            .args(["virsh", "-q", "-c", &self.uri])
+            .args(args)
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env("XDG_RUNTIME_DIR", &self.home)
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .env_remove("VIRSH_DEFAULT_CONNECT_URI")
+            .stdin(Stdio::null());
         if let Some(root) = &self.xvm_root {
             c.env("XVM_ROOT", root);
         }
@@ -244,7 +250,7 @@ impl Side {
                 rows == DOMAINS,
                 format!("{}: virsh list --all: {rows} domains", self.name),
             )?;
-            self.list_ms.push(t.as_secs_f64() * 1e3);
+            self.took[LIST].push(t.as_secs_f64() * 1e3);
         }
         let t = Instant::now();
         let start = self
@@ -291,16 +297,9 @@ impl Side {
         s.set_read_timeout(Some(LIMIT))
             .map_err(Error::io("timeout", "serial"))?;
         let mut one = [0u8; 1];
-        let first = match s.read(&mut one) {
-            Ok(1) => t.elapsed(),
-            Ok(_) => {
-                return Err(Error::Check(format!(
-                    "{}: {name}'s serial closed",
-                    self.name
-                )));
-            }
-            Err(e) => return Err(Error::io("read the serial port of", name)(e)),
-        };
+        s.read_exact(&mut one)
+            .map_err(Error::io("read the serial port of", name))?;
+        let first = t.elapsed();
         let (took, o) = match ended.take() {
             Some(e) => e,
             None => rx.recv_timeout(LIMIT).map_err(|_| {
@@ -317,10 +316,10 @@ impl Side {
                 String::from_utf8_lossy(&o.stderr)
             ),
         )?;
-        self.start_s.push(first.as_secs_f64());
-        self.started_s.push(took.as_secs_f64());
+        self.took[FIRST_BYTE].push(first.as_secs_f64());
+        self.took[STARTED].push(took.as_secs_f64());
         let (d, _) = self.run(&["destroy", name])?;
-        self.destroy_s.push(d.as_secs_f64());
+        self.took[DESTROY].push(d.as_secs_f64());
         drop(s);
         Ok(())
     }
@@ -347,6 +346,8 @@ mount --bind "$B/lib" /var/lib/libvirt
 mount --bind "$B/cache" /var/cache/libvirt
 mount --bind "$B/log" /var/log/libvirt
 mount -t tmpfs -o mode=755 tmpfs /run
+# qemu (libvirt-qemu, from libvirt-daemon-system) binds its serial here.
+chown libvirt-qemu:libvirt-qemu "$B/serial"
 /usr/sbin/virtlogd -f "$B/etc/virtlogd.conf" -p "$B/virtlogd.pid" &
 exec /usr/sbin/libvirtd -f "$B/etc/libvirtd.conf" -p "$B/libvirtd.pid"
 "#;
@@ -375,31 +376,8 @@ impl Libvirtd {
             let p = dir.join("etc").join(file);
             std::fs::write(&p, text.replace("$B", &b)).map_err(Error::io("write", &p))?;
         }
-        // qemu (libvirt-qemu) binds its serial socket here.
-        let serial = dir.join("serial");
-        let qemu = Command::new("chown")
-            .arg("libvirt-qemu:libvirt-qemu")
-            .arg(&serial)
-            .status()
-            .map_err(|source| Error::Spawn {
-                program: "chown".into(),
-                source,
-            })?;
-        check(
-            qemu.success(),
-            "chown libvirt-qemu: is libvirt-daemon-system installed?",
-        )?;
         let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            ENTER,
-        ])
-        .arg(dir);
+        cmd.args(PRIVATE_MOUNTS).args(["-c", ENTER]).arg(dir);
         let daemon = Daemon::spawn("libvirtd", cmd, &dir.join("libvirtd.out"))?;
         let l = Libvirtd {
             daemon: Some(daemon),
@@ -474,10 +452,7 @@ fn ours(guest: &LinuxGuest) -> Result<(Stack, Daemon, Side), Error> {
         accounts: (base.join("passwd"), base.join("group")),
         xvm_root: Some(stack.root().to_path_buf()),
         serial: Serial::XendDomains(stack.root().join("run/xend/domains")),
-        list_ms: vec![],
-        start_s: vec![],
-        started_s: vec![],
-        destroy_s: vec![],
+        took: Default::default(),
     };
     let serial = "    <serial type='pty'><target port='0'/></serial>\n    \
                   <console type='pty'><target type='serial' port='0'/></console>\n";
@@ -504,10 +479,7 @@ fn theirs(guest: &LinuxGuest, dir: &Path) -> Result<(Libvirtd, Side), Error> {
         accounts: ("/etc/passwd".into(), "/etc/group".into()),
         xvm_root: None,
         serial: Serial::Named(dir.join("serial")),
-        list_ms: vec![],
-        start_s: vec![],
-        started_s: vec![],
-        destroy_s: vec![],
+        took: Default::default(),
     };
     let sdir = dir.join("serial");
     let r = side.define_all(|n| {
@@ -546,8 +518,8 @@ fn run() -> Result<(), Error> {
         eprintln!(
             "round {}: start to first byte: libvirtd {:.3} s, virtd {:.3} s",
             r + 1,
-            theirs.start_s[r],
-            ours.start_s[r]
+            theirs.took[FIRST_BYTE][r],
+            ours.took[FIRST_BYTE][r]
         );
     }
     println!(
@@ -558,32 +530,10 @@ fn run() -> Result<(), Error> {
         "{:<38} {:>11} {:>11} {:>8}",
         "median", "libvirtd", "virtd", "ratio"
     );
-    for (what, unit, t, o) in [
-        (
-            "virsh list --all",
-            "ms",
-            &mut theirs.list_ms,
-            &mut ours.list_ms,
-        ),
-        (
-            "virsh start to first console byte",
-            "s",
-            &mut theirs.start_s,
-            &mut ours.start_s,
-        ),
-        (
-            "virsh destroy",
-            "s",
-            &mut theirs.destroy_s,
-            &mut ours.destroy_s,
-        ),
-    ] {
-        let (t, o) = (median(t), median(o));
+    for (i, (what, unit)) in MEASURES.iter().enumerate() {
+        let (t, o) = (median(&mut theirs.took[i]), median(&mut ours.took[i]));
         println!(
-            "{:<38} {:>8.3} {unit:<2} {:>8.3} {unit:<2} {:>8.3}   (target <= 1.0)",
-            what,
-            t,
-            o,
+            "{what:<38} {t:>8.3} {unit:<2} {o:>8.3} {unit:<2} {:>8.3}   (target <= 1.0)",
             o / t
         );
     }
@@ -604,26 +554,15 @@ fn main() {
             return;
         }
     }
-    let fresh = [
-        (
-            "xenstored",
-            [
-                "privlib/src",
-                "daemons/xenstored/src",
-                "daemons/xenstored/src",
-            ],
-        ),
-        (
-            "xend",
-            ["privlib/src", "daemons/xenstored/src", "daemons/xend/src"],
-        ),
-        (
-            "virtd",
-            ["privlib/src", "daemons/xend/src", "daemons/virtd/src"],
-        ),
+    // Each binary's crate and the workspace crates it links.
+    let (ps, xs, xd) = ("privlib/src", "daemons/xenstored/src", "daemons/xend/src");
+    let fresh: [(&str, &[&str]); 3] = [
+        ("xenstored", &[ps, xs]),
+        ("xend", &[ps, xs, xd]),
+        ("virtd", &[ps, xs, xd, "daemons/virtd/src"]),
     ];
     for (b, sources) in fresh {
-        if let Err(e) = fresh_bin(b, &sources) {
+        if let Err(e) = fresh_bin(b, sources) {
             eprintln!("virsh bench: {e}");
             std::process::exit(1);
         }
