@@ -67,7 +67,7 @@ fn with_xend() -> Result<(), Error> {
         let r = virsh(&s, &alice, u, &start)?;
         check(
             r.code != 0 && r.err.contains("read only"),
-            format!("read-only start: {}{}", r.out, r.err),
+            format!("read-only start: {}{}\n{}", r.out, r.err, log()),
         )?;
     }
 

@@ -16,7 +16,7 @@
 //! | method | params | result |
 //! |---|---|---|
 //! | `domain.list` | none, `null` or `{}` | `[DomainInfo]`: Domain-0, running, starting/ending, managed |
-//! | `domain.info` | [`DomainParams`] | [`DomainInfo`] |
+//! | `domain.info` | [`DomainParams`] | [`DomainInfo`]: a running domain, else a managed one (no id) |
 //! | `domain.create` | [`ConfigParams`] | [`DomainInfo`] |
 //! | `domain.new` | [`ConfigParams`] | [`Named`] |
 //! | `domain.start` | [`DomainParams`] | [`DomainInfo`] |

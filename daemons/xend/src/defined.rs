@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use crate::api::{Autostart, Definition, DomainInfo, Named};
+use crate::api::{Autostart, Definition, DomainInfo, DomainState, Named};
 use crate::config;
 use crate::definition::{from_config, to_config};
 use crate::domain::Settings;
@@ -50,11 +50,36 @@ impl Xend {
         rows
     }
 
-    /// `domain.info`: one running domain, marked managed when its name
-    /// has a managed config.
+    /// `domain.info`: one domain: a running one (marked managed when its
+    /// name has a managed config), else a managed one not running (no
+    /// id), read from its one config file rather than listing them all.
     pub fn info(&self, which: &str) -> Result<DomainInfo, DomainError> {
-        let mut r = self.lock().info(which)?;
         let s = self.settings();
+        let running = self.lock().info(which);
+        let mut r = match running {
+            Ok(r) => r,
+            Err(DomainError::NoDomain(_)) => {
+                let (source, text) = manager::managed_config(&s, which).map_err(|e| match e {
+                    DomainError::NoManaged(n) => DomainError::NoDomain(n),
+                    other => other,
+                })?;
+                let c = config::parse(std::path::Path::new(&source), &text)?;
+                DomainInfo {
+                    name: c.name,
+                    domid: None,
+                    uuid: c.uuid,
+                    memory: c.memory_mib,
+                    vcpus: u64::from(c.vcpus),
+                    state: DomainState::None,
+                    time: 0.0,
+                    pid: None,
+                    serial: None,
+                    managed: true,
+                    autostart: false,
+                }
+            }
+            Err(e) => return Err(e),
+        };
         if managed_path(&s, &r.name).is_ok_and(|p| p.exists()) {
             r.managed = true;
             r.autostart = is_autostart(&s, &r.name);

@@ -74,6 +74,8 @@ fn a_definition_is_kept_listed_with_its_uuid_and_read_back() {
         "{row:?}"
     );
     assert_eq!(row.uuid.as_deref(), Some(uuid));
+    // One domain asked for by name: the same row, from its one file.
+    assert_eq!(&c.info("web").expect("info of a managed domain"), row);
     assert_eq!(c.definition("web").expect("definition"), web(Some(uuid)));
     // Defined again without a UUID: it keeps the one it has.
     c.define(&web(None)).expect("define again");

@@ -173,8 +173,19 @@ pub fn pick(rows: Vec<DomainInfo>, r: &DomainRef) -> Result<DomainInfo, VirError
     })
 }
 
-/// The domain `r` names, as xend has it now.
+/// The domain `r` names, as xend has it now: asked for by its name (one
+/// domain, not the whole list: virsh asks once per domain it lists); the
+/// whole list only when that name is gone or is another domain's now.
 pub fn find(s: &mut Session, r: &DomainRef) -> Result<DomainInfo, VirError> {
+    // A name xend does not read as one (a domid's digits) is not asked.
+    if !r.name.is_empty()
+        && r.name.parse::<u32>().is_err()
+        && let Ok(row) = s.xend_call(|c| c.info(&r.name))
+        && is_domain(&row)
+        && let Ok(row) = pick(vec![row], r)
+    {
+        return Ok(row);
+    }
     pick(domains(s)?, r)
 }
 
@@ -355,11 +366,21 @@ pub fn call(s: &mut Session, p: Proc, d: &mut Dec<'_>) -> Result<Reply, VirError
         Proc::DomainLookupByName => {
             let name = d.string("name", MAX_NAME).map_err(|e| bad_args(p, e))?;
             end(p, d)?;
+            let none = || VirError::no_domain(&format!("with matching name '{name}'"));
+            // One domain asked for, unless the name reads as a domid.
+            if name.parse::<u32>().is_err() {
+                return match s.xend_call(|c| c.info(name)) {
+                    Ok(r) if is_domain(&r) && r.name == name => Ok(dom_reply(&r)),
+                    Ok(_) => Err(none()),
+                    Err(e) if e.kind() == Some(xend::api::ErrorKind::NoDomain) => Err(none()),
+                    Err(e) => Err(xend_error(e)),
+                };
+            }
             let rows = domains(s)?;
             rows.iter()
                 .find(|r| r.name == name)
                 .map(dom_reply)
-                .ok_or_else(|| VirError::no_domain(&format!("with matching name '{name}'")))
+                .ok_or_else(none)
         }
         Proc::DomainLookupById => {
             let id = d.i32("id").map_err(|e| bad_args(p, e))?;
