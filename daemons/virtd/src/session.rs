@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use xend::api::DomainInfo;
 use xend::client::{Client, ClientError};
 
 use crate::error::VirError;
@@ -68,7 +70,12 @@ pub struct Session {
     /// Shared settings.
     pub env: Arc<Env>,
     xend: Option<Client>,
+    listed: Option<(Instant, Vec<DomainInfo>)>,
 }
+
+/// How long a listing stays the answer to this connection's lookups
+/// ([`Session::recent_list`]).
+pub const LIST_RECENT: Duration = Duration::from_millis(250);
 
 impl Session {
     /// A new connection's state.
@@ -80,12 +87,35 @@ impl Session {
             opened: false,
             env,
             xend: None,
+            listed: None,
         }
     }
 
     /// Whether nothing may change on this connection.
     pub fn read_only(&self) -> bool {
         self.ro_socket || self.ro_flag
+    }
+
+    /// Keeps the domains a `CONNECT_LIST_ALL_DOMAINS` answered.
+    pub fn remember_list(&mut self, rows: Vec<DomainInfo>) {
+        self.listed = Some((Instant::now(), rows));
+    }
+
+    /// The domains this connection listed in the last [`LIST_RECENT`],
+    /// if it changed nothing since: what a client asks of each domain it
+    /// just listed (virsh list asks each one's state) is answered as of
+    /// the listing, which is itself a snapshot, instead of asking xend
+    /// once more per domain.
+    pub fn recent_list(&self) -> Option<&[DomainInfo]> {
+        self.listed
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < LIST_RECENT)
+            .map(|(_, rows)| rows.as_slice())
+    }
+
+    /// Forgets the listing (a state-changing call).
+    pub fn forget_list(&mut self) {
+        self.listed = None;
     }
 
     /// Refuses a state-changing procedure on a read-only connection.
@@ -149,5 +179,41 @@ impl Session {
                 self.peer.uid
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let env = Arc::new(Env {
+            mode: Mode::Session,
+            xend_socket: PathBuf::from("/nonexistent/xmlrpc.sock"),
+            store_socket: PathBuf::from("/nonexistent/socket"),
+            hostname: "h".into(),
+        });
+        Session::new(
+            Peer {
+                pid: 1,
+                uid: 1,
+                gid: 1,
+            },
+            false,
+            env,
+        )
+    }
+
+    #[test]
+    fn a_listing_answers_for_a_moment_and_never_after_a_change() {
+        let mut s = session();
+        assert!(s.recent_list().is_none());
+        s.remember_list(Vec::new());
+        assert!(s.recent_list().is_some());
+        s.forget_list();
+        assert!(s.recent_list().is_none());
+        s.remember_list(Vec::new());
+        std::thread::sleep(LIST_RECENT);
+        assert!(s.recent_list().is_none(), "kept past LIST_RECENT");
     }
 }

@@ -173,10 +173,14 @@ pub fn pick(rows: Vec<DomainInfo>, r: &DomainRef) -> Result<DomainInfo, VirError
     })
 }
 
-/// The domain `r` names, as xend has it now: asked for by its name (one
+/// The domain `r` names: from this connection's listing of a moment ago
+/// ([`Session::recent_list`]), else as xend has it now, asked for by its name (one
 /// domain, not the whole list: virsh asks once per domain it lists); the
 /// whole list only when that name is gone or is another domain's now.
 pub fn find(s: &mut Session, r: &DomainRef) -> Result<DomainInfo, VirError> {
+    if let Some(row) = s.recent_list().and_then(|rows| pick(rows.to_vec(), r).ok()) {
+        return Ok(row);
+    }
     // A name xend does not read as one (a domid's digits) is not asked.
     if !r.name.is_empty()
         && r.name.parse::<u32>().is_err()
@@ -408,11 +412,11 @@ pub fn call(s: &mut Session, p: Proc, d: &mut Dec<'_>) -> Result<Reply, VirError
             let flags = flags_arg(p, d)?;
             end(p, d)?;
             check_flags(p, flags, list_flags::ALL)?;
-            let rows: Vec<DomainInfo> = domains(s)?
-                .into_iter()
-                .filter(|r| listed(r, flags))
-                .collect();
-            Ok(Reply::Body(list_ret(&rows, need != 0)))
+            let all = domains(s)?;
+            let rows: Vec<DomainInfo> = all.iter().filter(|r| listed(r, flags)).cloned().collect();
+            let body = list_ret(&rows, need != 0);
+            s.remember_list(all);
+            Ok(Reply::Body(body))
         }
         _ => {
             let r = dom_arg(p, d)?;
