@@ -27,9 +27,11 @@ fn with_xend() -> Result<(), Error> {
     // The test guest's config as xm's users write it, with no uuid: xend
     // stores one with it, so the domain virsh starts is the one it listed.
     let text = std::fs::read_to_string(s.test_cfg()).map_err(Error::io("read", s.test_cfg()))?;
-    check(!text.contains("uuid"), format!("the test config has a uuid: {text}"))?;
-    s.alice(&["new", &s.test_cfg()])?
-        .ok("xm new")?;
+    check(
+        !text.contains("uuid"),
+        format!("the test config has a uuid: {text}"),
+    )?;
+    s.alice(&["new", &s.test_cfg()])?.ok("xm new")?;
     let virtd = start_virtd(&s, "virtd.log", &[])?;
     let log = || format!("{}\n{}", virtd.log_text(), s.xend_log());
     let (alice, bob) = (s.accounts().alice(), s.accounts().bob());

@@ -94,7 +94,11 @@ fn with_uuid(path: &Path, text: &str, has_uuid: bool) -> Result<String, DomainEr
         Some(u) => u,
         None => crate::uuid::random().map_err(crate::saved::StateError::from)?,
     };
-    let sep = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
     let out = format!("{text}{sep}uuid = \"{uuid}\"\n");
     if out.len() > config::MAX_FILE {
         return Err(DomainError::TooLarge {

@@ -227,8 +227,12 @@ fn a_managed_domain_keeps_one_uuid_across_new() {
     assert_eq!(uuid_of(), first);
     // One given is kept as given.
     let given = "0b6f9f0e-5c1a-4d2e-8f3a-123456789abc";
-    store_managed(&s, "web.cfg", &format!("{}uuid = \"{given}\"\n", cfg("web")))
-        .expect("replaced");
+    store_managed(
+        &s,
+        "web.cfg",
+        &format!("{}uuid = \"{given}\"\n", cfg("web")),
+    )
+    .expect("replaced");
     assert_eq!(uuid_of(), given);
     // Another domain gets another.
     store_managed(&s, "db.cfg", &cfg("db")).expect("stored");
