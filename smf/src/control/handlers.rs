@@ -168,8 +168,9 @@ pub(super) fn restart(r: &mut Restarter, args: &[String]) -> Answer {
 }
 
 pub(super) fn refresh(r: &mut Restarter, args: &[String]) -> Answer {
-    instance(r, args.first())?;
+    let i = instance(r, args.first())?;
     r.load();
+    r.refresh_method(i);
     Ok(Vec::new())
 }
 

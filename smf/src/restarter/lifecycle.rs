@@ -97,6 +97,37 @@ impl Restarter {
         });
     }
 
+    /// Instance `i`'s refresh method, run as SMF's `svcadm refresh` runs
+    /// it once the properties are read again: `:kill -SIG` sends SIG to
+    /// its running process (xenconsoled reopens its logs on SIGHUP); a
+    /// command is not run (svc-startd tracks one process per service, as
+    /// with stop) and the service log says so; none, or `:true`, does
+    /// nothing more.
+    pub fn refresh_method(&mut self, i: usize) {
+        let refresh = self.svcs[i].r.method("refresh").cloned();
+        let logdir = self.cfg.logdir.clone();
+        let s = &mut self.svcs[i];
+        let (Some(m), Some(child)) = (refresh, &s.child) else {
+            return;
+        };
+        match &m.exec {
+            Exec::Kill(sig) => {
+                let _ = child.kill(*sig);
+            }
+            Exec::Command(c) => {
+                if let Ok(mut f) = OpenOptions::new().append(true).open(s.log_path(&logdir)) {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        f,
+                        "[ {} refresh method \"{c}\" not run: svc-startd runs only :kill refresh methods ]",
+                        humantime(SystemTime::now())
+                    );
+                }
+            }
+            Exec::True => {}
+        }
+    }
+
     /// Kills stops that outlived their timeout.
     pub fn enforce_stop_timeouts(&mut self) {
         let now = Instant::now();

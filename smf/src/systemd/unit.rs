@@ -136,10 +136,17 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
             w.line(&format!("TimeoutStopSec={}", stop.timeout_seconds))?;
         }
     }
-    if let Some(refresh) = r.method("refresh")
-        && let Exec::Command(c) = &refresh.exec
-    {
-        w.line(&format!("ExecReload={}", command(r, "refresh", c, bindir)?))?;
+    match r.method("refresh").map(|m| &m.exec) {
+        Some(Exec::Command(c)) => {
+            w.line(&format!("ExecReload={}", command(r, "refresh", c, bindir)?))?;
+        }
+        Some(Exec::Kill(sig)) => {
+            w.line(&format!(
+                "ExecReload=/bin/kill -{} $MAINPID",
+                signal_name(*sig).trim_start_matches("SIG")
+            ))?;
+        }
+        Some(Exec::True) | None => {}
     }
     w.line(&format!("User={user}"))?;
     if let Some(g) = &cred.group {
