@@ -31,12 +31,15 @@
 //!   namespace, hot-plug, xend's features and what it holds).
 //! - [`virsh`]: virtd over a [`stack`]'s tree, and Debian's `virsh` run
 //!   as a test user against it.
+//! - [`debian`]: a fresh Debian 12 root in namespaces of its own, for the
+//!   package test.
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
 //!   and the checks of an unprivileged device model.
 
 pub mod bins;
 pub mod console;
 pub mod daemon;
+pub mod debian;
 pub mod disks;
 pub mod error;
 pub mod features;
