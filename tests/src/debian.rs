@@ -47,28 +47,7 @@ impl Ran {
 
 /// The tarball, made by `scripts/debian-root` the first time (then cached).
 pub fn tarball() -> Result<PathBuf, Error> {
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/debian-root");
-    let mut cmd = Command::new(&program);
-    if let Some(target) = crate::bins::bindir().parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    check(
-        out.status.success(),
-        format!(
-            "{} failed ({}): {}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    )?;
+    let (program, stdout) = crate::guest::run_script("debian-root")?;
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("root="))

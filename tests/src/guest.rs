@@ -69,27 +69,26 @@ pub fn require_linux_guest(test: &str) -> Option<LinuxGuest> {
     }
 }
 
-/// `scripts/guest`, beside this crate.
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// Runs `scripts/NAME` (beside this crate) with the cache beside the
+/// binaries under test (the target directory above their profile
+/// directory) and stdin closed; its path and stdout, or an error with its
+/// stderr when it fails.
+pub(crate) fn run_script(name: &str) -> Result<(PathBuf, String), Error> {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("scripts")
-        .join("guest")
-}
-
-fn build() -> Result<LinuxGuest, Error> {
-    let program = script();
+        .join(name);
     let mut cmd = Command::new(&program);
-    // The cache beside the binaries under test: the target directory
-    // above their profile directory.
     if let Some(target) = crate::bins::bindir().parent() {
         cmd.env("CARGO_TARGET_DIR", target);
     }
-    let out = cmd.output().map_err(|source| Error::Spawn {
-        program: program.display().to_string(),
-        source,
-    })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
     if !out.status.success() {
         return Err(Error::Check(format!(
             "{} failed ({}): {}",
@@ -98,6 +97,11 @@ fn build() -> Result<LinuxGuest, Error> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    Ok((program, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn build() -> Result<LinuxGuest, Error> {
+    let (program, stdout) = run_script("guest")?;
     let field = |key: &str| {
         stdout
             .lines()
