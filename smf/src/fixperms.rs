@@ -95,7 +95,7 @@ impl Plan {
         let path = self.root.join(rel);
         let (uid, gid) = match d.owner {
             Owner::Host | Owner::Root => (0, 0),
-            Owner::Daemons => (self.uid, self.gid),
+            Owner::Daemons | Owner::Shared => (self.uid, self.gid),
         };
         let fd = match open_no_symlinks(None, &path, true) {
             Ok(fd) => fd,
@@ -137,6 +137,18 @@ impl Plan {
                 self.fix(&fd, &path, (uid, gid, mode), r);
                 self.walk(&fd, &path, rel, 0, r);
             }
+            Owner::Shared => match fstat(&fd) {
+                Ok(m) if (m.uid(), m.gid()) == (uid, gid) => {
+                    self.fix(&fd, &path, (uid, gid, mode), r);
+                }
+                Ok(m) => r.left_alone.push(format!(
+                    "{}: owned by {}:{}, not the daemons': another product's (libvirtd's?), left alone; virtd cannot listen there while it is",
+                    path.display(),
+                    m.uid(),
+                    m.gid()
+                )),
+                Err(e) => r.failures.push(Failure::io(&path, e)),
+            },
         }
     }
 

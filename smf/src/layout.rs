@@ -12,7 +12,13 @@
 //! - svc-startd's own ([`Owner::Root`]): root's, at their modes, not
 //!   walked;
 //! - the daemons' (DESIGN.md 4, [`Owner::Daemons`]): xvm:xvm at their
-//!   modes, and everything inside them xvm's too.
+//!   modes, and everything inside them xvm's too;
+//! - one the daemons share a name with another product ([`Owner::Shared`]:
+//!   `run/libvirt`, where virsh looks for virtd and libvirtd alike): made
+//!   xvm's when missing, its mode kept right while it is xvm's, and left
+//!   alone (reported) when it is anyone else's: a host's libvirtd keeps
+//!   root's pid and status files there, which xvm must never be given.
+//!   Never walked.
 //!
 //! Each list holds parents before their children.
 
@@ -25,6 +31,9 @@ pub enum Owner {
     Root,
     /// The daemons' (xvm:xvm, or the session's user), contents included.
     Daemons,
+    /// The daemons' when missing or already theirs; another's is left
+    /// alone. Contents never walked.
+    Shared,
 }
 
 /// One directory, relative to the root (`XVM_ROOT`, or `/`).
@@ -51,6 +60,14 @@ const fn root(path: &'static str, mode: u32) -> Dir {
         path,
         mode,
         owner: Owner::Root,
+    }
+}
+
+const fn shared(path: &'static str, mode: u32) -> Dir {
+    Dir {
+        path,
+        mode,
+        owner: Owner::Shared,
     }
 }
 
@@ -95,8 +112,9 @@ pub const STARTD_DIRS: [Dir; 5] = [
 pub const XVM_DIRS: [Dir; 11] = [
     daemons("run/xenstored", 0o711),
     // virtd's sockets (libvirt-sock, -sock-ro), where virsh looks for
-    // xen:///system: passable, not listable (the sockets' gate decides).
-    daemons("run/libvirt", 0o711),
+    // xen:///system: passable, not listable (the sockets' gate decides);
+    // libvirtd's when a host runs it (then virtd cannot listen there).
+    shared("run/libvirt", 0o711),
     daemons("run/xenconsoled", 0o700),
     daemons("run/xend", 0o711),
     daemons("run/xend/boot", 0o700),

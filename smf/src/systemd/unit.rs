@@ -232,14 +232,14 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
             }
         }
     }
-    for (prop, key) in [
-        ("runtime", "RuntimeDirectory"),
-        ("state", "StateDirectory"),
-        ("logs", "LogsDirectory"),
+    for (prop, key, under) in [
+        ("runtime", "RuntimeDirectory", "run"),
+        ("state", "StateDirectory", "var/lib"),
+        ("logs", "LogsDirectory", "var/log"),
     ] {
         if let Some(v) = prop_str(r, "paths", prop) {
             w.line(&format!("{key}={v}"))?;
-            w.line(&format!("{key}Mode=0755"))?;
+            w.line(&format!("{key}Mode={:04o}", dir_mode(under, &v)))?;
         }
     }
     if prop_str(r, "paths", "runtime").is_some() {
@@ -374,4 +374,16 @@ pub(super) fn rlimit_line(fmri: &str, feature: &str, word: &str) -> Result<Strin
         return Err(bad());
     }
     Ok(format!("{key}={value}"))
+}
+
+/// The mode systemd gives a unit's runtime, state or logs directory
+/// `under/v` on every start: the layout's for it (what xvm-fixperms and
+/// tmpfiles.d give it), so a start never opens what they keep private;
+/// 0755 for a directory the layout does not list.
+fn dir_mode(under: &str, v: &str) -> u32 {
+    let path = format!("{under}/{}", v.trim_matches('/'));
+    crate::layout::SYSTEM_DIRS
+        .iter()
+        .find(|d| d.path == path)
+        .map_or(0o755, |d| d.mode)
 }
