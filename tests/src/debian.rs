@@ -94,26 +94,38 @@ exec /usr/bin/perl -e '$SIG{TERM} = sub { exit 0 }; while (1) { sleep 1 if wait(
 /// A Debian root with its namespaces, removed when dropped.
 #[derive(Debug)]
 pub struct DebianRoot {
+    /// The root's parent, root's alone (0700): host users cannot reach
+    /// the root's set-id programs while it exists.
+    base: PathBuf,
     dir: PathBuf,
-    holder: Child,
+    holder: Option<Child>,
     /// The reaper: pid 1 in the root's pid namespace (a host pid).
     init: i32,
 }
 
 impl DebianRoot {
-    /// Extracts a fresh root at `/tmp/xvm-debian-NAME-PID` (root's, 0755,
-    /// as a host's `/` is) and starts its namespaces.
+    /// Extracts a fresh root at `/tmp/xvm-debian-NAME-PID/root` (root's,
+    /// 0755, as a host's `/` is, in a 0700 directory) and starts its
+    /// namespaces. Whatever fails on the way, what was made is removed.
     pub fn new(name: &str) -> Result<DebianRoot, Error> {
         let tar = tarball()?;
-        let dir = PathBuf::from(format!("/tmp/xvm-debian-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).map_err(Error::io("create", &dir))?;
-        crate::hermetic::set_mode(&dir, 0o755)?;
+        let base = PathBuf::from(format!("/tmp/xvm-debian-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).map_err(Error::io("create", &base))?;
+        let mut root = DebianRoot {
+            dir: base.join("root"),
+            base,
+            holder: None,
+            init: 0,
+        };
+        crate::hermetic::set_mode(&root.base, 0o700)?;
+        std::fs::create_dir(&root.dir).map_err(Error::io("create", &root.dir))?;
+        crate::hermetic::set_mode(&root.dir, 0o755)?;
         let x = Command::new("tar")
             .args(["--numeric-owner", "-xf"])
             .arg(&tar)
             .arg("-C")
-            .arg(&dir)
+            .arg(&root.dir)
             .status()
             .map_err(|source| Error::Spawn {
                 program: "tar".into(),
@@ -121,7 +133,7 @@ impl DebianRoot {
             })?;
         check(
             x.success(),
-            format!("tar -xf {} -C {}: {x}", tar.display(), dir.display()),
+            format!("tar -xf {} -C {}: {x}", tar.display(), root.dir.display()),
         )?;
         let holder = Command::new("unshare")
             .args([
@@ -134,22 +146,18 @@ impl DebianRoot {
                 "private",
             ])
             .args(["sh", "-c", HOLD, "sh"])
-            .arg(&dir)
+            .arg(&root.dir)
             .stdin(Stdio::null())
             .spawn()
             .map_err(|source| Error::Spawn {
                 program: "unshare".into(),
                 source,
             })?;
-        let mut root = DebianRoot {
-            dir,
-            init: 0,
-            holder,
-        };
-        let upid = i32::try_from(root.holder.id()).unwrap_or(0);
+        let upid = i32::try_from(holder.id()).unwrap_or(0);
+        let holder = root.holder.insert(holder);
         let mut init = 0;
         wait_until(Duration::from_secs(20), "the Debian root's pid 1", || {
-            if let Ok(Some(st)) = root.holder.try_wait() {
+            if let Ok(Some(st)) = holder.try_wait() {
                 return Err(Error::Check(format!("the root's holder ended: {st}")));
             }
             let children = std::fs::read_to_string(format!("/proc/{upid}/task/{upid}/children"))
@@ -261,16 +269,19 @@ impl Drop for DebianRoot {
     fn drop(&mut self) {
         // SIGKILL to unshare: --kill-child kills pid 1, and with it the
         // whole pid namespace; the mounts go with the last of its processes.
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-        let ns = std::fs::read_link(format!("/proc/{}/ns/pid", self.init)).ok();
-        let _ = wait_until(
-            Duration::from_secs(10),
-            "the root's processes to end",
-            || Ok(ns.is_none() || !Path::new(&format!("/proc/{}", self.init)).exists()),
-        );
+        if let Some(mut h) = self.holder.take() {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
+        if self.init > 0 {
+            let _ = wait_until(
+                Duration::from_secs(10),
+                "the root's processes to end",
+                || Ok(!Path::new(&format!("/proc/{}", self.init)).exists()),
+            );
+        }
         if std::env::var_os("XVM_KEEP_DEBIAN_ROOT").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(&self.base);
         }
     }
 }

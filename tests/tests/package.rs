@@ -84,6 +84,12 @@ fn plant(r: &DebianRoot) -> Result<(), Error> {
         std::fs::write(&cfg, "name = \"old\"\ntype = \"hvm\"\nmemory = 32\n")
             .map_err(Error::io("write", &cfg))?;
     }
+    // What a hostile xvm (or a user of an old install) leaves for root's
+    // walk: a symlink to a root file, which must be left alone.
+    let evil = r.path("/var/lib/xend/domains/evil.cfg");
+    if std::fs::symlink_metadata(&evil).is_err() {
+        std::os::unix::fs::symlink("/etc/shadow", &evil).map_err(Error::io("symlink", &evil))?;
+    }
     for p in [
         "/var/lib/xend",
         "/var/lib/xend/domains",
@@ -98,6 +104,18 @@ fn plant(r: &DebianRoot) -> Result<(), Error> {
     Ok(())
 }
 
+/// xvm-fixperms' change lines in an install's output (what it left alone,
+/// on purpose, is said on other lines).
+fn fixes(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| {
+            ["chown ", "chmod ", "mkdir "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect()
+}
+
 fn install(r: &DebianRoot, deb: &str, what: &str) -> Result<String, Error> {
     let ran = r.run(&["dpkg", "-i", deb])?;
     ran.ok(what)?;
@@ -105,7 +123,10 @@ fn install(r: &DebianRoot, deb: &str, what: &str) -> Result<String, Error> {
 }
 
 /// The stack from the installed paths, and a guest; stopped at the end.
-fn run_stack(r: &DebianRoot, xvm: u32) -> Result<(), Error> {
+/// Starts the stack from the installed paths and runs a guest (destroyed
+/// again); svc-startd is left running, for removal to stop (its nsenter
+/// returned), or stopped when a check fails.
+fn run_stack(r: &DebianRoot, xvm: u32) -> Result<std::process::Child, Error> {
     let log = r.path("/var/log/svc-startd.out");
     let out = std::fs::File::create(&log).map_err(Error::io("create", &log))?;
     let err = out.try_clone().map_err(Error::io("dup", &log))?;
@@ -244,6 +265,9 @@ fn run_stack(r: &DebianRoot, xvm: u32) -> Result<(), Error> {
             Ok(r.pids_named("qemu-system-x86").is_empty())
         })
     })();
+    if result.is_ok() {
+        return Ok(startd);
+    }
     // SIGTERM: svc-startd stops every service, then itself (nsenter runs
     // it as its child: signalled by its own pid).
     for p in r.pids_named("svc-startd") {
@@ -255,7 +279,50 @@ fn run_stack(r: &DebianRoot, xvm: u32) -> Result<(), Error> {
     });
     let _ = startd.kill();
     let _ = startd.wait();
-    result
+    result.map(|()| unreachable!("returned above"))
+}
+
+/// The installed units, tmpfiles.d and sysusers.d files are the shipped
+/// (generated) ones, and dpkg knows the conffiles.
+fn installed_files_are_the_shipped_ones(r: &DebianRoot) -> Result<(), Error> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut pairs = vec![
+        (
+            "manifests/systemd/xvm.tmpfiles.conf".to_string(),
+            "/usr/lib/tmpfiles.d/xvm.conf".to_string(),
+        ),
+        (
+            "manifests/sysusers.d/xvm.conf".to_string(),
+            "/usr/lib/sysusers.d/xvm.conf".to_string(),
+        ),
+        (
+            "manifests/privileges.toml".to_string(),
+            "/etc/xvm/privileges.toml".to_string(),
+        ),
+    ];
+    for svc in ["fixperms", "store", "xend", "console", "virtd"] {
+        pairs.push((
+            format!("manifests/systemd/xvm-{svc}.service"),
+            format!("/lib/systemd/system/xvm-{svc}.service"),
+        ));
+        pairs.push((
+            format!("manifests/smf/xvm-{svc}.xml"),
+            format!("/usr/share/xvm/smf/xvm-{svc}.xml"),
+        ));
+    }
+    for (shipped, installed) in pairs {
+        let a = repo.join(&shipped);
+        let want = std::fs::read(&a).map_err(Error::io("read", &a))?;
+        let b = r.path(&installed);
+        let got = std::fs::read(&b).map_err(Error::io("read", &b))?;
+        check(got == want, format!("{installed} is not {shipped}"))?;
+    }
+    let c = r.run(&["dpkg-query", "-W", "-f", "${Conffiles}", "xvm-lp"])?;
+    c.ok("dpkg-query Conffiles")?;
+    check(
+        c.out.contains("/etc/xvm/privileges.toml") && c.out.contains("/etc/logrotate.d/xvm-lp"),
+        format!("conffiles: {:?}", c.out),
+    )
 }
 
 fn package() -> Result<(), Error> {
@@ -285,7 +352,15 @@ fn package() -> Result<(), Error> {
 
     // 1. Over directories an earlier install left with wrong owners.
     plant(&r)?;
+    let shadow = r.owner_mode("/etc/shadow")?;
     let first = install(&r, &name, "dpkg -i (first)")?;
+    installed_files_are_the_shipped_ones(&r)?;
+    check(
+        r.owner_mode("/etc/shadow")? == shadow
+            && std::fs::symlink_metadata(r.path("/var/lib/xend/domains/evil.cfg"))
+                .is_ok_and(|m| m.file_type().is_symlink()),
+        "the planted symlink to /etc/shadow was followed or removed",
+    )?;
     let xvm = r.id_of("xvm", false)?;
     let xvm_g = r.id_of("xvm", true)?;
     r.id_of("xvm-manage", true)?;
@@ -301,7 +376,7 @@ fn package() -> Result<(), Error> {
         format!("xvm is {xvm}, group xvm {xvm_g}:\n{passwd}"),
     )?;
     check(
-        first.contains("var/lib/xend"),
+        fixes(&first).iter().any(|l| l.contains("var/lib/xend")),
         format!("no fix was reported:\n{first}"),
     )?;
     for (p, mode) in [
@@ -330,13 +405,22 @@ fn package() -> Result<(), Error> {
     )?;
     // 2. Again: nothing left to change.
     let before = snapshot(&r)?;
+    let accounts = |r: &DebianRoot| -> Result<String, Error> {
+        let mut t = String::new();
+        for f in ["/etc/passwd", "/etc/group", "/etc/shadow"] {
+            let p = r.path(f);
+            t += &std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
+        }
+        Ok(t)
+    };
+    let accounts_before = accounts(&r)?;
     let again = install(&r, &name, "dpkg -i (again)")?;
     check(
-        snapshot(&r)? == before,
-        "a second install changed owners or modes",
+        snapshot(&r)? == before && accounts(&r)? == accounts_before,
+        "a second install changed owners, modes or accounts",
     )?;
     check(
-        !again.contains("var/lib/xend"),
+        fixes(&again).is_empty(),
         format!("a second install reported fixes:\n{again}"),
     )?;
     let dry = r.run(&["xvm-fixperms", "--dry-run"])?;
@@ -347,19 +431,50 @@ fn package() -> Result<(), Error> {
     )?;
 
     // 3. The stack from the installed paths.
-    run_stack(&r, xvm)?;
+    let mut startd = run_stack(&r, xvm)?;
 
-    // 4. A reinstall over owners planted again fixes them.
+    // 4. A reinstall (as an upgrade is, under the running stack) over
+    // owners planted again fixes them and keeps the administrator's
+    // edit of the policy.
     plant(&r)?;
+    let policy = r.path("/etc/xvm/privileges.toml");
+    let edited = format!(
+        "{}\n# an administrator's note\n",
+        std::fs::read_to_string(&policy).map_err(Error::io("read", &policy))?
+    );
+    std::fs::write(&policy, &edited).map_err(Error::io("write", &policy))?;
     let fixed = install(&r, &name, "dpkg -i (over planted owners)")?;
     check(
-        fixed.contains("var/lib/xend"),
+        fixes(&fixed).iter().any(|l| l.contains("var/lib/xend")),
         format!("no fix was reported:\n{fixed}"),
     )?;
     check(snapshot(&r)? == before, "a reinstall left planted owners")?;
+    check(
+        std::fs::read_to_string(&policy).is_ok_and(|t| t == edited),
+        "the reinstall replaced the edited /etc/xvm/privileges.toml",
+    )?;
 
-    // 5. Removal keeps configuration and domains; purge the configuration.
-    r.run(&["dpkg", "-r", "xvm-lp"])?.ok("dpkg -r")?;
+    // 5. Removal stops the running stack, keeps configuration, domains
+    // and logs; purge removes the configuration only.
+    let removed = r.run(&["dpkg", "-r", "xvm-lp"])?;
+    removed.ok("dpkg -r")?;
+    wait_until(
+        Duration::from_secs(10),
+        "svc-startd's nsenter to return",
+        || {
+            Ok(startd
+                .try_wait()
+                .map_err(Error::io("wait", Path::new("nsenter")))?
+                .is_some())
+        },
+    )?;
+    for d in ["svc-startd", "xenstored", "xend", "xenconsoled", "virtd"] {
+        let left = r.pids_named(d);
+        check(
+            left.is_empty(),
+            format!("{d} runs on after removal: {left:?}\n{}", removed.out),
+        )?;
+    }
     for gone in [
         "/usr/lib/xvm/bin/xend",
         "/usr/sbin/xm",
@@ -375,6 +490,7 @@ fn package() -> Result<(), Error> {
         "/etc/logrotate.d/xvm-lp",
         "/var/lib/xvm/smf/properties",
         "/var/lib/xend/domains/old.cfg",
+        "/var/log/xen/console/guest-pkg.log",
     ] {
         check(
             r.path(kept).exists(),
@@ -398,9 +514,16 @@ fn package() -> Result<(), Error> {
         !so.out.contains("xenconsole"),
         format!("statoverride after purge: {}", so.out),
     )?;
+    for kept in [
+        "/var/lib/xend/domains/old.cfg",
+        "/var/lib/xen/images/vmlinuz",
+        "/var/log/xen/console/guest-pkg.log",
+    ] {
+        check(r.path(kept).exists(), format!("purge removed {kept}"))?;
+    }
     check(
-        r.path("/var/lib/xend/domains/old.cfg").exists() && r.id_of("xvm", false).is_ok(),
-        "purge removed the domains or the xvm account",
+        r.id_of("xvm", false).is_ok(),
+        "purge removed the xvm account",
     )?;
     let st = r.run(&["dpkg-query", "-W", "-f", "${Status}", "xvm-lp"])?;
     check(
