@@ -239,7 +239,7 @@ pub fn unit(r: &Resolved, source: &str, bindir: &str) -> Result<String, UnitErro
     ] {
         if let Some(v) = prop_str(r, "paths", prop) {
             w.line(&format!("{key}={v}"))?;
-            w.line(&format!("{key}Mode={:04o}", dir_mode(under, &v)))?;
+            w.line(&format!("{key}Mode={:04o}", dir_mode(under, v)))?;
         }
     }
     if prop_str(r, "paths", "runtime").is_some() {
