@@ -3,13 +3,13 @@
 //! the `tmpfiles.d` export all lay out from.
 //!
 //! Three kinds of directory:
-//! - the host's ([`Owner::Host`]): `run`, `var`, `var/lib`, `var/log`,
-//!   `var/xen`; root's, 0755, as every host has them, so the daemons
+//! - the host's ([`Owner::Host`]): `run`, `var`, `var/lib`, `var/log`;
+//!   root's, 0755, as every host has them, so the daemons
 //!   (running as xvm) can pass them to reach their own. Made when missing.
 //!   On the real root (`/`) an existing one is the host's business and is
 //!   only checked to be passable; under an `XVM_ROOT` of its own the tree
 //!   is the stack's, and an existing one is made right like the others.
-//! - svc-startd's own ([`Owner::Root`]): root's, at their modes, not
+//! - svc-startd's own, and `var/xen` ([`Owner::Root`]): root's, at their modes, not
 //!   walked;
 //! - the daemons' (DESIGN.md 4, [`Owner::Daemons`]): xvm:xvm at their
 //!   modes, and everything inside them xvm's too;
@@ -86,13 +86,17 @@ pub const STARTD_STATE: &str = "var/lib/xvm/smf";
 /// svc-startd's method logs.
 pub const STARTD_LOG: &str = "var/log/xvm";
 
-/// The host's directories the stack's live in.
+/// The host's directories the stack's live in. `var/xen` is no Debian
+/// directory, only the parent of xend's dump directory: it is made and
+/// kept root's 0755 like svc-startd's own, on any root, since whoever
+/// could write it could swap `dump` for a directory of their own and read
+/// the guests' cores.
 pub const HOST_DIRS: [Dir; 5] = [
     host("run"),
     host("var"),
     host("var/lib"),
     host("var/log"),
-    host("var/xen"),
+    root("var/xen", 0o755),
 ];
 
 /// svc-startd's own, after [`HOST_DIRS`]: the run directories others may
@@ -161,9 +165,12 @@ const fn concat<const A: usize, const B: usize, const N: usize>(
 }
 
 /// Makes directory `p` with `mode`, and each missing parent as a host has
-/// them (mode 0755), whatever the umask.
+/// them (mode 0755), whatever the umask. The mode is set on the directory
+/// opened without following a symlink: root makes these inside
+/// directories xvm may write, and xvm could swap the new, empty one for a
+/// symlink to a file of root's before a chmod by name.
 pub fn make_dir(p: &std::path::Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(parent) = p.parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
@@ -171,7 +178,11 @@ pub fn make_dir(p: &std::path::Path, mode: u32) -> std::io::Result<()> {
         make_dir(parent, 0o755)?;
     }
     match std::fs::create_dir(p) {
-        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)),
+        Ok(()) => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(p)?
+            .set_permissions(std::fs::Permissions::from_mode(mode)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
