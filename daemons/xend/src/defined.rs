@@ -89,49 +89,98 @@ impl Xend {
 
     /// `domain.define`: keeps `d` as the managed domain of its name,
     /// replacing one of that name with the same UUID. A definition with
-    /// no UUID keeps the stored one's, or gets a new one. Refused: a
-    /// name defined or running with another UUID, a UUID another domain
-    /// has, and whatever xl.cfg's rules refuse.
+    /// no UUID keeps its domain's ([`Xend::uuid_of`]). Refused: a name
+    /// defined or running with another UUID, a UUID another domain has,
+    /// and whatever xl.cfg's rules refuse.
     pub fn define(&self, d: &Definition) -> Result<Named, DomainError> {
         let s = self.settings();
         let managed = managed_configs(&s);
         let mut d = d.clone();
-        if d.uuid.is_none() {
-            d.uuid = match managed.iter().find(|(n, _)| *n == d.name) {
-                Some((_, c)) if c.uuid.is_some() => c.uuid.clone(),
-                _ => Some(crate::uuid::random().map_err(crate::saved::StateError::from)?),
-            };
+        let uuid = match &d.uuid {
+            Some(u) => u.clone(),
+            None => self.uuid_of(&d.name, &managed)?,
+        };
+        d.uuid = Some(uuid.clone());
+        self.check_identity(&d.name, &uuid, &managed)?;
+        let text = to_config(&d)?.to_text();
+        manager::store_managed(&s, "domain.define", &text, None)
+    }
+
+    /// `domain.new` (`xm new`): keeps an xl.cfg text as the managed
+    /// domain of its name, checked as [`Xend::define`] checks. A text with
+    /// no `uuid` is stored with its domain's ([`Xend::uuid_of`]) added, so
+    /// a managed domain is one domain across its runs, as xend's were,
+    /// and clients that remember domains by UUID (libvirt's) find it.
+    pub fn new_managed(&self, source: &str, text: &str) -> Result<Named, DomainError> {
+        let s = self.settings();
+        let cfg = config::parse(std::path::Path::new(source), text)?;
+        let managed = managed_configs(&s);
+        let (uuid, add) = match &cfg.uuid {
+            Some(u) => (u.clone(), false),
+            None => (self.uuid_of(&cfg.name, &managed)?, true),
+        };
+        self.check_identity(&cfg.name, &uuid, &managed)?;
+        manager::store_managed(&s, source, text, add.then_some(uuid.as_str()))
+    }
+
+    /// The UUID a domain named `name` keeps when its new config or
+    /// definition gives none: the running domain's of that name, else the
+    /// stored config's, else a new one.
+    fn uuid_of(
+        &self,
+        name: &str,
+        managed: &[(String, config::DomainConfig)],
+    ) -> Result<String, DomainError> {
+        {
+            let m = self.lock();
+            if let Some(dom) = m.domains.values().find(|d| d.config.name == name) {
+                return Ok(dom.uuid.clone());
+            }
         }
-        let uuid = d.uuid.clone().unwrap_or_default();
-        for (name, c) in &managed {
+        if let Some(u) = managed
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, c)| c.uuid.clone())
+        {
+            return Ok(u);
+        }
+        Ok(crate::uuid::random().map_err(crate::saved::StateError::from)?)
+    }
+
+    /// Refuses `name` with `uuid` when another managed or running domain
+    /// holds either one with the other: one name, one UUID, one domain.
+    fn check_identity(
+        &self,
+        name: &str,
+        uuid: &str,
+        managed: &[(String, config::DomainConfig)],
+    ) -> Result<(), DomainError> {
+        for (theirs_name, c) in managed {
             let theirs = c.uuid.as_deref();
-            if *name == d.name && theirs.is_some_and(|u| !u.eq_ignore_ascii_case(&uuid)) {
+            if theirs_name == name && theirs.is_some_and(|u| !u.eq_ignore_ascii_case(uuid)) {
                 return Err(DomainError::DefinedAs {
-                    name: name.clone(),
+                    name: theirs_name.clone(),
                     uuid: theirs.unwrap_or_default().to_string(),
                 });
             }
-            if *name != d.name && theirs.is_some_and(|u| u.eq_ignore_ascii_case(&uuid)) {
+            if theirs_name != name && theirs.is_some_and(|u| u.eq_ignore_ascii_case(uuid)) {
                 return Err(DomainError::UuidDefined {
-                    uuid,
-                    name: name.clone(),
+                    uuid: uuid.to_string(),
+                    name: theirs_name.clone(),
                 });
             }
         }
-        {
-            let m = self.lock();
-            for dom in m.domains.values() {
-                let same_uuid = dom.uuid.eq_ignore_ascii_case(&uuid);
-                if dom.config.name == d.name && !same_uuid {
-                    return Err(DomainError::NameTaken(d.name.clone()));
-                }
-                if dom.config.name != d.name && same_uuid {
-                    return Err(DomainError::UuidTaken(uuid));
-                }
+        let m = self.lock();
+        for dom in m.domains.values() {
+            let same_uuid = dom.uuid.eq_ignore_ascii_case(uuid);
+            if dom.config.name == name && !same_uuid {
+                return Err(DomainError::NameTaken(name.to_string()));
+            }
+            if dom.config.name != name && same_uuid {
+                return Err(DomainError::UuidTaken(uuid.to_string()));
             }
         }
-        let text = to_config(&d)?.to_text();
-        manager::store_managed(&s, "domain.define", &text)
+        Ok(())
     }
 
     /// `domain.definition`: a running domain's (with the MACs chosen at

@@ -142,3 +142,57 @@ fn autostart_is_kept_beside_the_config_and_goes_with_it() {
         .unwrap_or_default();
     assert!(left.iter().all(|f| !f.starts_with("web")), "{left:?}");
 }
+
+fn cfg(name: &str, extra: &str) -> String {
+    format!("name = \"{name}\"\ntype = \"hvm\"\nmemory = 32\n{extra}")
+}
+
+fn uuid_of(c: &mut Client, name: &str) -> String {
+    c.definition(name)
+        .expect("definition")
+        .uuid
+        .expect("stored with a uuid")
+}
+
+#[test]
+fn xm_new_keeps_one_uuid_per_domain_and_refuses_a_clash() {
+    let (_dir, mut c) = served("new-uuid");
+    // No uuid given (and no final newline): one is stored with it.
+    c.new_managed("web.cfg", "name = \"web\"\ntype = \"hvm\"\nmemory = 32")
+        .expect("new");
+    let first = uuid_of(&mut c, "web");
+    assert_eq!(first.len(), 36, "{first}");
+    // Again without one (CRLF, a comment last): the same uuid.
+    c.new_managed(
+        "web.cfg",
+        "name = \"web\"\r\ntype = \"hvm\"\r\nmemory = 64\r\n# last",
+    )
+    .expect("replaced");
+    assert_eq!(uuid_of(&mut c, "web"), first);
+    // Another domain gets another; taking web's is refused, naming it.
+    c.new_managed("db.cfg", &cfg("db", "")).expect("new db");
+    let db = uuid_of(&mut c, "db");
+    assert_ne!(db, first);
+    let e = c
+        .new_managed("cache.cfg", &cfg("cache", &format!("uuid = \"{first}\"\n")))
+        .expect_err("web's uuid");
+    assert!(e.to_string().contains("web"), "{e}");
+    assert!(
+        c.definition("cache").is_err(),
+        "the refused config was stored"
+    );
+    let e = c
+        .new_managed("db.cfg", &cfg("db", &format!("uuid = \"{first}\"\n")))
+        .expect_err("db with web's uuid");
+    assert!(e.to_string().contains(&db), "{e}");
+    assert_eq!(uuid_of(&mut c, "db"), db, "the refused config was stored");
+    // A name kept with one uuid is refused another.
+    let other = "0b6f9f0e-5c1a-4d2e-8f3a-123456789abc";
+    let e = c
+        .new_managed("web.cfg", &cfg("web", &format!("uuid = \"{other}\"\n")))
+        .expect_err("another uuid for web");
+    assert!(e.to_string().contains(&first), "{e}");
+    // define and new agree: a definition without a uuid keeps web's.
+    c.define(&web(None)).expect("define");
+    assert_eq!(uuid_of(&mut c, "web"), first);
+}

@@ -313,11 +313,7 @@ impl Xend {
             Call::Create(p) => reply(self.create(&p.source, &p.config)),
             // Managed configs are files: read and written without the lock.
             Call::List => reply(Ok(self.list())),
-            Call::New(p) => reply(manager::store_managed(
-                &self.settings(),
-                &p.source,
-                &p.config,
-            )),
+            Call::New(p) => reply(self.new_managed(&p.source, &p.config)),
             Call::Start(p) => reply(
                 manager::managed_config(&self.settings(), &p.domain)
                     .and_then(|(source, text)| self.create(&source, &text)),

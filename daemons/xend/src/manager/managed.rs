@@ -3,7 +3,8 @@
 //!
 //! # Format
 //! `NAME.cfg`, mode 0600, the config text as given, with a `uuid` line
-//! added when it has none (replaced atomically), at most
+//! added when it has none ([`crate::server::Xend::new_managed`]; replaced
+//! atomically), at most
 //! [`config::MAX_FILE`] bytes; at most [`MAX_MANAGED`] of them. NAME is the config's `name`, and must be a
 //! plain file name (not empty, no `/`, not starting with `.`).
 
@@ -55,9 +56,18 @@ pub fn managed_configs(s: &Settings) -> Vec<(String, DomainConfig)> {
     out
 }
 
-/// `new`: stores a domain's config (replaced atomically; at most
-/// [`MAX_MANAGED`] of them), starts nothing. No lock needed.
-pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Named, DomainError> {
+/// Stores a domain's config as the managed domain of its name (replaced
+/// atomically; at most [`MAX_MANAGED`] of them), with a `uuid = "UUID"`
+/// line added when `uuid` is given (the caller's choice: a text without
+/// one, [`crate::server::Xend::new_managed`]); starts nothing. No lock
+/// needed. The text has parsed, so it ends outside any string or list and
+/// a line after it is one more setting.
+pub fn store_managed(
+    s: &Settings,
+    source: &str,
+    text: &str,
+    uuid: Option<&str>,
+) -> Result<Named, DomainError> {
     let cfg = config::parse(Path::new(source), text)?;
     let path = managed_path(s, &cfg.name)?;
     if !path.exists() {
@@ -70,7 +80,24 @@ pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Named, Do
             return Err(DomainError::ManagedFull);
         }
     }
-    let text = with_uuid(&path, text, cfg.uuid.is_some())?;
+    let text = match uuid {
+        None => text.to_string(),
+        Some(u) => {
+            let sep = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            let out = format!("{text}{sep}uuid = \"{u}\"\n");
+            if out.len() > config::MAX_FILE {
+                return Err(DomainError::TooLarge {
+                    path: PathBuf::from(source),
+                    max: config::MAX_FILE,
+                });
+            }
+            out
+        }
+    };
     let tmp = s.managed.join(format!(".{}.cfg.new", cfg.name));
     // Laid out at start-up (crate::layout); made here too for a manager
     // used without it.
@@ -78,35 +105,6 @@ pub fn store_managed(s: &Settings, source: &str, text: &str) -> Result<Named, Do
         .and_then(|()| replace_file(&tmp, &path, text.as_bytes()))
         .map_err(DomainError::io(&path))?;
     Ok(Named { name: cfg.name })
-}
-
-/// A managed domain is one domain across its runs, as xend's were: a
-/// config without a `uuid` is stored with one, the uuid its earlier
-/// config had when it replaces one, else a new one. So every run of it,
-/// and every client that remembers it by uuid (libvirt's do), names the
-/// same domain.
-fn with_uuid(path: &Path, text: &str, has_uuid: bool) -> Result<String, DomainError> {
-    if has_uuid {
-        return Ok(text.to_string());
-    }
-    let earlier = config::load(path).ok().and_then(|c| c.uuid);
-    let uuid = match earlier {
-        Some(u) => u,
-        None => crate::uuid::random().map_err(crate::saved::StateError::from)?,
-    };
-    let sep = if text.is_empty() || text.ends_with('\n') {
-        ""
-    } else {
-        "\n"
-    };
-    let out = format!("{text}{sep}uuid = \"{uuid}\"\n");
-    if out.len() > config::MAX_FILE {
-        return Err(DomainError::TooLarge {
-            path: path.to_path_buf(),
-            max: config::MAX_FILE,
-        });
-    }
-    Ok(out)
 }
 
 fn not_found(name: &str, path: &Path) -> impl FnOnce(std::io::Error) -> DomainError {

@@ -23,13 +23,13 @@ fn managed_domains_are_bounded_and_listed_with_the_hosts_size() {
     let dir = tmp("managed");
     let s = test_settings(dir.path());
     for i in 0..MAX_MANAGED {
-        store_managed(&s, "t.cfg", &cfg(&format!("d{i}"))).expect("stored");
+        store_managed(&s, "t.cfg", &cfg(&format!("d{i}")), None).expect("stored");
     }
-    let e = store_managed(&s, "t.cfg", &cfg("one-too-many")).expect_err("bounded");
+    let e = store_managed(&s, "t.cfg", &cfg("one-too-many"), None).expect_err("bounded");
     assert!(matches!(e, DomainError::ManagedFull), "{e}");
     assert!(e.to_string().contains("managed domains are stored already"));
     // Replacing one that exists is no new one.
-    store_managed(&s, "t.cfg", &cfg("d0")).expect("replaced");
+    store_managed(&s, "t.cfg", &cfg("d0"), None).expect("replaced");
     let mode = std::fs::metadata(s.managed.join("d0.cfg")).expect("stat");
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
@@ -60,7 +60,7 @@ fn managed_names_must_be_plain_file_names() {
     );
     let e = managed_config(&s, "web").expect_err("none stored");
     assert!(matches!(e, DomainError::NoManaged(_)), "{e}");
-    store_managed(&s, "web.cfg", &cfg("web")).expect("stored");
+    store_managed(&s, "web.cfg", &cfg("web"), None).expect("stored");
     let (source, text) = managed_config(&s, "web").expect("read back");
     assert_eq!(source, s.managed.join("web.cfg").display().to_string());
     assert!(text.starts_with(&cfg("web")), "{text}");
@@ -205,37 +205,4 @@ fn a_vnclisten_beyond_loopback_is_refused_at_reserve_unless_any() {
     m.reserve("off.cfg", &off).expect("no VNC, no listener");
     m.vnc_listen = VncListen::Any;
     m.reserve("open.cfg", &open).expect("any");
-}
-
-#[test]
-fn a_managed_domain_keeps_one_uuid_across_new() {
-    let dir = tmp("uuid");
-    let s = test_settings(dir.path());
-    let uuid_of = || {
-        let (_, text) = managed_config(&s, "web").expect("read back");
-        crate::config::parse(std::path::Path::new("web.cfg"), &text)
-            .expect("stored text parses")
-            .uuid
-            .expect("stored with a uuid")
-    };
-    // No uuid given (and no final newline): one is stored with it.
-    store_managed(&s, "web.cfg", "name = \"web\"\ntype = \"hvm\"\nmemory = 32").expect("stored");
-    let first = uuid_of();
-    assert_eq!(first.len(), 36, "{first}");
-    // A new config for the same name, again without one: the same uuid.
-    store_managed(&s, "web.cfg", &cfg("web")).expect("replaced");
-    assert_eq!(uuid_of(), first);
-    // One given is kept as given.
-    let given = "0b6f9f0e-5c1a-4d2e-8f3a-123456789abc";
-    store_managed(
-        &s,
-        "web.cfg",
-        &format!("{}uuid = \"{given}\"\n", cfg("web")),
-    )
-    .expect("replaced");
-    assert_eq!(uuid_of(), given);
-    // Another domain gets another.
-    store_managed(&s, "db.cfg", &cfg("db")).expect("stored");
-    let (_, db) = managed_config(&s, "db").expect("read back");
-    assert!(!db.contains(given) && !db.contains(&first), "{db}");
 }
