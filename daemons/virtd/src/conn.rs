@@ -347,16 +347,7 @@ impl Conn {
                 "a console is already open on this connection",
             ));
         }
-        // A change made here is never hidden by a listing kept from
-        // before it (Session::recent_list).
-        if p.changes_state() {
-            self.s.forget_list();
-        }
-        let r = remote::call(&mut self.s, p, body);
-        if p.changes_state() {
-            self.s.forget_list();
-        }
-        r
+        remote::call(&mut self.s, p, body)
     }
 }
 

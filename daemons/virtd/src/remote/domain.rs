@@ -1,6 +1,10 @@
 //! Looking domains up and reading them: the procedures that change
-//! nothing, each one `domain.list` call to xend (and, for the XML, one
-//! `domain.definition` call).
+//! nothing, each one call to xend (`domain.info` of one domain, or
+//! `domain.list`; for the XML, one `domain.definition` call). A lookup
+//! within 250 ms of the same connection's `CONNECT_LIST_ALL_DOMAINS`
+//! is answered from that listing ([`Session::recent_list`]): what another
+//! client or `xm` changed meanwhile is seen by the next call after that;
+//! a state-changing call forgets it first.
 //!
 //! A libvirt domain is a row of xend's list other than Domain-0 (which
 //! libvirt does not count as a domain): a running domain, or a managed
@@ -154,17 +158,17 @@ pub fn domains(s: &mut Session) -> Result<Vec<DomainInfo>, VirError> {
 /// The row `r` names: the one with its UUID; failing that, the one with
 /// its name when `r`'s UUID is the one made from that name (the domain
 /// was given a UUID since, as xend does at start).
-pub fn pick(rows: Vec<DomainInfo>, r: &DomainRef) -> Result<DomainInfo, VirError> {
+pub fn pick(rows: &[DomainInfo], r: &DomainRef) -> Result<DomainInfo, VirError> {
     let mut by_name = None;
     for row in rows {
-        if uuid_of(&row) == r.uuid {
-            return Ok(row);
+        if uuid_of(row) == r.uuid {
+            return Ok(row.clone());
         }
         if row.name == r.name && r.uuid == name_uuid(&r.name) {
             by_name = Some(row);
         }
     }
-    by_name.ok_or_else(|| {
+    by_name.cloned().ok_or_else(|| {
         VirError::no_domain(&format!(
             "with matching uuid '{}' ({})",
             uuid_string(&r.uuid),
@@ -178,7 +182,7 @@ pub fn pick(rows: Vec<DomainInfo>, r: &DomainRef) -> Result<DomainInfo, VirError
 /// domain, not the whole list: virsh asks once per domain it lists); the
 /// whole list only when that name is gone or is another domain's now.
 pub fn find(s: &mut Session, r: &DomainRef) -> Result<DomainInfo, VirError> {
-    if let Some(row) = s.recent_list().and_then(|rows| pick(rows.to_vec(), r).ok()) {
+    if let Some(row) = s.recent_list().and_then(|rows| pick(rows, r).ok()) {
         return Ok(row);
     }
     // A name xend does not read as one (a domid's digits) is not asked.
@@ -186,11 +190,11 @@ pub fn find(s: &mut Session, r: &DomainRef) -> Result<DomainInfo, VirError> {
         && r.name.parse::<u32>().is_err()
         && let Ok(row) = s.xend_call(|c| c.info(&r.name))
         && is_domain(&row)
-        && let Ok(row) = pick(vec![row], r)
+        && let Ok(row) = pick(std::slice::from_ref(&row), r)
     {
         return Ok(row);
     }
-    pick(domains(s)?, r)
+    pick(&domains(s)?, r)
 }
 
 /// libvirt's state (`virDomainState`) and its reason, of a row.

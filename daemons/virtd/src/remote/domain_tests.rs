@@ -134,20 +134,20 @@ fn a_domain_is_found_by_uuid_or_by_the_name_its_made_uuid_came_from() {
         ]
     };
     let web = dom_ref(&rows()[0]);
-    assert_eq!(pick(rows(), &web).expect("web").name, "web");
+    assert_eq!(pick(&rows(), &web).expect("web").name, "web");
     // Looked up while it had no UUID, started since with one: still it.
     let before = DomainRef {
         name: "web".into(),
         uuid: name_uuid("web"),
         id: -1,
     };
-    assert_eq!(pick(rows(), &before).expect("web").domid, Some(3));
+    assert_eq!(pick(&rows(), &before).expect("web").domid, Some(3));
     // Another UUID under the same name is another domain.
     let other = DomainRef {
         uuid: [7; 16],
         ..web
     };
-    let e = pick(rows(), &other).expect_err("gone");
+    let e = pick(&rows(), &other).expect_err("gone");
     assert_eq!(e.code, Code::NoDomain);
     assert!(e.message.contains("07070707-0707"), "{e}");
     assert_ne!(name_uuid("web"), name_uuid("db"));

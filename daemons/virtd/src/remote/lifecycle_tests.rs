@@ -211,3 +211,32 @@ fn a_pty_of_another_uid_is_refused() {
     }
     assert!(refused(&p.path).contains("owned by uid 12345, not by virtd's uid"));
 }
+
+#[test]
+fn a_state_changing_call_never_acts_on_a_listing_of_before_it() {
+    // A listing in which web runs: a start right after it must ask xend
+    // (gone here) how web is, never refuse on the listing's word that
+    // it runs already.
+    let mut s = session();
+    s.remember_list(vec![xend::api::DomainInfo {
+        name: "web".into(),
+        domid: Some(3),
+        uuid: Some("01010101-0101-0101-0101-010101010101".into()),
+        memory: 256,
+        vcpus: 1,
+        state: xend::api::DomainState::Running,
+        time: 0.0,
+        pid: Some(1),
+        serial: None,
+        managed: false,
+        autostart: false,
+    }]);
+    let b = web(&mut Enc::new()).clone().into_bytes();
+    let e = crate::remote::call(&mut s, Proc::DomainCreate, &b).expect_err("no xend");
+    assert_eq!(e.code, Code::OperationFailed, "{}", e.message);
+    assert!(e.message.contains("xend"), "{}", e.message);
+    assert!(
+        s.recent_list().is_none(),
+        "the listing outlived the destroy"
+    );
+}

@@ -32,6 +32,18 @@ pub enum Reply {
 /// Runs procedure `p` with the call's `body`. The caller has checked the
 /// connection is open (or `p` opens it) and is writable for `p`.
 pub fn call(s: &mut Session, p: Proc, body: &[u8]) -> Result<Reply, VirError> {
+    // A call that changes anything never acts on, and leaves no, listing
+    // of before it (Session::recent_list).
+    if !p.changes_state() {
+        return dispatch(s, p, body);
+    }
+    s.forget_list();
+    let r = dispatch(s, p, body);
+    s.forget_list();
+    r
+}
+
+fn dispatch(s: &mut Session, p: Proc, body: &[u8]) -> Result<Reply, VirError> {
     let mut d = Dec::new(body);
     match p {
         Proc::ConnectOpen
