@@ -23,25 +23,17 @@ const STRANGER: u32 = 4242;
 /// wait on the build lock the running `cargo test` holds).
 fn build_package(out: &Path) -> Result<std::path::PathBuf, Error> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/package");
-    let o = std::process::Command::new(&script)
-        .arg("--bindir")
-        .arg(bindir())
-        .arg("--out")
-        .arg(out)
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: script.display().to_string(),
-            source,
-        })?;
-    check(
-        o.status.success(),
-        format!(
-            "scripts/package: {}\n{}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-        ),
+    let (bin, out) = (bindir(), out.to_path_buf());
+    let deb = xvm_tests::disks::run(
+        &script.display().to_string(),
+        &[
+            "--bindir",
+            &bin.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
     )?;
-    let deb = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let deb = deb.trim().to_string();
     check(
         deb.ends_with(".deb"),
         format!("scripts/package printed {deb:?}"),
@@ -49,7 +41,6 @@ fn build_package(out: &Path) -> Result<std::path::PathBuf, Error> {
     Ok(deb.into())
 }
 
-/// Owners and modes of what the package and xvm-fixperms look after.
 /// A path inside the root with its owner, group and mode.
 type Owned = (String, (u32, u32, u32));
 
