@@ -126,8 +126,11 @@ pub fn guest_pings(
     peer: &str,
     limit: Duration,
 ) -> Result<bool, Error> {
+    // The card's link comes up a while after `ip link set up` (the e1000
+    // model negotiates; seconds under a loaded TCG): the pings wait for
+    // its carrier, up to 30 s, rather than race it.
     let cmd = format!(
-        "ip link set {dev} up; ip addr add {addr} dev {dev}; if ping -c 3 -W 5 {peer} >/dev/null 2>&1; then echo $Mall; else echo $Mlost; fi"
+        "ip link set {dev} up; ip addr add {addr} dev {dev}; i=0; while [ \"$(cat /sys/class/net/{dev}/carrier 2>/dev/null)\" != 1 ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; if ping -c 3 -W 5 {peer} >/dev/null 2>&1; then echo $Mall; else echo $Mlost; fi"
     );
     Ok(ask(guest, "ping: ", &cmd, limit)? == "all")
 }
