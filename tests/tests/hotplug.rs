@@ -386,6 +386,15 @@ fn network_attach_and_detach(linux: &xvm_tests::guest::LinuxGuest) -> Result<(),
         linux,
     )?;
     guest.wait_booted(BOOT)?;
+    // The guest's boot-time network set-up (scripts/guest) over first:
+    // it would run DHCP on a card that appeared while it looked for one,
+    // flushing the address this test gives it.
+    xvm_tests::hotplug::ask(
+        &guest,
+        "netdone: ",
+        "while [ ! -e /xvm-net-done ]; do sleep 0.2; done; echo $Mover",
+        ANSWER,
+    )?;
     let s = &guest.stack;
     let r = s.alice(&[
         "network-attach",
