@@ -19,31 +19,7 @@ use std::time::Duration;
 
 use crate::daemon::wait_until;
 use crate::error::{Error, check};
-
-/// What a command run in the root printed, and how it ended.
-#[derive(Debug)]
-pub struct Ran {
-    /// Its exit code (-1: killed by a signal).
-    pub code: i32,
-    /// Its stdout.
-    pub out: String,
-    /// Its stderr.
-    pub err: String,
-}
-
-impl Ran {
-    /// `Ok` when it exited 0, else an error naming `what` with its output.
-    pub fn ok(&self, what: &str) -> Result<&Ran, Error> {
-        check(
-            self.code == 0,
-            format!(
-                "{what}: exit {}\nstdout:\n{}\nstderr:\n{}",
-                self.code, self.out, self.err
-            ),
-        )?;
-        Ok(self)
-    }
-}
+use crate::stack::Xm;
 
 /// The tarball, made by `scripts/debian-root` the first time (then cached).
 pub fn tarball() -> Result<PathBuf, Error> {
@@ -202,13 +178,14 @@ impl DebianRoot {
         c
     }
 
-    /// `args` run inside the root to the end.
-    pub fn run(&self, args: &[&str]) -> Result<Ran, Error> {
+    /// `args` run inside the root to the end: what they printed, and how
+    /// they ended.
+    pub fn run(&self, args: &[&str]) -> Result<Xm, Error> {
         let out = self.command(args).output().map_err(|source| Error::Spawn {
             program: args.join(" "),
             source,
         })?;
-        Ok(Ran {
+        Ok(Xm {
             code: out.status.code().unwrap_or(-1),
             out: String::from_utf8_lossy(&out.stdout).into_owned(),
             err: String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -108,8 +108,7 @@ fn fixes(out: &str) -> Vec<&str> {
 }
 
 fn install(r: &DebianRoot, deb: &str, what: &str) -> Result<String, Error> {
-    let ran = r.run(&["dpkg", "-i", deb])?;
-    ran.ok(what)?;
+    let ran = r.run(&["dpkg", "-i", deb])?.ok(what)?;
     Ok(format!("{}{}", ran.out, ran.err))
 }
 
@@ -308,8 +307,9 @@ fn installed_files_are_the_shipped_ones(r: &DebianRoot) -> Result<(), Error> {
         let got = std::fs::read(&b).map_err(Error::io("read", &b))?;
         check(got == want, format!("{installed} is not {shipped}"))?;
     }
-    let c = r.run(&["dpkg-query", "-W", "-f", "${Conffiles}", "xvm-lp"])?;
-    c.ok("dpkg-query Conffiles")?;
+    let c = r
+        .run(&["dpkg-query", "-W", "-f", "${Conffiles}", "xvm-lp"])?
+        .ok("dpkg-query Conffiles")?;
     check(
         c.out.contains("/etc/xvm/privileges.toml") && c.out.contains("/etc/logrotate.d/xvm-lp"),
         format!("conffiles: {:?}", c.out),
@@ -414,8 +414,9 @@ fn package() -> Result<(), Error> {
         fixes(&again).is_empty(),
         format!("a second install reported fixes:\n{again}"),
     )?;
-    let dry = r.run(&["xvm-fixperms", "--dry-run"])?;
-    dry.ok("xvm-fixperms --dry-run")?;
+    let dry = r
+        .run(&["xvm-fixperms", "--dry-run"])?
+        .ok("xvm-fixperms --dry-run")?;
     check(
         dry.out.trim().is_empty(),
         format!("xvm-fixperms would still change:\n{}", dry.out),
@@ -447,8 +448,7 @@ fn package() -> Result<(), Error> {
 
     // 5. Removal stops the running stack, keeps configuration, domains
     // and logs; purge removes the configuration only.
-    let removed = r.run(&["dpkg", "-r", "xvm-lp"])?;
-    removed.ok("dpkg -r")?;
+    let removed = r.run(&["dpkg", "-r", "xvm-lp"])?.ok("dpkg -r")?;
     wait_until(
         Duration::from_secs(10),
         "svc-startd's nsenter to return",
