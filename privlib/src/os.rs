@@ -102,9 +102,9 @@ pub mod poll {
 }
 
 /// File descriptors: a close-on-exec pipe, and one fd sent over a unix
-/// stream (SCM_RIGHTS).
+/// stream (SCM_RIGHTS) and received (one byte with it, close-on-exec).
 pub mod fd {
-    pub use crate::sys::fds::pipe;
+    pub use crate::sys::fds::{pipe, recv_fd};
     pub use crate::sys::sock::send_with_fd;
 }
 

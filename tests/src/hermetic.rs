@@ -139,6 +139,8 @@ pub struct Hermetic {
     root: PathBuf,
     accounts: Accounts,
     reaper: Mutex<Option<(Child, ChildStdin)>>,
+    /// The network namespace its daemons run in (`None`: the test's).
+    netns: Option<PathBuf>,
 }
 
 impl Hermetic {
@@ -176,6 +178,7 @@ impl Hermetic {
             base,
             accounts,
             reaper: Mutex::new(Some((reaper, stdin))),
+            netns: None,
         };
         for (file, text) in [("passwd", accounts.passwd()), ("group", accounts.group())] {
             let p = h.base.join(file);
@@ -229,7 +232,17 @@ impl Hermetic {
     /// this tree's accounts, with `XVM_ROOT` set; its pid is the
     /// program's. The caller adds the arguments.
     pub fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new("unshare");
+        let mut c = match &self.netns {
+            // A host of its own: the daemon enters that network namespace
+            // first (nsenter execs, so the pid stays the program's).
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .args(["--", "unshare"]);
+                c
+            }
+            None => Command::new("unshare"),
+        };
         c.args([
             "--mount",
             "--propagation",
@@ -245,6 +258,13 @@ impl Hermetic {
         .env("XVM_ROOT", &self.root)
         .env_remove("XDG_RUNTIME_DIR");
         c
+    }
+
+    /// Runs this tree's daemons (every [`Hermetic::command`] from now on)
+    /// in the network namespace `ns` (`/run/netns/NAME`): a host of its
+    /// own.
+    pub fn set_netns(&mut self, ns: &Path) {
+        self.netns = Some(ns.to_path_buf());
     }
 
     /// Tells the reaper of `pid`, to be killed when the tree goes even if

@@ -33,6 +33,9 @@
 //!   as a test user against it.
 //! - [`debian`]: a fresh Debian 12 root in namespaces of its own, for the
 //!   package test.
+//! - [`relocation`]: two hosts as two network namespaces joined by a
+//!   veth pair, a test CA and the hosts' certificates (openssl), and the
+//!   relocation server started on a host.
 //! - [`procfs`]: what `/proc` says about a process (uid, capabilities),
 //!   and the checks of an unprivileged device model.
 
@@ -49,6 +52,7 @@ pub mod hotplug;
 pub mod manifest;
 pub mod net;
 pub mod procfs;
+pub mod relocation;
 pub mod skip;
 pub mod stack;
 pub mod virsh;

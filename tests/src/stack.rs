@@ -187,7 +187,12 @@ impl Stack {
         image: &[u8],
         xend_args: &[&str],
     ) -> Result<Stack, Error> {
-        let tree = Hermetic::new(name, accounts)?;
+        Stack::start_in(Hermetic::new(name, accounts)?, image, xend_args)
+    }
+
+    /// [`Stack::start`] over a tree made by the caller (one that runs its
+    /// daemons in a network namespace of its own: [`Hermetic::set_netns`]).
+    pub fn start_in(tree: Hermetic, image: &[u8], xend_args: &[&str]) -> Result<Stack, Error> {
         tree.lay_out_xvm_dirs()?;
         tree.test_guest("var/lib/xend/storage", image)?;
         let xenstored = start_xenstored(&tree)?;

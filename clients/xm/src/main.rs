@@ -12,6 +12,7 @@
 //! xm block-detach DOMAIN VDEV | xm block-list DOMAIN
 //! xm network-attach DOMAIN [bridge=B] [mac=M] [model=e1000|virtio-net|rtl8139]
 //! xm network-detach DOMAIN DEVID | xm network-list DOMAIN
+//! xm migrate [-l|--live] [-r|--resource MBPS] DOMAIN HOST   move a domain to another host
 //! ```
 //!
 //! `xm console` runs Xen's way: it execs the setuid `xenconsole`, which
@@ -88,6 +89,21 @@ enum Cmd {
     Unpause {
         /// Name or id.
         domain: String,
+    },
+    /// Moves a running domain to another host (through the relocation
+    /// servers of both hosts; relocation must be on in both xends).
+    Migrate {
+        /// Copy its memory while it runs (else it is paused first, and
+        /// resumed on the destination).
+        #[arg(short, long)]
+        live: bool,
+        /// Bound the stream, in megabits per second.
+        #[arg(short, long, value_name = "MBPS")]
+        resource: Option<u64>,
+        /// Name or id.
+        domain: String,
+        /// The destination host (name or address, `:PORT` when not 8002).
+        host: String,
     },
     /// The id of a domain.
     Domid {
@@ -316,6 +332,26 @@ fn run(a: Args) -> Result<(), XmError> {
         Cmd::Reboot { domain } => drop(c.reboot(domain)?),
         Cmd::Pause { domain } => drop(c.pause(domain)?),
         Cmd::Unpause { domain } => drop(c.unpause(domain)?),
+        Cmd::Migrate {
+            live,
+            resource,
+            domain,
+            host,
+        } => {
+            let m = c.migrate(
+                &xend::api::MigrateParams {
+                    domain: domain.clone(),
+                    host: host.clone(),
+                    live: *live,
+                    resource: *resource,
+                },
+                xend::relocation::MIGRATE_WITHIN + std::time::Duration::from_secs(60),
+            )?;
+            println!(
+                "Domain {} migrated to {} (domain {} there)",
+                m.name, m.host, m.remote_domid
+            );
+        }
         Cmd::Domid { name } => match c.info(name)?.domid {
             Some(id) => println!("{id}"),
             None => return Err(XmError::NotRunning(name.clone())),

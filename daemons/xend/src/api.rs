@@ -32,6 +32,12 @@
 //! | `domain.define` | [`DefineParams`] | [`Named`] (kept as a managed domain) |
 //! | `domain.definition` | [`DomainParams`] | [`Definition`] (a running domain's, else the managed one's) |
 //! | `domain.autostart` | [`AutostartParams`] | [`Autostart`] |
+//! | `domain.migrate` | [`MigrateParams`] | [`Migrated`] (once the domain runs on the destination) |
+//! | `relocation.wait` | [`WaitParams`] | [`Job`] or `null` (`xvm_control` only) |
+//! | `relocation.send` | [`JobParams`] | [`Streaming`], with the stream's fd (`xvm_control` only) |
+//! | `relocation.done` | [`DoneParams`] | [`DoneAck`] (`xvm_control` only) |
+//! | `relocation.incoming` | [`IncomingParams`] | [`Incoming`], with the stream's fd (`xvm_control` only) |
+//! | `relocation.incoming-done` | [`IncomingDoneParams`] | [`DomainInfo`] (`xvm_control` only) |
 //!
 //! Errors use JSON-RPC's codes as its spec says: [`PARSE_ERROR`] (the
 //! line is not JSON), [`INVALID_REQUEST`] (JSON, but not a request; or a
@@ -44,6 +50,7 @@
 
 mod definition;
 mod devices;
+mod relocation;
 
 use std::path::PathBuf;
 
@@ -56,6 +63,10 @@ pub use definition::{
 };
 pub use devices::{
     BlockAttachParams, BlockDevice, DeviceAck, DeviceParams, NetDevice, NetworkAttachParams,
+};
+pub use relocation::{
+    DoneAck, DoneParams, Incoming, IncomingDoneParams, IncomingParams, Job, JobParams,
+    MAX_WAIT_SECS, MigrateParams, Migrated, Streaming, WaitParams,
 };
 
 /// The line is not JSON.
@@ -116,11 +127,23 @@ pub enum Method {
     GetDefinition,
     /// `domain.autostart`.
     Autostart,
+    /// `domain.migrate`.
+    Migrate,
+    /// `relocation.wait`.
+    RelocWait,
+    /// `relocation.send`.
+    RelocSend,
+    /// `relocation.done`.
+    RelocDone,
+    /// `relocation.incoming`.
+    RelocIncoming,
+    /// `relocation.incoming-done`.
+    RelocIncomingDone,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 20] = [
+    pub const ALL: [Method; 26] = [
         Method::List,
         Method::Info,
         Method::Create,
@@ -141,6 +164,12 @@ impl Method {
         Method::Define,
         Method::GetDefinition,
         Method::Autostart,
+        Method::Migrate,
+        Method::RelocWait,
+        Method::RelocSend,
+        Method::RelocDone,
+        Method::RelocIncoming,
+        Method::RelocIncomingDone,
     ];
 
     /// Its name on the wire.
@@ -166,6 +195,12 @@ impl Method {
             Method::Define => "domain.define",
             Method::GetDefinition => "domain.definition",
             Method::Autostart => "domain.autostart",
+            Method::Migrate => "domain.migrate",
+            Method::RelocWait => "relocation.wait",
+            Method::RelocSend => "relocation.send",
+            Method::RelocDone => "relocation.done",
+            Method::RelocIncoming => "relocation.incoming",
+            Method::RelocIncomingDone => "relocation.incoming-done",
         }
     }
 
@@ -241,6 +276,34 @@ pub enum Call {
     GetDefinition(DomainParams),
     /// `domain.autostart`.
     Autostart(AutostartParams),
+    /// `domain.migrate`.
+    Migrate(MigrateParams),
+    /// `relocation.wait`.
+    RelocWait(WaitParams),
+    /// `relocation.send`.
+    RelocSend(JobParams),
+    /// `relocation.done`.
+    RelocDone(DoneParams),
+    /// `relocation.incoming`.
+    RelocIncoming(IncomingParams),
+    /// `relocation.incoming-done`.
+    RelocIncomingDone(IncomingDoneParams),
+}
+
+impl Call {
+    /// Whether only an `xvm_control` peer may make it: the relocation
+    /// server's methods, which hand out a device model's migration
+    /// stream or start a domain from another host's state.
+    pub fn control_only(&self) -> bool {
+        matches!(
+            self,
+            Call::RelocWait(_)
+                | Call::RelocSend(_)
+                | Call::RelocDone(_)
+                | Call::RelocIncoming(_)
+                | Call::RelocIncomingDone(_)
+        )
+    }
 }
 
 fn params_of<T: serde::de::DeserializeOwned + Default>(
@@ -289,6 +352,12 @@ impl Call {
             Method::Define => Call::Define(typed(m, params)?),
             Method::GetDefinition => Call::GetDefinition(typed(m, params)?),
             Method::Autostart => Call::Autostart(typed(m, params)?),
+            Method::Migrate => Call::Migrate(typed(m, params)?),
+            Method::RelocWait => Call::RelocWait(params_of(m, params)?),
+            Method::RelocSend => Call::RelocSend(typed(m, params)?),
+            Method::RelocDone => Call::RelocDone(typed(m, params)?),
+            Method::RelocIncoming => Call::RelocIncoming(typed(m, params)?),
+            Method::RelocIncomingDone => Call::RelocIncomingDone(typed(m, params)?),
         })
     }
 
@@ -315,6 +384,12 @@ impl Call {
             Call::Define(_) => Method::Define,
             Call::GetDefinition(_) => Method::GetDefinition,
             Call::Autostart(_) => Method::Autostart,
+            Call::Migrate(_) => Method::Migrate,
+            Call::RelocWait(_) => Method::RelocWait,
+            Call::RelocSend(_) => Method::RelocSend,
+            Call::RelocDone(_) => Method::RelocDone,
+            Call::RelocIncoming(_) => Method::RelocIncoming,
+            Call::RelocIncomingDone(_) => Method::RelocIncomingDone,
         }
     }
 
@@ -339,6 +414,12 @@ impl Call {
             Call::BlockAttach(p) => serde_json::to_value(p),
             Call::NetworkAttach(p) => serde_json::to_value(p),
             Call::BlockDetach(p) | Call::NetworkDetach(p) => serde_json::to_value(p),
+            Call::Migrate(p) => serde_json::to_value(p),
+            Call::RelocWait(p) => serde_json::to_value(p),
+            Call::RelocSend(p) => serde_json::to_value(p),
+            Call::RelocDone(p) => serde_json::to_value(p),
+            Call::RelocIncoming(p) => serde_json::to_value(p),
+            Call::RelocIncomingDone(p) => serde_json::to_value(p),
         };
         // Structs of strings, numbers and bools always serialize.
         v.unwrap_or(Value::Null)
@@ -448,6 +529,10 @@ pub enum ErrorKind {
     BadConfig,
     /// The domain has no such device attached.
     NoDevice,
+    /// A feature this xend runs without (relocation is off by default).
+    Disabled,
+    /// A migration failed; the domain still runs here.
+    Migration,
 }
 
 impl ErrorKind {
@@ -460,6 +545,8 @@ impl ErrorKind {
             ErrorKind::Limit => -32004,
             ErrorKind::BadConfig => -32005,
             ErrorKind::NoDevice => -32006,
+            ErrorKind::Disabled => -32007,
+            ErrorKind::Migration => -32008,
         }
     }
 }

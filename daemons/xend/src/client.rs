@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::api::{
     Autostart, AutostartParams, BlockAttachParams, BlockDevice, Call, ConfigParams, DefineParams,
     Definition, DeviceAck, DeviceParams, DomainAck, DomainInfo, DomainParams, ErrorKind, Named,
-    NetDevice, NetworkAttachParams, RpcError,
+    MigrateParams, Migrated, NetDevice, NetworkAttachParams, RpcError,
 };
 use crate::rpc;
 
@@ -109,6 +109,69 @@ impl Client {
 
     /// Sends `call`; its result as `T`.
     pub fn call<T: DeserializeOwned>(&mut self, call: &Call) -> Result<T, ClientError> {
+        self.call_within(call, ANSWER_TIMEOUT)
+    }
+
+    /// [`Client::call`], waiting up to `within` for the answer (a
+    /// migration may take longer than [`ANSWER_TIMEOUT`]).
+    pub fn call_within<T: DeserializeOwned>(
+        &mut self,
+        call: &Call,
+        within: Duration,
+    ) -> Result<T, ClientError> {
+        let method = call.method().name();
+        let sent = self.send(call);
+        let mut reader = rpc::line_reader(&self.stream);
+        let got = reader.within(within).read_line();
+        let buf = match (got, sent) {
+            (Ok(Some(b)), _) => b,
+            (Ok(None), Err(source)) => return Err(ClientError::Send { method, source }),
+            (Ok(None), Ok(())) => return Err(ClientError::Closed(method)),
+            (Err(source), _) => return Err(ClientError::Read { method, source }),
+        };
+        typed_answer(method, &buf)
+    }
+
+    /// Sends `call`, whose answer carries an fd (`relocation.send`,
+    /// `relocation.incoming`): the result and the fd. The fd comes on
+    /// the answer's first byte, so that byte is read alone (with the fd)
+    /// and the rest of the line after it.
+    pub fn call_fd<T: DeserializeOwned>(
+        &mut self,
+        call: &Call,
+    ) -> Result<(T, std::os::fd::OwnedFd), ClientError> {
+        use std::os::fd::AsRawFd;
+        let method = call.method().name();
+        let sent = self.send(call);
+        let _ = self.stream.set_read_timeout(Some(ANSWER_TIMEOUT));
+        let first = privlib::os::fd::recv_fd(self.stream.as_raw_fd());
+        let _ = self.stream.set_read_timeout(None);
+        let fd = match (first, sent) {
+            (Ok(Some(fd)), _) => Some(fd),
+            // An error answer carries no fd; its first byte is `{`.
+            (Err(e), _) if e.kind() == std::io::ErrorKind::InvalidData => None,
+            (Ok(None), Err(source)) => return Err(ClientError::Send { method, source }),
+            (Ok(None), Ok(())) => return Err(ClientError::Closed(method)),
+            (Err(source), _) => {
+                return Err(ClientError::Send { method, source });
+            }
+        };
+        let mut reader = rpc::line_reader(&self.stream);
+        let rest = match reader.within(ANSWER_TIMEOUT).read_line() {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(ClientError::Closed(method)),
+            Err(source) => return Err(ClientError::Read { method, source }),
+        };
+        let mut buf = b"{".to_vec();
+        buf.extend_from_slice(&rest);
+        let v: T = typed_answer(method, &buf)?;
+        match fd {
+            Some(fd) => Ok((v, fd)),
+            None => Err(ClientError::Closed(method)),
+        }
+    }
+
+    fn send(&mut self, call: &Call) -> std::io::Result<()> {
         let method = call.method().name();
         let id = self.next_id;
         self.next_id += 1;
@@ -118,26 +181,11 @@ impl Client {
             params: call.params(),
             id: Some(id.into()),
         })
-        .map_err(|source| ClientError::Answer { method, source })?;
+        .map_err(std::io::Error::other)?;
         line.push(b'\n');
-        // A refused peer is answered before its request is read: read the
-        // answer even when the write failed.
-        let sent = (&self.stream).write_all(&line);
-        let mut reader = rpc::line_reader(&self.stream);
-        let got = reader.within(ANSWER_TIMEOUT).read_line();
-        let buf = match (got, sent) {
-            (Ok(Some(b)), _) => b,
-            (Ok(None), Err(source)) => return Err(ClientError::Send { method, source }),
-            (Ok(None), Ok(())) => return Err(ClientError::Closed(method)),
-            (Err(source), _) => return Err(ClientError::Read { method, source }),
-        };
-        let a: Answer = serde_json::from_slice(&buf)
-            .map_err(|source| ClientError::Answer { method, source })?;
-        if let Some(e) = a.error {
-            return Err(ClientError::Rpc(e));
-        }
-        serde_json::from_value(a.result.unwrap_or(Value::Null))
-            .map_err(|source| ClientError::Answer { method, source })
+        // A refused peer is answered before its request is read: the
+        // caller reads the answer even when the write failed.
+        (&self.stream).write_all(&line)
     }
 
     fn on<T: DeserializeOwned>(
@@ -270,10 +318,31 @@ impl Client {
         self.call(&Call::NetworkDetach(device(which, devid)))
     }
 
+    /// `domain.migrate`: moves `which` to `host` and waits until it runs
+    /// there (or failed and runs here), up to `within`.
+    pub fn migrate(
+        &mut self,
+        p: &MigrateParams,
+        within: Duration,
+    ) -> Result<Migrated, ClientError> {
+        self.call_within(&Call::Migrate(p.clone()), within)
+    }
+
     /// `domain.network-list`: the network cards of `which`.
     pub fn network_list(&mut self, which: &str) -> Result<Vec<NetDevice>, ClientError> {
         self.on(Call::NetworkList, which)
     }
+}
+
+/// An answer line's result as `T`, or its error.
+fn typed_answer<T: DeserializeOwned>(method: &'static str, buf: &[u8]) -> Result<T, ClientError> {
+    let a: Answer =
+        serde_json::from_slice(buf).map_err(|source| ClientError::Answer { method, source })?;
+    if let Some(e) = a.error {
+        return Err(ClientError::Rpc(e));
+    }
+    serde_json::from_value(a.result.unwrap_or(Value::Null))
+        .map_err(|source| ClientError::Answer { method, source })
 }
 
 fn device(which: &str, device: &str) -> DeviceParams {

@@ -121,6 +121,8 @@ pub struct Reservation {
     pub(crate) uuid: String,
     pub(crate) source: String,
     pub(crate) text: String,
+    /// Arriving from another host: started to receive its state.
+    pub(crate) incoming: bool,
 }
 
 /// Where qemu is (the default of `xend --qemu`).

@@ -28,6 +28,9 @@ pub enum DomainError {
     /// A domain with that UUID runs.
     #[error("a domain with uuid {0} already runs")]
     UuidTaken(String),
+    /// A UUID that is not one (a relocation peer's).
+    #[error("{0:?} is not a uuid")]
+    BadUuid(String),
     /// Every domid is taken, or still has a live process of its uid.
     #[error("no free domain id")]
     NoFreeId,
@@ -116,9 +119,10 @@ impl DomainError {
             DomainError::NoFreeId | DomainError::UidOverflow | DomainError::ManagedFull => {
                 ErrorKind::Limit
             }
-            DomainError::Config(_) | DomainError::TooLarge { .. } | DomainError::Definition(_) => {
-                ErrorKind::BadConfig
-            }
+            DomainError::Config(_)
+            | DomainError::TooLarge { .. }
+            | DomainError::Definition(_)
+            | DomainError::BadUuid(_) => ErrorKind::BadConfig,
             // A VNC address this xend may not open, or a display past the last
             // port: the config asks for it, so it is the config's fault.
             DomainError::Run(crate::launch::RunError::Vnc {

@@ -22,6 +22,9 @@ pub enum Feature {
     /// Named privileges a domain's config may allow its device model
     /// (`device_model_privileges`): xend can give only what it holds.
     DeviceModelPrivileges,
+    /// Migrating domains to and from other hosts (`xm migrate`), through
+    /// the relocation server, which faces the network instead of xend.
+    Relocation,
 }
 
 /// One row of the table.
@@ -73,6 +76,13 @@ pub const TABLE: &[FeatureInfo] = &[
         privileges: DM_GRANTABLE,
         default_on: false,
         why: "giving a device model the privileges its domain's config allows (device_model_privileges), from this short list only: proc_lock_memory, with a locked-memory limit of its guest's memory and qemu's within xend's own hard limit",
+    },
+    FeatureInfo {
+        feature: Feature::Relocation,
+        name: "relocation",
+        privileges: "none",
+        default_on: false,
+        why: "migrating domains to and from other hosts (xm migrate) through xvm-relocd, which holds the network and the TLS keys; xend needs no privilege for it: it hands each device model's migration stream to xvm-relocd as one end of a socket pair",
     },
 ];
 

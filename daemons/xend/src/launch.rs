@@ -211,7 +211,8 @@ pub fn launch(s: &Settings, r: &Reservation) -> Result<Domain, LaunchError> {
         source: &r.source,
         text: &r.text,
     };
-    let p = prepare(s, req, &Host::system())?;
+    let mut p = prepare(s, req, &Host::system())?;
+    p.incoming = r.incoming;
     Ok(run(p)?)
 }
 
@@ -384,7 +385,13 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         domid,
         config: p.config,
         uuid: p.uuid,
-        state: DState::Running,
+        // Arriving from another host, it is paused until its state is
+        // loaded and xend resumes it.
+        state: if p.incoming {
+            DState::Paused
+        } else {
+            DState::Running
+        },
         child: Some(child),
         started: SystemTime::now(),
         dir: p.dir,
@@ -398,21 +405,35 @@ pub fn run(p: Prepared) -> Result<Domain, RunError> {
         abandon(&mut d, p.dm_range, taps);
         return Err(RunError::State { domid, source });
     }
-    // 8. The store. A failure after the transaction committed (at
-    //    set_perms or introduce) leaves nodes written: they are removed
-    //    as for any ended domain.
-    if let Err(source) = entries::register(&p.xenstore, &d) {
+    // A domain arriving from another host is registered once its state
+    // has been loaded ([`register`], by the relocation's end).
+    if p.incoming {
+        return Ok(d);
+    }
+    if let Err(e) = register(&p.xenstore, &d) {
         abandon(&mut d, p.dm_range, taps);
-        entries::unregister(&p.xenstore, &d);
+        return Err(e);
+    }
+    Ok(d)
+}
+
+/// Steps 8 and 9: a started domain's xenstore entries, and where its
+/// VNC listens. A failure after the transaction committed (at set_perms
+/// or introduce) leaves nodes written: they are removed here, as for any
+/// ended domain (the caller ends the device model).
+pub(crate) fn register(xenstore: &Path, d: &Domain) -> Result<(), RunError> {
+    let domid = d.domid;
+    // 8. The store.
+    if let Err(source) = entries::register(xenstore, d) {
+        entries::unregister(xenstore, d);
         return Err(RunError::Store { domid, source });
     }
     // 9. Where its VNC listens (the port the kernel chose for port 0).
-    if let Some(source) = publish_vnc(&p.xenstore, &d).err() {
-        abandon(&mut d, p.dm_range, taps);
-        entries::unregister(&p.xenstore, &d);
+    if let Some(source) = publish_vnc(xenstore, d).err() {
+        entries::unregister(xenstore, d);
         return Err(RunError::Vnc { domid, source });
     }
-    Ok(d)
+    Ok(())
 }
 
 /// Writes where `d`'s VNC TCP listener is (nothing without one).

@@ -26,6 +26,7 @@ fn prepared(dir: PathBuf) -> Prepared {
         text: text.into(),
         xenstore: PathBuf::from("/nonexistent/xenstored"),
         nics: Vec::new(),
+        incoming: false,
     }
 }
 

@@ -42,7 +42,8 @@
 //!    arguments, calls it and prints the one line), and [`client`], which
 //!    speaks the protocol ([`api`] over [`rpc`]) for xm and virtd;
 //!    [`defined`], the methods virtd adds (define, definition,
-//!    autostart) and autostart at start.
+//!    autostart) and autostart at start; [`relocation`], `xm migrate`
+//!    and the relocation server's methods.
 
 pub mod api;
 pub mod client;
@@ -65,6 +66,7 @@ pub mod privs;
 pub mod procstat;
 pub mod qcow2;
 pub mod qmp;
+pub mod relocation;
 pub mod rpc;
 pub mod saved;
 #[cfg(test)]

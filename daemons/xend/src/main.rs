@@ -66,6 +66,10 @@ struct Args {
     /// proc_lock_memory); xend keeps those only while it is on.
     #[arg(long = "feature-device-model-privileges", value_name = "on|off", value_parser = switch)]
     feature_device_model_privileges: Option<bool>,
+    /// Migrating domains to and from other hosts through xvm-relocd
+    /// (`on`/`true` or `off`/`false`; off by default).
+    #[arg(long = "feature-relocation", value_name = "on|off", value_parser = switch)]
+    feature_relocation: Option<bool>,
     /// Prints each feature (on or off with these flags), the privileges
     /// it needs and why, and exits.
     #[arg(long)]
@@ -87,6 +91,7 @@ impl Args {
                 Feature::DeviceModelPrivileges,
                 self.feature_device_model_privileges,
             ),
+            (Feature::Relocation, self.feature_relocation),
         ] {
             if let Some(on) = flag {
                 f.set(feature, on);

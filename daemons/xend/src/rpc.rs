@@ -225,6 +225,20 @@ pub fn answer(mut s: &UnixStream, id: &Value, result: Result<Value, RpcError>) {
     let _ = s.write_all(&answer_line(id, result));
 }
 
+/// Writes a successful answer to `id` with `fd` attached to its first
+/// byte (SCM_RIGHTS); the client takes the fd with that byte
+/// ([`crate::client::Client::call_fd`]). Bounded in time as [`answer`].
+pub fn answer_with_fd(mut s: &UnixStream, id: &Value, value: Value, fd: &impl std::os::fd::AsFd) {
+    let _ = s.set_write_timeout(Some(READ_TIMEOUT));
+    let line = answer_line(id, Ok(value));
+    let Some((first, rest)) = line.split_first() else {
+        return;
+    };
+    if privlib::os::fd::send_with_fd(s, std::slice::from_ref(first), fd.as_fd()).is_ok() {
+        let _ = s.write_all(rest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

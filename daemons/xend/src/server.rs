@@ -74,6 +74,14 @@ impl Refusal for RpcRefusal {
     }
 }
 
+/// Whether the peer on `stream` still waits for its answer: it sends
+/// nothing while it waits (a client never pipelines), so a readable
+/// stream is one it closed.
+fn peer_waits(stream: &UnixStream) -> bool {
+    use std::os::fd::AsFd;
+    !privlib::os::poll::readable(stream.as_fd(), 0)
+}
+
 /// Binds xend's socket at `path`, mode 0666: the gate at accept is the
 /// check, not the file's mode.
 pub fn bind(path: &std::path::Path) -> Result<UnixServer, privlib::listener::ListenError> {
@@ -99,6 +107,35 @@ pub struct Xend {
     endpoint: String,
     /// VNC clients being handed over, by domid.
     handovers: Mutex<BTreeMap<u32, usize>>,
+    /// Migrations, and domains arriving ([`crate::relocation`]).
+    pub(crate) relocations: crate::relocation::Relocations,
+}
+
+/// An answer, and the fd that goes with it (the relocation stream of
+/// `relocation.send` and `relocation.incoming`), sent on the answer
+/// line's first byte (SCM_RIGHTS).
+#[derive(Debug)]
+pub struct Answer {
+    /// The result.
+    pub value: Value,
+    /// The fd, if the method hands one over.
+    pub fd: Option<OwnedFd>,
+}
+
+fn with_fd<T: serde::Serialize>(r: Result<(T, OwnedFd), RpcError>) -> Result<Answer, RpcError> {
+    let (v, fd) = r?;
+    let value = serde_json::to_value(v)
+        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))?;
+    Ok(Answer {
+        value,
+        fd: Some(fd),
+    })
+}
+
+fn plain<T: serde::Serialize>(r: Result<T, RpcError>) -> Result<Value, RpcError> {
+    let v = r?;
+    serde_json::to_value(v)
+        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))
 }
 
 fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +215,7 @@ impl Xend {
             policy,
             endpoint,
             handovers: Mutex::new(BTreeMap::new()),
+            relocations: crate::relocation::Relocations::default(),
         }
     }
 
@@ -216,7 +254,10 @@ impl Xend {
         server.serve_gated(
             gate,
             |cred| self.verdict(cred),
-            move |stream, _cred, slot| served.connection(&stream, slot),
+            move |stream, cred, slot| {
+                let control = matches!(served.verdict(&cred), Verdict::Reserved);
+                served.connection(&stream, slot, control);
+            },
         )
     }
 
@@ -262,7 +303,10 @@ impl Xend {
     /// to id `null` and ends the connection; a request of another
     /// version, an unknown method or wrong params is answered to its id
     /// and the connection goes on.
-    pub fn connection(&self, stream: &UnixStream, _slot: Slot) {
+    ///
+    /// `control`: the peer holds `xvm_control`, which the relocation
+    /// server's methods need ([`Call::control_only`]).
+    pub fn connection(&self, stream: &UnixStream, _slot: Slot, control: bool) {
         let mut reader = rpc::line_reader(stream);
         for _ in 0..MAX_REQUESTS {
             let line = match rpc::next_request(&mut reader) {
@@ -283,8 +327,8 @@ impl Xend {
                 // `handle` apply as to any request), and never answered:
                 // its result and any error, an unknown method too, are
                 // dropped (logged at debug for the operator).
-                let result =
-                    Call::parse(&req.method, req.params.clone()).and_then(|c| self.handle(c));
+                let result = Call::parse(&req.method, req.params.clone())
+                    .and_then(|c| self.handle_in(c, control, &|| peer_waits(stream)));
                 if let Err(e) = result {
                     tracing::debug!(method = %req.method, "notification failed: {}", e.message);
                 }
@@ -296,8 +340,16 @@ impl Xend {
             }
             match decoded {
                 Ok(req) => {
-                    let result = Call::parse(&req.method, req.params).and_then(|c| self.handle(c));
-                    rpc::answer(stream, &req.id.unwrap_or(Value::Null), result);
+                    let result = Call::parse(&req.method, req.params)
+                        .and_then(|c| self.handle_in(c, control, &|| peer_waits(stream)));
+                    let id = req.id.unwrap_or(Value::Null);
+                    match result {
+                        Ok(Answer { value, fd: Some(fd) }) => {
+                            rpc::answer_with_fd(stream, &id, value, &fd);
+                        }
+                        Ok(a) => rpc::answer(stream, &id, Ok(a.value)),
+                        Err(e) => rpc::answer(stream, &id, Err(e)),
+                    }
                 }
                 Err(u @ rpc::Undecodable::WrongVersion { .. }) => {
                     rpc::answer(stream, u.id(), Err(u.error().clone()));
@@ -307,8 +359,42 @@ impl Xend {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request of an `xvm_control` peer (an fd the answer
+    /// would carry is closed).
     pub fn handle(&self, call: Call) -> Result<Value, RpcError> {
+        self.handle_as(call, true).map(|a| a.value)
+    }
+
+    /// Answers one request of a peer that holds `xvm_control` or not.
+    pub fn handle_as(&self, call: Call, control: bool) -> Result<Answer, RpcError> {
+        self.handle_in(call, control, &|| true)
+    }
+
+    /// [`Xend::handle_as`], `waits` telling whether the peer still waits
+    /// for the answer (a long wait, `relocation.wait`, gives no job to a
+    /// peer that went away).
+    pub fn handle_in(
+        &self,
+        call: Call,
+        control: bool,
+        waits: &dyn Fn() -> bool,
+    ) -> Result<Answer, RpcError> {
+        if call.control_only() && !control {
+            return Err(RpcError::new(
+                api::DENIED,
+                format!("{} needs xvm_control", call.method().name()),
+            ));
+        }
+        let value = match call {
+            Call::RelocSend(p) => return with_fd(self.relocation_send(p.job)),
+            Call::RelocIncoming(p) => return with_fd(self.relocation_incoming(&p)),
+            Call::RelocWait(p) => plain(self.relocation_wait(p.seconds, waits))?,
+            other => self.handle_plain(other)?,
+        };
+        Ok(Answer { value, fd: None })
+    }
+
+    fn handle_plain(&self, call: Call) -> Result<Value, RpcError> {
         match call {
             Call::Create(p) => reply(self.create(&p.source, &p.config)),
             // Managed configs are files: read and written without the lock.
@@ -334,6 +420,12 @@ impl Xend {
             Call::Define(p) => reply(self.define(&p.definition)),
             Call::GetDefinition(p) => reply(self.definition(&p.domain)),
             Call::Autostart(p) => reply(self.autostart(&p.domain, p.set)),
+            Call::Migrate(p) => plain(self.migrate(&p)),
+            Call::RelocWait(p) => plain(self.relocation_wait(p.seconds, &|| true)),
+            Call::RelocDone(p) => plain(self.relocation_done(&p)),
+            Call::RelocIncomingDone(p) => plain(self.relocation_incoming_done(&p)),
+            Call::RelocSend(p) => plain(self.relocation_send(p.job).map(|(v, _)| v)),
+            Call::RelocIncoming(p) => plain(self.relocation_incoming(&p).map(|(v, _)| v)),
         }
     }
 

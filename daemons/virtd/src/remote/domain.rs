@@ -101,7 +101,11 @@ pub fn xend_error(e: ClientError) -> VirError {
             Some(ErrorKind::NoDomain) => Code::NoDomain,
             Some(ErrorKind::Busy) => Code::OperationInvalid,
             Some(ErrorKind::BadConfig) => Code::ConfigUnsupported,
-            Some(ErrorKind::Limit | ErrorKind::Failed | ErrorKind::NoDevice) | None => {
+            Some(ErrorKind::Disabled) => Code::OperationInvalid,
+            Some(
+                ErrorKind::Limit | ErrorKind::Failed | ErrorKind::NoDevice | ErrorKind::Migration,
+            )
+            | None => {
                 Code::OperationFailed
             }
         },

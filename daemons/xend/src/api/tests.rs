@@ -69,6 +69,8 @@ fn kinds_have_codes_of_their_own_in_the_application_range() {
         ErrorKind::Limit,
         ErrorKind::BadConfig,
         ErrorKind::NoDevice,
+        ErrorKind::Disabled,
+        ErrorKind::Migration,
     ];
     let mut codes: Vec<i64> = kinds.iter().map(|k| k.code()).collect();
     codes.push(DENIED);

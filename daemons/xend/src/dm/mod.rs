@@ -152,6 +152,17 @@ pub fn qemu_args(c: &DomainConfig, kvm: bool) -> Vec<String> {
     a
 }
 
+/// What a device model receiving another host's state is started with:
+/// it waits for `migrate-incoming` (`-incoming defer`) and stays paused
+/// once loaded (`-S`) until xend resumes it.
+pub fn incoming_args(incoming: bool) -> Vec<String> {
+    if incoming {
+        ["-S", "-incoming", "defer"].map(String::from).to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Open files a device model may have (disks, VNC clients, sockets).
 pub const DM_NOFILE: u64 = 1024;
 
@@ -170,6 +181,9 @@ pub fn spawn(p: &Prepared, fds: &DmFds<'_>) -> Result<privlib::Child, DmError> {
         .args(blockdev::args(p))
         .args(netdev::args(p))
         .args(policy::args(p))
+        // A domain arriving from another host: qemu waits, paused, for
+        // the state xend hands it later (`migrate-incoming` on an fd).
+        .args(incoming_args(p.incoming))
         .uid(p.uid)
         .gid(p.gid)
         .privileges(policy::privileges(p))

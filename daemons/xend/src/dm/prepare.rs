@@ -147,6 +147,10 @@ pub struct Prepared {
     /// Its network cards, checked ([`crate::net`]); their backends are
     /// made at launch.
     pub(crate) nics: Vec<crate::net::NicPlan>,
+    /// Started to receive another host's state (relocation): qemu waits
+    /// for it (`-incoming defer`), paused (`-S`), and the domain is
+    /// registered in the store once that state is loaded.
+    pub(crate) incoming: bool,
 }
 
 /// Checks everything the launch of `r` needs, opens its disks (and its
@@ -299,6 +303,7 @@ pub fn prepare(s: &Settings, r: Request<'_>, host: &Host) -> Result<Prepared, Pr
         text,
         xenstore: s.xenstore.clone(),
         nics,
+        incoming: false,
     })
 }
 

@@ -136,7 +136,35 @@ impl Manager {
     /// taken until [`Manager::finish`]). Quick: nothing is opened or
     /// started.
     pub fn reserve(&mut self, source: &str, text: &str) -> Result<Reservation, DomainError> {
-        let cfg = config::parse(Path::new(source), text)?;
+        self.reserve_as(source, text, None)
+    }
+
+    /// [`Manager::reserve`] for a domain arriving from another host
+    /// (relocation): it keeps `uuid`, its device model is started to
+    /// receive the other host's state (`-incoming defer`, paused), and it
+    /// is registered in the store only once that state is loaded.
+    pub fn reserve_incoming(
+        &mut self,
+        source: &str,
+        text: &str,
+        uuid: &str,
+    ) -> Result<Reservation, DomainError> {
+        if !crate::uuid::is_valid(uuid) {
+            return Err(DomainError::BadUuid(uuid.to_string()));
+        }
+        self.reserve_as(source, text, Some(uuid))
+    }
+
+    fn reserve_as(
+        &mut self,
+        source: &str,
+        text: &str,
+        incoming: Option<&str>,
+    ) -> Result<Reservation, DomainError> {
+        let mut cfg = config::parse(Path::new(source), text)?;
+        if let Some(u) = incoming {
+            cfg.uuid = Some(u.to_string());
+        }
         if self.domains.values().any(|d| d.config.name == cfg.name)
             || self.busy.values().any(|b| b.name == cfg.name)
         {
@@ -185,6 +213,7 @@ impl Manager {
             uuid,
             source: source.to_string(),
             text: text.to_string(),
+            incoming: incoming.is_some(),
         })
     }
 

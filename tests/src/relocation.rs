@@ -1,0 +1,234 @@
+//! The relocation tests' fixtures: two hosts as two network namespaces
+//! joined by a veth pair (the addresses exist inside them only), a test
+//! CA and the hosts' certificates made with openssl, and `xvm-relocd`
+//! started in a host's namespace over its stack's tree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::bins::bin;
+use crate::daemon::Daemon;
+use crate::error::{Error, check};
+use crate::hermetic::{Hermetic, set_mode};
+
+/// Runs `program args`, checked; its stdout.
+fn run(program: &str, args: &[&str]) -> Result<String, Error> {
+    let o = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: program.into(),
+            source,
+        })?;
+    check(
+        o.status.success(),
+        format!(
+            "{program} {}: {}\n{}",
+            args.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )?;
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Two hosts: network namespaces `/run/netns/<prefix>a-PID` and
+/// `...b-PID`, joined by a veth pair, `a` at [`HostPair::A_IP`] and `b` at
+/// [`HostPair::B_IP`]. Dropped: both namespaces go (and the pair with
+/// them).
+#[derive(Debug)]
+pub struct HostPair {
+    /// The first host's namespace name.
+    pub a: String,
+    /// The second's.
+    pub b: String,
+    /// The subnet's third octet (10.77.N.0/24).
+    pub net: u8,
+}
+
+impl HostPair {
+    /// The first host's address in subnet `net`.
+    pub fn a_ip(&self) -> String {
+        format!("10.77.{}.1", self.net)
+    }
+
+    /// The second host's address.
+    pub fn b_ip(&self) -> String {
+        format!("10.77.{}.2", self.net)
+    }
+
+    /// Makes the pair (`prefix` short: interface names are at most 15
+    /// bytes), in subnet 10.77.`net`.0/24.
+    pub fn new(prefix: &str, net: u8) -> Result<HostPair, Error> {
+        let pid = std::process::id();
+        let pair = HostPair {
+            a: format!("{prefix}a-{pid}"),
+            b: format!("{prefix}b-{pid}"),
+            net,
+        };
+        for ns in [&pair.a, &pair.b] {
+            let _ = run("ip", &["netns", "del", ns]);
+            run("ip", &["netns", "add", ns])?;
+        }
+        let (va, vb) = (format!("{prefix}va{net}"), format!("{prefix}vb{net}"));
+        run(
+            "ip",
+            &["link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb, "netns", &pair.b],
+        )?;
+        for (ns, dev, ip) in [(&pair.a, &va, pair.a_ip()), (&pair.b, &vb, pair.b_ip())] {
+            run("ip", &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev])?;
+            run("ip", &["-n", ns, "link", "set", dev, "up"])?;
+            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(pair)
+    }
+
+    /// The path of host `ns`'s namespace.
+    pub fn path(ns: &str) -> PathBuf {
+        Path::new("/run/netns").join(ns)
+    }
+
+    /// A command run in host `ns`'s namespace.
+    pub fn command(ns: &str, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", HostPair::path(ns).display()))
+            .arg("--")
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for HostPair {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+    }
+}
+
+/// A certificate and its key, as files.
+#[derive(Clone, Debug)]
+pub struct Cert {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// Its key (PEM, PKCS#8), root's, 0600.
+    pub key: PathBuf,
+}
+
+/// A test CA in `dir`.
+#[derive(Clone, Debug)]
+pub struct Ca {
+    dir: PathBuf,
+    name: String,
+    /// The CA's certificate.
+    pub cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Ca {
+    /// A new CA named `name` (its files `dir/NAME-ca.pem` and `.key`).
+    pub fn new(dir: &Path, name: &str) -> Result<Ca, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+        let cert = dir.join(format!("{name}-ca.pem"));
+        let key = dir.join(format!("{name}-ca.key"));
+        run(
+            "openssl",
+            &[
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-days", "2", "-subj", &format!("/CN={name} test CA"),
+                "-keyout", &key.display().to_string(), "-out", &cert.display().to_string(),
+            ],
+        )?;
+        Ok(Ca {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            cert,
+            key,
+        })
+    }
+
+    /// A host certificate `host` from this CA, valid for `sans`
+    /// (`IP:10.77.0.1`, `DNS:host.test`), for TLS servers and clients.
+    pub fn issue(&self, host: &str, sans: &[&str]) -> Result<Cert, Error> {
+        let base = self.dir.join(format!("{}-{host}", self.name));
+        let (key, csr, cert, ext) = (
+            base.with_extension("key"),
+            base.with_extension("csr"),
+            base.with_extension("pem"),
+            base.with_extension("ext"),
+        );
+        let mut text = String::from(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
+        );
+        if !sans.is_empty() {
+            text.push_str(&format!("subjectAltName={}\n", sans.join(",")));
+        }
+        std::fs::write(&ext, text).map_err(Error::io("write", &ext))?;
+        run(
+            "openssl",
+            &[
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-subj", &format!("/CN={host}"), "-keyout", &key.display().to_string(),
+                "-out", &csr.display().to_string(),
+            ],
+        )?;
+        run(
+            "openssl",
+            &[
+                "x509", "-req", "-in", &csr.display().to_string(), "-CA",
+                &self.cert.display().to_string(), "-CAkey", &self.key.display().to_string(),
+                "-CAcreateserial", "-days", "2", "-extfile", &ext.display().to_string(),
+                "-out", &cert.display().to_string(),
+            ],
+        )?;
+        set_mode(&key, 0o600)?;
+        Ok(Cert { cert, key })
+    }
+}
+
+/// `xvm-relocd --system` over `tree` (in its network namespace, when it
+/// has one), listening on `listen`, with `cert`, the CA `ca` and the
+/// allowed names `allow`; its log `log` under the tree's base; ready.
+pub fn start_relocd(
+    tree: &Hermetic,
+    log: &str,
+    listen: &str,
+    cert: &Cert,
+    ca: &Path,
+    allow: &[&str],
+) -> Result<Daemon, Error> {
+    let mut cmd = tree.command(&bin("xvm-relocd")?);
+    cmd.args(["--system", "--listen", listen, "--cert"])
+        .arg(&cert.cert)
+        .arg("--key")
+        .arg(&cert.key)
+        .arg("--ca")
+        .arg(ca)
+        .arg("--allow")
+        .arg(allow.join(","));
+    let d = Daemon::spawn("xvm-relocd", cmd, &tree.base().join(log))?
+        .ready_when_logged("xvm-relocd serving")?;
+    tree.reap_at_end(d.pid());
+    Ok(d)
+}
+
+/// Every `xvm-count-N` the text holds, in order: the counter the test
+/// guest prints on its console.
+pub fn counts(text: &[u8]) -> Vec<u64> {
+    let needle = b"xvm-count-";
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(at) = crate::console::find(&text[i..], needle) {
+        let start = i + at + needle.len();
+        let digits: Vec<u8> = text[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        if let Ok(n) = String::from_utf8_lossy(&digits).parse() {
+            out.push(n);
+        }
+        i = start;
+    }
+    out
+}
