@@ -233,9 +233,10 @@ fn the_unit_gets_the_capabilities_and_devices_of_the_features_that_are_on_only()
     assert!(line(&u, "DeviceAllow").contains(&"/dev/net/tun rw"), "{u}");
     assert!(u.contains("# Feature networking: on (sys_net_config; /dev/net/tun rw)\n"));
     assert!(u.contains("# Feature device-model-privileges: off (proc_lock_memory)\n"));
+    assert!(u.contains("# Feature relocation: off (none)\n"), "{u}");
     assert!(
         line(&u, "ExecStart")[0].ends_with(
-            "--feature-networking true --feature-foreign-images true --feature-device-model-privileges false"
+            "--feature-networking true --feature-foreign-images true --feature-device-model-privileges false --feature-relocation false"
         ),
         "{u}"
     );
