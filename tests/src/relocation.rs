@@ -106,6 +106,28 @@ impl Drop for HostPair {
     }
 }
 
+/// Runs `f` on a thread that entered host `ns`'s network namespace (a
+/// socket keeps the namespace it was made in, so what `f` connects can
+/// be used from any thread after).
+pub fn in_host<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
+    use std::os::fd::AsRawFd as _;
+    let path = HostPair::path(ns);
+    let file = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on an open namespace fd changes only this
+            // thread's network namespace.
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if r != 0 {
+                return Err(Error::io("setns", &path)(std::io::Error::last_os_error()));
+            }
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| Error::Check(format!("a thread in {ns} panicked")))?
+    })
+}
+
 /// A certificate and its key, as files.
 #[derive(Clone, Debug)]
 pub struct Cert {

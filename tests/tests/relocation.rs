@@ -28,7 +28,7 @@ use xvm_tests::features::{CapSets, check_xend_holds};
 use xvm_tests::guest::{LINUX_CMDLINE, LINUX_PROMPT, LinuxGuest, require_linux_guest};
 use xvm_tests::hermetic::set_mode;
 use xvm_tests::procfs::{check_unprivileged_qemu, processes_of, runs_as};
-use xvm_tests::relocation::{Ca, Cert, HostPair, counts, start_relocd};
+use xvm_tests::relocation::{Ca, Cert, HostPair, counts, in_host, start_relocd};
 use xvm_tests::stack::xs;
 use xvm_tests::{
     Accounts, Daemon, Error, Hermetic, Stack, bin, check, require_program, require_root, serial,
@@ -384,6 +384,12 @@ fn refusals() -> Result<(), Error> {
     )?;
     untouched(&h.a, "bootguest", was, h.dm_base(true), "a peer with no certificate")?;
 
+    // A flood of idle connections, some with half a TLS hello, from the
+    // source's address: the destination serves at most its share of them,
+    // closes each when the handshake deadline passes, and then serves
+    // the real source as before.
+    flood(&h)?;
+
     // Allowed both ways: the domain moves (paused first, resumed there).
     let r = migrate(&h.a, &["bootguest", &b_ip])?.ok("xm migrate bootguest")?;
     check(r.out.contains("migrated to"), format!("xm migrate: {}", r.out))?;
@@ -414,6 +420,56 @@ fn refusals() -> Result<(), Error> {
         )?;
     }
     Ok(())
+}
+
+/// Idle connections to b's relocation server from a's address.
+fn flood(h: &Hosts) -> Result<(), Error> {
+    use std::io::{Read as _, Write as _};
+    const CONNECTIONS: usize = 400;
+    let at: std::net::SocketAddr = format!("{}:{PORT}", h.pair.b_ip())
+        .parse()
+        .map_err(|_| Error::Check("b's address".into()))?;
+    let conns = in_host(&h.pair.a, || {
+        (0..CONNECTIONS)
+            .filter_map(|i| {
+                let mut c = std::net::TcpStream::connect_timeout(&at, Duration::from_secs(5)).ok()?;
+                if i % 2 == 0 {
+                    // Half a ClientHello: a record header promising 512
+                    // bytes, and 3 of them.
+                    let _ = c.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]);
+                }
+                Some(c)
+            })
+            .collect::<Vec<_>>()
+    })?;
+    check(conns.len() > 100, format!("only {} connections made", conns.len()))?;
+    let threads: u64 = xvm_tests::procfs::status_field(h.relocd_b.pid(), "Threads")?
+        .parse()
+        .map_err(|_| Error::Check("Threads".into()))?;
+    check(
+        threads <= (relocd::peer::MAX_PER_ADDRESS + 4) as u64,
+        format!("xvm-relocd runs {threads} threads for one address's idle connections"),
+    )?;
+    let start = Instant::now();
+    let mut open = conns;
+    while !open.is_empty() && start.elapsed() < relocd::peer::HANDSHAKE_WITHIN * 3 {
+        open.retain(|c| {
+            let _ = c.set_read_timeout(Some(Duration::from_millis(1)));
+            let mut b = [0u8; 64];
+            let mut r = c;
+            match r.read(&mut b) {
+                Ok(0) => false,
+                Ok(_) => true,
+                Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check(
+        open.is_empty(),
+        format!("{} idle connections still open after {:?}", open.len(), start.elapsed()),
+    )?;
+    check(h.relocd_b.alive(), "xvm-relocd died of a flood")
 }
 
 /// The unix sockets `pid` listens on in namespace `ns`, as `ss` shows

@@ -7,6 +7,7 @@
 //! - [`wire`]: the frames between two relocation servers, bounded;
 //! - [`peer`]: the destination's side (a source host connecting);
 //! - [`sender`]: the source's side (jobs xend queued for `xm migrate`);
+//! - [`timed`]: a whole exchange bounded by one deadline;
 //! - [`audit`]: one `xvm::audit` record per peer decided;
 //! - [`start`]: the start-up steps, the privilege drop among them.
 //!
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod peer;
 pub mod sender;
 pub mod start;
+pub mod timed;
 pub mod tls;
 pub mod wire;
 

@@ -9,11 +9,11 @@
 //! into that fd, and `relocation.incoming-done`, whose outcome goes back
 //! to the source.
 
+use std::collections::HashMap;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::{ServerConnection, StreamOwned};
@@ -21,10 +21,14 @@ use xend::api::{Call, DomainInfo, Incoming, IncomingDoneParams, IncomingParams};
 use xend::client::Client;
 
 use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
+use crate::timed::Timed;
 use crate::{Ctx, audit};
 
-/// Source hosts served at once; more are closed at accept.
-pub const MAX_PEERS: usize = 8;
+/// Connections served at once; more are closed at accept.
+pub const MAX_PEERS: usize = 64;
+/// Connections one address may have served at once: one host holding
+/// idle connections cannot take every slot from the others.
+pub const MAX_PER_ADDRESS: usize = 8;
 /// The handshake, the checks and the header must be done within this.
 pub const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
 /// The longest pause in a stream.
@@ -32,10 +36,48 @@ pub const STREAM_IDLE: Duration = Duration::from_secs(60);
 /// How long xend may take to load, register and resume the domain.
 pub const LOAD_WITHIN: Duration = Duration::from_secs(200);
 
-/// Accepts source hosts for ever (it does not return), each served on a thread of its own,
-/// at most [`MAX_PEERS`] at once.
+/// The connections being served, by address.
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+impl Slots {
+    fn take(&mut self, at: IpAddr) -> Result<(), &'static str> {
+        let n = self.by_address.get(&at).copied().unwrap_or(0);
+        if self.total >= MAX_PEERS {
+            return Err("every slot is taken");
+        }
+        if n >= MAX_PER_ADDRESS {
+            return Err("its address has every slot it may have");
+        }
+        self.total += 1;
+        self.by_address.insert(at, n + 1);
+        Ok(())
+    }
+
+    fn give(&mut self, at: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.by_address.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_address.remove(&at);
+            }
+        }
+    }
+}
+
+fn lock(s: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Accepts source hosts for ever (it does not return), each served on a
+/// thread of its own, at most [`MAX_PEERS`] at once and
+/// [`MAX_PER_ADDRESS`] from one address; a connection past either is
+/// closed at once, before a byte is read.
 pub fn serve(listener: &TcpListener, ctx: &Arc<Ctx>) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
         let (tcp, peer) = match listener.accept() {
             Ok(a) => a,
@@ -45,32 +87,32 @@ pub fn serve(listener: &TcpListener, ctx: &Arc<Ctx>) {
                 continue;
             }
         };
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_PEERS {
-            active.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(%peer, "closed: {MAX_PEERS} peers are served already");
+        if let Err(why) = lock(&slots).take(peer.ip()) {
+            tracing::warn!(%peer, "closed at accept: {why}");
             continue;
         }
-        let (ctx, done) = (Arc::clone(ctx), Arc::clone(&active));
+        let (ctx, done) = (Arc::clone(ctx), Arc::clone(&slots));
         let spawned = std::thread::Builder::new()
             .name(format!("peer-{peer}"))
             .spawn(move || {
                 serve_peer(&ctx, tcp, peer);
-                done.fetch_sub(1, Ordering::SeqCst);
+                lock(&done).give(peer.ip());
             });
         if let Err(e) = spawned {
-            active.fetch_sub(1, Ordering::SeqCst);
+            lock(&slots).give(peer.ip());
             tracing::warn!(%peer, "closed: no thread for it: {e}");
         }
     }
 }
 
-type Tls = StreamOwned<ServerConnection, TcpStream>;
+type Tls = StreamOwned<ServerConnection, Timed>;
 
 fn serve_peer(ctx: &Ctx, tcp: TcpStream, peer: SocketAddr) {
     let endpoint = format!("relocation on {}", ctx.listen);
-    let _ = tcp.set_read_timeout(Some(HANDSHAKE_WITHIN));
-    let _ = tcp.set_write_timeout(Some(HANDSHAKE_WITHIN));
     let _ = tcp.set_nodelay(true);
+    // The handshake, the checks and the header, all within one deadline.
+    let mut tcp = Timed::new(tcp, HANDSHAKE_WITHIN);
+    tcp.within(HANDSHAKE_WITHIN);
     let conn = match ServerConnection::new(Arc::clone(&ctx.tls.server)) {
         Ok(c) => c,
         Err(e) => return tracing::error!(%peer, "TLS: {e}"),
@@ -118,8 +160,7 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), String> {
     tracing::info!(domid = arrived.domid, name = %h.name, from = %name, "receiving");
     wire::write_json(tls, Kind::Outcome, &Outcome::ok(arrived.domid))
         .map_err(|e| format!("answering: {e}"))?;
-    let _ = tls.sock.set_read_timeout(Some(STREAM_IDLE));
-    let _ = tls.sock.set_write_timeout(Some(STREAM_IDLE));
+    tls.sock.no_deadline(STREAM_IDLE);
     let copied = copy_in(tls, UnixStream::from(fd));
     let done = xend_done(ctx, &arrived, copied.is_ok(), h.resume);
     let outcome = match (copied, done) {
@@ -130,7 +171,7 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), String> {
         (Err(e), _) => Outcome::failed(format!("the stream: {e}; the arriving domain was ended")),
         (Ok(_), Err(e)) => Outcome::failed(e),
     };
-    let _ = tls.sock.set_write_timeout(Some(HANDSHAKE_WITHIN));
+    tls.sock.within(HANDSHAKE_WITHIN);
     wire::write_json(tls, Kind::Outcome, &outcome).map_err(|e| format!("answering: {e}"))
 }
 
@@ -169,4 +210,30 @@ fn xend_done(ctx: &Ctx, arrived: &Incoming, ok: bool, resume: bool) -> Result<Do
         LOAD_WITHIN,
     )
     .map_err(|e| format!("xend: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_takes_at_most_its_share_and_all_at_most_the_total() {
+        let mut s = Slots::default();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..MAX_PER_ADDRESS {
+            s.take(a).expect("a slot");
+        }
+        assert!(s.take(a).is_err());
+        s.give(a);
+        s.take(a).expect("given back");
+        let mut n = MAX_PER_ADDRESS;
+        for i in 0..=255u8 {
+            let b: IpAddr = [10, 0, 1, i].into();
+            if s.take(b).is_ok() {
+                n += 1;
+            }
+        }
+        assert_eq!(n, MAX_PEERS);
+        assert!(s.take([10, 0, 2, 1].into()).is_err());
+    }
 }

@@ -22,6 +22,7 @@ use xend::client::Client;
 
 use crate::peer::{HANDSHAKE_WITHIN, LOAD_WITHIN, STREAM_IDLE};
 use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
+use crate::timed::Timed;
 use crate::{Ctx, audit};
 
 /// The relocation port (xend's `xend-relocation-port`).
@@ -124,7 +125,7 @@ pub fn split_host(host: &str) -> Result<(String, u16), String> {
     Ok((name.to_string(), port))
 }
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
+type Tls = StreamOwned<ClientConnection, Timed>;
 
 fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), String> {
     let (name, port) = split_host(host)?;
@@ -137,9 +138,9 @@ fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), String> {
     for at in addrs {
         match TcpStream::connect_timeout(&at, HANDSHAKE_WITHIN) {
             Ok(tcp) => {
-                let _ = tcp.set_read_timeout(Some(HANDSHAKE_WITHIN));
-                let _ = tcp.set_write_timeout(Some(HANDSHAKE_WITHIN));
                 let _ = tcp.set_nodelay(true);
+                let mut tcp = Timed::new(tcp, HANDSHAKE_WITHIN);
+                tcp.within(HANDSHAKE_WITHIN);
                 let conn = ClientConnection::new(Arc::clone(&ctx.tls.client), server.clone())
                     .map_err(|e| format!("TLS: {e}"))?;
                 return Ok((StreamOwned::new(conn, tcp), at));
@@ -187,7 +188,8 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
         },
     )
     .map_err(|e| format!("sending the config: {e}"))?;
-    let _ = tls.sock.set_read_timeout(Some(LOAD_WITHIN));
+    // The destination starts the domain first.
+    tls.sock.within(LOAD_WITHIN);
     let o: Outcome = wire::read_json(&mut tls, Kind::Outcome)
         .map_err(|e| format!("{} after the config: {e}", job.host))?;
     let remote = o
@@ -204,14 +206,14 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
             return Err(why);
         }
     };
-    let _ = tls.sock.set_write_timeout(Some(STREAM_IDLE));
+    tls.sock.no_deadline(STREAM_IDLE);
     let copied = copy_out(&mut tls, UnixStream::from(fd));
     if let Err(e) = &copied {
         let _ = wire::write_json(&mut tls, Kind::Abort, &wire::Abort { error: e.clone() });
     }
     let n = copied?;
     tracing::info!(job = job.job, bytes = n, host = %job.host, "stream sent");
-    let _ = tls.sock.set_read_timeout(Some(LOAD_WITHIN));
+    tls.sock.within(LOAD_WITHIN);
     let o: Outcome = wire::read_json(&mut tls, Kind::Outcome)
         .map_err(|e| format!("{} after the stream: {e}", job.host))?;
     tls.conn.send_close_notify();

@@ -689,3 +689,7 @@ impl Xend {
         m.info(&p.domid.to_string()).map_err(domain_err)
     }
 }
+
+#[cfg(test)]
+#[path = "relocation_tests.rs"]
+mod tests;
