@@ -9,7 +9,194 @@ use std::process::Command;
 use crate::bins::bin;
 use crate::daemon::Daemon;
 use crate::error::{Error, check};
-use crate::hermetic::{Hermetic, set_mode};
+use crate::guest::{LINUX_CMDLINE, LinuxGuest};
+use crate::hermetic::{Accounts, Hermetic, set_mode};
+use crate::stack::Stack;
+
+/// The relocation port the servers listen on.
+pub const PORT: u16 = 8002;
+
+/// The second host's accounts: the same xvm (its shared storage is
+/// xvm's on both, as uids agree on hosts that share storage), its own
+/// device-model uids.
+pub const fn second(a: Accounts) -> Accounts {
+    Accounts {
+        dm_base: a.dm_base + 100,
+        ..a
+    }
+}
+/// Two hosts with their stacks and relocation servers.
+pub struct Hosts {
+    /// relocd_a.
+    pub relocd_a: Daemon,
+    /// relocd_b.
+    pub relocd_b: Daemon,
+    /// a.
+    pub a: Stack,
+    /// b.
+    pub b: Stack,
+    /// ids.
+    pub ids: Accounts,
+    /// ca.
+    pub ca: Ca,
+    /// other_ca.
+    pub other_ca: Ca,
+    /// a_cert.
+    pub a_cert: Cert,
+    /// b_cert.
+    pub b_cert: Cert,
+    /// images.
+    pub images: PathBuf,
+    /// shared.
+    pub shared: PathBuf,
+    /// pair.
+    pub pair: HostPair,
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        self.relocd_a.kill();
+        self.relocd_b.kill();
+        let _ = std::fs::remove_dir_all(&self.shared);
+    }
+}
+
+impl Hosts {
+    /// Both hosts, `prefix` naming their namespaces and trees, in
+    /// 10.77.`net`.0/24; xend with `accel`; `image` the boot sector of
+    /// each stack's own test config.
+    pub fn new(
+        prefix: &str,
+        net: u8,
+        ids: Accounts,
+        accel: &str,
+        image: &[u8],
+    ) -> Result<Hosts, Error> {
+        let pair = HostPair::new(prefix, net)?;
+        let shared = std::env::temp_dir().join(format!("xvm-{prefix}-shared-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&shared);
+        let images = shared.join("images");
+        std::fs::create_dir_all(&images).map_err(Error::io("create", &images))?;
+        set_mode(&shared, 0o755)?;
+        let mut stacks = Vec::new();
+        for (host, ns, accounts) in [("a", &pair.a, ids), ("b", &pair.b, second(ids))] {
+            let mut tree = Hermetic::new(&format!("{prefix}-{host}"), accounts)?;
+            tree.set_netns(&HostPair::path(ns));
+            if host == "a" {
+                tree.give_xvm(&images)?;
+                set_mode(&images, 0o700)?;
+            }
+            let storage = tree.root().join("var/lib/xend/storage").display().to_string();
+            let shared_images = images.display().to_string();
+            let args = [
+                "--feature-relocation",
+                "on",
+                "--accel",
+                accel,
+                "--image-dir",
+                &storage,
+                "--image-dir",
+                &shared_images,
+            ];
+            let mut s = Stack::start_in(tree, image, &args)?;
+            s.start_xenconsoled("xenconsoled.log", &["--log=guest"])?;
+            stacks.push(s);
+        }
+        let b = stacks.pop().ok_or_else(|| Error::Check("no stack b".into()))?;
+        let a = stacks.pop().ok_or_else(|| Error::Check("no stack a".into()))?;
+        let pki = shared.join("pki");
+        std::fs::create_dir_all(&pki).map_err(Error::io("create", &pki))?;
+        set_mode(&pki, 0o700)?;
+        let ca = Ca::new(&pki, "xvm")?;
+        let other_ca = Ca::new(&pki, "other")?;
+        let a_cert = ca.issue("a", &[&format!("IP:{}", pair.a_ip())])?;
+        let b_cert = ca.issue("b", &[&format!("IP:{}", pair.b_ip()), "DNS:b.xvm.test"])?;
+        let relocd_a = start_relocd(
+            &a.tree,
+            "relocd.log",
+            &format!("{}:{PORT}", pair.a_ip()),
+            &a_cert,
+            &ca.cert,
+            &[&pair.b_ip()],
+        )?;
+        let relocd_b = start_relocd(
+            &b.tree,
+            "relocd.log",
+            &format!("{}:{PORT}", pair.b_ip()),
+            &b_cert,
+            &ca.cert,
+            &[&pair.a_ip()],
+        )?;
+        Ok(Hosts {
+            relocd_a,
+            relocd_b,
+            a,
+            b,
+            ids,
+            ca,
+            other_ca,
+            a_cert,
+            b_cert,
+            images,
+            shared,
+            pair,
+        })
+    }
+
+    /// A restarts its relocation server with `cert`, the CA file `ca`
+    /// and `allow`.
+    pub fn restart_a(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
+        self.relocd_a.kill();
+        let at = format!("{}:{PORT}", self.pair.a_ip());
+        self.relocd_a = start_relocd(&self.a.tree, log, &at, cert, ca, allow)?;
+        Ok(())
+    }
+
+    /// B does.
+    pub fn restart_b(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
+        self.relocd_b.kill();
+        let at = format!("{}:{PORT}", self.pair.b_ip());
+        self.relocd_b = start_relocd(&self.b.tree, log, &at, cert, ca, allow)?;
+        Ok(())
+    }
+
+    /// Both servers as [`Hosts::new`] started them.
+    pub fn restore(&mut self, n: u32) -> Result<(), Error> {
+        let (a_cert, b_cert, ca) = (self.a_cert.clone(), self.b_cert.clone(), self.ca.cert.clone());
+        let (a_ip, b_ip) = (self.pair.a_ip(), self.pair.b_ip());
+        self.restart_a(&format!("relocd-{n}.log"), &a_cert, &ca, &[&b_ip])?;
+        self.restart_b(&format!("relocd-{n}.log"), &b_cert, &ca, &[&a_ip])
+    }
+
+    /// The device-model uid base of host `a` (`true`) or `b`.
+    pub fn dm_base(&self, a: bool) -> u32 {
+        if a { self.ids.dm_base } else { second(self.ids).dm_base }
+    }
+}
+
+/// The Linux guest's config on the shared images, with no TCP serial or
+/// VNC (each host would take the same ports).
+pub fn linux_config(h: &Hosts, linux: &LinuxGuest, name: &str) -> Result<PathBuf, Error> {
+    let mut files = Vec::new();
+    for (src, file) in [(&linux.kernel, "vmlinuz"), (&linux.initrd, "initrd.gz")] {
+        let dst = h.images.join(format!("{name}-{file}"));
+        std::fs::copy(src, &dst).map_err(Error::io("copy to", &dst))?;
+        h.a.tree.give_xvm(&dst)?;
+        set_mode(&dst, 0o644)?;
+        files.push(dst);
+    }
+    let cfg = h.a.tree.base().join(format!("{name}.cfg"));
+    let text = format!(
+        "name = \"{name}\"\ntype = \"hvm\"\nmemory = 128\nvcpus = 1\nkernel = \"{}\"\nramdisk = \"{}\"\ncmdline = \"{LINUX_CMDLINE}\"\nserial = \"pty\"\n",
+        files[0].display(),
+        files[1].display()
+    );
+    std::fs::write(&cfg, text).map_err(Error::io("write", &cfg))?;
+    set_mode(&cfg, 0o644)?;
+    Ok(cfg)
+}
+
+
 
 /// Runs `program args`, checked; its stdout.
 fn run(program: &str, args: &[&str]) -> Result<String, Error> {

@@ -19,59 +19,25 @@
 //!   gone from the store. Moved back at 1 Mbit/s, its destination's qemu
 //!   is killed mid-stream: it keeps running where it was.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use xvm_tests::console::{Terminal, kvm_boots_linux};
 use xvm_tests::features::{CapSets, check_xend_holds};
-use xvm_tests::guest::{LINUX_CMDLINE, LINUX_PROMPT, LinuxGuest, require_linux_guest};
+use xvm_tests::guest::{LINUX_PROMPT, LinuxGuest, require_linux_guest};
 use xvm_tests::hermetic::set_mode;
 use xvm_tests::procfs::{check_unprivileged_qemu, processes_of, runs_as};
-use xvm_tests::relocation::{Ca, Cert, HostPair, counts, in_host, start_relocd};
+use xvm_tests::relocation::{HostPair, counts, in_host};
 use xvm_tests::stack::xs;
 use xvm_tests::{
-    Accounts, Daemon, Error, Hermetic, Stack, bin, check, require_program, require_root, serial,
+    Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, serial,
     wait_until,
 };
 
 const REFUSE_IDS: Accounts = Accounts::from_base(49_000);
 const LIVE_IDS: Accounts = Accounts::from_base(50_000);
-/// The second host's accounts: the same xvm (its shared storage is
-/// xvm's on both, as uids agree on hosts that share storage), its own
-/// device-model uids.
-const fn second(a: Accounts) -> Accounts {
-    Accounts {
-        dm_base: a.dm_base + 100,
-        ..a
-    }
-}
-const PORT: u16 = 8002;
+use xvm_tests::relocation::{Hosts, PORT, linux_config};
 const BOOT: Duration = Duration::from_secs(180);
-
-/// Two hosts with their stacks and relocation servers.
-struct Hosts {
-    relocd_a: Daemon,
-    relocd_b: Daemon,
-    a: Stack,
-    b: Stack,
-    ids: Accounts,
-    ca: Ca,
-    other_ca: Ca,
-    a_cert: Cert,
-    b_cert: Cert,
-    images: PathBuf,
-    shared: PathBuf,
-    pair: HostPair,
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        self.relocd_a.kill();
-        self.relocd_b.kill();
-        let _ = std::fs::remove_dir_all(&self.shared);
-    }
-}
 
 fn runnable(test: &str) -> bool {
     require_root(test)
@@ -80,112 +46,6 @@ fn runnable(test: &str) -> bool {
         && require_program(test, "nsenter", "util-linux")
         && require_program(test, "openssl", "openssl")
         && require_program(test, "xenstore-read", "xenstore-utils")
-}
-
-impl Hosts {
-    /// Both hosts, `prefix` naming their namespaces and trees, in
-    /// 10.77.`net`.0/24; xend with `accel`.
-    fn new(prefix: &str, net: u8, ids: Accounts, accel: &str) -> Result<Hosts, Error> {
-        let pair = HostPair::new(prefix, net)?;
-        let shared = std::env::temp_dir().join(format!("xvm-{prefix}-shared-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&shared);
-        let images = shared.join("images");
-        std::fs::create_dir_all(&images).map_err(Error::io("create", &images))?;
-        set_mode(&shared, 0o755)?;
-        let mut stacks = Vec::new();
-        for (host, ns, accounts) in [("a", &pair.a, ids), ("b", &pair.b, second(ids))] {
-            let mut tree = Hermetic::new(&format!("{prefix}-{host}"), accounts)?;
-            tree.set_netns(&HostPair::path(ns));
-            if host == "a" {
-                tree.give_xvm(&images)?;
-                set_mode(&images, 0o700)?;
-            }
-            let storage = tree.root().join("var/lib/xend/storage").display().to_string();
-            let shared_images = images.display().to_string();
-            let args = [
-                "--feature-relocation",
-                "on",
-                "--accel",
-                accel,
-                "--image-dir",
-                &storage,
-                "--image-dir",
-                &shared_images,
-            ];
-            let mut s = Stack::start_in(tree, &xend::testguest::image(), &args)?;
-            s.start_xenconsoled("xenconsoled.log", &["--log=guest"])?;
-            stacks.push(s);
-        }
-        let b = stacks.pop().ok_or_else(|| Error::Check("no stack b".into()))?;
-        let a = stacks.pop().ok_or_else(|| Error::Check("no stack a".into()))?;
-        let pki = shared.join("pki");
-        std::fs::create_dir_all(&pki).map_err(Error::io("create", &pki))?;
-        set_mode(&pki, 0o700)?;
-        let ca = Ca::new(&pki, "xvm")?;
-        let other_ca = Ca::new(&pki, "other")?;
-        let a_cert = ca.issue("a", &[&format!("IP:{}", pair.a_ip())])?;
-        let b_cert = ca.issue("b", &[&format!("IP:{}", pair.b_ip()), "DNS:b.xvm.test"])?;
-        let relocd_a = start_relocd(
-            &a.tree,
-            "relocd.log",
-            &format!("{}:{PORT}", pair.a_ip()),
-            &a_cert,
-            &ca.cert,
-            &[&pair.b_ip()],
-        )?;
-        let relocd_b = start_relocd(
-            &b.tree,
-            "relocd.log",
-            &format!("{}:{PORT}", pair.b_ip()),
-            &b_cert,
-            &ca.cert,
-            &[&pair.a_ip()],
-        )?;
-        Ok(Hosts {
-            relocd_a,
-            relocd_b,
-            a,
-            b,
-            ids,
-            ca,
-            other_ca,
-            a_cert,
-            b_cert,
-            images,
-            shared,
-            pair,
-        })
-    }
-
-    /// A restarts its relocation server with `cert`, the CA file `ca`
-    /// and `allow`.
-    fn restart_a(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
-        self.relocd_a.kill();
-        let at = format!("{}:{PORT}", self.pair.a_ip());
-        self.relocd_a = start_relocd(&self.a.tree, log, &at, cert, ca, allow)?;
-        Ok(())
-    }
-
-    /// B does.
-    fn restart_b(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
-        self.relocd_b.kill();
-        let at = format!("{}:{PORT}", self.pair.b_ip());
-        self.relocd_b = start_relocd(&self.b.tree, log, &at, cert, ca, allow)?;
-        Ok(())
-    }
-
-    /// Both servers as [`Hosts::new`] started them.
-    fn restore(&mut self, n: u32) -> Result<(), Error> {
-        let (a_cert, b_cert, ca) = (self.a_cert.clone(), self.b_cert.clone(), self.ca.cert.clone());
-        let (a_ip, b_ip) = (self.pair.a_ip(), self.pair.b_ip());
-        self.restart_a(&format!("relocd-{n}.log"), &a_cert, &ca, &[&b_ip])?;
-        self.restart_b(&format!("relocd-{n}.log"), &b_cert, &ca, &[&a_ip])
-    }
-
-    /// The device-model uid base of host `a` (`true`) or `b`.
-    fn dm_base(&self, a: bool) -> u32 {
-        if a { self.ids.dm_base } else { second(self.ids).dm_base }
-    }
 }
 
 /// A domain as one host runs it: its id and its qemu.
@@ -320,7 +180,7 @@ fn relocation_peers_without_a_valid_allowed_certificate_are_refused_and_audited_
 }
 
 fn refusals() -> Result<(), Error> {
-    let mut h = Hosts::new("xrr", 11, REFUSE_IDS, "tcg")?;
+    let mut h = Hosts::new("xrr", 11, REFUSE_IDS, "tcg", &xend::testguest::image())?;
     let (a_ip, b_ip) = (h.pair.a_ip(), h.pair.b_ip());
     let img = h.images.join("boot.img");
     std::fs::write(&img, xend::testguest::image()).map_err(Error::io("write", &img))?;
@@ -499,28 +359,6 @@ fn gone_from(stack: &Stack, was: Running, dm_base: u32) -> Result<(), Error> {
     check(stack.domid("bootguest").is_err(), "the source still lists the domain")
 }
 
-/// The Linux guest's config on the shared images, with no TCP serial or
-/// VNC (each host would take the same ports).
-fn linux_config(h: &Hosts, linux: &LinuxGuest, name: &str) -> Result<PathBuf, Error> {
-    let mut files = Vec::new();
-    for (src, file) in [(&linux.kernel, "vmlinuz"), (&linux.initrd, "initrd.gz")] {
-        let dst = h.images.join(format!("{name}-{file}"));
-        std::fs::copy(src, &dst).map_err(Error::io("copy to", &dst))?;
-        h.a.tree.give_xvm(&dst)?;
-        set_mode(&dst, 0o644)?;
-        files.push(dst);
-    }
-    let cfg = h.a.tree.base().join(format!("{name}.cfg"));
-    let text = format!(
-        "name = \"{name}\"\ntype = \"hvm\"\nmemory = 128\nvcpus = 1\nkernel = \"{}\"\nramdisk = \"{}\"\ncmdline = \"{LINUX_CMDLINE}\"\nserial = \"pty\"\n",
-        files[0].display(),
-        files[1].display()
-    );
-    std::fs::write(&cfg, text).map_err(Error::io("write", &cfg))?;
-    set_mode(&cfg, 0o644)?;
-    Ok(cfg)
-}
-
 /// `xm console NAME` on `stack` as alice.
 fn console(stack: &Stack, name: &str) -> Result<Terminal, Error> {
     Terminal::spawn(
@@ -571,7 +409,7 @@ fn a_linux_guest_moves_live_with_its_console_and_a_killed_destination_leaves_it_
 
 fn live(linux: &LinuxGuest) -> Result<(), Error> {
     let accel = if kvm_boots_linux(&linux.kernel, &linux.initrd) { "kvm" } else { "tcg" };
-    let h = Hosts::new("xrl", 12, LIVE_IDS, accel)?;
+    let h = Hosts::new("xrl", 12, LIVE_IDS, accel, &xend::testguest::image())?;
     let (a_ip, b_ip) = (h.pair.a_ip(), h.pair.b_ip());
     let name = "mover";
     let cfg = linux_config(&h, linux, name)?;

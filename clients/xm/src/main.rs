@@ -347,9 +347,14 @@ fn run(a: Args) -> Result<(), XmError> {
                 },
                 xend::relocation::MIGRATE_WITHIN + std::time::Duration::from_secs(60),
             )?;
+            let ms = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
             println!(
-                "Domain {} migrated to {} (domain {} there)",
-                m.name, m.host, m.remote_domid
+                "Domain {} migrated to {} (domain {} there) in {} ms, downtime {} ms",
+                m.name,
+                m.host,
+                m.remote_domid,
+                ms(m.total_ms),
+                ms(m.downtime_ms)
             );
         }
         Cmd::Domid { name } => match c.info(name)?.domid {

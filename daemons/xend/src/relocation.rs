@@ -87,9 +87,17 @@ enum Stage {
     Streaming {
         qmp: PathBuf,
     },
-    /// The destination's domid, or why it failed (and whether the domain
-    /// still runs here).
-    Done(Result<u32, String>),
+    /// The destination's domid and qemu's figures, or why it failed.
+    Done(Result<Arrived, String>),
+}
+
+/// A migration that went: the destination's domid, and what the source
+/// qemu measured (`query-migrate` once it completed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Arrived {
+    remote: u32,
+    total_ms: Option<u64>,
+    downtime_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -166,6 +174,17 @@ fn migration_status(qmp: &Path) -> Result<String, crate::qmp::QmpError> {
         .and_then(Value::as_str)
         .unwrap_or("none")
         .to_string())
+}
+
+/// What qemu measured of a completed migration: (total, downtime), ms.
+fn migration_figures(qmp: &Path) -> (Option<u64>, Option<u64>) {
+    match Qmp::connect(qmp).and_then(|mut q| q.execute("query-migrate")) {
+        Ok(v) => (
+            v.get("total-time").and_then(Value::as_u64),
+            v.get("downtime").and_then(Value::as_u64),
+        ),
+        Err(_) => (None, None),
+    }
 }
 
 /// Whether qemu runs the guest (`query-status`).
@@ -268,11 +287,13 @@ impl Xend {
         let entry = self.relocations.lock().all.remove(&job_id);
         let job = entry.map(|e| e.job);
         match (end, job) {
-            (Ok(remote), Some(job)) => Ok(Migrated {
+            (Ok(a), Some(job)) => Ok(Migrated {
                 domid: job.domid,
                 name: job.name,
                 host: job.host,
-                remote_domid: remote,
+                remote_domid: a.remote,
+                total_ms: a.total_ms,
+                downtime_ms: a.downtime_ms,
             }),
             (Ok(_), None) => Err(refused(ErrorKind::Failed, "the job vanished")),
             (Err(why), _) => Err(refused(ErrorKind::Migration, why)),
@@ -281,7 +302,7 @@ impl Xend {
 
     /// Waits for job `n` to end, failing it when a step is late or its
     /// qemu gave the stream up.
-    fn wait_job(&self, n: u64) -> Result<u32, String> {
+    fn wait_job(&self, n: u64) -> Result<Arrived, String> {
         let started = Instant::now();
         let mut completed: Option<Instant> = None;
         let mut jobs = self.relocations.lock();
@@ -458,7 +479,7 @@ impl Xend {
         }
     }
 
-    fn finish_job(&self, n: u64, r: Result<u32, String>) {
+    fn finish_job(&self, n: u64, r: Result<Arrived, String>) {
         let mut jobs = self.relocations.lock();
         if let Some(e) = jobs.all.get_mut(&n) {
             e.stage = Stage::Done(r);
@@ -541,6 +562,7 @@ impl Xend {
             self.finish_job(p.job, Err(why));
             return Ok(DoneAck { job: p.job, kept: true });
         }
+        let (total_ms, downtime_ms) = migration_figures(&qmp);
         // Gone from here: its qemu, store entries and directory.
         let taken = self.lock().take(&job.domid.to_string());
         if let Ok(d) = taken {
@@ -548,8 +570,23 @@ impl Xend {
             let id = manager::end(&s, d);
             self.lock().release(id);
         }
-        tracing::info!(job = p.job, domid = job.domid, host = %job.host, remote, "migrated");
-        self.finish_job(p.job, Ok(remote));
+        tracing::info!(
+            job = p.job,
+            domid = job.domid,
+            host = %job.host,
+            remote,
+            total_ms,
+            downtime_ms,
+            "migrated"
+        );
+        self.finish_job(
+            p.job,
+            Ok(Arrived {
+                remote,
+                total_ms,
+                downtime_ms,
+            }),
+        );
         Ok(DoneAck { job: p.job, kept: false })
     }
 

@@ -41,6 +41,13 @@ pub struct Migrated {
     pub host: String,
     /// Its id on the destination.
     pub remote_domid: u32,
+    /// How long qemu's migration took, ms (its `query-migrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
+    /// How long the guest was stopped at the source, ms (qemu's
+    /// `downtime`, as libvirt reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<u64>,
 }
 
 /// A migration queued by `domain.migrate`, as `relocation.wait` hands it
