@@ -268,7 +268,11 @@ fn units_verify_clean_and_rate_1_5_or_better() {
             "{}: IP traffic beyond loopback: {allows:?}",
             u.display()
         );
-        let bound = if allows.is_empty() || network { 1.5 } else { 2.3 };
+        let bound = if allows.is_empty() || network {
+            1.5
+        } else {
+            2.3
+        };
         // A unit whose service has features that are on (xend's
         // networking, images not xvm's) holds their capabilities and
         // devices too: rated without them it must meet the bound, so they

@@ -54,7 +54,12 @@ impl Drop for RootQemu {
 }
 
 /// xend's qemu's command line, its fds replaced by paths under `dir`.
-fn root_qemu_args(pid: i32, dir: &Path, kernel: &Path, initrd: &Path) -> Result<Vec<String>, Error> {
+fn root_qemu_args(
+    pid: i32,
+    dir: &Path,
+    kernel: &Path,
+    initrd: &Path,
+) -> Result<Vec<String>, Error> {
     let p = format!("/proc/{pid}/cmdline");
     let raw = std::fs::read(&p).map_err(Error::io("read", &p))?;
     let mut out = Vec::new();
@@ -65,9 +70,15 @@ fn root_qemu_args(pid: i32, dir: &Path, kernel: &Path, initrd: &Path) -> Result<
         .map(|a| String::from_utf8_lossy(a).into_owned())
     {
         out.push(if a.starts_with("socket,id=qmp,fd=") {
-            format!("socket,id=qmp,path={},server=on,wait=off", dir.join("qmp").display())
+            format!(
+                "socket,id=qmp,path={},server=on,wait=off",
+                dir.join("qmp").display()
+            )
         } else if a.starts_with("socket,id=ser0,fd=") {
-            format!("socket,id=ser0,path={},server=on,wait=off", dir.join("serial").display())
+            format!(
+                "socket,id=ser0,path={},server=on,wait=off",
+                dir.join("serial").display()
+            )
         } else if a == "/proc/self/fd/69" {
             kernel.display().to_string()
         } else if a == "/proc/self/fd/70" {
@@ -126,7 +137,12 @@ fn direct(
     let uri = format!("tcp:{to_ip}:{DIRECT_PORT}");
     let to = root_qemu(to_ns, dir, args, &["-incoming".into(), uri.clone()])?;
     let sock = from.dir.join("qmp");
-    let a = qmp(&sock, &[format!("{{\"execute\":\"migrate\",\"arguments\":{{\"uri\":\"{uri}\"}}}}")])?;
+    let a = qmp(
+        &sock,
+        &[format!(
+            "{{\"execute\":\"migrate\",\"arguments\":{{\"uri\":\"{uri}\"}}}}"
+        )],
+    )?;
     check(!a[0].contains("\"error\""), format!("migrate: {}", a[0]))?;
     let t = Instant::now();
     loop {
@@ -139,7 +155,9 @@ fn direct(
                 let ms = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
                 return Ok(((ms("total-time"), ms("downtime")), to));
             }
-            Some("failed" | "cancelled") => return Err(Error::Check(format!("direct migration: {r}"))),
+            Some("failed" | "cancelled") => {
+                return Err(Error::Check(format!("direct migration: {r}")));
+            }
             _ if t.elapsed() > LIMIT => return Err(Error::Check(format!("direct migration: {r}"))),
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -149,7 +167,9 @@ fn direct(
 /// `xm migrate --live` from `from` to `to_ip`: (total, downtime) in ms
 /// as xend reports its qemu's figures.
 fn relocated(from: &Stack, to_ip: &str) -> Result<(f64, f64), Error> {
-    let r = from.alice(&["migrate", "--live", NAME, to_ip])?.ok("xm migrate --live")?;
+    let r = from
+        .alice(&["migrate", "--live", NAME, to_ip])?
+        .ok("xm migrate --live")?;
     // "... in T ms, downtime D ms"
     let num = |after: &str| {
         r.out
@@ -165,7 +185,12 @@ fn relocated(from: &Stack, to_ip: &str) -> Result<(f64, f64), Error> {
 }
 
 fn run() -> Result<(), Error> {
-    let (ps, xs, xd, rd) = ("privlib/src", "daemons/xenstored/src", "daemons/xend/src", "daemons/relocd/src");
+    let (ps, xs, xd, rd) = (
+        "privlib/src",
+        "daemons/xenstored/src",
+        "daemons/xend/src",
+        "daemons/relocd/src",
+    );
     for (b, sources) in [
         ("xenstored", vec![ps, xs]),
         ("xend", vec![ps, xs, xd]),
@@ -182,7 +207,13 @@ fn run() -> Result<(), Error> {
         .max(1);
     let linux = linux()?;
     let kvm = kvm_boots_linux(&linux.kernel, &linux.initrd);
-    let h = Hosts::new("xrb", 13, IDS, if kvm { "kvm" } else { "tcg" }, &xend::testguest::image())?;
+    let h = Hosts::new(
+        "xrb",
+        13,
+        IDS,
+        if kvm { "kvm" } else { "tcg" },
+        &xend::testguest::image(),
+    )?;
     let (a_ip, b_ip) = (h.pair.a_ip(), h.pair.b_ip());
     let cfg = linux_config(&h, &linux, NAME)?;
     h.a.alice_create(&cfg.display().to_string())?;
@@ -197,7 +228,12 @@ fn run() -> Result<(), Error> {
     let dirs = [h.shared.join("rootq-a"), h.shared.join("rootq-b")];
     let fix = |args: &[String], dir: &Path| -> Vec<String> {
         args.iter()
-            .map(|a| a.replace(&h.shared.join("rootq-0").display().to_string(), &dir.display().to_string()))
+            .map(|a| {
+                a.replace(
+                    &h.shared.join("rootq-0").display().to_string(),
+                    &dir.display().to_string(),
+                )
+            })
             .collect()
     };
     let mut root = root_qemu(&h.pair.a, &dirs[0], &fix(&args, &dirs[0]), &[])?;
@@ -205,7 +241,9 @@ fn run() -> Result<(), Error> {
     let boot = Instant::now();
     shell.wait_for(0, LINUX_PROMPT, LIMIT)?;
     xvm_tests::wait_until(LIMIT, "xend's guest's prompt", || {
-        Ok(std::fs::read_to_string(&log).unwrap_or_default().contains(LINUX_PROMPT))
+        Ok(std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(LINUX_PROMPT))
     })?;
     eprintln!("both booted {:.1} s later", boot.elapsed().as_secs_f64());
 
@@ -213,16 +251,27 @@ fn run() -> Result<(), Error> {
     let (mut on_a, mut root_on_a) = (true, true);
     for r in 0..rounds {
         let x = |on_a: bool| {
-            if on_a { relocated(&h.a, &b_ip) } else { relocated(&h.b, &a_ip) }
+            if on_a {
+                relocated(&h.a, &b_ip)
+            } else {
+                relocated(&h.b, &a_ip)
+            }
         };
-        let order = if r % 2 == 0 { [true, false] } else { [false, true] };
+        let order = if r % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for ours in order {
             if ours {
                 let (t, d) = x(on_a)?;
                 on_a = !on_a;
                 xt.push(t);
                 xd.push(d);
-                eprintln!("round {}: relocation servers: {t} ms, downtime {d} ms", r + 1);
+                eprintln!(
+                    "round {}: relocation servers: {t} ms, downtime {d} ms",
+                    r + 1
+                );
             } else {
                 let (to_ns, to_ip, dir) = if root_on_a {
                     (&h.pair.b, &b_ip, &dirs[1])
@@ -238,13 +287,31 @@ fn run() -> Result<(), Error> {
             }
         }
     }
-    let (mxt, mxd, mrt, mrd) = (median(&mut xt), median(&mut xd), median(&mut rt), median(&mut rdn));
+    let (mxt, mxd, mrt, mrd) = (
+        median(&mut xt),
+        median(&mut xd),
+        median(&mut rt),
+        median(&mut rdn),
+    );
     let accel = if kvm { "KVM" } else { "TCG" };
-    println!("live migration of a 128 MiB Linux guest under {accel}, {rounds} rounds each way, medians");
+    println!(
+        "live migration of a 128 MiB Linux guest under {accel}, {rounds} rounds each way, medians"
+    );
     println!("{:<52} {:>10} {:>12}", "path", "total ms", "downtime ms");
-    println!("{:<52} {mxt:>10.0} {mxd:>12.0}", "xvm-relocd (TLS 1.3, fds from xend), unprivileged qemu");
-    println!("{:<52} {mrt:>10.0} {mrd:>12.0}", "root's qemus, direct plain TCP");
-    println!("{:<52} {:>10.3} {:>12.3}   (target <= 1.1)", "ratio relocation/direct", mxt / mrt, mxd / mrd);
+    println!(
+        "{:<52} {mxt:>10.0} {mxd:>12.0}",
+        "xvm-relocd (TLS 1.3, fds from xend), unprivileged qemu"
+    );
+    println!(
+        "{:<52} {mrt:>10.0} {mrd:>12.0}",
+        "root's qemus, direct plain TCP"
+    );
+    println!(
+        "{:<52} {:>10.3} {:>12.3}   (target <= 1.1)",
+        "ratio relocation/direct",
+        mxt / mrt,
+        mxd / mrd
+    );
     drop(root);
     Ok(())
 }

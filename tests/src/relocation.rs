@@ -73,7 +73,8 @@ impl Hosts {
         image: &[u8],
     ) -> Result<Hosts, Error> {
         let pair = HostPair::new(prefix, net)?;
-        let shared = std::env::temp_dir().join(format!("xvm-{prefix}-shared-{}", std::process::id()));
+        let shared =
+            std::env::temp_dir().join(format!("xvm-{prefix}-shared-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&shared);
         let images = shared.join("images");
         std::fs::create_dir_all(&images).map_err(Error::io("create", &images))?;
@@ -86,7 +87,11 @@ impl Hosts {
                 tree.give_xvm(&images)?;
                 set_mode(&images, 0o700)?;
             }
-            let storage = tree.root().join("var/lib/xend/storage").display().to_string();
+            let storage = tree
+                .root()
+                .join("var/lib/xend/storage")
+                .display()
+                .to_string();
             let shared_images = images.display().to_string();
             let args = [
                 "--feature-relocation",
@@ -102,8 +107,12 @@ impl Hosts {
             s.start_xenconsoled("xenconsoled.log", &["--log=guest"])?;
             stacks.push(s);
         }
-        let b = stacks.pop().ok_or_else(|| Error::Check("no stack b".into()))?;
-        let a = stacks.pop().ok_or_else(|| Error::Check("no stack a".into()))?;
+        let b = stacks
+            .pop()
+            .ok_or_else(|| Error::Check("no stack b".into()))?;
+        let a = stacks
+            .pop()
+            .ok_or_else(|| Error::Check("no stack a".into()))?;
         let pki = shared.join("pki");
         std::fs::create_dir_all(&pki).map_err(Error::io("create", &pki))?;
         set_mode(&pki, 0o700)?;
@@ -145,7 +154,13 @@ impl Hosts {
 
     /// A restarts its relocation server with `cert`, the CA file `ca`
     /// and `allow`.
-    pub fn restart_a(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
+    pub fn restart_a(
+        &mut self,
+        log: &str,
+        cert: &Cert,
+        ca: &Path,
+        allow: &[&str],
+    ) -> Result<(), Error> {
         self.relocd_a.kill();
         let at = format!("{}:{PORT}", self.pair.a_ip());
         self.relocd_a = start_relocd(&self.a.tree, log, &at, cert, ca, allow)?;
@@ -153,7 +168,13 @@ impl Hosts {
     }
 
     /// B does.
-    pub fn restart_b(&mut self, log: &str, cert: &Cert, ca: &Path, allow: &[&str]) -> Result<(), Error> {
+    pub fn restart_b(
+        &mut self,
+        log: &str,
+        cert: &Cert,
+        ca: &Path,
+        allow: &[&str],
+    ) -> Result<(), Error> {
         self.relocd_b.kill();
         let at = format!("{}:{PORT}", self.pair.b_ip());
         self.relocd_b = start_relocd(&self.b.tree, log, &at, cert, ca, allow)?;
@@ -162,7 +183,11 @@ impl Hosts {
 
     /// Both servers as [`Hosts::new`] started them.
     pub fn restore(&mut self, n: u32) -> Result<(), Error> {
-        let (a_cert, b_cert, ca) = (self.a_cert.clone(), self.b_cert.clone(), self.ca.cert.clone());
+        let (a_cert, b_cert, ca) = (
+            self.a_cert.clone(),
+            self.b_cert.clone(),
+            self.ca.cert.clone(),
+        );
         let (a_ip, b_ip) = (self.pair.a_ip(), self.pair.b_ip());
         self.restart_a(&format!("relocd-{n}.log"), &a_cert, &ca, &[&b_ip])?;
         self.restart_b(&format!("relocd-{n}.log"), &b_cert, &ca, &[&a_ip])
@@ -170,7 +195,11 @@ impl Hosts {
 
     /// The device-model uid base of host `a` (`true`) or `b`.
     pub fn dm_base(&self, a: bool) -> u32 {
-        if a { self.ids.dm_base } else { second(self.ids).dm_base }
+        if a {
+            self.ids.dm_base
+        } else {
+            second(self.ids).dm_base
+        }
     }
 }
 
@@ -195,8 +224,6 @@ pub fn linux_config(h: &Hosts, linux: &LinuxGuest, name: &str) -> Result<PathBuf
     set_mode(&cfg, 0o644)?;
     Ok(cfg)
 }
-
-
 
 /// Runs `program args`, checked; its stdout.
 fn run(program: &str, args: &[&str]) -> Result<String, Error> {
@@ -260,10 +287,16 @@ impl HostPair {
         let (va, vb) = (format!("{prefix}va{net}"), format!("{prefix}vb{net}"));
         run(
             "ip",
-            &["link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb, "netns", &pair.b],
+            &[
+                "link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb, "netns",
+                &pair.b,
+            ],
         )?;
         for (ns, dev, ip) in [(&pair.a, &va, pair.a_ip()), (&pair.b, &vb, pair.b_ip())] {
-            run("ip", &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev])?;
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev],
+            )?;
             run("ip", &["-n", ns, "link", "set", dev, "up"])?;
             run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -343,9 +376,21 @@ impl Ca {
         run(
             "openssl",
             &[
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-days", "2", "-subj", &format!("/CN={name} test CA"),
-                "-keyout", &key.display().to_string(), "-out", &cert.display().to_string(),
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name} test CA"),
+                "-keyout",
+                &key.display().to_string(),
+                "-out",
+                &cert.display().to_string(),
             ],
         )?;
         Ok(Ca {
@@ -376,18 +421,38 @@ impl Ca {
         run(
             "openssl",
             &[
-                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-subj", &format!("/CN={host}"), "-keyout", &key.display().to_string(),
-                "-out", &csr.display().to_string(),
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={host}"),
+                "-keyout",
+                &key.display().to_string(),
+                "-out",
+                &csr.display().to_string(),
             ],
         )?;
         run(
             "openssl",
             &[
-                "x509", "-req", "-in", &csr.display().to_string(), "-CA",
-                &self.cert.display().to_string(), "-CAkey", &self.key.display().to_string(),
-                "-CAcreateserial", "-days", "2", "-extfile", &ext.display().to_string(),
-                "-out", &cert.display().to_string(),
+                "x509",
+                "-req",
+                "-in",
+                &csr.display().to_string(),
+                "-CA",
+                &self.cert.display().to_string(),
+                "-CAkey",
+                &self.key.display().to_string(),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext.display().to_string(),
+                "-out",
+                &cert.display().to_string(),
             ],
         )?;
         set_mode(&key, 0o600)?;

@@ -290,7 +290,14 @@ fn installed_files_are_the_shipped_ones(r: &DebianRoot) -> Result<(), Error> {
             "/etc/xvm/privileges.toml".to_string(),
         ),
     ];
-    for svc in ["fixperms", "store", "xend", "console", "virtd", "relocation"] {
+    for svc in [
+        "fixperms",
+        "store",
+        "xend",
+        "console",
+        "virtd",
+        "relocation",
+    ] {
         pairs.push((
             format!("manifests/systemd/xvm-{svc}.service"),
             format!("/lib/systemd/system/xvm-{svc}.service"),

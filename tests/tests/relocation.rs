@@ -30,8 +30,7 @@ use xvm_tests::procfs::{check_unprivileged_qemu, processes_of, runs_as};
 use xvm_tests::relocation::{HostPair, counts, in_host};
 use xvm_tests::stack::xs;
 use xvm_tests::{
-    Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, serial,
-    wait_until,
+    Accounts, Daemon, Error, Stack, bin, check, require_program, require_root, serial, wait_until,
 };
 
 const REFUSE_IDS: Accounts = Accounts::from_base(49_000);
@@ -61,7 +60,10 @@ fn running(stack: &Stack, name: &str, dm_base: u32) -> Result<Running, Error> {
     let procs = processes_of(dm_base + domid);
     check(
         procs.len() == 1,
-        format!("domain {name} ({domid}): processes {procs:?} under uid {}", dm_base + domid),
+        format!(
+            "domain {name} ({domid}): processes {procs:?} under uid {}",
+            dm_base + domid
+        ),
     )?;
     Ok(Running {
         domid,
@@ -82,19 +84,32 @@ fn in_store(stack: &Stack, domid: u32) -> bool {
 
 /// The domain is as it was: the same qemu, running (`r-----`), in the
 /// store.
-fn untouched(stack: &Stack, name: &str, was: Running, dm_base: u32, what: &str) -> Result<(), Error> {
+fn untouched(
+    stack: &Stack,
+    name: &str,
+    was: Running,
+    dm_base: u32,
+    what: &str,
+) -> Result<(), Error> {
     let now = running(stack, name, dm_base)?;
-    check(now == was, format!("{what}: {name} was {was:?}, is {now:?}"))?;
+    check(
+        now == was,
+        format!("{what}: {name} was {was:?}, is {now:?}"),
+    )?;
     let list = stack.alice(&["list"])?.ok("xm list")?;
     check(
         list.out.lines().any(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.first() == Some(&name) && f.get(1) == Some(&was.domid.to_string().as_str())
+            f.first() == Some(&name)
+                && f.get(1) == Some(&was.domid.to_string().as_str())
                 && f.get(4) == Some(&"r-----")
         }),
         format!("{what}: xm list:\n{}", list.out),
     )?;
-    check(in_store(stack, was.domid), format!("{what}: {name} left the store"))
+    check(
+        in_store(stack, was.domid),
+        format!("{what}: {name} left the store"),
+    )
 }
 
 /// `xm migrate ARGS` as alice on `stack`.
@@ -123,7 +138,15 @@ fn logged(daemon: &Daemon, needles: &[&str], what: &str) -> Result<(), Error> {
 
 /// A refused migration: `xm migrate` fails naming `why`, the refusing
 /// server audits it, and the domain is untouched.
-fn refused(h: &Hosts, was: Running, name: &str, refuser: &Daemon, audit: &str, why: &str, what: &str) -> Result<(), Error> {
+fn refused(
+    h: &Hosts,
+    was: Running,
+    name: &str,
+    refuser: &Daemon,
+    audit: &str,
+    why: &str,
+    what: &str,
+) -> Result<(), Error> {
     let r = migrate(&h.a, &[name, &h.pair.b_ip()])?;
     check(
         r.code != 0 && r.err.contains(why) && r.err.contains("still runs here"),
@@ -149,7 +172,11 @@ fn check_relocd(d: &Daemon, xvm: u32) -> Result<(), Error> {
     check(runs_as(d.pid(), xvm)?, "xvm-relocd does not run as xvm")?;
     let c = CapSets::of(d.pid())?;
     check(
-        c.permitted == 0 && c.effective == 0 && c.inheritable == 0 && c.ambient == 0 && c.bounding == 0,
+        c.permitted == 0
+            && c.effective == 0
+            && c.inheritable == 0
+            && c.ambient == 0
+            && c.bounding == 0,
         format!("xvm-relocd's capabilities: {c:?}"),
     )
 }
@@ -163,12 +190,16 @@ fn check_xend(stack: &Stack, when: &str) -> Result<(), Error> {
         .map_err(|e| Error::Check(format!("xend's keep set: {e}")))?;
     let relocation_off = xend::privs::keep_set(true, true, &xend::features::Features::default())
         .map_err(|e| Error::Check(format!("xend's keep set: {e}")))?;
-    check(keep == relocation_off, "the relocation feature takes a privilege")?;
+    check(
+        keep == relocation_off,
+        "the relocation feature takes a privilege",
+    )?;
     check_xend_holds(stack.xend.pid(), keep.caps(privlib::last_cap()).0, when).map(drop)
 }
 
 #[test]
-fn relocation_peers_without_a_valid_allowed_certificate_are_refused_and_audited_and_a_paused_domain_moves() {
+fn relocation_peers_without_a_valid_allowed_certificate_are_refused_and_audited_and_a_paused_domain_moves()
+ {
     let test = "relocation_peers_without_a_valid_allowed_certificate_are_refused_and_audited_and_a_paused_domain_moves";
     if !runnable(test) {
         return;
@@ -207,42 +238,96 @@ fn refusals() -> Result<(), Error> {
     let other = h.other_ca.issue("a-other", &[&format!("IP:{a_ip}")])?;
     let ca = h.ca.cert.clone();
     h.restart_a("relocd-other-ca.log", &other, &ca, &[&b_ip])?;
-    refused(&h, was, "bootguest", &h.relocd_b, "TLS handshake", "did not let this host in", "a source from another CA")?;
+    refused(
+        &h,
+        was,
+        "bootguest",
+        &h.relocd_b,
+        "TLS handshake",
+        "did not let this host in",
+        "a source from another CA",
+    )?;
 
     // From the CA, but for a host the destination does not allow.
-    let stranger = h.ca.issue("a-stranger", &[&format!("IP:10.77.{}.9", h.pair.net)])?;
+    let stranger =
+        h.ca.issue("a-stranger", &[&format!("IP:10.77.{}.9", h.pair.net)])?;
     h.restart_a("relocd-stranger.log", &stranger, &ca, &[&b_ip])?;
-    refused(&h, was, "bootguest", &h.relocd_b, "names none of the allowed hosts", "did not let this host in", "a source not allowed")?;
+    refused(
+        &h,
+        was,
+        "bootguest",
+        &h.relocd_b,
+        "names none of the allowed hosts",
+        "did not let this host in",
+        "a source not allowed",
+    )?;
 
     // The destination's certificate is from another CA: the source's
     // handshake refuses it.
     h.restore(1)?;
     let b_other = h.other_ca.issue("b-other", &[&format!("IP:{b_ip}")])?;
     h.restart_b("relocd-other-ca.log", &b_other, &ca, &[&a_ip])?;
-    refused(&h, was, "bootguest", &h.relocd_a, "TLS handshake", "TLS handshake", "a destination from another CA")?;
+    refused(
+        &h,
+        was,
+        "bootguest",
+        &h.relocd_a,
+        "TLS handshake",
+        "TLS handshake",
+        "a destination from another CA",
+    )?;
 
     // From the CA and for its address, but not allowed by the source.
     h.restore(2)?;
     let a_cert = h.a_cert.clone();
-    h.restart_a("relocd-allow.log", &a_cert, &ca, &[&format!("10.77.{}.7", h.pair.net)])?;
-    refused(&h, was, "bootguest", &h.relocd_a, "names none of the allowed hosts", "refused", "a destination not allowed")?;
+    h.restart_a(
+        "relocd-allow.log",
+        &a_cert,
+        &ca,
+        &[&format!("10.77.{}.7", h.pair.net)],
+    )?;
+    refused(
+        &h,
+        was,
+        "bootguest",
+        &h.relocd_a,
+        "names none of the allowed hosts",
+        "refused",
+        "a destination not allowed",
+    )?;
 
     // No certificate at all: the destination refuses the handshake.
     h.restore(3)?;
     let o = HostPair::command(&h.pair.a, "openssl")
-        .args(["s_client", "-connect", &format!("{b_ip}:{PORT}"), "-tls1_3", "-quiet"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("{b_ip}:{PORT}"),
+            "-tls1_3",
+            "-quiet",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|source| Error::Spawn {
             program: "openssl s_client".into(),
             source,
         })?;
-    logged(&h.relocd_b, &["xvm::audit", "outcome=denied", "TLS handshake"], "a peer with no certificate")?;
+    logged(
+        &h.relocd_b,
+        &["xvm::audit", "outcome=denied", "TLS handshake"],
+        "a peer with no certificate",
+    )?;
     check(
         !String::from_utf8_lossy(&o.stdout).contains("version"),
         "a peer with no certificate was welcomed",
     )?;
-    untouched(&h.a, "bootguest", was, h.dm_base(true), "a peer with no certificate")?;
+    untouched(
+        &h.a,
+        "bootguest",
+        was,
+        h.dm_base(true),
+        "a peer with no certificate",
+    )?;
 
     // A flood of idle connections, some with half a TLS hello, from the
     // source's address: the destination serves at most its share of them,
@@ -252,16 +337,32 @@ fn refusals() -> Result<(), Error> {
 
     // Allowed both ways: the domain moves (paused first, resumed there).
     let r = migrate(&h.a, &["bootguest", &b_ip])?.ok("xm migrate bootguest")?;
-    check(r.out.contains("migrated to"), format!("xm migrate: {}", r.out))?;
-    logged(&h.relocd_b, &["xvm::audit", "outcome=granted", &a_ip], "the source granted")?;
-    logged(&h.relocd_a, &["xvm::audit", "outcome=granted", &b_ip], "the destination granted")?;
+    check(
+        r.out.contains("migrated to"),
+        format!("xm migrate: {}", r.out),
+    )?;
+    logged(
+        &h.relocd_b,
+        &["xvm::audit", "outcome=granted", &a_ip],
+        "the source granted",
+    )?;
+    logged(
+        &h.relocd_a,
+        &["xvm::audit", "outcome=granted", &b_ip],
+        "the destination granted",
+    )?;
     gone_from(&h.a, was, h.dm_base(true))?;
     let there = running(&h.b, "bootguest", h.dm_base(false))?;
     check_unprivileged_qemu(there.qemu, h.dm_base(false) + there.domid)?;
-    check(in_store(&h.b, there.domid), "the destination's store lacks the domain")?;
+    check(
+        in_store(&h.b, there.domid),
+        "the destination's store lacks the domain",
+    )?;
     let list = h.b.alice(&["list"])?.ok("xm list on b")?;
     check(
-        list.out.lines().any(|l| l.contains("bootguest") && l.contains("r-----")),
+        list.out
+            .lines()
+            .any(|l| l.contains("bootguest") && l.contains("r-----")),
         format!("not running on b:\n{}", list.out),
     )?;
     for (s, d) in [(&h.a, &h.relocd_a), (&h.b, &h.relocd_b)] {
@@ -270,9 +371,15 @@ fn refusals() -> Result<(), Error> {
     }
     // No local relocation socket: neither relocd nor xend listens on any
     // unix socket but xend's own.
-    for (ns, s, d) in [(&h.pair.a, &h.a, &h.relocd_a), (&h.pair.b, &h.b, &h.relocd_b)] {
+    for (ns, s, d) in [
+        (&h.pair.a, &h.a, &h.relocd_a),
+        (&h.pair.b, &h.b, &h.relocd_b),
+    ] {
         let l = unix_listening(ns, d.pid())?;
-        check(l.is_empty(), format!("xvm-relocd listens on unix sockets: {l:?}"))?;
+        check(
+            l.is_empty(),
+            format!("xvm-relocd listens on unix sockets: {l:?}"),
+        )?;
         let l = unix_listening(ns, s.xend.pid())?;
         check(
             l.len() == 1 && l[0].contains("xmlrpc.sock"),
@@ -292,7 +399,8 @@ fn flood(h: &Hosts) -> Result<(), Error> {
     let conns = in_host(&h.pair.a, || {
         (0..CONNECTIONS)
             .filter_map(|i| {
-                let mut c = std::net::TcpStream::connect_timeout(&at, Duration::from_secs(5)).ok()?;
+                let mut c =
+                    std::net::TcpStream::connect_timeout(&at, Duration::from_secs(5)).ok()?;
                 if i % 2 == 0 {
                     // Half a ClientHello: a record header promising 512
                     // bytes, and 3 of them.
@@ -302,7 +410,10 @@ fn flood(h: &Hosts) -> Result<(), Error> {
             })
             .collect::<Vec<_>>()
     })?;
-    check(conns.len() > 100, format!("only {} connections made", conns.len()))?;
+    check(
+        conns.len() > 100,
+        format!("only {} connections made", conns.len()),
+    )?;
     let threads: u64 = xvm_tests::procfs::status_field(h.relocd_b.pid(), "Threads")?
         .parse()
         .map_err(|_| Error::Check("Threads".into()))?;
@@ -320,14 +431,21 @@ fn flood(h: &Hosts) -> Result<(), Error> {
             match r.read(&mut b) {
                 Ok(0) => false,
                 Ok(_) => true,
-                Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                Err(e) => matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
             }
         });
         std::thread::sleep(Duration::from_millis(200));
     }
     check(
         open.is_empty(),
-        format!("{} idle connections still open after {:?}", open.len(), start.elapsed()),
+        format!(
+            "{} idle connections still open after {:?}",
+            open.len(),
+            start.elapsed()
+        ),
     )?;
     check(h.relocd_b.alive(), "xvm-relocd died of a flood")
 }
@@ -355,8 +473,14 @@ fn gone_from(stack: &Stack, was: Running, dm_base: u32) -> Result<(), Error> {
     wait_until(Duration::from_secs(15), "the source's qemu to end", || {
         Ok(processes_of(dm_base + was.domid).is_empty())
     })?;
-    check(!in_store(stack, was.domid), "the source's store still has the domain")?;
-    check(stack.domid("bootguest").is_err(), "the source still lists the domain")
+    check(
+        !in_store(stack, was.domid),
+        "the source's store still has the domain",
+    )?;
+    check(
+        stack.domid("bootguest").is_err(),
+        "the source still lists the domain",
+    )
 }
 
 /// `xm console NAME` on `stack` as alice.
@@ -372,7 +496,12 @@ fn console(stack: &Stack, name: &str) -> Result<Terminal, Error> {
 }
 
 /// Waits until the terminal shows a count above `above`; the highest.
-fn count_above(t: &Terminal, above: Option<u64>, limit: Duration, what: &str) -> Result<u64, Error> {
+fn count_above(
+    t: &Terminal,
+    above: Option<u64>,
+    limit: Duration,
+    what: &str,
+) -> Result<u64, Error> {
     let start = Instant::now();
     loop {
         let out = t.output();
@@ -394,7 +523,8 @@ fn count_above(t: &Terminal, above: Option<u64>, limit: Duration, what: &str) ->
 
 #[test]
 fn a_linux_guest_moves_live_with_its_console_and_a_killed_destination_leaves_it_running() {
-    let test = "a_linux_guest_moves_live_with_its_console_and_a_killed_destination_leaves_it_running";
+    let test =
+        "a_linux_guest_moves_live_with_its_console_and_a_killed_destination_leaves_it_running";
     if !runnable(test) {
         return;
     }
@@ -408,7 +538,11 @@ fn a_linux_guest_moves_live_with_its_console_and_a_killed_destination_leaves_it_
 }
 
 fn live(linux: &LinuxGuest) -> Result<(), Error> {
-    let accel = if kvm_boots_linux(&linux.kernel, &linux.initrd) { "kvm" } else { "tcg" };
+    let accel = if kvm_boots_linux(&linux.kernel, &linux.initrd) {
+        "kvm"
+    } else {
+        "tcg"
+    };
     let h = Hosts::new("xrl", 12, LIVE_IDS, accel, &xend::testguest::image())?;
     let (a_ip, b_ip) = (h.pair.a_ip(), h.pair.b_ip());
     let name = "mover";
@@ -427,14 +561,23 @@ fn live(linux: &LinuxGuest) -> Result<(), Error> {
 
     let started = Instant::now();
     let r = migrate(&h.a, &["--live", name, &b_ip])?.ok("xm migrate --live")?;
-    eprintln!("live migration: {:.1} s: {}", started.elapsed().as_secs_f64(), r.out.trim());
+    eprintln!(
+        "live migration: {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        r.out.trim()
+    );
 
     // On b: the counter goes on, in the console of b's stack.
     let there = running(&h.b, name, h.dm_base(false))?;
     check_unprivileged_qemu(there.qemu, h.dm_base(false) + there.domid)?;
     check(in_store(&h.b, there.domid), "b's store lacks the domain")?;
     let t = console(&h.b, name)?;
-    let after = count_above(&t, Some(before), Duration::from_secs(60), "the counter on b")?;
+    let after = count_above(
+        &t,
+        Some(before),
+        Duration::from_secs(60),
+        "the counter on b",
+    )?;
     drop(t);
     // On a: no qemu, and the domain out of the store and the list.
     wait_until(Duration::from_secs(15), "a's qemu to end", || {
@@ -461,7 +604,9 @@ fn live(linux: &LinuxGuest) -> Result<(), Error> {
             std::thread::sleep(Duration::from_secs(3));
             let pids: Vec<i32> = (1..10).flat_map(|d| processes_of(a_base + d)).collect();
             for p in &pids {
-                let _ = Command::new("kill").args(["-KILL", &p.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &p.to_string()])
+                    .status();
             }
             check(!pids.is_empty(), "no arriving qemu to kill")
         });
@@ -476,7 +621,12 @@ fn live(linux: &LinuxGuest) -> Result<(), Error> {
     )?;
     untouched(&h.b, name, b_qemu, h.dm_base(false), "a killed destination")?;
     let t = console(&h.b, name)?;
-    count_above(&t, Some(after), Duration::from_secs(60), "the counter on b after the failure")?;
+    count_above(
+        &t,
+        Some(after),
+        Duration::from_secs(60),
+        "the counter on b after the failure",
+    )?;
     wait_until(Duration::from_secs(15), "a's arriving domain to go", || {
         Ok((1..10).all(|d| processes_of(a_base + d).is_empty()))
     })?;

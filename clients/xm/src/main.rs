@@ -345,7 +345,7 @@ fn run(a: Args) -> Result<(), XmError> {
                     live: *live,
                     resource: *resource,
                 },
-                xend::relocation::MIGRATE_WITHIN + std::time::Duration::from_secs(60),
+                xend::jobs::MIGRATE_WITHIN + std::time::Duration::from_secs(60),
             )?;
             let ms = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
             println!(

@@ -20,8 +20,8 @@ use rustls::{ServerConnection, StreamOwned};
 use xend::api::{Call, DomainInfo, Incoming, IncomingDoneParams, IncomingParams};
 use xend::client::Client;
 
-use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
 use crate::timed::Timed;
+use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
 use crate::{Ctx, audit};
 
 /// Connections served at once; more are closed at accept.
@@ -146,7 +146,10 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), String> {
         .map_err(|e| format!("welcome: {e}"))?;
     let h: Header = wire::read_json(tls, Kind::Header).map_err(|e| format!("its header: {e}"))?;
     if h.version != VERSION {
-        return Err(format!("version {} (this host speaks {VERSION})", h.version));
+        return Err(format!(
+            "version {} (this host speaks {VERSION})",
+            h.version
+        ));
     }
     let mut xend = Client::connect(&ctx.xend).map_err(|e| e.to_string())?;
     let (arrived, fd): (Incoming, _) = xend

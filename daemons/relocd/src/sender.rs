@@ -21,8 +21,8 @@ use xend::api::{Call, DoneAck, DoneParams, Job, JobParams, MAX_WAIT_SECS, Stream
 use xend::client::Client;
 
 use crate::peer::{HANDSHAKE_WITHIN, LOAD_WITHIN, STREAM_IDLE};
-use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
 use crate::timed::Timed;
+use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
 use crate::{Ctx, audit};
 
 /// The relocation port (xend's `xend-relocation-port`).
@@ -129,7 +129,8 @@ type Tls = StreamOwned<ClientConnection, Timed>;
 
 fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), String> {
     let (name, port) = split_host(host)?;
-    let server = crate::tls::server_name(&name).ok_or_else(|| format!("{name:?}: not a host name"))?;
+    let server =
+        crate::tls::server_name(&name).ok_or_else(|| format!("{name:?}: not a host name"))?;
     let addrs: Vec<SocketAddr> = (name.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| format!("{name}: {e}"))?
@@ -195,9 +196,8 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
     let remote = o
         .domid
         .ok_or_else(|| format!("{}: {}", job.host, o.error.unwrap_or_default()))?;
-    let streamed = Client::connect(&ctx.xend).and_then(|mut c| {
-        c.call_fd::<Streaming>(&Call::RelocSend(JobParams { job: job.job }))
-    });
+    let streamed = Client::connect(&ctx.xend)
+        .and_then(|mut c| c.call_fd::<Streaming>(&Call::RelocSend(JobParams { job: job.job })));
     let fd = match streamed {
         Ok((_, fd)) => fd,
         Err(e) => {
@@ -220,7 +220,10 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
     let _ = tls.flush();
     match o.domid {
         Some(d) if d == remote => Ok(d),
-        Some(d) => Err(format!("{} answered for domain {d}, not {remote}", job.host)),
+        Some(d) => Err(format!(
+            "{} answered for domain {d}, not {remote}",
+            job.host
+        )),
         None => Err(format!("{}: {}", job.host, o.error.unwrap_or_default())),
     }
 }
@@ -254,9 +257,18 @@ mod tests {
     fn a_destination_is_a_name_or_address_with_an_optional_port() {
         assert_eq!(split_host("dst").expect("name"), ("dst".into(), 8002));
         assert_eq!(split_host("dst:9000").expect("port"), ("dst".into(), 9000));
-        assert_eq!(split_host("10.1.0.2:1").expect("v4"), ("10.1.0.2".into(), 1));
-        assert_eq!(split_host("[fd00::2]:7").expect("v6"), ("fd00::2".into(), 7));
-        assert_eq!(split_host("[fd00::2]").expect("v6"), ("fd00::2".into(), 8002));
+        assert_eq!(
+            split_host("10.1.0.2:1").expect("v4"),
+            ("10.1.0.2".into(), 1)
+        );
+        assert_eq!(
+            split_host("[fd00::2]:7").expect("v6"),
+            ("fd00::2".into(), 7)
+        );
+        assert_eq!(
+            split_host("[fd00::2]").expect("v6"),
+            ("fd00::2".into(), 8002)
+        );
         for bad in ["", ":80", "dst:x", "dst:99999", "[fd00::2", "[fd00::2]x"] {
             assert!(split_host(bad).is_err(), "{bad}");
         }

@@ -46,7 +46,10 @@ impl Timed {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer is too slow"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer is too slow",
+                    ));
                 }
                 left.min(self.idle)
             }
@@ -102,10 +105,17 @@ mod tests {
         let mut buf = [0u8; 100];
         let e = t.read_exact(&mut buf).expect_err("cut off");
         assert!(
-            matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock),
+            matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
             "{e}"
         );
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
         drop(t);
         let _ = trickler.join();
     }

@@ -122,7 +122,10 @@ pub fn load(cert: &Path, key: &Path, ca: &Path, allow: &[String]) -> Result<Iden
 
 /// The allowed name the peer's certificate (already verified against
 /// the CA by rustls) is valid for; otherwise why it is refused.
-pub fn allowed(peer: Option<&[CertificateDer<'_>]>, allow: &[ServerName<'_>]) -> Result<String, String> {
+pub fn allowed(
+    peer: Option<&[CertificateDer<'_>]>,
+    allow: &[ServerName<'_>],
+) -> Result<String, String> {
     let cert = peer
         .and_then(<[_]>::first)
         .ok_or_else(|| "it sent no certificate".to_string())?;

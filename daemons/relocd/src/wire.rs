@@ -271,7 +271,10 @@ mod tests {
         end.push(0);
         assert!(matches!(
             read_frame(&mut end.as_slice(), &mut Vec::new()),
-            Err(WireError::TooLong { kind: Kind::End, .. })
+            Err(WireError::TooLong {
+                kind: Kind::End,
+                ..
+            })
         ));
         assert!(write_frame(&mut Vec::new(), Kind::Data, &vec![0; MAX_CHUNK + 1]).is_err());
     }
@@ -280,12 +283,17 @@ mod tests {
     fn an_unknown_kind_half_a_frame_and_the_wrong_json_are_errors_naming_them() {
         let e = read_frame(&mut [b'Z', 0, 0, 0, 0].as_slice(), &mut Vec::new()).expect_err("kind");
         assert!(e.to_string().contains("unknown kind 0x5a"), "{e}");
-        let e = read_frame(&mut [b'D', 0, 0, 0, 9, 1].as_slice(), &mut Vec::new()).expect_err("cut");
+        let e =
+            read_frame(&mut [b'D', 0, 0, 0, 9, 1].as_slice(), &mut Vec::new()).expect_err("cut");
         assert!(matches!(e, WireError::Io(_)), "{e}");
         let mut w = Vec::new();
         write_json(&mut w, Kind::Outcome, &Outcome::ok(3)).expect("written");
         let e = read_json::<Header>(&mut w.as_slice(), Kind::Header).expect_err("kind");
-        assert!(e.to_string().contains("expected a Header frame, got Outcome"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("expected a Header frame, got Outcome"),
+            "{e}"
+        );
         let mut w = Vec::new();
         write_frame(&mut w, Kind::Header, b"{\"version\":1}").expect("written");
         let e = read_json::<Header>(&mut w.as_slice(), Kind::Header).expect_err("json");

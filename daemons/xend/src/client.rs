@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::api::{
     Autostart, AutostartParams, BlockAttachParams, BlockDevice, Call, ConfigParams, DefineParams,
-    Definition, DeviceAck, DeviceParams, DomainAck, DomainInfo, DomainParams, ErrorKind, Named,
-    MigrateParams, Migrated, NetDevice, NetworkAttachParams, RpcError,
+    Definition, DeviceAck, DeviceParams, DomainAck, DomainInfo, DomainParams, ErrorKind,
+    MigrateParams, Migrated, Named, NetDevice, NetworkAttachParams, RpcError,
 };
 use crate::rpc;
 

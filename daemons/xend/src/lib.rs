@@ -41,9 +41,11 @@
 //!    failing with its own [`start::StartError`] (`main.rs` only parses
 //!    arguments, calls it and prints the one line), and [`client`], which
 //!    speaks the protocol ([`api`] over [`rpc`]) for xm and virtd;
+//!    [`plugging`], the hot-plug methods served;
 //!    [`defined`], the methods virtd adds (define, definition,
 //!    autostart) and autostart at start; [`relocation`], `xm migrate`
-//!    and the relocation server's methods.
+//!    and the relocation server's methods, over [`jobs`], the migration
+//!    jobs the server holds (plain bookkeeping, below the server).
 
 pub mod api;
 pub mod client;
@@ -58,10 +60,12 @@ pub mod domain;
 pub mod entries;
 pub mod error;
 pub mod features;
+pub mod jobs;
 pub mod launch;
 pub mod layout;
 pub mod manager;
 pub mod net;
+pub mod plugging;
 pub mod privs;
 pub mod procstat;
 pub mod qcow2;

@@ -37,12 +37,10 @@ use privlib::os::poll::{POLLIN, poll, pollfd};
 use privlib::{Gate, GateLimits, Policy, Refusal, Slot, Ucred, Verdict, require_any};
 use serde_json::Value;
 
-use crate::api::{
-    self, BlockAttachParams, Call, DeviceAck, DomainAck, DomainInfo, ErrorKind, RpcError,
-};
+use crate::api::{self, Call, DomainAck, DomainInfo, ErrorKind, RpcError};
 use crate::domain::{DState, Settings};
 use crate::error::DomainError;
-use crate::manager::hotplug::{self, HotplugError};
+use crate::manager::hotplug::HotplugError;
 use crate::manager::{self, Ending, Manager};
 use crate::rpc;
 use crate::vnc::{self, Admission};
@@ -107,8 +105,9 @@ pub struct Xend {
     endpoint: String,
     /// VNC clients being handed over, by domid.
     handovers: Mutex<BTreeMap<u32, usize>>,
-    /// Migrations, and domains arriving ([`crate::relocation`]).
-    pub(crate) relocations: crate::relocation::Relocations,
+    /// Migrations, and domains arriving (`crate::relocation` acts on
+    /// them).
+    pub(crate) relocations: crate::jobs::Relocations,
 }
 
 /// An answer, and the fd that goes with it (the relocation stream of
@@ -120,22 +119,6 @@ pub struct Answer {
     pub value: Value,
     /// The fd, if the method hands one over.
     pub fd: Option<OwnedFd>,
-}
-
-fn with_fd<T: serde::Serialize>(r: Result<(T, OwnedFd), RpcError>) -> Result<Answer, RpcError> {
-    let (v, fd) = r?;
-    let value = serde_json::to_value(v)
-        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))?;
-    Ok(Answer {
-        value,
-        fd: Some(fd),
-    })
-}
-
-fn plain<T: serde::Serialize>(r: Result<T, RpcError>) -> Result<Value, RpcError> {
-    let v = r?;
-    serde_json::to_value(v)
-        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))
 }
 
 fn lock_any<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,50 +135,9 @@ fn failed(e: DomainError) -> RpcError {
     RpcError::failed(kind_of(&e), e.to_string())
 }
 
-/// The kind a hot-plug failure is answered as. One exhaustive match, as
-/// [`kind_of`].
-pub fn hot_kind_of(e: &HotplugError) -> ErrorKind {
-    use crate::disk::DiskError;
-    match e {
-        HotplugError::Domain(d) => kind_of(d),
-        HotplugError::Spec { .. } | HotplugError::Field { .. } | HotplugError::VifSpec { .. } => {
-            ErrorKind::BadConfig
-        }
-        // A disk the checks of a start refuse is the request's fault; one
-        // that could not be opened or read is not.
-        HotplugError::Open { source, .. } => match source {
-            DiskError::Open { .. } | DiskError::ImageDir { .. } => ErrorKind::Failed,
-            _ => ErrorKind::BadConfig,
-        },
-        HotplugError::VdevInUse { .. }
-        | HotplugError::Pending { .. }
-        | HotplugError::NotRunning { .. }
-        | HotplugError::Paused { .. }
-        | HotplugError::ConfigDisk { .. }
-        | HotplugError::ConfigNic { .. } => ErrorKind::Busy,
-        HotplugError::NotAttached { .. } => ErrorKind::NoDevice,
-        HotplugError::TooMany { .. } => ErrorKind::Limit,
-        HotplugError::Backend { .. }
-        | HotplugError::Mac { .. }
-        | HotplugError::Connect { .. }
-        | HotplugError::AddFd { .. }
-        | HotplugError::BlockdevAdd { .. }
-        | HotplugError::DeviceAdd { .. }
-        | HotplugError::GetFd { .. }
-        | HotplugError::NetdevAdd { .. }
-        | HotplugError::DeviceDel { .. }
-        | HotplugError::Released { .. }
-        | HotplugError::Query { .. }
-        | HotplugError::BlockdevDel { .. }
-        | HotplugError::RemoveFd { .. }
-        | HotplugError::NetdevDel { .. }
-        | HotplugError::Save { .. } => ErrorKind::Failed,
-    }
-}
-
 /// A hot-plug result on the wire.
 fn hot_reply<T: serde::Serialize>(r: Result<T, HotplugError>) -> Result<Value, RpcError> {
-    let v = r.map_err(|e| RpcError::failed(hot_kind_of(&e), e.to_string()))?;
+    let v = r.map_err(|e| RpcError::failed(e.kind(), e.to_string()))?;
     serde_json::to_value(v)
         .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))
 }
@@ -215,7 +157,7 @@ impl Xend {
             policy,
             endpoint,
             handovers: Mutex::new(BTreeMap::new()),
-            relocations: crate::relocation::Relocations::default(),
+            relocations: crate::jobs::Relocations::default(),
         }
     }
 
@@ -344,7 +286,10 @@ impl Xend {
                         .and_then(|c| self.handle_in(c, control, &|| peer_waits(stream)));
                     let id = req.id.unwrap_or(Value::Null);
                     match result {
-                        Ok(Answer { value, fd: Some(fd) }) => {
+                        Ok(Answer {
+                            value,
+                            fd: Some(fd),
+                        }) => {
                             rpc::answer_with_fd(stream, &id, value, &fd);
                         }
                         Ok(a) => rpc::answer(stream, &id, Ok(a.value)),
@@ -385,13 +330,13 @@ impl Xend {
                 format!("{} needs xvm_control", call.method().name()),
             ));
         }
-        let value = match call {
-            Call::RelocSend(p) => return with_fd(self.relocation_send(p.job)),
-            Call::RelocIncoming(p) => return with_fd(self.relocation_incoming(&p)),
-            Call::RelocWait(p) => plain(self.relocation_wait(p.seconds, waits))?,
-            other => self.handle_plain(other)?,
-        };
-        Ok(Answer { value, fd: None })
+        if let Some(answer) = self.relocation_call(&call, waits) {
+            return answer;
+        }
+        Ok(Answer {
+            value: self.handle_plain(call)?,
+            fd: None,
+        })
     }
 
     fn handle_plain(&self, call: Call) -> Result<Value, RpcError> {
@@ -420,82 +365,17 @@ impl Xend {
             Call::Define(p) => reply(self.define(&p.definition)),
             Call::GetDefinition(p) => reply(self.definition(&p.domain)),
             Call::Autostart(p) => reply(self.autostart(&p.domain, p.set)),
-            Call::Migrate(p) => plain(self.migrate(&p)),
-            Call::RelocWait(p) => plain(self.relocation_wait(p.seconds, &|| true)),
-            Call::RelocDone(p) => plain(self.relocation_done(&p)),
-            Call::RelocIncomingDone(p) => plain(self.relocation_incoming_done(&p)),
-            Call::RelocSend(p) => plain(self.relocation_send(p.job).map(|(v, _)| v)),
-            Call::RelocIncoming(p) => plain(self.relocation_incoming(&p).map(|(v, _)| v)),
+            // Answered by relocation_call, in handle_in.
+            Call::Migrate(_)
+            | Call::RelocWait(_)
+            | Call::RelocSend(_)
+            | Call::RelocDone(_)
+            | Call::RelocIncoming(_)
+            | Call::RelocIncomingDone(_) => Err(RpcError::new(
+                api::INTERNAL_ERROR,
+                "a relocation call was not dispatched",
+            )),
         }
-    }
-
-    /// Attaches a disk to a running domain ([`crate::manager::hotplug`]):
-    /// checked and marked pending under the lock, opened and plugged
-    /// into qemu without it, recorded under it.
-    pub fn block_attach(&self, p: &BlockAttachParams) -> Result<DeviceAck, HotplugError> {
-        let (job, s, qemu) = {
-            let mut m = self.lock();
-            let domid = m.find(&p.domain)?;
-            let disk = hotplug::disk_of(domid, &p.target, &p.vdev, &p.mode)?;
-            let qemu = m.device_model_of(&p.domain)?;
-            (m.begin_block_attach(&p.domain, disk)?, m.s.clone(), qemu)
-        };
-        let done = hotplug::plug_disk(&s, &job, qemu);
-        let domid = job.at.domid;
-        let h = self.lock().end_block_attach(job, done)?;
-        Ok(DeviceAck {
-            domid,
-            device: h.vdev,
-        })
-    }
-
-    /// Detaches a hot-plugged disk (the guest is given
-    /// [`hotplug::RELEASE_WAIT`] to let it go).
-    pub fn block_detach(&self, which: &str, vdev: &str) -> Result<DeviceAck, HotplugError> {
-        let mut m = self.lock();
-        let qemu = m.device_model_of(which)?;
-        let (at, h) = m.begin_block_detach(which, vdev)?;
-        drop(m);
-        let done = hotplug::unplug_disk(&at, &h, qemu);
-        self.lock().end_block_detach(&at, &h, done)?;
-        Ok(DeviceAck {
-            domid: at.domid,
-            device: h.vdev,
-        })
-    }
-
-    /// Attaches a network card to a running domain.
-    pub fn network_attach(&self, which: &str, spec: &str) -> Result<DeviceAck, HotplugError> {
-        let (job, s, qemu) = {
-            let mut m = self.lock();
-            let domid = m.find(which)?;
-            let vif = hotplug::vif_of(domid, spec)?;
-            let qemu = m.device_model_of(which)?;
-            (m.begin_nic_attach(which, vif)?, m.s.clone(), qemu)
-        };
-        let done = hotplug::plug_nic(&s, &job, qemu);
-        let domid = job.at.domid;
-        let h = self.lock().end_nic_attach(job, done)?;
-        Ok(DeviceAck {
-            domid,
-            device: h.devid.to_string(),
-        })
-    }
-
-    /// Detaches a hot-plugged network card.
-    pub fn network_detach(&self, which: &str, devid: &str) -> Result<DeviceAck, HotplugError> {
-        let (qemu, (at, h)) = {
-            let mut m = self.lock();
-            let domid = m.find(which)?;
-            let devid = hotplug::devid_of(domid, devid)?;
-            (m.device_model_of(which)?, m.begin_nic_detach(which, devid)?)
-        };
-        let done = hotplug::unplug_nic(&at, &h, qemu);
-        self.lock().end_nic_detach(&at, &h, done)?;
-        Ok(DeviceAck {
-            domid: at.domid,
-            device: h.devid.to_string(),
-        })
     }
 
     /// Creates a domain; only the reservation and the record take the lock.

@@ -105,9 +105,7 @@ pub fn xend_error(e: ClientError) -> VirError {
             Some(
                 ErrorKind::Limit | ErrorKind::Failed | ErrorKind::NoDevice | ErrorKind::Migration,
             )
-            | None => {
-                Code::OperationFailed
-            }
+            | None => Code::OperationFailed,
         },
         _ => Code::OperationFailed,
     };

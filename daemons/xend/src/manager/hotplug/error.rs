@@ -1,7 +1,8 @@
 //! Why a device could not be attached or detached: [`HotplugError`],
 //! one variant per check and per QMP step, each naming the domain and
-//! the device. How each is answered: `crate::server::hot_kind_of`.
+//! the device. How each is answered: [`HotplugError::kind`].
 
+use crate::api::ErrorKind;
 use crate::config::DiskSpecError;
 use crate::disk::DiskError;
 use crate::error::DomainError;
@@ -298,4 +299,46 @@ pub enum HotplugError {
         #[source]
         source: StateError,
     },
+}
+
+impl HotplugError {
+    /// How it is answered on the wire: one kind per variant, one
+    /// exhaustive match (as `DomainError::kind`).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            HotplugError::Domain(d) => d.kind(),
+            HotplugError::Spec { .. }
+            | HotplugError::Field { .. }
+            | HotplugError::VifSpec { .. } => ErrorKind::BadConfig,
+            // A disk the checks of a start refuse is the request's fault; one
+            // that could not be opened or read is not.
+            HotplugError::Open { source, .. } => match source {
+                DiskError::Open { .. } | DiskError::ImageDir { .. } => ErrorKind::Failed,
+                _ => ErrorKind::BadConfig,
+            },
+            HotplugError::VdevInUse { .. }
+            | HotplugError::Pending { .. }
+            | HotplugError::NotRunning { .. }
+            | HotplugError::Paused { .. }
+            | HotplugError::ConfigDisk { .. }
+            | HotplugError::ConfigNic { .. } => ErrorKind::Busy,
+            HotplugError::NotAttached { .. } => ErrorKind::NoDevice,
+            HotplugError::TooMany { .. } => ErrorKind::Limit,
+            HotplugError::Backend { .. }
+            | HotplugError::Mac { .. }
+            | HotplugError::Connect { .. }
+            | HotplugError::AddFd { .. }
+            | HotplugError::BlockdevAdd { .. }
+            | HotplugError::DeviceAdd { .. }
+            | HotplugError::GetFd { .. }
+            | HotplugError::NetdevAdd { .. }
+            | HotplugError::DeviceDel { .. }
+            | HotplugError::Released { .. }
+            | HotplugError::Query { .. }
+            | HotplugError::BlockdevDel { .. }
+            | HotplugError::RemoveFd { .. }
+            | HotplugError::NetdevDel { .. }
+            | HotplugError::Save { .. } => ErrorKind::Failed,
+        }
+    }
 }

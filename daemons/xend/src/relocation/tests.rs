@@ -5,8 +5,8 @@
 use privlib::Policy;
 
 use crate::api::{
-    Call, DoneParams, ErrorKind, IncomingDoneParams, IncomingParams, JobParams, MigrateParams,
-    WaitParams, DENIED,
+    Call, DENIED, DoneParams, ErrorKind, IncomingDoneParams, IncomingParams, JobParams,
+    MigrateParams, WaitParams,
 };
 use crate::domain::test_settings;
 use crate::features::Feature;
@@ -73,12 +73,18 @@ fn relocation_is_off_by_default_and_says_how_to_turn_it_on() {
     assert!(!crate::features::Features::default().is_on(Feature::Relocation));
     let dir = Scratch::new("reloc-off");
     let x = xend(&dir, false);
-    for call in [migrate("g", "h"), Call::RelocWait(WaitParams { seconds: Some(0) }), incoming()] {
+    for call in [
+        migrate("g", "h"),
+        Call::RelocWait(WaitParams { seconds: Some(0) }),
+        incoming(),
+    ] {
         let name = call.method().name();
         let e = x.handle(call).expect_err(name);
         assert_eq!(e.kind(), Some(ErrorKind::Disabled), "{name}: {e:?}");
         assert!(
-            e.message.contains("svccfg -s svc:/system/xvm/xend:default setprop features/relocation = true"),
+            e.message.contains(
+                "svccfg -s svc:/system/xvm/xend:default setprop features/relocation = true"
+            ),
             "{name}: {}",
             e.message
         );
@@ -94,7 +100,9 @@ fn a_destination_must_be_a_host_and_the_domain_must_run() {
         assert_eq!(e.kind(), Some(ErrorKind::BadConfig), "{bad:?}: {e:?}");
         assert!(e.message.contains("is no host"), "{}", e.message);
     }
-    let e = x.handle(migrate("g", "h.example:8002")).expect_err("no domain");
+    let e = x
+        .handle(migrate("g", "h.example:8002"))
+        .expect_err("no domain");
     assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e:?}");
 }
 
@@ -106,8 +114,13 @@ fn jobs_and_arrivals_that_do_not_exist_are_refused_and_an_idle_wait_answers_null
         .handle(Call::RelocWait(WaitParams { seconds: Some(0) }))
         .expect("a wait");
     assert!(v.is_null(), "{v}");
-    let e = x.handle(Call::RelocSend(JobParams { job: 7 })).expect_err("send");
-    assert_eq!((e.kind(), e.message.as_str()), (Some(ErrorKind::NoDomain), "no job 7"));
+    let e = x
+        .handle(Call::RelocSend(JobParams { job: 7 }))
+        .expect_err("send");
+    assert_eq!(
+        (e.kind(), e.message.as_str()),
+        (Some(ErrorKind::NoDomain), "no job 7")
+    );
     let e = x
         .handle(Call::RelocDone(DoneParams {
             job: 7,
@@ -125,7 +138,11 @@ fn jobs_and_arrivals_that_do_not_exist_are_refused_and_an_idle_wait_answers_null
         }))
         .expect_err("incoming-done");
     assert_eq!(e.kind(), Some(ErrorKind::NoDomain), "{e:?}");
-    assert!(e.message.contains("no domain 4 (u) is arriving"), "{}", e.message);
+    assert!(
+        e.message.contains("no domain 4 (u) is arriving"),
+        "{}",
+        e.message
+    );
     // An arrival's UUID is checked before anything is reserved.
     let e = x.handle(incoming()).expect_err("a bad uuid");
     assert_eq!(e.kind(), Some(ErrorKind::BadConfig), "{e:?}");

@@ -40,135 +40,43 @@
 //! state, then registers the domain in the store and resumes it, or
 //! ends it when the stream failed.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::api::{
-    DomainInfo, DoneAck, DoneParams, ErrorKind, Incoming, IncomingDoneParams, IncomingParams, Job,
-    MAX_WAIT_SECS, MigrateParams, Migrated, RpcError, Streaming,
+    self, Call, DoneAck, DoneParams, ErrorKind, Job, MAX_WAIT_SECS, MigrateParams, Migrated,
+    RpcError, Streaming,
 };
 use crate::domain::DState;
 use crate::features::Feature;
+use crate::jobs::{
+    Arrived, CONFIRM_WITHIN, Entry, FD_NAME, Failed, Jobs, MAX_JOBS, MIGRATE_WITHIN, POLL,
+    SEND_WITHIN, Stage, TAKE_WITHIN, check_host,
+};
 use crate::manager;
 use crate::qmp::Qmp;
-use crate::server::Xend;
+use crate::server::{Answer, Xend};
 
-/// Migrations queued or under way at once.
-pub const MAX_JOBS: usize = 16;
-/// How long a queued job waits for the relocation server.
-pub const TAKE_WITHIN: Duration = Duration::from_secs(30);
-/// How long a taken job may wait for its stream (`relocation.send`).
-pub const SEND_WITHIN: Duration = Duration::from_secs(60);
-/// How long a stream qemu finished waits for `relocation.done`.
-pub const CONFIRM_WITHIN: Duration = Duration::from_secs(120);
-/// The longest a whole migration may take.
-pub const MIGRATE_WITHIN: Duration = Duration::from_secs(3600);
-/// How often a waiting `domain.migrate` asks qemu how the stream goes.
-pub const POLL: Duration = Duration::from_secs(1);
-/// How long an arriving domain's qemu may take to load the state once
-/// the whole stream was written into it.
-pub const LOAD_WITHIN: Duration = Duration::from_secs(120);
-/// The name qemu is given the stream's fd under.
-pub const FD_NAME: &str = "relocation";
-/// A destination as `xm migrate` names it: at most this long.
-pub const MAX_HOST: usize = 255;
+mod arrive;
 
-/// Where a job is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Stage {
-    Queued(Instant),
-    Taken(Instant),
-    Streaming {
-        qmp: PathBuf,
-    },
-    /// The destination's domid and qemu's figures, or why it failed.
-    Done(Result<Arrived, String>),
-}
-
-/// A migration that went: the destination's domid, and what the source
-/// qemu measured (`query-migrate` once it completed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Arrived {
-    remote: u32,
-    total_ms: Option<u64>,
-    downtime_ms: Option<u64>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    job: Job,
-    resource: Option<u64>,
-    stage: Stage,
-}
-
-#[derive(Debug, Default)]
-struct Jobs {
-    next: u64,
-    queue: VecDeque<u64>,
-    all: BTreeMap<u64, Entry>,
-    /// Domains arriving (domid, UUID): started, not yet loaded.
-    arriving: Vec<(u32, String)>,
-}
-
-/// The relocation jobs of this xend.
-#[derive(Debug, Default)]
-pub struct Relocations {
-    jobs: Mutex<Jobs>,
-    changed: Condvar,
-}
-
-impl Relocations {
-    fn lock(&self) -> MutexGuard<'_, Jobs> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait_for<'a>(&self, g: MutexGuard<'a, Jobs>, d: Duration) -> MutexGuard<'a, Jobs> {
-        self.changed
-            .wait_timeout(g, d)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|e| e.into_inner().0)
-    }
-}
-
-fn refused(kind: ErrorKind, msg: impl Into<String>) -> RpcError {
+pub(crate) fn refused(kind: ErrorKind, msg: impl Into<String>) -> RpcError {
     RpcError::failed(kind, msg)
 }
 
-fn domain_err(e: crate::error::DomainError) -> RpcError {
+pub(crate) fn domain_err(e: crate::error::DomainError) -> RpcError {
     RpcError::failed(e.kind(), e.to_string())
 }
 
-fn qmp_err(what: &str, e: crate::qmp::QmpError) -> RpcError {
+pub(crate) fn qmp_err(what: &str, e: crate::qmp::QmpError) -> RpcError {
     refused(ErrorKind::Failed, format!("{what}: {e}"))
 }
 
-/// A destination as `xm migrate` may name it: a host name, an IPv4
-/// address or a bracketed IPv6 one, with an optional `:PORT`.
-pub fn check_host(host: &str) -> Result<(), RpcError> {
-    let ok = !host.is_empty()
-        && host.len() <= MAX_HOST
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
-        && !host.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(refused(
-            ErrorKind::BadConfig,
-            format!("{host:?} is no host: a name or address, with :PORT when not the relocation port"),
-        ))
-    }
-}
-
 /// qemu's `query-migrate` status (`none` before any migration).
-fn migration_status(qmp: &Path) -> Result<String, crate::qmp::QmpError> {
+pub(crate) fn migration_status(qmp: &Path) -> Result<String, crate::qmp::QmpError> {
     let v = Qmp::connect(qmp)?.execute("query-migrate")?;
     Ok(v.get("status")
         .and_then(Value::as_str)
@@ -194,8 +102,44 @@ fn guest_runs(qmp: &Path) -> Result<bool, crate::qmp::QmpError> {
 }
 
 /// A stream qemu is no longer writing, for good.
-fn gave_up(status: &str) -> bool {
+pub(crate) fn gave_up(status: &str) -> bool {
     matches!(status, "failed" | "cancelled")
+}
+
+/// A result on the wire.
+fn plain<T: serde::Serialize>(r: Result<T, RpcError>) -> Result<Answer, RpcError> {
+    let value = serde_json::to_value(r?)
+        .map_err(|e| RpcError::new(api::INTERNAL_ERROR, format!("encoding the answer: {e}")))?;
+    Ok(Answer { value, fd: None })
+}
+
+/// A result and the fd that goes with it.
+fn with_fd<T: serde::Serialize>(r: Result<(T, OwnedFd), RpcError>) -> Result<Answer, RpcError> {
+    let (v, fd) = r?;
+    let mut a = plain(Ok(v))?;
+    a.fd = Some(fd);
+    Ok(a)
+}
+
+impl Xend {
+    /// Answers a relocation call (`domain.migrate`, `relocation.*`);
+    /// `None` for any other. `waits`: whether the peer still waits for
+    /// the answer.
+    pub(crate) fn relocation_call(
+        &self,
+        call: &Call,
+        waits: &dyn Fn() -> bool,
+    ) -> Option<Result<Answer, RpcError>> {
+        Some(match call {
+            Call::Migrate(p) => plain(self.migrate(p)),
+            Call::RelocWait(p) => plain(self.relocation_wait(p.seconds, waits)),
+            Call::RelocSend(p) => with_fd(self.relocation_send(p.job)),
+            Call::RelocDone(p) => plain(self.relocation_done(p)),
+            Call::RelocIncoming(p) => with_fd(self.relocation_incoming(p)),
+            Call::RelocIncomingDone(p) => plain(self.relocation_incoming_done(p)),
+            _ => return None,
+        })
+    }
 }
 
 impl Xend {
@@ -220,12 +164,14 @@ impl Xend {
                 DState::ShuttingDown(_) | DState::Crashed => {
                     return Err(refused(
                         ErrorKind::Busy,
-                        format!("{} is shutting down or crashed: not migrated", d.config.name),
+                        format!(
+                            "{} is shutting down or crashed: not migrated",
+                            d.config.name
+                        ),
                     ));
                 }
             }
-            if m
-                .hot
+            if m.hot
                 .get(&id)
                 .is_some_and(|h| !h.attached.disks.is_empty() || !h.attached.nics.is_empty())
             {
@@ -239,7 +185,10 @@ impl Xend {
             }
             let mut jobs = self.relocations.lock();
             if jobs.arriving.iter().any(|(a, _)| *a == id) {
-                return Err(refused(ErrorKind::Busy, format!("{} is still arriving", d.config.name)));
+                return Err(refused(
+                    ErrorKind::Busy,
+                    format!("{} is still arriving", d.config.name),
+                ));
             }
             if jobs
                 .all
@@ -295,20 +244,20 @@ impl Xend {
                 total_ms: a.total_ms,
                 downtime_ms: a.downtime_ms,
             }),
-            (Ok(_), None) => Err(refused(ErrorKind::Failed, "the job vanished")),
-            (Err(why), _) => Err(refused(ErrorKind::Migration, why)),
+            (Ok(_), None) => Err(refused(ErrorKind::Failed, Failed::Vanished.to_string())),
+            (Err(why), _) => Err(refused(ErrorKind::Migration, why.to_string())),
         }
     }
 
     /// Waits for job `n` to end, failing it when a step is late or its
     /// qemu gave the stream up.
-    fn wait_job(&self, n: u64) -> Result<Arrived, String> {
+    fn wait_job(&self, n: u64) -> Result<Arrived, Failed> {
         let started = Instant::now();
         let mut completed: Option<Instant> = None;
         let mut jobs = self.relocations.lock();
         loop {
             let Some(e) = jobs.all.get(&n) else {
-                return Err("the job vanished".into());
+                return Err(Failed::Vanished);
             };
             let host = e.job.host.clone();
             let late = |since: Instant, within: Duration| since.elapsed() > within;
@@ -316,16 +265,15 @@ impl Xend {
                 Stage::Done(r) => return r,
                 Stage::Queued(t) if late(t, TAKE_WITHIN) => {
                     jobs.queue.retain(|q| *q != n);
-                    return Err(format!(
-                        "no relocation server took the migration within {} s (is svc:/system/xvm/relocation online?); nothing was done",
-                        TAKE_WITHIN.as_secs()
-                    ));
+                    return Err(Failed::NotTaken {
+                        secs: TAKE_WITHIN.as_secs(),
+                    });
                 }
                 Stage::Taken(t) if late(t, SEND_WITHIN) => {
-                    return Err(format!(
-                        "the relocation server did not start the stream within {} s (could it reach {host}?); nothing was done",
-                        SEND_WITHIN.as_secs()
-                    ));
+                    return Err(Failed::NotStarted {
+                        secs: SEND_WITHIN.as_secs(),
+                        host,
+                    });
                 }
                 Stage::Streaming { qmp, .. } => {
                     drop(jobs);
@@ -337,19 +285,18 @@ impl Xend {
                     };
                     let verdict = match status.as_deref() {
                         Ok(s) if gave_up(s) => Some(format!("qemu's migration {s}")),
-                        Ok(_) if started.elapsed() > MIGRATE_WITHIN => Some(format!(
-                            "not done within {} s",
-                            MIGRATE_WITHIN.as_secs()
-                        )),
+                        Ok(_) if started.elapsed() > MIGRATE_WITHIN => {
+                            Some(format!("not done within {} s", MIGRATE_WITHIN.as_secs()))
+                        }
                         Ok("completed") => {
                             let at = *completed.get_or_insert_with(Instant::now);
                             if at.elapsed() > CONFIRM_WITHIN {
                                 // Nobody can say whether the destination
                                 // runs it: neither end resumes it.
-                                let why = format!(
-                                    "its state was all sent but {host} did not confirm within {} s: left paused here; check {host}, then xm unpause or xm destroy it here",
-                                    CONFIRM_WITHIN.as_secs()
-                                );
+                                let why = Failed::Unconfirmed {
+                                    host: host.clone(),
+                                    secs: CONFIRM_WITHIN.as_secs(),
+                                };
                                 jobs = self.relocations.lock();
                                 if streaming(&jobs) {
                                     if let Some(e) = jobs.all.get_mut(&n) {
@@ -428,7 +375,12 @@ impl Xend {
             let jobs = self.relocations.lock();
             match jobs.all.get(&n) {
                 Some(e) if matches!(e.stage, Stage::Taken(_)) => (e.job.clone(), e.resource),
-                Some(_) => return Err(refused(ErrorKind::Busy, format!("job {n} is not waiting for its stream"))),
+                Some(_) => {
+                    return Err(refused(
+                        ErrorKind::Busy,
+                        format!("job {n} is not waiting for its stream"),
+                    ));
+                }
                 None => return Err(refused(ErrorKind::NoDomain, format!("no job {n}"))),
             }
         };
@@ -452,8 +404,13 @@ impl Xend {
             if !job.live && job.resume {
                 let _ = manager::qmp_command(&qmp, "cont");
             }
-            let why = format!("starting the migration: {e}");
-            self.finish_job(n, Err(why.clone()));
+            self.finish_job(
+                n,
+                Err(Failed::Kept {
+                    why: format!("starting the migration: {e}"),
+                    name: job.name.clone(),
+                }),
+            );
             return Err(qmp_err("starting the migration", e));
         }
         if !job.live {
@@ -465,7 +422,13 @@ impl Xend {
         }
         self.relocations.changed.notify_all();
         tracing::info!(job = n, domid = job.domid, host = %job.host, "migration streaming");
-        Ok((Streaming { job: n, domid: job.domid }, theirs.into()))
+        Ok((
+            Streaming {
+                job: n,
+                domid: job.domid,
+            },
+            theirs.into(),
+        ))
     }
 
     fn qmp_of_job(&self, job: &Job) -> Result<PathBuf, RpcError> {
@@ -479,7 +442,7 @@ impl Xend {
         }
     }
 
-    fn finish_job(&self, n: u64, r: Result<Arrived, String>) {
+    fn finish_job(&self, n: u64, r: Result<Arrived, Failed>) {
         let mut jobs = self.relocations.lock();
         if let Some(e) = jobs.all.get_mut(&n) {
             e.stage = Stage::Done(r);
@@ -489,12 +452,15 @@ impl Xend {
 
     /// Cancels job `n`'s stream and runs its domain again if it ran;
     /// the failure as the waiting caller is told it.
-    fn abort(&self, n: u64, why: &str) -> String {
+    fn abort(&self, n: u64, why: &str) -> Failed {
         let Some(job) = self.relocations.lock().all.get(&n).map(|e| e.job.clone()) else {
-            return why.to_string();
+            return Failed::Vanished;
         };
         let Ok(qmp) = self.qmp_of_job(&job) else {
-            return format!("{why}; and domain {} is gone here", job.name);
+            return Failed::Gone {
+                why: why.to_string(),
+                name: job.name,
+            };
         };
         let _ = manager::qmp_command(&qmp, "migrate_cancel");
         // qemu moves from cancelling to cancelled on its own.
@@ -512,15 +478,25 @@ impl Xend {
             && let Err(e) = manager::qmp_command(&qmp, "cont")
         {
             tracing::error!(domid = job.domid, "resuming after a failed migration: {e}");
-            return format!("{why}; and resuming it here failed: {e}");
+            return Failed::NotResumed {
+                why: why.to_string(),
+                qmp: e.to_string(),
+            };
         }
         self.lock().set_state(
             job.domid,
             &job.uuid,
-            if job.resume { DState::Running } else { DState::Paused },
+            if job.resume {
+                DState::Running
+            } else {
+                DState::Paused
+            },
         );
         tracing::warn!(job = n, domid = job.domid, host = %job.host, "migration failed, domain kept: {why}");
-        format!("{why}; {} still runs here, unchanged", job.name)
+        Failed::Kept {
+            why: why.to_string(),
+            name: job.name,
+        }
     }
 
     /// `relocation.done`: the destination's word on job `n`.
@@ -531,15 +507,23 @@ impl Xend {
                 Some(e) if matches!(e.stage, Stage::Taken(_) | Stage::Streaming { .. }) => {
                     e.job.clone()
                 }
-                Some(_) => return Err(refused(ErrorKind::Busy, format!("job {} has ended", p.job))),
+                Some(_) => {
+                    return Err(refused(ErrorKind::Busy, format!("job {} has ended", p.job)));
+                }
                 None => return Err(refused(ErrorKind::NoDomain, format!("no job {}", p.job))),
             }
         };
         let Some(remote) = p.remote_domid else {
-            let why = p.error.clone().unwrap_or_else(|| "the relocation failed".into());
+            let why = p
+                .error
+                .clone()
+                .unwrap_or_else(|| "the relocation failed".into());
             let r = self.abort(p.job, &why);
             self.finish_job(p.job, Err(r));
-            return Ok(DoneAck { job: p.job, kept: true });
+            return Ok(DoneAck {
+                job: p.job,
+                kept: true,
+            });
         };
         let qmp = self.qmp_of_job(&job)?;
         // The destination loaded all of it, so this qemu wrote all of it:
@@ -553,14 +537,19 @@ impl Xend {
             std::thread::sleep(Duration::from_millis(50));
         };
         if status != "completed" {
-            let why = format!(
-                "the destination runs {} as domain {remote}, but this host's qemu says its migration is {status}: left paused here (xm destroy it once {} is checked)",
-                job.name, job.host
-            );
+            let why = Failed::Disowned {
+                name: job.name.clone(),
+                remote,
+                status,
+                host: job.host.clone(),
+            };
             tracing::error!(job = p.job, domid = job.domid, "{why}");
             let _ = manager::qmp_command(&qmp, "stop");
             self.finish_job(p.job, Err(why));
-            return Ok(DoneAck { job: p.job, kept: true });
+            return Ok(DoneAck {
+                job: p.job,
+                kept: true,
+            });
         }
         let (total_ms, downtime_ms) = migration_figures(&qmp);
         // Gone from here: its qemu, store entries and directory.
@@ -587,146 +576,12 @@ impl Xend {
                 downtime_ms,
             }),
         );
-        Ok(DoneAck { job: p.job, kept: false })
-    }
-
-    /// `relocation.incoming`: starts an arriving domain to receive its
-    /// state; the fd relocd writes that state into.
-    pub fn relocation_incoming(&self, p: &IncomingParams) -> Result<(Incoming, OwnedFd), RpcError> {
-        self.relocation_on("a domain arriving from another host")?;
-        let (r, s) = {
-            let mut m = self.lock();
-            (
-                m.reserve_incoming(&p.source, &p.config, &p.uuid)
-                    .map_err(domain_err)?,
-                m.s.clone(),
-            )
-        };
-        let started = manager::launch(&s, &r);
-        let info = self.lock().finish(r, started).map_err(domain_err)?;
-        let domid = info.domid.unwrap_or_default();
-        self.relocations
-            .lock()
-            .arriving
-            .push((domid, p.uuid.clone()));
-        let handed = (|| {
-            let (ours, theirs) =
-                UnixStream::pair().map_err(|source| crate::qmp::QmpError::Io {
-                    step: "socketpair",
-                    source,
-                })?;
-            let mut q = Qmp::connect(&s.run.join("domains").join(domid.to_string()).join("qmp"))?;
-            q.get_fd(FD_NAME, ours.as_fd())?;
-            q.call("migrate-incoming", json!({"uri": format!("fd:{FD_NAME}")}))?;
-            Ok::<_, crate::qmp::QmpError>(theirs)
-        })();
-        match handed {
-            Ok(fd) => {
-                tracing::info!(domid, from = %p.from, uuid = %p.uuid, "domain arriving");
-                Ok((
-                    Incoming {
-                        domid,
-                        uuid: p.uuid.clone(),
-                    },
-                    fd.into(),
-                ))
-            }
-            Err(e) => {
-                self.end_arriving(domid, &p.uuid);
-                Err(qmp_err("receiving the migration", e))
-            }
-        }
-    }
-
-    fn end_arriving(&self, domid: u32, uuid: &str) {
-        self.relocations
-            .lock()
-            .arriving
-            .retain(|(d, u)| !(*d == domid && u == uuid));
-        let taken = {
-            let mut m = self.lock();
-            match m.domains.get(&domid) {
-                Some(d) if d.uuid == uuid => m.take(&domid.to_string()).ok(),
-                _ => None,
-            }
-        };
-        if let Some(d) = taken {
-            let s = self.settings();
-            let id = manager::end(&s, d);
-            self.lock().release(id);
-            tracing::warn!(domid, "arriving domain ended: its migration failed");
-        }
-    }
-
-    /// `relocation.incoming-done`: the stream ended; the arriving domain
-    /// loaded, registered and resumed, or ended.
-    pub fn relocation_incoming_done(&self, p: &IncomingDoneParams) -> Result<DomainInfo, RpcError> {
-        let arriving = self
-            .relocations
-            .lock()
-            .arriving
-            .iter()
-            .any(|(d, u)| *d == p.domid && *u == p.uuid);
-        if !arriving {
-            return Err(refused(
-                ErrorKind::NoDomain,
-                format!("no domain {} ({}) is arriving", p.domid, p.uuid),
-            ));
-        }
-        if !p.ok {
-            self.end_arriving(p.domid, &p.uuid);
-            return Err(refused(ErrorKind::Migration, "the stream failed: the arriving domain was ended"));
-        }
-        let qmp = self.settings().run.join("domains").join(p.domid.to_string()).join("qmp");
-        let t = Instant::now();
-        let status = loop {
-            match migration_status(&qmp) {
-                Ok(s) if s == "completed" || gave_up(&s) => break Ok(s),
-                Ok(_) if t.elapsed() > LOAD_WITHIN => break Ok("not loaded in time".to_string()),
-                Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => break Err(e),
-            }
-        };
-        let loaded = match status {
-            Ok(s) if s == "completed" => Ok(()),
-            Ok(s) => Err(format!("qemu's incoming migration is {s}")),
-            Err(e) => Err(format!("its qemu: {e}")),
-        };
-        let registered = loaded.and_then(|()| {
-            let m = self.lock();
-            match m.domains.get(&p.domid) {
-                Some(d) if d.uuid == p.uuid => {
-                    crate::launch::register(&m.s.xenstore, d).map_err(|e| e.to_string())
-                }
-                _ => Err("it ended while arriving".to_string()),
-            }
-        });
-        let resumed = registered.and_then(|()| {
-            if p.resume {
-                manager::qmp_command(&qmp, "cont").map_err(|e| format!("resuming it: {e}"))
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(why) = resumed {
-            self.end_arriving(p.domid, &p.uuid);
-            return Err(refused(ErrorKind::Migration, format!("domain {}: {why}; ended here", p.domid)));
-        }
-        self.relocations
-            .lock()
-            .arriving
-            .retain(|(d, u)| !(*d == p.domid && *u == p.uuid));
-        let mut m = self.lock();
-        m.set_state(
-            p.domid,
-            &p.uuid,
-            if p.resume { DState::Running } else { DState::Paused },
-        );
-        tracing::info!(domid = p.domid, uuid = %p.uuid, "domain arrived");
-        m.info(&p.domid.to_string()).map_err(domain_err)
+        Ok(DoneAck {
+            job: p.job,
+            kept: false,
+        })
     }
 }
 
 #[cfg(test)]
-#[path = "relocation_tests.rs"]
 mod tests;
