@@ -136,6 +136,19 @@ fn direct(
 ) -> Result<((f64, f64), RootQemu), Error> {
     let uri = format!("tcp:{to_ip}:{DIRECT_PORT}");
     let to = root_qemu(to_ns, dir, args, &["-incoming".into(), uri.clone()])?;
+    // qemu binds the incoming port after its QMP socket: wait for it
+    // (a test connection would be taken for the stream).
+    let port = format!(":{DIRECT_PORT} ");
+    xvm_tests::wait_until(Duration::from_secs(30), "the incoming port", || {
+        let o = HostPair::command(to_ns, "ss")
+            .args(["-ltnH"])
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: "ss".into(),
+                source,
+            })?;
+        Ok(String::from_utf8_lossy(&o.stdout).contains(&port))
+    })?;
     let sock = from.dir.join("qmp");
     let a = qmp(
         &sock,
