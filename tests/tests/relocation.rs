@@ -292,7 +292,7 @@ fn refusals() -> Result<(), Error> {
         "bootguest",
         &h.relocd_a,
         "names none of the allowed hosts",
-        "refused",
+        "names none of the allowed hosts",
         "a destination not allowed",
     )?;
 

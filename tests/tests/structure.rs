@@ -14,11 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The crates' source roots, from the workspace root.
-const CRATES: [&str; 6] = [
+const CRATES: [&str; 7] = [
     "privlib/src",
     "smf/src",
     "daemons/xenstored/src",
     "daemons/xend/src",
+    "daemons/relocd/src",
     "clients/xm/src",
     "tests/src",
 ];

@@ -8,6 +8,7 @@
 //! - [`peer`]: the destination's side (a source host connecting);
 //! - [`sender`]: the source's side (jobs xend queued for `xm migrate`);
 //! - [`timed`]: a whole exchange bounded by one deadline;
+//! - [`error`]: why a step failed, typed;
 //! - [`audit`]: one `xvm::audit` record per peer decided;
 //! - [`start`]: the start-up steps, the privilege drop among them.
 //!
@@ -18,6 +19,7 @@
 //! of its own.
 
 pub mod audit;
+pub mod error;
 pub mod peer;
 pub mod sender;
 pub mod start;

@@ -20,6 +20,7 @@ use rustls::{ServerConnection, StreamOwned};
 use xend::api::{Call, DomainInfo, Incoming, IncomingDoneParams, IncomingParams};
 use xend::client::Client;
 
+use crate::error::RelocError;
 use crate::timed::Timed;
 use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
 use crate::{Ctx, audit};
@@ -126,7 +127,7 @@ fn serve_peer(ctx: &Ctx, tcp: TcpStream, peer: SocketAddr) {
     let name = match crate::tls::allowed(tls.conn.peer_certificates(), &ctx.tls.allow) {
         Ok(n) => n,
         Err(why) => {
-            audit::refused(peer, &endpoint, &why);
+            audit::refused(peer, &endpoint, &why.to_string());
             tls.conn.send_close_notify();
             let _ = tls.conn.complete_io(&mut tls.sock);
             return;
@@ -135,34 +136,32 @@ fn serve_peer(ctx: &Ctx, tcp: TcpStream, peer: SocketAddr) {
     audit::granted(peer, &endpoint, &name);
     if let Err(e) = receive(ctx, &mut tls, &name) {
         tracing::warn!(%peer, from = %name, "migration not received: {e}");
-        let _ = wire::write_json(&mut tls, Kind::Outcome, &Outcome::failed(e));
+        let _ = wire::write_json(&mut tls, Kind::Outcome, &Outcome::failed(e.to_string()));
     }
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }
 
-fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), String> {
+fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), RelocError> {
     wire::write_json(tls, Kind::Welcome, &Welcome { version: VERSION })
-        .map_err(|e| format!("welcome: {e}"))?;
-    let h: Header = wire::read_json(tls, Kind::Header).map_err(|e| format!("its header: {e}"))?;
+        .map_err(RelocError::send("the welcome"))?;
+    let h: Header = wire::read_json(tls, Kind::Header).map_err(RelocError::wire("its header"))?;
     if h.version != VERSION {
-        return Err(format!(
-            "version {} (this host speaks {VERSION})",
-            h.version
-        ));
+        return Err(RelocError::Version(h.version));
     }
-    let mut xend = Client::connect(&ctx.xend).map_err(|e| e.to_string())?;
-    let (arrived, fd): (Incoming, _) = xend
-        .call_fd(&Call::RelocIncoming(IncomingParams {
-            from: name.to_string(),
-            source: h.source.clone(),
-            config: h.config.clone(),
-            uuid: h.uuid.clone(),
-        }))
-        .map_err(|e| format!("xend: {e}"))?;
+    let (arrived, fd): (Incoming, _) = Client::connect(&ctx.xend)
+        .and_then(|mut xend| {
+            xend.call_fd(&Call::RelocIncoming(IncomingParams {
+                from: name.to_string(),
+                source: h.source.clone(),
+                config: h.config.clone(),
+                uuid: h.uuid.clone(),
+            }))
+        })
+        .map_err(RelocError::Xend)?;
     tracing::info!(domid = arrived.domid, name = %h.name, from = %name, "receiving");
     wire::write_json(tls, Kind::Outcome, &Outcome::ok(arrived.domid))
-        .map_err(|e| format!("answering: {e}"))?;
+        .map_err(RelocError::send("answering"))?;
     tls.sock.no_deadline(STREAM_IDLE);
     let copied = copy_in(tls, UnixStream::from(fd));
     let done = xend_done(ctx, &arrived, copied.is_ok(), h.resume);
@@ -171,22 +170,24 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), String> {
             tracing::info!(domid = arrived.domid, name = %h.name, from = %name, bytes = n, "arrived");
             Outcome::ok(info.domid.unwrap_or(arrived.domid))
         }
-        (Err(e), _) => Outcome::failed(format!("the stream: {e}; the arriving domain was ended")),
-        (Ok(_), Err(e)) => Outcome::failed(e),
+        (Err(e), _) => Outcome::failed(RelocError::Stream(Box::new(e)).to_string()),
+        (Ok(_), Err(e)) => Outcome::failed(e.to_string()),
     };
     tls.sock.within(HANDSHAKE_WITHIN);
-    wire::write_json(tls, Kind::Outcome, &outcome).map_err(|e| format!("answering: {e}"))
+    wire::write_json(tls, Kind::Outcome, &outcome).map_err(RelocError::send("answering"))
 }
 
 /// Copies the stream into qemu's fd until its end; the bytes copied.
-fn copy_in(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, String> {
+fn copy_in(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, RelocError> {
     let mut buf = Vec::with_capacity(wire::MAX_CHUNK);
     let mut n = 0u64;
     loop {
-        match wire::read_frame(tls, &mut buf).map_err(|e| e.to_string())? {
+        match wire::read_frame(tls, &mut buf).map_err(RelocError::wire("the stream"))? {
             Kind::Data => {
-                qemu.write_all(&buf)
-                    .map_err(|e| format!("writing into qemu: {e}"))?;
+                qemu.write_all(&buf).map_err(|source| RelocError::Qemu {
+                    what: "writing into",
+                    source,
+                })?;
                 n += buf.len() as u64;
             }
             Kind::End => return Ok(n),
@@ -194,25 +195,35 @@ fn copy_in(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, String> {
                 let why = serde_json::from_slice::<wire::Abort>(&buf)
                     .map(|a| a.error)
                     .unwrap_or_else(|_| "no reason given".into());
-                return Err(format!("the source gave up: {why}"));
+                return Err(RelocError::Peer {
+                    host: "the source".into(),
+                    why: format!("gave up: {why}"),
+                });
             }
-            other => return Err(format!("a {other:?} frame inside the stream")),
+            other => return Err(RelocError::Unexpected(other)),
         }
     }
 }
 
-fn xend_done(ctx: &Ctx, arrived: &Incoming, ok: bool, resume: bool) -> Result<DomainInfo, String> {
-    let mut xend = Client::connect(&ctx.xend).map_err(|e| e.to_string())?;
-    xend.call_within(
-        &Call::RelocIncomingDone(IncomingDoneParams {
-            domid: arrived.domid,
-            uuid: arrived.uuid.clone(),
-            ok,
-            resume,
-        }),
-        LOAD_WITHIN,
-    )
-    .map_err(|e| format!("xend: {e}"))
+fn xend_done(
+    ctx: &Ctx,
+    arrived: &Incoming,
+    ok: bool,
+    resume: bool,
+) -> Result<DomainInfo, RelocError> {
+    Client::connect(&ctx.xend)
+        .and_then(|mut xend| {
+            xend.call_within(
+                &Call::RelocIncomingDone(IncomingDoneParams {
+                    domid: arrived.domid,
+                    uuid: arrived.uuid.clone(),
+                    ok,
+                    resume,
+                }),
+                LOAD_WITHIN,
+            )
+        })
+        .map_err(RelocError::Xend)
 }
 
 #[cfg(test)]

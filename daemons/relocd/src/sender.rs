@@ -20,6 +20,7 @@ use rustls::{ClientConnection, StreamOwned};
 use xend::api::{Call, DoneAck, DoneParams, Job, JobParams, MAX_WAIT_SECS, Streaming, WaitParams};
 use xend::client::Client;
 
+use crate::error::RelocError;
 use crate::peer::{HANDSHAKE_WITHIN, LOAD_WITHIN, STREAM_IDLE};
 use crate::timed::Timed;
 use crate::wire::{self, Header, Kind, Outcome, VERSION, Welcome};
@@ -67,7 +68,7 @@ pub fn run(ctx: &Arc<Ctx>) {
             });
         if let Err(e) = spawned {
             sending.fetch_sub(1, Ordering::SeqCst);
-            tell_xend(ctx, n, Err(format!("no thread for it: {e}")));
+            tell_xend(ctx, n, Err(RelocError::Thread(e)));
         }
     }
 }
@@ -81,10 +82,10 @@ fn migrate(ctx: &Ctx, job: &Job) {
     tell_xend(ctx, job.job, r);
 }
 
-fn tell_xend(ctx: &Ctx, job: u64, r: Result<u32, String>) {
+fn tell_xend(ctx: &Ctx, job: u64, r: Result<u32, RelocError>) {
     let (remote_domid, error) = match r {
         Ok(d) => (Some(d), None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     let told = Client::connect(&ctx.xend).and_then(|mut c| {
         c.call::<DoneAck>(&Call::RelocDone(DoneParams {
@@ -100,8 +101,8 @@ fn tell_xend(ctx: &Ctx, job: u64, r: Result<u32, String>) {
 
 /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`: the name to check the
 /// certificate for, and the port.
-pub fn split_host(host: &str) -> Result<(String, u16), String> {
-    let bad = || format!("{host:?}: not HOST, HOST:PORT or [ADDRESS]:PORT");
+pub fn split_host(host: &str) -> Result<(String, u16), RelocError> {
+    let bad = || RelocError::BadHost(host.to_string());
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let (a, after) = rest.split_once(']').ok_or_else(bad)?;
         match after {
@@ -127,15 +128,17 @@ pub fn split_host(host: &str) -> Result<(String, u16), String> {
 
 type Tls = StreamOwned<ClientConnection, Timed>;
 
-fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), String> {
+fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), RelocError> {
     let (name, port) = split_host(host)?;
-    let server =
-        crate::tls::server_name(&name).ok_or_else(|| format!("{name:?}: not a host name"))?;
+    let server = crate::tls::server_name(&name).ok_or_else(|| RelocError::BadHost(name.clone()))?;
     let addrs: Vec<SocketAddr> = (name.as_str(), port)
         .to_socket_addrs()
-        .map_err(|e| format!("{name}: {e}"))?
+        .map_err(|source| RelocError::Resolve {
+            host: name.clone(),
+            source,
+        })?
         .collect();
-    let mut last = format!("{name}: no address");
+    let mut last = RelocError::NoAddress(name);
     for at in addrs {
         match TcpStream::connect_timeout(&at, HANDSHAKE_WITHIN) {
             Ok(tcp) => {
@@ -143,38 +146,52 @@ fn connect(ctx: &Ctx, host: &str) -> Result<(Tls, SocketAddr), String> {
                 let mut tcp = Timed::new(tcp, HANDSHAKE_WITHIN);
                 tcp.within(HANDSHAKE_WITHIN);
                 let conn = ClientConnection::new(Arc::clone(&ctx.tls.client), server.clone())
-                    .map_err(|e| format!("TLS: {e}"))?;
+                    .map_err(RelocError::Tls)?;
                 return Ok((StreamOwned::new(conn, tcp), at));
             }
-            Err(e) => last = format!("{at}: {e}"),
+            Err(source) => {
+                last = RelocError::Connect {
+                    at: at.to_string(),
+                    source,
+                }
+            }
         }
     }
     Err(last)
 }
 
-fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
+/// The peer's failure in its own words.
+fn peer(job: &Job, o: Outcome) -> RelocError {
+    RelocError::Peer {
+        host: job.host.clone(),
+        why: o.error.unwrap_or_else(|| "no reason given".into()),
+    }
+}
+
+fn send(ctx: &Ctx, job: &Job) -> Result<u32, RelocError> {
     let (mut tls, at) = connect(ctx, &job.host)?;
     let endpoint = format!("relocation to {}", job.host);
     while tls.conn.is_handshaking() {
         if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-            let why = format!("TLS handshake: {e}");
-            audit::refused(at, &endpoint, &why);
-            return Err(format!("{}: {why}", job.host));
+            let e = RelocError::Handshake(e);
+            audit::refused(at, &endpoint, &e.to_string());
+            return Err(e);
         }
     }
     let name = match crate::tls::allowed(tls.conn.peer_certificates(), &ctx.tls.allow) {
         Ok(n) => n,
         Err(why) => {
-            audit::refused(at, &endpoint, &why);
-            return Err(format!("{} refused: {why}", job.host));
+            let e = RelocError::Refused(why);
+            audit::refused(at, &endpoint, &e.to_string());
+            return Err(e);
         }
     };
     audit::granted(at, &endpoint, &name);
     // Nothing of the domain goes before the destination let us in.
     let w: Welcome = wire::read_json(&mut tls, Kind::Welcome)
-        .map_err(|e| format!("{} did not let this host in: {e}", job.host))?;
+        .map_err(RelocError::wire("the destination did not let this host in"))?;
     if w.version != VERSION {
-        return Err(format!("{} speaks version {}", job.host, w.version));
+        return Err(RelocError::Version(w.version));
     }
     wire::write_json(
         &mut tls,
@@ -188,49 +205,62 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, String> {
             resume: job.resume,
         },
     )
-    .map_err(|e| format!("sending the config: {e}"))?;
+    .map_err(RelocError::send("sending the config"))?;
     // The destination starts the domain first.
     tls.sock.within(LOAD_WITHIN);
     let o: Outcome = wire::read_json(&mut tls, Kind::Outcome)
-        .map_err(|e| format!("{} after the config: {e}", job.host))?;
-    let remote = o
-        .domid
-        .ok_or_else(|| format!("{}: {}", job.host, o.error.unwrap_or_default()))?;
+        .map_err(RelocError::wire("its answer to the config"))?;
+    let Some(remote) = o.domid else {
+        return Err(peer(job, o));
+    };
     let streamed = Client::connect(&ctx.xend)
         .and_then(|mut c| c.call_fd::<Streaming>(&Call::RelocSend(JobParams { job: job.job })));
     let fd = match streamed {
         Ok((_, fd)) => fd,
         Err(e) => {
-            let why = format!("xend: {e}");
-            let _ = wire::write_json(&mut tls, Kind::Abort, &wire::Abort { error: why.clone() });
-            return Err(why);
+            let e = RelocError::Xend(e);
+            let _ = wire::write_json(
+                &mut tls,
+                Kind::Abort,
+                &wire::Abort {
+                    error: e.to_string(),
+                },
+            );
+            return Err(e);
         }
     };
     tls.sock.no_deadline(STREAM_IDLE);
     let copied = copy_out(&mut tls, UnixStream::from(fd));
     if let Err(e) = &copied {
-        let _ = wire::write_json(&mut tls, Kind::Abort, &wire::Abort { error: e.clone() });
+        let _ = wire::write_json(
+            &mut tls,
+            Kind::Abort,
+            &wire::Abort {
+                error: e.to_string(),
+            },
+        );
     }
     let n = copied?;
     tracing::info!(job = job.job, bytes = n, host = %job.host, "stream sent");
     tls.sock.within(LOAD_WITHIN);
     let o: Outcome = wire::read_json(&mut tls, Kind::Outcome)
-        .map_err(|e| format!("{} after the stream: {e}", job.host))?;
+        .map_err(RelocError::wire("its answer to the stream"))?;
     tls.conn.send_close_notify();
     let _ = tls.flush();
     match o.domid {
         Some(d) if d == remote => Ok(d),
-        Some(d) => Err(format!(
-            "{} answered for domain {d}, not {remote}",
-            job.host
-        )),
-        None => Err(format!("{}: {}", job.host, o.error.unwrap_or_default())),
+        Some(got) => Err(RelocError::OtherDomain {
+            host: job.host.clone(),
+            got,
+            want: remote,
+        }),
+        None => Err(peer(job, o)),
     }
 }
 
 /// Copies qemu's stream to the destination until qemu closes it; the
 /// bytes copied.
-fn copy_out(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, String> {
+fn copy_out(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, RelocError> {
     let mut buf = vec![0u8; wire::MAX_CHUNK];
     let mut n = 0u64;
     loop {
@@ -238,14 +268,19 @@ fn copy_out(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, String> {
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading qemu's stream: {e}")),
+            Err(source) => {
+                return Err(RelocError::Qemu {
+                    what: "reading",
+                    source,
+                });
+            }
         };
         wire::write_frame(tls, Kind::Data, &buf[..got])
-            .map_err(|e| format!("sending the stream: {e}"))?;
+            .map_err(RelocError::send("sending the stream"))?;
         n += got as u64;
     }
-    wire::write_frame(tls, Kind::End, b"").map_err(|e| format!("ending the stream: {e}"))?;
-    tls.flush().map_err(|e| format!("ending the stream: {e}"))?;
+    wire::write_frame(tls, Kind::End, b"").map_err(RelocError::send("ending the stream"))?;
+    tls.flush().map_err(RelocError::send("ending the stream"))?;
     Ok(n)
 }
 

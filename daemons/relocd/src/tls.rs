@@ -12,6 +12,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObjec
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
+use crate::error::NameRefused;
+
 /// Names a peer may be allowed by, at most.
 pub const MAX_ALLOWED: usize = 256;
 
@@ -125,20 +127,17 @@ pub fn load(cert: &Path, key: &Path, ca: &Path, allow: &[String]) -> Result<Iden
 pub fn allowed(
     peer: Option<&[CertificateDer<'_>]>,
     allow: &[ServerName<'_>],
-) -> Result<String, String> {
+) -> Result<String, NameRefused> {
     let cert = peer
         .and_then(<[_]>::first)
-        .ok_or_else(|| "it sent no certificate".to_string())?;
-    let ee = webpki::EndEntityCert::try_from(cert).map_err(|e| format!("its certificate: {e}"))?;
+        .ok_or(NameRefused::NoCertificate)?;
+    let ee = webpki::EndEntityCert::try_from(cert).map_err(NameRefused::Unreadable)?;
     allow
         .iter()
         .find(|n| ee.verify_is_valid_for_subject_name(n).is_ok())
         .map(|n| n.to_str().into_owned())
         .ok_or_else(|| {
             let names: Vec<String> = allow.iter().map(|n| n.to_str().into_owned()).collect();
-            format!(
-                "its certificate names none of the allowed hosts ({})",
-                names.join(", ")
-            )
+            NameRefused::NotAllowed(names.join(", "))
         })
 }
