@@ -152,32 +152,23 @@ impl Hosts {
         })
     }
 
-    /// A restarts its relocation server with `cert`, the CA file `ca`
-    /// and `allow`.
-    pub fn restart_a(
+    /// Host a (`true`) or b restarts its relocation server with `cert`,
+    /// the CA file `ca` and `allow`, its log `log`.
+    pub fn restart(
         &mut self,
+        a: bool,
         log: &str,
         cert: &Cert,
         ca: &Path,
         allow: &[&str],
     ) -> Result<(), Error> {
-        self.relocd_a.kill();
-        let at = format!("{}:{PORT}", self.pair.a_ip());
-        self.relocd_a = start_relocd(&self.a.tree, log, &at, cert, ca, allow)?;
-        Ok(())
-    }
-
-    /// B does.
-    pub fn restart_b(
-        &mut self,
-        log: &str,
-        cert: &Cert,
-        ca: &Path,
-        allow: &[&str],
-    ) -> Result<(), Error> {
-        self.relocd_b.kill();
-        let at = format!("{}:{PORT}", self.pair.b_ip());
-        self.relocd_b = start_relocd(&self.b.tree, log, &at, cert, ca, allow)?;
+        let (ip, stack, d) = if a {
+            (self.pair.a_ip(), &self.a, &mut self.relocd_a)
+        } else {
+            (self.pair.b_ip(), &self.b, &mut self.relocd_b)
+        };
+        d.kill();
+        *d = start_relocd(&stack.tree, log, &format!("{ip}:{PORT}"), cert, ca, allow)?;
         Ok(())
     }
 
@@ -189,8 +180,8 @@ impl Hosts {
             self.ca.cert.clone(),
         );
         let (a_ip, b_ip) = (self.pair.a_ip(), self.pair.b_ip());
-        self.restart_a(&format!("relocd-{n}.log"), &a_cert, &ca, &[&b_ip])?;
-        self.restart_b(&format!("relocd-{n}.log"), &b_cert, &ca, &[&a_ip])
+        self.restart(true, &format!("relocd-{n}.log"), &a_cert, &ca, &[&b_ip])?;
+        self.restart(false, &format!("relocd-{n}.log"), &b_cert, &ca, &[&a_ip])
     }
 
     /// The device-model uid base of host `a` (`true`) or `b`.

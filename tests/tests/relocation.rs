@@ -237,7 +237,7 @@ fn refusals() -> Result<(), Error> {
     // handshake refuses it.
     let other = h.other_ca.issue("a-other", &[&format!("IP:{a_ip}")])?;
     let ca = h.ca.cert.clone();
-    h.restart_a("relocd-other-ca.log", &other, &ca, &[&b_ip])?;
+    h.restart(true, "relocd-other-ca.log", &other, &ca, &[&b_ip])?;
     refused(
         &h,
         was,
@@ -251,7 +251,7 @@ fn refusals() -> Result<(), Error> {
     // From the CA, but for a host the destination does not allow.
     let stranger =
         h.ca.issue("a-stranger", &[&format!("IP:10.77.{}.9", h.pair.net)])?;
-    h.restart_a("relocd-stranger.log", &stranger, &ca, &[&b_ip])?;
+    h.restart(true, "relocd-stranger.log", &stranger, &ca, &[&b_ip])?;
     refused(
         &h,
         was,
@@ -266,7 +266,7 @@ fn refusals() -> Result<(), Error> {
     // handshake refuses it.
     h.restore(1)?;
     let b_other = h.other_ca.issue("b-other", &[&format!("IP:{b_ip}")])?;
-    h.restart_b("relocd-other-ca.log", &b_other, &ca, &[&a_ip])?;
+    h.restart(false, "relocd-other-ca.log", &b_other, &ca, &[&a_ip])?;
     refused(
         &h,
         was,
@@ -280,7 +280,8 @@ fn refusals() -> Result<(), Error> {
     // From the CA and for its address, but not allowed by the source.
     h.restore(2)?;
     let a_cert = h.a_cert.clone();
-    h.restart_a(
+    h.restart(
+        true,
         "relocd-allow.log",
         &a_cert,
         &ca,

@@ -69,6 +69,16 @@ pub enum DState {
 }
 
 impl DState {
+    /// Running when `runs`, else paused (a domain resumed, or left as
+    /// it was, after a migration).
+    pub fn running_if(runs: bool) -> DState {
+        if runs {
+            DState::Running
+        } else {
+            DState::Paused
+        }
+    }
+
     /// As the API shows it.
     pub fn shown(self) -> DomainState {
         match self {

@@ -161,6 +161,28 @@ pub(crate) struct Jobs {
     pub(crate) arriving: Vec<(u32, String)>,
 }
 
+impl Jobs {
+    /// Whether job `n` streams still.
+    pub(crate) fn streaming(&self, n: u64) -> bool {
+        self.all
+            .get(&n)
+            .is_some_and(|e| matches!(e.stage, Stage::Streaming { .. }))
+    }
+
+    /// Ends job `n` with `why` if it still streams (nobody ended it
+    /// meanwhile); whether it did.
+    pub(crate) fn fail_streaming(&mut self, n: u64, why: &Failed) -> bool {
+        let Some(e) = self.all.get_mut(&n) else {
+            return false;
+        };
+        if !matches!(e.stage, Stage::Streaming { .. }) {
+            return false;
+        }
+        e.stage = Stage::Done(Err(why.clone()));
+        true
+    }
+}
+
 /// The relocation jobs of this xend.
 #[derive(Debug, Default)]
 pub struct Relocations {

@@ -154,15 +154,7 @@ impl Xend {
             .arriving
             .retain(|(d, u)| !(*d == p.domid && *u == p.uuid));
         let mut m = self.lock();
-        m.set_state(
-            p.domid,
-            &p.uuid,
-            if p.resume {
-                DState::Running
-            } else {
-                DState::Paused
-            },
-        );
+        m.set_state(p.domid, &p.uuid, DState::running_if(p.resume));
         tracing::info!(domid = p.domid, uuid = %p.uuid, "domain arrived");
         m.info(&p.domid.to_string()).map_err(domain_err)
     }

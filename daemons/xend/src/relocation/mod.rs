@@ -54,8 +54,8 @@ use crate::api::{
 use crate::domain::DState;
 use crate::features::Feature;
 use crate::jobs::{
-    Arrived, CONFIRM_WITHIN, Entry, FD_NAME, Failed, Jobs, MAX_JOBS, MIGRATE_WITHIN, POLL,
-    SEND_WITHIN, Stage, TAKE_WITHIN, check_host,
+    Arrived, CONFIRM_WITHIN, Entry, FD_NAME, Failed, MAX_JOBS, MIGRATE_WITHIN, POLL, SEND_WITHIN,
+    Stage, TAKE_WITHIN, check_host,
 };
 use crate::manager;
 use crate::qmp::Qmp;
@@ -278,11 +278,6 @@ impl Xend {
                 Stage::Streaming { qmp, .. } => {
                     drop(jobs);
                     let status = migration_status(&qmp);
-                    let streaming = |j: &Jobs| {
-                        j.all
-                            .get(&n)
-                            .is_some_and(|e| matches!(e.stage, Stage::Streaming { .. }))
-                    };
                     let verdict = match status.as_deref() {
                         Ok(s) if gave_up(s) => Some(format!("qemu's migration {s}")),
                         Ok(_) if started.elapsed() > MIGRATE_WITHIN => {
@@ -298,10 +293,7 @@ impl Xend {
                                     secs: CONFIRM_WITHIN.as_secs(),
                                 };
                                 jobs = self.relocations.lock();
-                                if streaming(&jobs) {
-                                    if let Some(e) = jobs.all.get_mut(&n) {
-                                        e.stage = Stage::Done(Err(why.clone()));
-                                    }
+                                if jobs.fail_streaming(n, &why) {
                                     return Err(why);
                                 }
                                 continue;
@@ -312,20 +304,17 @@ impl Xend {
                         Err(e) => Some(format!("its qemu went away while migrating: {e}")),
                     };
                     if let Some(why) = verdict
-                        && streaming(&self.relocations.lock())
+                        && self.relocations.lock().streaming(n)
                     {
                         let r = self.abort(n, &why);
                         jobs = self.relocations.lock();
-                        if streaming(&jobs) {
-                            if let Some(e) = jobs.all.get_mut(&n) {
-                                e.stage = Stage::Done(Err(r.clone()));
-                            }
+                        if jobs.fail_streaming(n, &r) {
                             return Err(r);
                         }
                         continue;
                     }
                     jobs = self.relocations.lock();
-                    if !streaming(&jobs) {
+                    if !jobs.streaming(n) {
                         continue;
                     }
                 }
@@ -483,15 +472,8 @@ impl Xend {
                 qmp: e.to_string(),
             };
         }
-        self.lock().set_state(
-            job.domid,
-            &job.uuid,
-            if job.resume {
-                DState::Running
-            } else {
-                DState::Paused
-            },
-        );
+        self.lock()
+            .set_state(job.domid, &job.uuid, DState::running_if(job.resume));
         tracing::warn!(job = n, domid = job.domid, host = %job.host, "migration failed, domain kept: {why}");
         Failed::Kept {
             why: why.to_string(),
