@@ -29,7 +29,7 @@ use xvm_tests::net::{
     BRIDGE, GUEST_IP, HOST_IP, PREFIX, SerialShell, bridge_with_host_address, check_on_bridge,
     in_netns, ip, linux_with_vif,
 };
-use xvm_tests::procfs::process_of;
+use xvm_tests::procfs::{process_of, qemu_args_with_paths};
 use xvm_tests::stack::{GUEST, token};
 use xvm_tests::{Error, Stack, check};
 
@@ -101,8 +101,8 @@ fn round(t: &mut Target, n: usize) -> Result<f64, Error> {
     Ok(rate)
 }
 
-/// The root qemu's command line: xend's qemu's (`/proc/PID/cmdline`),
-/// its passed fds replaced by paths under `dir` and the guest's files,
+/// The root qemu's command line: xend's qemu's with its passed fds
+/// replaced by paths ([`qemu_args_with_paths`]),
 /// its tap by one qemu makes itself, another MAC and address.
 fn root_qemu_args(
     pid: i32,
@@ -110,32 +110,11 @@ fn root_qemu_args(
     kernel: &Path,
     initrd: &Path,
 ) -> Result<Vec<String>, Error> {
-    let p = format!("/proc/{pid}/cmdline");
-    let raw = std::fs::read(&p).map_err(Error::io("read", &p))?;
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .skip(1)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args = qemu_args_with_paths(pid, dir, kernel, initrd)?;
     let mut out = Vec::new();
     let mut taps = 0;
     for a in args {
-        let b = if a.starts_with("socket,id=qmp,fd=") {
-            format!(
-                "socket,id=qmp,path={},server=on,wait=off",
-                dir.join("qmp").display()
-            )
-        } else if a.starts_with("socket,id=ser0,fd=") {
-            format!(
-                "socket,id=ser0,path={},server=on,wait=off",
-                dir.join("serial").display()
-            )
-        } else if a == "/proc/self/fd/69" {
-            kernel.display().to_string()
-        } else if a == "/proc/self/fd/70" {
-            initrd.display().to_string()
-        } else if let Some(rest) = a.strip_prefix("tap,id=net0,fd=") {
+        let b = if let Some(rest) = a.strip_prefix("tap,id=net0,fd=") {
             check(rest.parse::<u32>().is_ok(), format!("xend's tap: {a}"))?;
             taps += 1;
             format!("tap,id=net0,ifname={ROOT_TAP},script=no,downscript=no")

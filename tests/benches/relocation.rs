@@ -25,7 +25,7 @@ use xvm_tests::disks::qmp;
 use xvm_tests::guest::{LINUX_PROMPT, linux};
 use xvm_tests::hermetic::Accounts;
 use xvm_tests::net::SerialShell;
-use xvm_tests::procfs::process_of;
+use xvm_tests::procfs::{process_of, qemu_args_with_paths};
 use xvm_tests::relocation::{HostPair, Hosts, linux_config};
 use xvm_tests::{Error, Stack, check, wait_for_socket};
 
@@ -51,47 +51,6 @@ impl Drop for RootQemu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// xend's qemu's command line, its fds replaced by paths under `dir`.
-fn root_qemu_args(
-    pid: i32,
-    dir: &Path,
-    kernel: &Path,
-    initrd: &Path,
-) -> Result<Vec<String>, Error> {
-    let p = format!("/proc/{pid}/cmdline");
-    let raw = std::fs::read(&p).map_err(Error::io("read", &p))?;
-    let mut out = Vec::new();
-    for a in raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .skip(1)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-    {
-        out.push(if a.starts_with("socket,id=qmp,fd=") {
-            format!(
-                "socket,id=qmp,path={},server=on,wait=off",
-                dir.join("qmp").display()
-            )
-        } else if a.starts_with("socket,id=ser0,fd=") {
-            format!(
-                "socket,id=ser0,path={},server=on,wait=off",
-                dir.join("serial").display()
-            )
-        } else if a == "/proc/self/fd/69" {
-            kernel.display().to_string()
-        } else if a == "/proc/self/fd/70" {
-            initrd.display().to_string()
-        } else {
-            a
-        });
-    }
-    check(
-        out.iter().any(|a| a == &kernel.display().to_string()),
-        format!("xend's qemu boots no kernel by fd: {out:?}"),
-    )?;
-    Ok(out)
 }
 
 /// Root's qemu `args` (and `extra`) in host `ns`, its sockets in `dir`.
@@ -237,7 +196,7 @@ fn run() -> Result<(), Error> {
     // Root's pair: the same command line, the guest booted on a.
     let kernel = h.images.join(format!("{NAME}-vmlinuz"));
     let initrd = h.images.join(format!("{NAME}-initrd.gz"));
-    let args = root_qemu_args(qemu, &h.shared.join("rootq-0"), &kernel, &initrd)?;
+    let args = qemu_args_with_paths(qemu, &h.shared.join("rootq-0"), &kernel, &initrd)?;
     let dirs = [h.shared.join("rootq-a"), h.shared.join("rootq-b")];
     let fix = |args: &[String], dir: &Path| -> Vec<String> {
         args.iter()

@@ -113,3 +113,48 @@ pub fn dev_nodes(pid: i32) -> Result<Vec<String>, Error> {
     names.sort();
     Ok(names)
 }
+
+/// A device model's command line (`/proc/PID/cmdline`, after the
+/// program) with its passed fds replaced by paths, for the same qemu
+/// started another way (the benchmarks' baselines): QMP and serial as
+/// sockets in `dir`, the kernel and initrd of a direct boot as `kernel`
+/// and `initrd`.
+pub fn qemu_args_with_paths(
+    pid: i32,
+    dir: &std::path::Path,
+    kernel: &std::path::Path,
+    initrd: &std::path::Path,
+) -> Result<Vec<String>, Error> {
+    let p = format!("/proc/{pid}/cmdline");
+    let raw = std::fs::read(&p).map_err(Error::io("read", &p))?;
+    let sock = |id: &str, name: &str| {
+        format!(
+            "socket,id={id},path={},server=on,wait=off",
+            dir.join(name).display()
+        )
+    };
+    let out: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .map(|a| {
+            if a.starts_with("socket,id=qmp,fd=") {
+                sock("qmp", "qmp")
+            } else if a.starts_with("socket,id=ser0,fd=") {
+                sock("ser0", "serial")
+            } else if a == "/proc/self/fd/69" {
+                kernel.display().to_string()
+            } else if a == "/proc/self/fd/70" {
+                initrd.display().to_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+    check(
+        out.iter().any(|a| *a == kernel.display().to_string()),
+        format!("qemu {pid} boots no kernel by fd: {out:?}"),
+    )?;
+    Ok(out)
+}
