@@ -28,14 +28,24 @@ pub fn bin(name: &str) -> Result<PathBuf, Error> {
     }
 }
 
+/// A unit-test module (`tests.rs`, `*_tests.rs`: the tree's convention
+/// for `#[cfg(test)]` files), which no release binary is built from.
+fn is_test_module(p: &std::path::Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "tests.rs" || n.ends_with("_tests.rs"))
+}
+
 /// The newest modification time of a `.rs` or `Cargo.toml` file under
-/// `dir` (recursively).
+/// `dir` (recursively), unit-test modules left out.
 fn newest_source(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     let mut newest = None;
     for e in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
         let p = e.path();
         let t = if p.is_dir() {
             newest_source(&p)
+        } else if is_test_module(&p) {
+            None
         } else if p.extension().is_some_and(|x| x == "rs") || p.ends_with("Cargo.toml") {
             e.metadata().and_then(|m| m.modified()).ok()
         } else {
