@@ -26,6 +26,19 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((own(fds[0]), own(fds[1])))
 }
 
+/// Asks for a pipe's buffer to hold `bytes` (`F_SETPIPE_SZ`); the size
+/// the kernel gave it. An unprivileged process gets at most
+/// `/proc/sys/fs/pipe-max-size` (and less once its user holds many pipe
+/// pages): past that, an error, the pipe as it was.
+pub fn set_pipe_size(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ takes an integer argument; it fails on an fd
+    // that is not a pipe.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) };
+    usize::try_from(r).map_err(|_| io::Error::last_os_error())
+}
+
 /// Makes a close-on-exec unix socket pair.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
@@ -188,4 +201,20 @@ pub fn recv_fd(sock: RawFd) -> io::Result<Option<OwnedFd>> {
     let fd = unsafe { std::ptr::read_unaligned(data.cast::<RawFd>()) };
     // The kernel installed this fd in our table for us alone.
     Ok(Some(own(fd)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn a_pipe_grows_to_what_it_asks_and_a_socket_is_not_a_pipe() {
+        let (r, _w) = pipe().expect("pipe");
+        let got = set_pipe_size(r.as_fd(), 256 * 1024).expect("grown");
+        assert!(got >= 256 * 1024, "{got}");
+        let (s, _t) = socketpair().expect("pair");
+        assert!(set_pipe_size(s.as_fd(), 256 * 1024).is_err());
+    }
 }
