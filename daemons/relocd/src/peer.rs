@@ -10,9 +10,9 @@
 //! to the source.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -163,7 +163,8 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), RelocError> {
     wire::write_json(tls, Kind::Outcome, &Outcome::ok(arrived.domid))
         .map_err(RelocError::send("answering"))?;
     tls.sock.no_deadline(STREAM_IDLE);
-    let copied = copy_in(tls, UnixStream::from(fd));
+    tls.sock.read_buffer(wire::MAX_CHUNK);
+    let copied = copy_in(tls, File::from(fd));
     let done = xend_done(ctx, &arrived, copied.is_ok(), h.resume);
     let outcome = match (copied, done) {
         (Ok(n), Ok(info)) => {
@@ -178,7 +179,7 @@ fn receive(ctx: &Ctx, tls: &mut Tls, name: &str) -> Result<(), RelocError> {
 }
 
 /// Copies the stream into qemu's fd until its end; the bytes copied.
-fn copy_in(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, RelocError> {
+fn copy_in(tls: &mut Tls, mut qemu: File) -> Result<u64, RelocError> {
     let mut buf = Vec::with_capacity(wire::MAX_CHUNK);
     let mut n = 0u64;
     loop {

@@ -10,9 +10,9 @@
 //! its state into), the copy, and the destination's outcome, which goes
 //! to xend as `relocation.done`.
 
+use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,7 +230,7 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, RelocError> {
         }
     };
     tls.sock.no_deadline(STREAM_IDLE);
-    let copied = copy_out(&mut tls, UnixStream::from(fd));
+    let copied = copy_out(&mut tls, File::from(fd));
     if let Err(e) = &copied {
         let _ = wire::write_json(
             &mut tls,
@@ -260,11 +260,14 @@ fn send(ctx: &Ctx, job: &Job) -> Result<u32, RelocError> {
 
 /// Copies qemu's stream to the destination until qemu closes it; the
 /// bytes copied.
-fn copy_out(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, RelocError> {
-    let mut buf = vec![0u8; wire::MAX_CHUNK];
+fn copy_out(tls: &mut Tls, mut qemu: File) -> Result<u64, RelocError> {
+    // Room for a whole chunk in rustls's buffer: one write, no waits
+    // for it to drain a part at a time.
+    tls.conn.set_buffer_limit(Some(2 * wire::MAX_CHUNK));
+    let mut buf = vec![0u8; wire::HEAD + wire::MAX_CHUNK];
     let mut n = 0u64;
     loop {
-        let got = match qemu.read(&mut buf) {
+        let got = match qemu.read(&mut buf[wire::HEAD..]) {
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -275,7 +278,7 @@ fn copy_out(tls: &mut Tls, mut qemu: UnixStream) -> Result<u64, RelocError> {
                 });
             }
         };
-        wire::write_frame(tls, Kind::Data, &buf[..got])
+        wire::write_data_in_place(tls, &mut buf, got)
             .map_err(RelocError::send("sending the stream"))?;
         n += got as u64;
     }

@@ -4,6 +4,12 @@
 //! off when the deadline passes, not kept for as long as it keeps
 //! trickling. Without a deadline, each read and write waits at most
 //! the idle bound.
+//!
+//! Reads are buffered: rustls asks for a few KiB at a time, and a
+//! migration stream is megabytes, so one `read` on the socket serves
+//! many of its asks (a syscall and a timeout set per 4 KiB cost the
+//! guest's downtime measurably). A timeout is set on the socket only
+//! when it changes.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -16,7 +22,18 @@ pub struct Timed {
     pub tcp: TcpStream,
     deadline: Option<Instant>,
     idle: Duration,
+    /// What was read and not yet asked for: `buf[pos..end]`.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// The timeouts set on the socket now.
+    read_armed: Option<Duration>,
+    write_armed: Option<Duration>,
 }
+
+/// The read buffer while a handshake and header are read: small, so
+/// connections that never get further hold little.
+const SMALL_BUFFER: usize = 16 * 1024;
 
 impl Timed {
     /// `tcp`, each read and write waiting at most `idle`.
@@ -25,6 +42,19 @@ impl Timed {
             tcp,
             deadline: None,
             idle,
+            buf: vec![0; SMALL_BUFFER],
+            pos: 0,
+            end: 0,
+            read_armed: None,
+            write_armed: None,
+        }
+    }
+
+    /// Reads from the socket `n` bytes at a time from now on (a stream's
+    /// bulk); what is buffered stays.
+    pub fn read_buffer(&mut self, n: usize) {
+        if n > self.buf.len() {
+            self.buf.resize(n, 0);
         }
     }
 
@@ -41,7 +71,7 @@ impl Timed {
         self.idle = idle;
     }
 
-    fn arm(&self, write: bool) -> io::Result<()> {
+    fn arm(&mut self, write: bool) -> io::Result<()> {
         let wait = match self.deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -55,18 +85,38 @@ impl Timed {
             }
             None => self.idle,
         };
-        if write {
-            self.tcp.set_write_timeout(Some(wait))
+        let armed = if write {
+            &mut self.write_armed
         } else {
-            self.tcp.set_read_timeout(Some(wait))
+            &mut self.read_armed
+        };
+        if *armed == Some(wait) {
+            return Ok(());
         }
+        if write {
+            self.tcp.set_write_timeout(Some(wait))?;
+        } else {
+            self.tcp.set_read_timeout(Some(wait))?;
+        }
+        *armed = Some(wait);
+        Ok(())
     }
 }
 
 impl Read for Timed {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm(false)?;
-        self.tcp.read(buf)
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            self.arm(false)?;
+            if out.len() >= self.buf.len() {
+                return self.tcp.read(out);
+            }
+            let n = self.tcp.read(&mut self.buf)?;
+            (self.pos, self.end) = (0, n);
+        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -74,6 +124,12 @@ impl Write for Timed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.arm(true)?;
         self.tcp.write(buf)
+    }
+
+    // rustls hands its records over as a vector: one syscall for many.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.arm(true)?;
+        self.tcp.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -125,17 +125,42 @@ pub enum WireError {
     },
 }
 
-/// Writes one frame.
-pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(payload.len())
+/// The bytes before a frame's payload: its kind and length.
+pub const HEAD: usize = 5;
+
+fn head(kind: Kind, len: usize) -> io::Result<[u8; HEAD]> {
+    let n = u32::try_from(len)
         .ok()
         .filter(|l| *l as usize <= kind.max())
-        .ok_or_else(|| io::Error::other(format!("a {kind:?} frame of {} bytes", payload.len())))?;
-    let mut head = [0u8; 5];
-    head[0] = kind.byte();
-    head[1..].copy_from_slice(&len.to_be_bytes());
-    w.write_all(&head)?;
-    w.write_all(payload)
+        .ok_or_else(|| io::Error::other(format!("a {kind:?} frame of {len} bytes")))?;
+    let mut h = [0u8; HEAD];
+    h[0] = kind.byte();
+    h[1..].copy_from_slice(&n.to_be_bytes());
+    Ok(h)
+}
+
+/// Writes one frame, in one write (over TLS, one write is as few
+/// records as its length needs; a head written alone would be a record
+/// of its own).
+pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(HEAD + payload.len());
+    frame.extend_from_slice(&head(kind, payload.len())?);
+    frame.extend_from_slice(payload);
+    w.write_all(&frame)
+}
+
+/// Writes the data frame whose payload is `buf[HEAD..HEAD + len]`,
+/// its head put in `buf[..HEAD]`: the stream's bulk is not copied
+/// again to be framed.
+pub fn write_data_in_place(w: &mut impl Write, buf: &mut [u8], len: usize) -> io::Result<()> {
+    if buf.len() < HEAD + len {
+        return Err(io::Error::other(format!(
+            "a data frame of {len} bytes in a buffer of {}",
+            buf.len()
+        )));
+    }
+    buf[..HEAD].copy_from_slice(&head(Kind::Data, len)?);
+    w.write_all(&buf[..HEAD + len])
 }
 
 /// Writes `v` as a JSON frame of `kind`.
@@ -249,12 +274,18 @@ mod tests {
         let mut w = Vec::new();
         write_frame(&mut w, Kind::Data, b"abc").expect("written");
         write_frame(&mut w, Kind::End, b"").expect("written");
+        let mut inplace = vec![9u8; HEAD + 4];
+        inplace[HEAD..].copy_from_slice(b"defg");
+        write_data_in_place(&mut w, &mut inplace, 3).expect("written");
         let mut r = w.as_slice();
         let mut buf = Vec::new();
         assert_eq!(read_frame(&mut r, &mut buf).expect("read"), Kind::Data);
         assert_eq!(buf, b"abc");
         assert_eq!(read_frame(&mut r, &mut buf).expect("read"), Kind::End);
         assert!(buf.is_empty());
+        assert_eq!(read_frame(&mut r, &mut buf).expect("read"), Kind::Data);
+        assert_eq!(buf, b"def");
+        assert!(r.is_empty());
     }
 
     #[test]
@@ -277,6 +308,9 @@ mod tests {
             })
         ));
         assert!(write_frame(&mut Vec::new(), Kind::Data, &vec![0; MAX_CHUNK + 1]).is_err());
+        let mut big = vec![0; HEAD + MAX_CHUNK + 1];
+        assert!(write_data_in_place(&mut Vec::new(), &mut big, MAX_CHUNK + 1).is_err());
+        assert!(write_data_in_place(&mut Vec::new(), &mut [0; 8], 4).is_err());
     }
 
     #[test]
