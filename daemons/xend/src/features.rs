@@ -82,7 +82,7 @@ pub const TABLE: &[FeatureInfo] = &[
         name: "relocation",
         privileges: "none",
         default_on: false,
-        why: "migrating domains to and from other hosts (xm migrate) through xvm-relocd, which holds the network and the TLS keys; xend needs no privilege for it: it hands each device model's migration stream to xvm-relocd as one end of a socket pair",
+        why: "migrating domains to and from other hosts (xm migrate) through xvm-relocd, which holds the network and the TLS keys; xend needs no privilege for it: it hands each device model's migration stream to xvm-relocd as one end of a pipe",
     },
 ];
 

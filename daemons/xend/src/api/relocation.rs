@@ -4,8 +4,8 @@
 //!
 //! There is no relocation socket of xend's own: the server that faces
 //! the network asks xend for work (`relocation.wait`), and xend hands it
-//! each device model's migration stream as one end of a socket pair
-//! whose other end qemu got over QMP (`getfd`); the answers of
+//! each device model's migration stream as one end of a pipe whose
+//! other end qemu got over QMP (`getfd`); the answers of
 //! `relocation.send` and `relocation.incoming` carry that fd
 //! (SCM_RIGHTS, on the answer line's first byte).
 

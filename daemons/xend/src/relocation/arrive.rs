@@ -3,7 +3,6 @@
 //! (see [`super`]).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -37,10 +36,12 @@ impl Xend {
             .arriving
             .push((domid, p.uuid.clone()));
         let handed = (|| {
-            let (ours, theirs) = UnixStream::pair().map_err(|source| crate::qmp::QmpError::Io {
-                step: "socketpair",
-                source,
-            })?;
+            // relocd writes, qemu reads.
+            let (ours, theirs) =
+                super::stream_pipe().map_err(|source| crate::qmp::QmpError::Io {
+                    step: "pipe",
+                    source,
+                })?;
             let mut q = Qmp::connect(&s.run.join("domains").join(domid.to_string()).join("qmp"))?;
             q.get_fd(FD_NAME, ours.as_fd())?;
             q.call("migrate-incoming", json!({"uri": format!("fd:{FD_NAME}")}))?;
@@ -54,7 +55,7 @@ impl Xend {
                         domid,
                         uuid: p.uuid.clone(),
                     },
-                    fd.into(),
+                    fd,
                 ))
             }
             Err(e) => {

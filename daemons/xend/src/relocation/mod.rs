@@ -7,9 +7,13 @@
 //! # Why xend holds no network
 //! xend keeps no relocation socket, local or TCP: the server that faces
 //! the network is its own least-privileged process, and xend gives it
-//! only one end of a socket pair per migration, whose other end qemu
-//! got over QMP (`getfd`, then `migrate`/`migrate-incoming` on
-//! `fd:relocation`). xend needs no privilege for any of it (the
+//! only one end of a pipe per migration, whose other end qemu got over
+//! QMP (`getfd`, then `migrate`/`migrate-incoming` on `fd:relocation`).
+//! A pipe, not a socket pair: the stream goes one way, and each end can
+//! only go that way (the source's qemu cannot read what relocd holds,
+//! nor the destination's write to it); and its buffer grows to
+//! [`STREAM_PIPE`] without privilege, so qemu is not held up by the
+//! relay while the guest is stopped. xend needs no privilege for any of it (the
 //! `relocation` feature declares none).
 //!
 //! # A migration, from the source's side
@@ -41,7 +45,6 @@
 //! ends it when the stream failed.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -73,6 +76,21 @@ pub(crate) fn domain_err(e: crate::error::DomainError) -> RpcError {
 
 pub(crate) fn qmp_err(what: &str, e: crate::qmp::QmpError) -> RpcError {
     refused(ErrorKind::Failed, format!("{what}: {e}"))
+}
+
+/// A stream pipe's buffer: the most an unprivileged process gets by
+/// default (`/proc/sys/fs/pipe-max-size`).
+pub const STREAM_PIPE: usize = 1 << 20;
+
+/// A pipe for a migration stream, (read end, write end), its buffer
+/// [`STREAM_PIPE`] where the kernel allows (else as it is: slower, not
+/// wrong).
+pub(crate) fn stream_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = privlib::os::fd::pipe()?;
+    if let Err(e) = privlib::os::fd::set_pipe_size(w.as_fd(), STREAM_PIPE) {
+        tracing::debug!("a migration pipe of {STREAM_PIPE} bytes: {e}");
+    }
+    Ok((r, w))
 }
 
 /// qemu's `query-migrate` status (`none` before any migration).
@@ -374,8 +392,9 @@ impl Xend {
             }
         };
         let qmp = self.qmp_of_job(&job)?;
-        let (ours, theirs) = UnixStream::pair()
-            .map_err(|e| refused(ErrorKind::Failed, format!("a socket pair: {e}")))?;
+        // qemu writes, relocd reads.
+        let (theirs, ours) =
+            stream_pipe().map_err(|e| refused(ErrorKind::Failed, format!("a pipe: {e}")))?;
         let started = (|| {
             let mut q = Qmp::connect(&qmp)?;
             if let Some(mbps) = resource {
@@ -416,7 +435,7 @@ impl Xend {
                 job: n,
                 domid: job.domid,
             },
-            theirs.into(),
+            theirs,
         ))
     }
 
