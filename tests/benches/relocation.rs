@@ -34,6 +34,10 @@ const NAME: &str = "benchvm";
 /// The port root's destination qemu listens on.
 const DIRECT_PORT: u16 = 8003;
 const LIMIT: Duration = Duration::from_secs(300);
+/// The pause before each migration: the last one's ends (a source qemu
+/// quitting, a domain registered and resumed, its console taken over)
+/// are done before the next is timed, whichever path either took.
+const SETTLE: Duration = Duration::from_secs(1);
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -235,6 +239,7 @@ fn run() -> Result<(), Error> {
             [false, true]
         };
         for ours in order {
+            std::thread::sleep(SETTLE);
             if ours {
                 let (t, d) = x(on_a)?;
                 on_a = !on_a;
