@@ -13,7 +13,7 @@
 //! Run (as root): `cargo build --release --workspace --bins`, then
 //! `cargo bench -p xvm-tests --bench relocation` (which refuses a daemon
 //! or client binary older than its sources). `XVM_BENCH_ROUNDS` (default
-//! 4) sets the rounds.
+//! 8: a downtime is a few ms, which one slow round moves) sets the rounds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -179,7 +179,7 @@ fn run() -> Result<(), Error> {
     let rounds = std::env::var("XVM_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4usize)
+        .unwrap_or(8usize)
         .max(1);
     let linux = linux()?;
     let kvm = kvm_boots_linux(&linux.kernel, &linux.initrd);
