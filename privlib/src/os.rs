@@ -101,8 +101,9 @@ pub mod poll {
     }
 }
 
-/// File descriptors: a close-on-exec pipe (and its buffer's size), and one fd sent over a unix
-/// stream (SCM_RIGHTS) and received (one byte with it, close-on-exec).
+/// File descriptors: a close-on-exec pipe (and its buffer's size), and
+/// one fd sent over a unix stream (SCM_RIGHTS) and received (one byte
+/// with it, close-on-exec).
 pub mod fd {
     pub use crate::sys::fds::{pipe, recv_fd, set_pipe_size};
     pub use crate::sys::sock::send_with_fd;

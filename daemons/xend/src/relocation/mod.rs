@@ -13,8 +13,8 @@
 //! only go that way (the source's qemu cannot read what relocd holds,
 //! nor the destination's write to it); and its buffer grows to
 //! [`STREAM_PIPE`] without privilege, so qemu is not held up by the
-//! relay while the guest is stopped. xend needs no privilege for any of it (the
-//! `relocation` feature declares none).
+//! relay while the guest is stopped. xend needs no privilege for any of
+//! it (the `relocation` feature declares none).
 //!
 //! # A migration, from the source's side
 //! 1. `domain.migrate` (xm): checked (the feature, the domain runs,
